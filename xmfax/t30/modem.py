@@ -1,0 +1,202 @@
+"""The modem interface: the boundary between the T.30 engine and every transport.
+
+A Class 1 modem (T.31), a T.38 terminal and an audio modem stack all provide the
+same service to T.30: V.21 HDLC frames at 300 bit/s, high-speed data (TCF, non-ECM
+image data) and high-speed HDLC (ECM) at a chosen modulation, silences and tones.
+The engine speaks to that service only through the values in this module:
+
+* the engine emits **commands** (``session.data_to_send()``): things the line
+  should do next, in order, or what it should listen for;
+* the transport feeds back **modem events** (``session.receive(event, now)``):
+  what was heard on the line, and when its own transmissions finished.
+
+Frames here are always *address, control, FCF, FIF*: flags, bit stuffing and the
+FCS are the modem's business (a transport that frames HDLC itself, such as a
+Class 1 driver sending ECM data with +FTM, uses :mod:`xmfax.hdlc`).
+Non-ECM image data and TCF are bytes in the order T.4 puts them on the line:
+the first bit sent is the least significant bit of each byte (bit_order="lsb").
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Family(enum.Enum):
+    V21 = "V.21"
+    V27TER = "V.27ter"
+    V29 = "V.29"
+    V17 = "V.17"
+
+
+class Modulation(enum.Enum):
+    """A modulation and rate. value = (family, bit/s, Class 1 code long, short)."""
+
+    V21 = (Family.V21, 300, 3, 3)
+    V27TER_2400 = (Family.V27TER, 2400, 24, 24)
+    V27TER_4800 = (Family.V27TER, 4800, 48, 48)
+    V29_7200 = (Family.V29, 7200, 72, 72)
+    V29_9600 = (Family.V29, 9600, 96, 96)
+    V17_7200 = (Family.V17, 7200, 73, 74)
+    V17_9600 = (Family.V17, 9600, 97, 98)
+    V17_12000 = (Family.V17, 12000, 121, 122)
+    V17_14400 = (Family.V17, 14400, 145, 146)
+
+    def __init__(self, family: Family, bit_rate: int, class1_long: int, class1_short: int):
+        self.family = family
+        self.bit_rate = bit_rate
+        self.class1_long = class1_long
+        self.class1_short = class1_short
+
+    def class1_code(self, short_training: bool = False) -> int:
+        """The +FTM/+FRM/+FTH/+FRH modulation code (T.31 Table 2)."""
+        return self.class1_short if short_training else self.class1_long
+
+    @classmethod
+    def from_class1(cls, code: int) -> tuple["Modulation", bool]:
+        """(modulation, short_training) for a T.31 modulation code."""
+        for m in cls:
+            if code == m.class1_long:
+                return m, False
+            if code == m.class1_short:
+                return m, True
+        raise ValueError(f"unknown Class 1 modulation code {code}")
+
+    def __str__(self) -> str:
+        return f"{self.family.value} {self.bit_rate}"
+
+
+class Tone(enum.Enum):
+    CNG = "CNG"   # calling tone, 1100 Hz (T.30 §4.1)
+    CED = "CED"   # called station identification, 2100 Hz (T.30 §4.2)
+
+
+# --------------------------------------------------------------------------- commands
+class Command:
+    """Something the engine asks the line to do (base class)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SendSilence(Command):
+    """Keep the line silent for ``ms`` milliseconds (Class 1 +FTS)."""
+
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendTone(Command):
+    """Send CED or CNG for ``ms`` milliseconds (0: the transport's usual length)."""
+
+    tone: Tone
+    ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SendHDLC(Command):
+    """One transmission of HDLC frames: preamble, each frame (the modem adds
+    the FCS), closing flags, carrier off. ``frames`` are address, control, FCF,
+    FIF. At V.21 these are T.30 control frames; at a high-speed modulation they
+    are ECM (T.30 Annex A) frames."""
+
+    frames: tuple[bytes, ...]
+    modulation: Modulation = Modulation.V21
+    short_training: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SendData(Command):
+    """One high-speed transmission of raw data (TCF, or a non-ECM page with
+    its RTC), LSB first on the line; carrier off at the end."""
+
+    modulation: Modulation
+    data: bytes
+    short_training: bool = False
+
+
+class Expect(enum.Enum):
+    HDLC = "hdlc"   # HDLC frames (V.21 control frames, or ECM frames at a high-speed modulation)
+    DATA = "data"   # raw high-speed data (TCF or a non-ECM page)
+
+
+@dataclass(frozen=True, slots=True)
+class Receive(Command):
+    """Listen for the next signal: what T.30 expects at this point of the call.
+
+    A transport that must tell its modem what to listen for (Class 1 +FRH/+FRM)
+    uses it; one that hears everything (T.38) may treat it as a hint. Whatever
+    actually arrives is reported, even if it is not what was expected (a V.21
+    frame where high-speed data was expected is common and legal)."""
+
+    expect: Expect
+    modulation: Modulation = Modulation.V21
+    short_training: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup(Command):
+    """The session is over; release the line."""
+
+
+# --------------------------------------------------------------------------- events
+class ModemEvent:
+    """Something the transport reports to the engine (base class)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SendComplete(ModemEvent):
+    """The last Send* command has been completely transmitted (carrier off)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierUp(ModemEvent):
+    """A signal has started: V.21 flags, or high-speed training recognised."""
+
+    modulation: Modulation
+
+
+@dataclass(frozen=True, slots=True)
+class HDLCFrame(ModemEvent):
+    """One received HDLC frame (address, control, FCF, FIF; FCS removed)."""
+
+    frame: bytes
+    fcs_ok: bool = True
+    modulation: Modulation = Modulation.V21
+
+
+@dataclass(frozen=True, slots=True)
+class DataReceived(ModemEvent):
+    """A chunk of raw high-speed data (TCF or non-ECM page), LSB first."""
+
+    data: bytes
+    modulation: Modulation
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierDown(ModemEvent):
+    """The signal ended (end of frames, end of data, or carrier lost)."""
+
+    modulation: Modulation
+
+
+@dataclass(frozen=True, slots=True)
+class WrongCarrier(ModemEvent):
+    """Listened for one modulation, heard another (Class 1 +FCERROR)."""
+
+    expected: Modulation
+    heard: Modulation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToneDetected(ModemEvent):
+    tone: Tone
+
+
+@dataclass(frozen=True, slots=True)
+class LineLost(ModemEvent):
+    """The call is gone (hang-up, loss of the transport, modem failure)."""
+
+    reason: str = ""
