@@ -1,0 +1,151 @@
+"""PDF in (rasterised with pypdfium2) and out (one CCITT G4 image per page, written here).
+
+Out: each page is a PDF image XObject whose stream is xmfax's own T.6 code stream
+(/Filter /CCITTFaxDecode, /K -1; ISO 32000-1 §7.4.6, Table 11), drawn to fill a
+MediaBox of the page's physical size (width / x dpi by rows / y dpi inches), so a
+standard-resolution page has the right proportions although its pixels are not square.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import os
+from typing import BinaryIO
+
+from .. import __version__
+from ..errors import DocumentError
+from ..page import Page, Resolution
+from .limits import Limits
+from .raster import bilevel, is_photo, paper_for_width, place, resize_grey, scan_width
+
+
+def _pdf_string(text: str) -> bytes:
+    raw = text.encode("latin-1", "replace")
+    return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def _num(x: float) -> bytes:
+    return (f"{x:.4f}".rstrip("0").rstrip(".")).encode()
+
+
+def write_pdf(pages: list[Page], target: str | os.PathLike | BinaryIO, *, when: _dt.datetime | None = None,
+              title: str | None = None) -> None:
+    """Write ``pages`` as a PDF, each page one G4 image at its physical size."""
+    from .tiffwriter import encode_page
+
+    if not pages:
+        raise DocumentError("no pages to write", source=str(target) if isinstance(target, (str, os.PathLike)) else None)
+    out = io.BytesIO()
+    offsets: dict[int, int] = {}
+
+    def obj(num: int, body: bytes, stream: bytes | None = None) -> None:
+        offsets[num] = out.tell()
+        out.write(b"%d 0 obj\n" % num + body)
+        if stream is not None:
+            out.write(b"\nstream\n" + stream + b"\nendstream")
+        out.write(b"\nendobj\n")
+
+    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    n = len(pages)
+    kids = [3 + 3 * i for i in range(n)]
+    obj(1, b"<< /Type /Catalog /Pages 2 0 R >>")
+    obj(2, b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids) + b"] /Count %d >>" % n)
+    for i, page in enumerate(pages):
+        page_no, content_no, image_no = kids[i], kids[i] + 1, kids[i] + 2
+        w_pt = page.width / page.resolution.x_dpi * 72
+        h_pt = page.rows / page.resolution.y_dpi * 72
+        obj(page_no, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 " + _num(w_pt) + b" " + _num(h_pt)
+            + b"] /Resources << /XObject << /Im0 %d 0 R >> /ProcSet [/PDF /ImageB] >> /Contents %d 0 R >>"
+            % (image_no, content_no))
+        content = b"q " + _num(w_pt) + b" 0 0 " + _num(h_pt) + b" 0 0 cm /Im0 Do Q"
+        obj(content_no, b"<< /Length %d >>" % len(content), content)
+        data = encode_page(page.image, "mmr", 0)
+        # BlackIs1 false (the default): a 1 bit is black in the code, 0 after decoding = black in DeviceGray
+        obj(image_no, b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+            b"/BitsPerComponent 1 /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns %d /Rows %d "
+            b"/BlackIs1 false >> /Length %d >>" % (page.width, page.rows, page.width, page.rows, len(data)), data)
+    info_no = 3 + 3 * n
+    info = b"<< /Producer " + _pdf_string(f"xmfax {__version__}")
+    if title:
+        info += b" /Title " + _pdf_string(title)
+    if when is not None:
+        info += b" /CreationDate " + _pdf_string(when.strftime("D:%Y%m%d%H%M%S"))
+    obj(info_no, info + b" >>")
+    xref_at = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (info_no + 1))
+    for num in range(1, info_no + 1):
+        out.write(b"%010d 00000 n \n" % offsets[num])
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+              % (info_no + 1, info_no, xref_at))
+    blob = out.getvalue()
+    if isinstance(target, (str, os.PathLike)):
+        try:
+            with open(target, "wb") as f:
+                f.write(blob)
+        except OSError as exc:
+            raise DocumentError(f"cannot write: {exc.strerror}", source=str(target)) from exc
+    else:
+        target.write(blob)
+
+
+def open_pdf(data: bytes, source: str | None, password: str | None = None):
+    """A pypdfium2 document, or DocumentError saying why the PDF cannot be opened."""
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(data, password=password)
+    except pdfium.PdfiumError as exc:
+        msg = str(exc)
+        if "password" in msg.lower():
+            raise DocumentError("encrypted PDF: a password is needed", source=source) from exc
+        raise DocumentError(f"broken PDF ({msg})", source=source) from exc
+    except Exception as exc:  # pdfium reports anything it cannot parse this way
+        raise DocumentError(f"broken PDF ({exc})", source=source) from exc
+
+
+def load_pdf(data: bytes, source: str | None, resolution: Resolution, paper: str, mode: str,
+             limits: Limits, password: str | None = None, start_count: int = 0) -> list[Page]:
+    """Rasterise each PDF page at ``resolution``, scaled to the paper's scan width.
+
+    The page is rendered on a square grid at the x resolution (its width filling the
+    scan line), then resampled to the y resolution, then made bilevel (``mode``).
+    """
+    import pypdfium2 as pdfium
+
+    pdf = open_pdf(data, source, password)
+    try:
+        count = len(pdf)
+        if count == 0:
+            raise DocumentError("PDF has no pages", source=source)
+        limits.check_pages(start_count + count, source)
+        pages = []
+        for i in range(count):
+            where = f"{source} page {i + 1}" if source else f"page {i + 1}"
+            try:
+                page = pdf[i]
+                w_pt, h_pt = page.get_size()
+            except pdfium.PdfiumError as exc:
+                raise DocumentError(f"cannot read page ({exc})", source=where) from exc
+            if not (w_pt > 0 and h_pt > 0):
+                raise DocumentError(f"page has an empty size {w_pt}x{h_pt} pt", source=where)
+            p = paper_for_width(w_pt / 72 * 25.4) if paper == "auto" else paper
+            width = scan_width(resolution, p)
+            scale = width / w_pt                              # pixels per point at x dpi
+            square_rows = h_pt * scale
+            rows = int(round(square_rows * resolution.y_dpi / resolution.x_dpi))
+            limits.check_rows(rows, where)
+            limits.check_source_size(width, int(square_rows) + 1, where)
+            try:
+                bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
+                grey = bitmap.to_pil().convert("L")
+            except pdfium.PdfiumError as exc:
+                raise DocumentError(f"cannot render page ({exc})", source=where) from exc
+            finally:
+                page.close()
+            grey = resize_grey(grey, width, max(1, rows))
+            m = mode if mode != "auto" else ("dither" if is_photo(grey) else "threshold")
+            image = place(bilevel(grey, m), width)
+            pages.append(Page(image, resolution, where, {"format": "pdf", "paper": p, "bilevel": m}))
+        return pages
+    finally:
+        pdf.close()
