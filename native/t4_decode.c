@@ -1,0 +1,412 @@
+/* T.4 MH / MR and T.6 MMR decoder (T.4 §4.1, §4.2; T.6 §2.2), streaming.
+ *
+ * Bits are taken MSB first into a 64-bit accumulator. A step decodes one code
+ * (or one tag bit, or a stretch of zeros) and only once its bits are all in:
+ * between calls the state is a code boundary plus the unused bits of the
+ * accumulator, so a code or a row may span any number of chunks. Every step
+ * consumes at least one bit or ends the page, so work is linear in the input;
+ * output is bounded by max_rows x width.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t4.h"
+#include "t4_common.h"
+#include "t4_tables.h"
+
+enum { P_SEEK, P_TAG, P_ROW, P_ALIGN, P_DONE };
+
+/* Lookahead a code step needs before it runs (13 = the longest run code). */
+#define NEED_BITS 13
+
+struct xm_dec {
+    int width, codec, eol, byte_align, lsb;
+    long max_rows;
+    uint64_t acc;           /* nbits valid bits at the top, zeros below */
+    int nbits;
+    uint64_t bitpos;        /* stream offset of acc's top bit */
+    int phase;
+    int resync;             /* MR after a bad row: wait for EOL + 1 */
+    /* a stretch of zeros being counted (EOL search, or 8+ zeros inside a row) */
+    int in_zeros;
+    uint64_t zeros, zeros_start;
+    /* the row being decoded */
+    int two_d, started, colour, hstage, ib, ncur, nref;
+    int32_t a0, a1, accum;
+    uint64_t run_start;     /* where the current run's first code began */
+    int32_t *ref, *cur;     /* changing elements of the last output row / this row */
+    /* results */
+    long rows, bad_rows, consec_bad, max_consec_bad;
+    int end;
+    long long error_position;
+    char error[120];
+};
+
+xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows)
+{
+    if (width < 1 || width > XM_MAX_WIDTH || codec < XM_MH || codec > XM_MMR || max_rows < 0)
+        return NULL;
+    xm_dec *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->width = width;
+    d->codec = codec;
+    d->eol = codec == XM_MMR ? 0 : eol;
+    d->byte_align = byte_align;
+    d->lsb = lsb;
+    d->max_rows = max_rows;
+    d->ref = malloc(sizeof(int32_t) * (size_t)(width + 4));
+    d->cur = malloc(sizeof(int32_t) * (size_t)(width + 4));
+    if (!d->ref || !d->cur) {
+        xm_dec_free(d);
+        return NULL;
+    }
+    d->ref[0] = d->ref[1] = d->ref[2] = width;   /* all-white row above the page */
+    d->error_position = -1;
+    d->phase = d->eol ? P_SEEK : P_ROW;
+    d->two_d = codec == XM_MMR;
+    d->a0 = -1;
+    if (max_rows == 0)
+        d->end = XM_END_LIMIT;
+    return d;
+}
+
+void xm_dec_free(xm_dec *d)
+{
+    if (!d)
+        return;
+    free(d->ref);
+    free(d->cur);
+    free(d);
+}
+
+void xm_dec_stats(const xm_dec *d, long long stats[5])
+{
+    stats[0] = d->rows;
+    stats[1] = d->bad_rows;
+    stats[2] = d->max_consec_bad;
+    stats[3] = d->end;
+    stats[4] = d->error_position;
+}
+
+const char *xm_dec_error(const xm_dec *d)
+{
+    return d->error;
+}
+
+static void start_row(xm_dec *d, int two_d)
+{
+    d->two_d = two_d;
+    d->started = 0;
+    d->colour = 0;
+    d->hstage = 0;
+    d->ib = 0;
+    d->ncur = 0;
+    d->a0 = two_d ? -1 : 0;
+    d->accum = 0;
+    d->phase = P_ROW;
+}
+
+/* The row's changing elements as 0/1 bytes. */
+static void render(uint8_t *row, const int32_t *ch, int n, int width)
+{
+    memset(row, 0, (size_t)width);
+    for (int i = 0; i < n; i += 2) {
+        int32_t end = i + 1 < n ? ch[i + 1] : width;
+        memset(row + ch[i], 1, (size_t)(end - ch[i]));
+    }
+}
+
+static void note_error(xm_dec *d, const char *what, uint64_t pos)
+{
+    if (d->error_position >= 0)
+        return;
+    d->error_position = (long long)pos;
+    snprintf(d->error, sizeof d->error, "%s at bit %llu (row %ld)", what,
+             (unsigned long long)pos, d->rows);
+}
+
+static void count_row(xm_dec *d)
+{
+    d->rows++;
+    if (d->max_rows && d->rows >= d->max_rows)
+        d->end = XM_END_LIMIT;
+}
+
+/* A complete row: output it and make it the reference. */
+static void emit_good(xm_dec *d, uint8_t *row)
+{
+    int32_t *t;
+    d->cur[d->ncur] = d->cur[d->ncur + 1] = d->cur[d->ncur + 2] = d->width;
+    render(row, d->cur, d->ncur, d->width);
+    t = d->ref;
+    d->ref = d->cur;
+    d->cur = t;
+    d->nref = d->ncur;
+    d->consec_bad = 0;
+    count_row(d);
+}
+
+/* A bad row: output a copy of the previous output row (all white at first). */
+static void emit_bad(xm_dec *d, uint8_t *row, const char *what, uint64_t pos)
+{
+    render(row, d->ref, d->nref, d->width);
+    d->bad_rows++;
+    d->consec_bad++;
+    if (d->consec_bad > d->max_consec_bad)
+        d->max_consec_bad = d->consec_bad;
+    note_error(d, what, pos);
+    count_row(d);
+}
+
+/* A row that cannot be decoded. With EOLs: a bad row, then resync at the next
+ * EOL (MR: the next EOL + 1). Without (MH no EOL, MMR): the end of decoding. */
+static void fail_row(xm_dec *d, uint8_t *row, const char *what, uint64_t pos)
+{
+    if (d->eol) {
+        emit_bad(d, row, what, pos);
+        d->phase = P_SEEK;
+        d->resync = d->codec == XM_MR;
+    } else {
+        note_error(d, what, pos);
+        d->end = XM_END_ERROR;
+    }
+}
+
+static inline void add_change(xm_dec *d, int32_t pos)
+{
+    if (pos >= d->width)
+        return;
+    if (d->ncur && d->cur[d->ncur - 1] == pos)
+        d->ncur--;                       /* a zero-length run: no change after all */
+    else
+        d->cur[d->ncur++] = pos;
+}
+
+/* The row has reached width: what comes next. */
+static void row_done(xm_dec *d, uint8_t *row)
+{
+    emit_good(d, row);
+    if (d->eol)
+        d->phase = P_SEEK;
+    else if (d->codec == XM_MH && d->byte_align)
+        d->phase = P_ALIGN;
+    else
+        start_row(d, d->codec == XM_MMR);
+}
+
+/* Could the nbits real bits at the top of acc still grow into a code of `table`
+ * (indexed by `bits` bits)? Used only when the input has ended mid-code. */
+static int is_prefix(const uint16_t *table, int bits, uint64_t acc, int nbits)
+{
+    uint32_t base = (uint32_t)(acc >> (64 - bits));
+    uint32_t free_bits = (uint32_t)(bits - nbits);
+    for (uint32_t t = 0; t < (1u << free_bits); t++)
+        if ((table[base | t] >> 12) > nbits)
+            return 1;
+    return 0;
+}
+
+int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
+               uint8_t *out, long out_cap, long *out_rows, int final)
+{
+    const uint8_t *p = data, *pend = data + len;
+    const int width = d->width;
+    int status = XM_NEED_INPUT;
+    *out_rows = 0;
+
+#define ROWPTR (out + (size_t)(*out_rows) * (size_t)width)
+#define CONSUME(n) do { int n_ = (n); d->acc = n_ >= 64 ? 0 : d->acc << n_; \
+                        d->nbits -= n_; d->bitpos += (uint64_t)n_; } while (0)
+
+    for (;;) {
+        if (d->end) {
+            status = XM_ENDED;
+            break;
+        }
+        /* refill: whole bytes while there is room */
+        while (d->nbits <= 56 && p < pend) {
+            uint8_t b = *p++;
+            d->acc |= (uint64_t)(d->lsb ? REV8[b] : b) << (56 - d->nbits);
+            d->nbits += 8;
+        }
+        if (d->nbits < NEED_BITS && !final)
+            break;                              /* all input taken: wait for more */
+        if (d->nbits == 0) {                    /* final, nothing left */
+            d->end = XM_END_DATA;
+            continue;
+        }
+        if (*out_rows >= out_cap) {
+            status = XM_OUT_FULL;
+            break;
+        }
+        uint8_t *row = ROWPTR;
+        long rows_before = d->rows;
+
+        if (d->phase == P_SEEK || d->in_zeros) {
+            /* count zeros up to the next 1 (T.4 §4.1.2: EOL = 11 zeros and a 1) */
+            if (!d->in_zeros) {
+                d->in_zeros = 1;
+                d->zeros = 0;
+                d->zeros_start = d->bitpos;
+            }
+            if (d->acc == 0) {
+                d->zeros += (uint64_t)d->nbits;
+                CONSUME(d->nbits);
+                continue;
+            }
+            int lz = __builtin_clzll(d->acc);
+            d->zeros += (uint64_t)lz;
+            CONSUME(lz + 1);
+            d->in_zeros = 0;
+            int is_eol = d->zeros >= 11;
+            if (d->phase == P_SEEK) {
+                if (is_eol) {
+                    if (d->codec == XM_MR)
+                        d->phase = P_TAG;
+                    else
+                        start_row(d, 0);
+                }
+            } else if (!is_eol) {
+                fail_row(d, row, "invalid code", d->zeros_start);
+            } else if (!d->started) {           /* two EOLs in a row */
+                d->end = d->codec == XM_MMR ? XM_END_EOFB : XM_END_RTC;
+            } else if (!d->eol) {
+                fail_row(d, row, "EOL inside a row", d->zeros_start);
+            } else {
+                /* EOL before the row reached width: a bad row; this EOL starts the next */
+                emit_bad(d, row, "EOL before the end of the row", d->zeros_start);
+                d->resync = d->codec == XM_MR;
+                if (d->codec == XM_MR)
+                    d->phase = P_TAG;
+                else
+                    start_row(d, 0);
+            }
+        } else if (d->phase == P_TAG) {
+            int tag = (int)(d->acc >> 63);
+            CONSUME(1);
+            if (d->resync && !tag) {
+                emit_bad(d, row, "2-D row while resynchronising", d->bitpos - 1);
+                d->phase = P_SEEK;
+            } else {
+                d->resync = 0;
+                start_row(d, !tag);
+            }
+        } else if (d->phase == P_ALIGN) {
+            int fill = (int)((8 - d->bitpos % 8) % 8);
+            if (fill > d->nbits) {              /* final and short */
+                d->end = XM_END_DATA;
+                continue;
+            }
+            CONSUME(fill);
+            start_row(d, 0);
+        } else if ((d->acc >> 56) == 0) {
+            /* 8 zeros: no run or mode code starts so: an EOL (or garbage) */
+            d->in_zeros = 1;
+            d->zeros = 0;
+            d->zeros_start = d->bitpos;
+        } else if (!d->two_d || d->hstage) {
+            /* a run-length code, T.4 §4.1.1 */
+            const uint16_t *table = d->colour ? DEC_BLACK : DEC_WHITE;
+            int bits = d->colour ? DEC_BLACK_BITS : DEC_WHITE_BITS;
+            uint16_t e = table[d->acc >> (64 - bits)];
+            int n = e >> 12;
+            int32_t v = e & 0xfff;
+            if (n == 0 || n > d->nbits) {
+                if (n > d->nbits || (d->nbits < bits && is_prefix(table, bits, d->acc, d->nbits))) {
+                    d->end = XM_END_DATA;       /* final, and the input ends mid-code */
+                    continue;
+                }
+                fail_row(d, row, "invalid code", d->bitpos);
+                continue;
+            }
+            if (d->accum == 0)
+                d->run_start = d->bitpos;
+            CONSUME(n);
+            d->started = 1;
+            int32_t base = d->two_d ? (d->hstage == 1 ? (d->a0 < 0 ? 0 : d->a0) : d->a1) : d->a0;
+            d->accum += v;
+            if (base + d->accum > width) {
+                fail_row(d, row, "run past the end of the row", d->run_start);
+                continue;
+            }
+            if (v >= 64)
+                continue;                       /* a make-up code: the run goes on */
+            int32_t pos = base + d->accum;
+            d->accum = 0;
+            add_change(d, pos);
+            d->colour ^= 1;
+            if (!d->two_d) {
+                d->a0 = pos;
+                if (pos == width)
+                    row_done(d, row);
+            } else if (d->hstage == 1) {
+                d->a1 = pos;
+                d->hstage = 2;
+            } else {
+                d->a0 = pos;
+                d->hstage = 0;
+                if (pos == width)
+                    row_done(d, row);
+            }
+        } else {
+            /* a mode code, T.4 §4.2.1.3.2 Table 4/T.4 */
+            uint16_t e = DEC_MODE[d->acc >> (64 - DEC_MODE_BITS)];
+            int n = e >> 12, mode = e & 0xfff;
+            if (n == 0 || n > d->nbits) {
+                if (n > d->nbits || (d->nbits < DEC_MODE_BITS &&
+                                     is_prefix(DEC_MODE, DEC_MODE_BITS, d->acc, d->nbits))) {
+                    d->end = XM_END_DATA;
+                    continue;
+                }
+                fail_row(d, row, "invalid mode code", d->bitpos);
+                continue;
+            }
+            uint64_t code_pos = d->bitpos;
+            CONSUME(n);
+            d->started = 1;
+            /* b1, b2 (T.4 §4.2.1.3.1): reference elements i are black when i is even */
+            const int32_t *ref = d->ref;
+            int ib = d->ib;
+            int32_t a0 = d->a0;
+            while (ib > 0 && ref[ib - 1] > a0)
+                ib--;
+            while (ref[ib] <= a0)
+                ib++;
+            if ((ib & 1) != d->colour)
+                ib++;
+            d->ib = ib;
+            int32_t b1 = ref[ib], b2 = ref[ib + 1];
+            if (mode == 1) {                    /* pass */
+                d->a0 = b2;
+                if (b2 >= width)
+                    row_done(d, row);
+            } else if (mode == 2) {             /* horizontal: two runs follow */
+                d->hstage = 1;
+                d->accum = 0;
+            } else {                            /* vertical: a1 = b1 + d */
+                int32_t a1 = b1 + (mode - 6);
+                if (a1 < (a0 < 0 ? 0 : a0) || a1 > width) {
+                    fail_row(d, row, "changing element out of range", code_pos);
+                    continue;
+                }
+                add_change(d, a1);
+                d->colour ^= 1;
+                d->a0 = a1;
+                if (a1 == width)
+                    row_done(d, row);
+            }
+        }
+        if (d->rows > rows_before)
+            (*out_rows)++;
+    }
+    if (final && !d->end)
+        d->end = XM_END_DATA;
+    if (d->end)
+        status = XM_ENDED;
+    *consumed = (size_t)(p - data);
+    return status;
+#undef ROWPTR
+#undef CONSUME
+}

@@ -1,0 +1,155 @@
+"""The C codec backend: Encoder and Decoder over the cffi module ``xmfax._native``.
+
+Implements docs/codec-backends.md bit for bit like ``_ref.py``; the C sources are in
+native/ (t4_encode.c, t4_decode.c). Importing this module fails with ImportError when
+the extension was not built, which is how the public layer falls back to Python.
+Arguments arrive validated by the public layer (xmfax/codecs/__init__.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from xmfax._native import ffi, lib  # ImportError when the C build is absent
+
+__all__ = ["Encoder", "Decoder"]
+
+_CODECS = {"mh": 0, "mr": 1, "mmr": 2}
+_ENDS = {0: None, 1: "rtc", 2: "eofb", 3: "data", 4: "error", 5: "limit"}
+_NEED_INPUT, _OUT_FULL, _ENDED = 0, 1, 2
+_FIRST_ROWS = 64          # output rows allocated for a first decode call
+_MAX_CHUNK_ROWS = 4096    # ... growing by doubling up to this many per allocation
+
+
+def _codec(codec: str) -> int:
+    try:
+        return _CODECS[codec]
+    except KeyError:
+        raise ValueError(f"unknown codec {codec!r}; one of mh, mr, mmr") from None
+
+
+def _lsb(bit_order: str) -> int:
+    if bit_order not in ("msb", "lsb"):
+        raise ValueError(f"bit_order is 'msb' or 'lsb', not {bit_order!r}")
+    return int(bit_order == "lsb")
+
+
+class Encoder:
+    """Streaming T.4/T.6 encoder: rows in, complete bytes out (see the contract)."""
+
+    def __init__(self, width: int, codec: str, *, k: int = 2, eol: bool = True,
+                 byte_align: bool = False, min_row_bits: int = 0, bit_order: str = "msb"):
+        self.width = int(width)
+        self.codec = codec
+        handle = lib.xm_enc_new(self.width, _codec(codec), int(k), int(bool(eol)),
+                                int(bool(byte_align)), int(min_row_bits), _lsb(bit_order))
+        if handle == ffi.NULL:
+            raise MemoryError("xmfax C encoder: cannot allocate (or invalid width/k)")
+        self._enc = ffi.gc(handle, lib.xm_enc_free)
+        self._finished = False
+
+    def _take(self, n: int) -> bytes:
+        if n < 0:
+            raise MemoryError("xmfax C encoder: out of memory")
+        data = ffi.buffer(lib.xm_enc_data(self._enc), n)[:] if n else b""
+        lib.xm_enc_clear(self._enc)
+        return data
+
+    def encode(self, rows: np.ndarray) -> bytes:
+        """Code rows (C-contiguous uint8/bool (n, width), 0 = white); return whole bytes."""
+        if self._finished:
+            raise RuntimeError("encode() after finish()")
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or rows.shape[1] != self.width:
+            raise ValueError(f"rows must be (n, {self.width}), not {rows.shape}")
+        if rows.dtype != np.uint8:
+            rows = rows.view(np.uint8) if rows.dtype == np.bool_ else (rows != 0).view(np.uint8)
+        rows = np.ascontiguousarray(rows)
+        if rows.shape[0] == 0:
+            return b""
+        n = lib.xm_enc_rows(self._enc, ffi.from_buffer("uint8_t[]", rows), rows.shape[0])
+        return self._take(n)
+
+    def finish(self, rtc: bool = True) -> bytes:
+        """RTC (T.4) / EOFB (T.6) if rtc, then the last byte padded with 0 bits."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
+        return self._take(lib.xm_enc_finish(self._enc, int(bool(rtc))))
+
+
+class Decoder:
+    """Streaming T.4/T.6 decoder: chunks in, complete rows out (see the contract)."""
+
+    def __init__(self, width: int, codec: str, *, eol: bool = True, byte_align: bool = False,
+                 bit_order: str = "msb", max_rows: int = 16384):
+        self.width = int(width)
+        self.codec = codec
+        self.max_rows = int(max_rows)
+        handle = lib.xm_dec_new(self.width, _codec(codec), int(bool(eol)), int(bool(byte_align)),
+                                _lsb(bit_order), self.max_rows)
+        if handle == ffi.NULL:
+            raise MemoryError("xmfax C decoder: cannot allocate (or invalid width/max_rows)")
+        self._dec = ffi.gc(handle, lib.xm_dec_free)
+        self._consumed = ffi.new("size_t *")
+        self._nrows = ffi.new("long *")
+        self._stats = ffi.new("long long[5]")
+        self._finished = False
+        self.rows = 0
+        self.bad_rows = 0
+        self.max_consecutive_bad_rows = 0
+        self.end: str | None = None
+        self.error: str | None = None
+        self.error_position: int | None = None
+
+    def _run(self, data, final: bool) -> np.ndarray:
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+        total = len(view)
+        width = self.width
+        pieces = []
+        offset = 0
+        cap = min(max(_FIRST_ROWS, total // 16), _MAX_CHUNK_ROWS)   # ~ a row per 16 bytes
+        while True:
+            left_rows = self.max_rows - self.rows if self.max_rows else cap
+            cap = max(1, min(cap, left_rows))
+            out = np.empty((cap, width), dtype=np.bool_)
+            chunk = view[offset:] if offset else view
+            status = lib.xm_dec_run(self._dec, ffi.from_buffer("uint8_t[]", chunk), total - offset,
+                                    self._consumed, ffi.from_buffer("uint8_t[]", out, True), cap,
+                                    self._nrows, int(final))
+            offset += self._consumed[0]
+            n = self._nrows[0]
+            self._update()
+            if n:
+                pieces.append(out[:n] if n * 2 >= cap else out[:n].copy())
+            if status != _OUT_FULL:
+                break
+            cap = min(cap * 2, _MAX_CHUNK_ROWS)
+        if not pieces:
+            return np.zeros((0, width), dtype=np.bool_)
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def _update(self) -> None:
+        s = self._stats
+        lib.xm_dec_stats(self._dec, s)
+        self.rows, self.bad_rows, self.max_consecutive_bad_rows = int(s[0]), int(s[1]), int(s[2])
+        self.end = _ENDS[int(s[3])]
+        if s[4] >= 0:
+            self.error_position = int(s[4])
+            self.error = ffi.string(lib.xm_dec_error(self._dec)).decode("ascii", "replace")
+
+    def feed(self, data: bytes) -> np.ndarray:
+        """Decode a chunk; return the rows it completed, bool (n, width)."""
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        if not len(data) or self.end is not None:
+            return np.zeros((0, self.width), dtype=np.bool_)
+        return self._run(data, False)
+
+    def finish(self) -> np.ndarray:
+        """The input is over: decode what is left; return the rows still pending."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
+        if self.end is not None:
+            return np.zeros((0, self.width), dtype=np.bool_)
+        return self._run(b"", True)
