@@ -89,6 +89,8 @@ class Repeat:
 
 @dataclass(frozen=True, slots=True)
 class TestCase:
+    __test__ = False   # not a pytest class
+
     name: str
     group: str
     annex: str               # "A".."J"

@@ -1,0 +1,49 @@
+"""TSB-85 conformance of xmfax's T.30 engine, one pytest case per script test.
+
+The runner (runner.py beside this file) plays the tester's side of each test in
+/work/shared/conformance/tsb85.xml at the modem interface. Known failures are
+``xfail(strict=True)`` with their reason, so that a fix in the engine shows up
+as an XPASS to be moved out of the list; docs/conformance.md explains each.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import runner  # noqa: E402
+from tsb85_script import DEFAULT_XML, parse  # noqa: E402
+
+if not os.path.exists(DEFAULT_XML):
+    pytest.skip(f"TSB-85 script {DEFAULT_XML} not present", allow_module_level=True)
+
+SCRIPT = parse(DEFAULT_XML)
+
+# Tests whose purpose exists only on audio (none so far: see docs/conformance.md).
+NOT_APPLICABLE: dict[str, str] = {}
+
+# name -> why xmfax fails it today (docs/conformance.md has the detail).
+KNOWN_FAILURES: dict[str, str] = {}
+
+
+def _params():
+    for t in SCRIPT.tests:
+        marks = []
+        if t.name in NOT_APPLICABLE:
+            marks.append(pytest.mark.skip(reason=f"not applicable: {NOT_APPLICABLE[t.name]}"))
+        elif t.name in KNOWN_FAILURES:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[t.name]))
+        yield pytest.param(t, id=t.name, marks=marks)
+
+
+@pytest.mark.parametrize("test", list(_params()))
+def test_tsb85(test):
+    result = runner.run_test(test)
+    if result.outcome != "pass":
+        tail = "\n".join(result.log[-25:])
+        pytest.fail(f"{test.name} (Annex {test.annex}): {result.reason}\n--- last line events ---\n{tail}",
+                    pytrace=False)
