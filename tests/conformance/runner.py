@@ -45,6 +45,22 @@ ACOUSTIC_WORDS = ("preamble", "silence", "ms", " s ", "s to", "intensity", "leve
                   "interval", "length", "seconds")
 
 
+# TSB-85 end states and the xmfax Reason names that say the same thing (informative).
+STATUS_REASONS = {
+    "RX_DCNDATA": ("UNEXPECTED_DCN",), "RX_DCNPHD": ("UNEXPECTED_DCN", "LINE_LOST"),
+    "RX_DCNNORTN": ("UNEXPECTED_DCN", "PAGE_REFUSED"), "RX_DCNWHY": ("UNEXPECTED_DCN",),
+    "RX_INVALCMD": ("PROTOCOL",), "RX_INCAPABLE": ("INCOMPATIBLE",),
+    "TX_PHDDEAD": ("NO_RESPONSE_TO_PAGE",), "TX_PHBDEAD": ("NO_RESPONSE_TO_DCS", "NO_DIS"),
+    "TX_INCAPABLE": ("NOTHING_TO_POLL", "INCOMPATIBLE", "NOTHING_TO_SEND"),
+    "TX_T5EXP": ("RNR_TIMEOUT",), "TX_BADDCS": ("PROTOCOL", "UNEXPECTED_DCN"),
+    "TX_BADPG": ("LINE_LOST", "NO_RESPONSE_TO_PAGE"), "TX_NODIS": ("NO_DIS",),
+    "TX_INVALRSP": ("PROTOCOL",), "CANNOT_TRAIN": ("TRAINING_FAILED",),
+    "RETRYDCN": ("NO_RESPONSE", "NO_RESPONSE_TO_PAGE", "NO_POST_PAGE", "ECM_FAILED", "NO_DCS"),
+    "CALLDROPPED": ("LINE_LOST", "NO_DIS", "UNEXPECTED_DCN"),
+    "UNEXPECTED": ("PROTOCOL",), "PWD_UNACCEPTABLE": ("PROTOCOL", "NOTHING_TO_POLL"),
+}
+
+
 class TestFailed(Exception):
     """A check of the script failed (the DUT did something else)."""
 
@@ -408,7 +424,10 @@ class Tester:
         if expected != "OK" and ok:
             raise TestFailed(f"STATUS: expected a failure ({expected}), DUT reported success")
         if expected != "OK":
-            self._note(f"STATUS {expected}: DUT reported {text} (only failure vs success is compared)")
+            near = STATUS_REASONS.get(expected, ())
+            name = getattr(reason, "name", str(reason))
+            agree = "agrees" if name in near else f"TSB-85 code {expected} would be {'/'.join(near) or '?'}"
+            self._note(f"STATUS {expected}: DUT reported {text} ({agree}; only failure vs success is enforced)")
 
     def do_CLEAR_T(self, s: Step) -> None:
         self.unexpected()

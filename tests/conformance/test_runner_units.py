@@ -135,3 +135,62 @@ def test_a_bad_dut_fails_one_test_not_the_run(monkeypatch, dut, words):
     r = runner.run_test(test)
     assert r.outcome == "fail" and words in r.reason, r.reason
     assert r.sim_seconds <= runner.MAX_SIM_SECONDS
+
+
+class _Result:
+    status = "in progress"
+    reason = None
+
+
+class _TinyReceiver(_Silent):
+    """Just enough of an answering fax receiver for MRGN02: CED, DIS; CFR after
+    DCS and TCF; MCF after MPS/EOP; hang up on DCN."""
+
+    DIS = bytes([0xFF, 0x13, 0x80, 0x00, 0x4E, 0x00])   # bits 10-14 (V.27ter/V.29), 15
+
+    def __init__(self, *a, **k):
+        super().__init__()
+        self.out = []
+        self.result = _Result()
+        self.tcf = False
+
+    def start(self, now):
+        self.out += [M.SendTone(M.Tone.CED), M.SendSilence(75), M.SendHDLC((self.DIS,))]
+
+    def receive(self, ev, now):
+        if isinstance(ev, M.HDLCFrame) and ev.fcs_ok:
+            fcf = ev.frame[2] & 0xFE
+            if fcf == 0x82:
+                self.tcf = True
+            elif fcf in (0x4E, 0x2E):
+                self.out.append(M.SendHDLC((bytes([0xFF, 0x13, 0x8C]),)))
+            elif fcf == 0xFA:
+                self.result.status = "success"
+                self.done = True
+                self.out.append(M.Hangup())
+        elif isinstance(ev, M.CarrierDown) and ev.modulation is not M.Modulation.V21 and self.tcf:
+            self.tcf = False
+            self.out.append(M.SendHDLC((bytes([0xFF, 0x13, 0x84]),)))
+
+    def data_to_send(self):
+        out, self.out = self.out, []
+        return out
+
+
+@needs_xml
+def test_a_conforming_fake_passes_and_a_wrong_one_fails(monkeypatch):
+    monkeypatch.setattr(runner, "_session_api", lambda: (_TinyReceiver, _Cfg))
+    test = parse(DEFAULT_XML).by_name("MRGN02")
+    r = runner.run_test(test)
+    assert r.outcome == "pass", (r.reason, r.log[-10:])
+
+    class _WrongResponse(_TinyReceiver):
+        def receive(self, ev, now):
+            if isinstance(ev, M.HDLCFrame) and ev.frame[2] & 0xFE == 0x4E:   # RTN instead of MCF
+                self.out.append(M.SendHDLC((bytes([0xFF, 0x13, 0x4C]),)))
+                return
+            super().receive(ev, now)
+
+    monkeypatch.setattr(runner, "_session_api", lambda: (_WrongResponse, _Cfg))
+    r = runner.run_test(test)
+    assert r.outcome == "fail" and "FF C8 31" in r.reason and "FF C8 32" in r.reason, r.reason
