@@ -153,7 +153,7 @@ def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mo
                 frame.load()
                 where = f"{name} page {i + 1}" if len(indices) > 1 or i else name
                 info = {"format": (img.format or fmt).lower(), "mode": img.mode}
-                if frame.mode == "1" and dpi:
+                if frame.mode == "1":
                     page = _bilevel_page(~np.asarray(frame, dtype=bool), dpi, where, resolution, paper, info)
                 else:
                     image, p = fit_raster(frame, resolution, paper, src_dpi=dpi, mode=mode)

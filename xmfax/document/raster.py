@@ -179,12 +179,14 @@ def fit_raster(
     physical terms, so non-square fax pixels are accounted for) and, when
     ``fit_length``, shrunk further so it is no longer than one page of the paper.
     ``paper="auto"`` picks the width class from the physical width when the source
-    resolution is known (A4 otherwise). A bilevel source is thresholded, never dithered.
+    resolution is known and at least 100 dpi (A4 otherwise). A bilevel source is thresholded, never dithered.
     """
     sw, sh = img.size
     sx, sy = src_dpi if src_dpi else (1.0, 1.0)
     if paper == "auto":
-        paper = paper_for_width(sw / sx * 25.4 if src_dpi else None)
+        # 72 and 96 dpi are screen defaults that say nothing about paper: A4 then
+        trusted = src_dpi is not None and min(src_dpi) >= 99.5
+        paper = paper_for_width(sw / sx * 25.4 if trusted else None)
     width = scan_width(resolution, paper)
     # physical aspect: height/width in inches, then rows at y_dpi for width at x_dpi
     aspect = (sh / sy) / (sw / sx)

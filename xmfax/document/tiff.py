@@ -231,7 +231,8 @@ def decode_ifd(data: bytes, ifd: IFD, source: str | None, limits: Limits) -> Dec
             want = min(rps, length - row)
             try:
                 res = codecs.decode(strip, width=width, codec=codec, eol=eol,
-                                    byte_align=compression == 2, bit_order=bit_order)
+                                    byte_align=compression == 2, bit_order=bit_order,
+                                    max_rows=want)
             except CodecError as exc:
                 raise DocumentError(f"cannot decode {codec.upper()} strip: {exc}", source=source) from exc
             got = np.asarray(res.image, dtype=bool)[:want]
