@@ -1,0 +1,558 @@
+"""The T.38 terminal: a T.30 Session driven over IFP (T.38 §6-§7), sans-IO.
+
+The terminal stands where a modem would: it turns the session's modem
+commands (:mod:`xmfax.t30.modem`) into IFP packets, and IFP packets from the
+far end into modem events. Time is passed in; nothing here sleeps or reads a
+socket. A driver pumps it::
+
+    term = T38Terminal(session, T38Config(), now)
+    term.start(now)
+    loop:  term.receive_datagram(data, now)   # or receive_ifp(ifp, now) without UDPTL
+           term.handle_timer(now) when now >= term.next_timer()
+           send every term.datagrams_to_send()  (or term.packets_to_send())
+    until term.done
+
+Transmission (T.38 §7.3, and what gateways expect):
+  SendTone    -> cng / ced indicator, held for the tone's length
+  SendHDLC    -> v21-preamble or a training indicator, then per frame hdlc-data
+                 chunks, hdlc-fcs-OK; the last frame ends with hdlc-fcs-OK-sig-end
+  SendData    -> training indicator, t4-non-ecm-data chunks, t4-non-ecm-sig-end
+  SendSilence -> nothing sent for that long
+  every signal is followed by a no-signal indicator
+Paced (``T38Config.paced``), each step is sent when a modem would have reached
+it: training and preamble times, then data in ``chunk_ms`` pieces at the
+modulation's byte rate. Unpaced, everything goes at once (trusted links, tests).
+
+Reception: indicators give CarrierUp / ToneDetected; hdlc fields give
+HDLCFrame (fcs_ok False if the far end said hdlc-fcs-BAD or a packet of the
+frame was lost); t4 fields give DataReceived; a sig-end, or an indicator that
+replaces a running signal, gives CarrierDown.
+
+Rate management: with transferredTCF the TCF travels as data. With localTCF
+it is not sent (T.38 §6.2.1: the receiving gateway checks it locally); a
+receiving terminal then reports a good TCF itself after a DCS.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from ..t30 import modem as M
+from .config import RATE_LOCAL_TCF, T38Config
+from .ifp import (DataPacket, DataType, Field, FieldType, IFPDecodeError, Indicator,
+                  IndicatorPacket, decode_ifp, encode_ifp)
+from .udptl import UDPTLReceiver, UDPTLSender
+
+__all__ = ["T38Terminal", "T38Stats"]
+
+Mod = M.Modulation
+
+# T.38 data type of each modulation, and back
+DATA_TYPE = {
+    Mod.V21: DataType.V21, Mod.V27TER_2400: DataType.V27TER_2400, Mod.V27TER_4800: DataType.V27TER_4800,
+    Mod.V29_7200: DataType.V29_7200, Mod.V29_9600: DataType.V29_9600,
+    Mod.V17_7200: DataType.V17_7200, Mod.V17_9600: DataType.V17_9600,
+    Mod.V17_12000: DataType.V17_12000, Mod.V17_14400: DataType.V17_14400,
+}
+MODULATION = {v: k for k, v in DATA_TYPE.items()}
+
+# training indicator of (modulation, short training)
+TRAINING = {
+    (Mod.V27TER_2400, False): Indicator.V27TER_2400_TRAINING,
+    (Mod.V27TER_4800, False): Indicator.V27TER_4800_TRAINING,
+    (Mod.V29_7200, False): Indicator.V29_7200_TRAINING,
+    (Mod.V29_9600, False): Indicator.V29_9600_TRAINING,
+    (Mod.V17_7200, False): Indicator.V17_7200_LONG_TRAINING,
+    (Mod.V17_7200, True): Indicator.V17_7200_SHORT_TRAINING,
+    (Mod.V17_9600, False): Indicator.V17_9600_LONG_TRAINING,
+    (Mod.V17_9600, True): Indicator.V17_9600_SHORT_TRAINING,
+    (Mod.V17_12000, False): Indicator.V17_12000_LONG_TRAINING,
+    (Mod.V17_12000, True): Indicator.V17_12000_SHORT_TRAINING,
+    (Mod.V17_14400, False): Indicator.V17_14400_LONG_TRAINING,
+    (Mod.V17_14400, True): Indicator.V17_14400_SHORT_TRAINING,
+}
+INDICATED = {v: k[0] for k, v in TRAINING.items()}
+INDICATED[Indicator.V21_PREAMBLE] = Mod.V21
+# the short-training form has no V.27ter/V.29 variant: use the long one
+for (_m, _short), _ind in list(TRAINING.items()):
+    TRAINING.setdefault((_m, True), _ind)
+
+# Start-up time of each signal in ms, for pacing: training (V.27ter §2.5.2,
+# V.29 §1.5, V.17 Table 3) and the preamble flags (T.30 §5.3.1: 1 s of V.21
+# flags; 200 ms of flags before high-speed HDLC, T.30 §A.3).
+TRAINING_MS = {
+    Indicator.V27TER_2400_TRAINING: 943, Indicator.V27TER_4800_TRAINING: 708,
+    Indicator.V29_7200_TRAINING: 234, Indicator.V29_9600_TRAINING: 234,
+    Indicator.V17_7200_SHORT_TRAINING: 142, Indicator.V17_7200_LONG_TRAINING: 1393,
+    Indicator.V17_9600_SHORT_TRAINING: 142, Indicator.V17_9600_LONG_TRAINING: 1393,
+    Indicator.V17_12000_SHORT_TRAINING: 142, Indicator.V17_12000_LONG_TRAINING: 1393,
+    Indicator.V17_14400_SHORT_TRAINING: 142, Indicator.V17_14400_LONG_TRAINING: 1393,
+    Indicator.V21_PREAMBLE: 0,
+}
+V21_PREAMBLE_MS = 1000
+HS_FLAGS_MS = 200
+TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2 CED 2.6-4 s
+_HDLC_FIELD_END = {FieldType.HDLC_FCS_OK: True, FieldType.HDLC_FCS_BAD: False,
+                   FieldType.HDLC_FCS_OK_SIG_END: True, FieldType.HDLC_FCS_BAD_SIG_END: False}
+_DCS = 0x82
+
+
+@dataclass
+class T38Stats:
+    packets_sent: int = 0
+    packets_received: int = 0
+    packets_lost: int = 0            # gaps UDPTL could not fill
+    malformed: Counter = field(default_factory=Counter)   # reason -> count (IFP level)
+    ignored: Counter = field(default_factory=Counter)     # tolerated oddities -> count
+    frames_received: int = 0
+    frames_bad: int = 0
+
+
+class _Tx:
+    """One scheduled transmission: (time, ifp packet | None) steps, then done."""
+
+    __slots__ = ("steps", "end")
+
+    def __init__(self, steps: deque, end: float):
+        self.steps = steps
+        self.end = end
+
+
+class T38Terminal:
+    """Runs one T.30 ``Session`` over T.38. See the module docstring."""
+
+    def __init__(self, session, config: T38Config | None = None, now: float = 0.0, *, udptl: bool = True):
+        self.session = session
+        self.config = cfg = config or T38Config()
+        self.udptl = udptl
+        self.stats = T38Stats()
+        self._sender = UDPTLSender(cfg) if udptl else None
+        self._receiver = UDPTLReceiver(cfg.version) if udptl else None
+        self._out: list = []                 # datagrams or raw IFP packets waiting for the driver
+        self._out_seq = 0                    # IFP sequence numbers when not using UDPTL
+        self._commands: deque = deque()
+        self._tx: _Tx | None = None
+        self._tx_free_at = now               # when the line is free for the next command
+        self._last_indicator: bytes | None = None
+        self._indicator_due: float | None = None
+        self._ind_redundancy_left = 0
+        # receive state
+        self._rx_mod: Mod | None = None      # modulation of the signal being received
+        self._rx_kind: str | None = None     # "hdlc" or "data"
+        self._frame = bytearray()
+        self._frame_damaged = False
+        self._rx_expected_seq: int | None = None
+        self._events: list = []
+        self._started = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ driver API
+    def start(self, now: float) -> None:
+        self._started = True
+        self._tx_free_at = now
+        self.session.start(now)
+        self._pump(now)
+
+    @property
+    def done(self) -> bool:
+        return self._closed or bool(self.session.done)
+
+    @property
+    def result(self):
+        return self.session.result
+
+    def events(self) -> list:
+        """Session events collected so far (drained)."""
+        out, self._events = self._events, []
+        return out
+
+    def datagrams_to_send(self) -> list[bytes]:
+        """UDPTL datagrams to send now (only with ``udptl=True``)."""
+        out, self._out = self._out, []
+        return out
+
+    def packets_to_send(self) -> list[tuple[int, bytes]]:
+        """(sequence number, IFP packet) pairs to send now (only with ``udptl=False``)."""
+        out, self._out = self._out, []
+        return out
+
+    def next_timer(self) -> float | None:
+        times = []
+        if self._tx is not None and self._tx.steps:
+            times.append(self._tx.steps[0][0])
+        elif self._tx is not None:
+            times.append(self._tx.end)
+        if self._indicator_due is not None:
+            times.append(self._indicator_due)
+        t = self.session.next_timer()
+        if t is not None:
+            times.append(t)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self._run_tx(now)
+        if self._indicator_due is not None and now >= self._indicator_due and self._tx is None:
+            self._repeat_indicator(now)
+        t = self.session.next_timer()
+        if t is not None and now >= t:
+            self.session.handle_timer(now)
+            self._pump(now)
+
+    def receive_datagram(self, data: bytes, now: float) -> None:
+        """A UDPTL datagram from the far end. Malformed ones are counted, never raised."""
+        for seq, ifp in self._receiver.receive(data):
+            if ifp is None:
+                self.stats.packets_lost += 1
+                self._lost(now)
+            else:
+                self._receive_ifp_bytes(ifp, now)
+        self._pump(now)
+
+    def receive_ifp(self, ifp: bytes, now: float, seq: int | None = None) -> None:
+        """An IFP packet without UDPTL (e.g. passed straight from another terminal).
+        With ``seq``, a gap in the numbers counts as a loss; repeats are dropped."""
+        if seq is not None:
+            exp = self._rx_expected_seq
+            if exp is not None and seq != exp:
+                delta = (seq - exp) & 0xFFFF
+                if delta > 0x8000:
+                    self.stats.ignored["late or repeated packet"] += 1
+                    return
+                self.stats.packets_lost += delta
+                self._lost(now)
+            self._rx_expected_seq = (seq + 1) & 0xFFFF
+        self._receive_ifp_bytes(ifp, now)
+        self._pump(now)
+
+    def close(self, reason: str = "transport closed", now: float = 0.0) -> None:
+        """The transport is gone: tell the session (LineLost)."""
+        if not self.session.done:
+            self.session.receive(M.LineLost(reason), now)
+            self._pump(now)
+        self._closed = True
+
+    # ------------------------------------------------------------------ session pump
+    def _pump(self, now: float) -> None:
+        s = self.session
+        while True:
+            cmds = s.data_to_send()
+            if cmds:
+                self._commands.extend(cmds)
+            evs = s.events()
+            if evs:
+                self._events.extend(evs)
+            if self._tx is None and self._commands:
+                self._start_command(self._commands.popleft(), now)
+                self._run_tx(now)
+                continue
+            break
+
+    def _feed(self, event, now: float) -> None:
+        self.session.receive(event, now)
+
+    # ------------------------------------------------------------------ transmit
+    def _emit(self, packet, indicator: bool = False) -> None:
+        raw = encode_ifp(packet, self.config.version)
+        self.stats.packets_sent += 1
+        if indicator:
+            self._last_indicator = raw
+            self._ind_redundancy_left = self.config.redundancy_depth + 1
+        if self.udptl:
+            depth = None
+            if self._ind_redundancy_left > 0:
+                # indicators are small and vital: keep them in the next datagrams longer
+                depth = self.config.indicator_redundancy
+                self._ind_redundancy_left -= 1
+            self._out.append(self._sender.pack(raw, depth))
+        else:
+            self._out.append((self._out_seq, raw))
+            self._out_seq = (self._out_seq + 1) & 0xFFFF
+
+    def _start_command(self, cmd, now: float) -> None:
+        cfg = self.config
+        paced = cfg.paced
+        t = max(now, self._tx_free_at) if paced else now
+        steps: deque = deque()
+        if isinstance(cmd, M.SendHDLC):
+            t = self._plan_hdlc(cmd, t, steps, paced)
+        elif isinstance(cmd, M.SendData):
+            t = self._plan_data(cmd, t, steps, paced)
+        elif isinstance(cmd, M.SendTone):
+            ind = Indicator.CNG if cmd.tone is M.Tone.CNG else Indicator.CED
+            steps.append((t, IndicatorPacket(ind)))
+            if paced:
+                t += (cmd.ms or TONE_MS[cmd.tone]) / 1000
+            steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
+        elif isinstance(cmd, M.SendSilence):
+            if paced:
+                t += cmd.ms / 1000
+        elif isinstance(cmd, M.Hangup):
+            self._tx = None
+            self._indicator_due = None
+            self._closed = True
+            return
+        else:  # Receive and anything unknown: a hint, nothing to send
+            return
+        self._tx = _Tx(steps, t)
+
+    def _plan_hdlc(self, cmd: M.SendHDLC, t: float, steps: deque, paced: bool) -> float:
+        mod = cmd.modulation
+        dt = DATA_TYPE[mod]
+        if mod is Mod.V21:
+            steps.append((t, IndicatorPacket(Indicator.V21_PREAMBLE)))
+            lead = V21_PREAMBLE_MS
+        else:
+            ind = TRAINING[(mod, cmd.short_training)]
+            steps.append((t, IndicatorPacket(ind)))
+            lead = TRAINING_MS[ind] + HS_FLAGS_MS
+        frames = cmd.frames
+        if not paced:
+            for i, fr in enumerate(frames):
+                end = FieldType.HDLC_FCS_OK_SIG_END if i == len(frames) - 1 else FieldType.HDLC_FCS_OK
+                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, bytes(fr)), Field(end)))))
+            if not frames:
+                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_SIG_END),))))
+            steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
+            return t
+        t += lead / 1000
+        rate = mod.bit_rate / 8.0                     # octets per second
+        chunk = max(1, int(rate * self.config.chunk_ms / 1000))
+        for i, fr in enumerate(frames):
+            fr = bytes(fr)
+            for k in range(0, len(fr), chunk):
+                piece = fr[k:k + chunk]
+                t += len(piece) / rate
+                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, piece),))))
+            t += 3 / rate                              # FCS and a closing flag
+            last = i == len(frames) - 1
+            steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_FCS_OK_SIG_END if last else FieldType.HDLC_FCS_OK),))))
+        if not frames:
+            steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_SIG_END),))))
+        steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
+        return t
+
+    def _plan_data(self, cmd: M.SendData, t: float, steps: deque, paced: bool) -> float:
+        cfg = self.config
+        mod = cmd.modulation
+        dt = DATA_TYPE[mod]
+        data = bytes(cmd.data)
+        ind = TRAINING[(mod, cmd.short_training)]
+        is_tcf = not any(data[:64]) and data.count(0) == len(data)
+        if is_tcf and cfg.rate_management == RATE_LOCAL_TCF:
+            # T.38 §6.2.1 localTCF: TCF is not carried; the far end judges training locally
+            return t
+        if cfg.fill_bit_removal and not is_tcf:
+            data = remove_fill_bits(data)
+        steps.append((t, IndicatorPacket(ind)))
+        if not paced:
+            # one field per max-size piece, the last with sig-end
+            room = max(16, cfg.max_datagram - 16)
+            pieces = [data[k:k + room] for k in range(0, len(data), room)] or [b""]
+            for k, piece in enumerate(pieces):
+                last = k == len(pieces) - 1
+                ft = FieldType.T4_NON_ECM_SIG_END if last else FieldType.T4_NON_ECM_DATA
+                steps.append((t, DataPacket(dt, (Field(ft, piece),))))
+            steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
+            return t
+        t += TRAINING_MS[ind] / 1000
+        rate = mod.bit_rate / 8.0
+        chunk = max(1, int(rate * cfg.chunk_ms / 1000))
+        chunk = min(chunk, cfg.max_datagram - 16)
+        n = len(data)
+        period = chunk / rate
+        for k in range(0, n, chunk):
+            t += period
+            last = k + chunk >= n
+            ft = FieldType.T4_NON_ECM_SIG_END if last else FieldType.T4_NON_ECM_DATA
+            steps.append((t, DataPacket(dt, (Field(ft, data[k:k + chunk]),))))
+        if not n:
+            steps.append((t, DataPacket(dt, (Field(FieldType.T4_NON_ECM_SIG_END),))))
+        steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
+        return t
+
+    def _run_tx(self, now: float) -> None:
+        while self._tx is not None:
+            tx = self._tx
+            steps = tx.steps
+            while steps and steps[0][0] <= now:
+                _, pkt = steps.popleft()
+                self._emit(pkt, indicator=type(pkt) is IndicatorPacket)
+            if steps or tx.end > now:
+                return
+            # the transmission is over: tell T.30, then start whatever it asks next
+            self._tx = None
+            self._tx_free_at = tx.end
+            self._schedule_indicator_repeat(tx.end)
+            self._feed(M.SendComplete(), now)
+            cmds = self.session.data_to_send()
+            if cmds:
+                self._commands.extend(cmds)
+            evs = self.session.events()
+            if evs:
+                self._events.extend(evs)
+            while self._tx is None and self._commands:
+                self._start_command(self._commands.popleft(), now)
+
+    def _schedule_indicator_repeat(self, t: float) -> None:
+        iv = self.config.indicator_interval_ms
+        self._indicator_due = t + iv / 1000 if iv and self._last_indicator is not None else None
+
+    def _repeat_indicator(self, now: float) -> None:
+        # like spandsp's REGULAR_INDICATORS: restate the line state while idle
+        if self.session.done:
+            self._indicator_due = None
+            return
+        raw = self._last_indicator
+        self.stats.packets_sent += 1
+        if self.udptl:
+            self._out.append(self._sender.pack(raw, self.config.indicator_redundancy))
+        else:
+            self._out.append((self._out_seq, raw))
+            self._out_seq = (self._out_seq + 1) & 0xFFFF
+        self._schedule_indicator_repeat(now)
+
+    # ------------------------------------------------------------------ receive
+    def _receive_ifp_bytes(self, raw: bytes, now: float) -> None:
+        try:
+            pkt = decode_ifp(raw, self.config.version)
+        except IFPDecodeError as exc:
+            self.stats.malformed[exc.reason] += 1
+            self._lost(now)
+            return
+        self.stats.packets_received += 1
+        if type(pkt) is IndicatorPacket:
+            self._on_indicator(pkt.indicator, now)
+        else:
+            self._on_data(pkt, now)
+
+    def _lost(self, now: float) -> None:
+        """A packet is missing: the frame in progress cannot be trusted."""
+        if self._rx_kind == "hdlc":
+            self._frame_damaged = True
+
+    def _carrier_down(self, now: float) -> None:
+        if self._rx_mod is not None:
+            if self._rx_kind == "hdlc" and self._frame:
+                # a frame cut short by the end of the signal: report it as bad
+                self._frame_done(False, now)
+            mod = self._rx_mod
+            self._rx_mod = None
+            self._rx_kind = None
+            self._feed(M.CarrierDown(mod), now)
+
+    def _carrier_up(self, mod: Mod, kind: str | None, now: float) -> None:
+        if self._rx_mod is not None:
+            self._carrier_down(now)
+        self._rx_mod = mod
+        self._rx_kind = kind
+        self._frame.clear()
+        self._frame_damaged = False
+        self._feed(M.CarrierUp(mod), now)
+
+    def _on_indicator(self, ind: Indicator, now: float) -> None:
+        if ind is Indicator.NO_SIGNAL:
+            self._carrier_down(now)
+        elif ind is Indicator.CNG or ind is Indicator.CED:
+            self._carrier_down(now)
+            self._feed(M.ToneDetected(M.Tone.CNG if ind is Indicator.CNG else M.Tone.CED), now)
+        elif ind in INDICATED:
+            mod = INDICATED[ind]
+            if self._rx_mod is mod and self._rx_kind is None:
+                # INTEROP(spandsp): REGULAR_INDICATORS repeats the same indicator; not a new signal
+                self.stats.ignored["repeated indicator"] += 1
+                return
+            self._carrier_up(mod, None, now)
+        else:
+            # V.8 / V.34 / V.33 signals: decoded, but a V.17-class terminal does not use them
+            self.stats.ignored[f"indicator {ind.name}"] += 1
+
+    def _on_data(self, pkt: DataPacket, now: float) -> None:
+        mod = MODULATION.get(pkt.data_type)
+        if mod is None:
+            self.stats.ignored[f"data {pkt.data_type.name}"] += 1
+            return
+        for f in pkt.fields:
+            ft = f.type
+            if ft <= FieldType.HDLC_FCS_BAD_SIG_END:
+                if self._rx_mod is not mod or self._rx_kind == "data":
+                    if ft == FieldType.HDLC_SIG_END and not f.data and self._rx_mod is None:
+                        # INTEROP(various): a superfluous sig-end after the signal ended
+                        self.stats.ignored["superfluous sig-end"] += 1
+                        continue
+                    # the indicator was lost (or never sent): the data itself says what started
+                    self._carrier_up(mod, "hdlc", now)
+                self._rx_kind = "hdlc"
+                if f.data:
+                    self._frame += f.data
+                if ft in _HDLC_FIELD_END:
+                    if self._frame:
+                        self._frame_done(_HDLC_FIELD_END[ft], now)
+                    else:
+                        self.stats.ignored["FCS verdict without a frame"] += 1
+                    if ft >= FieldType.HDLC_FCS_OK_SIG_END:
+                        self._carrier_down(now)
+                elif ft == FieldType.HDLC_SIG_END:
+                    self._carrier_down(now)
+            elif ft <= FieldType.T4_NON_ECM_SIG_END:
+                if self._rx_mod is not mod or self._rx_kind == "hdlc":
+                    if ft == FieldType.T4_NON_ECM_SIG_END and not f.data and self._rx_mod is None:
+                        self.stats.ignored["superfluous sig-end"] += 1
+                        continue
+                    self._carrier_up(mod, "data", now)
+                self._rx_kind = "data"
+                if f.data:
+                    self._feed(M.DataReceived(f.data, mod), now)
+                if ft == FieldType.T4_NON_ECM_SIG_END:
+                    self._carrier_down(now)
+            else:
+                self.stats.ignored[f"field {ft.name}"] += 1
+
+    def _frame_done(self, fcs_ok: bool, now: float) -> None:
+        frame = bytes(self._frame)
+        ok = fcs_ok and not self._frame_damaged
+        self._frame.clear()
+        self._frame_damaged = False
+        self.stats.frames_received += 1
+        if not ok:
+            self.stats.frames_bad += 1
+        mod = self._rx_mod or Mod.V21
+        self._feed(M.HDLCFrame(frame, ok, mod), now)
+        if (ok and self.config.rate_management == RATE_LOCAL_TCF and mod is Mod.V21
+                and len(frame) >= 3 and frame[2] & 0xFE == _DCS):
+            self._local_tcf(frame, now)
+
+    def _local_tcf(self, frame: bytes, now: float) -> None:
+        # T.38 §6.2.1 localTCF: no TCF crosses the network. A terminal has no local
+        # modem to train, so the training is good by definition: tell T.30 it heard
+        # 1.5 s of zeros at the DCS's modulation.
+        from ..t30.frames import DCS  # the T.30 frame layer owns DCS decoding
+
+        try:
+            mod = DCS.decode(frame[3:]).modulation
+        except Exception:  # a DCS T.30 itself will reject; let it
+            return
+        self._carrier_down(now)
+        self._feed(M.CarrierUp(mod), now)
+        self._feed(M.DataReceived(bytes(int(mod.bit_rate * 1.5) // 8), mod), now)
+        self._feed(M.CarrierDown(mod), now)
+
+
+def remove_fill_bits(data: bytes) -> bytes:
+    """Drop fill bits (T.4 §4.1.3: zeros before an EOL) beyond the 11 zeros of the EOL
+    itself (T.38 §7.4 T38FaxFillBitRemoval). ``data`` is LSB-first T.4 MH/MR data."""
+    import numpy as np  # numpy is a core dependency; imported here as only this needs it
+
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    if not len(bits):
+        return data
+    ones = np.flatnonzero(bits)
+    if not len(ones):
+        return data
+    keep = np.ones(len(bits), dtype=bool)
+    # zero runs ending in a 1: the run before ones[i] is ones[i] - ones[i-1] - 1 long
+    starts = np.concatenate(([0], ones[:-1] + 1))
+    runs = ones - starts
+    for s, r in zip(starts[runs > 11], runs[runs > 11]):
+        keep[s:s + r - 11] = False
+    out = bits[keep]
+    return np.packbits(out, bitorder="little").tobytes()
