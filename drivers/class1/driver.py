@@ -1,0 +1,619 @@
+"""Class1Driver: a T.30 session over a Class 1 (T.31) fax modem on a serial port.
+
+The modem only modulates; xmfax's sans-IO :class:`~xmfax.t30.session.Session`
+runs T.30. This driver owns the port, the AT dialogue, call control and the
+timers (a Class 1 modem waits forever in +FRH on a silent line), and turns the
+session's modem commands into AT exchanges:
+
+=====================  ==========================================================
+SendHDLC (V.21)        +FTH=3, each frame DLE-shielded + DLE ETX; CONNECT between
+                       frames, OK after the final one (the modem adds the FCS)
+SendHDLC (high speed)  ECM: framed here with :mod:`xmfax.hdlc`, sent with +FTM=<code>
+SendData               +FTM=<code>, shielded data, DLE ETX, OK once it has gone
+SendSilence            +FTS=<n> (10 ms units)
+Receive(HDLC, V.21)    +FRH=3 per frame (CONNECT, frame + FCS, DLE ETX, OK/ERROR)
+Receive(HDLC, high)    +FRM=<code>, deframed here (ECM)
+Receive(DATA)          +FRM=<code>, data until DLE ETX / NO CARRIER
+Hangup                 ATH0
+=====================  ==========================================================
+
+Use::
+
+    with Class1Driver(Class1Config("/dev/ttyUSB0", profile="generic")) as d:
+        d.dial("5551234")                  # or d.answer(rings=2)
+        result = d.run_call(session)       # synchronous; returns session.result
+
+or the one-call helpers :meth:`Class1Driver.send_call` / :meth:`answer_call`.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, TextIO
+
+from xmfax import hdlc
+from xmfax.errors import DriverError, DriverTimeoutError
+from xmfax.t30 import modem as m
+
+from . import dle
+from .at import ATEngine, ModemResultError, Response, Result, parse_result
+from .profiles import Quirks, get_profile
+from .trace import Trace
+
+HIGH_SPEED_ECM_PREAMBLE_S = 0.05   # flags before the first ECM frame after training
+ECM_CLOSING_FLAGS = 4
+
+
+class DialError(DriverError):
+    """A call could not be set up. ``reason`` is the modem's result (BUSY, NO ANSWER,
+    NO DIALTONE, NO CARRIER, ERROR) or "TIMEOUT"."""
+
+    def __init__(self, reason: str, message: str = ""):
+        super().__init__(message or f"call not established: {reason}")
+        self.reason = reason
+
+
+class ModemNotResponding(DriverError):
+    """The modem did not answer even after the recovery sequence."""
+
+
+@dataclass(frozen=True)
+class Class1Config:
+    """How to reach and drive one modem.
+
+    ``port`` is a pyserial name or URL (``/dev/ttyUSB0``, a PTY path, ``loop://``,
+    ``spy:///dev/ttyS0``, ``rfc2217://host:port``). Flow control is RTS/CTS or
+    none, never XON/XOFF: 0x11/0x13 occur raw in fax data.
+    """
+
+    port: str
+    baudrate: int = 115200
+    rtscts: bool = True
+    init: tuple[str, ...] = ("ATE0", "ATV1", "ATQ0", "AT+FCLASS=1")
+    profile: str = "generic"
+    quirks: Quirks | None = None            # overrides the profile's quirks as a whole
+    dial_mode: str = "tone"                 # tone | pulse
+    dial_timeout: float = 90.0              # ATD to CONNECT (the modem's own S7 is shorter)
+    answer_timeout: float = 15.0            # ATA to CONNECT
+    command_timeout: float = 3.0
+    trace: TextIO | None = None             # write a timestamped byte/AT log here
+    trace_bytes: bool = True                # include raw bytes in the trace (not only AT)
+    read_timeout: float = 0.02              # the port's read poll (s)
+
+    def __post_init__(self) -> None:
+        if self.dial_mode not in ("tone", "pulse"):
+            raise ValueError(f"dial_mode is 'tone' or 'pulse', not {self.dial_mode!r}")
+
+    @property
+    def effective_quirks(self) -> Quirks:
+        return self.quirks if self.quirks is not None else get_profile(self.profile)
+
+
+class _State:
+    IDLE = "idle"
+    RX_HDLC = "rx-hdlc"      # after ATD's CONNECT: the modem is already in +FRH=3
+    TX_HDLC = "tx-hdlc"      # after ATA's CONNECT: the modem is already in +FTH=3
+
+
+class Class1Driver:
+    """One Class 1 modem. Not thread-safe: one call at a time."""
+
+    def __init__(self, config: Class1Config, *, port: object | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self.quirks = config.effective_quirks
+        self.clock = clock
+        self.sleep = sleep
+        self._port = port
+        self.trace = (Trace(config.trace, clock, raw=config.trace_bytes)
+                      if config.trace is not None else None)
+        self.at: ATEngine | None = None
+        self.state = _State.IDLE
+        self.caller_id: dict[str, str] = {}
+        self.accommodations: list[str] = []      # quirk handling that actually happened
+        self._t0 = 0.0
+        self._last = "none"                      # last line activity: "rx", "tx", "silence"
+        if port is not None:
+            self.at = ATEngine(port, self.trace, clock)
+
+    # ------------------------------------------------------------------ port
+    def open(self) -> "Class1Driver":
+        if self.at is None:
+            import serial  # pyserial; imported here so the fake-port tests need no device
+
+            try:
+                port = serial.serial_for_url(
+                    self.config.port, baudrate=self.config.baudrate, rtscts=self.config.rtscts,
+                    xonxoff=False, timeout=self.config.read_timeout, write_timeout=30)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                raise DriverError(f"cannot open {self.config.port}: {exc}") from exc
+            self._port = port
+            self.at = ATEngine(port, self.trace, self.clock)
+        return self
+
+    def close(self) -> None:
+        close = getattr(self._port, "close", None)
+        if close:
+            close()
+        self.at = None
+
+    def __enter__(self) -> "Class1Driver":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _note(self, text: str) -> None:
+        if self.trace:
+            self.trace.note(text)
+
+    def _accommodate(self, text: str) -> None:
+        if text not in self.accommodations:
+            self.accommodations.append(text)
+        self._note("quirk: " + text)
+
+    # ------------------------------------------------------------------ set-up and recovery
+    def initialize(self, reset: bool = True) -> None:
+        """ATZ (optional), the init string, Class 1. Runs the recovery sequence if the
+        modem does not answer; raises ModemNotResponding if that fails too."""
+        assert self.at is not None, "open() first"
+        try:
+            self._init_once(reset)
+        except (DriverTimeoutError, ModemResultError):
+            self.recover()
+            self._init_once(reset)
+
+    def _init_once(self, reset: bool) -> None:
+        at = self.at
+        if reset:
+            at.command("ATZ", self.config.command_timeout)
+        for cmd in self.config.init:
+            at.command(cmd, self.config.command_timeout)
+        self.state = _State.IDLE
+        if reset and self.quirks.settle_after_reset_s:
+            self._settle_until = self.clock() + self.quirks.settle_after_reset_s
+        else:
+            self._settle_until = 0.0
+
+    _settle_until = 0.0
+
+    def recover(self) -> None:
+        """Bring a confused modem back to command state: abort any data or receive
+        mode (CAN, DLE ETX), escape (+++ with guard times), hang up, reset."""
+        at = self.at
+        self._note("recovery: aborting, escaping, hanging up")
+        at.write(b"\x18" + dle.DLE_ETX)
+        self.sleep(0.3)
+        at.flush_input()
+        for attempt in ("AT", "+++", "ATH0", "ATZ"):
+            try:
+                if attempt == "+++":
+                    self.sleep(1.1)
+                    at.write(b"+++")
+                    self.sleep(1.1)
+                    at.wait_result("", 2.0)
+                else:
+                    at.command(attempt, self.config.command_timeout, accept=None)
+                    if attempt == "ATZ":
+                        return
+            except DriverTimeoutError:
+                continue
+        raise ModemNotResponding(f"{self.config.port}: the modem does not answer AT commands")
+
+    def _wait_settled(self) -> None:
+        wait = self._settle_until - self.clock()
+        if wait > 0:
+            self._note(f"waiting {wait:.1f} s for the modem to settle after reset/hang-up")
+            self.sleep(wait)
+
+    # ------------------------------------------------------------------ call control
+    def dial(self, number: str) -> None:
+        """Dial ``number``; return once the far end's V.21 is heard (the modem is
+        then in +FRH=3). DialError with the reason otherwise."""
+        if not number or any(c not in "0123456789*#,W@!PTpt+ABCDabcd" for c in number):
+            raise ValueError(f"not a dial string: {number!r}")
+        self._wait_settled()
+        cmd = ("ATDT" if self.config.dial_mode == "tone" else "ATDP") + number
+        try:
+            self.at.send(cmd)
+            resp = self.at.wait_result(cmd, self.config.dial_timeout)
+        except DriverTimeoutError:
+            self._abort_dial()
+            raise DialError("TIMEOUT", f"no answer to {cmd} within {self.config.dial_timeout:.0f} s") from None
+        if resp.result is not Result.CONNECT:
+            self.state = _State.IDLE
+            raise DialError(resp.result.value)
+        self.state = _State.RX_HDLC
+        self._last = "rx"
+
+    def _abort_dial(self) -> None:
+        self.at.write(b"\r")
+        try:
+            self.at.wait_result("", 3.0)
+        except DriverTimeoutError:
+            self.recover()
+
+    def answer(self, rings: int | None = 1, timeout: float = 60.0) -> None:
+        """Answer: wait for ``rings`` RINGs (None: answer at once with ATA), then ATA.
+        Caller ID lines seen meanwhile end up in ``caller_id``."""
+        self.caller_id = {}
+        if rings:
+            deadline = self.clock() + timeout
+            seen = 0
+            while seen < rings:
+                u = self.at.wait_unsolicited(("RING", "NMBR", "NAME", "DATE", "TIME", "DDI",
+                                              "NDID", "MESG"), deadline)
+                if u is None:
+                    raise DriverTimeoutError(f"{seen} of {rings} rings within {timeout:.0f} s")
+                if u.kind == "RING":
+                    seen += 1
+                else:
+                    self.caller_id[u.kind] = u.value
+        for u in list(self.at.unsolicited):
+            if u.kind != "RING":
+                self.caller_id[u.kind] = u.value
+        self.at.unsolicited.clear()
+        try:
+            self.at.send("ATA")
+            resp = self.at.wait_result("ATA", self.config.answer_timeout)
+        except DriverTimeoutError:
+            self._abort_dial()
+            raise DialError("TIMEOUT", "ATA: no CONNECT") from None
+        if resp.result is not Result.CONNECT:
+            raise DialError(resp.result.value)
+        self.state = _State.TX_HDLC
+        self._last = "tx"
+
+    def hangup(self) -> None:
+        """ATH0 (with recovery if the modem is stuck in a data mode)."""
+        try:
+            self.at.command("ATH0", 5.0, accept=None)
+        except DriverTimeoutError:
+            self.recover()
+        self.state = _State.IDLE
+        if self.quirks.settle_after_reset_s:
+            self._settle_until = self.clock() + self.quirks.settle_after_reset_s
+
+    # ------------------------------------------------------------------ one-call helpers
+    def send_call(self, number: str, session, *, initialize: bool = True):
+        """Initialize, dial, run ``session`` (calling), hang up. DialError if no call."""
+        if initialize:
+            self.initialize()
+        self.dial(number)
+        try:
+            return self.run_call(session)
+        finally:
+            self.hangup()
+
+    def answer_call(self, session, *, rings: int | None = 1, timeout: float = 120.0,
+                    initialize: bool = True):
+        """Initialize, wait for the call, answer, run ``session`` (answering), hang up."""
+        if initialize:
+            self.initialize()
+        self.answer(rings=rings, timeout=timeout)
+        try:
+            return self.run_call(session)
+        finally:
+            self.hangup()
+
+    # ------------------------------------------------------------------ the pump
+    def now(self) -> float:
+        return self.clock() - self._t0
+
+    def run_call(self, session, *, start: bool = True, max_seconds: float = 3600.0):
+        """Run ``session`` (made with ``now=0.0``) over the established call until
+        it is done; the driver's clock starts at 0 here. Returns ``session.result``.
+        The session's events stay queued for the caller (``session.events()``)."""
+        self._t0 = self.clock()
+        self._queue: deque = deque()
+        if start:
+            session.start(self.now())
+        hard_end = self.now() + max_seconds
+        try:
+            while not session.done:
+                self._queue.extend(session.data_to_send())
+                if session.done:
+                    break
+                if not self._queue:
+                    if self.now() > hard_end:
+                        raise DriverTimeoutError("call exceeded max_seconds")
+                    self._wait_timer(session)
+                    continue
+                cmd = self._queue.popleft()
+                self._execute(session, cmd)
+        except (OSError, DriverError) as exc:
+            if isinstance(exc, DriverTimeoutError) or not isinstance(exc, DriverError):
+                self._note(f"line lost: {exc}")
+            if not session.done:
+                session.receive(m.LineLost(str(exc)), self.now())
+                self._queue.extend(session.data_to_send())   # session's Hangup, ignored
+        return session.result
+
+    def _wait_timer(self, session) -> None:
+        t = session.next_timer()
+        if t is None:
+            # nothing to send, nothing to wait for: the session is stuck
+            session.receive(m.LineLost("session idle with no timer"), self.now())
+            return
+        delay = t - self.now()
+        if delay > 0:
+            self.sleep(min(delay, 1.0))
+        if self.now() >= t:
+            session.handle_timer(self.now())
+
+    def _feed(self, session, event: m.ModemEvent) -> None:
+        session.receive(event, self.now())
+        self._queue.extend(session.data_to_send())
+
+    def _timer_due(self, session) -> bool:
+        """Run a due session timer; True if the session now wants something else
+        (new commands queued, or done): the current receive must be abandoned."""
+        t = session.next_timer()
+        if t is None or self.now() < t:
+            return False
+        session.handle_timer(self.now())
+        new = session.data_to_send()
+        self._queue.extend(new)
+        return bool(new) or session.done
+
+    # ------------------------------------------------------------------ command execution
+    def _execute(self, session, cmd: m.Command) -> None:
+        if self.trace:
+            self.trace.note(f"t30 -> {cmd!r}"[:300])
+        if isinstance(cmd, m.SendSilence):
+            self._silence(cmd.ms)
+            self._feed(session, m.SendComplete())
+        elif isinstance(cmd, m.SendTone):
+            # Class 1 has no tone command: the modem sends CED on ATA and CNG while dialling
+            self._feed(session, m.SendComplete())
+        elif isinstance(cmd, m.SendHDLC):
+            if cmd.modulation is m.Modulation.V21:
+                self._send_v21(cmd.frames)
+            else:
+                pre = max(2, int(cmd.modulation.bit_rate * HIGH_SPEED_ECM_PREAMBLE_S / 8))
+                data = hdlc.encode(cmd.frames, preamble_flags=pre, closing_flags=ECM_CLOSING_FLAGS)
+                self._send_high_speed(cmd.modulation, cmd.short_training, data)
+            self._feed(session, m.SendComplete())
+        elif isinstance(cmd, m.SendData):
+            self._send_high_speed(cmd.modulation, cmd.short_training, cmd.data)
+            self._feed(session, m.SendComplete())
+        elif isinstance(cmd, m.Receive):
+            if cmd.expect is m.Expect.HDLC and cmd.modulation is m.Modulation.V21:
+                self._receive_v21(session)
+            else:
+                self._receive_high_speed(session, cmd)
+        elif isinstance(cmd, m.Hangup):
+            self.hangup()
+        else:
+            raise DriverError(f"unknown modem command {cmd!r}")
+
+    def _silence(self, ms: int) -> None:
+        n = max(0, min(255, (ms + 9) // 10))
+        self.at.command(f"AT+FTS={n}", n / 100 + self.config.command_timeout)
+        self._last = "silence"
+
+    def _pause_before_response(self) -> None:
+        # T.30 §5.3.2 / the rig's lesson: 75 ms of silence after the far end's
+        # signal before we answer, or our signal races its +FRS/+FRH turnaround
+        if self._last == "rx" and self.quirks.pause_before_response_ms:
+            self._silence(self.quirks.pause_before_response_ms)
+
+    def _send_v21(self, frames: tuple[bytes, ...]) -> None:
+        at = self.at
+        if not frames:
+            return
+        if self.state == _State.TX_HDLC:
+            self.state = _State.IDLE                  # ATA left the modem in +FTH=3
+        else:
+            self._pause_before_response()
+            at.send("AT+FTH=3")
+            resp = at.wait_result("AT+FTH=3", 5.0)
+            if resp.result is not Result.CONNECT:
+                raise ModemResultError(resp)
+        for i, frame in enumerate(frames):
+            at.write(dle.frame_for_modem(frame))
+            # V.21: ~1 s preamble + 8 bits per octet at 300 bit/s, plus slack
+            timeout = 1.5 + (len(frame) + 4) * 8 / 300 + 3.0
+            resp = at.wait_result("", timeout)
+            last = i == len(frames) - 1
+            if resp.result is Result.CONNECT and not last:
+                continue
+            if resp.result is Result.OK and last:
+                break
+            if resp.result is Result.CONNECT and last:
+                # the frame lacked the final bit: end the transmission ourselves
+                at.write(dle.DLE_ETX)
+                resp = at.wait_result("", 5.0)
+                break
+            raise ModemResultError(resp)
+        self._last = "tx"
+
+    def _send_high_speed(self, mod: m.Modulation, short: bool, data: bytes) -> None:
+        at = self.at
+        if self.quirks.ftm_delay_ms:
+            self._accommodate(f"extra {self.quirks.ftm_delay_ms} ms before +FTM")
+            self.sleep(self.quirks.ftm_delay_ms / 1000)
+        code = mod.class1_code(short)
+        cmd = f"AT+FTM={code}"
+        at.send(cmd)
+        resp = at.wait_result(cmd, 5.0)
+        if resp.result is not Result.CONNECT:
+            raise ModemResultError(resp)
+        payload = dle.frame_for_modem(data)
+        step = 4096
+        for i in range(0, len(payload), step):
+            at.write(payload[i:i + step])
+        seconds = len(data) * 8 / mod.bit_rate
+        resp = at.wait_result("", seconds + self.quirks.send_drain_margin_s)
+        if resp.result is not Result.OK:
+            raise ModemResultError(resp)
+        self._last = "tx"
+
+    # ------------------------------------------------------------------ receiving
+    def _abort_receive(self) -> None:
+        """Abort a pending +FRH/+FRM (T.31: any character) and wait for its result."""
+        at = self.at
+        at.write(self.quirks.abort_byte)
+        deadline = self.clock() + 3.0
+        unshield = None
+        while True:
+            try:
+                line = at.read_line(deadline)
+            except DriverTimeoutError:
+                self.recover()
+                return
+            if line == "CONNECT":
+                # raced the carrier: drain to the end of the data
+                unshield = dle.Unshielder(self.quirks.dle_not_doubled)
+                while self.clock() < deadline:
+                    _, ended, rest = unshield.feed(at.take_raw())
+                    if ended:
+                        at.push_back(rest)
+                        break
+                    at.fill(deadline)
+                continue
+            r = parse_result(line)
+            if r and r[0].final:
+                return
+
+    def _wait_connect(self, session, cmd: str) -> Response | None:
+        """Wait for the result of a receive command, running the session's timers.
+        None when a timer made the session give up on this receive (aborted)."""
+        at = self.at
+        while True:
+            if self._timer_due(session):
+                self._note(f"{cmd}: T.30 timer expired, aborting the receive")
+                self._abort_receive()
+                return None
+            try:
+                line = at.read_line(self.clock() + 0.2)
+            except DriverTimeoutError:
+                continue
+            r = parse_result(line)
+            if r is None:
+                continue
+            if r[0] is Result.RING:
+                continue
+            return Response(cmd, r[0], r[1])
+
+    def _read_stream(self, session, on_data: Callable[[bytes], None], timeout: float) -> Response | None:
+        """After CONNECT: read DLE-shielded data until DLE ETX, then the result code."""
+        at = self.at
+        unshield = dle.Unshielder(self.quirks.dle_not_doubled)
+        deadline = self.clock() + timeout
+        while True:
+            data, ended, rest = unshield.feed(at.take_raw())
+            if data:
+                on_data(data)
+            if ended:
+                at.push_back(rest)
+                break
+            if self.clock() >= deadline:
+                raise DriverTimeoutError("data stream did not end")
+            if self._timer_due(session):
+                self._abort_receive()
+                return None
+            at.fill(deadline)
+        try:
+            return at.wait_result("", 5.0)
+        except DriverTimeoutError:
+            return Response("", Result.NO_CARRIER)
+
+    def _receive_v21(self, session) -> None:
+        at = self.at
+        first = True
+        while True:
+            if self.state == _State.RX_HDLC:
+                self.state = _State.IDLE              # ATD's CONNECT: already in +FRH=3
+                resp = Response("ATD", Result.CONNECT)
+            else:
+                at.send("AT+FRH=3")
+                resp = self._wait_connect(session, "AT+FRH=3")
+                if resp is None:
+                    return
+            self._last = "rx"
+            if resp.result is Result.FCERROR:
+                self._feed(session, m.WrongCarrier(m.Modulation.V21))
+                return
+            if resp.result is Result.NO_CARRIER or resp.result is Result.ERROR:
+                if not first:
+                    self._feed(session, m.CarrierDown(m.Modulation.V21))
+                    return
+                if self._queue or session.done:
+                    return
+                continue                                 # keep listening: T.30 owns the timers
+            if resp.result is not Result.CONNECT:
+                raise ModemResultError(resp)
+            if first:
+                self._feed(session, m.CarrierUp(m.Modulation.V21))
+            first = False
+            buf = bytearray()
+
+            def take(d: bytes) -> None:
+                if len(buf) < 4096:
+                    buf.extend(d)
+            resp = self._read_stream(session, take, 15.0)
+            if resp is None:
+                return
+            frame = bytes(buf)
+            good = resp.result is Result.OK
+            if self.quirks.frh_includes_fcs and len(frame) >= 2:
+                frame = frame[:-2]
+            if resp.result is Result.NO_CARRIER and not frame:
+                self._feed(session, m.CarrierDown(m.Modulation.V21))
+                return
+            if not good and self.quirks.connect_on_any_carrier:
+                self._accommodate("CONNECT on a non-V.21 carrier after +FRH: frame ignored")
+                self._feed(session, m.CarrierDown(m.Modulation.V21))
+                return
+            if frame:
+                self._feed(session, m.HDLCFrame(frame, good, m.Modulation.V21))
+            final = good and len(frame) >= 2 and frame[1] & 0x10
+            if final or self._queue or session.done:
+                self._feed(session, m.CarrierDown(m.Modulation.V21))
+                return
+
+    def _receive_high_speed(self, session, cmd: m.Receive) -> None:
+        at = self.at
+        mod = cmd.modulation
+        code = mod.class1_code(cmd.short_training)
+        atcmd = f"AT+FRM={code}"
+        retries = self.quirks.frm_retries_after_fcerror
+        while True:
+            at.send(atcmd)
+            resp = self._wait_connect(session, atcmd)
+            if resp is None:
+                return
+            self._last = "rx"
+            if resp.result is Result.FCERROR:
+                if retries > 0:
+                    retries -= 1
+                    self._accommodate("+FCERROR to +FRM: retried")
+                    continue
+                self._feed(session, m.WrongCarrier(mod, m.Modulation.V21))
+                return
+            if resp.result in (Result.NO_CARRIER, Result.ERROR):
+                if self._queue or session.done:
+                    return
+                continue
+            if resp.result is not Result.CONNECT:
+                raise ModemResultError(resp)
+            break
+        self._feed(session, m.CarrierUp(mod))
+        if cmd.expect is m.Expect.HDLC:
+            decoder = hdlc.Decoder()
+
+            def on_data(d: bytes) -> None:
+                for f in decoder.feed(d):
+                    self._feed(session, m.HDLCFrame(f.frame, f.fcs_ok, mod))
+        else:
+            def on_data(d: bytes) -> None:
+                self._feed(session, m.DataReceived(d, mod))
+        # a page at 2400 bit/s of a dense A3 can take minutes; the data's end is
+        # DLE ETX, and the session's timers still run meanwhile
+        resp = self._read_stream(session, on_data, 1800.0)
+        if resp is None:
+            return
+        self._feed(session, m.CarrierDown(mod))
