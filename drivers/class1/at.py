@@ -53,15 +53,16 @@ _NUMERIC = {"0": Result.OK, "1": Result.CONNECT, "2": Result.RING, "3": Result.N
 CALLER_ID_KEYS = ("NMBR", "NAME", "DATE", "TIME", "DDI", "NDID", "MESG")
 
 
-def parse_result(line: str) -> tuple[Result, str] | None:
-    """(result, detail) if ``line`` is a result code, else None.
+def parse_result(line: str, numeric: bool = False) -> tuple[Result, str] | None:
+    """(result, detail) if ``line`` is a result code, else None. Numeric codes
+    (ATV0) only with ``numeric``: otherwise "3" is an info line (``+FTH=?``).
 
     ``CONNECT 9600`` gives (CONNECT, "9600"); ``RING 1234`` (distinctive ring /
     DID modems) gives (RING, "1234")."""
     s = line.strip()
     if s in _VERBOSE:
         return _VERBOSE[s], ""
-    if s in _NUMERIC:
+    if numeric and s in _NUMERIC:
         return _NUMERIC[s], ""
     for word in ("CONNECT", "RING"):
         if s.startswith(word + " ") or (s.startswith(word) and s[len(word):].isdigit()):
@@ -125,6 +126,7 @@ class ATEngine:
     max_line: int = 1024                      # longer "lines" are junk: bounded memory
     buf: bytearray = field(default_factory=bytearray)
     unsolicited: deque = field(default_factory=lambda: deque(maxlen=64))
+    numeric: bool = False                     # the modem is in ATV0 (numeric results)
     _skip_lf: bool = False
 
     # ------------------------------------------------------------------ raw I/O
@@ -203,7 +205,7 @@ class ATEngine:
             self.fill(deadline)
 
     def _note_unsolicited(self, line: str) -> bool:
-        r = parse_result(line)
+        r = parse_result(line, self.numeric)
         if r and r[0] is Result.RING:
             self.unsolicited.append(Unsolicited("RING", r[1], self.clock()))
             return True
@@ -233,7 +235,7 @@ class ATEngine:
                                          f"{timeout:.1f} s") from None
             if command and line.upper() == command.upper():
                 continue                                   # echo (ATE1)
-            r = parse_result(line)
+            r = parse_result(line, self.numeric)
             if r and r[0].final:
                 resp = Response(command, r[0], r[1], tuple(lines))
                 if self.trace:

@@ -474,7 +474,7 @@ class Class1Driver:
                         break
                     at.fill(deadline)
                 continue
-            r = parse_result(line)
+            r = parse_result(line, at.numeric)
             if r and r[0].final:
                 return
 
@@ -491,7 +491,7 @@ class Class1Driver:
                 line = at.read_line(self.clock() + 0.2)
             except DriverTimeoutError:
                 continue
-            r = parse_result(line)
+            r = parse_result(line, at.numeric)
             if r is None:
                 continue
             if r[0] is Result.RING:
