@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from ..page import Page, Resolution
 from ._fields import fill
-from .raster import PAPERS, render_square, scan_width
+from .raster import PAPERS, page_rows, render_square, scan_width
 from .text import MONO, SANS_BOLD, get_font, wrap_lines
 
 DEFAULT_COVER = """\
@@ -102,4 +102,4 @@ def render_cover(cover: CoverSheet, resolution: Resolution, paper: str = "a4") -
     info = {"cover": True}
     if note:
         info["note"] = note
-    return Page(render_square(dpi, resolution, canvas), resolution, "cover", info)
+    return Page(render_square(dpi, resolution, canvas, page_rows(resolution, paper)), resolution, "cover", info)

@@ -35,9 +35,10 @@ def resolve_resolution(resolution: str | Resolution) -> Resolution:
 
 def paper_for_width(width_mm: float | None) -> str:
     """The smallest paper whose scan line holds a source ``width_mm`` wide (A4 when unknown)."""
-    if width_mm is None or width_mm <= 216.5:   # A4 210 mm, Letter 215.9 mm, both on 1728 pels
+    # A4 210 mm and Letter 215.9 mm on 1728 pels; 1728 pels at 200 dpi span 219.5 mm
+    if width_mm is None or width_mm <= 220.0:
         return "a4"
-    if width_mm <= 257.5:                       # B4 257 mm
+    if width_mm <= 261.0:                       # B4 257 mm; 2048 pels at 200 dpi span 260.1 mm
         return "b4"
     return "a3"
 
@@ -211,14 +212,15 @@ def fit_raster(
     return place(black, width), paper
 
 
-def render_square(draw_dpi: int, resolution: Resolution, grey: Image.Image) -> np.ndarray:
+def render_square(draw_dpi: int, resolution: Resolution, grey: Image.Image, rows: int | None = None) -> np.ndarray:
     """A grey image drawn at ``draw_dpi`` square pixels, as fax rows at ``resolution``.
 
     Text, cover and header are drawn on a square grid at the x resolution and then
     resampled vertically to the fax's y resolution, then thresholded at mid-grey.
     """
     w, h = grey.size
-    rows = max(1, int(round(h * resolution.y_dpi / draw_dpi)))
+    if rows is None:
+        rows = max(1, int(round(h * resolution.y_dpi / draw_dpi)))
     if rows != h:
         grey = grey.resize((w, rows), Image.Resampling.BOX if rows < h else Image.Resampling.BICUBIC)
     return np.asarray(grey, dtype=np.uint8) < 128

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..page import Resolution
-from .raster import PAPERS, render_square, scan_width
+from .raster import PAPERS, page_rows, render_square, scan_width
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
 MONO = "DejaVuSansMono.ttf"
@@ -141,5 +141,5 @@ def typeset_text(
         for i, line in enumerate(lines):
             if line:
                 draw.text((left, top + i * line_h), line, font=font, fill=0)
-        images.append(render_square(dpi, resolution, canvas))
+        images.append(render_square(dpi, resolution, canvas, page_rows(resolution, paper)))
     return images, note
