@@ -526,10 +526,11 @@ class Decoder:
 
     # -- whole streams
 
-    def _run_eol(self):
-        """MH or MR with EOLs (T.4 §4.1, §4.2): tolerant, row by row."""
+    def _run_eol(self, at_eol: bool = False):
+        """MH or MR with EOLs (T.4 §4.1, §4.2): tolerant, row by row. ``at_eol``: an EOL
+        was just read (an EOL-less MH stream turned out to have EOLs after all)."""
         mr = self.codec == "mr"
-        if not (yield from self._skip_to_eol()):
+        if not at_eol and not (yield from self._skip_to_eol()):
             self.end = "data"
             return
         need_1d = False                 # MR: after a bad row, wait for EOL+1
@@ -594,8 +595,14 @@ class Decoder:
             elif status == _TRUNC:
                 self.end = "data"
                 return
+            elif status == _EMPTY:
+                # an EOL where a row starts: the stream has EOLs but lacked the leading one
+                self.eol = True
+                yield from self._run_eol(at_eol=True)
+                return
             else:
-                self._fail(info if status == _BAD else "EOL in a stream without EOLs", self._pos)
+                self._fail(info if status == _BAD else "EOL inside a row of a stream without EOLs",
+                           self._pos)
                 return
 
     def _run_mmr(self):
