@@ -1,0 +1,989 @@
+"""The T.30 session: one fax call, sans-IO.
+
+    s = Session(T30Config(local_id="+1 555 0100"), calling=True, pages=[page], now=0.0)
+    s.start(now)
+    loop:
+        for cmd in s.data_to_send(): transport does it (xmfax.t30.modem commands)
+        s.receive(modem_event, now)       # what the transport heard / finished
+        s.handle_timer(now)               # when now >= s.next_timer()
+        for ev in s.events(): ...         # frames in/out, phases, pages, the end
+    s.done, s.result
+
+The session never waits on its own: every timer is visible in ``next_timer()``
+and fires only through ``handle_timer(now)``. What to do in each state and on
+each input is in :mod:`xmfax.t30.states` (the transition table); this class
+turns what it hears into inputs, and on entering a state queues that state's
+transmissions (``_enter_<state>``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import codecs
+from ..errors import FaxError, LocalProtocolError, RemoteProtocolError
+from ..page import Page
+from . import capabilities as caps
+from . import frames as F
+from .config import T30Config
+from .ecm import RxBlock, TxBlock, cut
+from .events import (BadFrame, CallEnded, Event, FrameReceived, FrameSent, PageReceived,
+                     PageRejected, PageSent, PageStarted, PhaseChanged, TrainingResult)
+from .fcf import FCF, PRI_Q_BASE, split
+from .modem import (CarrierDown, CarrierUp, Command, DataReceived, Expect, Hangup, HDLCFrame,
+                    LineLost, ModemEvent, Modulation, Receive, SendComplete, SendData, SendHDLC,
+                    SendSilence, SendTone, Tone, ToneDetected, WrongCarrier)
+from .result import PageStats, Reason, T30Result
+from .states import PHASE, Input, State, fire
+from .tcf import TCFChecker, tcf_bytes
+
+GAP_MS = 75                  # T.30 §5.3.2.?: 75 +-20 ms between signals in opposite directions
+V21_PREAMBLE_S = 1.0         # T.30 §5.3.1: 1 s of flags before the first V.21 frame
+HS_TRAINING_S = 1.5          # a generous bound for a high-speed training sequence
+
+_COMMANDER = {State.SEND_DTC, State.SEND_DCS, State.SEND_PAGE, State.RESEND_PMC,
+              State.SEND_BLOCK, State.RESEND_PPS, State.SEND_CTC, State.SEND_EOR, State.SEND_RR}
+_RESPONDER = {State.SEND_DIS, State.RX_WAIT_DCS, State.RX_WAIT_PMC, State.RX_WAIT_DCN}
+_POST_PAGE = {FCF.MPS, FCF.EOP, FCF.EOM}
+
+
+class Session:
+    """One T.30 call (T.30 phases A-E), calling or answering, sending or receiving.
+
+    calling: we placed the call (CNG, wait for DIS) or answered (CED, then DIS).
+    pages: the document to send (as sender, or as a station that can be polled).
+    receive: we accept a document (DIS bit 10); a caller with no pages and
+    receive=True polls the far end (DTC).
+    """
+
+    def __init__(self, config: T30Config | None = None, *, calling: bool,
+                 pages: list[Page] | None = None, receive: bool = False, now: float = 0.0):
+        self.config = config if config is not None else T30Config()
+        self.calling = bool(calling)
+        self.pages: list[Page] = list(pages or [])
+        self.receive_ok = bool(receive)
+        if not self.pages and not self.receive_ok:
+            raise LocalProtocolError("a session with no pages to send that will not receive has nothing to do")
+        self.state = State.IDLE
+        self.result = T30Result(started=now)
+        self._now = now
+        self._commands: list[Command] = []
+        self._events: list[Event] = []
+        self._deadline: float | None = None
+        self._t1_deadline: float | None = None
+        self._t5_deadline: float | None = None
+        self._x = 0                                   # X bit: 1 once we received a valid DIS
+        self._tone_sent = False
+        self._tries = 0
+        self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
+                                         ready_to_receive=self.receive_ok)
+        self._remote: F.DIS | None = None
+        self._last_command: list[Command] = []        # to repeat on CRP / T4
+        self._last_response: tuple[bytes, ...] | None = None
+        self._burst_bad = False
+        self._burst_good = False
+        # transmitter
+        self._page_index = 0
+        self._allowed: list[Modulation] = []
+        self._modulation: Modulation | None = None
+        self._dcs: F.DCS | None = None
+        self._page: Page | None = None                # the current page as sent (fitted)
+        self._page_data: bytes | None = None
+        self._page_refusals = 0
+        self._pmc: FCF = FCF.EOP
+        self._blocks: list[list[bytes]] = []
+        self._block_index = 0
+        self._tx_block: TxBlock | None = None
+        self._page_retransmitted = 0
+        self._pending_ctc: Modulation | None = None
+        self._eor_used = False
+        # receiver
+        self._rx_dcs: F.DCS | None = None
+        self._tcf: TCFChecker | None = None
+        self._tcf_failures = 0
+        self._decoder: codecs.StreamDecoder | None = None
+        self._rx_started = False
+        self._rx_block = RxBlock()
+        self._rx_ecm_data: list[bytes] = []
+        self._rx_last_ack: tuple[int, int] | None = None
+        self._rx_retransmitted = 0
+
+    # ------------------------------------------------------------------ public API
+    def start(self, now: float) -> None:
+        """Begin the call (phase A): CNG and wait for DIS, or CED then DIS."""
+        self._now = now
+        self.result.started = now
+        if self.state is not State.IDLE:
+            raise LocalProtocolError("start() called twice")
+        self._go(Input.START_CALLING if self.calling else Input.START_ANSWERING)
+
+    def receive(self, event: ModemEvent, now: float) -> None:
+        """Feed one event from the transport. Bad input from the far end is
+        reported as a BadFrame event or ends the call with a reason; it never raises."""
+        self._now = now
+        if self.state in (State.DONE, State.IDLE):
+            return
+        try:
+            self._dispatch(event)
+        except (RemoteProtocolError, codecs.CodecError) as exc:
+            self._fail(Reason.PROTOCOL, str(exc))
+
+    def handle_timer(self, now: float) -> None:
+        """Run any timer that has expired by ``now``."""
+        self._now = now
+        if self.state in (State.DONE, State.IDLE):
+            return
+        if self._deadline is not None and now >= self._deadline:
+            self._deadline = None
+            try:
+                self._on_timeout()
+            except (RemoteProtocolError, codecs.CodecError) as exc:
+                self._fail(Reason.PROTOCOL, str(exc))
+
+    def next_timer(self) -> float | None:
+        """When handle_timer() should next be called (None: no timer running)."""
+        return None if self.state is State.DONE else self._deadline
+
+    def data_to_send(self) -> list[Command]:
+        """Commands for the transport, in order (each call returns the new ones)."""
+        out, self._commands = self._commands, []
+        return out
+
+    def events(self) -> list[Event]:
+        """Events since the last call."""
+        out, self._events = self._events, []
+        return out
+
+    def abort(self, now: float, why: str = "") -> None:
+        """End the call from our side (DCN, then hang up)."""
+        self._now = now
+        if self.state is State.IDLE:
+            self._finish(Reason.ABORTED, why)
+            self.state = State.DONE
+        elif self.state is not State.DONE:
+            self._fail(Reason.ABORTED, why)
+
+    @property
+    def done(self) -> bool:
+        return self.state is State.DONE
+
+    # ------------------------------------------------------------------ machinery
+    def _go(self, inp: Input) -> None:
+        old = self.state
+        new = fire(old, inp)
+        if inp not in (Input.NO_RESPONSE_RETRY, Input.CRP, Input.DIS_REPEAT):
+            self._tries = 0
+        self.state = new
+        if PHASE[new] != PHASE[old]:
+            self._events.append(PhaseChanged(self._now, PHASE[new], new.name))
+        getattr(self, "_enter_" + new.name.lower())()
+
+    def _send_frames(self, frames: list[F.Frame], *, expect: bool = True,
+                     gap: bool = True, remember: bool = True) -> list[Command]:
+        cmds: list[Command] = []
+        if gap:
+            cmds.append(SendSilence(GAP_MS))
+        cmds.append(SendHDLC(tuple(f.encode() for f in frames)))
+        for f in frames:
+            self._events.append(FrameSent(self._now, f, F.describe(f)))
+        if expect:
+            cmds.append(Receive(Expect.HDLC))
+        self._queue(cmds, remember=remember)
+        return cmds
+
+    def _queue(self, cmds: list[Command], *, remember: bool = True, wait: float | None = None) -> None:
+        self._commands.extend(cmds)
+        if remember:
+            self._last_command = list(cmds)
+        air = _airtime(cmds)
+        t = self.config.timers
+        if wait is None:
+            wait = t.t4 if self.state in _COMMANDER or self.state is State.SEND_DIS else t.t2
+        self._deadline = self._now + air + wait
+
+    def _frame(self, fcf: FCF, fif: bytes = b"", final: bool = True) -> F.Frame:
+        return F.Frame(fcf, fif, self._x, final)
+
+    def _finish(self, reason: Reason, detail: str = "") -> None:
+        if self.result.reason is not None:
+            return
+        r = self.result
+        r.reason = reason
+        r.detail = detail
+        r.status = "success" if reason is Reason.OK else "failure"
+        r.ended = self._now
+        self._events.append(CallEnded(self._now, r.status, reason.name, r.text))
+
+    def _fail(self, reason: Reason, detail: str = "") -> None:
+        self._finish(reason, detail)
+        if self.state not in (State.DONE, State.SEND_DCN):
+            self._go(Input.FAIL)
+
+    def _end_ok(self, detail: str = "") -> None:
+        self._finish(Reason.OK, detail)
+        self._go(Input.END_OK)
+
+    def _where(self) -> str:
+        if self.pages and self.state in _COMMANDER:
+            return f"during page {self._page_index + 1}"
+        if self.result.pages_received or self.state in (State.RX_PAGE, State.RX_WAIT_PMC):
+            return f"during page {len(self.result.pages_received) + 1}"
+        return f"in {self.state.value}"
+
+    # ------------------------------------------------------------------ entry actions
+    def _enter_wait_dis(self) -> None:
+        # T.30 §5.1/§5.2: the calling station sends CNG and waits T1 for DIS
+        # (after EOM we are back here, without CNG: T.30 §5.3.6.1.4)
+        if not self._tone_sent:
+            self._tone_sent = True
+            self._commands.append(SendTone(Tone.CNG))
+        if self._t1_deadline is None:
+            self._t1_deadline = self._now + self.config.timers.t1
+        self._commands.append(Receive(Expect.HDLC))
+        self._deadline = self._t1_deadline
+
+    def _enter_send_dis(self) -> None:
+        # T.30 §5.2 Figure 5-2b: CED (first time), then [NSF] CSI DIS, repeated every T4 within T1
+        cmds: list[Command] = []
+        if self._t1_deadline is None:
+            self._t1_deadline = self._now + self.config.timers.t1
+        first = not self._tone_sent
+        if first:
+            self._tone_sent = True
+            if not self.calling:
+                cmds += [SendTone(Tone.CED), SendSilence(GAP_MS)]
+        frames = []
+        if self.config.nsf:
+            frames.append(self._frame(FCF.NSF, self.config.nsf, final=False))
+        if self.config.local_id:
+            frames.append(self._frame(FCF.CSI, F.encode_id(self.config.local_id), final=False))
+        frames.append(self._frame(FCF.DIS, self._local_dis.encode()))
+        self._commands.extend(cmds)
+        self._send_frames(frames, gap=not first or self.calling)
+        self._deadline = min(self._deadline, self._t1_deadline)
+
+    def _enter_send_dtc(self) -> None:
+        # T.30 §5.2 polling: [NSC] CIG DTC
+        frames = []
+        if self.config.local_id:
+            frames.append(self._frame(FCF.CIG, F.encode_id(self.config.local_id), final=False))
+        dtc = caps.local_dis(self.config, ready_to_transmit=False, ready_to_receive=True)
+        frames.append(self._frame(FCF.DTC, dtc.encode()))
+        self._local_dis = dtc
+        self._send_frames(frames)
+
+    def _enter_send_dcs(self) -> None:
+        # T.30 §5.3.6.2: [NSS] TSI DCS, then TCF at the chosen rate (T.30 §5.3.6.2.?)
+        if self._modulation is None:
+            self._modulation = self._allowed[0]
+        page = self._current_page()
+        self._page_data = None
+        self._tx_block = None
+        self._dcs = caps.choose_dcs(self.config, self._remote, page, self._modulation)
+        self.result.dcs = self._dcs.encode()
+        self.result.training_attempts += 1
+        frames = []
+        if self.config.local_id:
+            frames.append(self._frame(FCF.TSI, F.encode_id(self.config.local_id), final=False))
+        frames.append(self._frame(FCF.DCS, self._dcs.encode()))
+        cmds = [SendSilence(GAP_MS), SendHDLC(tuple(f.encode() for f in frames)),
+                SendSilence(GAP_MS), SendData(self._modulation, tcf_bytes(self._modulation)),
+                Receive(Expect.HDLC)]
+        for f in frames:
+            self._events.append(FrameSent(self._now, f, F.describe(f)))
+        self._queue(cmds)
+
+    def _enter_rx_tcf(self) -> None:
+        self._tcf = TCFChecker(self._rx_dcs.modulation, self.config.tcf_check)
+        self._commands.append(Receive(Expect.DATA, self._rx_dcs.modulation))
+        # the TCF follows the DCS after 75 ms; allow T4 for it to start and finish
+        self._deadline = self._now + self.config.timers.t4 + 1.5
+
+    def _enter_rx_wait_dcs(self) -> None:
+        pass   # the response (FTT/RTN/RTP/MCF) was queued by the caller with its timer
+
+    def _enter_rx_page(self) -> None:
+        d = self._rx_dcs
+        self._rx_started = False
+        if d.ecm:
+            self._commands.append(Receive(Expect.HDLC, d.modulation))
+        else:
+            self._commands.append(Receive(Expect.DATA, d.modulation))
+            self._decoder = None
+        self._deadline = self._now + self._pending_air + self.config.timers.t2 + 1.5
+        self._pending_air = 0.0
+
+    _pending_air = 0.0
+
+    def _enter_rx_wait_pmc(self) -> None:
+        self._commands.append(Receive(Expect.HDLC))
+        self._deadline = self._now + self.config.timers.t2
+
+    def _enter_rx_wait_dcn(self) -> None:
+        pass
+
+    def _enter_send_page(self) -> None:
+        # T.30 §5.3.6.1.4: the page (T.4 coded, RTC at the end), then MPS/EOP/EOM
+        page, dcs = self._current_page(), self._dcs
+        if self._page_data is None:
+            self._page_data = codecs.encode(
+                page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution), eol=True,
+                rtc=True, min_row_bits=caps.min_row_bits(dcs), bit_order="lsb")
+        self._announce_page()
+        self._pmc = self._post_page_command()
+        pmc = self._frame(self._pmc)
+        self._events.append(FrameSent(self._now, pmc, F.describe(pmc)))
+        cmds = [SendSilence(GAP_MS), SendData(dcs.modulation, self._page_data),
+                SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
+        self._queue(cmds, remember=False)
+        self._last_command = [SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
+
+    def _enter_resend_pmc(self) -> None:
+        self._send_frames([self._frame(self._pmc)])
+
+    def _enter_send_block(self) -> None:
+        # T.30 Annex A: FCD frames and RCP at the page rate, then PPS at V.21
+        page, dcs = self._current_page(), self._dcs
+        if self._tx_block is None:
+            if self._page_data is None:
+                self._page_data = codecs.encode(
+                    page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution),
+                    eol=True, rtc=True, bit_order="lsb")
+                self._blocks = cut(self._page_data, dcs.ecm_frame_size)
+                self._block_index = 0
+                self._announce_page()
+            self._tx_block = TxBlock(self._blocks[self._block_index])
+        self._pmc = self._post_page_command()
+        pps = self._pps_frame()
+        self._events.append(FrameSent(self._now, pps, F.describe(pps)))
+        cmds = [SendSilence(GAP_MS), SendHDLC(self._tx_block.hdlc(), dcs.modulation),
+                SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
+        self._queue(cmds, remember=False)
+        self._last_command = [SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
+
+    def _enter_resend_pps(self) -> None:
+        self._send_frames([self._pps_frame()])
+
+    def _enter_send_ctc(self) -> None:
+        # T.30 §A.4: after 4 PPRs, continue to correct at a lower rate
+        self._send_frames([self._frame(FCF.CTC, F.encode_ctc(self._pending_ctc))])
+
+    def _enter_send_eor(self) -> None:
+        self._eor_used = True
+        self._send_frames([self._frame(FCF.EOR, bytes((self._fcf2(),)))])
+
+    def _enter_send_rr(self) -> None:
+        if self._t5_deadline is None:
+            self._t5_deadline = self._now + self.config.timers.t5
+        self._send_frames([self._frame(FCF.RR)])
+
+    def _enter_send_dcn(self) -> None:
+        # T.30 §5.3.6.1.6: DCN, then release the line (phase E)
+        if self.result.reason is None:
+            self._finish(Reason.OK)
+        dcn = self._frame(FCF.DCN)
+        self._events.append(FrameSent(self._now, dcn, F.describe(dcn)))
+        self._commands += [SendSilence(GAP_MS), SendHDLC((dcn.encode(),)), Hangup()]
+        self._go(Input.HUNG_UP)
+
+    def _enter_done(self) -> None:
+        self._deadline = None
+        if self.result.reason is None:
+            self._finish(Reason.OK)
+        if self.result.ended is None:
+            self.result.ended = self._now
+
+    def _enter_idle(self) -> None:  # pragma: no cover - never entered
+        pass
+
+    # ------------------------------------------------------------------ transmitter helpers
+    def _current_page(self) -> Page:
+        if self._page is None:
+            self._page = caps.fit_page(self.pages[self._page_index], self._remote, self.config)
+        return self._page
+
+    def _announce_page(self) -> None:
+        d = self._dcs
+        self._events.append(PageStarted(self._now, self._page_index + 1, True, d.compression,
+                                        d.resolution.label, d.modulation.bit_rate))
+
+    def _post_page_command(self) -> FCF:
+        """MPS, EOP, or EOM when the next page needs another DCS (T.30 §5.3.6.1.4)."""
+        if self._page_index + 1 >= len(self.pages):
+            return FCF.EOP
+        try:
+            nxt = caps.fit_page(self.pages[self._page_index + 1], self._remote, self.config)
+            d2 = caps.choose_dcs(self.config, self._remote, nxt, self._dcs.modulation)
+        except LocalProtocolError:
+            return FCF.MPS        # that page will fail on its own when its turn comes
+        same = (d2.resolution, d2.width, d2.compression, d2.min_scan_ms, d2.ecm, d2.length) == \
+            (self._dcs.resolution, self._dcs.width, self._dcs.compression, self._dcs.min_scan_ms,
+             self._dcs.ecm, self._dcs.length)
+        return FCF.MPS if same else FCF.EOM
+
+    def _fcf2(self) -> int:
+        last_block = self._block_index + 1 >= len(self._blocks)
+        if not last_block:
+            return F.PPS_NULL
+        return int(self._pmc) | self._x
+
+    def _pps_frame(self) -> F.Frame:
+        fif = F.encode_pps(self._fcf2(), self._page_index, self._block_index,
+                           len(self._tx_block.frames))
+        return self._frame(FCF.PPS, fif)
+
+    def _page_confirmed(self, response: str, accepted: bool) -> None:
+        d, page = self._dcs, self._current_page()
+        self._events.append(PageSent(self._now, self._page_index + 1, response, accepted))
+        if accepted:
+            self.result.pages_sent.append(PageStats(
+                self._page_index + 1, page.rows, 0, 0, d.compression, d.resolution.label,
+                page.width, d.modulation.bit_rate, response, d.ecm, self._page_retransmitted))
+            self.result.modulation, self.result.compression = str(d.modulation), d.compression
+            self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
+            self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
+            self._page_index += 1
+            self._page = None
+            self._page_refusals = 0
+            self._page_retransmitted = 0
+        self._page_data = None
+        self._tx_block = None
+        self._blocks = []
+
+    def _after_page(self, retrain: bool) -> None:
+        """The far end took the page: next page, back to phase B, or DCN."""
+        if self._page_index >= len(self.pages):
+            self._go(Input.PAGE_ACK_DONE)
+        elif self._pmc is FCF.EOM:
+            self._remote = None
+            self._t1_deadline = None
+            self._go(Input.PAGE_ACK_EOM)
+        elif retrain:
+            self._go(Input.PAGE_ACK_RETRAIN)
+        else:
+            self._go(Input.PAGE_ACK_NEXT)
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, ev: ModemEvent) -> None:
+        if isinstance(ev, HDLCFrame):
+            if ev.modulation is not Modulation.V21:
+                self._on_ecm_frame(ev)
+                return
+            if not ev.fcs_ok:
+                self._burst_bad = True
+                self._events.append(BadFrame(self._now, bytes(ev.frame), "FCS error"))
+                return
+            try:
+                frame = F.decode_frame(ev.frame)
+            except RemoteProtocolError as exc:
+                self._burst_bad = True
+                self._events.append(BadFrame(self._now, bytes(ev.frame), str(exc)))
+                return
+            self._events.append(FrameReceived(self._now, frame, F.describe(frame)))
+            try:
+                self._on_frame(frame)
+            except RemoteProtocolError as exc:
+                self._events.append(BadFrame(self._now, bytes(ev.frame), str(exc)))
+                if frame.fcf in (FCF.DCS, FCF.DIS, FCF.DTC):
+                    self._fail(Reason.PROTOCOL, str(exc))
+        elif isinstance(ev, DataReceived):
+            self._on_data(ev)
+        elif isinstance(ev, CarrierDown):
+            self._on_carrier_down(ev)
+        elif isinstance(ev, SendComplete):
+            # our transmission is over: response timers run from here (T.30 §5.4.3). The
+            # deadline set when it was queued assumed a generous airtime; it only grows here.
+            if self._deadline is not None and self.state is not State.WAIT_DIS:
+                t = self.config.timers
+                wait = t.t4 if (self.state in _COMMANDER or self.state is State.SEND_DIS) else t.t2
+                new = self._now + wait
+                if self.state is State.SEND_DIS:
+                    new = min(new, self._t1_deadline)
+                self._deadline = max(self._deadline, new)
+        elif isinstance(ev, LineLost):
+            if self.state is State.RX_WAIT_DCN:
+                self._finish(Reason.OK, "line dropped instead of DCN")
+            else:
+                self._finish(Reason.LINE_LOST, f"{self._where()}{': ' + ev.reason if ev.reason else ''}")
+            self._go(Input.LINE_LOST)
+        elif isinstance(ev, (CarrierUp, ToneDetected, WrongCarrier)):
+            if isinstance(ev, CarrierUp) and ev.modulation is Modulation.V21:
+                self._burst_bad = self._burst_good = False
+        # anything else is ignored
+
+    def _on_frame(self, fr: F.Frame) -> None:
+        f, st = fr.fcf, self.state
+        self._burst_good = True
+        f = PRI_Q_BASE.get(f, f)   # PRI-Q: we have no operator; treat as the plain command
+        if f is FCF.DCN:
+            self._on_dcn()
+            return
+        if f in (FCF.CSI, FCF.TSI, FCF.CIG):
+            self.result.remote_id = F.decode_id(fr.fif)
+            return
+        if f in (FCF.NSF, FCF.NSS, FCF.NSC):
+            self.result.remote_nsf = fr.fif
+            return
+        if f in (FCF.SUB, FCF.SEP, FCF.PWD, FCF.SID, FCF.PSA):
+            return    # accepted and shown as events; routing by them is the API's business
+        if f is FCF.CRP:
+            if st in _COMMANDER:
+                self._tries += 1
+                if self._tries >= self.config.retries + 1:
+                    self._fail(Reason.NO_RESPONSE, "far end kept asking to repeat (CRP)")
+                    return
+                self._queue(list(self._last_command))
+            elif st is State.SEND_DIS:
+                self._go(Input.CRP)
+            elif st in (State.RX_WAIT_DCS, State.RX_WAIT_PMC, State.RX_WAIT_DCN, State.RX_PAGE):
+                self._repeat_response()
+            return
+        if f is FCF.DIS:
+            self._on_dis(fr)
+        elif f is FCF.DTC:
+            self._on_dtc(fr)
+        elif f is FCF.DCS:
+            self._on_dcs(fr)
+        elif st is State.SEND_DCS and f in (FCF.CFR, FCF.FTT):
+            self._on_training_answer(f is FCF.CFR)
+        elif st in (State.SEND_PAGE, State.RESEND_PMC) and f in (FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN):
+            self._on_page_answer(f)
+        elif st in (State.SEND_BLOCK, State.RESEND_PPS, State.SEND_EOR, State.SEND_RR) and \
+                f in (FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.PIP, FCF.PIN, FCF.RTN, FCF.RTP):
+            self._on_block_answer(f, fr)
+        elif st is State.SEND_CTC and f is FCF.CTR:
+            self._modulation = self._pending_ctc
+            self._dcs = F.DCS(**{**_dcs_fields(self._dcs), "modulation": self._pending_ctc})
+            self._tx_block.pprs = 0
+            self.result.fallbacks += 1
+            self._go(Input.CTR)
+        elif f in _POST_PAGE:
+            self._on_post_page(f)
+        elif f is FCF.PPS:
+            self._on_pps(fr)
+        elif f is FCF.EOR:
+            self._on_eor(fr)
+        elif f is FCF.CTC:
+            self._on_ctc(fr)
+        elif f is FCF.RR:
+            self._repeat_response()
+        # anything else here is unexpected: ignored (T.30 §5.4: the far end's T4 recovers)
+
+    # ------------------------------------------------------------------ phase B
+    def _on_dis(self, fr: F.Frame) -> None:
+        st = self.state
+        if st in (State.SEND_DCS, State.SEND_DTC):
+            # our command was not heard; DIS is repeated (T.30 §5.2): say it again
+            self._tries += 1
+            if self._tries > self.config.retries:
+                self._fail(Reason.NO_RESPONSE_TO_DCS if st is State.SEND_DCS else Reason.NO_DCS,
+                           "the far end kept repeating DIS")
+                return
+            self._go(Input.DIS_REPEAT)
+            return
+        if st is not State.WAIT_DIS:
+            return
+        remote = F.DIS.decode(fr.fif)
+        self._remote = remote
+        self._x = 1
+        self.result.remote_dis = fr.fif
+        if self.pages and self._page_index < len(self.pages):
+            if not remote.ready_to_receive:
+                self._fail(Reason.INCOMPATIBLE, "the far end cannot receive (DIS bit 10 is 0)")
+                return
+            self._start_sending(remote, Input.DIS_SEND)
+        elif self.receive_ok:
+            if not remote.ready_to_transmit:
+                self._fail(Reason.NOTHING_TO_POLL)
+                return
+            self._go(Input.DIS_POLL)
+        else:
+            self._fail(Reason.INCOMPATIBLE, "nothing to send and not receiving")
+
+    def _on_dtc(self, fr: F.Frame) -> None:
+        if self.state is not State.SEND_DIS:
+            return
+        if not self.pages or self._page_index >= len(self.pages):
+            self._fail(Reason.NOTHING_TO_SEND)
+            return
+        self._remote = F.DIS.decode(fr.fif)
+        self.result.remote_dis = fr.fif
+        self._start_sending(self._remote, Input.DTC_SEND)
+
+    def _start_sending(self, remote: F.DIS, inp: Input) -> None:
+        self._allowed = caps.allowed_modulations(self.config, remote)
+        if not self._allowed:
+            self._fail(Reason.INCOMPATIBLE, "no modulation in common")
+            return
+        if self._modulation not in self._allowed:
+            self._modulation = self._allowed[0]
+        self._page = None
+        try:
+            page = self._current_page()
+            caps.choose_dcs(self.config, remote, page, self._modulation)
+        except LocalProtocolError as exc:
+            self._fail(Reason.INCOMPATIBLE, str(exc))
+            return
+        self._go(inp)
+
+    def _on_dcs(self, fr: F.Frame) -> None:
+        st = self.state
+        if st not in (State.SEND_DIS, State.SEND_DTC, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE,
+                      State.RX_WAIT_PMC, State.RX_WAIT_DCN):
+            return
+        dcs = F.DCS.decode(fr.fif)
+        caps.check_dcs(self._local_dis, dcs)
+        if not self.receive_ok:
+            raise RemoteProtocolError("DCS received, but we did not offer to receive")
+        self._rx_dcs = dcs
+        self.result.dcs = fr.fif
+        self._go(Input.DCS)
+
+    def _on_training_answer(self, ok: bool) -> None:
+        mod = self._modulation
+        self._events.append(TrainingResult(self._now, str(mod), ok, "CFR" if ok else "FTT"))
+        if ok:
+            self._go(Input.CFR_ECM if self._dcs.ecm else Input.CFR)
+            return
+        lower = caps.next_lower(mod, self._allowed)
+        if lower is None:
+            self._fail(Reason.TRAINING_FAILED, f"last tried {mod}")
+            return
+        self._modulation = lower
+        self.result.fallbacks += 1
+        self._go(Input.FTT_RETRY)
+
+    # ------------------------------------------------------------------ receiver data
+    def _on_data(self, ev: DataReceived) -> None:
+        st = self.state
+        if st is State.RX_TCF and self._tcf is not None:
+            self._tcf.feed(ev.data)
+        elif st is State.RX_PAGE and not self._rx_dcs.ecm:
+            if not self._rx_started:
+                self._begin_rx_page()
+            self._decoder.feed(ev.data)
+            self._deadline = self._now + self.config.timers.t2
+
+    def _begin_rx_page(self) -> None:
+        d = self._rx_dcs
+        self._rx_started = True
+        if not d.ecm:
+            self._decoder = codecs.StreamDecoder(d.resolution.widths[d.width], d.compression, eol=True,
+                                                 bit_order="lsb", max_rows=self.config.max_receive_rows,
+                                                 keep=True)
+        self._events.append(PageStarted(self._now, len(self.result.pages_received) + 1, False,
+                                        d.compression, d.resolution.label, d.modulation.bit_rate))
+
+    def _on_carrier_down(self, ev: CarrierDown) -> None:
+        st = self.state
+        if ev.modulation is Modulation.V21:
+            # a burst of frames ended: if it held only damaged frames, ask for a repeat (CRP)
+            if self._burst_bad and not self._burst_good and st in (State.RX_WAIT_PMC, State.RX_WAIT_DCS,
+                                                                    State.SEND_DIS):
+                self._send_frames([self._frame(FCF.CRP)], remember=False)
+            self._burst_bad = self._burst_good = False
+            return
+        if st is State.RX_TCF and self._tcf is not None:
+            ok, detail = self._tcf.verdict()
+            self._events.append(TrainingResult(self._now, str(self._rx_dcs.modulation), ok, detail))
+            self._tcf = None
+            self._respond(FCF.CFR if ok else FCF.FTT)
+            if ok:
+                self._rx_block.clear()
+                self._go(Input.TCF_OK)
+            else:
+                self._tcf_failures += 1
+                self._go(Input.TCF_BAD)
+        elif st is State.RX_PAGE and self._rx_started:
+            self._go(Input.PAGE_DATA_END)
+
+    def _respond(self, fcf: FCF, fif: bytes = b"") -> None:
+        fr = self._frame(fcf, fif)
+        self._last_response = (fr.encode(),)
+        self._send_frames([fr], remember=False)
+        self._pending_air = _airtime(self._commands[-3:])
+
+    def _repeat_response(self) -> None:
+        if self._last_response is None:
+            return
+        self._commands += [SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)]
+        self._deadline = self._now + 2 + self.config.timers.t2
+
+    # ------------------------------------------------------------------ receiver post-page (non-ECM)
+    def _on_post_page(self, f: FCF) -> None:
+        st = self.state
+        if self._rx_dcs is None or self._rx_dcs.ecm:
+            return
+        if st in (State.RX_WAIT_DCS, State.RX_WAIT_DCN) or (st is State.RX_PAGE and not self._rx_started
+                                                            and self._last_response is not None
+                                                            and self.result.pages_received):
+            # our answer to it was lost: the same command again (T.30 §5.3.6.1.4)
+            self._repeat_response()
+            return
+        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
+            return
+        if st is State.RX_PAGE and not self._rx_started:
+            self._begin_rx_page()
+        res = self._decoder.finish()
+        response, why = self._judge(res.rows, res.bad_rows, res.max_consecutive_bad_rows)
+        d = self._rx_dcs
+        number = len(self.result.pages_received) + 1
+        if response is FCF.RTN:
+            self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
+        else:
+            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
+                          res.max_consecutive_bad_rows, response.name, 0)
+        self._decoder = None
+        self._respond(response)
+        if f is FCF.EOM and response is not FCF.RTN:
+            self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
+                                             ready_to_receive=self.receive_ok)
+            self._t1_deadline = None
+            self._go(Input.PMC_EOM)
+        elif f is FCF.EOP and response is not FCF.RTN:
+            self._go(Input.PMC_LAST)
+        elif response is FCF.MCF and f is FCF.MPS:
+            self._go(Input.PMC_NEXT_PAGE)
+        else:
+            self._go(Input.PMC_RETRAIN)
+
+    def _judge(self, rows: int, bad: int, consecutive: int) -> tuple[FCF, str]:
+        """MCF, RTP or RTN by the copy-quality rule (T.30 §5.3.6.1.5; config.copy_quality)."""
+        q = self.config.copy_quality
+        if rows == 0:
+            return FCF.RTN, "no row decoded"
+        pct = 100.0 * bad / rows
+        why = f"{bad} of {rows} rows bad ({pct:.1f} %), {consecutive} consecutive"
+        if pct <= q.good_bad_rows_pct and consecutive <= q.good_max_consecutive:
+            return FCF.MCF, why
+        if pct <= q.rtp_bad_rows_pct and consecutive <= q.rtp_max_consecutive:
+            return FCF.RTP, why
+        return FCF.RTN, why
+
+    def _deliver(self, page: Page, rows: int, bad: int, consecutive: int, response: str,
+                 retransmitted: int) -> None:
+        d = self._rx_dcs
+        number = len(self.result.pages_received) + 1
+        self.result.pages_received.append(PageStats(
+            number, rows, bad, consecutive, d.compression, d.resolution.label, page.width,
+            d.modulation.bit_rate, response, d.ecm, retransmitted))
+        self.result.received_pages.append(page)
+        self.result.modulation, self.result.compression = str(d.modulation), d.compression
+        self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
+        self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
+        self._events.append(PageReceived(self._now, number, page, rows, bad, consecutive, d.compression,
+                                         d.resolution.label, d.modulation.bit_rate, response))
+
+    # ------------------------------------------------------------------ ECM receiver (Annex A)
+    def _on_ecm_frame(self, ev: HDLCFrame) -> None:
+        if self.state is not State.RX_PAGE or self._rx_dcs is None or not self._rx_dcs.ecm:
+            return
+        if not self._rx_started:
+            self._begin_rx_page()
+        self._deadline = self._now + self.config.timers.t2
+        if not ev.fcs_ok:
+            return
+        try:
+            self._rx_block.add(ev.frame)
+        except RemoteProtocolError as exc:
+            self._events.append(BadFrame(self._now, bytes(ev.frame[:8]), str(exc)))
+
+    def _on_pps(self, fr: F.Frame) -> None:
+        st = self.state
+        if self._rx_dcs is None or not self._rx_dcs.ecm:
+            return
+        fcf2, page, block, count = F.decode_pps(fr.fif)
+        if self._rx_last_ack == (page, block) and not self._rx_block.frames:
+            self._repeat_response()
+            return
+        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
+            return
+        missing = self._rx_block.missing(count)
+        if missing:
+            self._rx_retransmitted += len(missing)
+            self._respond(FCF.PPR, F.encode_ppr(missing))
+            self._go(Input.PPR_SENT)
+            return
+        self._block_done(fcf2, page, block, count, FCF.MCF)
+
+    def _on_eor(self, fr: F.Frame) -> None:
+        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
+            if self.state is State.RX_WAIT_DCN:
+                self._repeat_response()
+            return
+        fcf2 = fr.fif[0] & 0xFE if fr.fif else 0
+        count = max(self._rx_block.frames, default=-1) + 1
+        self._block_done(fcf2, -1, -1, count, FCF.ERR)
+
+    def _block_done(self, fcf2: int, page: int, block: int, count: int, answer: FCF) -> None:
+        self._rx_ecm_data.append(self._rx_block.data(count))
+        self._rx_block.clear()
+        self._rx_last_ack = (page, block)
+        tail = split(fcf2)[0] if fcf2 else None
+        tail = PRI_Q_BASE.get(tail, tail)
+        if tail in _POST_PAGE:
+            d = self._rx_dcs
+            data = b"".join(self._rx_ecm_data)
+            self._rx_ecm_data = []
+            res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
+                                bit_order="lsb", max_rows=self.config.max_receive_rows)
+            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
+                          res.max_consecutive_bad_rows, answer.name, self._rx_retransmitted)
+            self._rx_retransmitted = 0
+        self._respond(answer)
+        if tail is FCF.EOP:
+            self._go(Input.PMC_LAST)
+        elif tail is FCF.EOM:
+            self._t1_deadline = None
+            self._go(Input.PMC_EOM)
+        else:
+            self._go(Input.PMC_NEXT_PAGE)
+
+    def _on_ctc(self, fr: F.Frame) -> None:
+        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
+            return
+        mod = F.decode_ctc(fr.fif)
+        if mod.family not in self._local_dis.modems:
+            raise RemoteProtocolError(f"CTC asks for {mod}, which our DIS did not offer")
+        self._rx_dcs = F.DCS(**{**_dcs_fields(self._rx_dcs), "modulation": mod})
+        self._respond(FCF.CTR)
+        self._go(Input.PPR_SENT)
+
+    # ------------------------------------------------------------------ transmitter answers
+    def _on_page_answer(self, f: FCF) -> None:
+        if f in (FCF.MCF, FCF.RTP, FCF.PIP):
+            self._page_confirmed(f.name, True)
+            self._after_page(retrain=f is not FCF.MCF)
+            return
+        # RTN / PIN: refused; retrain and send it again (T.30 §5.3.6.1.5)
+        self._page_refusals += 1
+        number = self._page_index + 1
+        self._page_confirmed(f.name, False)
+        if self._page_refusals >= self.config.page_retries:
+            self._fail(Reason.PAGE_REFUSED, f"page {number} refused with {f.name} {self._page_refusals} times")
+            return
+        self._go(Input.PAGE_ACK_RETRAIN)
+
+    def _on_block_answer(self, f: FCF, fr: F.Frame) -> None:
+        st = self.state
+        if f is FCF.RNR:
+            if self._t5_deadline is not None and self._now >= self._t5_deadline:
+                self._fail(Reason.RNR_TIMEOUT)
+                return
+            self._go(Input.RNR)
+            return
+        self._t5_deadline = None
+        if f is FCF.PPR:
+            if st is State.SEND_EOR:
+                return
+            self._tx_block.on_ppr(F.decode_ppr(fr.fif))
+            self._page_retransmitted += len(self._tx_block.pending)
+            self.result.retransmitted_frames += len(self._tx_block.pending)
+            if self._tx_block.pprs >= self.config.ppr_before_ctc:
+                lower = caps.next_lower(self._modulation, self._allowed)
+                if lower is not None:
+                    self._pending_ctc = lower
+                    self._go(Input.PPR_CTC)
+                else:
+                    self._go(Input.PPR_EOR)
+            else:
+                self._go(Input.PPR_RETRY)
+            return
+        if f in (FCF.RTN, FCF.PIN):
+            self._fail(Reason.ECM_FAILED, f"{f.name} in ECM")
+            return
+        # MCF, ERR (or RTP/PIP): this block is done
+        if f is FCF.ERR or st is State.SEND_EOR:
+            self.result.detail = "ECM block given up with EOR"
+        self._tx_block = None
+        if self._block_index + 1 < len(self._blocks):
+            self._block_index += 1
+            self._go(Input.PAGE_ACK_NEXT)
+            return
+        self._page_confirmed(f.name, True)
+        self._after_page(retrain=False)
+
+    def _on_dcn(self) -> None:
+        st = self.state
+        if st is State.RX_WAIT_DCN:
+            self._finish(Reason.OK)
+        elif self.pages and self._page_index >= len(self.pages):
+            self._finish(Reason.OK, "DCN before our own")
+        else:
+            self._finish(Reason.UNEXPECTED_DCN, self._where())
+        self._go(Input.DCN)
+
+    # ------------------------------------------------------------------ timers
+    def _on_timeout(self) -> None:
+        st, t, n = self.state, self.config.timers, self.config.retries
+        if st is State.WAIT_DIS:
+            self._fail(Reason.NO_DIS)
+        elif st is State.SEND_DIS:
+            if self._t1_deadline is not None and self._now >= self._t1_deadline:
+                self._fail(Reason.NO_DCS)
+            else:
+                self._go(Input.NO_RESPONSE_RETRY)
+        elif st is State.RX_TCF:
+            if self._tcf is not None and self._tcf.octets:
+                self._on_carrier_down(CarrierDown(self._rx_dcs.modulation))   # carrier-down never came
+                return
+            self._tcf_failures += 1
+            if self._tcf_failures > n:
+                self._fail(Reason.NO_TCF)
+                return
+            self._respond(FCF.FTT)
+            self._go(Input.TCF_BAD)
+        elif st is State.RX_WAIT_DCS:
+            self._fail(Reason.NO_RESPONSE, f"no DCS after our {self._last_response_name()}")
+        elif st is State.RX_PAGE:
+            if self._rx_started:
+                self._go(Input.PAGE_DATA_END)     # data stopped without carrier-down
+            else:
+                self._fail(Reason.NO_PAGE, self._where())
+        elif st is State.RX_WAIT_PMC:
+            self._fail(Reason.NO_POST_PAGE, self._where())
+        elif st is State.RX_WAIT_DCN:
+            self._finish(Reason.OK, "no DCN after the last page")
+            self._go(Input.END_OK)
+        elif st in _COMMANDER:
+            self._tries += 1
+            if self._tries >= n:
+                reason = {State.SEND_DTC: Reason.NO_DCS, State.SEND_DCS: Reason.NO_RESPONSE_TO_DCS,
+                          State.SEND_CTC: Reason.ECM_FAILED, State.SEND_EOR: Reason.ECM_FAILED,
+                          State.SEND_RR: Reason.NO_RESPONSE}.get(st, Reason.NO_RESPONSE_TO_PAGE)
+                self._fail(reason, self._where())
+            else:
+                self._go(Input.NO_RESPONSE_RETRY)
+        else:
+            self._fail(Reason.NO_RESPONSE, self._where())
+
+    def _last_response_name(self) -> str:
+        if not self._last_response:
+            return "answer"
+        fcf = split(self._last_response[0][2])[0]
+        return fcf.name if fcf else "answer"
+
+    def __repr__(self) -> str:
+        role = "calling" if self.calling else "answering"
+        return f"<Session {role} {self.state.name} pages={len(self.pages)} receive={self.receive_ok}>"
+
+
+def _dcs_fields(d: F.DCS) -> dict:
+    return {k: getattr(d, k) for k in ("modulation", "resolution", "compression", "width", "length",
+                                       "min_scan_ms", "ecm", "ecm_frame_size", "receive")}
+
+
+def _airtime(cmds: list[Command]) -> float:
+    """Seconds the line needs for ``cmds`` (an upper estimate, for response timers)."""
+    s = 0.0
+    for c in cmds:
+        if isinstance(c, SendSilence):
+            s += c.ms / 1000
+        elif isinstance(c, SendTone):
+            s += (c.ms or 3000) / 1000
+        elif isinstance(c, SendHDLC):
+            bits = sum((len(f) + 3) * 8 * 1.2 for f in c.frames)    # FCS, flags, stuffing
+            pre = V21_PREAMBLE_S if c.modulation is Modulation.V21 else HS_TRAINING_S
+            s += pre + bits / c.modulation.bit_rate
+        elif isinstance(c, SendData):
+            s += HS_TRAINING_S + len(c.data) * 8 / c.modulation.bit_rate
+    return s
