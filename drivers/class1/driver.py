@@ -187,19 +187,31 @@ class Class1Driver:
         at.write(b"\x18" + dle.DLE_ETX)
         self.sleep(0.3)
         at.flush_input()
-        for attempt in ("AT", "+++", "ATH0", "ATZ"):
+        def answers() -> bool:
             try:
-                if attempt == "+++":
-                    self.sleep(1.1)
-                    at.write(b"+++")
-                    self.sleep(1.1)
-                    at.wait_result("", 2.0)
-                else:
-                    at.command(attempt, self.config.command_timeout, accept=None)
-                    if attempt == "ATZ":
-                        return
+                at.command("AT", self.config.command_timeout, accept=None)
+                return True
             except DriverTimeoutError:
-                continue
+                return False
+
+        if not answers():
+            # online data mode? escape with guard times (V.250 §6.3.? S2/S12)
+            self.sleep(1.1)
+            at.write(b"+++")
+            self.sleep(1.1)
+            try:
+                at.wait_result("", 2.0)
+            except DriverTimeoutError:
+                pass
+            if not answers():
+                raise ModemNotResponding(f"{self.config.port}: the modem does not answer AT commands")
+        try:
+            at.command("ATH0", 5.0, accept=None)
+            at.command("ATZ", 5.0, accept=None)
+            self.state = _State.IDLE
+            return
+        except DriverTimeoutError:
+            pass
         raise ModemNotResponding(f"{self.config.port}: the modem does not answer AT commands")
 
     def _wait_settled(self) -> None:
@@ -312,11 +324,11 @@ class Class1Driver:
             session.start(self.now())
         hard_end = self.now() + max_seconds
         try:
-            while not session.done:
+            while not session.done or self._queue:
                 self._queue.extend(session.data_to_send())
-                if session.done:
-                    break
                 if not self._queue:
+                    if session.done:
+                        break
                     if self.now() > hard_end:
                         raise DriverTimeoutError("call exceeded max_seconds")
                     self._wait_timer(session)
@@ -363,7 +375,12 @@ class Class1Driver:
         if self.trace:
             self.trace.note(f"t30 -> {cmd!r}"[:300])
         if isinstance(cmd, m.SendSilence):
-            self._silence(cmd.ms)
+            if self.state == _State.TX_HDLC:
+                # after ATA the modem is already sending CED then V.21 flags (+FTH=3):
+                # an AT+FTS now would be sent as frame data; the gap is the modem's
+                self._note("silence skipped: the modem is in +FTH=3 after ATA")
+            else:
+                self._silence(cmd.ms)
             self._feed(session, m.SendComplete())
         elif isinstance(cmd, m.SendTone):
             # Class 1 has no tone command: the modem sends CED on ATA and CNG while dialling

@@ -124,6 +124,10 @@ class FakeModem:
         self._line.append(b)
 
     def _command(self, cmd: str) -> None:
+        at = cmd.upper().find("AT")
+        if at < 0:
+            return                       # a modem ignores a line that is not a command
+        cmd = cmd[at:]
         self.commands.append(cmd)
         if self.echo:
             self.queue(cmd.encode() + b"\r")
