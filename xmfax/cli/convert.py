@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import sys
 
 from ..document import DEFAULT_COVER, DEFAULT_HEADER, CoverSheet, HeaderLine, Limits, add_header, load, render_cover, save
+from ..document.save import format_for
 from ..document.raster import BILEVEL_MODES, PAPER_NAMES, resolve_resolution
 from ..errors import DocumentError
 
@@ -46,6 +48,10 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     now = _dt.datetime.now()                       # the CLI is the edge: the clock is read here only
+    if format_for(args.output) is None:
+        print(f"xmfax convert: {args.output}: the output name must end in .tif, .tiff, .pdf or .png",
+              file=sys.stderr)
+        return 2
     limits = Limits(max_pages=args.max_pages)
     res = resolve_resolution(args.resolution)
     pages = []
