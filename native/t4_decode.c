@@ -34,7 +34,6 @@ struct xm_dec {
     /* the row being decoded */
     int two_d, started, colour, hstage, ib, ncur, nref;
     int32_t a0, a1, accum;
-    uint64_t run_start;     /* where the current run's first code began */
     int32_t *ref, *cur;     /* changing elements of the last output row / this row */
     /* results */
     long rows, bad_rows, consec_bad, max_consec_bad;
@@ -42,6 +41,19 @@ struct xm_dec {
     long long error_position;
     char error[120];
 };
+
+static void start_row(xm_dec *d, int two_d)
+{
+    d->two_d = two_d;
+    d->started = 0;
+    d->colour = 0;
+    d->hstage = 0;
+    d->ib = 0;
+    d->ncur = 0;
+    d->a0 = two_d ? -1 : 0;
+    d->accum = 0;
+    d->phase = P_ROW;
+}
 
 xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows)
 {
@@ -52,7 +64,7 @@ xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long 
         return NULL;
     d->width = width;
     d->codec = codec;
-    d->eol = codec == XM_MMR ? 0 : eol;
+    d->eol = codec == XM_MMR ? 0 : codec == XM_MR ? 1 : eol;   /* MR always has EOLs */
     d->byte_align = byte_align;
     d->lsb = lsb;
     d->max_rows = max_rows;
@@ -64,9 +76,10 @@ xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long 
     }
     d->ref[0] = d->ref[1] = d->ref[2] = width;   /* all-white row above the page */
     d->error_position = -1;
-    d->phase = d->eol ? P_SEEK : P_ROW;
-    d->two_d = codec == XM_MMR;
-    d->a0 = -1;
+    if (d->eol)
+        d->phase = P_SEEK;
+    else
+        start_row(d, codec == XM_MMR);
     if (max_rows == 0)
         d->end = XM_END_LIMIT;
     return d;
@@ -95,19 +108,6 @@ const char *xm_dec_error(const xm_dec *d)
     return d->error;
 }
 
-static void start_row(xm_dec *d, int two_d)
-{
-    d->two_d = two_d;
-    d->started = 0;
-    d->colour = 0;
-    d->hstage = 0;
-    d->ib = 0;
-    d->ncur = 0;
-    d->a0 = two_d ? -1 : 0;
-    d->accum = 0;
-    d->phase = P_ROW;
-}
-
 /* The row's changing elements as 0/1 bytes. */
 static void render(uint8_t *row, const int32_t *ch, int n, int width)
 {
@@ -123,8 +123,7 @@ static void note_error(xm_dec *d, const char *what, uint64_t pos)
     if (d->error_position >= 0)
         return;
     d->error_position = (long long)pos;
-    snprintf(d->error, sizeof d->error, "%s at bit %llu (row %ld)", what,
-             (unsigned long long)pos, d->rows);
+    snprintf(d->error, sizeof d->error, "row %ld: %s", d->rows, what);
 }
 
 static void count_row(xm_dec *d)
@@ -196,18 +195,6 @@ static void row_done(xm_dec *d, uint8_t *row)
         start_row(d, d->codec == XM_MMR);
 }
 
-/* Could the nbits real bits at the top of acc still grow into a code of `table`
- * (indexed by `bits` bits)? Used only when the input has ended mid-code. */
-static int is_prefix(const uint16_t *table, int bits, uint64_t acc, int nbits)
-{
-    uint32_t base = (uint32_t)(acc >> (64 - bits));
-    uint32_t free_bits = (uint32_t)(bits - nbits);
-    for (uint32_t t = 0; t < (1u << free_bits); t++)
-        if ((table[base | t] >> 12) > nbits)
-            return 1;
-    return 0;
-}
-
 int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                uint8_t *out, long out_cap, long *out_rows, int final)
 {
@@ -220,7 +207,10 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
 #define CONSUME(n) do { int n_ = (n); d->acc = n_ >= 64 ? 0 : d->acc << n_; \
                         d->nbits -= n_; d->bitpos += (uint64_t)n_; } while (0)
 
+    long rows_seen = d->rows;
     for (;;) {
+        *out_rows += d->rows - rows_seen;       /* a step outputs at most one row */
+        rows_seen = d->rows;
         if (d->end) {
             status = XM_ENDED;
             break;
@@ -242,7 +232,6 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             break;
         }
         uint8_t *row = ROWPTR;
-        long rows_before = d->rows;
 
         if (d->phase == P_SEEK || d->in_zeros) {
             /* count zeros up to the next 1 (T.4 §4.1.2: EOL = 11 zeros and a 1) */
@@ -270,13 +259,21 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                 }
             } else if (!is_eol) {
                 fail_row(d, row, "invalid code", d->zeros_start);
-            } else if (!d->started) {           /* two EOLs in a row */
-                d->end = d->codec == XM_MMR ? XM_END_EOFB : XM_END_RTC;
+            } else if (d->codec == XM_MMR && !d->started) {
+                d->end = XM_END_EOFB;           /* T.6 §2.4.1 (its second EOL is not read) */
+            } else if (!d->eol && d->started) {
+                fail_row(d, row, d->codec == XM_MMR ? "EOL inside a row"
+                         : "EOL inside a row of a stream without EOLs", d->bitpos);
             } else if (!d->eol) {
-                fail_row(d, row, "EOL inside a row", d->zeros_start);
+                /* EOL-less MH with an EOL where a row starts: the stream has EOLs after
+                 * all (it lacked the leading one); go on as if after an EOL */
+                d->eol = 1;
+                start_row(d, 0);
+            } else if (!d->started) {           /* two EOLs in a row: RTC, T.4 §4.1.4 */
+                d->end = XM_END_RTC;
             } else {
                 /* EOL before the row reached width: a bad row; this EOL starts the next */
-                emit_bad(d, row, "EOL before the end of the row", d->zeros_start);
+                emit_bad(d, row, "EOL before the row reached its width", d->bitpos);
                 d->resync = d->codec == XM_MR;
                 if (d->codec == XM_MR)
                     d->phase = P_TAG;
@@ -287,7 +284,7 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             int tag = (int)(d->acc >> 63);
             CONSUME(1);
             if (d->resync && !tag) {
-                emit_bad(d, row, "2-D row while resynchronising", d->bitpos - 1);
+                emit_bad(d, row, "2-D row after a bad row", d->bitpos);
                 d->phase = P_SEEK;
             } else {
                 d->resync = 0;
@@ -314,21 +311,19 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             int n = e >> 12;
             int32_t v = e & 0xfff;
             if (n == 0 || n > d->nbits) {
-                if (n > d->nbits || (d->nbits < bits && is_prefix(table, bits, d->acc, d->nbits))) {
+                if (n > d->nbits) {
                     d->end = XM_END_DATA;       /* final, and the input ends mid-code */
                     continue;
                 }
                 fail_row(d, row, "invalid code", d->bitpos);
                 continue;
             }
-            if (d->accum == 0)
-                d->run_start = d->bitpos;
             CONSUME(n);
             d->started = 1;
             int32_t base = d->two_d ? (d->hstage == 1 ? (d->a0 < 0 ? 0 : d->a0) : d->a1) : d->a0;
             d->accum += v;
             if (base + d->accum > width) {
-                fail_row(d, row, "run past the end of the row", d->run_start);
+                fail_row(d, row, "runs overshoot the width", d->bitpos);
                 continue;
             }
             if (v >= 64)
@@ -355,15 +350,13 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             uint16_t e = DEC_MODE[d->acc >> (64 - DEC_MODE_BITS)];
             int n = e >> 12, mode = e & 0xfff;
             if (n == 0 || n > d->nbits) {
-                if (n > d->nbits || (d->nbits < DEC_MODE_BITS &&
-                                     is_prefix(DEC_MODE, DEC_MODE_BITS, d->acc, d->nbits))) {
+                if (n > d->nbits) {
                     d->end = XM_END_DATA;
                     continue;
                 }
                 fail_row(d, row, "invalid mode code", d->bitpos);
                 continue;
             }
-            uint64_t code_pos = d->bitpos;
             CONSUME(n);
             d->started = 1;
             /* b1, b2 (T.4 §4.2.1.3.1): reference elements i are black when i is even */
@@ -387,8 +380,8 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                 d->accum = 0;
             } else {                            /* vertical: a1 = b1 + d */
                 int32_t a1 = b1 + (mode - 6);
-                if (a1 < (a0 < 0 ? 0 : a0) || a1 > width) {
-                    fail_row(d, row, "changing element out of range", code_pos);
+                if (a1 <= a0 || a1 > width) {
+                    fail_row(d, row, "vertical mode puts a1 out of range", d->bitpos);
                     continue;
                 }
                 add_change(d, a1);
@@ -398,10 +391,8 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                     row_done(d, row);
             }
         }
-        if (d->rows > rows_before)
-            (*out_rows)++;
     }
-    if (final && !d->end)
+    if (final && !d->end && status != XM_OUT_FULL)
         d->end = XM_END_DATA;
     if (d->end)
         status = XM_ENDED;

@@ -251,7 +251,7 @@ long xm_enc_finish(xm_enc *e, int rtc)
         if (e->codec == XM_MMR) {
             put(e, 1, 12);                          /* EOFB, T.6 §2.4.1 */
             put(e, 1, 12);
-        } else {
+        } else if (e->eol) {                        /* no RTC without EOLs */
             if (e->byte_align)
                 align_before(e, 12);
             for (int i = 0; i < 6; i++) {           /* RTC, T.4 §4.1.4 */

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import CodecError
+
 from xmfax._native import ffi, lib  # ImportError when the C build is absent
 
 __all__ = ["Encoder", "Decoder"]
@@ -16,8 +18,7 @@ __all__ = ["Encoder", "Decoder"]
 _CODECS = {"mh": 0, "mr": 1, "mmr": 2}
 _ENDS = {0: None, 1: "rtc", 2: "eofb", 3: "data", 4: "error", 5: "limit"}
 _NEED_INPUT, _OUT_FULL, _ENDED = 0, 1, 2
-_FIRST_ROWS = 64          # output rows allocated for a first decode call
-_MAX_CHUNK_ROWS = 4096    # ... growing by doubling up to this many per allocation
+_MAX_CHUNK_ROWS = 4096    # output rows allocated at most per decode call (then more)
 
 
 def _codec(codec: str) -> int:
@@ -57,7 +58,7 @@ class Encoder:
     def encode(self, rows: np.ndarray) -> bytes:
         """Code rows (C-contiguous uint8/bool (n, width), 0 = white); return whole bytes."""
         if self._finished:
-            raise RuntimeError("encode() after finish()")
+            raise CodecError("encode() after finish()")
         rows = np.asarray(rows)
         if rows.ndim != 2 or rows.shape[1] != self.width:
             raise ValueError(f"rows must be (n, {self.width}), not {rows.shape}")
@@ -72,7 +73,7 @@ class Encoder:
     def finish(self, rtc: bool = True) -> bytes:
         """RTC (T.4) / EOFB (T.6) if rtc, then the last byte padded with 0 bits."""
         if self._finished:
-            raise RuntimeError("finish() called twice")
+            raise CodecError("finish() called twice")
         self._finished = True
         return self._take(lib.xm_enc_finish(self._enc, int(bool(rtc))))
 
@@ -107,7 +108,7 @@ class Decoder:
         width = self.width
         pieces = []
         offset = 0
-        cap = min(max(_FIRST_ROWS, total // 16), _MAX_CHUNK_ROWS)   # ~ a row per 16 bytes
+        cap = min(8 * total + 2, _MAX_CHUNK_ROWS)    # a row takes at least 1 bit (MMR V0)
         while True:
             left_rows = self.max_rows - self.rows if self.max_rows else cap
             cap = max(1, min(cap, left_rows))
@@ -140,7 +141,7 @@ class Decoder:
     def feed(self, data: bytes) -> np.ndarray:
         """Decode a chunk; return the rows it completed, bool (n, width)."""
         if self._finished:
-            raise RuntimeError("feed() after finish()")
+            raise CodecError("feed() after finish()")
         if not len(data) or self.end is not None:
             return np.zeros((0, self.width), dtype=np.bool_)
         return self._run(data, False)
@@ -148,7 +149,7 @@ class Decoder:
     def finish(self) -> np.ndarray:
         """The input is over: decode what is left; return the rows still pending."""
         if self._finished:
-            raise RuntimeError("finish() called twice")
+            raise CodecError("finish() called twice")
         self._finished = True
         if self.end is not None:
             return np.zeros((0, self.width), dtype=np.bool_)
