@@ -8,7 +8,7 @@ from xmfax.t30 import modem as M
 from xmfax.t38.config import RATE_LOCAL_TCF, T38Config
 from xmfax.t38.ifp import (DataPacket, DataType, Field, FieldType, Indicator, IndicatorPacket,
                            decode_ifp, encode_ifp)
-from xmfax.t38.terminal import T38Terminal, remove_fill_bits
+from xmfax.t38.terminal import REVERSE, T38Terminal, remove_fill_bits
 
 
 class Scripted:
@@ -56,6 +56,12 @@ def run_until_idle(term, now=0.0, limit=100000):
 
 
 FRAME = bytes([0xFF, 0x13, 0x82, 1, 2, 3])
+WIRE = FRAME.translate(REVERSE)   # T.38 carries data octets MSB first
+
+
+def test_bit_reversal_table():
+    assert REVERSE[0x01] == 0x80 and REVERSE[0x03] == 0xC0 and REVERSE[0xB4] == 0x2D
+    assert bytes(range(256)).translate(REVERSE).translate(REVERSE) == bytes(range(256))
 
 
 def test_unpaced_hdlc_and_data():
@@ -64,12 +70,12 @@ def test_unpaced_hdlc_and_data():
     term.start(0.0)
     pk = sent(term)
     assert pk[0] == IndicatorPacket(Indicator.V21_PREAMBLE)
-    assert pk[1] == DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, FRAME[:3]), Field(FieldType.HDLC_FCS_OK)))
-    assert pk[2] == DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, FRAME), Field(FieldType.HDLC_FCS_OK_SIG_END)))
+    assert pk[1] == DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, WIRE[:3]), Field(FieldType.HDLC_FCS_OK)))
+    assert pk[2] == DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, WIRE), Field(FieldType.HDLC_FCS_OK_SIG_END)))
     assert pk[3] == IndicatorPacket(Indicator.NO_SIGNAL)
     assert pk[4] == IndicatorPacket(Indicator.V29_9600_TRAINING)
     data = b"".join(f.data for p in pk[5:-1] for f in p.fields)
-    assert data == b"\x01" * 700 and pk[-2].fields[-1].type == FieldType.T4_NON_ECM_SIG_END
+    assert data == b"\x80" * 700 and pk[-2].fields[-1].type == FieldType.T4_NON_ECM_SIG_END
     assert [e for _, e in s.got] == [M.SendComplete(), M.SendComplete()]
 
 
@@ -104,9 +110,9 @@ def test_receive_hdlc_events():
     term.start(0.0)
     V21 = DataType.V21
     feed(term, IndicatorPacket(Indicator.V21_PREAMBLE),
-         DataPacket(V21, (Field(FieldType.HDLC_DATA, FRAME[:2]),)),
-         DataPacket(V21, (Field(FieldType.HDLC_DATA, FRAME[2:]), Field(FieldType.HDLC_FCS_OK))),
-         DataPacket(V21, (Field(FieldType.HDLC_DATA, FRAME), Field(FieldType.HDLC_FCS_BAD))),
+         DataPacket(V21, (Field(FieldType.HDLC_DATA, WIRE[:2]),)),
+         DataPacket(V21, (Field(FieldType.HDLC_DATA, WIRE[2:]), Field(FieldType.HDLC_FCS_OK))),
+         DataPacket(V21, (Field(FieldType.HDLC_DATA, WIRE), Field(FieldType.HDLC_FCS_BAD))),
          DataPacket(V21, (Field(FieldType.HDLC_SIG_END),)),
          DataPacket(V21, (Field(FieldType.HDLC_SIG_END),)),     # superfluous: tolerated
          IndicatorPacket(Indicator.NO_SIGNAL))
@@ -121,8 +127,8 @@ def test_lost_packet_marks_frame_bad_and_data_without_indicator_starts_carrier()
     term = T38Terminal(s, T38Config(paced=False), udptl=False)
     term.start(0.0)
     V21 = DataType.V21
-    term.receive_ifp(encode_ifp(DataPacket(V21, (Field(FieldType.HDLC_DATA, FRAME[:2]),))), 0, seq=10)
-    term.receive_ifp(encode_ifp(DataPacket(V21, (Field(FieldType.HDLC_DATA, FRAME[4:]),
+    term.receive_ifp(encode_ifp(DataPacket(V21, (Field(FieldType.HDLC_DATA, WIRE[:2]),))), 0, seq=10)
+    term.receive_ifp(encode_ifp(DataPacket(V21, (Field(FieldType.HDLC_DATA, WIRE[4:]),
                                                  Field(FieldType.HDLC_FCS_OK_SIG_END)))), 0, seq=12)
     term.receive_ifp(b"\xff\xff", 0, seq=13)   # malformed: counted, not raised
     evs = [e for _, e in s.got]
@@ -137,8 +143,8 @@ def test_non_ecm_data_events():
     term.start(0.0)
     D = DataType.V27TER_4800
     feed(term, IndicatorPacket(Indicator.V27TER_4800_TRAINING),
-         DataPacket(D, (Field(FieldType.T4_NON_ECM_DATA, b"ab"),)),
-         DataPacket(D, (Field(FieldType.T4_NON_ECM_SIG_END, b"cd"),)),
+         DataPacket(D, (Field(FieldType.T4_NON_ECM_DATA, b"ab".translate(REVERSE)),)),
+         DataPacket(D, (Field(FieldType.T4_NON_ECM_SIG_END, b"cd".translate(REVERSE)),)),
          IndicatorPacket(Indicator.NO_SIGNAL), IndicatorPacket(Indicator.CED))
     m = M.Modulation.V27TER_4800
     assert [e for _, e in s.got] == [M.CarrierUp(m), M.DataReceived(b"ab", m), M.DataReceived(b"cd", m),
@@ -157,7 +163,7 @@ def test_local_tcf_skips_tcf_and_fakes_it_on_receive():
     rx.start(0.0)
     dcs = bytes([0xFF, 0x13, 0x83]) + DCS(modulation=M.Modulation.V29_9600).encode()
     feed(rx, IndicatorPacket(Indicator.V21_PREAMBLE),
-         DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, dcs), Field(FieldType.HDLC_FCS_OK_SIG_END))))
+         DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, dcs.translate(REVERSE)), Field(FieldType.HDLC_FCS_OK_SIG_END))))
     evs = [e for _, e in s2.got]
     assert evs[1] == M.HDLCFrame(dcs, True)
     assert M.CarrierUp(M.Modulation.V29_9600) in evs

@@ -95,6 +95,10 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 _HDLC_FIELD_END = {FieldType.HDLC_FCS_OK: True, FieldType.HDLC_FCS_BAD: False,
                    FieldType.HDLC_FCS_OK_SIG_END: True, FieldType.HDLC_FCS_BAD_SIG_END: False}
 _DCS = 0x82
+# T.38 §7.5 (and Figure 4/T.38): HDLC and T.4 octets in IFP data fields are
+# carried with the first bit on the line in the most significant bit. xmfax's
+# modem interface is LSB first, so every data octet is bit-reversed crossing here.
+REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 @dataclass
@@ -305,11 +309,11 @@ class T38Terminal:
             ind = TRAINING[(mod, cmd.short_training)]
             steps.append((t, IndicatorPacket(ind)))
             lead = TRAINING_MS[ind] + HS_FLAGS_MS
-        frames = cmd.frames
+        frames = [bytes(f).translate(REVERSE) for f in cmd.frames]
         if not paced:
             for i, fr in enumerate(frames):
                 end = FieldType.HDLC_FCS_OK_SIG_END if i == len(frames) - 1 else FieldType.HDLC_FCS_OK
-                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, bytes(fr)), Field(end)))))
+                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, fr), Field(end)))))
             if not frames:
                 steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_SIG_END),))))
             steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
@@ -318,7 +322,6 @@ class T38Terminal:
         rate = mod.bit_rate / 8.0                     # octets per second
         chunk = max(1, int(rate * self.config.chunk_ms / 1000))
         for i, fr in enumerate(frames):
-            fr = bytes(fr)
             for k in range(0, len(fr), chunk):
                 piece = fr[k:k + chunk]
                 t += len(piece) / rate
@@ -343,6 +346,7 @@ class T38Terminal:
             return t
         if cfg.fill_bit_removal and not is_tcf:
             data = remove_fill_bits(data)
+        data = data.translate(REVERSE)
         steps.append((t, IndicatorPacket(ind)))
         if not paced:
             # one field per max-size piece, the last with sig-end
@@ -483,7 +487,7 @@ class T38Terminal:
                     self._carrier_up(mod, "hdlc", now)
                 self._rx_kind = "hdlc"
                 if f.data:
-                    self._frame += f.data
+                    self._frame += f.data.translate(REVERSE)
                 if ft in _HDLC_FIELD_END:
                     if self._frame:
                         self._frame_done(_HDLC_FIELD_END[ft], now)
@@ -501,7 +505,7 @@ class T38Terminal:
                     self._carrier_up(mod, "data", now)
                 self._rx_kind = "data"
                 if f.data:
-                    self._feed(M.DataReceived(f.data, mod), now)
+                    self._feed(M.DataReceived(f.data.translate(REVERSE), mod), now)
                 if ft == FieldType.T4_NON_ECM_SIG_END:
                     self._carrier_down(now)
             else:

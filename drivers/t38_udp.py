@@ -1,0 +1,176 @@
+"""T.38 over UDP (UDPTL): an asyncio driver around the sans-IO T38Terminal.
+
+    result = await run_call(session, local=("0.0.0.0", 6000), remote=("192.0.2.7", 6000),
+                            config=T38Config(), paced=True)
+
+With ``remote=None`` the driver answers: it sends nothing until the first
+datagram arrives and then talks to whoever sent it (as a SIP-less test
+setup or a gateway behind NAT would). Addresses come from URLs:
+
+    t38://HOST:PORT?local=HOST:PORT    call HOST:PORT, from the given local address
+    t38://HOST:PORT?remote=HOST:PORT   listen on HOST:PORT, talk to the given remote
+    t38://HOST:PORT                    call HOST:PORT (``listen=False``) or listen there
+
+The clock given to the core is the event loop's monotonic clock.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+from urllib.parse import parse_qs, urlsplit
+
+from xmfax.errors import DriverError, DriverTimeoutError
+from xmfax.t38.config import T38Config
+from xmfax.t38.terminal import T38Terminal
+
+__all__ = ["T38UDPDriver", "run_call", "parse_t38_url", "parse_hostport"]
+
+Address = tuple[str, int]
+
+
+def parse_hostport(text: str, default_port: int | None = None) -> Address:
+    """``HOST:PORT`` or ``[V6]:PORT`` to (host, port). ValueError when malformed."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise ValueError(f"bad address {text!r}: unclosed [")
+        port_s = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_s = text.rpartition(":") if ":" in text else (text, "", "")
+    if not host:
+        raise ValueError(f"bad address {text!r}: no host")
+    if not port_s:
+        if default_port is None:
+            raise ValueError(f"bad address {text!r}: no port")
+        return host, default_port
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise ValueError(f"bad address {text!r}: port {port_s!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"bad address {text!r}: port {port} out of range")
+    return host, port
+
+
+def parse_t38_url(url: str, listen: bool = False) -> tuple[Address, Address | None]:
+    """``t38://...`` to (local, remote); remote None means "learn it from the first datagram"."""
+    parts = urlsplit(url)
+    if parts.scheme != "t38":
+        raise ValueError(f"not a t38:// URL: {url!r}")
+    if not parts.netloc:
+        raise ValueError(f"no HOST:PORT in {url!r}")
+    main = parse_hostport(parts.netloc)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = set(query) - {"local", "remote"}
+    if unknown:
+        raise ValueError(f"unknown t38:// parameter(s) {sorted(unknown)} in {url!r}")
+    if "local" in query and "remote" in query:
+        raise ValueError(f"give local= or remote=, not both: {url!r}")
+    if "local" in query:
+        return parse_hostport(query["local"][-1]), main
+    if "remote" in query:
+        return main, parse_hostport(query["remote"][-1])
+    if listen:
+        return main, None
+    return ("0.0.0.0", 0), main
+
+
+class T38UDPDriver(asyncio.DatagramProtocol):
+    """Pumps one T38Terminal over a datagram endpoint."""
+
+    def __init__(self, terminal: T38Terminal, remote: Address | None, loop: asyncio.AbstractEventLoop):
+        self.terminal = terminal
+        self.remote = remote
+        self.loop = loop
+        self.transport: asyncio.DatagramTransport | None = None
+        self.wakeup = asyncio.Event()
+        self.error: Exception | None = None
+        self._pending: list[bytes] = []
+        self.datagrams_in = 0
+        self.datagrams_out = 0
+        self.foreign = 0               # datagrams from an address that is not the peer
+
+    # asyncio callbacks
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        if self.remote is None:
+            self.remote = (addr[0], addr[1])
+        elif (addr[0], addr[1]) != self.remote:
+            self.foreign += 1           # not our peer: ignore (stray or spoofed traffic)
+            return
+        self.datagrams_in += 1
+        self.terminal.receive_datagram(data, self.loop.time())
+        self.flush()
+        self.wakeup.set()
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the peer may simply not be up yet
+        self.error = exc
+
+    def connection_lost(self, exc) -> None:
+        self.wakeup.set()
+
+    def flush(self) -> None:
+        self._pending += self.terminal.datagrams_to_send()
+        if self.remote is None or self.transport is None:
+            return
+        for d in self._pending:
+            self.transport.sendto(d, self.remote)
+            self.datagrams_out += 1
+        self._pending.clear()
+
+    async def run(self, max_duration: float) -> None:
+        loop = self.loop
+        term = self.terminal
+        deadline = loop.time() + max_duration
+        term.start(loop.time())
+        self.flush()
+        while not term.done:
+            now = loop.time()
+            if now >= deadline:
+                term.close("call took too long", now)
+                raise DriverTimeoutError(f"T.38 call still running after {max_duration:.0f} s")
+            t = term.next_timer()
+            wait = deadline - now if t is None else max(0.0, min(t, deadline) - now)
+            if wait > 0:
+                self.wakeup.clear()
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+            now = loop.time()
+            t = term.next_timer()
+            if t is not None and now >= t:
+                term.handle_timer(now)
+            self.flush()
+        self.flush()
+
+
+async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | None = None,
+                   config: T38Config | None = None, paced: bool = True, *,
+                   max_duration: float = 1800.0, on_ready=None):
+    """Run ``session`` (a T.30 Session) over T.38/UDPTL; return its T30Result.
+
+    ``on_ready(local_address)`` is called once the socket is bound (useful with
+    port 0). Raises DriverError if the socket cannot be opened."""
+    loop = asyncio.get_running_loop()
+    config = (config or T38Config()).replace(paced=paced)
+    terminal = T38Terminal(session, config, loop.time())
+    family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+    try:
+        transport, driver = await loop.create_datagram_endpoint(
+            lambda: T38UDPDriver(terminal, remote, loop), local_addr=local, family=family)
+    except OSError as exc:
+        raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
+    try:
+        if on_ready is not None:
+            on_ready(transport.get_extra_info("sockname")[:2])
+        await driver.run(max_duration)
+        # linger a little so the final DCN (and its redundant copies) leave the socket
+        await asyncio.sleep(0.05)
+    finally:
+        transport.close()
+    return terminal.result
