@@ -1,0 +1,89 @@
+"""PDF to TIFF Class F: xmfax vs Ghostscript's tiffg4 device, on the same 10-page PDF.
+
+    python benchmarks/documents.py [--pages 10] [--resolution fine] [--repeat 3]
+
+Builds a 10-page A4 text PDF (pypdfium2), then times, in this one run:
+  xmfax.document.load + save (G4 and MH) and `gs -sDEVICE=tiffg4 -r204x196`.
+Prints pages/s (wall time, best of --repeat) for each and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "document"))
+
+from xmfax import codecs, document  # noqa: E402
+from xmfax.page import Resolution  # noqa: E402
+
+
+def make_pdf(pages: int) -> bytes:
+    from conftest import pdf_bytes
+
+    return pdf_bytes(pages)
+
+
+def time_xmfax(pdf: bytes, resolution: str, codec: str, repeat: int) -> tuple[float, int]:
+    best = float("inf")
+    size = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        pages = document.load(pdf, resolution=resolution, paper="a4")
+        buf = io.BytesIO()
+        document.save(pages, buf, format="tiff", codec=codec)
+        best = min(best, time.perf_counter() - t0)
+        size = len(buf.getvalue())
+    return best, size
+
+
+def time_gs(pdf_path: str, out: str, res: Resolution, repeat: int) -> tuple[float, int] | None:
+    gs = shutil.which("gs")
+    if not gs:
+        return None
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([gs, "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=tiffg4",
+                        f"-r{res.x_dpi}x{res.y_dpi}", "-sPAPERSIZE=a4", "-dFIXEDMEDIA", "-dPDFFitPage",
+                        f"-sOutputFile={out}", pdf_path], check=True)
+        best = min(best, time.perf_counter() - t0)       # wall time, gs start-up included
+    return best, os.path.getsize(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=10)
+    ap.add_argument("--resolution", default="fine")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    res = Resolution.from_name(args.resolution)
+    pdf = make_pdf(args.pages)
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf_path = os.path.join(tmp, "in.pdf")
+        with open(pdf_path, "wb") as f:
+            f.write(pdf)
+        rows = []
+        for codec in ("mmr", "mh"):
+            t, size = time_xmfax(pdf, args.resolution, codec, args.repeat)
+            rows.append((f"xmfax load+save ({codec}, codecs={codecs.backend})", t, size))
+        gs = time_gs(pdf_path, os.path.join(tmp, "gs.tif"), res, args.repeat)
+        if gs:
+            rows.append(("gs -sDEVICE=tiffg4", gs[0], gs[1]))
+    print(f"{args.pages}-page A4 text PDF -> TIFF-F at {res.label} ({res.x_dpi}x{res.y_dpi}), best of {args.repeat}")
+    print(f"{'converter':<44} {'seconds':>8} {'pages/s':>8} {'bytes':>9}")
+    for name, t, size in rows:
+        print(f"{name:<44} {t:8.3f} {args.pages / t:8.1f} {size:9d}")
+    if gs:
+        print(f"ratio xmfax(mmr) / gs pages/s: {gs[0] / rows[0][1]:.2f}  (>1: xmfax faster)")
+    else:
+        print("ghostscript (gs) not installed: no reference row")
+
+
+if __name__ == "__main__":
+    main()
