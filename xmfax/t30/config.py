@@ -34,12 +34,14 @@ class CopyQuality:
     and no more than ``good_max_consecutive`` bad rows are consecutive; it is
     acceptable (RTP: kept, but retrain) within the ``rtp_*`` limits; worse is RTN
     (rejected: the sender retrains and may send it again). A page that decoded no
-    row at all is always RTN."""
+    row at all is always RTN, and so is one where more than ``max_data_after_rtc``
+    non-zero octets followed what decoded as RTC (a damaged row that looked like it)."""
 
     good_bad_rows_pct: float = 2.0
     good_max_consecutive: int = 5
     rtp_bad_rows_pct: float = 10.0
     rtp_max_consecutive: int = 20
+    max_data_after_rtc: int = 64      # non-zero octets after RTC tolerated (else RTN)
 
 
 @dataclass(frozen=True, slots=True)

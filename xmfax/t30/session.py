@@ -73,6 +73,7 @@ class Session:
         self._t5_deadline: float | None = None
         self._x = 0                                   # X bit: 1 once we received a valid DIS
         self._tone_sent = False
+        self._tx_end = now                            # when our queued transmissions should end
         self._tries = 0
         self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
                                          ready_to_receive=self.receive_ok)
@@ -102,6 +103,9 @@ class Session:
         self._tcf_failures = 0
         self._decoder: codecs.StreamDecoder | None = None
         self._rx_started = False
+        self._rx_after_end = 0
+        self._rx_fed = 0
+        self._rx_lost = self._rx_lost_run = self._rx_lost_max = 0.0
         self._rx_block = RxBlock()
         self._rx_ecm_data: list[bytes] = []
         self._rx_last_ack: tuple[int, int] | None = None
@@ -190,15 +194,22 @@ class Session:
         self._queue(cmds, remember=remember)
         return cmds
 
-    def _queue(self, cmds: list[Command], *, remember: bool = True, wait: float | None = None) -> None:
+    def _push(self, cmds: list[Command]) -> None:
+        """Queue commands; keep an (upper) estimate of when our transmissions end."""
         self._commands.extend(cmds)
+        air = _airtime(cmds)
+        if air:
+            self._tx_end = max(self._now, self._tx_end) + air
+
+    def _queue(self, cmds: list[Command], *, remember: bool = True, wait: float | None = None) -> None:
+        """Queue a command or response and run the timer for what answers it."""
+        self._push(cmds)
         if remember:
             self._last_command = list(cmds)
-        air = _airtime(cmds)
         t = self.config.timers
         if wait is None:
             wait = t.t4 if self.state in _COMMANDER or self.state is State.SEND_DIS else t.t2
-        self._deadline = self._now + air + wait
+        self._deadline = max(self._now, self._tx_end) + wait
 
     def _frame(self, fcf: FCF, fif: bytes = b"", final: bool = True) -> F.Frame:
         return F.Frame(fcf, fif, self._x, final)
@@ -235,10 +246,10 @@ class Session:
         # (after EOM we are back here, without CNG: T.30 §5.3.6.1.4)
         if not self._tone_sent:
             self._tone_sent = True
-            self._commands.append(SendTone(Tone.CNG))
+            self._push([SendTone(Tone.CNG)])
         if self._t1_deadline is None:
             self._t1_deadline = self._now + self.config.timers.t1
-        self._commands.append(Receive(Expect.HDLC))
+        self._push([Receive(Expect.HDLC)])
         self._deadline = self._t1_deadline
 
     def _enter_send_dis(self) -> None:
@@ -257,7 +268,7 @@ class Session:
         if self.config.local_id:
             frames.append(self._frame(FCF.CSI, F.encode_id(self.config.local_id), final=False))
         frames.append(self._frame(FCF.DIS, self._local_dis.encode()))
-        self._commands.extend(cmds)
+        self._push(cmds)
         self._send_frames(frames, gap=not first or self.calling)
         self._deadline = min(self._deadline, self._t1_deadline)
 
@@ -294,9 +305,9 @@ class Session:
 
     def _enter_rx_tcf(self) -> None:
         self._tcf = TCFChecker(self._rx_dcs.modulation, self.config.tcf_check)
-        self._commands.append(Receive(Expect.DATA, self._rx_dcs.modulation))
+        self._push([Receive(Expect.DATA, self._rx_dcs.modulation)])
         # the TCF follows the DCS after 75 ms; allow T4 for it to start and finish
-        self._deadline = self._now + self.config.timers.t4 + 1.5
+        self._deadline = max(self._now, self._tx_end) + self.config.timers.t4 + 1.5
 
     def _enter_rx_wait_dcs(self) -> None:
         pass   # the response (FTT/RTN/RTP/MCF) was queued by the caller with its timer
@@ -305,18 +316,15 @@ class Session:
         d = self._rx_dcs
         self._rx_started = False
         if d.ecm:
-            self._commands.append(Receive(Expect.HDLC, d.modulation))
+            self._push([Receive(Expect.HDLC, d.modulation)])
         else:
-            self._commands.append(Receive(Expect.DATA, d.modulation))
+            self._push([Receive(Expect.DATA, d.modulation)])
             self._decoder = None
-        self._deadline = self._now + self._pending_air + self.config.timers.t2 + 1.5
-        self._pending_air = 0.0
-
-    _pending_air = 0.0
+        self._deadline = max(self._now, self._tx_end) + self.config.timers.t2 + HS_TRAINING_S
 
     def _enter_rx_wait_pmc(self) -> None:
-        self._commands.append(Receive(Expect.HDLC))
-        self._deadline = self._now + self.config.timers.t2
+        self._push([Receive(Expect.HDLC)])
+        self._deadline = max(self._now, self._tx_end) + self.config.timers.t2
 
     def _enter_rx_wait_dcn(self) -> None:
         pass
@@ -382,7 +390,7 @@ class Session:
             self._finish(Reason.OK)
         dcn = self._frame(FCF.DCN)
         self._events.append(FrameSent(self._now, dcn, F.describe(dcn)))
-        self._commands += [SendSilence(GAP_MS), SendHDLC((dcn.encode(),)), Hangup()]
+        self._push([SendSilence(GAP_MS), SendHDLC((dcn.encode(),)), Hangup()])
         self._go(Input.HUNG_UP)
 
     def _enter_done(self) -> None:
@@ -660,12 +668,40 @@ class Session:
         elif st is State.RX_PAGE and not self._rx_dcs.ecm:
             if not self._rx_started:
                 self._begin_rx_page()
-            self._decoder.feed(ev.data)
+            data = ev.data
+            for k in range(0, len(data), 128):       # small slices: to see where RTC fell
+                piece = data[k:k + 128]
+                if self._decoder.end is not None:
+                    # data after what decoded as RTC: a damaged row looked like the end of page
+                    self._rx_after_end += len(piece) - piece.count(0)
+                else:
+                    self._rx_fed += len(piece)
+                    got = len(self._decoder.feed(piece))
+                    self._count_lost(got, len(piece))
             self._deadline = self._now + self.config.timers.t2
+
+    def _count_lost(self, got: int, size: int) -> None:
+        """Rows lost in garbage: the decoder skips damaged data up to the next usable
+        EOL without counting the rows it held. A slice of data that completes no row
+        (after the first row) is counted as the rows it would hold at the page's mean
+        coded row size so far: an estimate, added to the bad rows for the copy-quality
+        check (T.30 §5.3.6.1.5 leaves the method to the receiver)."""
+        rows = self._decoder.rows
+        if got or rows == 0:
+            self._rx_lost_run = 0.0
+            return
+        mean = max(1.0, (self._rx_fed - size) / rows)
+        est = size / mean
+        self._rx_lost += est
+        self._rx_lost_run += est
+        self._rx_lost_max = max(self._rx_lost_max, self._rx_lost_run)
 
     def _begin_rx_page(self) -> None:
         d = self._rx_dcs
         self._rx_started = True
+        self._rx_after_end = 0
+        self._rx_fed = 0
+        self._rx_lost = self._rx_lost_run = self._rx_lost_max = 0.0
         if not d.ecm:
             self._decoder = codecs.StreamDecoder(d.resolution.widths[d.width], d.compression, eol=True,
                                                  bit_order="lsb", max_rows=self.config.max_receive_rows,
@@ -700,13 +736,12 @@ class Session:
         fr = self._frame(fcf, fif)
         self._last_response = (fr.encode(),)
         self._send_frames([fr], remember=False)
-        self._pending_air = _airtime(self._commands[-3:])
 
     def _repeat_response(self) -> None:
         if self._last_response is None:
             return
-        self._commands += [SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)]
-        self._deadline = self._now + 2 + self.config.timers.t2
+        self._queue([SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)],
+                    remember=False)
 
     # ------------------------------------------------------------------ receiver post-page (non-ECM)
     def _on_post_page(self, f: FCF) -> None:
@@ -724,7 +759,10 @@ class Session:
         if st is State.RX_PAGE and not self._rx_started:
             self._begin_rx_page()
         res = self._decoder.finish()
-        response, why = self._judge(res.rows, res.bad_rows, res.max_consecutive_bad_rows)
+        lost = int(round(self._rx_lost))
+        response, why = self._judge(res.rows + lost, res.bad_rows + lost,
+                                    max(res.max_consecutive_bad_rows, int(round(self._rx_lost_max))),
+                                    self._rx_after_end)
         d = self._rx_dcs
         number = len(self.result.pages_received) + 1
         if response is FCF.RTN:
@@ -746,11 +784,16 @@ class Session:
         else:
             self._go(Input.PMC_RETRAIN)
 
-    def _judge(self, rows: int, bad: int, consecutive: int) -> tuple[FCF, str]:
-        """MCF, RTP or RTN by the copy-quality rule (T.30 §5.3.6.1.5; config.copy_quality)."""
+    def _judge(self, rows: int, bad: int, consecutive: int, trailing: int = 0) -> tuple[FCF, str]:
+        """MCF, RTP or RTN by the copy-quality rule (T.30 §5.3.6.1.5; config.copy_quality).
+
+        ``trailing``: non-zero octets that arrived after the decoder saw RTC; more than
+        a few mean the "RTC" was a damaged row and the rest of the page is lost."""
         q = self.config.copy_quality
         if rows == 0:
             return FCF.RTN, "no row decoded"
+        if trailing > q.max_data_after_rtc:
+            return FCF.RTN, f"{trailing} octets of page data after RTC (page cut short by damage)"
         pct = 100.0 * bad / rows
         why = f"{bad} of {rows} rows bad ({pct:.1f} %), {consecutive} consecutive"
         if pct <= q.good_bad_rows_pct and consecutive <= q.good_max_consecutive:
