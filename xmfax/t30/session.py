@@ -74,6 +74,7 @@ class Session:
         self._x = 0                                   # X bit: 1 once we received a valid DIS
         self._tone_sent = False
         self._tx_end = now                            # when our queued transmissions should end
+        self._outstanding = 0                         # SendHDLC/SendData not yet reported complete
         self._tries = 0
         self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
                                          ready_to_receive=self.receive_ok)
@@ -109,6 +110,8 @@ class Session:
         self._rx_block = RxBlock()
         self._rx_ecm_data: list[bytes] = []
         self._rx_last_ack: tuple[int, int] | None = None
+        self._held = False
+        self._held_pps: F.Frame | None = None
         self._rx_retransmitted = 0
 
     # ------------------------------------------------------------------ public API
@@ -166,6 +169,14 @@ class Session:
         elif self.state is not State.DONE:
             self._fail(Reason.ABORTED, why)
 
+    def hold(self, held: bool, now: float) -> None:
+        """Receiver flow control (ECM only, T.30 §A.4 RNR/RR): while held, a complete
+        block is answered RNR instead of MCF, and the sender's RR polls get RNR too.
+        Release it (held=False) and the next RR gets the real answer. The sender
+        gives up after T5 (60 s) of RNR."""
+        self._now = now
+        self._held = bool(held)
+
     @property
     def done(self) -> bool:
         return self.state is State.DONE
@@ -197,6 +208,7 @@ class Session:
     def _push(self, cmds: list[Command]) -> None:
         """Queue commands; keep an (upper) estimate of when our transmissions end."""
         self._commands.extend(cmds)
+        self._outstanding += sum(isinstance(c, (SendHDLC, SendData)) for c in cmds)
         air = _airtime(cmds)
         if air:
             self._tx_end = max(self._now, self._tx_end) + air
@@ -219,7 +231,7 @@ class Session:
             return
         r = self.result
         r.reason = reason
-        r.detail = detail
+        r.detail = detail or r.detail
         r.status = "success" if reason is Reason.OK else "failure"
         r.ended = self._now
         self._events.append(CallEnded(self._now, r.status, reason.name, r.text))
@@ -498,15 +510,26 @@ class Session:
         elif isinstance(ev, CarrierDown):
             self._on_carrier_down(ev)
         elif isinstance(ev, SendComplete):
-            # our transmission is over: response timers run from here (T.30 §5.4.3). The
-            # deadline set when it was queued assumed a generous airtime; it only grows here.
-            if self._deadline is not None and self.state is not State.WAIT_DIS:
-                t = self.config.timers
-                wait = t.t4 if (self.state in _COMMANDER or self.state is State.SEND_DIS) else t.t2
-                new = self._now + wait
-                if self.state is State.SEND_DIS:
-                    new = min(new, self._t1_deadline)
-                self._deadline = max(self._deadline, new)
+            # Response timers run from the end of our transmission (T.30 §5.4.3). Until the
+            # transport says every SendHDLC/SendData is done (one SendComplete each), the
+            # deadline rests on a generous airtime estimate; then it is exact.
+            self._outstanding = max(0, self._outstanding - 1)
+            if self._outstanding == 0:
+                self._tx_end = self._now
+                if self._deadline is not None and self.state is not State.WAIT_DIS:
+                    t = self.config.timers
+                    if self.state in _COMMANDER or self.state is State.SEND_DIS:
+                        wait = t.t4
+                    elif self.state is State.RX_TCF:
+                        wait = t.t4 + HS_TRAINING_S
+                    elif self.state is State.RX_PAGE:
+                        wait = t.t2 + HS_TRAINING_S
+                    else:
+                        wait = t.t2
+                    new = self._now + wait
+                    if self.state is State.SEND_DIS:
+                        new = min(new, self._t1_deadline)
+                    self._deadline = new
         elif isinstance(ev, LineLost):
             if self.state is State.RX_WAIT_DCN:
                 self._finish(Reason.OK, "line dropped instead of DCN")
@@ -573,7 +596,7 @@ class Session:
         elif f is FCF.CTC:
             self._on_ctc(fr)
         elif f is FCF.RR:
-            self._repeat_response()
+            self._on_rr()
         # anything else here is unexpected: ignored (T.30 §5.4: the far end's T4 recovers)
 
     # ------------------------------------------------------------------ phase B
@@ -582,7 +605,7 @@ class Session:
         if st in (State.SEND_DCS, State.SEND_DTC):
             # our command was not heard; DIS is repeated (T.30 §5.2): say it again
             self._tries += 1
-            if self._tries > self.config.retries:
+            if self._tries >= self.config.retries:
                 self._fail(Reason.NO_RESPONSE_TO_DCS if st is State.SEND_DCS else Reason.NO_DCS,
                            "the far end kept repeating DIS")
                 return
@@ -840,6 +863,11 @@ class Session:
             return
         if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
             return
+        if self._held:
+            self._held_pps = fr
+            self._respond(FCF.RNR)
+            self._go(Input.REPEAT_RESPONSE)
+            return
         missing = self._rx_block.missing(count)
         if missing:
             self._rx_retransmitted += len(missing)
@@ -847,6 +875,17 @@ class Session:
             self._go(Input.PPR_SENT)
             return
         self._block_done(fcf2, page, block, count, FCF.MCF)
+
+    def _on_rr(self) -> None:
+        if self._held_pps is not None and self.state in (State.RX_PAGE, State.RX_WAIT_PMC):
+            if self._held:
+                self._respond(FCF.RNR)
+                self._go(Input.REPEAT_RESPONSE)
+                return
+            fr, self._held_pps = self._held_pps, None
+            self._on_pps(fr)
+            return
+        self._repeat_response()
 
     def _on_eor(self, fr: F.Frame) -> None:
         if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
