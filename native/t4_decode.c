@@ -108,14 +108,24 @@ const char *xm_dec_error(const xm_dec *d)
     return d->error;
 }
 
-/* The row's changing elements as 0/1 bytes. */
+/* The row's changing elements as 0/1 bytes. Runs are painted left to right with
+ * 8-byte stores that may spill up to 7 bytes into the next run, which the next
+ * run then paints over; the last run is painted exactly (no write past width). */
 static void render(uint8_t *row, const int32_t *ch, int n, int width)
 {
-    memset(row, 0, (size_t)width);
-    for (int i = 0; i < n; i += 2) {
-        int32_t end = i + 1 < n ? ch[i + 1] : width;
-        memset(row + ch[i], 1, (size_t)(end - ch[i]));
+    int32_t pos = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t end = ch[i];
+        uint64_t pat = (i & 1) ? XM_ONES : 0;   /* runs before ch[i]: white if i even */
+        if (end + 8 > width || end - pos > 24) {  /* near the end, or long: memset */
+            memset(row + pos, (int)(pat & 1), (size_t)(end - pos));
+        } else {
+            for (int32_t x = pos; x < end; x += 8)
+                memcpy(row + x, &pat, 8);
+        }
+        pos = end;
     }
+    memset(row + pos, n & 1, (size_t)(width - pos));
 }
 
 static void note_error(xm_dec *d, const char *what, uint64_t pos)
@@ -195,6 +205,127 @@ static void row_done(xm_dec *d, uint8_t *row)
         start_row(d, d->codec == XM_MMR);
 }
 
+/* The fast path: decode plain codes of the current row with the state in locals,
+ * while at least 4 input bytes remain. It stops before anything unusual (8 zeros,
+ * an invalid code, a run or element out of range), leaving that code for the
+ * careful step below, which decodes it again and handles it. Returns 1 when the
+ * row has reached width (the caller then outputs it), 0 otherwise. */
+static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
+{
+    const uint8_t *p = *pp;
+    uint64_t acc = d->acc, bitpos = d->bitpos;
+    int nbits = d->nbits, lsb = d->lsb, done = 0;
+    const int32_t width = d->width;
+    const int32_t *ref = d->ref;
+    int32_t *cur = d->cur;
+    int ncur = d->ncur, colour = d->colour, hstage = d->hstage, ib = d->ib, started = d->started;
+    const int two_d = d->two_d;
+    int32_t a0 = d->a0, a1 = d->a1, accum = d->accum;
+
+    for (;;) {
+        if (nbits < 32) {
+            if (pend - p >= 4) {
+                uint32_t w;
+                if (lsb)
+                    w = (uint32_t)REV8[p[0]] << 24 | (uint32_t)REV8[p[1]] << 16
+                        | (uint32_t)REV8[p[2]] << 8 | REV8[p[3]];
+                else
+                    w = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+                acc |= (uint64_t)w << (32 - nbits);
+                p += 4;
+                nbits += 32;
+            } else if (nbits < NEED_BITS) {
+                break;
+            }
+        }
+        if ((acc >> 56) == 0)
+            break;
+        if (!two_d || hstage) {
+            uint16_t e = colour ? DEC_BLACK[acc >> (64 - DEC_BLACK_BITS)]
+                                : DEC_WHITE[acc >> (64 - DEC_WHITE_BITS)];
+            int n = e >> 12;
+            int32_t v = e & 0xfff;
+            int32_t base = !two_d ? a0 : hstage == 1 ? (a0 < 0 ? 0 : a0) : a1;
+            if (n == 0 || base + accum + v > width)
+                break;
+            acc <<= n;
+            nbits -= n;
+            bitpos += (uint64_t)n;
+            started = 1;
+            accum += v;
+            if (v >= 64)
+                continue;
+            int32_t pos = base + accum;
+            accum = 0;
+            if (pos < width) {
+                if (ncur && cur[ncur - 1] == pos)
+                    ncur--;
+                else
+                    cur[ncur++] = pos;
+            }
+            colour ^= 1;
+            if (!two_d || hstage == 2) {
+                a0 = pos;
+                hstage = 0;
+                if (pos == width) {
+                    done = 1;
+                    break;
+                }
+            } else {
+                a1 = pos;
+                hstage = 2;
+            }
+        } else {
+            uint16_t e = DEC_MODE[acc >> (64 - DEC_MODE_BITS)];
+            int n = e >> 12, mode = e & 0xfff;
+            if (n == 0)
+                break;
+            while (ib > 0 && ref[ib - 1] > a0)
+                ib--;
+            while (ref[ib] <= a0)
+                ib++;
+            if ((ib & 1) != colour)
+                ib++;
+            int32_t b1 = ref[ib];
+            if (mode >= 3) {                    /* vertical */
+                int32_t x = b1 + (mode - 6);
+                if (x <= a0 || x > width)
+                    break;
+                if (x < width)
+                    cur[ncur++] = x;
+                colour ^= 1;
+                a0 = x;
+            } else if (mode == 1) {             /* pass */
+                a0 = ref[ib + 1];
+            } else {                            /* horizontal */
+                hstage = 1;
+                accum = 0;
+            }
+            acc <<= n;
+            nbits -= n;
+            bitpos += (uint64_t)n;
+            started = 1;
+            if (a0 >= width) {
+                done = 1;
+                break;
+            }
+        }
+    }
+    *pp = p;
+    d->acc = acc;
+    d->bitpos = bitpos;
+    d->nbits = nbits;
+    d->ncur = ncur;
+    d->colour = colour;
+    d->hstage = hstage;
+    d->ib = ib;
+    d->started = started;
+    d->a0 = a0;
+    d->a1 = a1;
+    d->accum = accum;
+    return done;
+}
+
 int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                uint8_t *out, long out_cap, long *out_rows, int final)
 {
@@ -232,6 +363,14 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             break;
         }
         uint8_t *row = ROWPTR;
+        if (d->phase == P_ROW && !d->in_zeros && pend - p >= 4) {
+            if (fast_codes(d, &p, pend)) {
+                row_done(d, row);
+                continue;
+            }
+            if (d->nbits < NEED_BITS && !final)
+                continue;                       /* refill (or wait) first */
+        }
 
         if (d->phase == P_SEEK || d->in_zeros) {
             /* count zeros up to the next 1 (T.4 §4.1.2: EOL = 11 zeros and a 1) */

@@ -11,9 +11,9 @@ struct xm_enc {
     long row;               /* rows coded so far on this page */
     uint64_t acc;           /* pending bits, the newest in the low end */
     int nbits;              /* how many bits of acc are pending (< 32 between calls) */
-    uint64_t bitpos;        /* bits produced so far, for alignment and row lengths */
     uint8_t *out;           /* complete bytes not yet taken by the caller */
     size_t len, cap;
+    size_t rev_from;        /* bit order "lsb": bytes before this are reversed already */
     int32_t *ref, *cur;     /* changing elements of the reference and coding rows */
 };
 
@@ -35,25 +35,37 @@ static int reserve(xm_enc *e, size_t more)
 }
 
 /* Append the n (<= 32) low bits of code, most significant first. The caller has
- * reserved room (every row reserves its worst case first). */
+ * reserved room (every row reserves its worst case first). Bytes go out MSB-first;
+ * bit order "lsb" is applied to whole output bytes afterwards (reverse_done). */
 static inline void put(xm_enc *e, uint32_t code, int n)
 {
-    e->acc = (e->acc << n) | code;
-    e->nbits += n;
-    e->bitpos += (uint64_t)n;
-    if (e->nbits >= 32) {
-        e->nbits -= 32;
-        uint32_t w = (uint32_t)(e->acc >> e->nbits);
+    uint64_t acc = (e->acc << n) | code;
+    int nbits = e->nbits + n;
+    if (nbits >= 32) {
+        nbits -= 32;
+        uint32_t w = (uint32_t)(acc >> nbits);
         uint8_t *o = e->out + e->len;
         o[0] = (uint8_t)(w >> 24);
         o[1] = (uint8_t)(w >> 16);
         o[2] = (uint8_t)(w >> 8);
         o[3] = (uint8_t)w;
-        if (e->lsb) {
-            o[0] = REV8[o[0]]; o[1] = REV8[o[1]]; o[2] = REV8[o[2]]; o[3] = REV8[o[3]];
-        }
         e->len += 4;
     }
+    e->acc = acc;
+    e->nbits = nbits;
+}
+
+static inline uint64_t bitpos(const xm_enc *e)
+{
+    return (uint64_t)e->len * 8 + (uint64_t)e->nbits;
+}
+
+static void reverse_done(xm_enc *e)
+{
+    if (e->lsb)
+        for (size_t i = e->rev_from; i < e->len; i++)
+            e->out[i] = REV8[e->out[i]];
+    e->rev_from = e->len;
 }
 
 static void put_zeros(xm_enc *e, long n)
@@ -69,11 +81,11 @@ static void put_zeros(xm_enc *e, long n)
 /* Zero fill so that the next `ahead` bits end on a byte boundary. */
 static void align_before(xm_enc *e, int ahead)
 {
-    put_zeros(e, (long)((8 - (e->bitpos + (uint64_t)ahead) % 8) % 8));
+    put_zeros(e, (long)((8 - (bitpos(e) + (uint64_t)ahead) % 8) % 8));
 }
 
 /* One run of one colour: make-up codes then a terminating code (T.4 §4.1.1). */
-static void put_run(xm_enc *e, int colour, int32_t run)
+static void put_long_run(xm_enc *e, int colour, int32_t run)
 {
     const uint16_t *mc = colour ? ENC_BLACK_MAKEUP_CODE : ENC_WHITE_MAKEUP_CODE;
     const uint8_t *ml = colour ? ENC_BLACK_MAKEUP_LEN : ENC_WHITE_MAKEUP_LEN;
@@ -91,6 +103,16 @@ static void put_run(xm_enc *e, int colour, int32_t run)
         put(e, ENC_WHITE_TERM_CODE[run], ENC_WHITE_TERM_LEN[run]);
 }
 
+static inline void put_run(xm_enc *e, int colour, int32_t run)
+{
+    if (run >= 64)
+        put_long_run(e, colour, run);
+    else if (colour)
+        put(e, ENC_BLACK_TERM_CODE[run], ENC_BLACK_TERM_LEN[run]);
+    else
+        put(e, ENC_WHITE_TERM_CODE[run], ENC_WHITE_TERM_LEN[run]);
+}
+
 static inline void put_mode(xm_enc *e, int mode)
 {
     put(e, ENC_MODE_CODE[mode], ENC_MODE_LEN[mode]);
@@ -100,6 +122,38 @@ static inline void put_mode(xm_enc *e, int mode)
 
 /* Positions in row where the colour changes (T.4 §4.2.1.3.1), an imaginary white
  * pel before the first; three `width` sentinels follow. Returns their count. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+/* SSE2: 32 pels at a time to a bit mask (bit i = pel x + i is black); the changes
+ * are the bits where the mask differs from itself shifted by one pel. */
+static int find_changes(const uint8_t *row, int width, int32_t *ch)
+{
+    const __m128i zero = _mm_setzero_si128();
+    uint32_t prev = 0;
+    int n = 0, x = 0;
+    for (; x + 32 <= width; x += 32) {
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)(row + x));
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(row + x + 16));
+        uint32_t white = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v0, zero))
+                         | (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v1, zero)) << 16;
+        uint32_t m = ~white;
+        uint32_t t = m ^ ((m << 1) | prev);
+        prev = m >> 31;
+        while (t) {
+            ch[n++] = x + __builtin_ctz(t);
+            t &= t - 1;
+        }
+    }
+    for (; x < width; x++) {
+        uint32_t b = row[x] != 0;
+        if (b != prev)
+            ch[n++] = x;
+        prev = b;
+    }
+    ch[n] = ch[n + 1] = ch[n + 2] = width;
+    return n;
+}
+#else
 static int find_changes(const uint8_t *row, int width, int32_t *ch)
 {
     int n = 0, pos = 0, colour = 0;
@@ -113,6 +167,7 @@ static int find_changes(const uint8_t *row, int width, int32_t *ch)
     ch[n] = ch[n + 1] = ch[n + 2] = width;
     return n;
 }
+#endif
 
 /* ---- rows ---- */
 
@@ -215,10 +270,11 @@ long xm_enc_rows(xm_enc *e, const uint8_t *rows, long n)
         } else {
             int one_d = e->codec == XM_MH || e->row % e->k == 0;
             uint64_t start = 0;
+            /* (bit positions below are e->len * 8 + e->nbits) */
             if (e->eol) {
                 if (e->byte_align)
                     align_before(e, 12);
-                start = e->bitpos;
+                start = bitpos(e);
                 put(e, 1, 12);                      /* EOL, T.4 §4.1.2 */
                 if (e->codec == XM_MR)
                     put(e, one_d, 1);               /* tag bit, T.4 §4.2.1.3.1 */
@@ -228,7 +284,7 @@ long xm_enc_rows(xm_enc *e, const uint8_t *rows, long n)
             else
                 code_2d(e, e->ref, e->cur);
             if (e->eol) {
-                uint64_t used = e->bitpos - start;
+                uint64_t used = bitpos(e) - start;
                 if (used < (uint64_t)e->min_row_bits)
                     put_zeros(e, (long)((uint64_t)e->min_row_bits - used));
             } else if (e->byte_align) {
@@ -240,6 +296,7 @@ long xm_enc_rows(xm_enc *e, const uint8_t *rows, long n)
         e->cur = t;
         e->row++;
     }
+    reverse_done(e);
     return (long)e->len;
 }
 
@@ -264,9 +321,9 @@ long xm_enc_finish(xm_enc *e, int rtc)
     align_before(e, 0);
     while (e->nbits >= 8) {                         /* at most 3 whole bytes left */
         e->nbits -= 8;
-        uint8_t b = (uint8_t)(e->acc >> e->nbits);
-        e->out[e->len++] = e->lsb ? REV8[b] : b;
+        e->out[e->len++] = (uint8_t)(e->acc >> e->nbits);
     }
+    reverse_done(e);
     e->row = 0;
     return (long)e->len;
 }
@@ -279,4 +336,5 @@ const uint8_t *xm_enc_data(const xm_enc *e)
 void xm_enc_clear(xm_enc *e)
 {
     e->len = 0;
+    e->rev_from = 0;
 }
