@@ -305,7 +305,8 @@ class StreamDecoder:
         self._finished = True
         rows = self._dec.finish()
         if self._keep is not None:
-            self._keep.append(rows)
+            if len(rows) or not self._keep:
+                self._keep.append(rows)
             rows = np.concatenate(self._keep) if len(self._keep) > 1 else self._keep[0]
             self._keep = None
         d = self._dec
