@@ -318,6 +318,9 @@ class Tester:
                for s in self.test.steps()):
             kw["nsf"] = bytes([0xB5, 0x00, 0x58]) + b"xmfax"   # T.35 country code + provider
             self._note("DUT configured with an NSF (optional in T.30; this script expects one)")
+        sizes = {s.int_attr("frame_size") for s in self.test.steps() if s.dir == "R" and s.type == "PP"}
+        if sizes - {None}:
+            kw["ecm_frame_size"] = max(sizes - {None})   # the ECM frame size the script expects the DUT to use
         for tag in ("PWD", "SEP", "SUB", "PSA", "SID"):
             if tag in self.settings:
                 self._note(f"SET {tag} not applied: T30Config has no field for it")
