@@ -6,8 +6,8 @@ import pytest
 from xmfax.page import Resolution
 from xmfax.t30 import FrameReceived, PageReceived, Reason, Session, T30Config
 from xmfax.t30.fcf import FCF
-from xmfax.t30.modem import Family, Hangup, SendHDLC
-from xmfax.t30.pair import Faults, Line
+from xmfax.t30.modem import Family
+from xmfax.t30.pair import Line
 
 from .t30util import call, page, same_image
 

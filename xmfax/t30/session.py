@@ -17,28 +17,25 @@ transmissions (``_enter_<state>``).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import codecs
-from ..errors import FaxError, LocalProtocolError, RemoteProtocolError
+from ..errors import LocalProtocolError, RemoteProtocolError
 from ..page import Page
 from . import capabilities as caps
 from . import frames as F
 from .config import T30Config
-from .ecm import RxBlock, TxBlock, cut
-from .events import (BadFrame, CallEnded, Event, FrameReceived, FrameSent, PageReceived,
-                     PageRejected, PageSent, PageStarted, PhaseChanged, TrainingResult)
+from .ecm import RxBlock, TxBlock
+from .events import BadFrame, CallEnded, Event, FrameReceived, FrameSent, PhaseChanged, TrainingResult
 from .fcf import FCF, PRI_Q_BASE, split
 from .modem import (CarrierDown, CarrierUp, Command, DataReceived, Expect, Hangup, HDLCFrame,
                     LineLost, ModemEvent, Modulation, Receive, SendComplete, SendData, SendHDLC,
                     SendSilence, SendTone, Tone, ToneDetected, WrongCarrier)
-from .result import PageStats, Reason, T30Result
+from .result import Reason, T30Result
 from .states import PHASE, Input, State, fire
 from .tcf import TCFChecker, tcf_bytes
+from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
+from .receiver import ReceiverMixin
+from .transmitter import TransmitterMixin
 
-GAP_MS = 75                  # T.30 §5.3.2.?: 75 +-20 ms between signals in opposite directions
-V21_PREAMBLE_S = 1.0         # T.30 §5.3.1: 1 s of flags before the first V.21 frame
-HS_TRAINING_S = 1.5          # a generous bound for a high-speed training sequence
 
 _COMMANDER = {State.SEND_DTC, State.SEND_DCS, State.SEND_PAGE, State.RESEND_PMC,
               State.SEND_BLOCK, State.RESEND_PPS, State.SEND_CTC, State.SEND_EOR, State.SEND_RR}
@@ -46,7 +43,7 @@ _RESPONDER = {State.SEND_DIS, State.RX_WAIT_DCS, State.RX_WAIT_PMC, State.RX_WAI
 _POST_PAGE = {FCF.MPS, FCF.EOP, FCF.EOM}
 
 
-class Session:
+class Session(TransmitterMixin, ReceiverMixin):
     """One T.30 call (T.30 phases A-E), calling or answering, sending or receiving.
 
     calling: we placed the call (CNG, wait for DIS) or answered (CED, then DIS).
@@ -209,7 +206,7 @@ class Session:
         """Queue commands; keep an (upper) estimate of when our transmissions end."""
         self._commands.extend(cmds)
         self._outstanding += sum(isinstance(c, (SendHDLC, SendData)) for c in cmds)
-        air = _airtime(cmds)
+        air = airtime(cmds)
         if air:
             self._tx_end = max(self._now, self._tx_end) + air
 
@@ -341,61 +338,6 @@ class Session:
     def _enter_rx_wait_dcn(self) -> None:
         pass
 
-    def _enter_send_page(self) -> None:
-        # T.30 §5.3.6.1.4: the page (T.4 coded, RTC at the end), then MPS/EOP/EOM
-        page, dcs = self._current_page(), self._dcs
-        if self._page_data is None:
-            self._page_data = codecs.encode(
-                page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution), eol=True,
-                rtc=True, min_row_bits=caps.min_row_bits(dcs), bit_order="lsb")
-        self._announce_page()
-        self._pmc = self._post_page_command()
-        pmc = self._frame(self._pmc)
-        self._events.append(FrameSent(self._now, pmc, F.describe(pmc)))
-        cmds = [SendSilence(GAP_MS), SendData(dcs.modulation, self._page_data),
-                SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
-        self._queue(cmds, remember=False)
-        self._last_command = [SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
-
-    def _enter_resend_pmc(self) -> None:
-        self._send_frames([self._frame(self._pmc)])
-
-    def _enter_send_block(self) -> None:
-        # T.30 Annex A: FCD frames and RCP at the page rate, then PPS at V.21
-        page, dcs = self._current_page(), self._dcs
-        if self._tx_block is None:
-            if self._page_data is None:
-                self._page_data = codecs.encode(
-                    page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution),
-                    eol=True, rtc=True, bit_order="lsb")
-                self._blocks = cut(self._page_data, dcs.ecm_frame_size)
-                self._block_index = 0
-                self._announce_page()
-            self._tx_block = TxBlock(self._blocks[self._block_index])
-        self._pmc = self._post_page_command()
-        pps = self._pps_frame()
-        self._events.append(FrameSent(self._now, pps, F.describe(pps)))
-        cmds = [SendSilence(GAP_MS), SendHDLC(self._tx_block.hdlc(), dcs.modulation),
-                SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
-        self._queue(cmds, remember=False)
-        self._last_command = [SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
-
-    def _enter_resend_pps(self) -> None:
-        self._send_frames([self._pps_frame()])
-
-    def _enter_send_ctc(self) -> None:
-        # T.30 §A.4: after 4 PPRs, continue to correct at a lower rate
-        self._send_frames([self._frame(FCF.CTC, F.encode_ctc(self._pending_ctc))])
-
-    def _enter_send_eor(self) -> None:
-        self._eor_used = True
-        self._send_frames([self._frame(FCF.EOR, bytes((self._fcf2(),)))])
-
-    def _enter_send_rr(self) -> None:
-        if self._t5_deadline is None:
-            self._t5_deadline = self._now + self.config.timers.t5
-        self._send_frames([self._frame(FCF.RR)])
-
     def _enter_send_dcn(self) -> None:
         # T.30 §5.3.6.1.6: DCN, then release the line (phase E)
         if self.result.reason is None:
@@ -414,73 +356,6 @@ class Session:
 
     def _enter_idle(self) -> None:  # pragma: no cover - never entered
         pass
-
-    # ------------------------------------------------------------------ transmitter helpers
-    def _current_page(self) -> Page:
-        if self._page is None:
-            self._page = caps.fit_page(self.pages[self._page_index], self._remote, self.config)
-        return self._page
-
-    def _announce_page(self) -> None:
-        d = self._dcs
-        self._events.append(PageStarted(self._now, self._page_index + 1, True, d.compression,
-                                        d.resolution.label, d.modulation.bit_rate))
-
-    def _post_page_command(self) -> FCF:
-        """MPS, EOP, or EOM when the next page needs another DCS (T.30 §5.3.6.1.4)."""
-        if self._page_index + 1 >= len(self.pages):
-            return FCF.EOP
-        try:
-            nxt = caps.fit_page(self.pages[self._page_index + 1], self._remote, self.config)
-            d2 = caps.choose_dcs(self.config, self._remote, nxt, self._dcs.modulation)
-        except LocalProtocolError:
-            return FCF.MPS        # that page will fail on its own when its turn comes
-        same = (d2.resolution, d2.width, d2.compression, d2.min_scan_ms, d2.ecm, d2.length) == \
-            (self._dcs.resolution, self._dcs.width, self._dcs.compression, self._dcs.min_scan_ms,
-             self._dcs.ecm, self._dcs.length)
-        return FCF.MPS if same else FCF.EOM
-
-    def _fcf2(self) -> int:
-        last_block = self._block_index + 1 >= len(self._blocks)
-        if not last_block:
-            return F.PPS_NULL
-        return int(self._pmc) | self._x
-
-    def _pps_frame(self) -> F.Frame:
-        fif = F.encode_pps(self._fcf2(), self._page_index, self._block_index,
-                           len(self._tx_block.frames))
-        return self._frame(FCF.PPS, fif)
-
-    def _page_confirmed(self, response: str, accepted: bool) -> None:
-        d, page = self._dcs, self._current_page()
-        self._events.append(PageSent(self._now, self._page_index + 1, response, accepted))
-        if accepted:
-            self.result.pages_sent.append(PageStats(
-                self._page_index + 1, page.rows, 0, 0, d.compression, d.resolution.label,
-                page.width, d.modulation.bit_rate, response, d.ecm, self._page_retransmitted))
-            self.result.modulation, self.result.compression = str(d.modulation), d.compression
-            self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
-            self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
-            self._page_index += 1
-            self._page = None
-            self._page_refusals = 0
-            self._page_retransmitted = 0
-        self._page_data = None
-        self._tx_block = None
-        self._blocks = []
-
-    def _after_page(self, retrain: bool) -> None:
-        """The far end took the page: next page, back to phase B, or DCN."""
-        if self._page_index >= len(self.pages):
-            self._go(Input.PAGE_ACK_DONE)
-        elif self._pmc is FCF.EOM:
-            self._remote = None
-            self._t1_deadline = None
-            self._go(Input.PAGE_ACK_EOM)
-        elif retrain:
-            self._go(Input.PAGE_ACK_RETRAIN)
-        else:
-            self._go(Input.PAGE_ACK_NEXT)
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, ev: ModemEvent) -> None:
@@ -583,7 +458,7 @@ class Session:
             self._on_block_answer(f, fr)
         elif st is State.SEND_CTC and f is FCF.CTR:
             self._modulation = self._pending_ctc
-            self._dcs = F.DCS(**{**_dcs_fields(self._dcs), "modulation": self._pending_ctc})
+            self._dcs = F.DCS(**{**dcs_fields(self._dcs), "modulation": self._pending_ctc})
             self._tx_block.pprs = 0
             self.result.fallbacks += 1
             self._go(Input.CTR)
@@ -683,307 +558,6 @@ class Session:
         self.result.fallbacks += 1
         self._go(Input.FTT_RETRY)
 
-    # ------------------------------------------------------------------ receiver data
-    def _on_data(self, ev: DataReceived) -> None:
-        st = self.state
-        if st is State.RX_TCF and self._tcf is not None:
-            self._tcf.feed(ev.data)
-        elif st is State.RX_PAGE and not self._rx_dcs.ecm:
-            if not self._rx_started:
-                self._begin_rx_page()
-            data = ev.data
-            for k in range(0, len(data), 128):       # small slices: to see where RTC fell
-                piece = data[k:k + 128]
-                if self._decoder.end is not None:
-                    # data after what decoded as RTC: a damaged row looked like the end of page
-                    self._rx_after_end += len(piece) - piece.count(0)
-                else:
-                    self._rx_fed += len(piece)
-                    got = len(self._decoder.feed(piece))
-                    self._count_lost(got, len(piece))
-            self._deadline = self._now + self.config.timers.t2
-
-    def _count_lost(self, got: int, size: int) -> None:
-        """Rows lost in garbage: the decoder skips damaged data up to the next usable
-        EOL without counting the rows it held. A slice of data that completes no row
-        (after the first row) is counted as the rows it would hold at the page's mean
-        coded row size so far: an estimate, added to the bad rows for the copy-quality
-        check (T.30 §5.3.6.1.5 leaves the method to the receiver)."""
-        rows = self._decoder.rows
-        if got or rows == 0:
-            self._rx_lost_run = 0.0
-            return
-        mean = max(1.0, (self._rx_fed - size) / rows)
-        est = size / mean
-        self._rx_lost += est
-        self._rx_lost_run += est
-        self._rx_lost_max = max(self._rx_lost_max, self._rx_lost_run)
-
-    def _begin_rx_page(self) -> None:
-        d = self._rx_dcs
-        self._rx_started = True
-        self._rx_after_end = 0
-        self._rx_fed = 0
-        self._rx_lost = self._rx_lost_run = self._rx_lost_max = 0.0
-        if not d.ecm:
-            self._decoder = codecs.StreamDecoder(d.resolution.widths[d.width], d.compression, eol=True,
-                                                 bit_order="lsb", max_rows=self.config.max_receive_rows,
-                                                 keep=True)
-        self._events.append(PageStarted(self._now, len(self.result.pages_received) + 1, False,
-                                        d.compression, d.resolution.label, d.modulation.bit_rate))
-
-    def _on_carrier_down(self, ev: CarrierDown) -> None:
-        st = self.state
-        if ev.modulation is Modulation.V21:
-            # a burst of frames ended: if it held only damaged frames, ask for a repeat (CRP)
-            if self._burst_bad and not self._burst_good and st in (State.RX_WAIT_PMC, State.RX_WAIT_DCS,
-                                                                    State.SEND_DIS):
-                self._send_frames([self._frame(FCF.CRP)], remember=False)
-            self._burst_bad = self._burst_good = False
-            return
-        if st is State.RX_TCF and self._tcf is not None:
-            ok, detail = self._tcf.verdict()
-            self._events.append(TrainingResult(self._now, str(self._rx_dcs.modulation), ok, detail))
-            self._tcf = None
-            self._respond(FCF.CFR if ok else FCF.FTT)
-            if ok:
-                self._rx_block.clear()
-                self._go(Input.TCF_OK)
-            else:
-                self._tcf_failures += 1
-                self._go(Input.TCF_BAD)
-        elif st is State.RX_PAGE and self._rx_started:
-            self._go(Input.PAGE_DATA_END)
-
-    def _respond(self, fcf: FCF, fif: bytes = b"") -> None:
-        fr = self._frame(fcf, fif)
-        self._last_response = (fr.encode(),)
-        self._send_frames([fr], remember=False)
-
-    def _repeat_response(self) -> None:
-        if self._last_response is None:
-            return
-        self._queue([SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)],
-                    remember=False)
-
-    # ------------------------------------------------------------------ receiver post-page (non-ECM)
-    def _on_post_page(self, f: FCF) -> None:
-        st = self.state
-        if self._rx_dcs is None or self._rx_dcs.ecm:
-            return
-        if st in (State.RX_WAIT_DCS, State.RX_WAIT_DCN) or (st is State.RX_PAGE and not self._rx_started
-                                                            and self._last_response is not None
-                                                            and self.result.pages_received):
-            # our answer to it was lost: the same command again (T.30 §5.3.6.1.4)
-            self._repeat_response()
-            return
-        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
-            return
-        if st is State.RX_PAGE and not self._rx_started:
-            self._begin_rx_page()
-        res = self._decoder.finish()
-        lost = int(round(self._rx_lost))
-        response, why = self._judge(res.rows + lost, res.bad_rows + lost,
-                                    max(res.max_consecutive_bad_rows, int(round(self._rx_lost_max))),
-                                    self._rx_after_end)
-        d = self._rx_dcs
-        number = len(self.result.pages_received) + 1
-        if response is FCF.RTN:
-            self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
-        else:
-            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
-                          res.max_consecutive_bad_rows, response.name, 0)
-        self._decoder = None
-        self._respond(response)
-        if f is FCF.EOM and response is not FCF.RTN:
-            self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
-                                             ready_to_receive=self.receive_ok)
-            self._t1_deadline = None
-            self._go(Input.PMC_EOM)
-        elif f is FCF.EOP and response is not FCF.RTN:
-            self._go(Input.PMC_LAST)
-        elif response is FCF.MCF and f is FCF.MPS:
-            self._go(Input.PMC_NEXT_PAGE)
-        else:
-            self._go(Input.PMC_RETRAIN)
-
-    def _judge(self, rows: int, bad: int, consecutive: int, trailing: int = 0) -> tuple[FCF, str]:
-        """MCF, RTP or RTN by the copy-quality rule (T.30 §5.3.6.1.5; config.copy_quality).
-
-        ``trailing``: non-zero octets that arrived after the decoder saw RTC; more than
-        a few mean the "RTC" was a damaged row and the rest of the page is lost."""
-        q = self.config.copy_quality
-        if rows == 0:
-            return FCF.RTN, "no row decoded"
-        if trailing > q.max_data_after_rtc:
-            return FCF.RTN, f"{trailing} octets of page data after RTC (page cut short by damage)"
-        pct = 100.0 * bad / rows
-        why = f"{bad} of {rows} rows bad ({pct:.1f} %), {consecutive} consecutive"
-        if pct <= q.good_bad_rows_pct and consecutive <= q.good_max_consecutive:
-            return FCF.MCF, why
-        if pct <= q.rtp_bad_rows_pct and consecutive <= q.rtp_max_consecutive:
-            return FCF.RTP, why
-        return FCF.RTN, why
-
-    def _deliver(self, page: Page, rows: int, bad: int, consecutive: int, response: str,
-                 retransmitted: int) -> None:
-        d = self._rx_dcs
-        number = len(self.result.pages_received) + 1
-        self.result.pages_received.append(PageStats(
-            number, rows, bad, consecutive, d.compression, d.resolution.label, page.width,
-            d.modulation.bit_rate, response, d.ecm, retransmitted))
-        self.result.received_pages.append(page)
-        self.result.modulation, self.result.compression = str(d.modulation), d.compression
-        self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
-        self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
-        self._events.append(PageReceived(self._now, number, page, rows, bad, consecutive, d.compression,
-                                         d.resolution.label, d.modulation.bit_rate, response))
-
-    # ------------------------------------------------------------------ ECM receiver (Annex A)
-    def _on_ecm_frame(self, ev: HDLCFrame) -> None:
-        if self.state is not State.RX_PAGE or self._rx_dcs is None or not self._rx_dcs.ecm:
-            return
-        if not self._rx_started:
-            self._begin_rx_page()
-        self._deadline = self._now + self.config.timers.t2
-        if not ev.fcs_ok:
-            return
-        try:
-            self._rx_block.add(ev.frame)
-        except RemoteProtocolError as exc:
-            self._events.append(BadFrame(self._now, bytes(ev.frame[:8]), str(exc)))
-
-    def _on_pps(self, fr: F.Frame) -> None:
-        st = self.state
-        if self._rx_dcs is None or not self._rx_dcs.ecm:
-            return
-        fcf2, page, block, count = F.decode_pps(fr.fif)
-        if self._rx_last_ack == (page, block) and not self._rx_block.frames:
-            self._repeat_response()
-            return
-        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
-            return
-        if self._held:
-            self._held_pps = fr
-            self._respond(FCF.RNR)
-            self._go(Input.REPEAT_RESPONSE)
-            return
-        missing = self._rx_block.missing(count)
-        if missing:
-            self._rx_retransmitted += len(missing)
-            self._respond(FCF.PPR, F.encode_ppr(missing))
-            self._go(Input.PPR_SENT)
-            return
-        self._block_done(fcf2, page, block, count, FCF.MCF)
-
-    def _on_rr(self) -> None:
-        if self._held_pps is not None and self.state in (State.RX_PAGE, State.RX_WAIT_PMC):
-            if self._held:
-                self._respond(FCF.RNR)
-                self._go(Input.REPEAT_RESPONSE)
-                return
-            fr, self._held_pps = self._held_pps, None
-            self._on_pps(fr)
-            return
-        self._repeat_response()
-
-    def _on_eor(self, fr: F.Frame) -> None:
-        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
-            if self.state is State.RX_WAIT_DCN:
-                self._repeat_response()
-            return
-        fcf2 = fr.fif[0] & 0xFE if fr.fif else 0
-        count = max(self._rx_block.frames, default=-1) + 1
-        self._block_done(fcf2, -1, -1, count, FCF.ERR)
-
-    def _block_done(self, fcf2: int, page: int, block: int, count: int, answer: FCF) -> None:
-        self._rx_ecm_data.append(self._rx_block.data(count))
-        self._rx_block.clear()
-        self._rx_last_ack = (page, block)
-        tail = split(fcf2)[0] if fcf2 else None
-        tail = PRI_Q_BASE.get(tail, tail)
-        if tail in _POST_PAGE:
-            d = self._rx_dcs
-            data = b"".join(self._rx_ecm_data)
-            self._rx_ecm_data = []
-            res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
-                                bit_order="lsb", max_rows=self.config.max_receive_rows)
-            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
-                          res.max_consecutive_bad_rows, answer.name, self._rx_retransmitted)
-            self._rx_retransmitted = 0
-        self._respond(answer)
-        if tail is FCF.EOP:
-            self._go(Input.PMC_LAST)
-        elif tail is FCF.EOM:
-            self._t1_deadline = None
-            self._go(Input.PMC_EOM)
-        else:
-            self._go(Input.PMC_NEXT_PAGE)
-
-    def _on_ctc(self, fr: F.Frame) -> None:
-        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
-            return
-        mod = F.decode_ctc(fr.fif)
-        if mod.family not in self._local_dis.modems:
-            raise RemoteProtocolError(f"CTC asks for {mod}, which our DIS did not offer")
-        self._rx_dcs = F.DCS(**{**_dcs_fields(self._rx_dcs), "modulation": mod})
-        self._respond(FCF.CTR)
-        self._go(Input.PPR_SENT)
-
-    # ------------------------------------------------------------------ transmitter answers
-    def _on_page_answer(self, f: FCF) -> None:
-        if f in (FCF.MCF, FCF.RTP, FCF.PIP):
-            self._page_confirmed(f.name, True)
-            self._after_page(retrain=f is not FCF.MCF)
-            return
-        # RTN / PIN: refused; retrain and send it again (T.30 §5.3.6.1.5)
-        self._page_refusals += 1
-        number = self._page_index + 1
-        self._page_confirmed(f.name, False)
-        if self._page_refusals >= self.config.page_retries:
-            self._fail(Reason.PAGE_REFUSED, f"page {number} refused with {f.name} {self._page_refusals} times")
-            return
-        self._go(Input.PAGE_ACK_RETRAIN)
-
-    def _on_block_answer(self, f: FCF, fr: F.Frame) -> None:
-        st = self.state
-        if f is FCF.RNR:
-            if self._t5_deadline is not None and self._now >= self._t5_deadline:
-                self._fail(Reason.RNR_TIMEOUT)
-                return
-            self._go(Input.RNR)
-            return
-        self._t5_deadline = None
-        if f is FCF.PPR:
-            if st is State.SEND_EOR:
-                return
-            self._tx_block.on_ppr(F.decode_ppr(fr.fif))
-            self._page_retransmitted += len(self._tx_block.pending)
-            self.result.retransmitted_frames += len(self._tx_block.pending)
-            if self._tx_block.pprs >= self.config.ppr_before_ctc:
-                lower = caps.next_lower(self._modulation, self._allowed)
-                if lower is not None:
-                    self._pending_ctc = lower
-                    self._go(Input.PPR_CTC)
-                else:
-                    self._go(Input.PPR_EOR)
-            else:
-                self._go(Input.PPR_RETRY)
-            return
-        if f in (FCF.RTN, FCF.PIN):
-            self._fail(Reason.ECM_FAILED, f"{f.name} in ECM")
-            return
-        # MCF, ERR (or RTP/PIP): this block is done
-        if f is FCF.ERR or st is State.SEND_EOR:
-            self.result.detail = "ECM block given up with EOR"
-        self._tx_block = None
-        if self._block_index + 1 < len(self._blocks):
-            self._block_index += 1
-            self._go(Input.PAGE_ACK_NEXT)
-            return
-        self._page_confirmed(f.name, True)
-        self._after_page(retrain=False)
-
     def _on_dcn(self) -> None:
         st = self.state
         if st is State.RX_WAIT_DCN:
@@ -996,7 +570,7 @@ class Session:
 
     # ------------------------------------------------------------------ timers
     def _on_timeout(self) -> None:
-        st, t, n = self.state, self.config.timers, self.config.retries
+        st, n = self.state, self.config.retries
         if st is State.WAIT_DIS:
             self._fail(Reason.NO_DIS)
         elif st is State.SEND_DIS:
@@ -1049,23 +623,3 @@ class Session:
         return f"<Session {role} {self.state.name} pages={len(self.pages)} receive={self.receive_ok}>"
 
 
-def _dcs_fields(d: F.DCS) -> dict:
-    return {k: getattr(d, k) for k in ("modulation", "resolution", "compression", "width", "length",
-                                       "min_scan_ms", "ecm", "ecm_frame_size", "receive")}
-
-
-def _airtime(cmds: list[Command]) -> float:
-    """Seconds the line needs for ``cmds`` (an upper estimate, for response timers)."""
-    s = 0.0
-    for c in cmds:
-        if isinstance(c, SendSilence):
-            s += c.ms / 1000
-        elif isinstance(c, SendTone):
-            s += (c.ms or 3000) / 1000
-        elif isinstance(c, SendHDLC):
-            bits = sum((len(f) + 3) * 8 * 1.2 for f in c.frames)    # FCS, flags, stuffing
-            pre = V21_PREAMBLE_S if c.modulation is Modulation.V21 else HS_TRAINING_S
-            s += pre + bits / c.modulation.bit_rate
-        elif isinstance(c, SendData):
-            s += HS_TRAINING_S + len(c.data) * 8 / c.modulation.bit_rate
-    return s

@@ -1,0 +1,270 @@
+"""The receiving side of a T.30 session (a mixin of :class:`Session`): training
+check, page data and copy quality, post-page answers, ECM blocks (T.30 Annex A)."""
+from __future__ import annotations
+
+from .. import codecs
+from ..errors import RemoteProtocolError
+from ..page import Page
+from . import capabilities as caps
+from . import frames as F
+from .events import BadFrame, PageReceived, PageRejected, PageStarted, TrainingResult
+from .fcf import FCF, PRI_Q_BASE, split
+from .modem import (CarrierDown, DataReceived, Expect, HDLCFrame, Modulation, Receive, SendHDLC,
+                    SendSilence)
+from .result import PageStats
+from .states import Input, State
+from ._common import GAP_MS, dcs_fields
+
+_POST_PAGE = {FCF.MPS, FCF.EOP, FCF.EOM}
+
+
+class ReceiverMixin:
+    """Receiver methods of Session (see session.py for the state they share)."""
+
+    # ------------------------------------------------------------------ receiver data
+    def _on_data(self, ev: DataReceived) -> None:
+        st = self.state
+        if st is State.RX_TCF and self._tcf is not None:
+            self._tcf.feed(ev.data)
+        elif st is State.RX_PAGE and not self._rx_dcs.ecm:
+            if not self._rx_started:
+                self._begin_rx_page()
+            data = ev.data
+            for k in range(0, len(data), 128):       # small slices: to see where RTC fell
+                piece = data[k:k + 128]
+                if self._decoder.end is not None:
+                    # data after what decoded as RTC: a damaged row looked like the end of page
+                    self._rx_after_end += len(piece) - piece.count(0)
+                else:
+                    self._rx_fed += len(piece)
+                    got = len(self._decoder.feed(piece))
+                    self._count_lost(got, len(piece))
+            self._deadline = self._now + self.config.timers.t2
+
+    def _count_lost(self, got: int, size: int) -> None:
+        """Rows lost in garbage: the decoder skips damaged data up to the next usable
+        EOL without counting the rows it held. A slice of data that completes no row
+        (after the first row) is counted as the rows it would hold at the page's mean
+        coded row size so far: an estimate, added to the bad rows for the copy-quality
+        check (T.30 §5.3.6.1.5 leaves the method to the receiver)."""
+        rows = self._decoder.rows
+        if got or rows == 0:
+            self._rx_lost_run = 0.0
+            return
+        mean = max(1.0, (self._rx_fed - size) / rows)
+        est = size / mean
+        self._rx_lost += est
+        self._rx_lost_run += est
+        self._rx_lost_max = max(self._rx_lost_max, self._rx_lost_run)
+
+    def _begin_rx_page(self) -> None:
+        d = self._rx_dcs
+        self._rx_started = True
+        self._rx_after_end = 0
+        self._rx_fed = 0
+        self._rx_lost = self._rx_lost_run = self._rx_lost_max = 0.0
+        if not d.ecm:
+            self._decoder = codecs.StreamDecoder(d.resolution.widths[d.width], d.compression, eol=True,
+                                                 bit_order="lsb", max_rows=self.config.max_receive_rows,
+                                                 keep=True)
+        self._events.append(PageStarted(self._now, len(self.result.pages_received) + 1, False,
+                                        d.compression, d.resolution.label, d.modulation.bit_rate))
+
+    def _on_carrier_down(self, ev: CarrierDown) -> None:
+        st = self.state
+        if ev.modulation is Modulation.V21:
+            # a burst of frames ended: if it held only damaged frames, ask for a repeat (CRP)
+            if self._burst_bad and not self._burst_good and st in (State.RX_WAIT_PMC, State.RX_WAIT_DCS,
+                                                                    State.SEND_DIS):
+                self._send_frames([self._frame(FCF.CRP)], remember=False)
+            self._burst_bad = self._burst_good = False
+            return
+        if st is State.RX_TCF and self._tcf is not None:
+            ok, detail = self._tcf.verdict()
+            self._events.append(TrainingResult(self._now, str(self._rx_dcs.modulation), ok, detail))
+            self._tcf = None
+            self._respond(FCF.CFR if ok else FCF.FTT)
+            if ok:
+                self._rx_block.clear()
+                self._go(Input.TCF_OK)
+            else:
+                self._tcf_failures += 1
+                self._go(Input.TCF_BAD)
+        elif st is State.RX_PAGE and self._rx_started:
+            self._go(Input.PAGE_DATA_END)
+
+    def _respond(self, fcf: FCF, fif: bytes = b"") -> None:
+        fr = self._frame(fcf, fif)
+        self._last_response = (fr.encode(),)
+        self._send_frames([fr], remember=False)
+
+    def _repeat_response(self) -> None:
+        if self._last_response is None:
+            return
+        self._queue([SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)],
+                    remember=False)
+
+    # ------------------------------------------------------------------ receiver post-page (non-ECM)
+    def _on_post_page(self, f: FCF) -> None:
+        st = self.state
+        if self._rx_dcs is None or self._rx_dcs.ecm:
+            return
+        if st in (State.RX_WAIT_DCS, State.RX_WAIT_DCN) or (st is State.RX_PAGE and not self._rx_started
+                                                            and self._last_response is not None
+                                                            and self.result.pages_received):
+            # our answer to it was lost: the same command again (T.30 §5.3.6.1.4)
+            self._repeat_response()
+            return
+        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
+            return
+        if st is State.RX_PAGE and not self._rx_started:
+            self._begin_rx_page()
+        res = self._decoder.finish()
+        lost = int(round(self._rx_lost))
+        response, why = self._judge(res.rows + lost, res.bad_rows + lost,
+                                    max(res.max_consecutive_bad_rows, int(round(self._rx_lost_max))),
+                                    self._rx_after_end)
+        d = self._rx_dcs
+        number = len(self.result.pages_received) + 1
+        if response is FCF.RTN:
+            self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
+        else:
+            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
+                          res.max_consecutive_bad_rows, response.name, 0)
+        self._decoder = None
+        self._respond(response)
+        if f is FCF.EOM and response is not FCF.RTN:
+            self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
+                                             ready_to_receive=self.receive_ok)
+            self._t1_deadline = None
+            self._go(Input.PMC_EOM)
+        elif f is FCF.EOP and response is not FCF.RTN:
+            self._go(Input.PMC_LAST)
+        elif response is FCF.MCF and f is FCF.MPS:
+            self._go(Input.PMC_NEXT_PAGE)
+        else:
+            self._go(Input.PMC_RETRAIN)
+
+    def _judge(self, rows: int, bad: int, consecutive: int, trailing: int = 0) -> tuple[FCF, str]:
+        """MCF, RTP or RTN by the copy-quality rule (T.30 §5.3.6.1.5; config.copy_quality).
+
+        ``trailing``: non-zero octets that arrived after the decoder saw RTC; more than
+        a few mean the "RTC" was a damaged row and the rest of the page is lost."""
+        q = self.config.copy_quality
+        if rows == 0:
+            return FCF.RTN, "no row decoded"
+        if trailing > q.max_data_after_rtc:
+            return FCF.RTN, f"{trailing} octets of page data after RTC (page cut short by damage)"
+        pct = 100.0 * bad / rows
+        why = f"{bad} of {rows} rows bad ({pct:.1f} %), {consecutive} consecutive"
+        if pct <= q.good_bad_rows_pct and consecutive <= q.good_max_consecutive:
+            return FCF.MCF, why
+        if pct <= q.rtp_bad_rows_pct and consecutive <= q.rtp_max_consecutive:
+            return FCF.RTP, why
+        return FCF.RTN, why
+
+    def _deliver(self, page: Page, rows: int, bad: int, consecutive: int, response: str,
+                 retransmitted: int) -> None:
+        d = self._rx_dcs
+        number = len(self.result.pages_received) + 1
+        self.result.pages_received.append(PageStats(
+            number, rows, bad, consecutive, d.compression, d.resolution.label, page.width,
+            d.modulation.bit_rate, response, d.ecm, retransmitted))
+        self.result.received_pages.append(page)
+        self.result.modulation, self.result.compression = str(d.modulation), d.compression
+        self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
+        self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
+        self._events.append(PageReceived(self._now, number, page, rows, bad, consecutive, d.compression,
+                                         d.resolution.label, d.modulation.bit_rate, response))
+
+    # ------------------------------------------------------------------ ECM receiver (Annex A)
+    def _on_ecm_frame(self, ev: HDLCFrame) -> None:
+        if self.state is not State.RX_PAGE or self._rx_dcs is None or not self._rx_dcs.ecm:
+            return
+        if not self._rx_started:
+            self._begin_rx_page()
+        self._deadline = self._now + self.config.timers.t2
+        if not ev.fcs_ok:
+            return
+        try:
+            self._rx_block.add(ev.frame)
+        except RemoteProtocolError as exc:
+            self._events.append(BadFrame(self._now, bytes(ev.frame[:8]), str(exc)))
+
+    def _on_pps(self, fr: F.Frame) -> None:
+        st = self.state
+        if self._rx_dcs is None or not self._rx_dcs.ecm:
+            return
+        fcf2, page, block, count = F.decode_pps(fr.fif)
+        if self._rx_last_ack == (page, block) and not self._rx_block.frames:
+            self._repeat_response()
+            return
+        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
+            return
+        if self._held:
+            self._held_pps = fr
+            self._respond(FCF.RNR)
+            self._go(Input.REPEAT_RESPONSE)
+            return
+        missing = self._rx_block.missing(count)
+        if missing:
+            self._rx_retransmitted += len(missing)
+            self._respond(FCF.PPR, F.encode_ppr(missing))
+            self._go(Input.PPR_SENT)
+            return
+        self._block_done(fcf2, page, block, count, FCF.MCF)
+
+    def _on_rr(self) -> None:
+        if self._held_pps is not None and self.state in (State.RX_PAGE, State.RX_WAIT_PMC):
+            if self._held:
+                self._respond(FCF.RNR)
+                self._go(Input.REPEAT_RESPONSE)
+                return
+            fr, self._held_pps = self._held_pps, None
+            self._on_pps(fr)
+            return
+        self._repeat_response()
+
+    def _on_eor(self, fr: F.Frame) -> None:
+        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
+            if self.state is State.RX_WAIT_DCN:
+                self._repeat_response()
+            return
+        fcf2 = fr.fif[0] & 0xFE if fr.fif else 0
+        count = max(self._rx_block.frames, default=-1) + 1
+        self._block_done(fcf2, -1, -1, count, FCF.ERR)
+
+    def _block_done(self, fcf2: int, page: int, block: int, count: int, answer: FCF) -> None:
+        self._rx_ecm_data.append(self._rx_block.data(count))
+        self._rx_block.clear()
+        self._rx_last_ack = (page, block)
+        tail = split(fcf2)[0] if fcf2 else None
+        tail = PRI_Q_BASE.get(tail, tail)
+        if tail in _POST_PAGE:
+            d = self._rx_dcs
+            data = b"".join(self._rx_ecm_data)
+            self._rx_ecm_data = []
+            res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
+                                bit_order="lsb", max_rows=self.config.max_receive_rows)
+            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
+                          res.max_consecutive_bad_rows, answer.name, self._rx_retransmitted)
+            self._rx_retransmitted = 0
+        self._respond(answer)
+        if tail is FCF.EOP:
+            self._go(Input.PMC_LAST)
+        elif tail is FCF.EOM:
+            self._t1_deadline = None
+            self._go(Input.PMC_EOM)
+        else:
+            self._go(Input.PMC_NEXT_PAGE)
+
+    def _on_ctc(self, fr: F.Frame) -> None:
+        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
+            return
+        mod = F.decode_ctc(fr.fif)
+        if mod.family not in self._local_dis.modems:
+            raise RemoteProtocolError(f"CTC asks for {mod}, which our DIS did not offer")
+        self._rx_dcs = F.DCS(**{**dcs_fields(self._rx_dcs), "modulation": mod})
+        self._respond(FCF.CTR)
+        self._go(Input.PPR_SENT)
+

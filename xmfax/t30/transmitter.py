@@ -1,0 +1,197 @@
+"""The sending side of a T.30 session (a mixin of :class:`Session`): pages and
+ECM blocks out, post-page commands, and what the far end answers to them."""
+from __future__ import annotations
+
+from .. import codecs
+from ..errors import LocalProtocolError
+from ..page import Page
+from . import capabilities as caps
+from . import frames as F
+from .ecm import TxBlock, cut
+from .events import FrameSent, PageSent, PageStarted
+from .fcf import FCF
+from .modem import Expect, Receive, SendData, SendHDLC, SendSilence
+from .result import PageStats, Reason
+from .states import Input, State
+from ._common import GAP_MS
+
+
+class TransmitterMixin:
+    """Transmitter methods of Session (see session.py for the state they share)."""
+
+    def _enter_send_page(self) -> None:
+        # T.30 §5.3.6.1.4: the page (T.4 coded, RTC at the end), then MPS/EOP/EOM
+        page, dcs = self._current_page(), self._dcs
+        if self._page_data is None:
+            self._page_data = codecs.encode(
+                page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution), eol=True,
+                rtc=True, min_row_bits=caps.min_row_bits(dcs), bit_order="lsb")
+        self._announce_page()
+        self._pmc = self._post_page_command()
+        pmc = self._frame(self._pmc)
+        self._events.append(FrameSent(self._now, pmc, F.describe(pmc)))
+        cmds = [SendSilence(GAP_MS), SendData(dcs.modulation, self._page_data),
+                SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
+        self._queue(cmds, remember=False)
+        self._last_command = [SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
+
+    def _enter_resend_pmc(self) -> None:
+        self._send_frames([self._frame(self._pmc)])
+
+    def _enter_send_block(self) -> None:
+        # T.30 Annex A: FCD frames and RCP at the page rate, then PPS at V.21
+        page, dcs = self._current_page(), self._dcs
+        if self._tx_block is None:
+            if self._page_data is None:
+                self._page_data = codecs.encode(
+                    page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution),
+                    eol=True, rtc=True, bit_order="lsb")
+                self._blocks = cut(self._page_data, dcs.ecm_frame_size)
+                self._block_index = 0
+                self._announce_page()
+            self._tx_block = TxBlock(self._blocks[self._block_index])
+        self._pmc = self._post_page_command()
+        pps = self._pps_frame()
+        self._events.append(FrameSent(self._now, pps, F.describe(pps)))
+        cmds = [SendSilence(GAP_MS), SendHDLC(self._tx_block.hdlc(), dcs.modulation),
+                SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
+        self._queue(cmds, remember=False)
+        self._last_command = [SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
+
+    def _enter_resend_pps(self) -> None:
+        self._send_frames([self._pps_frame()])
+
+    def _enter_send_ctc(self) -> None:
+        # T.30 §A.4: after 4 PPRs, continue to correct at a lower rate
+        self._send_frames([self._frame(FCF.CTC, F.encode_ctc(self._pending_ctc))])
+
+    def _enter_send_eor(self) -> None:
+        self._eor_used = True
+        self._send_frames([self._frame(FCF.EOR, bytes((self._fcf2(),)))])
+
+    def _enter_send_rr(self) -> None:
+        if self._t5_deadline is None:
+            self._t5_deadline = self._now + self.config.timers.t5
+        self._send_frames([self._frame(FCF.RR)])
+
+    # ------------------------------------------------------------------ transmitter helpers
+    def _current_page(self) -> Page:
+        if self._page is None:
+            self._page = caps.fit_page(self.pages[self._page_index], self._remote, self.config)
+        return self._page
+
+    def _announce_page(self) -> None:
+        d = self._dcs
+        self._events.append(PageStarted(self._now, self._page_index + 1, True, d.compression,
+                                        d.resolution.label, d.modulation.bit_rate))
+
+    def _post_page_command(self) -> FCF:
+        """MPS, EOP, or EOM when the next page needs another DCS (T.30 §5.3.6.1.4)."""
+        if self._page_index + 1 >= len(self.pages):
+            return FCF.EOP
+        try:
+            nxt = caps.fit_page(self.pages[self._page_index + 1], self._remote, self.config)
+            d2 = caps.choose_dcs(self.config, self._remote, nxt, self._dcs.modulation)
+        except LocalProtocolError:
+            return FCF.MPS        # that page will fail on its own when its turn comes
+        same = (d2.resolution, d2.width, d2.compression, d2.min_scan_ms, d2.ecm, d2.length) == \
+            (self._dcs.resolution, self._dcs.width, self._dcs.compression, self._dcs.min_scan_ms,
+             self._dcs.ecm, self._dcs.length)
+        return FCF.MPS if same else FCF.EOM
+
+    def _fcf2(self) -> int:
+        last_block = self._block_index + 1 >= len(self._blocks)
+        if not last_block:
+            return F.PPS_NULL
+        return int(self._pmc) | self._x
+
+    def _pps_frame(self) -> F.Frame:
+        fif = F.encode_pps(self._fcf2(), self._page_index, self._block_index,
+                           len(self._tx_block.frames))
+        return self._frame(FCF.PPS, fif)
+
+    def _page_confirmed(self, response: str, accepted: bool) -> None:
+        d, page = self._dcs, self._current_page()
+        self._events.append(PageSent(self._now, self._page_index + 1, response, accepted))
+        if accepted:
+            self.result.pages_sent.append(PageStats(
+                self._page_index + 1, page.rows, 0, 0, d.compression, d.resolution.label,
+                page.width, d.modulation.bit_rate, response, d.ecm, self._page_retransmitted))
+            self.result.modulation, self.result.compression = str(d.modulation), d.compression
+            self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
+            self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
+            self._page_index += 1
+            self._page = None
+            self._page_refusals = 0
+            self._page_retransmitted = 0
+        self._page_data = None
+        self._tx_block = None
+        self._blocks = []
+
+    def _after_page(self, retrain: bool) -> None:
+        """The far end took the page: next page, back to phase B, or DCN."""
+        if self._page_index >= len(self.pages):
+            self._go(Input.PAGE_ACK_DONE)
+        elif self._pmc is FCF.EOM:
+            self._remote = None
+            self._t1_deadline = None
+            self._go(Input.PAGE_ACK_EOM)
+        elif retrain:
+            self._go(Input.PAGE_ACK_RETRAIN)
+        else:
+            self._go(Input.PAGE_ACK_NEXT)
+
+    # ------------------------------------------------------------------ transmitter answers
+    def _on_page_answer(self, f: FCF) -> None:
+        if f in (FCF.MCF, FCF.RTP, FCF.PIP):
+            self._page_confirmed(f.name, True)
+            self._after_page(retrain=f is not FCF.MCF)
+            return
+        # RTN / PIN: refused; retrain and send it again (T.30 §5.3.6.1.5)
+        self._page_refusals += 1
+        number = self._page_index + 1
+        self._page_confirmed(f.name, False)
+        if self._page_refusals >= self.config.page_retries:
+            self._fail(Reason.PAGE_REFUSED, f"page {number} refused with {f.name} {self._page_refusals} times")
+            return
+        self._go(Input.PAGE_ACK_RETRAIN)
+
+    def _on_block_answer(self, f: FCF, fr: F.Frame) -> None:
+        st = self.state
+        if f is FCF.RNR:
+            if self._t5_deadline is not None and self._now >= self._t5_deadline:
+                self._fail(Reason.RNR_TIMEOUT)
+                return
+            self._go(Input.RNR)
+            return
+        self._t5_deadline = None
+        if f is FCF.PPR:
+            if st is State.SEND_EOR:
+                return
+            self._tx_block.on_ppr(F.decode_ppr(fr.fif))
+            self._page_retransmitted += len(self._tx_block.pending)
+            self.result.retransmitted_frames += len(self._tx_block.pending)
+            if self._tx_block.pprs >= self.config.ppr_before_ctc:
+                lower = caps.next_lower(self._modulation, self._allowed)
+                if lower is not None:
+                    self._pending_ctc = lower
+                    self._go(Input.PPR_CTC)
+                else:
+                    self._go(Input.PPR_EOR)
+            else:
+                self._go(Input.PPR_RETRY)
+            return
+        if f in (FCF.RTN, FCF.PIN):
+            self._fail(Reason.ECM_FAILED, f"{f.name} in ECM")
+            return
+        # MCF, ERR (or RTP/PIP): this block is done
+        if f is FCF.ERR or st is State.SEND_EOR:
+            self.result.detail = "ECM block given up with EOR"
+        self._tx_block = None
+        if self._block_index + 1 < len(self._blocks):
+            self._block_index += 1
+            self._go(Input.PAGE_ACK_NEXT)
+            return
+        self._page_confirmed(f.name, True)
+        self._after_page(retrain=False)
+
