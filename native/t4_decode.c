@@ -117,11 +117,15 @@ static void render(uint8_t *row, const int32_t *ch, int n, int width)
     for (int i = 0; i < n; i++) {
         int32_t end = ch[i];
         uint64_t pat = (i & 1) ? XM_ONES : 0;   /* runs before ch[i]: white if i even */
-        if (end + 8 > width || end - pos > 24) {  /* near the end, or long: memset */
+        if (end + 16 > width || end - pos > 32) {  /* near the end, or long: memset */
             memset(row + pos, (int)(pat & 1), (size_t)(end - pos));
         } else {
-            for (int32_t x = pos; x < end; x += 8)
-                memcpy(row + x, &pat, 8);
+            memcpy(row + pos, &pat, 8);
+            memcpy(row + pos + 8, &pat, 8);
+            if (end - pos > 16) {
+                memcpy(row + pos + 16, &pat, 8);
+                memcpy(row + pos + 24, &pat, 8);
+            }
         }
         pos = end;
     }
@@ -222,7 +226,53 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
     const int two_d = d->two_d;
     int32_t a0 = d->a0, a1 = d->a1, accum = d->accum;
 
-    for (;;) {
+    if (!two_d) {
+        /* one-dimensional rows (MH, MR 1-D): the same steps as below, 1-D only */
+        const uint16_t *tables[2] = { DEC_WHITE, DEC_BLACK };
+        const int shifts[2] = { 64 - DEC_WHITE_BITS, 64 - DEC_BLACK_BITS };
+        for (;;) {
+            if (nbits < 32) {
+                if (pend - p >= 4) {
+                    uint32_t w;
+                    if (lsb)
+                        w = (uint32_t)REV8[p[0]] << 24 | (uint32_t)REV8[p[1]] << 16
+                            | (uint32_t)REV8[p[2]] << 8 | REV8[p[3]];
+                    else
+                        w = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+                    acc |= (uint64_t)w << (32 - nbits);
+                    p += 4;
+                    nbits += 32;
+                } else if (nbits < NEED_BITS) {
+                    break;
+                }
+            }
+            uint16_t e = tables[colour][acc >> shifts[colour]];
+            int n = e >> 12;
+            int32_t v = e & 0xfff;
+            if ((acc >> 56) == 0 || n == 0 || a0 + accum + v > width)
+                break;
+            acc <<= n;
+            nbits -= n;
+            bitpos += (uint64_t)n;
+            started = 1;
+            accum += v;
+            if (v >= 64)
+                continue;
+            int32_t pos = a0 + accum;
+            accum = 0;
+            colour ^= 1;
+            a0 = pos;
+            if (pos == width) {
+                done = 1;
+                break;
+            }
+            if (ncur && cur[ncur - 1] == pos)
+                ncur--;
+            else
+                cur[ncur++] = pos;
+        }
+    }
+    else for (;;) {
         if (nbits < 32) {
             if (pend - p >= 4) {
                 uint32_t w;
