@@ -138,9 +138,12 @@ def check_dcs(local: DIS, dcs: DCS) -> None:
         raise RemoteProtocolError(f"DCS selects {dcs.resolution.label} resolution, which our DIS did not offer")
     if WIDTHS.index(dcs.width) > WIDTHS.index(local.max_width):
         raise RemoteProtocolError(f"DCS selects width {dcs.width.upper()}, wider than our DIS offered")
-    if not dcs.ecm and dcs.min_scan_ms < local.min_scan_ms:
+    need = local.min_scan_ms
+    if local.scan_halves and dcs.resolution is not Resolution.STANDARD:
+        need //= 2                   # Table 2/T.30 bits 21-23: T7.7 = T3.85 / 2
+    if not dcs.ecm and dcs.min_scan_ms < need:
         raise RemoteProtocolError(f"DCS selects a {dcs.min_scan_ms} ms scan line time, "
-                                  f"below the {local.min_scan_ms} ms we need")
+                                  f"below the {need} ms we need")
 
 
 def min_row_bits(dcs: DCS) -> int:
