@@ -13,3 +13,14 @@ from .errors import (  # noqa: F401
     ProtocolError,
     RemoteProtocolError,
 )
+
+# The API (xmfax.api) pulls in documents, T.30 and the drivers: load it on first use.
+_API = {"send", "send_sync", "receive", "Receiver", "Call", "Accept", "Reject", "FaxResult"}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'xmfax' has no attribute {name!r}")

@@ -1,0 +1,665 @@
+"""Sending and receiving faxes: the API applications, portals and gateways use.
+
+    result = await xmfax.send(["letter.pdf"], via="t38://203.0.113.5:6000", local_id="+1 555 0100")
+    result = xmfax.send_sync(["letter.pdf"], via="class1:/dev/ttyUSB0", to="5551234")
+
+    receiver = xmfax.receive(via="t38://0.0.0.0:6000", output_dir="inbox",
+                             on_call=route, on_page=preview, on_done=store)
+    await receiver            # runs until receiver.stop()
+
+This module is where the sans-IO core meets the drivers: it loads documents, builds a
+T.30 :class:`~xmfax.t30.Session`, hands it to the driver ``via`` names, turns what
+happened into a :class:`~xmfax.record.FaxResult`, and writes received faxes to disk.
+It is the one module of ``xmfax`` that uses asyncio (the protocol engines never do).
+
+Callbacks (``on_event``, ``on_page``, ``on_done``) may be plain functions or
+coroutines; they run off the line's path (plain functions in a worker thread), so a
+slow callback never stalls a call. ``on_call`` is the exception: the call waits for
+its decision (bounded by ``call_decision_timeout``).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import inspect
+import itertools
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, Sequence
+
+from . import record as _record
+from .errors import DocumentError, DriverError, FaxError
+from .page import Page
+from .record import FaxResult
+from .t30 import Session, T30Config
+from .t30 import events as t30_events
+
+__all__ = [
+    "send", "send_sync", "receive", "Receiver", "Call", "Accept", "Reject",
+    "CallStarted", "Retrying", "FaxResult", "load_documents", "parse_via",
+]
+
+# Reasons worth another attempt when ``retries`` > 0: the line or the far end, not the document.
+RETRYABLE = {"busy", "no_answer", "no_dialtone", "no_carrier", "driver_error", "no_dis",
+             "line_lost", "no_response", "no_response_to_dcs", "training_failed",
+             "no_response_to_page", "unexpected_dcn", "timeout"}
+
+
+# --------------------------------------------------------------------------- API events
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """A call is being placed or has been answered (before any T.30 frame)."""
+
+    time: float
+    direction: str            # "send" | "receive"
+    via: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """An attempt failed with a retryable reason; the next starts after ``delay`` s."""
+
+    time: float
+    attempt: int
+    reason: str
+    delay: float
+
+
+# --------------------------------------------------------------------------- on_call
+@dataclass
+class Call:
+    """An incoming call, as ``on_call`` sees it. Fields the transport does not know are None."""
+
+    via: str
+    transport: str
+    ani: str | None = None               # calling number (caller ID)
+    dnis: str | None = None              # called number
+    remote_address: str | None = None    # e.g. "198.51.100.7:6000" for T.38
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Answer the call, presenting ``local_id`` as CSID (None: the receiver's default)."""
+
+    local_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    reason: str = ""
+
+
+def _decision(value: Any) -> Accept | Reject:
+    """on_call may return Accept/Reject, True/None (accept), False (reject) or a CSID string."""
+    if isinstance(value, (Accept, Reject)):
+        return value
+    if value is None or value is True:
+        return Accept()
+    if value is False:
+        return Reject("rejected by on_call")
+    if isinstance(value, str):
+        return Accept(local_id=value)
+    raise TypeError(f"on_call returned {value!r}; return Accept(...), Reject(...), a bool or a CSID string")
+
+
+# --------------------------------------------------------------------------- plumbing
+class _Dispatcher:
+    """Delivers callbacks off the line's path, in order, one queue per call."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task = loop.create_task(self._run())
+
+    def put(self, callback: Callable | None, *args: Any) -> None:
+        if callback is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self.queue.put_nowait((callback, args))
+        else:  # from a driver thread
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (callback, args))
+
+    async def _run(self) -> None:
+        while True:
+            callback, args = await self.queue.get()
+            if callback is None:
+                return
+            try:
+                if inspect.iscoroutinefunction(callback):
+                    await callback(*args)
+                else:
+                    value = await asyncio.to_thread(callback, *args)
+                    if inspect.isawaitable(value):
+                        await value
+            except Exception as exc:  # a failing callback never ends a call
+                import sys
+                print(f"xmfax: callback {getattr(callback, '__name__', callback)!r} failed: {exc!r}",
+                      file=sys.stderr)
+
+    async def close(self) -> None:
+        self.queue.put_nowait((None, ()))
+        await self.task
+
+
+class _Observed:
+    """Wraps a Session: every event it produces is logged and handed to ``hook`` at
+    once, whichever driver pumps it; the driver sees the session unchanged."""
+
+    def __init__(self, session: Session, hook: Callable[[Any], None]):
+        self._s = session
+        self._hook = hook
+        self.log: list[Any] = []
+        self._pending: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s, name)
+
+    def _drain(self) -> None:
+        for ev in self._s.events():
+            self.log.append(ev)
+            self._pending.append(ev)
+            self._hook(ev)
+
+    def start(self, now: float) -> None:
+        self._s.start(now)
+        self._drain()
+
+    def receive(self, event: Any, now: float) -> None:
+        self._s.receive(event, now)
+        self._drain()
+
+    def handle_timer(self, now: float) -> None:
+        self._s.handle_timer(now)
+        self._drain()
+
+    def data_to_send(self) -> list:
+        out = self._s.data_to_send()
+        self._drain()
+        return out
+
+    def events(self) -> list:
+        self._drain()
+        out, self._pending = self._pending, []
+        return out
+
+
+def parse_via(via: str) -> tuple[str, str]:
+    """``"t38://..."`` -> ("t38", via); ``"class1:/dev/ttyS0"`` -> ("class1", "/dev/ttyS0")."""
+    if via.startswith("t38://"):
+        return "t38", via
+    if via.startswith("class1:"):
+        port = via[len("class1:"):]
+        if not port:
+            raise ValueError(f"no port in {via!r}: class1:/dev/ttyUSB0, class1:rfc2217://host:port ...")
+        return "class1", port
+    raise ValueError(f"unknown transport in {via!r}: use t38://HOST:PORT or class1:PORT")
+
+
+def load_documents(documents: Iterable[Any], *, resolution: str = "fine", paper: str = "auto",
+                   header: Any = None, cover: Any = None, local_id: str = "",
+                   when: _dt.datetime | None = None) -> list[Page]:
+    """Documents (paths, bytes, file objects, Page objects or lists of them) as fax pages,
+    with an optional cover sheet first and a header line on every page."""
+    from . import document
+
+    pages: list[Page] = []
+    for doc in ([documents] if isinstance(documents, (str, bytes, os.PathLike, Page)) else documents):
+        if isinstance(doc, Page):
+            pages.append(doc)
+        elif isinstance(doc, (list, tuple)) and all(isinstance(p, Page) for p in doc):
+            pages.extend(doc)
+        else:
+            pages.extend(document.load(doc, resolution=resolution, paper=paper, start_count=len(pages)))
+    if not pages:
+        raise DocumentError("no pages to send")
+    when = when or _dt.datetime.now().astimezone()
+    if cover is not None:
+        if isinstance(cover, dict):
+            cover = document.CoverSheet(**cover)
+        if cover.pages is None or cover.date is None:
+            cover = _replace(cover, pages=cover.pages or len(pages) + 1, date=cover.date or when)
+        paper_name = "a4"
+        pages.insert(0, document.render_cover(cover, pages[0].resolution, paper_name))
+    if header:
+        if header is True:
+            header = document.HeaderLine(ident=local_id)
+        elif isinstance(header, str):
+            header = document.HeaderLine(ident=local_id, template=header)
+        pages = document.add_header(pages, header, when)
+    return pages
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+    return dataclasses.replace(obj, **changes)
+
+
+async def _call_hook(hook: Callable | None, *args: Any, timeout: float | None = None) -> Any:
+    if hook is None:
+        return None
+    if inspect.iscoroutinefunction(hook):
+        return await asyncio.wait_for(hook(*args), timeout)
+    value = await asyncio.wait_for(asyncio.to_thread(hook, *args), timeout)
+    if inspect.isawaitable(value):
+        value = await asyncio.wait_for(value, timeout)
+    return value
+
+
+# --------------------------------------------------------------------------- transports
+async def _run_t38(session: Any, via: str, *, answering: bool, realtime: bool, t38: Any,
+                   local_override: tuple[str, int] | None = None,
+                   remote_override: tuple[str, int] | None = None, on_ready=None,
+                   max_duration: float) -> Any:
+    from .drivers import t38_udp
+    from .t38.config import T38Config
+
+    local, remote = t38_udp.parse_t38_url(via, listen=answering)
+    if local_override is not None:
+        local = local_override
+    if remote_override is not None:
+        remote = remote_override
+    config = t38 if t38 is not None else T38Config()
+    return await t38_udp.run_call(session, local=local, remote=remote, config=config, paced=realtime,
+                                  max_duration=max_duration, on_ready=on_ready)
+
+
+async def _wait_first_datagram(local: tuple[str, int], stop: asyncio.Event,
+                               on_ready=None) -> tuple[str, int] | None:
+    """Listen on ``local`` until someone sends a datagram; their address (None if stopped)."""
+    loop = asyncio.get_running_loop()
+    got: asyncio.Future = loop.create_future()
+    closed: asyncio.Future = loop.create_future()
+
+    class _First(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            if not got.done():
+                got.set_result((addr[0], addr[1]))
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+    try:
+        transport, _ = await loop.create_datagram_endpoint(_First, local_addr=local)
+    except OSError as exc:
+        raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
+    try:
+        if on_ready is not None:
+            on_ready(transport.get_extra_info("sockname")[:2])
+        stopper = loop.create_task(stop.wait())
+        done, _ = await asyncio.wait({got, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        return got.result() if got in done else None
+    finally:
+        transport.close()
+        await closed            # the port is free again only once the socket is really closed
+
+
+# --------------------------------------------------------------------------- send
+async def send(documents: Any, *, via: str, to: str | None = None, local_id: str | None = None,
+               header: Any = None, cover: Any = None, resolution: str = "fine", paper: str = "auto",
+               ecm: bool = True, max_rate: int = 14400, retries: int = 0, retry_delay: float = 60.0,
+               on_event: Callable | None = None, realtime: bool = True, t38: Any = None,
+               config: T30Config | None = None, max_duration: float = 1800.0,
+               class1: Any = None) -> FaxResult:
+    """Send ``documents`` (paths, bytes, file objects or Pages) as one fax; return its record.
+
+    ``via``: ``"t38://HOST:PORT[?local=HOST:PORT]"`` or ``"class1:PORT"`` (``to`` is the
+    number to dial). ``retries``: further attempts after a retryable failure (busy, no
+    answer, line lost, training ...), ``retry_delay`` seconds apart. ``realtime=False``
+    sends T.38 unpaced (trusted links and tests). ``config`` overrides the whole
+    T30Config (then ``local_id``/``ecm``/``max_rate`` are ignored). Failures of the call
+    are results (``status="failure"`` with a reason), not exceptions; a document that
+    cannot be read raises :class:`~xmfax.errors.DocumentError`.
+    """
+    transport, address = parse_via(via)
+    if transport == "class1" and not to:
+        raise ValueError("sending through a Class 1 modem needs a number to dial: to=...")
+    local_id = local_id or ""
+    pages = load_documents(documents, resolution=resolution, paper=paper, header=header,
+                           cover=cover, local_id=local_id)
+    if config is None:
+        config = T30Config(local_id=local_id, ecm=ecm, max_rate=max_rate)
+    loop = asyncio.get_running_loop()
+    dispatcher = _Dispatcher(loop)
+    result: FaxResult | None = None
+    try:
+        for attempt in range(1, retries + 2):
+            dispatcher.put(on_event, CallStarted(0.0, "send", via, attempt))
+            result = await _send_once(pages, via, transport, address, to, config, dispatcher, on_event,
+                                      realtime, t38, max_duration, class1)
+            if result.ok or attempt > retries or result.reason not in RETRYABLE:
+                break
+            dispatcher.put(on_event, Retrying(0.0, attempt, result.reason, retry_delay))
+            await asyncio.sleep(retry_delay)
+    finally:
+        await dispatcher.close()
+    assert result is not None
+    return result
+
+
+async def _send_once(pages: list[Page], via: str, transport: str, address: str, to: str | None,
+                     config: T30Config, dispatcher: _Dispatcher, on_event: Callable | None,
+                     realtime: bool, t38: Any, max_duration: float, class1: Any) -> FaxResult:
+    session = _Observed(Session(config, calling=True, pages=pages, now=0.0),
+                        lambda ev: dispatcher.put(on_event, ev))
+    wall_start = time.time()
+    kwargs = dict(direction="send", local_id=config.local_id, transport=transport, address=via)
+    try:
+        if transport == "t38":
+            t30 = await _run_t38(session, via, answering=False, realtime=realtime, t38=t38,
+                                 max_duration=max_duration)
+        else:
+            t30 = await asyncio.to_thread(_class1_send, address, to, session, class1)
+    except _DialFailed as exc:
+        return _record.call_failure("send", exc.reason, exc.detail, started_at=_record.utc_iso(wall_start),
+                                    ended_at=_record.utc_iso(time.time()), dnis=to, **kwargs)
+    except (DriverError, OSError) as exc:
+        return _record.call_failure("send", "driver_error", str(exc), started_at=_record.utc_iso(wall_start),
+                                    ended_at=_record.utc_iso(time.time()), events=[
+                                        _record.event_to_dict(e) for e in session.log], **kwargs)
+    return _record.from_t30(t30, session.log, t0=t30.started, wall_start=wall_start, wall_end=time.time(), dnis=to,
+                            **kwargs)
+
+
+class _DialFailed(Exception):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason, self.detail = reason, detail
+
+
+_DIAL_REASONS = {"BUSY": "busy", "NO ANSWER": "no_answer", "NO DIALTONE": "no_dialtone",
+                 "NO DIAL TONE": "no_dialtone", "NO CARRIER": "no_carrier", "TIMEOUT": "no_answer",
+                 "ERROR": "driver_error"}
+
+
+def _class1_driver(port: str, class1: Any):
+    from .drivers.class1 import Class1Config, Class1Driver
+
+    if class1 is None:
+        class1 = Class1Config(port=port)
+    elif isinstance(class1, dict):
+        class1 = Class1Config(port=port, **class1)
+    return Class1Driver(class1)
+
+
+def _class1_send(port: str, number: str, session: Any, class1: Any) -> Any:
+    from .drivers.class1 import DialError
+
+    with _class1_driver(port, class1).open() as driver:
+        try:
+            return driver.send_call(number, session)
+        except DialError as exc:
+            raise _DialFailed(_DIAL_REASONS.get(exc.reason, "no_carrier"), str(exc)) from exc
+
+
+def send_sync(documents: Any, **kwargs: Any) -> FaxResult:
+    """:func:`send` for scripts without an event loop."""
+    return asyncio.run(send(documents, **kwargs))
+
+
+# --------------------------------------------------------------------------- receive
+class Receiver:
+    """Answers calls on one line until :meth:`stop` (or after one call with ``once``).
+
+    Each fax is written to ``output_dir`` (if given) as it arrives: the TIFF Class F
+    grows page by page in a ``.part`` file and is renamed when the call ends, so a
+    call that fails during page 5 leaves pages 1-4 on disk; the JSON record is
+    written beside it (``<name>.json``), and a PDF too when ``formats`` has "pdf".
+    ``results`` keeps every call's :class:`FaxResult`.
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(self, *, via: str, on_call: Callable | None = None, on_page: Callable | None = None,
+                 on_done: Callable | None = None, on_event: Callable | None = None,
+                 output_dir: str | os.PathLike | None = None, formats: Sequence[str] = ("tiff",),
+                 codec: str = "mmr", local_id: str = "", ecm: bool = True, max_rate: int = 14400,
+                 config: T30Config | None = None, realtime: bool = True, t38: Any = None,
+                 once: bool = False, rings: int = 1, class1: Any = None,
+                 call_decision_timeout: float = 10.0, max_duration: float = 1800.0):
+        self.transport, self.address = parse_via(via)
+        for f in formats:
+            if f not in ("tiff", "pdf"):
+                raise ValueError(f"output format {f!r}: tiff or pdf")
+        self.via = via
+        self.on_call, self.on_page, self.on_done, self.on_event = on_call, on_page, on_done, on_event
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.formats = tuple(formats)
+        self.codec = codec
+        self.config = config or T30Config(local_id=local_id, ecm=ecm, max_rate=max_rate)
+        self.realtime, self.t38, self.once, self.rings, self.class1 = realtime, t38, once, rings, class1
+        self.call_decision_timeout = call_decision_timeout
+        self.max_duration = max_duration
+        self.results: list[FaxResult] = []
+        self.local_address: tuple[str, int] | None = None
+        self._stop = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    # lifecycle
+    def stop(self) -> None:
+        """Stop after the call in progress (if any) ends; no new call is answered."""
+        self._stop.set()
+
+    async def ready(self) -> tuple[str, int] | None:
+        """Wait until the line listens; the bound (host, port) for T.38."""
+        await self._ready.wait()
+        return self.local_address
+
+    def __await__(self):
+        return self.run().__await__()
+
+    async def run(self) -> list[FaxResult]:
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        dispatcher = _Dispatcher(loop)
+        try:
+            while not self._stop.is_set():
+                result = await self._one_call(dispatcher)
+                if result is None:
+                    break
+                self.results.append(result)
+                dispatcher.put(self.on_done, result)
+                if self.once:
+                    break
+        finally:
+            await dispatcher.close()
+        return self.results
+
+    def _bound(self, address: tuple[str, int]) -> None:
+        self.local_address = address
+        self._ready.set()
+
+    # one call
+    async def _one_call(self, dispatcher: _Dispatcher) -> FaxResult | None:
+        wall_start = time.time()
+        call = Call(via=self.via, transport=self.transport)
+        remote = None
+        driver = None
+        if self.transport == "t38":
+            from .drivers import t38_udp
+
+            local, remote = t38_udp.parse_t38_url(self.via, listen=True)
+            if self.local_address is not None:
+                local = self.local_address          # keep the port we were given (port 0)
+            if remote is None:
+                remote = await _wait_first_datagram(local, self._stop, self._bound)
+                if remote is None:
+                    return None
+            else:
+                self._bound(local)
+            call.remote_address = f"{remote[0]}:{remote[1]}"
+        else:
+            driver, caller_id = await asyncio.to_thread(self._class1_wait, self._stop)
+            if driver is None:
+                return None
+            call.ani = caller_id.get("NMBR")
+            call.dnis = caller_id.get("DDI") or caller_id.get("NDID")
+            call.info = dict(caller_id)
+
+        try:
+            decision = _decision(await _call_hook(self.on_call, call, timeout=self.call_decision_timeout))
+        except (asyncio.TimeoutError, Exception) as exc:  # a broken hook rejects, never crashes the line
+            decision = Reject(f"on_call failed: {exc!r}")
+        common = dict(local_id=self.config.local_id, transport=self.transport, address=self.via,
+                      ani=call.ani, dnis=call.dnis)
+        if isinstance(decision, Reject):
+            if driver is not None:
+                await asyncio.to_thread(_class1_close, driver)
+            return _record.call_failure("receive", "rejected", decision.reason,
+                                        started_at=_record.utc_iso(wall_start),
+                                        ended_at=_record.utc_iso(time.time()), **common)
+        config = self.config
+        if decision.local_id is not None:
+            config = _replace(config, local_id=decision.local_id)
+            common["local_id"] = decision.local_id
+
+        sink = _FaxFiles(self.output_dir, self.formats, self.codec, wall_start) if self.output_dir else None
+
+        def hook(ev: Any) -> None:
+            dispatcher.put(self.on_event, ev)
+            if isinstance(ev, t30_events.PageReceived):
+                if sink is not None:
+                    sink.add(ev.page)       # on the line's path: one append, then on
+                dispatcher.put(self.on_page, call, ev)
+
+        session = _Observed(Session(config, calling=False, receive=True, now=0.0), hook)
+        dispatcher.put(self.on_event, CallStarted(0.0, "receive", self.via))
+        try:
+            if self.transport == "t38":
+                t30 = await _run_t38(session, self.via, answering=True, realtime=self.realtime,
+                                     t38=self.t38, local_override=self.local_address, remote_override=remote,
+                                     max_duration=self.max_duration)
+            else:
+                t30 = await asyncio.to_thread(_class1_answer, driver, session)
+            result = _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,
+                                      wall_end=time.time(), **common)
+        except (DriverError, OSError) as exc:
+            result = _record.call_failure("receive", "driver_error", str(exc),
+                                          started_at=_record.utc_iso(wall_start),
+                                          ended_at=_record.utc_iso(time.time()),
+                                          events=[_record.event_to_dict(e) for e in session.log], **common)
+            if session.log and any(isinstance(e, t30_events.PageReceived) for e in session.log):
+                result.pages = _record.from_t30(session.result, session.log, direction="receive").pages
+        if sink is not None:
+            result.files = sink.close(result)
+        return result
+
+    # Class 1
+    def _class1_wait(self, stop: asyncio.Event) -> tuple[Any, dict]:
+        from .errors import DriverTimeoutError
+
+        driver = _class1_driver(self.address, self.class1).open()
+        driver.initialize()
+        self._ready.set()
+        while not stop.is_set():
+            try:
+                return driver, driver.wait_for_call(rings=self.rings, timeout=1.0)
+            except DriverTimeoutError:
+                continue
+        driver.close()
+        return None, {}
+
+
+def _class1_answer(driver: Any, session: Any) -> Any:
+    from .drivers.class1 import DialError
+
+    try:
+        try:
+            driver.answer(rings=None)
+        except DialError as exc:
+            raise DriverError(f"answer failed: {exc}") from exc
+        return driver.run_call(session)
+    finally:
+        _class1_close(driver)
+
+
+def _class1_close(driver: Any) -> None:
+    try:
+        driver.hangup()
+    finally:
+        driver.close()
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9+_-]+")
+
+
+class _FaxFiles:
+    """The files of one received fax, written as pages arrive and renamed at the end."""
+
+    _seq = itertools.count(1)
+
+    def __init__(self, directory: Path, formats: Sequence[str], codec: str, wall_start: float):
+        from .document import TiffWriter
+
+        stamp = _dt.datetime.fromtimestamp(wall_start).strftime("%Y%m%d-%H%M%S")
+        self.base = directory / f"fax-{stamp}-{os.getpid()}-{next(self._seq):03d}"
+        self.formats, self.codec = formats, codec
+        self.pages: list[Page] = []
+        self.part = self.base.with_suffix(".tif.part")
+        self.writer = TiffWriter(str(self.part), when=_dt.datetime.fromtimestamp(wall_start).astimezone(),
+                                 description="received by xmfax")
+
+    def add(self, page: Page) -> None:
+        self.pages.append(page)
+        self.writer.add_page(page, self.codec)
+
+    def close(self, result: FaxResult) -> list[str]:
+        files: list[str] = []
+        self.writer.close()
+        if self.pages:
+            tif = self.base.with_suffix(".tif")
+            os.replace(self.part, tif)
+            if "tiff" in self.formats:
+                files.append(str(tif))
+            if "pdf" in self.formats:
+                from .document import save
+
+                pdf = self.base.with_suffix(".pdf")
+                _atomic(pdf, lambda f: save(self.pages, f, format="pdf"))
+                files.append(str(pdf))
+            if "tiff" not in self.formats:
+                tif.unlink()
+        else:
+            self.part.unlink(missing_ok=True)
+        result.files = files
+        record = self.base.with_suffix(".json")
+        _atomic(record, lambda f: f.write(result.to_json().encode()))
+        return files
+
+
+def _atomic(path: Path, write: Callable[[Any], Any]) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def receive(*, via: str, on_call: Callable | None = None, on_page: Callable | None = None,
+            on_done: Callable | None = None, **kwargs: Any) -> Receiver:
+    """A :class:`Receiver` on ``via``; ``await`` it (or its ``run()``) to answer calls until stopped.
+
+    ``on_call(call) -> Accept(local_id=...) | Reject(reason) | bool | str`` decides each call
+    (the CSID to present per called number is the portal's plug-in point);
+    ``on_page(call, page_event)`` gets each page as it completes (``page_event.page`` is
+    the :class:`~xmfax.page.Page`); ``on_done(result)`` gets the :class:`FaxResult`.
+    Other keywords as :class:`Receiver`.
+    """
+    return Receiver(via=via, on_call=on_call, on_page=on_page, on_done=on_done, **kwargs)

@@ -1,0 +1,113 @@
+"""What the send, receive and demo subcommands share: options, progress, output."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..api import CallStarted, Retrying
+from ..ladder import render_html, render_svg, render_text
+from ..record import FaxResult
+from ..t30 import events as ev
+
+RESOLUTIONS = ["standard", "fine", "superfine", "ultrafine", "200x200", "300x300", "400x400"]
+
+
+def add_line_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--local-id", default="", metavar="ID",
+                   help="our identifier (TSI when sending, CSI when receiving), e.g. '+1 555 0100'")
+    p.add_argument("--no-ecm", action="store_true", help="do not use error correction mode")
+    p.add_argument("--max-rate", type=int, default=14400, choices=[2400, 4800, 7200, 9600, 12000, 14400],
+                   help="fastest modem rate to offer (default 14400, V.17)")
+    p.add_argument("--fast", action="store_true",
+                   help="T.38: do not pace packets in real time (trusted links and tests)")
+    p.add_argument("--json", action="store_true", help="print the fax record as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--ladder", metavar="FILE",
+                   help="also draw the call as a ladder diagram: FILE.svg, FILE.html or text")
+
+
+class Progress:
+    """Shows a call as it goes: a progress bar per page on a terminal, plain lines elsewhere."""
+
+    def __init__(self, enabled: bool, label: str):
+        self.enabled = enabled
+        self.label = label
+        self._rich = None
+        self._task = None
+        if enabled and sys.stderr.isatty():
+            try:
+                from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+            except ImportError:
+                pass
+            else:
+                self._rich = RichProgress(TextColumn("{task.description}"), BarColumn(),
+                                          TextColumn("{task.completed}/{task.total} pages"),
+                                          TimeElapsedColumn(), transient=False)
+
+    def __enter__(self) -> "Progress":
+        if self._rich is not None:
+            self._rich.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+
+    def _say(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.console.print(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def on_event(self, e: Any) -> None:
+        if isinstance(e, CallStarted):
+            self._say(f"{self.label}: call started via {e.via}" + (f" (attempt {e.attempt})" if e.attempt > 1 else ""))
+        elif isinstance(e, Retrying):
+            self._say(f"{self.label}: attempt {e.attempt} failed ({e.reason}); retrying in {e.delay:.0f} s")
+        elif isinstance(e, ev.TrainingResult):
+            self._say(f"{self.label}: training at {e.modulation}: {'ok' if e.ok else 'failed'}")
+        elif isinstance(e, ev.PageStarted):
+            if self._rich is not None:
+                if self._task is None:
+                    self._task = self._rich.add_task(self.label, total=None)
+                self._rich.update(self._task, description=f"{self.label}: page {e.number} "
+                                  f"({e.coding.upper()}, {e.resolution}, {e.rate} bit/s)")
+            elif not getattr(self, "_announced", None) == e.number:
+                self._announced = e.number
+                self._say(f"{self.label}: page {e.number} ({e.coding.upper()}, {e.resolution}, {e.rate} bit/s)")
+        elif isinstance(e, (ev.PageSent, ev.PageReceived)):
+            word = "sent" if isinstance(e, ev.PageSent) else "received"
+            if self._rich is not None and self._task is not None:
+                self._rich.advance(self._task)
+            self._say(f"{self.label}: page {e.number} {word} ({e.response})")
+        elif isinstance(e, ev.CallEnded):
+            self._say(f"{self.label}: call ended: {e.status} ({e.text})")
+
+
+def write_ladder(result: FaxResult, target: str) -> str:
+    record = result.to_dict()
+    path = Path(target)
+    if path.suffix == ".svg":
+        path.write_text(render_svg(record), encoding="utf-8")
+    elif path.suffix in (".html", ".htm"):
+        path.write_text(render_html(record), encoding="utf-8")
+    else:
+        path.write_text(render_text(record) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def report(result: FaxResult, args: argparse.Namespace) -> int:
+    """Print a finished call as the options ask; the exit status (0 only on success)."""
+    if args.ladder:
+        write_ladder(result, args.ladder)
+    if args.json:
+        print(result.to_json())
+    elif not args.quiet:
+        print(result.summary())
+        for f in result.files:
+            print(f"  {f}")
+    return 0 if result.ok else 1

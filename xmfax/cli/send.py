@@ -1,0 +1,41 @@
+"""``xmfax send --via URL DOCUMENT...``: send documents as one fax."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from .. import api
+from ._common import RESOLUTIONS, Progress, add_line_options, report
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "send", help="send documents as a fax (T.38 or a Class 1 modem)",
+        description="Send one fax made of DOCUMENTs (PDF, TIFF, images, text). "
+        "--via t38://HOST:PORT[?local=HOST:PORT] sends over T.38/UDPTL; "
+        "--via class1:PORT --to NUMBER dials through a Class 1 modem. "
+        "Exit status: 0 the fax was delivered, 1 it was not, 2 usage, 3 unreadable document.")
+    p.add_argument("documents", nargs="+", metavar="DOCUMENT")
+    p.add_argument("--via", required=True, metavar="URL", help="t38://HOST:PORT[?local=HOST:PORT] or class1:PORT")
+    p.add_argument("--to", metavar="NUMBER", help="number to dial (Class 1)")
+    p.add_argument("--resolution", default="fine", choices=RESOLUTIONS)
+    p.add_argument("--paper", default="auto", choices=["auto", "a4", "letter", "legal", "b4", "a3"])
+    p.add_argument("--header", nargs="?", const=True, metavar="TEMPLATE",
+                   help="print a header line on every page (fields {date} {time} {ident} {page} {pages})")
+    p.add_argument("--retries", type=int, default=0, help="further attempts after a failed call")
+    p.add_argument("--retry-delay", type=float, default=60.0, metavar="SECONDS")
+    add_line_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.via.startswith("class1:") and not args.to:
+        print("xmfax send: --to NUMBER is needed with a class1: modem", flush=True)
+        return 2
+    with Progress(not (args.quiet or args.json), "send") as progress:
+        result = asyncio.run(api.send(
+            args.documents, via=args.via, to=args.to, local_id=args.local_id, header=args.header,
+            resolution=args.resolution, paper=args.paper, ecm=not args.no_ecm, max_rate=args.max_rate,
+            retries=args.retries, retry_delay=args.retry_delay, realtime=not args.fast,
+            on_event=progress.on_event))
+    return report(result, args)
