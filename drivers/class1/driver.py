@@ -80,6 +80,10 @@ class Class1Config:
     trace: TextIO | None = None             # write a timestamped byte/AT log here
     trace_bytes: bool = True                # include raw bytes in the trace (not only AT)
     read_timeout: float = 0.02              # the port's read poll (s)
+    # V.17 image data (and ECM blocks) after a TCF use the short "resync" training
+    # (V.17 §?; T.30 §5.3.6.?): +FTM/+FRM=74/98/122/146 except right after DCS/CTC.
+    # The engine may also ask for it itself (short_training=True).
+    v17_short_training: bool = True
 
     def __post_init__(self) -> None:
         if self.dial_mode not in ("tone", "pulse"):
@@ -115,6 +119,7 @@ class Class1Driver:
         self.accommodations: list[str] = []      # quirk handling that actually happened
         self._t0 = 0.0
         self._last = "none"                      # last line activity: "rx", "tx", "silence"
+        self._long_train_next = True             # the next high-speed signal follows DCS/CTC
         if port is not None:
             self.at = ATEngine(port, self.trace, clock)
 
@@ -370,6 +375,23 @@ class Class1Driver:
         self._queue.extend(new)
         return bool(new) or session.done
 
+    # FCFs (without the X bit) after which the next high-speed signal is a long-trained TCF
+    # or a post-CTC block: DCS 0x82, CTC 0x48 (Table 1/T.30, bits as sent LSB first)
+    _RETRAIN_FCF = (0x82, 0x48)
+
+    def _note_v21_frame(self, frame: bytes) -> None:
+        if len(frame) >= 3 and (frame[2] & 0xFE) in self._RETRAIN_FCF:
+            self._long_train_next = True
+
+    def _training(self, mod: m.Modulation, asked_short: bool) -> bool:
+        """Whether this high-speed signal uses short training."""
+        short = asked_short
+        if (not short and self.config.v17_short_training and mod.family is m.Family.V17
+                and not self._long_train_next):
+            short = True
+        self._long_train_next = False
+        return short
+
     # ------------------------------------------------------------------ command execution
     def _execute(self, session, cmd: m.Command) -> None:
         if self.trace:
@@ -397,6 +419,11 @@ class Class1Driver:
             self._send_high_speed(cmd.modulation, cmd.short_training, cmd.data)
             self._feed(session, m.SendComplete())
         elif isinstance(cmd, m.Receive):
+            if self._queue and isinstance(self._queue[0], m.Receive):
+                # a later Receive supersedes this one (e.g. CFR sent: the engine queues
+                # "frames" then "page data"; the page comes next, so +FRM at once)
+                self._note("receive superseded by the next one")
+                return
             if cmd.expect is m.Expect.HDLC and cmd.modulation is m.Modulation.V21:
                 self._receive_v21(session)
             else:
@@ -430,6 +457,7 @@ class Class1Driver:
             if resp.result is not Result.CONNECT:
                 raise ModemResultError(resp)
         for i, frame in enumerate(frames):
+            self._note_v21_frame(frame)
             at.write(dle.frame_for_modem(frame))
             # V.21: ~1 s preamble + 8 bits per octet at 300 bit/s, plus slack
             timeout = 1.5 + (len(frame) + 4) * 8 / 300 + 3.0
@@ -452,21 +480,57 @@ class Class1Driver:
         if self.quirks.ftm_delay_ms:
             self._accommodate(f"extra {self.quirks.ftm_delay_ms} ms before +FTM")
             self.sleep(self.quirks.ftm_delay_ms / 1000)
-        code = mod.class1_code(short)
+        code = mod.class1_code(self._training(mod, short))
         cmd = f"AT+FTM={code}"
         at.send(cmd)
         resp = at.wait_result(cmd, 5.0)
         if resp.result is not Result.CONNECT:
             raise ModemResultError(resp)
-        payload = dle.frame_for_modem(data)
-        step = 4096
-        for i in range(0, len(payload), step):
-            at.write(payload[i:i + step])
+        self._write_paced(dle.frame_for_modem(data))
         seconds = len(data) * 8 / mod.bit_rate
         resp = at.wait_result("", seconds + self.quirks.send_drain_margin_s)
         if resp.result is not Result.OK:
             raise ModemResultError(resp)
         self._last = "tx"
+
+    def _write_paced(self, payload: bytes, step: int = 512, stall_limit_s: float = 30.0) -> None:
+        """Write transmit data, obeying XOFF/XON *from* the modem.
+
+        During +FTM/+FTH the modem sends nothing but flow control, so 0x13/0x11
+        arriving then can only mean XOFF/XON (a PTY has no CTS line: iaxmodem
+        paces the DTE this way). We never send XON/XOFF ourselves: 0x11/0x13
+        occur raw in fax data."""
+        at = self.at
+        port = self._port
+        paused = False
+        i = 0
+        stalled_since = None
+        while i < len(payload):
+            waiting = getattr(port, "in_waiting", 0)
+            if waiting or paused:
+                chunk = port.read(max(waiting, 1))
+                if chunk and self.trace:
+                    self.trace.bytes_in(chunk)
+                keep = bytearray()
+                for b in chunk:
+                    if b == 0x13:
+                        if not paused:
+                            self._accommodate("modem paces transmit data with XOFF/XON")
+                        paused = True
+                    elif b == 0x11:
+                        paused = False
+                    else:
+                        keep.append(b)
+                at.buf += keep
+            if paused:
+                if stalled_since is None:
+                    stalled_since = self.clock()
+                elif self.clock() - stalled_since > stall_limit_s:
+                    raise DriverTimeoutError(f"modem held XOFF for {stall_limit_s:.0f} s")
+                continue
+            stalled_since = None
+            at.write(payload[i:i + step])
+            i += step
 
     # ------------------------------------------------------------------ receiving
     def _abort_receive(self) -> None:
@@ -586,6 +650,8 @@ class Class1Driver:
                 self._feed(session, m.CarrierDown(m.Modulation.V21))
                 return
             if frame:
+                if good:
+                    self._note_v21_frame(frame)
                 self._feed(session, m.HDLCFrame(frame, good, m.Modulation.V21))
             final = good and len(frame) >= 2 and frame[1] & 0x10
             if final or self._queue or session.done:
@@ -595,7 +661,7 @@ class Class1Driver:
     def _receive_high_speed(self, session, cmd: m.Receive) -> None:
         at = self.at
         mod = cmd.modulation
-        code = mod.class1_code(cmd.short_training)
+        code = mod.class1_code(self._training(mod, cmd.short_training))
         atcmd = f"AT+FRM={code}"
         retries = self.quirks.frm_retries_after_fcerror
         while True:
