@@ -90,7 +90,7 @@ def test_max_rate_is_respected():
 # ---------------------------------------------------------------- damaged page data (non-ECM)
 def test_damaged_page_gets_rtn_and_is_sent_again():
     pages = [page(i, rows=300) for i in range(3)]
-    tx, rx, line = call(NO_ECM, NO_ECM, pages=pages, faults=Faults(data=page_damage("a", {2})))
+    tx, rx, line = call(NO_ECM, NO_ECM, pages=pages, faults=Faults(data=page_damage("a", {2}, every=15)))
     assert tx.result.ok and rx.result.ok
     assert "RTN" in names(line, "b")
     assert all(same_image(a, b) for a, b in zip(pages, rx.result.received_pages))
@@ -100,7 +100,7 @@ def test_page_refused_three_times():
     pages = [page(i, rows=300) for i in range(3)]
     tx = Session(NO_ECM, calling=True, pages=pages)
     rx = Session(NO_ECM, calling=False, receive=True)
-    Line(tx, rx, faults=Faults(data=page_damage("a", {2, 3, 4}))).run()
+    Line(tx, rx, faults=Faults(data=page_damage("a", {2, 3, 4}, every=15))).run()
     assert tx.result.reason is Reason.PAGE_REFUSED
     assert tx.result.detail == "page 2 refused with RTN 3 times"
     assert len(rx.result.received_pages) == 1             # page 1 is kept

@@ -235,9 +235,11 @@ def tcf_errors_above(rate: int, errors: int = 200) -> DataHook:
     return hook
 
 
-def page_damage(side: str, pages: set[int], fraction: float = 0.5, sends: int = 1) -> DataHook:
-    """Garble the middle ``fraction`` of the non-ECM page data transmissions number
-    ``pages`` (1-based page transmissions, TCFs not counted), the first ``sends`` times."""
+def page_damage(side: str, pages: set[int], fraction: float = 0.5, every: int = 40) -> DataHook:
+    """Damage non-ECM page data transmissions number ``pages`` (1-based, counting
+    page transmissions only: TCFs pass). In the middle ``fraction`` of the data one
+    bit in every ``every`` octets is flipped (line noise as bit errors); ``every=1``
+    garbles every octet there (a noise burst)."""
     counter = [0]
 
     def hook(s: str, data: bytes, mod: Modulation, n: int) -> bytes:
@@ -248,8 +250,8 @@ def page_damage(side: str, pages: set[int], fraction: float = 0.5, sends: int = 
             buf = bytearray(data)
             lo = int(len(buf) * (0.5 - fraction / 2))
             hi = int(len(buf) * (0.5 + fraction / 2))
-            for k in range(lo, hi):
-                buf[k] ^= 0xA5
+            for k in range(lo, hi, every):
+                buf[k] ^= 0xA5 if every == 1 else 1 << (k % 8)
             return bytes(buf)
         return data
     return hook

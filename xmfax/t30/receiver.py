@@ -36,33 +36,41 @@ class ReceiverMixin:
                     # data after what decoded as RTC: a damaged row looked like the end of page
                     self._rx_after_end += len(piece) - piece.count(0)
                 else:
-                    self._rx_fed += len(piece)
                     got = len(self._decoder.feed(piece))
-                    self._count_lost(got, len(piece))
+                    self._count_lost(got, piece)
             self._deadline = self._now + self.config.timers.t2
 
-    def _count_lost(self, got: int, size: int) -> None:
-        """Rows lost in garbage: the decoder skips damaged data up to the next usable
-        EOL without counting the rows it held. A slice of data that completes no row
-        (after the first row) is counted as the rows it would hold at the page's mean
-        coded row size so far: an estimate, added to the bad rows for the copy-quality
-        check (T.30 §5.3.6.1.5 leaves the method to the receiver)."""
-        rows = self._decoder.rows
-        if got or rows == 0:
-            self._rx_lost_run = 0.0
+    def _count_lost(self, got: int, piece: bytes) -> None:
+        """Rows lost in garbage. The decoder takes whatever follows a complete row, up
+        to the next EOL, as fill (T.4 fill is 0 bits), so a burst of line noise that
+        wipes out EOLs swallows rows without counting them as bad. We count the
+        non-zero octets between row completions: a stretch longer than any coded row
+        of this width can be (12 bits a pel, the longest MH code for a run: 1.5
+        octets a pel) cannot be image data, and is counted as ``stretch / mean row
+        size`` lost rows, added to the bad rows for the copy-quality check (T.30
+        §5.3.6.1.5 leaves the method to the receiver). Fill (zeros) never counts,
+        and no valid page can trip it; shorter bursts go unseen unless they make
+        bad rows or a false RTC (see _judge)."""
+        self._rx_since_row += len(piece) - piece.count(0)
+        if not got:
             return
-        mean = max(1.0, (self._rx_fed - size) / rows)
-        est = size / mean
-        self._rx_lost += est
-        self._rx_lost_run += est
-        self._rx_lost_max = max(self._rx_lost_max, self._rx_lost_run)
+        stretch, self._rx_since_row = self._rx_since_row, 0
+        if stretch > self._rx_max_row_octets:
+            mean = max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
+            est = max(0.0, stretch / mean - got)
+            self._rx_lost += est
+            self._rx_lost_max = max(self._rx_lost_max, est)
+            return
+        self._rx_good_bytes += stretch
+        self._rx_good_rows += got
 
     def _begin_rx_page(self) -> None:
         d = self._rx_dcs
         self._rx_started = True
         self._rx_after_end = 0
-        self._rx_fed = 0
-        self._rx_lost = self._rx_lost_run = self._rx_lost_max = 0.0
+        self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
+        self._rx_lost = self._rx_lost_max = 0.0
+        self._rx_max_row_octets = d.resolution.widths[d.width] * 3 // 2 + 128
         if not d.ecm:
             self._decoder = codecs.StreamDecoder(d.resolution.widths[d.width], d.compression, eol=True,
                                                  bit_order="lsb", max_rows=self.config.max_receive_rows,
@@ -120,6 +128,10 @@ class ReceiverMixin:
         if st is State.RX_PAGE and not self._rx_started:
             self._begin_rx_page()
         res = self._decoder.finish()
+        if self._rx_since_row > self._rx_max_row_octets:         # garbage up to the end
+            mean = max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
+            self._rx_lost += self._rx_since_row / mean
+            self._rx_lost_max = max(self._rx_lost_max, self._rx_since_row / mean)
         lost = int(round(self._rx_lost))
         response, why = self._judge(res.rows + lost, res.bad_rows + lost,
                                     max(res.max_consecutive_bad_rows, int(round(self._rx_lost_max))),

@@ -102,8 +102,9 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._decoder: codecs.StreamDecoder | None = None
         self._rx_started = False
         self._rx_after_end = 0
-        self._rx_fed = 0
-        self._rx_lost = self._rx_lost_run = self._rx_lost_max = 0.0
+        self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
+        self._rx_max_row_octets = 0
+        self._rx_lost = self._rx_lost_max = 0.0
         self._rx_block = RxBlock()
         self._rx_ecm_data: list[bytes] = []
         self._rx_last_ack: tuple[int, int] | None = None
