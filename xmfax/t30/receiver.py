@@ -16,6 +16,7 @@ from .states import Input, State
 from ._common import GAP_MS, dcs_fields
 
 _POST_PAGE = {FCF.MPS, FCF.EOP, FCF.EOM}
+MAX_ROW_SECONDS = 5.0        # T.4 §3: maximum transmission time of a total coded scan line
 
 
 class ReceiverMixin:
@@ -30,8 +31,8 @@ class ReceiverMixin:
             if not self._rx_started:
                 self._begin_rx_page()
             data = ev.data
-            for k in range(0, len(data), 128):       # small slices: to see where RTC fell
-                piece = data[k:k + 128]
+            for k in range(0, len(data), 32):        # small slices: where RTC fell, row times
+                piece = data[k:k + 32]
                 if self._decoder.end is not None:
                     # data after what decoded as RTC: a damaged row looked like the end of page
                     self._rx_after_end += len(piece) - piece.count(0)
@@ -52,9 +53,15 @@ class ReceiverMixin:
         and no valid page can trip it; shorter bursts go unseen unless they make
         bad rows or a false RTC (see _judge)."""
         self._rx_since_row += len(piece) - piece.count(0)
+        self._rx_row_octets += len(piece)
         if not got:
             return
         stretch, self._rx_since_row = self._rx_since_row, 0
+        seconds = (self._rx_row_octets - len(piece) / 2) * 8 / self._rx_dcs.modulation.bit_rate
+        self._rx_row_octets = 0
+        if got == 1 and seconds > MAX_ROW_SECONDS and self._rx_abandon is None:
+            # T.4 §3: a total coded scan line takes at most 5 s; the message is dropped
+            self._rx_abandon = f"a coded scan line took {seconds:.1f} s (T.4 §3: at most {MAX_ROW_SECONDS:.0f} s)"
         if stretch > self._rx_max_row_octets:
             mean = max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
             est = max(0.0, stretch / mean - got)
@@ -70,6 +77,8 @@ class ReceiverMixin:
         self._rx_after_end = 0
         self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
         self._rx_lost = self._rx_lost_max = 0.0
+        self._rx_row_octets = 0
+        self._rx_abandon = None
         self._rx_max_row_octets = d.resolution.widths[d.width] * 3 // 2 + 128
         if not d.ecm:
             self._decoder = codecs.StreamDecoder(d.resolution.widths[d.width], d.compression, eol=True,
@@ -124,6 +133,11 @@ class ReceiverMixin:
             self._repeat_response()
             return
         if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
+            return
+        if self._rx_abandon is not None:
+            # the message is being dropped: no answer; the sender gives up and sends DCN
+            # (it repeats its command 3 times, T4 or more apart: wait for that, up to T1)
+            self._deadline = self._now + self.config.timers.t1
             return
         if st is State.RX_PAGE and not self._rx_started:
             self._begin_rx_page()

@@ -29,6 +29,7 @@ class Reason(enum.Enum):
     NO_DCN = (18, "no DCN after the last page (all pages were delivered)")
     NO_RESPONSE = (19, "the far end stopped answering")
     ABORTED = (20, "the local side aborted the call")
+    SCAN_LINE_TOO_LONG = (21, "a coded scan line took longer than 5 s (T.4 §3): the page was dropped")
 
     def __init__(self, code: int, text: str):
         self.code = code

@@ -105,6 +105,8 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
         self._rx_max_row_octets = 0
         self._rx_lost = self._rx_lost_max = 0.0
+        self._rx_row_octets = 0
+        self._rx_abandon: str | None = None
         self._rx_block = RxBlock()
         self._rx_ecm_data: list[bytes] = []
         self._rx_last_ack: tuple[int, int] | None = None
@@ -563,6 +565,8 @@ class Session(TransmitterMixin, ReceiverMixin):
         st = self.state
         if st is State.RX_WAIT_DCN:
             self._finish(Reason.OK)
+        elif self._rx_abandon is not None:
+            self._finish(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
         elif self.pages and self._page_index >= len(self.pages):
             self._finish(Reason.OK, "DCN before our own")
         else:
@@ -597,7 +601,10 @@ class Session(TransmitterMixin, ReceiverMixin):
             else:
                 self._fail(Reason.NO_PAGE, self._where())
         elif st is State.RX_WAIT_PMC:
-            self._fail(Reason.NO_POST_PAGE, self._where())
+            if self._rx_abandon is not None:
+                self._fail(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
+            else:
+                self._fail(Reason.NO_POST_PAGE, self._where())
         elif st is State.RX_WAIT_DCN:
             self._finish(Reason.OK, "no DCN after the last page")
             self._go(Input.END_OK)
