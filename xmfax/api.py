@@ -273,17 +273,34 @@ async def _run_t38(session: Any, via: str, *, answering: bool, realtime: bool, t
                                   max_duration=max_duration, on_ready=on_ready)
 
 
+# A rejected T.38 caller keeps sending until its T1 runs out: its datagrams are not a
+# new call until it has been quiet this long.
+REJECTED_QUIET = 5.0
+
+
 async def _wait_first_datagram(local: tuple[str, int], stop: asyncio.Event,
-                               on_ready=None) -> tuple[str, int] | None:
-    """Listen on ``local`` until someone sends a datagram; their address (None if stopped)."""
+                               on_ready=None, ignore: dict | None = None) -> tuple[str, int] | None:
+    """Listen on ``local`` until someone sends a datagram; their address (None if stopped).
+
+    ``ignore`` maps the addresses of rejected callers to when they were last heard
+    (loop time); their datagrams are dropped (and the time renewed) until they have
+    been quiet for REJECTED_QUIET seconds."""
     loop = asyncio.get_running_loop()
     got: asyncio.Future = loop.create_future()
     closed: asyncio.Future = loop.create_future()
+    ignore = ignore if ignore is not None else {}
 
     class _First(asyncio.DatagramProtocol):
         def datagram_received(self, data: bytes, addr: Any) -> None:
+            source = (addr[0], addr[1])
+            now = loop.time()
+            last = ignore.get(source)
+            if last is not None and now - last < REJECTED_QUIET:
+                ignore[source] = now            # the rejected call is still going
+                return
+            ignore.pop(source, None)
             if not got.done():
-                got.set_result((addr[0], addr[1]))
+                got.set_result(source)
 
         def connection_lost(self, exc: Exception | None) -> None:
             if not closed.done():
@@ -445,6 +462,7 @@ class Receiver:
         self.local_address: tuple[str, int] | None = None
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
+        self._rejected: dict[tuple[str, int], float] = {}    # T.38 callers turned away, last heard
         self._task: asyncio.Task | None = None
 
     # lifecycle
@@ -495,7 +513,7 @@ class Receiver:
             if self.local_address is not None:
                 local = self.local_address          # keep the port we were given (port 0)
             if remote is None:
-                remote = await _wait_first_datagram(local, self._stop, self._bound)
+                remote = await _wait_first_datagram(local, self._stop, self._bound, self._rejected)
                 if remote is None:
                     return None
             else:
@@ -518,6 +536,8 @@ class Receiver:
         if isinstance(decision, Reject):
             if driver is not None:
                 await asyncio.to_thread(_class1_close, driver)
+            if remote is not None:     # T.38: its next datagrams are this call, not a new one
+                self._rejected[remote] = asyncio.get_running_loop().time()
             return _record.call_failure("receive", "rejected", decision.reason,
                                         started_at=_record.utc_iso(wall_start),
                                         ended_at=_record.utc_iso(time.time()), **common)
