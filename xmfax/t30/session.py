@@ -341,6 +341,9 @@ class Session(TransmitterMixin, ReceiverMixin):
     def _enter_rx_wait_dcn(self) -> None:
         pass
 
+    def _enter_rx_after_eom(self) -> None:
+        self._t1_deadline = None     # phase B again: a new T1 for our DIS
+
     def _enter_send_dcn(self) -> None:
         # T.30 §5.3.6.1.6: DCN, then release the line (phase E)
         if self.result.reason is None:
@@ -415,8 +418,12 @@ class Session(TransmitterMixin, ReceiverMixin):
                 self._finish(Reason.LINE_LOST, f"{self._where()}{': ' + ev.reason if ev.reason else ''}")
             self._go(Input.LINE_LOST)
         elif isinstance(ev, (CarrierUp, ToneDetected, WrongCarrier)):
-            if isinstance(ev, CarrierUp) and ev.modulation is Modulation.V21:
-                self._burst_bad = self._burst_good = False
+            if isinstance(ev, CarrierUp):
+                if ev.modulation is Modulation.V21:
+                    self._burst_bad = self._burst_good = False
+                # a signal is arriving: a response timer waits for it (T.30 §5.4.3.1)
+                if self._deadline is not None and self.state is not State.WAIT_DIS:
+                    self._deadline = max(self._deadline, self._now + self.config.timers.t2)
         # anything else is ignored
 
     def _on_frame(self, fr: F.Frame) -> None:
@@ -537,7 +544,7 @@ class Session(TransmitterMixin, ReceiverMixin):
     def _on_dcs(self, fr: F.Frame) -> None:
         st = self.state
         if st not in (State.SEND_DIS, State.SEND_DTC, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE,
-                      State.RX_WAIT_PMC, State.RX_WAIT_DCN):
+                      State.RX_WAIT_PMC, State.RX_WAIT_DCN, State.RX_AFTER_EOM):
             return
         dcs = F.DCS.decode(fr.fif)
         caps.check_dcs(self._local_dis, dcs)
@@ -605,6 +612,8 @@ class Session(TransmitterMixin, ReceiverMixin):
                 self._fail(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
             else:
                 self._fail(Reason.NO_POST_PAGE, self._where())
+        elif st is State.RX_AFTER_EOM:
+            self._go(Input.NO_RESPONSE_RETRY)
         elif st is State.RX_WAIT_DCN:
             self._finish(Reason.OK, "no DCN after the last page")
             self._go(Input.END_OK)

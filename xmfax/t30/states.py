@@ -41,6 +41,7 @@ class State(enum.Enum):
     # Phase D, post-message (T.30 §5.3.6.1.4)
     RX_WAIT_PMC = "wait post-page command"   # receiver: MPS/EOP/EOM or PPS/EOR/CTC
     RX_WAIT_DCN = "wait DCN"                 # receiver: EOP answered, wait for DCN
+    RX_AFTER_EOM = "wait after EOM"          # receiver: EOM answered; a repeat, DCS, or (T2) our DIS
     # Phase E, release (T.30 §5.1)
     SEND_DCN = "send DCN"
     DONE = "done"
@@ -170,12 +171,18 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (State.RX_PAGE, Input.PMC_NEXT_PAGE): State.RX_PAGE,       # a command without data before it
     (State.RX_PAGE, Input.PMC_RETRAIN): State.RX_WAIT_DCS,
     (State.RX_PAGE, Input.PMC_LAST): State.RX_WAIT_DCN,
-    (State.RX_PAGE, Input.PMC_EOM): State.SEND_DIS,
+    (State.RX_PAGE, Input.PMC_EOM): State.RX_AFTER_EOM,
     (State.RX_PAGE, Input.PPR_SENT): State.RX_PAGE,
     (State.RX_WAIT_PMC, Input.PMC_NEXT_PAGE): State.RX_PAGE,
     (State.RX_WAIT_PMC, Input.PMC_RETRAIN): State.RX_WAIT_DCS,
     (State.RX_WAIT_PMC, Input.PMC_LAST): State.RX_WAIT_DCN,
-    (State.RX_WAIT_PMC, Input.PMC_EOM): State.SEND_DIS,
+    (State.RX_WAIT_PMC, Input.PMC_EOM): State.RX_AFTER_EOM,
+    # after EOM (T.30 §5.3.6.1.4): back to phase B; the sender may repeat EOM (our MCF
+    # was lost) or go straight to DCS; if nothing comes we send DIS
+    (State.RX_AFTER_EOM, Input.REPEAT_RESPONSE): State.RX_AFTER_EOM,
+    (State.RX_AFTER_EOM, Input.PMC_EOM): State.RX_AFTER_EOM,
+    (State.RX_AFTER_EOM, Input.DCS): State.RX_TCF,
+    (State.RX_AFTER_EOM, Input.NO_RESPONSE_RETRY): State.SEND_DIS,
     (State.RX_WAIT_PMC, Input.PPR_SENT): State.RX_PAGE,
     (State.RX_WAIT_PMC, Input.DCS): State.RX_TCF,
     (State.RX_WAIT_PMC, Input.REPEAT_RESPONSE): State.RX_WAIT_PMC,
@@ -208,7 +215,7 @@ PHASE = {
     State.SEND_DCS: "B", State.RX_WAIT_DCS: "B", State.RX_TCF: "B",
     State.SEND_PAGE: "C", State.SEND_BLOCK: "C", State.RX_PAGE: "C",
     State.RESEND_PMC: "D", State.RESEND_PPS: "D", State.SEND_CTC: "D", State.SEND_EOR: "D",
-    State.SEND_RR: "D", State.RX_WAIT_PMC: "D", State.RX_WAIT_DCN: "D",
+    State.SEND_RR: "D", State.RX_WAIT_PMC: "D", State.RX_WAIT_DCN: "D", State.RX_AFTER_EOM: "B",
     State.SEND_DCN: "E", State.DONE: "E",
 }
 
