@@ -235,7 +235,9 @@ class ReceiverMixin:
         missing = self._rx_block.missing(count)
         if missing:
             self._rx_retransmitted += len(missing)
-            self._respond(FCF.PPR, F.encode_ppr(missing))
+            # frame numbers past the block's end are marked too (as TSB-85 OREN02 expects;
+            # T.30 §A.4: the sender resends only frames it has)
+            self._respond(FCF.PPR, F.encode_ppr(missing | set(range(count, 256))))
             self._go(Input.PPR_SENT)
             return
         self._block_done(fcf2, page, block, count, FCF.MCF)

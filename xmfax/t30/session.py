@@ -287,6 +287,8 @@ class Session(TransmitterMixin, ReceiverMixin):
     def _enter_send_dtc(self) -> None:
         # T.30 §5.2 polling: [NSC] CIG DTC
         frames = []
+        if self.config.nsf:
+            frames.append(self._frame(FCF.NSC, self.config.nsf, final=False))
         if self.config.local_id:
             frames.append(self._frame(FCF.CIG, F.encode_id(self.config.local_id), final=False))
         dtc = caps.local_dis(self.config, ready_to_transmit=False, ready_to_receive=True)
