@@ -150,7 +150,9 @@ def test_ecm_eor_when_no_lower_rate():
     tx, rx, line = call(cfg, T30Config(), pages=[p], faults=Faults(frame=ecm_frame_fault("a", {0}, times=99)))
     n = names(line)
     assert "EOR" in n and "ERR" in n
-    assert tx.result.ok and "EOR" in tx.result.detail      # the page went with a hole in it
+    # the page went with a hole in it: both ends say so
+    assert tx.result.reason is Reason.ECM_FAILED and "EOR" in tx.result.detail
+    assert rx.result.reason is Reason.ECM_FAILED
     assert len(rx.result.received_pages) == 1
 
 

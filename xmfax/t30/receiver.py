@@ -222,7 +222,10 @@ class ReceiverMixin:
         if self._rx_dcs is None or not self._rx_dcs.ecm:
             return
         fcf2, page, block, count = F.decode_pps(fr.fif)
-        if self._rx_last_ack == (page, block) and not self._rx_block.frames:
+        if self._rx_last_ack == (page, block):
+            # the page/block we already confirmed: a repeat (our MCF was lost), not a new
+            # block; frames sent before it are not taken (T.30 §A.4: counters must move on)
+            self._rx_block.clear()
             self._repeat_response()
             return
         if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
@@ -232,6 +235,15 @@ class ReceiverMixin:
             self._respond(FCF.RNR)
             self._go(Input.REPEAT_RESPONSE)
             return
+        if self._rx_eor is not None:
+            eor_page, eor_block, eor_data, _ = self._rx_eor
+            self._rx_eor = None
+            if (page, block) != (eor_page, eor_block):
+                # the sender moved on after EOR/ERR: keep what we had of that block
+                self._rx_ecm_data.append(eor_data)
+            else:
+                self._damaged_pages.pop()              # the same block again: a clean retry
+        self._rx_last_pps = (page, block, count, fcf2)
         missing = self._rx_block.missing(count)
         if missing:
             self._rx_retransmitted += len(missing)
@@ -258,9 +270,32 @@ class ReceiverMixin:
             if self.state is State.RX_WAIT_DCN:
                 self._repeat_response()
             return
+        # T.30 §A.4 EOR: the sender gives up correcting this block. We answer ERR and
+        # set what we have of it aside: if the sender tries the same block again (PPS
+        # with its page/block numbers) that retry replaces it; if it goes on to another
+        # block, it joins the page with its holes; if the call ends first, a page it
+        # ends is delivered as damaged. Either way the call's result says so (ECM_FAILED).
         fcf2 = fr.fif[0] & 0xFE if fr.fif else 0
-        count = max(self._rx_block.frames, default=-1) + 1
-        self._block_done(fcf2, -1, -1, count, FCF.ERR)
+        page, block, count, _ = self._rx_last_pps or (-1, -1, 0, 0)
+        count = max(count, max(self._rx_block.frames, default=-1) + 1)
+        if self._rx_eor is None:
+            self._damaged_pages.append(len(self.result.pages_received) + 1)
+        self._rx_eor = (page, block, self._rx_block.data(count), fcf2)
+        self._rx_block.clear()
+        self._respond(FCF.ERR)
+        self._go(Input.PPR_SENT)
+
+    def _deliver_eor_page(self) -> bool:
+        """The call ends after EOR/ERR on a page's last block: deliver what arrived.
+        True if that block ended the document (EOR-EOP)."""
+        page, block, data, fcf2 = self._rx_eor
+        self._rx_eor = None
+        tail = split(fcf2)[0] if fcf2 else None
+        tail = PRI_Q_BASE.get(tail, tail)
+        if tail in _POST_PAGE:
+            self._rx_ecm_data.append(data)
+            self._deliver_ecm_page(FCF.ERR)
+        return tail is FCF.EOP
 
     def _block_done(self, fcf2: int, page: int, block: int, count: int, answer: FCF) -> None:
         self._rx_ecm_data.append(self._rx_block.data(count))
@@ -269,14 +304,7 @@ class ReceiverMixin:
         tail = split(fcf2)[0] if fcf2 else None
         tail = PRI_Q_BASE.get(tail, tail)
         if tail in _POST_PAGE:
-            d = self._rx_dcs
-            data = b"".join(self._rx_ecm_data)
-            self._rx_ecm_data = []
-            res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
-                                bit_order="lsb", max_rows=self.config.max_receive_rows)
-            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
-                          res.max_consecutive_bad_rows, answer.name, self._rx_retransmitted)
-            self._rx_retransmitted = 0
+            self._deliver_ecm_page(answer)
         self._respond(answer)
         if tail is FCF.EOP:
             self._go(Input.PMC_LAST)
@@ -285,6 +313,17 @@ class ReceiverMixin:
             self._go(Input.PMC_EOM)
         else:
             self._go(Input.PMC_NEXT_PAGE)
+
+    def _deliver_ecm_page(self, answer: FCF) -> None:
+        """Decode the blocks of an ECM page and deliver it."""
+        d = self._rx_dcs
+        data = b"".join(self._rx_ecm_data)
+        self._rx_ecm_data = []
+        res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
+                            bit_order="lsb", max_rows=self.config.max_receive_rows)
+        self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
+                      res.max_consecutive_bad_rows, answer.name, self._rx_retransmitted)
+        self._rx_retransmitted = 0
 
     def _on_ctc(self, fr: F.Frame) -> None:
         if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:

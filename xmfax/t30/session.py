@@ -95,6 +95,7 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._page_retransmitted = 0
         self._pending_ctc: Modulation | None = None
         self._eor_used = False
+        self._damaged_pages: list[int] = []           # pages sent or received with ECM frames lost (EOR)
         # receiver
         self._rx_dcs: F.DCS | None = None
         self._tcf: TCFChecker | None = None
@@ -112,6 +113,8 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._rx_last_ack: tuple[int, int] | None = None
         self._held = False
         self._held_pps: F.Frame | None = None
+        self._rx_eor: tuple[int, int, bytes, int] | None = None    # block set aside after EOR
+        self._rx_last_pps: tuple[int, int, int, int] | None = None
         self._rx_retransmitted = 0
 
     # ------------------------------------------------------------------ public API
@@ -241,9 +244,13 @@ class Session(TransmitterMixin, ReceiverMixin):
         if self.state not in (State.DONE, State.SEND_DCN):
             self._go(Input.FAIL)
 
-    def _end_ok(self, detail: str = "") -> None:
-        self._finish(Reason.OK, detail)
-        self._go(Input.END_OK)
+    def _finish_ok(self, detail: str = "") -> None:
+        """The call ended as planned: OK, unless a page went with ECM frames missing."""
+        if self._damaged_pages:
+            pages = ", ".join(str(n) for n in self._damaged_pages)
+            self._finish(Reason.ECM_FAILED, f"page {pages} ended with EOR: frames missing")
+        else:
+            self._finish(Reason.OK, detail)
 
     def _where(self) -> str:
         if self.pages and self.state in _COMMANDER:
@@ -349,7 +356,7 @@ class Session(TransmitterMixin, ReceiverMixin):
     def _enter_send_dcn(self) -> None:
         # T.30 §5.3.6.1.6: DCN, then release the line (phase E)
         if self.result.reason is None:
-            self._finish(Reason.OK)
+            self._finish_ok()
         dcn = self._frame(FCF.DCN)
         self._events.append(FrameSent(self._now, dcn, F.describe(dcn)))
         self._push([SendSilence(GAP_MS), SendHDLC((dcn.encode(),)), Hangup()])
@@ -572,8 +579,10 @@ class Session(TransmitterMixin, ReceiverMixin):
 
     def _on_dcn(self) -> None:
         st = self.state
+        if self._rx_eor is not None and self._deliver_eor_page():
+            st = State.RX_WAIT_DCN          # that was the last page: the call ended as it should
         if st is State.RX_WAIT_DCN:
-            self._finish(Reason.OK)
+            self._finish_ok()
         elif self._rx_abandon is not None:
             self._finish(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
         elif self.pages and self._page_index >= len(self.pages):
@@ -617,7 +626,7 @@ class Session(TransmitterMixin, ReceiverMixin):
         elif st is State.RX_AFTER_EOM:
             self._go(Input.NO_RESPONSE_RETRY)
         elif st is State.RX_WAIT_DCN:
-            self._finish(Reason.OK, "no DCN after the last page")
+            self._finish_ok("no DCN after the last page")
             self._go(Input.END_OK)
         elif st in _COMMANDER:
             self._tries += 1

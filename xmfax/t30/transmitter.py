@@ -186,7 +186,7 @@ class TransmitterMixin:
             return
         # MCF, ERR (or RTP/PIP): this block is done
         if f is FCF.ERR or st is State.SEND_EOR:
-            self.result.detail = "ECM block given up with EOR"
+            self._damaged_pages.append(self._page_index + 1)
         self._tx_block = None
         if self._block_index + 1 < len(self._blocks):
             self._block_index += 1
