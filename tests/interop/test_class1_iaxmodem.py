@@ -1,0 +1,248 @@
+"""Class1Driver through two real Class 1 modems (iaxmodem, spandsp inside), with efax
+as the independent peer. The rig is started and stopped here in a temp directory.
+
+Default set (about 2 minutes): xmfax -> efax, efax -> xmfax, xmfax -> xmfax ECM, a
+failed dial. The 3-page series at each rate and the failure cases are @slow.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+RIG = Path("/work/shared/peers/iaxmodem/rig")
+CORPUS = Path("/work/shared/corpus/itu")
+
+pytestmark = pytest.mark.interop
+
+
+def _missing() -> str | None:
+    if not RIG.exists():
+        return f"{RIG} not found"
+    for tool in ("iaxmodem", "efax", "efix"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install -y iaxmodem efax)"
+    if not (CORPUS / "itu1.pbm").exists():
+        return f"{CORPUS} test pages not found"
+    return None
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    why = _missing()
+    if why:
+        pytest.skip(why)
+    d = tmp_path_factory.mktemp("rig")
+    # the rig leaves its supervisor running with our stdout: give it files, not pipes
+    with open(d / "start.log", "w") as log:
+        r = subprocess.run([str(RIG), "start", str(d)], stdout=log, stderr=subprocess.STDOUT, timeout=60)
+    if r.returncode != 0:
+        pytest.skip(f"iaxmodem rig did not start: {(d / 'start.log').read_text().strip()}")
+    time.sleep(6)
+    try:
+        yield d, str(d / "dev" / "ttyIAX0"), str(d / "dev" / "ttyIAX1")
+    finally:
+        subprocess.run([str(RIG), "stop", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=60)
+
+
+def _pages(n=1, names=("itu1", "itu2", "itu3")):
+    from PIL import Image
+
+    from xmfax.page import Page, Resolution
+    out = []
+    for name in names[:n]:
+        img = np.array(Image.open(CORPUS / f"{name}.pbm").convert("1")) == 0
+        out.append(Page(img, Resolution.FINE, source=name))
+    return out
+
+
+def _driver(port, trace_path=None):
+    from xmfax.drivers.class1 import Class1Config, Class1Driver
+    tr = open(trace_path, "w") if trace_path else None
+    return Class1Driver(Class1Config(port, profile="iaxmodem", trace=tr, trace_bytes=False))
+
+
+def _identical(got, want) -> bool:
+    img = got.image if hasattr(got, "image") else got
+    return img.shape == want.image.shape and not (img != want.image).any()
+
+
+def _received_pages(result):
+    return list(result.received_pages)
+
+
+def test_xmfax_sends_to_efax(rig, tmp_path):
+    from PIL import Image
+
+    from xmfax.t30.config import T30Config
+    from xmfax.t30.session import Session
+    d, a, b = rig
+    efax = subprocess.Popen(["efax", "-d", b, "-o1", "-w", "-iS0=1", "-r", str(tmp_path / "fax")],
+                            stdout=open(tmp_path / "efax.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        time.sleep(7)          # efax's ATZ: the modem refuses calls for ~5 s
+        pages = _pages(1)
+        s = Session(T30Config(ecm=False, local_id="+1 555 0100"), calling=True, pages=pages, now=0.0)
+        with _driver(a, tmp_path / "trace.log") as drv:
+            drv.initialize()
+            result = drv.send_call("1001", s)
+        efax.wait(timeout=30)
+    finally:
+        if efax.poll() is None:
+            efax.kill()
+    log = (tmp_path / "efax.log").read_text()
+    assert result.status == "success", (result, log[-800:])
+    assert "2376 lines, 0 errors" in log, log[-800:]
+    got = np.array(Image.open(tmp_path / "fax.001").convert("1")) == 0
+    assert _identical(got, pages[0])
+
+
+def test_efax_sends_to_xmfax(rig, tmp_path):
+    from xmfax.t30.config import T30Config
+    from xmfax.t30.session import Session
+    d, a, b = rig
+    tif = tmp_path / "itu2.tif"
+    with open(tif, "wb") as f:
+        subprocess.run(["efix", "-i", "pbm", "-o", "tiffg3", str(CORPUS / "itu2.pbm")], stdout=f,
+                       stderr=subprocess.DEVNULL, check=True)
+    s = Session(T30Config(local_id="+1 555 0101"), calling=False, receive=True, now=0.0)
+    with _driver(b, tmp_path / "trace.log") as drv:
+        drv.initialize()
+        time.sleep(6)
+        efax = subprocess.Popen(["efax", "-d", a, "-o1", "-t", "2000", str(tif)],
+                                stdout=open(tmp_path / "efax.log", "w"), stderr=subprocess.STDOUT)
+        try:
+            result = drv.answer_call(s, rings=1, timeout=60, initialize=False)
+            efax.wait(timeout=30)
+        finally:
+            if efax.poll() is None:
+                efax.kill()
+    log = (tmp_path / "efax.log").read_text()
+    assert result.status == "success", (result, log[-800:])
+    assert efax.returncode == 0, log[-800:]
+    got = _received_pages(result)
+    assert len(got) == 1
+    want = _pages(2)[1]
+    # efax puts a 20-row header line above the page ("sent 20+2376 lines")
+    img = got[0].image
+    assert img.shape == (want.rows + 20, want.width)
+    assert not (img[20:] != want.image).any()
+
+
+def _xmfax_pair(rig, tmp_path, pages, ecm, max_rate):
+    from xmfax.t30.config import T30Config
+    from xmfax.t30.session import Session
+    d, a, b = rig
+    rx_s = Session(T30Config(ecm=ecm, local_id="2"), calling=False, receive=True, now=0.0)
+    tx_s = Session(T30Config(ecm=ecm, max_rate=max_rate, local_id="1"), calling=True, pages=pages, now=0.0)
+    out = {}
+
+    def answer():
+        try:
+            with _driver(b, tmp_path / "rx.log") as drv:
+                out["rx"] = drv.answer_call(rx_s, rings=1, timeout=90, initialize=False)
+        except Exception as exc:          # reported below
+            out["rx_exc"] = exc
+
+    with _driver(b) as init_b:
+        init_b.initialize()
+    with _driver(a, tmp_path / "tx.log") as drv:
+        drv.initialize()
+        th = threading.Thread(target=answer, daemon=True)
+        th.start()
+        time.sleep(6)
+        tx = drv.send_call("1001", tx_s)
+    th.join(timeout=120)
+    assert "rx_exc" not in out, out.get("rx_exc")
+    return tx, out["rx"], rx_s, tx_s
+
+
+def test_xmfax_to_xmfax_ecm(rig, tmp_path):
+    pages = _pages(1)
+    tx, rx, _, _ = _xmfax_pair(rig, tmp_path, pages, ecm=True, max_rate=14400)
+    assert tx.status == "success" and rx.status == "success", (tx, rx)
+    got = _received_pages(rx)
+    assert len(got) == 1 and _identical(got[0], pages[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ecm", [False, True], ids=["non-ecm", "ecm"])
+@pytest.mark.parametrize("rate", [14400, 9600, 4800])
+def test_xmfax_to_xmfax_three_pages(rig, tmp_path, ecm, rate):
+    pages = _pages(3)
+    tx, rx, _, _ = _xmfax_pair(rig, tmp_path, pages, ecm=ecm, max_rate=rate)
+    assert tx.status == "success" and rx.status == "success", (tx, rx)
+    got = _received_pages(rx)
+    assert len(got) == 3 and all(_identical(g, p) for g, p in zip(got, pages))
+
+
+def test_dial_refused_reports_reason(rig, tmp_path):
+    from xmfax.drivers.class1 import DialError
+    d, a, b = rig
+    with _driver(b) as other:
+        other.initialize()           # modem B just reset: it refuses calls for ~5 s
+        with _driver(a) as drv:
+            drv.initialize()
+            drv._settle_until = 0    # dial at once, on purpose
+            with pytest.raises(DialError) as ei:
+                drv.dial("1001")
+            drv.hangup()
+    assert ei.value.reason in ("NO DIALTONE", "BUSY", "NO CARRIER")
+
+
+@pytest.mark.slow
+def test_dial_no_answer(rig, tmp_path):
+    from xmfax.drivers.class1 import DialError
+    d, a, b = rig
+    with _driver(b) as other, _driver(a) as drv:
+        other.initialize()
+        drv.initialize()
+        time.sleep(6)
+        with pytest.raises(DialError) as ei:
+            drv.dial("1001")
+        other.hangup()
+    assert ei.value.reason == "NO ANSWER"
+
+
+@pytest.mark.slow
+def test_far_end_hangs_up_during_page_keeps_received_pages(rig, tmp_path):
+    from xmfax.t30.config import T30Config
+    from xmfax.t30.session import Session
+    d, a, b = rig
+    tifs = []
+    for name in ("itu1", "itu2"):
+        tif = tmp_path / f"{name}.tif"
+        with open(tif, "wb") as f:
+            subprocess.run(["efix", "-i", "pbm", "-o", "tiffg3", str(CORPUS / f"{name}.pbm")],
+                           stdout=f, stderr=subprocess.DEVNULL, check=True)
+        tifs.append(str(tif))
+    s = Session(T30Config(ecm=False), calling=False, receive=True, now=0.0)
+    with _driver(b, tmp_path / "trace.log") as drv:
+        drv.initialize()
+        time.sleep(6)
+        log = open(tmp_path / "efax.log", "w")
+        efax = subprocess.Popen(["efax", "-d", a, "-o1", "-t", "2000", *tifs], stdout=log,
+                                stderr=subprocess.STDOUT)
+
+        def killer():
+            # wait until page 2 is under way, then pull the plug on the sender
+            for _ in range(600):
+                time.sleep(0.2)
+                if "P. 2]" in (tmp_path / "efax.log").read_text():
+                    time.sleep(5)
+                    efax.send_signal(signal.SIGKILL)
+                    with _driver(a) as other:   # hang the modem up: the line drops
+                        other.recover()
+                    return
+        th = threading.Thread(target=killer, daemon=True)
+        th.start()
+        result = drv.answer_call(s, rings=1, timeout=60, initialize=False)
+        th.join(timeout=60)
+    assert result.status == "failure", result
+    assert len(_received_pages(result)) == 1
