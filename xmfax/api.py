@@ -371,7 +371,7 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
     session = _Observed(Session(config, calling=True, pages=pages, now=0.0),
                         lambda ev: dispatcher.put(on_event, ev))
     wall_start = time.time()
-    kwargs = dict(direction="send", local_id=config.local_id, transport=transport, address=via)
+    kwargs = dict(local_id=config.local_id, transport=transport, address=via)
     try:
         if transport == "t38":
             t30 = await _run_t38(session, via, answering=False, realtime=realtime, t38=t38,
@@ -383,10 +383,10 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
                                     ended_at=_record.utc_iso(time.time()), dnis=to, **kwargs)
     except (DriverError, OSError) as exc:
         return _record.call_failure("send", "driver_error", str(exc), started_at=_record.utc_iso(wall_start),
-                                    ended_at=_record.utc_iso(time.time()), events=[
+                                    ended_at=_record.utc_iso(time.time()), dnis=to, events=[
                                         _record.event_to_dict(e) for e in session.log], **kwargs)
-    return _record.from_t30(t30, session.log, t0=t30.started, wall_start=wall_start, wall_end=time.time(), dnis=to,
-                            **kwargs)
+    return _record.from_t30(t30, session.log, direction="send", t0=t30.started, wall_start=wall_start,
+                            wall_end=time.time(), dnis=to, **kwargs)
 
 
 class _DialFailed(Exception):

@@ -271,3 +271,11 @@ def test_concurrent_calls(tmp_path):
         assert sent.remote_id == f"+1 555 {1000 + i}"
         same_pixels([page], load(got.files[0]))
         assert leftovers(tmp_path / f"rx{i}") == []
+
+
+def test_a_transport_failure_is_a_result_not_a_crash():
+    """A local address that is not ours: the socket cannot open; the record says driver_error."""
+    result = xmfax.send_sync([text_page(1)], via="t38://127.0.0.1:9?local=203.0.113.1:0", realtime=False)
+    assert (result.direction, result.status, result.reason) == ("send", "failure", "driver_error")
+    assert "cannot open UDP 203.0.113.1:0" in result.reason_text
+    assert result.transport == "t38" and result.address.startswith("t38://127.0.0.1:9")
