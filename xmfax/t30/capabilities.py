@@ -9,14 +9,19 @@ import numpy as np
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..page import Page, Resolution
-from .config import T30Config
+from .config import _FALLBACK, T30Config
 from .frames import DCS, DIS, LENGTHS, WIDTHS
 from .modem import Family, Modulation
 
-# T.30 §5.3.6.2.? / common practice: FTT steps the rate down in this order.
-FALLBACK_ORDER = (
-    Modulation.V17_14400, Modulation.V17_12000, Modulation.V17_9600, Modulation.V17_7200,
-    Modulation.V29_9600, Modulation.V29_7200,
+# T.30 leaves the order of rates to try after FTT (or RTP/RTN) to the sender.
+# FALLBACK_ORDER (the default, T30Config.fallback_order): each modem family down to
+# its lowest rate before the next family. FALLBACK_ORDER_BY_RATE: by bit rate, V.17
+# before V.29 at the same rate (the order TSB-85's scripts, written against spandsp,
+# expect: V.17 9600 -> V.29 9600 -> V.17 7200 -> V.29 7200).
+FALLBACK_ORDER = _FALLBACK
+FALLBACK_ORDER_BY_RATE = (
+    Modulation.V17_14400, Modulation.V17_12000, Modulation.V17_9600, Modulation.V29_9600,
+    Modulation.V17_7200, Modulation.V29_7200,
     Modulation.V27TER_4800, Modulation.V27TER_2400,
 )
 COMPRESSION_PREFERENCE = ("mmr", "mr", "mh")
@@ -43,20 +48,19 @@ def local_dis(config: T30Config, *, ready_to_transmit: bool, ready_to_receive: b
 
 
 def allowed_modulations(config: T30Config, remote: DIS) -> list[Modulation]:
-    """Every modulation both ends can use, fastest first, within ``max_rate``."""
+    """Every modulation both ends can use within ``max_rate``, in the config's
+    fallback order (fastest first)."""
     fams = set(config.modems) & set(remote.modems)
-    return [m for m in FALLBACK_ORDER if m.family in fams and m.bit_rate <= config.max_rate]
+    return [m for m in config.fallback_order if m.family in fams and m.bit_rate <= config.max_rate]
 
 
 def next_lower(current: Modulation, allowed: list[Modulation]) -> Modulation | None:
-    """The next rate down after ``current`` in FALLBACK_ORDER (None: none left)."""
-    after = False
-    for m in FALLBACK_ORDER:
-        if after and m in allowed:
-            return m
-        if m is current:
-            after = True
-    return None
+    """The rate after ``current`` in ``allowed`` (an allowed_modulations list);
+    None when there is none left."""
+    if current not in allowed:
+        return allowed[0] if allowed else None
+    i = allowed.index(current)
+    return allowed[i + 1] if i + 1 < len(allowed) else None
 
 
 def width_name(page: Page) -> str | None:

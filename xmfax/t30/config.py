@@ -5,7 +5,13 @@ from dataclasses import dataclass, field
 
 from ..page import Resolution
 from .frames import LENGTHS, WIDTHS, check_id
-from .modem import Family
+from .modem import Family, Modulation
+
+# (the default fallback order; capabilities.py names it FALLBACK_ORDER too)
+_FALLBACK = (
+    Modulation.V17_14400, Modulation.V17_12000, Modulation.V17_9600, Modulation.V17_7200,
+    Modulation.V29_9600, Modulation.V29_7200, Modulation.V27TER_4800, Modulation.V27TER_2400,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,8 @@ class T30Config:
     page_retries: int = 3                       # sends of one page refused with RTN before giving up
     mr_k: int | None = None                     # MR K; None: 2 at standard, 4 above (T.4 §4.2)
     ppr_before_ctc: int = 4                     # PPRs for one block before CTC/EOR (T.30 §A.4)
+    fallback_order: tuple = _FALLBACK           # rates to try, fastest first (capabilities.FALLBACK_ORDER*)
+    step_down_after_rtn: bool = True            # retrain one rate lower after RTP/RTN (as spandsp, TSB-85)
     max_receive_rows: int = 20000               # a received page longer than this is cut (memory bound)
 
     def __post_init__(self) -> None:
@@ -99,5 +107,8 @@ class T30Config:
             raise ValueError("V.27 ter is mandatory for every T.30 terminal (T.30 §5.3.6.2.1)")
         if Resolution.STANDARD not in self.resolutions:
             raise ValueError("standard resolution is mandatory (T.4 §2.2)")
+        if not self.fallback_order or not all(isinstance(m, Modulation) and m is not Modulation.V21
+                                                  for m in self.fallback_order):
+            raise ValueError("fallback_order is a non-empty sequence of high-speed Modulations")
         if self.retries < 1 or self.page_retries < 1:
             raise ValueError("retries and page_retries are at least 1")

@@ -385,8 +385,13 @@ class Session(TransmitterMixin, ReceiverMixin):
             try:
                 frame = F.decode_frame(ev.frame)
             except RemoteProtocolError as exc:
-                self._burst_bad = True
                 self._events.append(BadFrame(self._now, bytes(ev.frame), str(exc)))
+                if self.state in _COMMANDER:
+                    # a frame that arrived intact but is no T.30 response at all: the far end
+                    # is not following the protocol; end the call (as TSB-85 MTGX20 expects)
+                    self._fail(Reason.PROTOCOL, f"invalid response: {exc}")
+                else:
+                    self._burst_bad = True
                 return
             self._events.append(FrameReceived(self._now, frame, F.describe(frame)))
             try:
@@ -453,7 +458,7 @@ class Session(TransmitterMixin, ReceiverMixin):
         if f is FCF.CRP:
             if st in _COMMANDER:
                 self._tries += 1
-                if self._tries >= self.config.retries + 1:
+                if self._tries >= self.config.retries:      # 3 tries in all, then DCN
                     self._fail(Reason.NO_RESPONSE, "far end kept asking to repeat (CRP)")
                     return
                 self._queue(list(self._last_command))
@@ -491,6 +496,9 @@ class Session(TransmitterMixin, ReceiverMixin):
             self._on_ctc(fr)
         elif f is FCF.RR:
             self._on_rr()
+        elif st in _COMMANDER and fr.final and f not in (FCF.DIS, FCF.DTC, FCF.DCS):
+            # a valid frame that is no answer to our command (T.30 §5.4.?): give up
+            self._fail(Reason.PROTOCOL, f"{fr.name} is no answer in {st.value}")
         # anything else here is unexpected: ignored (T.30 §5.4: the far end's T4 recovers)
 
     # ------------------------------------------------------------------ phase B

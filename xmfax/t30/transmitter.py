@@ -143,6 +143,8 @@ class TransmitterMixin:
 
     # ------------------------------------------------------------------ transmitter answers
     def _on_page_answer(self, f: FCF) -> None:
+        if f is not FCF.MCF:
+            self._step_down()
         if f in (FCF.MCF, FCF.RTP, FCF.PIP):
             self._page_confirmed(f.name, True)
             self._after_page(retrain=f is not FCF.MCF)
@@ -155,6 +157,15 @@ class TransmitterMixin:
             self._fail(Reason.PAGE_REFUSED, f"page {number} refused with {f.name} {self._page_refusals} times")
             return
         self._go(Input.PAGE_ACK_RETRAIN)
+
+    def _step_down(self) -> None:
+        """After RTP/RTN/PIP/PIN: retrain one rate lower (config.step_down_after_rtn)."""
+        if not self.config.step_down_after_rtn:
+            return
+        lower = caps.next_lower(self._modulation, self._allowed)
+        if lower is not None:
+            self._modulation = lower
+            self.result.fallbacks += 1
 
     def _on_block_answer(self, f: FCF, fr: F.Frame) -> None:
         st = self.state
