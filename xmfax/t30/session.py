@@ -386,7 +386,10 @@ class Session(TransmitterMixin, ReceiverMixin):
                 frame = F.decode_frame(ev.frame)
             except RemoteProtocolError as exc:
                 self._events.append(BadFrame(self._now, bytes(ev.frame), str(exc)))
-                if self.state in _COMMANDER:
+                raw = bytes(ev.frame)
+                framed = len(raw) >= 3 and raw[0] == F.ADDRESS and raw[1] in (F.CONTROL_FINAL,
+                                                                               F.CONTROL_NONFINAL)
+                if framed and self.state in _COMMANDER:
                     # a frame that arrived intact but is no T.30 response at all: the far end
                     # is not following the protocol; end the call (as TSB-85 MTGX20 expects)
                     self._fail(Reason.PROTOCOL, f"invalid response: {exc}")
