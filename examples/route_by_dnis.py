@@ -119,6 +119,13 @@ def file_fax(result: xmfax.FaxResult, routes: list[Route], inbox: Path) -> list[
         target = folder / os.path.basename(path)
         shutil.move(path, target)
         moved.append(str(target))
+    records = [Path(m) for m in moved if m.endswith(".json")]
+    if records:                          # the record names the files where they now are
+        data = json.loads(records[0].read_text(encoding="utf-8"))
+        data["files"] = [m for m in moved if not m.endswith(".json")]
+        tmp = records[0].with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(tmp, records[0])
     return moved
 
 

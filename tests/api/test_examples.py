@@ -153,6 +153,7 @@ def test_route_by_dnis_end_to_end_over_t38(tmp_path):
     (record,) = (inbox / "sales").glob("*.json")
     data = json.loads(record.read_text())
     assert data["remote_id"] == "+1 555 7000" and data["local_id"] == "+1 555 0100"
+    assert sorted(Path(f).parent for f in data["files"]) == [inbox / "sales"] * 2
     (tif,) = (inbox / "sales").glob("*.tif")
     assert np.array_equal(load(tif)[0].image, text_page(1).image)
     assert any("filed" in line for line in log)
