@@ -25,6 +25,12 @@ class ReceiverMixin:
     # ------------------------------------------------------------------ receiver data
     def _on_data(self, ev: DataReceived) -> None:
         st = self.state
+        if (st is State.RX_WAIT_DCS and self._rx_dcs is not None and not self._rx_dcs.ecm
+                and self._last_response_name() == "RTP" and ev.modulation is self._rx_dcs.modulation):
+            # RTP asks the sender to retrain, but some go straight on with the next page
+            # (TSB-85 MRGN04 allows it): take it as that page
+            self._go(Input.PAGE_DATA_START)
+            st = self.state
         if st is State.RX_TCF and self._tcf is not None:
             self._tcf.feed(ev.data)
         elif st is State.RX_PAGE and not self._rx_dcs.ecm:

@@ -608,7 +608,9 @@ class Session(TransmitterMixin, ReceiverMixin):
         if st is State.WAIT_DIS:
             self._fail(Reason.NO_DIS)
         elif st is State.SEND_DIS:
-            if self._t1_deadline is not None and self._now >= self._t1_deadline:
+            # DIS is sent 3 times (config.retries, as TSB-85 MRGX01 expects), within T1
+            self._tries += 1
+            if self._tries >= n or (self._t1_deadline is not None and self._now >= self._t1_deadline):
                 self._fail(Reason.NO_DCS)
             else:
                 self._go(Input.NO_RESPONSE_RETRY)

@@ -188,6 +188,7 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (State.RX_WAIT_PMC, Input.REPEAT_RESPONSE): State.RX_WAIT_PMC,
     (State.RX_WAIT_PMC, Input.PAGE_DATA_END): State.RX_WAIT_PMC,
     (State.RX_WAIT_DCS, Input.PMC_NEXT_PAGE): State.RX_PAGE,   # a repeated MPS after RTP/RTN
+    (State.RX_WAIT_DCS, Input.PAGE_DATA_START): State.RX_PAGE, # after RTP, a page without retraining
     (State.RX_WAIT_DCS, Input.PMC_RETRAIN): State.RX_WAIT_DCS,
     (State.RX_WAIT_DCS, Input.PMC_LAST): State.RX_WAIT_DCN,
     (State.RX_WAIT_DCN, Input.REPEAT_RESPONSE): State.RX_WAIT_DCN,
