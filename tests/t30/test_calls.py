@@ -182,3 +182,27 @@ def test_long_page_takes_several_ecm_blocks():
     assert rx.result.ok and same_image(p, rx.result.received_pages[0])
     blocks = [w for _, s, w in line.transcript if w == "PPS"]
     assert len(blocks) >= 2
+
+
+@pytest.mark.parametrize("ecm", [False, True])
+def test_two_documents_with_eom(ecm):
+    docs = [[page(1, rows=60), page(2, rows=60)], [page(3, rows=60)]]
+    tx, rx, line = call(T30Config(ecm=ecm), T30Config(ecm=ecm), pages=docs)
+    assert tx.result.ok and rx.result.ok, (tx.result.text, rx.result.text)
+    assert len(rx.result.received_pages) == 3
+    n = [w for _, s, w in line.transcript]
+    assert n.count("DIS") == 2 and n.count("DCS") == 2
+    if not ecm:
+        assert n.index("EOM") < n.index("EOP")
+
+
+def test_add_document_during_the_call():
+    tx = Session(T30Config(ecm=False), calling=True, pages=[page(1, rows=60)])
+    rx = Session(T30Config(ecm=False), calling=False, receive=True)
+    line = Line(tx, rx)
+    line.run(until=6.0)                       # DCS/TCF under way: page 1 not sent yet
+    tx.add_document([page(2, rows=60)], line.now)
+    line.run()
+    assert tx.result.ok and len(rx.result.received_pages) == 2
+    with pytest.raises(Exception):
+        tx.add_document([page(3)], line.now)

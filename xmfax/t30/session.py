@@ -53,10 +53,21 @@ class Session(TransmitterMixin, ReceiverMixin):
     """
 
     def __init__(self, config: T30Config | None = None, *, calling: bool,
-                 pages: list[Page] | None = None, receive: bool = False, now: float = 0.0):
+                 pages: list[Page] | list[list[Page]] | None = None, receive: bool = False,
+                 now: float = 0.0):
         self.config = config if config is not None else T30Config()
         self.calling = bool(calling)
-        self.pages: list[Page] = list(pages or [])
+        self.pages: list[Page] = []
+        self._doc_ends: set[int] = set()              # indexes of pages that end a document (EOM)
+        docs = list(pages or [])
+        if docs and all(isinstance(d, (list, tuple)) for d in docs):
+            for d in docs:                            # several documents: EOM between them
+                if d:
+                    self.pages.extend(d)
+                    self._doc_ends.add(len(self.pages) - 1)
+            self._doc_ends.discard(len(self.pages) - 1)
+        else:
+            self.pages = docs
         self.receive_ok = bool(receive)
         if not self.pages and not self.receive_ok:
             raise LocalProtocolError("a session with no pages to send that will not receive has nothing to do")
@@ -70,6 +81,7 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._t5_deadline: float | None = None
         self._x = 0                                   # X bit: 1 once we received a valid DIS
         self._tone_sent = False
+        self._pmc_sent = False                        # the current page's MPS/EOP/EOM is out
         self._tx_end = now                            # when our queued transmissions should end
         self._outstanding = 0                         # SendHDLC/SendData not yet reported complete
         self._tries = 0
@@ -171,6 +183,22 @@ class Session(TransmitterMixin, ReceiverMixin):
             self.state = State.DONE
         elif self.state is not State.DONE:
             self._fail(Reason.ABORTED, why)
+
+    def add_document(self, pages: list[Page], now: float) -> None:
+        """Queue one more document to send in this call: the current last page then
+        ends with EOM instead of EOP, and after the far end's MCF both ends go back
+        to phase B (T.30 §5.3.6.1.4) for the new document. LocalProtocolError when
+        it is too late (EOP already sent) or we are not a sender."""
+        self._now = now
+        pages = list(pages)
+        if not pages:
+            return
+        last = len(self.pages) - 1
+        if not self.pages or self.state is State.DONE or self._page_index > last or (
+                self._page_index == last and self._pmc_sent):
+            raise LocalProtocolError("too late to add a document: the last one has ended (EOP)")
+        self._doc_ends.add(last)
+        self.pages.extend(pages)
 
     def hold(self, held: bool, now: float) -> None:
         """Receiver flow control (ECM only, T.30 §A.4 RNR/RR): while held, a complete

@@ -28,6 +28,7 @@ class TransmitterMixin:
                 rtc=True, min_row_bits=caps.min_row_bits(dcs), bit_order="lsb")
         self._announce_page()
         self._pmc = self._post_page_command()
+        self._pmc_sent = True
         pmc = self._frame(self._pmc)
         self._events.append(FrameSent(self._now, pmc, F.describe(pmc)))
         cmds = [SendSilence(GAP_MS), SendData(dcs.modulation, self._page_data),
@@ -51,6 +52,7 @@ class TransmitterMixin:
                 self._announce_page()
             self._tx_block = TxBlock(self._blocks[self._block_index])
         self._pmc = self._post_page_command()
+        self._pmc_sent = self._fcf2() != F.PPS_NULL
         pps = self._pps_frame()
         self._events.append(FrameSent(self._now, pps, F.describe(pps)))
         cmds = [SendSilence(GAP_MS), SendHDLC(self._tx_block.hdlc(), dcs.modulation),
@@ -89,6 +91,8 @@ class TransmitterMixin:
         """MPS, EOP, or EOM when the next page needs another DCS (T.30 §5.3.6.1.4)."""
         if self._page_index + 1 >= len(self.pages):
             return FCF.EOP
+        if self._page_index in self._doc_ends:
+            return FCF.EOM        # the next page starts another document
         try:
             nxt = caps.fit_page(self.pages[self._page_index + 1], self._remote, self.config)
             d2 = caps.choose_dcs(self.config, self._remote, nxt, self._dcs.modulation)
@@ -112,6 +116,7 @@ class TransmitterMixin:
 
     def _page_confirmed(self, response: str, accepted: bool) -> None:
         d, page = self._dcs, self._current_page()
+        self._pmc_sent = False
         self._events.append(PageSent(self._now, self._page_index + 1, response, accepted))
         if accepted:
             self.result.pages_sent.append(PageStats(
