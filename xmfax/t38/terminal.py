@@ -95,7 +95,7 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 _HDLC_FIELD_END = {FieldType.HDLC_FCS_OK: True, FieldType.HDLC_FCS_BAD: False,
                    FieldType.HDLC_FCS_OK_SIG_END: True, FieldType.HDLC_FCS_BAD_SIG_END: False}
 _DCS = 0x82
-# T.38 §7.5 (and Figure 4/T.38): HDLC and T.4 octets in IFP data fields are
+# T.38 §7.1.1 (bit and octet transmission order): HDLC and T.4 octets in IFP data fields are
 # carried with the first bit on the line in the most significant bit. xmfax's
 # modem interface is LSB first, so every data octet is bit-reversed crossing here.
 REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
@@ -110,6 +110,7 @@ class T38Stats:
     ignored: Counter = field(default_factory=Counter)     # tolerated oddities -> count
     frames_received: int = 0
     frames_bad: int = 0
+    indicators_repeated: int = 0     # idle repeats (indicator_interval_ms)
 
 
 class _Tx:
@@ -195,8 +196,11 @@ class T38Terminal:
 
     def handle_timer(self, now: float) -> None:
         self._run_tx(now)
-        if self._indicator_due is not None and now >= self._indicator_due and self._tx is None:
-            self._repeat_indicator(now)
+        if self._indicator_due is not None and now >= self._indicator_due:
+            if self._tx is None:
+                self._repeat_indicator(now)
+            else:
+                self._indicator_due = None
         t = self.session.next_timer()
         if t is not None and now >= t:
             self.session.handle_timer(now)
@@ -298,6 +302,7 @@ class T38Terminal:
         else:  # Receive and anything unknown: a hint, nothing to send
             return
         self._tx = _Tx(steps, t)
+        self._indicator_due = None            # a signal is on: no idle repeats
 
     def _plan_hdlc(self, cmd: M.SendHDLC, t: float, steps: deque, paced: bool) -> float:
         mod = cmd.modulation
@@ -408,6 +413,7 @@ class T38Terminal:
             return
         raw = self._last_indicator
         self.stats.packets_sent += 1
+        self.stats.indicators_repeated += 1
         if self.udptl:
             self._out.append(self._sender.pack(raw, self.config.indicator_redundancy))
         else:
@@ -542,21 +548,27 @@ class T38Terminal:
 
 
 def remove_fill_bits(data: bytes) -> bytes:
-    """Drop fill bits (T.4 §4.1.3: zeros before an EOL) beyond the 11 zeros of the EOL
-    itself (T.38 §7.4 T38FaxFillBitRemoval). ``data`` is LSB-first T.4 MH/MR data."""
+    """Drop fill bits (T.4 §4.1.3: zeros inserted before an EOL) as T38FaxFillBitRemoval
+    allows (T.38 Annex D). ``data`` is LSB-first T.4 MH/MR data.
+
+    Without decoding the rows we cannot tell where the last code word before the
+    EOL ends, and a code word can end in up to 3 zeros (e.g. MH black 18,
+    ``0000001000``). So every run of zeros that ends in a 1 is cut to 14: the
+    EOL's 11 zeros, plus 3 that may belong to the code word (any left over are
+    fill, which every decoder accepts)."""
     import numpy as np  # numpy is a core dependency; imported here as only this needs it
 
+    keep_zeros = 14
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-    if not len(bits):
-        return data
     ones = np.flatnonzero(bits)
     if not len(ones):
         return data
-    keep = np.ones(len(bits), dtype=bool)
-    # zero runs ending in a 1: the run before ones[i] is ones[i] - ones[i-1] - 1 long
     starts = np.concatenate(([0], ones[:-1] + 1))
-    runs = ones - starts
-    for s, r in zip(starts[runs > 11], runs[runs > 11]):
-        keep[s:s + r - 11] = False
-    out = bits[keep]
-    return np.packbits(out, bitorder="little").tobytes()
+    runs = ones - starts                      # zeros before each 1
+    long = runs > keep_zeros
+    if not long.any():
+        return data
+    keep = np.ones(len(bits), dtype=bool)
+    for s, r in zip(starts[long], runs[long]):
+        keep[s:s + r - keep_zeros] = False
+    return np.packbits(bits[keep], bitorder="little").tobytes()

@@ -4,7 +4,7 @@ A datagram carries one new (primary) IFP packet with its 16-bit sequence number,
 and error-recovery material: either copies of the previous IFP packets
 (*redundancy*, most recent first) or XOR parity over earlier packets (*FEC*).
 
-FEC layout (the one asterisk and spandsp-based gateways interoperate with):
+FEC layout (T.38 Annex C; the arrangement asterisk-style gateways interoperate with):
 a datagram with sequence number ``s`` and ``E`` fec-data entries, fec-npackets
 ``S`` (the span): entry ``m`` is the XOR of the IFP packets
 ``s + m - j*E`` for ``j = 1..S``, each zero-padded to the longest. A packet
