@@ -362,6 +362,16 @@ def decode_ifp(buf: bytes, version: int = 0) -> IFPPacket:
         if pos != n:
             raise IFPDecodeError("trailing octets", f"packet is {pos} octets, datagram field {n}")
         return head
+    if count == 1 and pos + 3 <= n:
+        # fast path: one field (the common case), header octet then, if present,
+        # an aligned 16-bit length and the data
+        h = buf[pos]
+        if version == 0:
+            ft, ext = (h >> 4) & 7, 0
+        else:
+            ft, ext = (h >> 3) & 7, h & 0x40
+        if not ext and h & 0x80 and pos + 3 + ((buf[pos + 1] << 8) | buf[pos + 2]) + 1 == n:
+            return DataPacket(head, (Field(_FIELD_TYPES[ft], buf[pos + 3:]),))
     strict_error = None
     try:
         fields, end = _decode_fields(buf, pos, count, version, octet_per_field=False)

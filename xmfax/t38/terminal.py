@@ -182,17 +182,17 @@ class T38Terminal:
         return out
 
     def next_timer(self) -> float | None:
-        times = []
-        if self._tx is not None and self._tx.steps:
-            times.append(self._tx.steps[0][0])
-        elif self._tx is not None:
-            times.append(self._tx.end)
-        if self._indicator_due is not None:
-            times.append(self._indicator_due)
+        tx = self._tx
+        best = None
+        if tx is not None:
+            best = tx.steps[0][0] if tx.steps else tx.end
+        due = self._indicator_due
+        if due is not None and (best is None or due < best):
+            best = due
         t = self.session.next_timer()
-        if t is not None:
-            times.append(t)
-        return min(times) if times else None
+        if t is not None and (best is None or t < best):
+            best = t
+        return best
 
     def handle_timer(self, now: float) -> None:
         self._run_tx(now)

@@ -256,6 +256,22 @@ class UDPTLReceiver:
     def receive(self, datagram: bytes) -> list[tuple[int, bytes | None]]:
         st = self.stats
         st.datagrams += 1
+        pkt = None
+        n = len(datagram)
+        if self.next_seq is not None and n >= 5 and datagram[2] < 0x80:
+            # fast path: the expected packet with a short primary and redundancy;
+            # its secondary copies are not needed, so they are not parsed
+            plen = datagram[2]
+            seq16 = (datagram[0] << 8) | datagram[1]
+            if (seq16 == self.next_seq & 0xFFFF and plen and 3 + plen < n
+                    and datagram[3 + plen] == 0 and self.next_seq not in self._have):
+                seq = self.next_seq
+                self._have[seq] = datagram[3:3 + plen]
+                self.next_seq = seq + 1
+                st.delivered += 1
+                if len(self._have) > _HISTORY:
+                    self._have.popitem(last=False)
+                return [(seq16, self._have[seq])]
         try:
             pkt = decode_udptl(datagram)
         except IFPDecodeError as exc:
