@@ -206,3 +206,47 @@ def test_add_document_during_the_call():
     assert tx.result.ok and len(rx.result.received_pages) == 2
     with pytest.raises(Exception):
         tx.add_document([page(3)], line.now)
+
+
+def test_polling_with_password_and_subaddress():
+    pages = [page(7, rows=60)]
+    polled = Session(T30Config(password="+1234"), calling=False, pages=pages)
+    poller = Session(T30Config(password="+1234", selective_polling="55"), calling=True, receive=True)
+    line = Line(poller, polled)
+    line.run()
+    assert poller.result.ok and polled.result.ok and len(poller.result.received_pages) == 1
+    assert polled.result.remote_selective_polling == "55"
+    n = [w for _, s, w in line.transcript]
+    assert n.index("PWD") < n.index("DTC")
+
+
+def test_polling_with_a_wrong_password_is_refused():
+    polled = Session(T30Config(password="+1234"), calling=False, pages=[page(7, rows=60)])
+    poller = Session(T30Config(password="999"), calling=True, receive=True)
+    Line(poller, polled).run()
+    assert polled.result.reason is Reason.PASSWORD_REJECTED and not poller.result.ok
+    assert poller.result.received_pages == []
+
+
+def test_subaddress_reaches_the_receiver():
+    tx, rx, line = call(T30Config(subaddress="42", password="77"), T30Config(), pages=[page(1, rows=40)])
+    assert rx.result.ok and rx.result.remote_subaddress == "42"
+    assert "SUB" in [w for _, s, w in line.transcript]
+    assert "SID" not in [w for _, s, w in line.transcript]       # the receiver's DIS has no bit 50
+
+
+def test_caller_answering_dis_with_dis_gets_the_document():
+    """A called station holding a document, whose caller answers DIS with DIS (it wants
+    to receive), sends the document (turnaround, as TSB-85 MRGP06)."""
+    holder = Session(T30Config(), calling=False, pages=[page(2, rows=60)])
+    caller = Session(T30Config(), calling=True, receive=True)
+    orig = caller._enter_send_dtc
+
+    def send_dis_instead():
+        caller._send_frames([caller._frame(FCF.DIS, caller._local_dis.encode())])
+    caller._enter_send_dtc = send_dis_instead
+    line = Line(caller, holder)
+    line.run()
+    caller._enter_send_dtc = orig
+    assert holder.result.ok and caller.result.ok and len(caller.result.received_pages) == 1
+    assert "DTC" not in [w for _, s, w in line.transcript]

@@ -44,7 +44,9 @@ def local_dis(config: T30Config, *, ready_to_transmit: bool, ready_to_receive: b
                compressions=frozenset(c for c in config.compressions if c != "mmr" or config.ecm),
                max_width=config.max_width, max_length=config.max_length,
                min_scan_ms=config.min_scan_line_ms, scan_halves=False,
-               ecm=config.ecm, ecm_64_preferred=config.ecm_frame_size == 64)
+               ecm=config.ecm, ecm_64_preferred=config.ecm_frame_size == 64,
+               subaddressing=True, password=bool(config.password),
+               selective_polling=ready_to_transmit)
 
 
 def allowed_modulations(config: T30Config, remote: DIS) -> list[Modulation]:

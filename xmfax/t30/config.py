@@ -78,7 +78,12 @@ class T30Config:
     max_width: str = "a3"                       # a4 | b4 | a3
     max_length: str = "unlimited"               # a4 | b4 | unlimited
     min_scan_line_ms: int = 0                   # what we need as a receiver: 0, 5, 10, 20, 40
-    nsf: bytes | None = None                    # NSF/NSS FIF (T.35 country + vendor + data)
+    nsf: bytes | None = None                    # NSF/NSC FIF (T.35 country + vendor + data)
+    # T.30 §5.3.6.2.? identifiers (Table 3/T.30 characters, <= 20), all optional:
+    password: str = ""          # polling: sent as PWD with DTC; as a polled station: required in PWD
+                                # sending: sent as SID with DCS (when the far end's DIS has bit 50)
+    subaddress: str = ""        # sending: SUB with DCS (when the far end's DIS has bit 49)
+    selective_polling: str = "" # polling: SEP with DTC (when the far end's DIS has bit 47)
     copy_quality: CopyQuality = field(default_factory=CopyQuality)
     tcf_check: TCFCheck = field(default_factory=TCFCheck)
     timers: Timers = field(default_factory=Timers)
@@ -92,6 +97,9 @@ class T30Config:
 
     def __post_init__(self) -> None:
         check_id(self.local_id)
+        check_id(self.password, "password")
+        check_id(self.subaddress, "subaddress")
+        check_id(self.selective_polling, "selective_polling")
         if self.ecm_frame_size not in (64, 256):
             raise ValueError(f"ecm_frame_size is 64 or 256, not {self.ecm_frame_size}")
         if self.max_width not in WIDTHS:

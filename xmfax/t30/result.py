@@ -30,6 +30,7 @@ class Reason(enum.Enum):
     NO_RESPONSE = (19, "the far end stopped answering")
     ABORTED = (20, "the local side aborted the call")
     SCAN_LINE_TOO_LONG = (21, "a coded scan line took longer than 5 s (T.4 §3): the page was dropped")
+    PASSWORD_REJECTED = (22, "polling refused: the caller's password (PWD) did not match")
 
     def __init__(self, code: int, text: str):
         self.code = code
@@ -63,6 +64,8 @@ class T30Result:
     received_pages: list = field(default_factory=list)   # xmfax.page.Page, in order
     remote_id: str = ""                           # CSI/TSI/CIG received
     remote_nsf: bytes | None = None
+    remote_subaddress: str = ""                   # SUB received (routing)
+    remote_selective_polling: str = ""            # SEP received
     remote_dis: bytes | None = None
     dcs: bytes | None = None                      # the last DCS sent or received (FIF)
     modulation: str = ""                          # the last rate used for pages

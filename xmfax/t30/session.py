@@ -82,6 +82,7 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._x = 0                                   # X bit: 1 once we received a valid DIS
         self._tone_sent = False
         self._pmc_sent = False                        # the current page's MPS/EOP/EOM is out
+        self._rx_ids: dict[str, str] = {}             # SUB/SEP/PWD/SID/PSA received
         self._tx_end = now                            # when our queued transmissions should end
         self._outstanding = 0                         # SendHDLC/SendData not yet reported complete
         self._tries = 0
@@ -326,6 +327,11 @@ class Session(TransmitterMixin, ReceiverMixin):
             frames.append(self._frame(FCF.NSC, self.config.nsf, final=False))
         if self.config.local_id:
             frames.append(self._frame(FCF.CIG, F.encode_id(self.config.local_id), final=False))
+        remote = self._remote
+        if self.config.password and (remote is None or remote.password):
+            frames.append(self._frame(FCF.PWD, F.encode_id(self.config.password), final=False))
+        if self.config.selective_polling and (remote is None or remote.selective_polling):
+            frames.append(self._frame(FCF.SEP, F.encode_id(self.config.selective_polling), final=False))
         dtc = caps.local_dis(self.config, ready_to_transmit=False, ready_to_receive=True)
         frames.append(self._frame(FCF.DTC, dtc.encode()))
         self._local_dis = dtc
@@ -344,6 +350,10 @@ class Session(TransmitterMixin, ReceiverMixin):
         frames = []
         if self.config.local_id:
             frames.append(self._frame(FCF.TSI, F.encode_id(self.config.local_id), final=False))
+        if self.config.subaddress and self._remote.subaddressing:
+            frames.append(self._frame(FCF.SUB, F.encode_id(self.config.subaddress), final=False))
+        if self.config.password and self._remote.password:
+            frames.append(self._frame(FCF.SID, F.encode_id(self.config.password), final=False))
         frames.append(self._frame(FCF.DCS, self._dcs.encode()))
         cmds = [SendSilence(GAP_MS), SendHDLC(tuple(f.encode() for f in frames)),
                 SendSilence(GAP_MS), SendData(self._modulation, tcf_bytes(self._modulation)),
@@ -485,7 +495,14 @@ class Session(TransmitterMixin, ReceiverMixin):
             self.result.remote_nsf = fr.fif
             return
         if f in (FCF.SUB, FCF.SEP, FCF.PWD, FCF.SID, FCF.PSA):
-            return    # accepted and shown as events; routing by them is the API's business
+            # kept for the result (routing by them is the API's business); PWD is checked
+            # when we are polled (config.password)
+            self._rx_ids[f.name] = F.decode_id(fr.fif)
+            if f is FCF.SUB:
+                self.result.remote_subaddress = self._rx_ids["SUB"]
+            elif f is FCF.SEP:
+                self.result.remote_selective_polling = self._rx_ids["SEP"]
+            return
         if f is FCF.CRP:
             if st in _COMMANDER:
                 self._tries += 1
@@ -544,6 +561,22 @@ class Session(TransmitterMixin, ReceiverMixin):
                 return
             self._go(Input.DIS_REPEAT)
             return
+        if st is State.SEND_DIS and not self.calling:
+            # the caller answered our DIS with its own DIS: it wants to receive from us
+            # (TSB-85 MRGP06/08). We send if we hold a document; otherwise nothing to do.
+            remote = F.DIS.decode(fr.fif)
+            self._x = 1
+            if self.config.password:
+                self._fail(Reason.PASSWORD_REJECTED, "the caller asked for the document without a password")
+                return
+            if not self.pages or self._page_index >= len(self.pages) or not remote.ready_to_receive:
+                self._fail(Reason.NOTHING_TO_SEND, "the caller sent DIS: it wants to receive")
+                return
+            self._remote = remote
+            self._x = 1
+            self.result.remote_dis = fr.fif
+            self._start_sending(remote, Input.DTC_SEND)
+            return
         if st is not State.WAIT_DIS:
             return
         remote = F.DIS.decode(fr.fif)
@@ -564,10 +597,15 @@ class Session(TransmitterMixin, ReceiverMixin):
             self._fail(Reason.INCOMPATIBLE, "nothing to send and not receiving")
 
     def _on_dtc(self, fr: F.Frame) -> None:
-        if self.state is not State.SEND_DIS:
+        if self.state not in (State.SEND_DIS, State.RX_AFTER_EOM):
             return
         if not self.pages or self._page_index >= len(self.pages):
             self._fail(Reason.NOTHING_TO_SEND)
+            return
+        if self.config.password and self._rx_ids.get("PWD") != self.config.password:
+            # T.30 §5.3.6.2.?: a polled station that requires a password checks PWD
+            self._fail(Reason.PASSWORD_REJECTED,
+                       "no PWD with DTC" if "PWD" not in self._rx_ids else "wrong PWD")
             return
         self._remote = F.DIS.decode(fr.fif)
         self.result.remote_dis = fr.fif

@@ -182,6 +182,7 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (State.RX_AFTER_EOM, Input.REPEAT_RESPONSE): State.RX_AFTER_EOM,
     (State.RX_AFTER_EOM, Input.PMC_EOM): State.RX_AFTER_EOM,
     (State.RX_AFTER_EOM, Input.DCS): State.RX_TCF,
+    (State.RX_AFTER_EOM, Input.DTC_SEND): State.SEND_DCS,      # turnaround: now poll us
     (State.RX_AFTER_EOM, Input.NO_RESPONSE_RETRY): State.SEND_DIS,
     (State.RX_WAIT_PMC, Input.PPR_SENT): State.RX_PAGE,
     (State.RX_WAIT_PMC, Input.DCS): State.RX_TCF,
