@@ -1,0 +1,136 @@
+"""Class 1 over the iaxmodem rig: success rate and seconds per page, xmfax vs efax.
+
+    python benchmarks/class1.py [--calls 10] [--pages 1]
+
+Runs --calls calls each way xmfax -> efax, efax -> xmfax, and efax -> efax (the
+reference) on a rig started in a temp directory, and prints a table. Needs
+iaxmodem, efax, efix and /work/shared/corpus/itu. A call takes ~25 s.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RIG = "/work/shared/peers/iaxmodem/rig"
+CORPUS = Path("/work/shared/corpus/itu")
+
+
+def pages(n):
+    from PIL import Image
+
+    from xmfax.page import Page, Resolution
+    return [Page(np.array(Image.open(CORPUS / f"itu{i + 1}.pbm").convert("1")) == 0, Resolution.FINE)
+            for i in range(n)]
+
+
+def tifs(tmp, n):
+    out = []
+    for i in range(n):
+        t = tmp / f"p{i + 1}.tif"
+        with open(t, "wb") as f:
+            subprocess.run(["efix", "-i", "pbm", "-o", "tiffg3", str(CORPUS / f"itu{i + 1}.pbm")],
+                           stdout=f, stderr=subprocess.DEVNULL, check=True)
+        out.append(str(t))
+    return out
+
+
+def driver(port):
+    from xmfax.drivers.class1 import Class1Config, Class1Driver
+    return Class1Driver(Class1Config(port, profile="iaxmodem"))
+
+
+def xmfax_to_efax(a, b, tmp, n):
+    from xmfax.t30.config import T30Config
+    from xmfax.t30.session import Session
+    log = tmp / "efax_rx.log"
+    efax = subprocess.Popen(["efax", "-d", b, "-o1", "-w", "-iS0=1", "-r", str(tmp / "rx")],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    time.sleep(7)
+    s = Session(T30Config(ecm=False), calling=True, pages=pages(n), now=0.0)
+    t = time.monotonic()
+    with driver(a) as d:
+        d.initialize(reset=False)
+        try:
+            r = d.send_call("1001", s, initialize=False)
+        except Exception as exc:
+            efax.kill()
+            return False, time.monotonic() - t, str(exc)
+    dt = time.monotonic() - t
+    efax.wait(timeout=60)
+    ok = r.status == "success" and log.read_text().count(", 0 errors") == n
+    return ok, dt, r.reason
+
+
+def efax_to_xmfax(a, b, tmp, n):
+    from xmfax.t30.config import T30Config
+    from xmfax.t30.session import Session
+    files = tifs(tmp, n)
+    s = Session(T30Config(), calling=False, receive=True, now=0.0)
+    with driver(b) as d:
+        d.initialize(reset=False)
+        efax = subprocess.Popen(["efax", "-d", a, "-o1", "-t", "2000", *files],
+                                stdout=open(tmp / "efax_tx.log", "w"), stderr=subprocess.STDOUT)
+        time.sleep(0.5)
+        t = time.monotonic()
+        r = d.answer_call(s, rings=1, timeout=60, initialize=False)
+        dt = time.monotonic() - t
+    efax.wait(timeout=60)
+    return r.status == "success" and len(r.received_pages) == n and efax.returncode == 0, dt, r.reason
+
+
+def efax_to_efax(a, b, tmp, n):
+    files = tifs(tmp, n)
+    rx = subprocess.Popen(["efax", "-d", b, "-o1", "-w", "-iS0=1", "-r", str(tmp / "rx")],
+                          stdout=open(tmp / "rx.log", "w"), stderr=subprocess.STDOUT)
+    time.sleep(7)
+    t = time.monotonic()
+    tx = subprocess.run(["efax", "-d", a, "-o1", "-t", "2000", *files], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+    dt = time.monotonic() - t
+    rx.wait(timeout=60)
+    return tx.returncode == 0 and rx.returncode == 0, dt, tx.returncode
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=10)
+    ap.add_argument("--pages", type=int, default=1)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as td:
+        root = Path(td)
+        subprocess.run([RIG, "start", str(root / "rig")], stdout=subprocess.DEVNULL, check=True)
+        a, b = str(root / "rig/dev/ttyIAX0"), str(root / "rig/dev/ttyIAX1")
+        time.sleep(6)
+        try:
+            for name, fn in (("xmfax -> efax", xmfax_to_efax), ("efax -> xmfax", efax_to_xmfax),
+                             ("efax -> efax (reference)", efax_to_efax)):
+                ok = 0
+                secs = []
+                for i in range(args.calls):
+                    tmp = root / f"{fn.__name__}{i}"
+                    tmp.mkdir()
+                    good, dt, why = fn(a, b, tmp, args.pages)
+                    ok += good
+                    if good:
+                        secs.append(dt / args.pages)
+                    print(f"  {name} #{i + 1}: {'ok' if good else 'FAILED ' + str(why)} {dt:.1f} s",
+                          file=sys.stderr, flush=True)
+                    time.sleep(6)          # the modems refuse calls ~5 s after hang-up
+                rows.append((name, ok, args.calls, np.mean(secs) if secs else float("nan")))
+        finally:
+            subprocess.run([RIG, "stop", str(root / "rig")], stdout=subprocess.DEVNULL)
+    print(f"{'direction':28} {'success':>9} {'s/page (call)':>14}")
+    for name, ok, n, sp in rows:
+        print(f"{name:28} {ok:>4}/{n:<4} {sp:>14.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
