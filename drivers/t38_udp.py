@@ -16,6 +16,7 @@ The clock given to the core is the event loop's monotonic clock.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 import socket
 from urllib.parse import parse_qs, urlsplit
 
@@ -77,7 +78,17 @@ def parse_t38_url(url: str, listen: bool = False) -> tuple[Address, Address | No
 
 
 class T38UDPDriver(asyncio.DatagramProtocol):
-    """Pumps one T38Terminal over a datagram endpoint."""
+    """Pumps one T38Terminal over a datagram endpoint.
+
+    An unpaced terminal hands over a whole page of datagrams at once; sent in one go
+    they overflow the far end's socket buffer (and, with both ends in one process,
+    the far end cannot even read until we yield). So datagrams leave in bursts of
+    ``BURST``, with a ``BURST_GAP`` pause between bursts: still hundreds of times
+    faster than a fax line, without the loss.
+    """
+
+    BURST = 16
+    BURST_GAP = 0.001       # seconds
 
     def __init__(self, terminal: T38Terminal, remote: Address | None, loop: asyncio.AbstractEventLoop):
         self.terminal = terminal
@@ -86,7 +97,8 @@ class T38UDPDriver(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.wakeup = asyncio.Event()
         self.error: Exception | None = None
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()
+        self._drain: asyncio.Task | None = None
         self.datagrams_in = 0
         self.datagrams_out = 0
         self.foreign = 0               # datagrams from an address that is not the peer
@@ -94,6 +106,12 @@ class T38UDPDriver(asyncio.DatagramProtocol):
     # asyncio callbacks
     def connection_made(self, transport) -> None:
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # best effort: room for a burst from an unpaced far end
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            except OSError:
+                pass
 
     def datagram_received(self, data: bytes, addr) -> None:
         if self.remote is None:
@@ -114,13 +132,32 @@ class T38UDPDriver(asyncio.DatagramProtocol):
         self.wakeup.set()
 
     def flush(self) -> None:
-        self._pending += self.terminal.datagrams_to_send()
-        if self.remote is None or self.transport is None:
+        self._pending.extend(self.terminal.datagrams_to_send())
+        if self.remote is None or self.transport is None or self._drain is not None:
             return
-        for d in self._pending:
-            self.transport.sendto(d, self.remote)
+        if len(self._pending) <= self.BURST:
+            self._send(len(self._pending))
+        else:
+            self._drain = self.loop.create_task(self._drain_bursts())
+
+    def _send(self, count: int) -> None:
+        for _ in range(min(count, len(self._pending))):
+            self.transport.sendto(self._pending.popleft(), self.remote)
             self.datagrams_out += 1
-        self._pending.clear()
+
+    async def _drain_bursts(self) -> None:
+        try:
+            while self._pending and self.transport is not None and not self.transport.is_closing():
+                self._send(self.BURST)
+                if self._pending:
+                    await asyncio.sleep(self.BURST_GAP)
+        finally:
+            self._drain = None
+
+    async def drained(self) -> None:
+        """Wait until every datagram handed over so far has been sent."""
+        while self._drain is not None:
+            await asyncio.shield(self._drain)
 
     async def run(self, max_duration: float) -> None:
         loop = self.loop
@@ -147,6 +184,7 @@ class T38UDPDriver(asyncio.DatagramProtocol):
                 term.handle_timer(now)
             self.flush()
         self.flush()
+        await self.drained()
 
 
 async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | None = None,

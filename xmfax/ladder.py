@@ -25,15 +25,18 @@ class Arrow:
 def arrows(events: Iterable[dict[str, Any]]) -> list[Arrow]:
     """The arrows a ladder shows, from an event log."""
     out: list[Arrow] = []
+    parts: dict[tuple, int] = {}        # ECM sends a page as several blocks (and repeats)
     for ev in events:
         kind = ev.get("type")
         if "frame" in ev and kind in ("FrameSent", "FrameReceived"):
             label = ev.get("text") or ev["frame"]
             out.append(Arrow(ev["t"], ev.get("dir") == "out", ev["frame"], label, "frame"))
         elif kind == "PageStarted":
-            detail = f"page {ev.get('number')}: {ev.get('coding', '')} {ev.get('resolution', '')} {ev.get('rate', '')} bit/s"
-            out.append(Arrow(ev["t"], bool(ev.get("sending")), f"page {ev.get('number')}",
-                             detail.strip(), "page"))
+            key = (ev.get("number"), bool(ev.get("sending")))
+            parts[key] = parts.get(key, 0) + 1
+            name = f"page {ev.get('number')}" + (f" (part {parts[key]})" if parts[key] > 1 else "")
+            detail = f"{name}: {ev.get('coding', '')} {ev.get('resolution', '')} {ev.get('rate', '')} bit/s"
+            out.append(Arrow(ev["t"], bool(ev.get("sending")), name, detail.strip(), "page"))
         elif kind == "BadFrame":
             out.append(Arrow(ev["t"], False, "bad frame", str(ev.get("reason", "")), "bad"))
     return out

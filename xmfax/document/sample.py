@@ -77,21 +77,39 @@ def table_page(resolution: Resolution = Resolution.FINE) -> Page:
 
 
 def picture_page(resolution: Resolution = Resolution.FINE) -> Page:
-    """A synthetic photograph (soft shading, a sun, hills), dithered as fax machines do."""
+    """A page with a synthetic photograph (soft shading, a sun, hills) in a frame,
+    dithered as fax machines do with photos, and a caption."""
     canvas, dpi = _canvas(resolution)
     w, h = canvas.size
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    sky = 90 + 130 * (y / h)
-    sun = 255 * np.exp(-(((x - 0.72 * w) ** 2 + (y - 0.25 * h) ** 2) / (2 * (0.07 * w) ** 2)))
-    hills = (y > (0.55 * h + 0.08 * h * np.sin(x / w * 7.0))).astype(np.float32)
-    grey = np.clip(sky + sun - hills * (60 + 80 * (y / h)), 0, 255).astype(np.uint8)
-    image = Image.fromarray(grey, "L")
-    draw = ImageDraw.Draw(image)
-    font, _ = get_font(MONO, int(14 / 72 * dpi))
-    draw.text((int(0.8 * dpi), int(0.6 * dpi)), "A dithered picture", font=font, fill=0)
-    rows = int(round(h * resolution.y_dpi / dpi))
-    image = image.resize((w, rows), Image.Resampling.BOX)
-    return Page(bilevel(image, "dither"), resolution, "sample:picture")
+    draw = ImageDraw.Draw(canvas)
+    title, _ = get_font(MONO, int(16 / 72 * dpi))
+    body, _ = get_font(MONO, int(11 / 72 * dpi))
+    left, top = int(0.8 * dpi), int(1.0 * dpi)
+    draw.text((left, top), "A dithered picture", font=title, fill=0)
+    pw, ph = int(4.0 * dpi), int(2.6 * dpi)           # the photo: 4 x 2.6 inches
+    y, x = np.mgrid[0:ph, 0:pw].astype(np.float32)
+    sky = 70 + 150 * (y / ph)
+    sun = 200 * np.exp(-(((x - 0.72 * pw) ** 2 + (y - 0.3 * ph) ** 2) / (2 * (0.08 * pw) ** 2)))
+    ridge = 0.6 * ph + 0.1 * ph * np.sin(x / pw * 6.0) + 0.05 * ph * np.sin(x / pw * 17.0)
+    hills = y > ridge
+    grey = np.where(hills, 40 + 90 * ((y - ridge) / ph), np.clip(sky + sun, 0, 255))
+    photo = Image.fromarray(grey.astype(np.uint8), "L")
+    rows = int(round(ph * resolution.y_dpi / dpi))
+    dithered = bilevel(photo.resize((pw, rows), Image.Resampling.BOX), "dither")
+    page = render_square(dpi, resolution, canvas)
+    py = int(round((top + int(0.6 * dpi)) * resolution.y_dpi / dpi))
+    page[py:py + rows, left:left + pw] = dithered
+    page[py - 2:py, left - 2:left + pw + 2] = True                 # a thin frame
+    page[py + rows:py + rows + 2, left - 2:left + pw + 2] = True
+    page[py - 2:py + rows + 2, left - 2:left] = True
+    page[py - 2:py + rows + 2, left + pw:left + pw + 2] = True
+    caption = Image.new("L", (w, int(0.5 * dpi)), 255)
+    ImageDraw.Draw(caption).text((left, int(0.1 * dpi)), "Photographs are dithered (error diffusion): "
+                                 "the hardest page for the codecs.", font=body, fill=0)
+    band = render_square(dpi, resolution, caption)
+    cy = py + rows + int(round(0.3 * dpi * resolution.y_dpi / dpi))
+    page[cy:cy + band.shape[0]] = band[: max(0, min(band.shape[0], page.shape[0] - cy))]
+    return Page(page, resolution, "sample:picture")
 
 
 def sample_pages(resolution: Resolution = Resolution.FINE, when: _dt.datetime | None = None) -> list[Page]:
