@@ -257,3 +257,36 @@ def test_line_lost_mid_call():
     rx.receive(LineLost("cable cut"), line.now)
     assert rx.done and rx.result.reason is Reason.LINE_LOST and "cable cut" in rx.result.detail
     assert 1 <= len(rx.result.received_pages) <= 2
+
+
+def test_a_scan_line_over_5_s_drops_the_page():
+    """T.4 §3: a coded row may take at most 5 s; past that the receiver keeps silent
+    and the call fails with SCAN_LINE_TOO_LONG."""
+    from xmfax import codecs
+    from xmfax.t30 import frames as F
+    from xmfax.t30.modem import (CarrierDown, CarrierUp, DataReceived, HDLCFrame, Modulation,
+                                 SendHDLC)
+    mod = Modulation.V27TER_2400
+    rx = Session(NO_ECM, calling=False, receive=True)
+    rx.start(0.0)
+    dcs = F.DCS(modulation=mod, compression="mh", min_scan_ms=0, ecm=False)
+    rx.receive(HDLCFrame(F.Frame(FCF.DCS, dcs.encode(), 1).encode()), 5.0)
+    rx.receive(CarrierUp(mod), 5.2)
+    rx.receive(DataReceived(bytes(450), mod), 6.7)
+    rx.receive(CarrierDown(mod), 6.7)
+    sent = [c for c in rx.data_to_send() if isinstance(c, SendHDLC)]
+    assert sent[-1].frames[0][2] == int(FCF.CFR) | 1
+    img = page(1, rows=20, res=__import__("xmfax").page.Resolution.STANDARD).image
+    data = codecs.encode(img, "mh", min_row_bits=2400 * 6, bit_order="lsb")   # 6 s a row
+    t = 7.0
+    rx.receive(CarrierUp(mod), t)
+    for k in range(0, len(data), 300):
+        t += 1.0
+        rx.receive(DataReceived(data[k:k + 300], mod), t)
+    rx.receive(CarrierDown(mod), t)
+    rx.data_to_send()
+    rx.receive(HDLCFrame(F.Frame(FCF.EOP, b"", 1).encode()), t + 1.5)
+    assert not [c for c in rx.data_to_send() if isinstance(c, SendHDLC)]     # no answer
+    rx.receive(HDLCFrame(F.Frame(FCF.DCN, b"", 1).encode()), t + 10)
+    assert rx.done and rx.result.reason is Reason.SCAN_LINE_TOO_LONG
+    assert rx.result.received_pages == []

@@ -176,8 +176,10 @@ class Line:
         self.transcript.append((start, me.name, f"data {mod} {len(cmd.data)} octets"))
         if heard and data is not None:
             self._deliver(start + 0.25, other, CarrierUp(mod))
-            for k in range(0, len(data), self.chunk):
-                self._deliver(end, other, DataReceived(data[k:k + self.chunk], mod))
+            for k in range(0, len(data), self.chunk):     # streamed as the line carries it
+                piece = data[k:k + self.chunk]
+                t = min(end, start + 0.25 + (k + len(piece)) * 8 / mod.bit_rate)
+                self._deliver(t, other, DataReceived(piece, mod))
             self._deliver(end, other, CarrierDown(mod))
         self._deliver(end, self.sides.index(me), SendComplete())
 

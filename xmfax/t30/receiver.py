@@ -37,8 +37,9 @@ class ReceiverMixin:
             if not self._rx_started:
                 self._begin_rx_page()
             data = ev.data
-            for k in range(0, len(data), 32):        # small slices: where RTC fell, row times
-                piece = data[k:k + 32]
+            step = max(16, self._rx_dcs.modulation.bit_rate // 160)  # 50 ms of line: RTC place, row times
+            for k in range(0, len(data), step):
+                piece = data[k:k + step]
                 if self._decoder.end is not None:
                     # data after what decoded as RTC: a damaged row looked like the end of page
                     self._rx_after_end += len(piece) - piece.count(0)
@@ -63,9 +64,10 @@ class ReceiverMixin:
         if not got:
             return
         stretch, self._rx_since_row = self._rx_since_row, 0
-        seconds = (self._rx_row_octets - len(piece) / 2) * 8 / self._rx_dcs.modulation.bit_rate
+        # the row's time, counted without the slice it ended in (a lower bound, within 50 ms)
+        seconds = (self._rx_row_octets - len(piece)) * 8 / self._rx_dcs.modulation.bit_rate
         self._rx_row_octets = 0
-        if got == 1 and seconds > MAX_ROW_SECONDS and self._rx_abandon is None:
+        if seconds > MAX_ROW_SECONDS and self._rx_abandon is None:
             # T.4 §3: a total coded scan line takes at most 5 s; the message is dropped
             self._rx_abandon = f"a coded scan line took {seconds:.1f} s (T.4 §3: at most {MAX_ROW_SECONDS:.0f} s)"
         if stretch > self._rx_max_row_octets:
