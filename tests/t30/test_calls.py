@@ -250,3 +250,12 @@ def test_caller_answering_dis_with_dis_gets_the_document():
     caller._enter_send_dtc = orig
     assert holder.result.ok and caller.result.ok and len(caller.result.received_pages) == 1
     assert "DTC" not in [w for _, s, w in line.transcript]
+
+
+def test_wrong_carrier_makes_the_session_listen_for_what_came():
+    from xmfax.t30.modem import Expect, Modulation, Receive, WrongCarrier
+    rx = Session(T30Config(), calling=False, receive=True)
+    rx.start(0.0)
+    rx.data_to_send()
+    rx.receive(WrongCarrier(Modulation.V17_14400, Modulation.V21), 1.0)
+    assert rx.data_to_send() == [Receive(Expect.HDLC)]

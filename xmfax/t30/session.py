@@ -472,7 +472,15 @@ class Session(TransmitterMixin, ReceiverMixin):
             else:
                 self._finish(Reason.LINE_LOST, f"{self._where()}{': ' + ev.reason if ev.reason else ''}")
             self._go(Input.LINE_LOST)
-        elif isinstance(ev, (CarrierUp, ToneDetected, WrongCarrier)):
+        elif isinstance(ev, WrongCarrier):
+            # we listened for one signal and another came (Class 1 +FCERROR): listen for
+            # what is there, so a transport that must choose (+FRH/+FRM) hears it
+            if ev.expected is not Modulation.V21 and ev.heard in (None, Modulation.V21):
+                self._push([Receive(Expect.HDLC)])
+            elif ev.expected is Modulation.V21 and ev.heard is not None and ev.heard is not Modulation.V21:
+                expect = Expect.HDLC if (self._rx_dcs is not None and self._rx_dcs.ecm) else Expect.DATA
+                self._push([Receive(expect, ev.heard)])
+        elif isinstance(ev, (CarrierUp, ToneDetected)):
             if isinstance(ev, CarrierUp):
                 if ev.modulation is Modulation.V21:
                     self._burst_bad = self._burst_good = False
