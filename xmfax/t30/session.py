@@ -13,7 +13,23 @@ The session never waits on its own: every timer is visible in ``next_timer()``
 and fires only through ``handle_timer(now)``. What to do in each state and on
 each input is in :mod:`xmfax.t30.states` (the transition table); this class
 turns what it hears into inputs, and on entering a state queues that state's
-transmissions (``_enter_<state>``).
+transmissions (``_enter_<state>``). The sending and receiving halves live in
+:mod:`.transmitter` and :mod:`.receiver` (mixins of this class).
+
+What the transport should know:
+
+* Commands come in line order; a ``SendSilence(75)`` precedes each of our
+  transmissions (T.30's 75 ms gap). ``Receive`` says what to listen for next.
+* Report ``SendComplete`` once per ``SendHDLC``/``SendData`` when it has really
+  gone: response timers (T4 for commands, T2 for the receiver) then run from the
+  end of our transmission. Without it the session uses a generous airtime estimate.
+* Report ``CarrierUp`` when a signal starts: a response timer then waits for it.
+* Every frame in and out is an event (FrameSent/FrameReceived with a decoded
+  reading); received pages come as PageReceived as each completes.
+
+Beyond the core API: ``abort(now)`` ends the call (DCN), ``hold(True/False, now)``
+is ECM receiver flow control (RNR/RR), ``add_document(pages, now)`` queues another
+document (EOM between them; ``pages`` may also be given as a list of documents).
 """
 from __future__ import annotations
 
