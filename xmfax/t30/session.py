@@ -696,7 +696,13 @@ class Session(TransmitterMixin, ReceiverMixin):
     def _on_timeout(self) -> None:
         st, n = self.state, self.config.retries
         if st is State.WAIT_DIS:
-            self._fail(Reason.NO_DIS)
+            if self.result.remote_dis is None:
+                # nothing was ever heard from the far end: no DCN to send (TSB-85 MTGX02)
+                self._finish(Reason.NO_DIS)
+                self._push([Hangup()])
+                self._go(Input.GIVE_UP)
+            else:
+                self._fail(Reason.NO_DIS, "after EOM")
         elif st is State.SEND_DIS:
             # DIS is sent 3 times (config.retries, as TSB-85 MRGX01 expects), within T1
             self._tries += 1

@@ -84,6 +84,7 @@ class Input(enum.Enum):
     DCN = enum.auto()               # far end DCN
     LINE_LOST = enum.auto()
     HUNG_UP = enum.auto()           # our DCN is sent
+    GIVE_UP = enum.auto()           # nobody answered at all (T1): hang up without DCN
 
 
 TRANSITIONS: dict[tuple[State, Input], State] = {
@@ -209,6 +210,7 @@ for _s in State:
             TRANSITIONS[(_s, Input.FAIL)] = State.SEND_DCN
             TRANSITIONS[(_s, Input.END_OK)] = State.SEND_DCN
 TRANSITIONS[(State.SEND_DCN, Input.HUNG_UP)] = State.DONE
+TRANSITIONS[(State.WAIT_DIS, Input.GIVE_UP)] = State.DONE     # T.30 §5.1: T1 expired, no DIS heard
 TRANSITIONS[(State.IDLE, Input.FAIL)] = State.DONE
 TRANSITIONS[(State.IDLE, Input.LINE_LOST)] = State.DONE
 
