@@ -215,9 +215,9 @@ def test_polling_with_password_and_subaddress():
     line = Line(poller, polled)
     line.run()
     assert poller.result.ok and polled.result.ok and len(poller.result.received_pages) == 1
-    assert polled.result.remote_selective_polling == "55"
     n = [w for _, s, w in line.transcript]
     assert n.index("PWD") < n.index("DTC")
+    assert "SEP" not in n          # the polled DIS does not offer selective polling (bit 47)
 
 
 def test_polling_with_a_wrong_password_is_refused():

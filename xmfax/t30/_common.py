@@ -7,7 +7,6 @@ from .modem import Command, Modulation, SendData, SendHDLC, SendSilence, SendTon
 GAP_MS = 75                  # T.30 §5.3.2.?: 75 +-20 ms between signals in opposite directions
 V21_PREAMBLE_S = 1.0         # T.30 §5.3.1: 1 s of flags before the first V.21 frame
 HS_TRAINING_S = 1.5          # a generous bound for a high-speed training sequence
-_POST_PAGE_NAMES = ("MPS", "EOP", "EOM")
 
 
 def dcs_fields(d: F.DCS) -> dict:

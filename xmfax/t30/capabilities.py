@@ -46,7 +46,7 @@ def local_dis(config: T30Config, *, ready_to_transmit: bool, ready_to_receive: b
                min_scan_ms=config.min_scan_line_ms, scan_halves=False,
                ecm=config.ecm, ecm_64_preferred=config.ecm_frame_size == 64,
                subaddressing=True, password=bool(config.password),
-               selective_polling=ready_to_transmit)
+               selective_polling=False)    # SEP is received and reported, not used to choose
 
 
 def allowed_modulations(config: T30Config, remote: DIS) -> list[Modulation]:
