@@ -160,7 +160,11 @@ class T38Terminal:
 
     @property
     def done(self) -> bool:
-        return self._closed or bool(self.session.done)
+        """The call is over and everything the session asked to send has gone
+        (a paced terminal still has the final DCN to play out after the session ends)."""
+        if self._closed:
+            return True
+        return bool(self.session.done) and self._tx is None and not self._commands
 
     @property
     def result(self):
