@@ -95,6 +95,7 @@ class T30Config:
     fallback_order: tuple = _FALLBACK           # rates to try, fastest first (capabilities.FALLBACK_ORDER*)
     step_down_after_rtn: bool = True            # retrain one rate lower after RTP/RTN (as spandsp, TSB-85)
     max_receive_rows: int = 20000               # a received page longer than this is cut (memory bound)
+    max_page_octets: int = 16 * 1024 * 1024     # coded ECM page data kept at most (memory bound)
 
     def __post_init__(self) -> None:
         check_id(self.local_id)

@@ -307,6 +307,8 @@ class ReceiverMixin:
 
     def _block_done(self, fcf2: int, page: int, block: int, count: int, answer: FCF) -> None:
         self._rx_ecm_data.append(self._rx_block.data(count))
+        if sum(len(b) for b in self._rx_ecm_data) > self.config.max_page_octets:
+            raise RemoteProtocolError(f"ECM page larger than {self.config.max_page_octets} octets")
         self._rx_block.clear()
         self._rx_last_ack = (page, block)
         tail = split(fcf2)[0] if fcf2 else None
