@@ -290,3 +290,13 @@ def test_a_scan_line_over_5_s_drops_the_page():
     rx.receive(HDLCFrame(F.Frame(FCF.DCN, b"", 1).encode()), t + 10)
     assert rx.done and rx.result.reason is Reason.SCAN_LINE_TOO_LONG
     assert rx.result.received_pages == []
+
+
+def test_an_oversized_ecm_page_is_refused():
+    import numpy as np
+    from xmfax.page import Page, Resolution
+    rng = np.random.default_rng(5)
+    p = Page(rng.random((200, 1728)) < 0.1, Resolution.FINE)       # tens of kB coded
+    tx, rx, _ = call(T30Config(), T30Config(max_page_octets=4096), pages=[p])
+    assert rx.result.reason is Reason.PROTOCOL and "larger than" in rx.result.detail
+    assert not tx.result.ok
