@@ -454,9 +454,10 @@ class Session(TransmitterMixin, ReceiverMixin):
             try:
                 self._on_frame(frame)
             except RemoteProtocolError as exc:
+                # a well-formed frame whose content we cannot accept (a bad FIF, a DCS
+                # outside our DIS, an ECM page past our limit ...): the call cannot go on
                 self._events.append(BadFrame(self._now, bytes(ev.frame), str(exc)))
-                if frame.fcf in (FCF.DCS, FCF.DIS, FCF.DTC):
-                    self._fail(Reason.PROTOCOL, str(exc))
+                self._fail(Reason.PROTOCOL, str(exc))
         elif isinstance(ev, DataReceived):
             self._on_data(ev)
         elif isinstance(ev, CarrierDown):
