@@ -13,12 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import os
 from pathlib import Path
 
 import numpy as np
 
-RIG = "/work/shared/peers/iaxmodem/rig"
-CORPUS = Path("/work/shared/corpus/itu")
+SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the checkout
+RIG = str(SHARED / "peers/iaxmodem/rig")
+CORPUS = (SHARED / "corpus/itu")
 
 
 def pages(n):

@@ -36,7 +36,8 @@ import numpy as np
 
 from xmfax import codecs
 
-ITU = Path("/work/shared/corpus/itu")
+SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the checkout
+ITU = (SHARED / "corpus/itu")
 CODECS = ("mh", "mr", "mmr")
 K = 4
 

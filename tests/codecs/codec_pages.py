@@ -4,6 +4,7 @@ Every page is a numpy bool array (rows, width), True = black.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 
 ITU_DIR = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "itu"
 if not ITU_DIR.is_dir():
-    ITU_DIR = Path("/work/shared/corpus/itu")
+    SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the checkout
+    ITU_DIR = (SHARED / "corpus/itu")
 
 
 def itu_page(n: int) -> np.ndarray:

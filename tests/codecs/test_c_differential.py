@@ -10,6 +10,7 @@ what one whole feed gives.
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,8 @@ try:
 except ImportError as exc:          # no compiler at install: nothing to compare
     pytest.skip(f"C codec backend not built ({exc})", allow_module_level=True)
 
-ITU = Path("/work/shared/corpus/itu")
+SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the checkout
+ITU = (SHARED / "corpus/itu")
 BACKENDS = {"c": _c, "python": _ref}
 
 

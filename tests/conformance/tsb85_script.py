@@ -12,10 +12,12 @@ dataclasses the runner walks.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the checkout
 DEFAULT_XML = os.environ.get("XMFAX_TSB85_XML", "/work/shared/conformance/tsb85.xml")
 PAGES_DIR = os.environ.get("XMFAX_TSB85_PAGES", "/work/shared/conformance/pages")
 

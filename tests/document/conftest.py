@@ -11,8 +11,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from xmfax.page import Page, Resolution
 
-ETSI = Path("/work/shared/conformance/pages")
-ITU = Path("/work/shared/corpus/itu")
+SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the checkout
+ETSI = (SHARED / "conformance/pages")
+ITU = (SHARED / "corpus/itu")
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-RIG = Path("/work/shared/peers/iaxmodem/rig")
-CORPUS = Path("/work/shared/corpus/itu")
+SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the checkout
+RIG = (SHARED / "peers/iaxmodem/rig")
+CORPUS = (SHARED / "corpus/itu")
 
 pytestmark = pytest.mark.interop
 
