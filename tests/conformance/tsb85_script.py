@@ -18,8 +18,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the checkout
-DEFAULT_XML = os.environ.get("XMFAX_TSB85_XML", "/work/shared/conformance/tsb85.xml")
-PAGES_DIR = os.environ.get("XMFAX_TSB85_PAGES", "/work/shared/conformance/pages")
+DEFAULT_XML = os.environ.get("XMFAX_TSB85_XML", str(SHARED / "conformance" / "tsb85.xml"))
+PAGES_DIR = os.environ.get("XMFAX_TSB85_PAGES", str(SHARED / "conformance" / "pages"))
 
 STEP_TYPES = frozenset({
     "CALL", "ANSWER", "SET", "CNG", "CED", "PREAMBLE", "HDLC", "POSTAMBLE", "TCF", "MSG",
