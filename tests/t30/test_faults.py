@@ -300,3 +300,38 @@ def test_an_oversized_ecm_page_is_refused():
     tx, rx, _ = call(T30Config(), T30Config(max_page_octets=4096), pages=[p])
     assert rx.result.reason is Reason.PROTOCOL and "larger than" in rx.result.detail
     assert not tx.result.ok
+
+
+# ---------------------------------------------------------------- stale responses
+def test_late_duplicate_ppr_after_ctc_is_ignored():
+    """Under loss a receiver can answer one PPS twice; the second PPR may reach the
+    sender after it has gone on to CTC. It answers nothing we asked: the call goes on
+    (T.30 §5.4.3: a response is taken only as the answer to the command just sent)."""
+    p = page(4, rows=300)
+    hook_data = ecm_frame_fault("a", {0}, times=4)
+    hook_dup = frame_fault("b", FCF.PPR, "duplicate", skip=3)
+
+    def hook(s, frame, mod, n):
+        fate = hook_data(s, frame, mod, n)
+        return fate if fate != "ok" else hook_dup(s, frame, mod, n)
+    tx, rx, line = call(T30Config(), T30Config(), pages=[p], faults=Faults(frame=hook))
+    assert tx.result.ok and rx.result.ok, (tx.result.text, rx.result.text)
+    assert same_image(p, rx.result.received_pages[0])
+    assert "CTC" in names(line, "a") and "CTR" in names(line, "b")
+
+
+@pytest.mark.parametrize("skip", [0, 1, 2])
+def test_late_duplicate_ppr_while_resending_is_ignored(skip):
+    """A late copy of an earlier PPR that arrives while the sender is still sending the
+    frames it asked for is no answer to the PPS yet to come: no extra round."""
+    p = page(4, rows=300)
+    hook_data = ecm_frame_fault("a", {0}, times=3)
+    hook_dup = frame_fault("b", FCF.PPR, "duplicate", skip=skip)
+
+    def hook(s, frame, mod, n):
+        fate = hook_data(s, frame, mod, n)
+        return fate if fate != "ok" else hook_dup(s, frame, mod, n)
+    tx, rx, line = call(T30Config(), T30Config(), pages=[p], faults=Faults(frame=hook))
+    assert tx.result.ok and rx.result.ok, (tx.result.text, rx.result.text)
+    assert same_image(p, rx.result.received_pages[0])
+    assert names(line, "b").count("PPR") == 3

@@ -31,9 +31,11 @@ from .modem import (CarrierDown, CarrierUp, DataReceived, Hangup, HDLCFrame, Lin
 
 SIDES = ("a", "b")
 
-# frame(side, frame, modulation, n) -> "ok" | "drop" | "corrupt" | "hangup"
+# frame(side, frame, modulation, n) -> "ok" | "drop" | "corrupt" | "hangup" | "duplicate"
 #   n counts the frames this side has sent so far (0-based). "hangup": the far end
 #   hears DCN instead of this frame, and this side is silent from then on.
+#   "duplicate": the far end hears the frame, and a copy of it Faults.duplicate_delay
+#   seconds later (a late duplicate, as a lossy T.38 path with redundancy can give).
 FrameHook = Callable[[str, bytes, Modulation, int], str]
 # data(side, data, modulation, n) -> bytes | None: what the far end receives of one
 #   high-speed data transmission (TCF or a non-ECM page); None: no carrier at all.
@@ -47,6 +49,7 @@ class Faults:
     frame: FrameHook | None = None
     data: DataHook | None = None
     silent: SilentHook | None = None
+    duplicate_delay: float = 0.4       # how late a "duplicate" frame's copy arrives
 
 
 @dataclass
@@ -159,6 +162,8 @@ class Line:
                 me.silenced = True
             else:
                 self._deliver(t, other, HDLCFrame(frame, True, mod))
+                if fate == "duplicate":
+                    self._deliver(t + self.faults.duplicate_delay, other, HDLCFrame(frame, True, mod))
         t += 0.02
         me.tx_free = t
         if heard:
@@ -195,7 +200,7 @@ def _fcf_of(frame: bytes) -> FCF | None:
 
 def frame_fault(side: str, fcf: FCF, fate: str = "drop", times: int = 1, skip: int = 0) -> FrameHook:
     """A frame hook: the ``skip``-th and following ``times`` frames of type ``fcf`` sent
-    by ``side`` get ``fate`` ("drop", "corrupt" or "hangup")."""
+    by ``side`` get ``fate`` ("drop", "corrupt", "hangup" or "duplicate")."""
     seen = [0]
 
     def hook(s: str, frame: bytes, mod: Modulation, n: int) -> str:

@@ -57,6 +57,11 @@ _COMMANDER = {State.SEND_DTC, State.SEND_DCS, State.SEND_PAGE, State.RESEND_PMC,
               State.SEND_BLOCK, State.RESEND_PPS, State.SEND_CTC, State.SEND_EOR, State.SEND_RR}
 _RESPONDER = {State.SEND_DIS, State.RX_WAIT_DCS, State.RX_WAIT_PMC, State.RX_WAIT_DCN}
 _POST_PAGE = {FCF.MPS, FCF.EOP, FCF.EOM}
+# responses a commander takes only as the answer to the command it has just sent
+_RESPONSES = {FCF.CFR, FCF.FTT, FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN, FCF.PPR, FCF.RNR,
+              FCF.ERR, FCF.CTR, FCF.CRP}
+# what answers the PPS that came before a CTC: stale once we are in SEND_CTC
+_PPS_RESPONSES = {FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN}
 
 
 class Session(TransmitterMixin, ReceiverMixin):
@@ -527,6 +532,14 @@ class Session(TransmitterMixin, ReceiverMixin):
                 self.result.remote_subaddress = self._rx_ids["SUB"]
             elif f is FCF.SEP:
                 self.result.remote_selective_polling = self._rx_ids["SEP"]
+            return
+        if st in _COMMANDER and f in _RESPONSES and (
+                self._outstanding > 0 or (st is State.SEND_CTC and f in _PPS_RESPONSES)):
+            # T.30 §5.4.3: a response answers the command just sent. One that arrives while
+            # that command is still going out, or an answer to the PPS before our CTC, is a
+            # late copy of an earlier answer (a lossy T.38 path can deliver one twice): it is
+            # ignored, and the command's own answer (or T4 and the repeat rules) decides.
+            self._events.append(BadFrame(self._now, fr.encode(), f"stale {f.name} ignored in {st.value}"))
             return
         if f is FCF.CRP:
             if st in _COMMANDER:
