@@ -7,16 +7,19 @@ standard-resolution page has the right proportions although its pixels are not s
 """
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import io
 import os
 from typing import BinaryIO
 
+import numpy as np
+
 from .. import __version__
 from ..errors import DocumentError
 from ..page import Page, Resolution
 from .limits import Limits
-from .raster import bilevel, is_photo, paper_for_width, place, resize_grey, scan_width
+from .raster import bilevel, is_photo, paper_for_width, scan_width
 
 
 def _pdf_string(text: str) -> bytes:
@@ -103,12 +106,36 @@ def open_pdf(data: bytes, source: str | None, password: str | None = None):
         raise DocumentError(f"broken PDF ({exc})", source=source) from exc
 
 
+def render_grey(page, width: int, rows: int) -> np.ndarray:
+    """``page`` drawn by pdfium straight onto ``width`` x ``rows`` grey pixels (uint8, 255 = white).
+
+    pdfium maps the page (after its own /Rotate) onto the whole bitmap, scaling x and y
+    separately, so a fax's non-square pixels are drawn directly: no second resampling.
+    It draws into a numpy array we own (8-bit grey, FPDFBitmap_Gray), so nothing is copied.
+    """
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    grey = np.full((rows, width), 255, dtype=np.uint8)
+    buffer = (ctypes.c_ubyte * grey.size).from_buffer(grey)
+    bitmap = pdfium.PdfBitmap.new_native(width, rows, pdfium_c.FPDFBitmap_Gray, buffer=buffer, stride=width)
+    try:
+        # the flags page.render(grayscale=True) uses: annotations drawn, grey output
+        pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, rows, 0,
+                                       pdfium_c.FPDF_ANNOT | pdfium_c.FPDF_GRAYSCALE)
+    finally:
+        bitmap.close()
+    del buffer
+    return grey
+
+
 def load_pdf(data: bytes, source: str | None, resolution: Resolution, paper: str, mode: str,
              limits: Limits, password: str | None = None, start_count: int = 0) -> list[Page]:
     """Rasterise each PDF page at ``resolution``, scaled to the paper's scan width.
 
-    The page is rendered on a square grid at the x resolution (its width filling the
-    scan line), then resampled to the y resolution, then made bilevel (``mode``).
+    The page's width fills the scan line and its height keeps the page's physical
+    proportions at the fax's y resolution; pdfium draws it at exactly that size in
+    grey (:func:`render_grey`), which is then made bilevel (``mode``).
     """
     import pypdfium2 as pdfium
 
@@ -126,26 +153,23 @@ def load_pdf(data: bytes, source: str | None, resolution: Resolution, paper: str
                 w_pt, h_pt = page.get_size()
             except pdfium.PdfiumError as exc:
                 raise DocumentError(f"cannot read page ({exc})", source=where) from exc
-            if not (w_pt > 0 and h_pt > 0):
-                raise DocumentError(f"page has an empty size {w_pt}x{h_pt} pt", source=where)
-            p = paper_for_width(w_pt / 72 * 25.4) if paper == "auto" else paper
-            width = scan_width(resolution, p)
-            scale = width / w_pt                              # pixels per point at x dpi
-            square_rows = h_pt * scale
-            rows = int(round(square_rows * resolution.y_dpi / resolution.x_dpi))
-            limits.check_rows(rows, where)
-            limits.check_source_size(width, int(square_rows) + 1, where)
             try:
-                bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
-                grey = bitmap.to_pil().convert("L")
-            except pdfium.PdfiumError as exc:
-                raise DocumentError(f"cannot render page ({exc})", source=where) from exc
+                if not (w_pt > 0 and h_pt > 0):
+                    raise DocumentError(f"page has an empty size {w_pt}x{h_pt} pt", source=where)
+                p = paper_for_width(w_pt / 72 * 25.4) if paper == "auto" else paper
+                width = scan_width(resolution, p)
+                # rows at y dpi for a page whose width is drawn over ``width`` pixels at x dpi
+                rows = max(1, int(round(h_pt * width / w_pt * resolution.y_dpi / resolution.x_dpi)))
+                limits.check_rows(rows, where)
+                limits.check_source_size(width, rows, where)
+                try:
+                    grey = render_grey(page, width, rows)
+                except pdfium.PdfiumError as exc:
+                    raise DocumentError(f"cannot render page ({exc})", source=where) from exc
             finally:
                 page.close()
-            grey = resize_grey(grey, width, max(1, rows))
             m = mode if mode != "auto" else ("dither" if is_photo(grey) else "threshold")
-            image = place(bilevel(grey, m), width)
-            pages.append(Page(image, resolution, where, {"format": "pdf", "paper": p, "bilevel": m}))
+            pages.append(Page(bilevel(grey, m), resolution, where, {"format": "pdf", "paper": p, "bilevel": m}))
         return pages
     finally:
         pdf.close()
