@@ -208,6 +208,24 @@ def test_add_document_during_the_call():
         tx.add_document([page(3)], line.now)
 
 
+def test_add_document_while_the_last_page_is_on_the_line():
+    """The post-page command is chosen when the page data is out (T.30 §5.3.6.1.4): a
+    document added while the last page is still being sent turns its EOP into EOM."""
+    from xmfax.t30.states import State
+    tx = Session(T30Config(ecm=False, max_rate=4800), calling=True, pages=[page(1, rows=600)])
+    rx = Session(T30Config(ecm=False), calling=False, receive=True)
+    line = Line(tx, rx)
+    while tx.state is not State.SEND_PAGE:
+        line.run(until=line.now + 0.05)
+    line.run(until=line.now + 0.5)            # the page data is on the line
+    assert tx.state is State.SEND_PAGE and not any(w in ("EOP", "MPS", "EOM") for _, _, w in line.transcript)
+    tx.add_document([page(2, rows=60)], line.now)
+    line.run()
+    assert tx.result.ok and len(rx.result.received_pages) == 2
+    n = [w for _, s, w in line.transcript]
+    assert n.count("EOM") == 1 and n.count("EOP") == 1 and n.count("DCS") == 2
+
+
 def test_polling_with_password_and_subaddress():
     pages = [page(7, rows=60)]
     polled = Session(T30Config(password="+1234"), calling=False, pages=pages)

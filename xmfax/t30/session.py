@@ -23,6 +23,9 @@ What the transport should know:
 * Report ``SendComplete`` once per ``SendHDLC``/``SendData`` when it has really
   gone: response timers (T4 for commands, T2 for the receiver) then run from the
   end of our transmission. Without it the session uses a generous airtime estimate.
+  A non-ECM page's MPS/EOM/EOP is chosen on its data's SendComplete (so that
+  ``add_document`` during the last page still gives EOM); a transport that also
+  reports silences makes that choice early (at the gap before the data), not wrong.
 * Report ``CarrierUp`` when a signal starts: a response timer then waits for it.
 * Every frame in and out is an event (FrameSent/FrameReceived with a decoded
   reading); received pages come as PageReceived as each completes.
@@ -103,6 +106,7 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._x = 0                                   # X bit: 1 once we received a valid DIS
         self._tone_sent = False
         self._pmc_sent = False                        # the current page's MPS/EOP/EOM is out
+        self._pmc_due = False                         # non-ECM page data queued, its MPS/EOP/EOM not yet
         self._rx_ids: dict[str, str] = {}             # SUB/SEP/PWD/SID/PSA received
         self._tx_end = now                            # when our queued transmissions should end
         self._outstanding = 0                         # SendHDLC/SendData not yet reported complete
@@ -472,7 +476,9 @@ class Session(TransmitterMixin, ReceiverMixin):
             # transport says every SendHDLC/SendData is done (one SendComplete each), the
             # deadline rests on a generous airtime estimate; then it is exact.
             self._outstanding = max(0, self._outstanding - 1)
-            if self._outstanding == 0:
+            if self._outstanding == 0 and self._pmc_due and self.state is State.SEND_PAGE:
+                self._send_pmc()   # (a transport that also reports silences gets here early)
+            elif self._outstanding == 0:
                 self._tx_end = self._now
                 if self._deadline is not None and self.state is not State.WAIT_DIS:
                     t = self.config.timers
@@ -709,6 +715,9 @@ class Session(TransmitterMixin, ReceiverMixin):
     # ------------------------------------------------------------------ timers
     def _on_timeout(self) -> None:
         st, n = self.state, self.config.retries
+        if st is State.SEND_PAGE and self._pmc_due:
+            self._send_pmc()       # the transport never reported the page data sent
+            return
         if st is State.WAIT_DIS:
             if self.result.remote_dis is None:
                 # nothing was ever heard from the far end: no DCN to send (TSB-85 MTGX02)

@@ -27,14 +27,22 @@ class TransmitterMixin:
                 page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution), eol=True,
                 rtc=True, min_row_bits=caps.min_row_bits(dcs), bit_order="lsb")
         self._announce_page()
+        # The post-page command is chosen when the page data is out (SendComplete, or the
+        # T4 estimate if the transport never says): a document added meanwhile
+        # (add_document) turns the last page's EOP into EOM (T.30 §5.3.6.1.4).
+        self._pmc_due = True
+        self._queue([SendSilence(GAP_MS), SendData(dcs.modulation, self._page_data)], remember=False)
+
+    def _send_pmc(self) -> None:
+        """Non-ECM: the page data is out; now MPS/EOM/EOP and wait for the answer."""
+        self._pmc_due = False
         self._pmc = self._post_page_command()
         self._pmc_sent = True
         pmc = self._frame(self._pmc)
         self._events.append(FrameSent(self._now, pmc, F.describe(pmc)))
-        cmds = [SendSilence(GAP_MS), SendData(dcs.modulation, self._page_data),
-                SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
+        cmds = [SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
         self._queue(cmds, remember=False)
-        self._last_command = [SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
+        self._last_command = list(cmds)
 
     def _enter_resend_pmc(self) -> None:
         self._send_frames([self._frame(self._pmc)])
