@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 from ..errors import DocumentError
 from ..page import Page, Resolution
 from .limits import Limits
-from .raster import BILEVEL_MODES, PAPER_NAMES, fit_raster, resolve_resolution
+from .raster import BILEVEL_MODES, PAPER_NAMES, fit_geometry, fit_raster, resolve_resolution
 from .text import TextStyle, typeset_text
 from .tiff import COMPRESSION, COMPRESSION_NAMES, FILL_ORDER, NEW_SUBFILE_TYPE, decode_ifd, is_tiff, parse_tiff
 
@@ -133,6 +133,27 @@ def _bilevel_page(image: np.ndarray, dpi, name: str, resolution: Resolution, pap
     return Page(fitted, resolution, name, dict(info, paper=p))
 
 
+def _draft_jpeg(img: Image.Image, dpi, resolution: Resolution, paper: str) -> tuple[tuple | None, str]:
+    """Have libjpeg decode ``img`` (a JPEG not yet loaded) in grey and as small as the page allows.
+
+    A JPEG decoder can output luma only (Y of YCbCr: the same weights as Pillow's
+    RGB to "L") and scale by 1/2, 1/4 or 1/8 while decoding; we ask for the largest
+    reduction that still leaves at least the fax page's own pixels in both directions
+    (after any EXIF rotation), so the Lanczos pass that follows never enlarges.
+    Returns (dpi of the reduced image, paper resolved at the original size).
+    """
+    swap = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)      # EXIF Orientation: a quarter turn
+    w, h = img.size
+    upright = (h, w) if swap else (w, h)
+    up_dpi = (dpi[1], dpi[0]) if (dpi and swap) else dpi
+    paper, _, out_w, out_rows = fit_geometry(upright, resolution, paper, up_dpi)
+    want = (out_rows, out_w) if swap else (out_w, out_rows)
+    img.draft("L" if img.mode == "RGB" else img.mode, want)
+    if dpi and img.size != (w, h):
+        dpi = (dpi[0] * img.size[0] / w, dpi[1] * img.size[1] / h)
+    return dpi, paper
+
+
 def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mode: str, limits: Limits,
                   frames: list[int] | None, start_count: int, fmt: str) -> list[Page]:
     pages = []
@@ -149,14 +170,17 @@ def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mo
                 dpi = img.info.get("dpi")
                 if dpi and (not dpi[0] or not dpi[1] or dpi[0] < 1 or dpi[1] < 1):
                     dpi = None
+                info = {"format": (img.format or fmt).lower(), "mode": img.mode}
+                page_paper = paper
+                if img.format == "JPEG" and fmt != "tiff":
+                    dpi, page_paper = _draft_jpeg(img, dpi, resolution, paper)
                 frame = ImageOps.exif_transpose(img) if fmt != "tiff" else img.copy()
                 frame.load()
                 where = f"{name} page {i + 1}" if len(indices) > 1 or i else name
-                info = {"format": (img.format or fmt).lower(), "mode": img.mode}
                 if frame.mode == "1":
                     page = _bilevel_page(~np.asarray(frame, dtype=bool), dpi, where, resolution, paper, info)
                 else:
-                    image, p = fit_raster(frame, resolution, paper, src_dpi=dpi, mode=mode)
+                    image, p = fit_raster(frame, resolution, page_paper, src_dpi=dpi, mode=mode)
                     page = Page(image, resolution, where, dict(info, paper=p))
                 pages.append(page)
                 limits.check_pages(start_count + len(pages), name)

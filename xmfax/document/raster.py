@@ -203,6 +203,36 @@ def place(image: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def fit_geometry(
+    size: tuple[int, int],
+    resolution: Resolution,
+    paper: str,
+    src_dpi: tuple[float, float] | None = None,
+    fit_length: bool = True,
+) -> tuple[str, int, int, int]:
+    """Where a ``size`` (width, height) source raster lands on a fax page.
+
+    Returns (paper, scan width, scaled width, scaled rows): see :func:`fit_raster`.
+    """
+    sw, sh = size
+    sx, sy = src_dpi if src_dpi else (1.0, 1.0)
+    if paper == "auto":
+        # 72 and 96 dpi are screen defaults that say nothing about paper: A4 then
+        trusted = src_dpi is not None and min(src_dpi) >= 99.5
+        paper = paper_for_width(sw / sx * 25.4 if trusted else None)
+    width = scan_width(resolution, paper)
+    # physical aspect: height/width in inches, then rows at y_dpi for width at x_dpi
+    aspect = (sh / sy) / (sw / sx)
+    out_w = width
+    out_rows = aspect * width * resolution.y_dpi / resolution.x_dpi
+    if fit_length:
+        limit = page_rows(resolution, paper if paper in PAPERS else "a4")
+        if out_rows > limit:
+            out_w = out_w * limit / out_rows
+            out_rows = limit
+    return paper, width, max(1, int(round(out_w))), max(1, int(round(out_rows)))
+
+
 def fit_raster(
     img: Image.Image,
     resolution: Resolution,
@@ -220,23 +250,7 @@ def fit_raster(
     ``paper="auto"`` picks the width class from the physical width when the source
     resolution is known and at least 100 dpi (A4 otherwise). A bilevel source is thresholded, never dithered.
     """
-    sw, sh = img.size
-    sx, sy = src_dpi if src_dpi else (1.0, 1.0)
-    if paper == "auto":
-        # 72 and 96 dpi are screen defaults that say nothing about paper: A4 then
-        trusted = src_dpi is not None and min(src_dpi) >= 99.5
-        paper = paper_for_width(sw / sx * 25.4 if trusted else None)
-    width = scan_width(resolution, paper)
-    # physical aspect: height/width in inches, then rows at y_dpi for width at x_dpi
-    aspect = (sh / sy) / (sw / sx)
-    out_w = width
-    out_rows = aspect * width * resolution.y_dpi / resolution.x_dpi
-    if fit_length:
-        limit = page_rows(resolution, paper if paper in PAPERS else "a4")
-        if out_rows > limit:
-            out_w = out_w * limit / out_rows
-            out_rows = limit
-    out_w, out_rows = max(1, int(round(out_w))), max(1, int(round(out_rows)))
+    paper, width, out_w, out_rows = fit_geometry(img.size, resolution, paper, src_dpi, fit_length)
     if img.mode == "1":
         if mode == "auto":
             mode = "threshold"
