@@ -377,7 +377,9 @@ class Session(TransmitterMixin, ReceiverMixin):
             frames.append(self._frame(FCF.TSI, F.encode_id(self.config.local_id), final=False))
         if self.config.subaddress and self._remote.subaddressing:
             frames.append(self._frame(FCF.SUB, F.encode_id(self.config.subaddress), final=False))
-        if self.config.password and self._remote.password:
+        if self.config.password and self._remote.password and self.calling:
+            # SID is the sender's password (T.30 §5.3.6.1.?); a polled station's password is
+            # the one it requires of the poller, not one to send back (TSB-85 MRGP02)
             frames.append(self._frame(FCF.SID, F.encode_id(self.config.password), final=False))
         frames.append(self._frame(FCF.DCS, self._dcs.encode()))
         cmds = [SendSilence(GAP_MS), SendHDLC(tuple(f.encode() for f in frames)),
@@ -624,6 +626,10 @@ class Session(TransmitterMixin, ReceiverMixin):
         if st is not State.WAIT_DIS:
             return
         remote = F.DIS.decode(fr.fif)
+        if self.result.remote_dis is not None:
+            # after EOM: phase B again from the start (T.30 §5.3.6.1.4), so the rate
+            # negotiation restarts at the fastest the new DIS allows (TSB-85 MTGN23)
+            self._modulation = None
         self._remote = remote
         self._x = 1
         self.result.remote_dis = fr.fif
