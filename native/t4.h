@@ -41,8 +41,9 @@ void xm_dec_free(xm_dec *d);
  * XM_ENDED (decoding is over; see xm_dec_stats). */
 int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                uint8_t *out, long out_cap, long *out_rows, int final);
-/* rows, bad_rows, max_consecutive_bad_rows, end, error_position (-1 if none) */
-void xm_dec_stats(const xm_dec *d, long long stats[5]);
+/* rows, bad_rows, max_consecutive_bad_rows, end, error_position (-1 if none),
+ * garbled_fill_rows */
+void xm_dec_stats(const xm_dec *d, long long stats[6]);
 const char *xm_dec_error(const xm_dec *d);  /* "" if none */
 
 #endif

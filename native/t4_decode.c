@@ -37,6 +37,8 @@ struct xm_dec {
     int32_t *ref, *cur;     /* changing elements of the last output row / this row */
     /* results */
     long rows, bad_rows, consec_bad, max_consec_bad;
+    long garbled_fill;      /* rows followed by non-zero bits before the next EOL */
+    int fill_watch;         /* seeking the EOL after a good row: a 1 bit here is garbage */
     int end;
     long long error_position;
     char error[120];
@@ -94,13 +96,14 @@ void xm_dec_free(xm_dec *d)
     free(d);
 }
 
-void xm_dec_stats(const xm_dec *d, long long stats[5])
+void xm_dec_stats(const xm_dec *d, long long stats[6])
 {
     stats[0] = d->rows;
     stats[1] = d->bad_rows;
     stats[2] = d->max_consec_bad;
     stats[3] = d->end;
     stats[4] = d->error_position;
+    stats[5] = d->garbled_fill;
 }
 
 const char *xm_dec_error(const xm_dec *d)
@@ -201,8 +204,10 @@ static inline void add_change(xm_dec *d, int32_t pos)
 static void row_done(xm_dec *d, uint8_t *row)
 {
     emit_good(d, row);
-    if (d->eol)
+    if (d->eol) {
         d->phase = P_SEEK;
+        d->fill_watch = 1;
+    }
     else if (d->codec == XM_MH && d->byte_align)
         d->phase = P_ALIGN;
     else
@@ -440,6 +445,9 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             d->in_zeros = 0;
             int is_eol = d->zeros >= 11;
             if (d->phase == P_SEEK) {
+                if (!is_eol && d->fill_watch)
+                    d->garbled_fill++;          /* a 1 in the fill after a good row */
+                d->fill_watch = 0;
                 if (is_eol) {
                     if (d->codec == XM_MR)
                         d->phase = P_TAG;

@@ -4,7 +4,7 @@ pure-Python reference (_ref.py), bit for bit.
 Both encoders must produce the same bytes for every page and option; each decoder must
 decode the other's output; on any input at all (valid, mutated, random) both decoders
 must give the same rows and the same statistics (rows, bad_rows,
-max_consecutive_bad_rows, end, error_position); and any chunking of the input must give
+max_consecutive_bad_rows, end, error_position, garbled_fill_rows); and any chunking of the input must give
 what one whole feed gives.
 """
 from __future__ import annotations
@@ -137,7 +137,7 @@ def full_decode(module, data, width, codec, eol=True, byte_align=False, bit_orde
     image = np.concatenate(pieces)
     assert image.dtype == np.bool_ and image.shape == (dec.rows, width)
     return image, (dec.rows, dec.bad_rows, dec.max_consecutive_bad_rows, dec.end,
-                   dec.error_position)
+                   dec.error_position, dec.garbled_fill_rows)
 
 
 def assert_same_decode(data, width, codec, **kw):

@@ -150,7 +150,7 @@ def test_libtiff_streams_decode_in_xmfax_and_match_bytes(tmp_path, page, mode, c
     strip, tags = strip_of(out)
     assert tags.get(FILLORDER, 1) == 1 and tags.get(PHOTOMETRIC) == 0
     result = codecs.decode(strip, img.shape[1], codec, **dopts)
-    assert result.bad_rows == 0 and result.rows == img.shape[0]
+    assert result.bad_rows == 0 and result.garbled_fill_rows == 0 and result.rows == img.shape[0]
     assert np.array_equal(result.image, img)
     assert result.end == ("eofb" if codec == "mmr" else "data")
     k = 2 if yres <= 150 else 4                           # libtiff's choice of K

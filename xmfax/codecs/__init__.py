@@ -215,6 +215,9 @@ class DecodeResult:
     "data" (input ended without an end marker) | "error" (MMR / EOL-less MH stopped
     at a bad code) | "limit" (max_rows reached). error / error_position: the first
     problem and its bit offset in the stream (after bit-order reversal), or None.
+    garbled_fill_rows: rows that decoded cleanly but were followed by non-zero bits
+    before the next EOL (T.4 fill is 0 bits): a noise burst that wiped out EOLs
+    shows here, though the rows it swallowed cannot be counted (MH/MR with EOL only).
     """
 
     image: np.ndarray
@@ -224,6 +227,7 @@ class DecodeResult:
     end: str
     error: str | None
     error_position: int | None
+    garbled_fill_rows: int = 0
 
     @property
     def ok(self) -> bool:
@@ -245,8 +249,8 @@ class StreamDecoder:
     stats cover the whole stream and whose ``image`` holds the rows finish() completed,
     or every row of the page if ``keep=True``.
 
-    ``rows``, ``bad_rows``, ``max_consecutive_bad_rows``, ``end``, ``error`` and
-    ``error_position`` are readable at any time (``end`` is None while open).
+    ``rows``, ``bad_rows``, ``max_consecutive_bad_rows``, ``garbled_fill_rows``, ``end``,
+    ``error`` and ``error_position`` are readable at any time (``end`` is None while open).
     Options are those of :func:`decode`.
     """
 
@@ -311,7 +315,7 @@ class StreamDecoder:
             self._keep = None
         d = self._dec
         return DecodeResult(rows, d.rows, d.bad_rows, d.max_consecutive_bad_rows, d.end,
-                            d.error, d.error_position)
+                            d.error, d.error_position, d.garbled_fill_rows)
 
     def _stat(name: str):          # noqa: N805 - a property factory
         return property(lambda self: getattr(self._dec, name) if self._dec is not None
@@ -320,6 +324,7 @@ class StreamDecoder:
     rows = _stat("rows")
     bad_rows = _stat("bad_rows")
     max_consecutive_bad_rows = _stat("max_consecutive_bad_rows")
+    garbled_fill_rows = _stat("garbled_fill_rows")
     end = _stat("end")
     error = _stat("error")
     error_position = _stat("error_position")

@@ -93,11 +93,12 @@ class Decoder:
         self._dec = ffi.gc(handle, lib.xm_dec_free)
         self._consumed = ffi.new("size_t *")
         self._nrows = ffi.new("long *")
-        self._stats = ffi.new("long long[5]")
+        self._stats = ffi.new("long long[6]")
         self._finished = False
         self.rows = 0
         self.bad_rows = 0
         self.max_consecutive_bad_rows = 0
+        self.garbled_fill_rows = 0
         self.end: str | None = None
         self.error: str | None = None
         self.error_position: int | None = None
@@ -133,6 +134,7 @@ class Decoder:
         s = self._stats
         lib.xm_dec_stats(self._dec, s)
         self.rows, self.bad_rows, self.max_consecutive_bad_rows = int(s[0]), int(s[1]), int(s[2])
+        self.garbled_fill_rows = int(s[5])
         self.end = _ENDS[int(s[3])]
         if s[4] >= 0:
             self.error_position = int(s[4])

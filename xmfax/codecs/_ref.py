@@ -246,6 +246,7 @@ class Decoder:
         self.rows = 0
         self.bad_rows = 0
         self.max_consecutive_bad_rows = 0
+        self.garbled_fill_rows = 0       # good rows followed by non-zero bits before the next EOL
         self.end: str | None = None
         self.error: str | None = None
         self.error_position: int | None = None
@@ -338,17 +339,23 @@ class Decoder:
 
     # -- small suspending steps; each reads and writes back self._pos
 
-    def _skip_to_eol(self):
-        """Advance to just after the next EOL. Returns False if the input ended first."""
+    def _skip_to_eol(self, watch: bool = False):
+        """Advance to just after the next EOL. Returns False if the input ended first.
+        ``watch`` (after a good row): a 1 bit before that EOL is not fill (T.4 §4.1.3
+        fill is 0 bits) and counts the row in ``garbled_fill_rows``."""
         while True:
             bits, p = self._bits, self._pos
             q = bits.find(_EOL, p)
+            last = q if q >= 0 else len(bits) if self._final else max(p, len(bits) - 11)
+            if watch and bits.find("1", p, last) >= 0:
+                self.garbled_fill_rows += 1
+                watch = False
             if q >= 0:
                 self._pos = q + 12
                 return True
             if self._final:
                 return False
-            self._pos = max(p, len(bits) - 11)   # keep a possible partial EOL
+            self._pos = last                     # keep a possible partial EOL
             yield
 
     def _read_bit(self):
@@ -556,7 +563,7 @@ class Decoder:
                 need_1d = False
                 if self._good_row(info):
                     return
-                if not (yield from self._skip_to_eol()):
+                if not (yield from self._skip_to_eol(watch=True)):
                     self.end = "data"
                     return
                 continue

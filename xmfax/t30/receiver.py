@@ -155,7 +155,11 @@ class ReceiverMixin:
             self._rx_lost += self._rx_since_row / mean
             self._rx_lost_max = max(self._rx_lost_max, self._rx_since_row / mean)
         lost = int(round(self._rx_lost))
-        response, why = self._judge(res.rows + lost, res.bad_rows + lost,
+        # a clean row followed by non-zero "fill" lost its EOL to noise (T.4 §4.1.3 fill is
+        # 0 bits): the rows after it were swallowed; count it bad (short bursts the octet
+        # stretch estimate above cannot see)
+        garbled = res.garbled_fill_rows
+        response, why = self._judge(res.rows + lost, res.bad_rows + lost + garbled,
                                     max(res.max_consecutive_bad_rows, int(round(self._rx_lost_max))),
                                     self._rx_after_end)
         d = self._rx_dcs
