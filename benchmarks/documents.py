@@ -4,7 +4,11 @@
 
 Builds a 10-page A4 text PDF (pypdfium2), then times, in this one run:
   xmfax.document.load + save (G4 and MH) and `gs -sDEVICE=tiffg4 -r204x196`.
-Prints pages/s (wall time, best of --repeat) for each and the ratio.
+Prints pages/s (wall time, best of --repeat) for each and the ratio. Two more rows,
+with no Ghostscript counterpart, show where xmfax's time goes and how scanned
+pages fare: load alone (PDF drawn and made bilevel, nothing coded), and
+--scans A4 text pages as 300 dpi RGB JPEGs (phone/scanner output) loaded and saved.
+Compare ratios within one run: the machine may be shared and its speed vary.
 """
 from __future__ import annotations
 
@@ -42,6 +46,38 @@ def time_xmfax(pdf: bytes, resolution: str, codec: str, repeat: int) -> tuple[fl
     return best, size
 
 
+def time_load(pdf: bytes, resolution: str, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        document.load(pdf, resolution=resolution, paper="a4")
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def make_scans(pages: int) -> list[bytes]:
+    """``pages`` A4 text pages at 300 dpi as RGB JPEGs (quality 90)."""
+    from conftest import text_image, to_bytes
+
+    img = text_image((2480, 3508)).convert("RGB")
+    return [to_bytes(img, "JPEG", quality=90, dpi=(300, 300))] * pages
+
+
+def time_scans(scans: list[bytes], resolution: str, repeat: int) -> tuple[float, int]:
+    best = float("inf")
+    size = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        pages = []
+        for data in scans:
+            pages += document.load(data, resolution=resolution, paper="a4", start_count=len(pages))
+        buf = io.BytesIO()
+        document.save(pages, buf, format="tiff", codec="mmr")
+        best = min(best, time.perf_counter() - t0)
+        size = len(buf.getvalue())
+    return best, size
+
+
 def time_gs(pdf_path: str, out: str, res: Resolution, repeat: int) -> tuple[float, int] | None:
     gs = shutil.which("gs")
     if not gs:
@@ -61,6 +97,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=10)
     ap.add_argument("--resolution", default="fine")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--scans", type=int, default=3, help="300 dpi JPEG pages for the scan row (0: none)")
     args = ap.parse_args()
     res = Resolution.from_name(args.resolution)
     pdf = make_pdf(args.pages)
@@ -75,6 +112,10 @@ def main() -> None:
         gs = time_gs(pdf_path, os.path.join(tmp, "gs.tif"), res, args.repeat)
         if gs:
             rows.append(("gs -sDEVICE=tiffg4", gs[0], gs[1]))
+        extra = [("xmfax load only (no coding)", time_load(pdf, args.resolution, args.repeat), 0, args.pages)]
+        if args.scans:
+            t, size = time_scans(make_scans(args.scans), args.resolution, args.repeat)
+            extra.append(("xmfax 300 dpi JPEG scans (mmr)", t, size, args.scans))
     print(f"{args.pages}-page A4 text PDF -> TIFF-F at {res.label} ({res.x_dpi}x{res.y_dpi}), best of {args.repeat}")
     print(f"{'converter':<44} {'seconds':>8} {'pages/s':>8} {'bytes':>9}")
     for name, t, size in rows:
@@ -83,6 +124,9 @@ def main() -> None:
         print(f"ratio xmfax(mmr) / gs pages/s: {gs[0] / rows[0][1]:.2f}  (>1: xmfax faster)")
     else:
         print("ghostscript (gs) not installed: no reference row")
+    print("no reference (what the time is spent on; other inputs):")
+    for name, t, size, n in extra:
+        print(f"{name:<44} {t:8.3f} {n / t:8.1f} {size if size else '-':>9}")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from xmfax import document
-from xmfax.document.raster import bilevel, grey_histogram, is_photo, otsu_threshold
+from xmfax.document.raster import _surely_not_photo, bilevel, grey_histogram, is_photo, otsu_threshold
 from xmfax.page import Resolution
 
 from conftest import text_image, to_bytes
@@ -59,6 +59,47 @@ def test_is_photo_takes_arrays_and_images_alike():
     y, x = np.mgrid[0:2000, 0:1500]
     tone = (128 + 100 * np.sin(x / 50.0) * np.cos(y / 40.0)).astype(np.uint8)
     assert is_photo(tone) and is_photo(Image.fromarray(tone))
+
+
+@st.composite
+def inked_pages(draw):
+    """Grey arrays from blank to dark, ink in dots, blocks and lines with soft edges."""
+    rows, width = draw(st.integers(1, 60)), draw(st.integers(1, 60))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    grey = np.full((rows, width), 255, dtype=np.uint8)
+    for _ in range(draw(st.integers(0, 30))):
+        r, c = rng.integers(0, rows), rng.integers(0, width)
+        grey[r:r + rng.integers(1, 8), c:c + rng.integers(1, 8)] = rng.integers(0, 256)
+    return grey
+
+
+def _edge_column() -> np.ndarray:
+    grey = np.full((4, 9), 255, dtype=np.uint8)
+    grey[:, 8] = 200                      # a light edge column: a part block, mid-tone once reduced
+    return grey
+
+
+@settings(max_examples=300, deadline=None)
+@given(inked_pages(), st.integers(1, 7))
+@example(_edge_column(), 4)
+def test_not_photo_proof_holds(grey, factor):
+    """Whenever the histogram bound says "not a photo", the reduced copy agrees."""
+    factor = min(factor, *grey.shape)
+    if _surely_not_photo(grey_histogram(grey), grey.shape[1], grey.shape[0], factor):
+        small = np.asarray(Image.fromarray(grey, "L").reduce(factor))
+        assert ((small >= 48) & (small < 208)).mean() <= 0.20
+
+
+@pytest.mark.parametrize("kind", ["text", "dense", "tone", "blank"])
+def test_is_photo_with_histogram_decides_as_without(kind):
+    y, x = np.mgrid[0:2349, 0:1728]
+    grey = {
+        "text": np.asarray(text_image((1728, 2349))),
+        "dense": np.where((x // 3 + y // 5) % 3 == 0, 0, 255).astype(np.uint8),     # heavy hatching
+        "tone": (128 + 100 * np.sin(x / 50.0) * np.cos(y / 40.0)).astype(np.uint8),
+        "blank": np.full((2349, 1728), 255, dtype=np.uint8),
+    }[kind]
+    assert is_photo(grey, hist=grey_histogram(grey)) == is_photo(grey) == (kind in ("dense", "tone"))
 
 
 def test_dither_of_an_array():

@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import DocumentError
 from ..page import Page, Resolution
 from .limits import Limits
-from .raster import bilevel, is_photo, paper_for_width, scan_width
+from .raster import bilevel, grey_histogram, is_photo, otsu_threshold, paper_for_width, scan_width
 
 
 def _pdf_string(text: str) -> bytes:
@@ -168,8 +168,10 @@ def load_pdf(data: bytes, source: str | None, resolution: Resolution, paper: str
                     raise DocumentError(f"cannot render page ({exc})", source=where) from exc
             finally:
                 page.close()
-            m = mode if mode != "auto" else ("dither" if is_photo(grey) else "threshold")
-            pages.append(Page(bilevel(grey, m), resolution, where, {"format": "pdf", "paper": p, "bilevel": m}))
+            hist = grey_histogram(grey) if mode != "dither" else None
+            m = mode if mode != "auto" else ("dither" if is_photo(grey, hist=hist) else "threshold")
+            image = bilevel(grey, m, otsu_threshold(hist=hist) if m == "threshold" else None)
+            pages.append(Page(image, resolution, where, {"format": "pdf", "paper": p, "bilevel": m}))
         return pages
     finally:
         pdf.close()
