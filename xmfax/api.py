@@ -579,18 +579,20 @@ class Receiver:
 
     # Class 1
     def _class1_wait(self, stop: asyncio.Event) -> tuple[Any, dict]:
+        """(driver, caller ID) once the modem has rung ``rings`` times; (None, {}) if stopped."""
         from .errors import DriverTimeoutError
 
         driver = _class1_driver(self.address, self.class1).open()
-        driver.initialize()
-        self._ready.set()
-        while not stop.is_set():
-            try:
-                return driver, driver.wait_for_call(rings=self.rings, timeout=1.0)
-            except DriverTimeoutError:
-                continue
-        driver.close()
-        return None, {}
+        try:
+            driver.initialize()
+            self._ready.set()
+            return driver, driver.wait_for_call(rings=self.rings, stop=stop.is_set)
+        except DriverTimeoutError:
+            driver.close()
+            return None, {}
+        except BaseException:
+            driver.close()
+            raise
 
 
 def _class1_answer(driver: Any, session: Any) -> Any:

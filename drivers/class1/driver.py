@@ -252,6 +252,37 @@ class Class1Driver:
         except DriverTimeoutError:
             self.recover()
 
+    RING_GAP = 10.0     # s without a RING after which a half-counted call is forgotten
+
+    def wait_for_call(self, rings: int = 1, timeout: float | None = None,
+                      stop: Callable[[], bool] | None = None) -> dict[str, str]:
+        """Wait for an incoming call (``rings`` RINGs) without answering it, so the
+        application can decide first; return the caller ID fields seen (NMBR, NAME,
+        DDI ...). DriverTimeoutError after ``timeout`` s (None: wait for ever), or as
+        soon as ``stop()`` is true. A caller who gives up before ``rings`` is forgotten."""
+        deadline = None if timeout is None else self.clock() + timeout
+        caller: dict[str, str] = {}
+        seen, last = 0, 0.0
+        while seen < max(1, rings):
+            if stop is not None and stop():
+                raise DriverTimeoutError("stopped while waiting for a call")
+            now = self.clock()
+            if deadline is not None and now >= deadline:
+                raise DriverTimeoutError(f"{seen} of {rings} rings within {timeout:.0f} s")
+            if seen and now - last > self.RING_GAP:
+                seen, caller = 0, {}
+            slice_end = now + 0.5 if deadline is None else min(now + 0.5, deadline)
+            u = self.at.wait_unsolicited(("RING", "NMBR", "NAME", "DATE", "TIME", "DDI", "NDID", "MESG"),
+                                         slice_end)
+            if u is None:
+                continue
+            if u.kind == "RING":
+                seen, last = seen + 1, self.clock()
+            else:
+                caller[u.kind] = u.value
+        self.caller_id = dict(caller)
+        return caller
+
     def answer(self, rings: int | None = 1, timeout: float = 60.0) -> None:
         """Answer: wait for ``rings`` RINGs (None: answer at once with ATA), then ATA.
         Caller ID lines seen meanwhile end up in ``caller_id``."""

@@ -26,6 +26,20 @@ def add_line_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--ladder", metavar="FILE",
                    help="also draw the call as a ladder diagram: FILE.svg, FILE.html or text")
+    m = p.add_argument_group("Class 1 modems")
+    m.add_argument("--modem-profile", default="generic", metavar="NAME",
+                   help="modem quirks profile (see docs/class1.md): generic, conservative, iaxmodem ...")
+    m.add_argument("--trace", metavar="FILE", help="log every byte and AT exchange with times to FILE")
+
+
+def class1_options(args: argparse.Namespace) -> dict | None:
+    """The Class1Config keywords the options ask for (None unless --via is class1:)."""
+    if not args.via.startswith("class1:"):
+        return None
+    options: dict = {"profile": args.modem_profile}
+    if args.trace:
+        options["trace"] = open(args.trace, "w", encoding="utf-8")   # closed at exit
+    return options
 
 
 class Progress:

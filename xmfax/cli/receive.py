@@ -6,7 +6,7 @@ import asyncio
 import signal
 
 from .. import api
-from ._common import Progress, add_line_options, report
+from ._common import Progress, add_line_options, class1_options, report
 
 
 def register(sub) -> None:
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
             receiver = api.receive(via=args.via, output_dir=args.output, formats=formats, once=args.once,
                                    local_id=args.local_id, ecm=not args.no_ecm, max_rate=args.max_rate,
-                                   realtime=not args.fast, rings=args.rings, on_event=progress.on_event,
+                                   realtime=not args.fast, rings=args.rings, class1=class1_options(args),
+                                   on_event=progress.on_event,
                                    on_done=done)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,7 +5,7 @@ import argparse
 import asyncio
 
 from .. import api
-from ._common import RESOLUTIONS, Progress, add_line_options, report
+from ._common import RESOLUTIONS, Progress, add_line_options, class1_options, report
 
 
 def register(sub) -> None:
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
             args.documents, via=args.via, to=args.to, local_id=args.local_id, header=args.header,
             resolution=args.resolution, paper=args.paper, ecm=not args.no_ecm, max_rate=args.max_rate,
             retries=args.retries, retry_delay=args.retry_delay, realtime=not args.fast,
-            on_event=progress.on_event))
+            class1=class1_options(args), on_event=progress.on_event))
     return report(result, args)
