@@ -136,6 +136,7 @@ class Tester:
         self.notes: list[str] = []
         self.acoustic = 0
         self.crc_sent = False                    # tester just sent a frame with a bad FCS
+        self.crp_ok: set[int] = set()            # DUT transmissions queued while crc_sent
         self.cng_seen = False
         self.pp_frames = 0                       # frames in the tester's last partial page
         self.settings: dict = {}                 # SET before the call starts
@@ -200,6 +201,10 @@ class Tester:
             for i, f in enumerate(frames):
                 self.queue.append(Tx("hdlc", start, start + dur, self.tx_id, frame=bytes(f), index=i,
                                      count=len(frames), modulation=cmd.modulation))
+            if self.crc_sent:
+                # a CRP queued in answer to the tester's bad-FCS frame stays allowed even
+                # when the tester's next (good) frame comes before the runner reaches it
+                self.crp_ok.add(self.tx_id)
             if not frames:
                 self._note("DUT issued a SendHDLC with no frames")
         elif isinstance(cmd, M.SendData):
@@ -258,8 +263,8 @@ class Tester:
             return "silence"
         if tx.kind == "tone" and tx.tone is M.Tone.CNG and self.cng_seen:
             return "repeated CNG"
-        if tx.kind == "hdlc" and self.crc_sent and tx.modulation is M.Modulation.V21 and len(tx.frame) >= 3 \
-                and tx.frame[2] & 0xFE == 0x1A:
+        if tx.kind == "hdlc" and (self.crc_sent or tx.tx_id in self.crp_ok) and \
+                tx.modulation is M.Modulation.V21 and len(tx.frame) >= 3 and tx.frame[2] & 0xFE == 0x1A:
             return "CRP (allowed after a frame with a bad FCS)"
         return None
 

@@ -34,7 +34,6 @@ NOT_APPLICABLE: dict[str, str] = {}
 # name -> why xmfax fails it today (docs/conformance.md has the detail).
 KNOWN_FAILURES: dict[str, str] = {
     'MRGN06b': 'runner: carrier detected only after the 1 s preamble: DUT sent HDLC[FF C8 01 00 77 5F 23 01 F9 80] at V.21 300 where the script expects nothing from it',
-    'MRGN17': 'CRP allowance after a bad-FCS frame (see docs/conformance.md): #29 R HDLC MCF V.21: expected [FF C8 31], DUT sent HDLC[FF C8 58] at V.21 300',
     'MRGX09': 'deliberate: one garbage frame does not end the call (T.30 §5.4): DUT sent HDLC[FF C8 58] at V.21 300 where the script expects nothing from it',
     'MRGX10': 'deliberate: one garbage frame does not end the call (T.30 §5.4): STATUS: expected a failure (UNEXPECTED), DUT reported success',
     'MRGX12': 'deliberate: one garbage frame does not end the call (T.30 §5.4): DUT sent HDLC[FF C8 58] at V.21 300 where the script expects nothing from it',
