@@ -434,10 +434,9 @@ class Class1Driver:
                 self._note("silence skipped: the modem is in +FTH=3 after ATA")
             else:
                 self._silence(cmd.ms)
-            self._feed(session, m.SendComplete())
         elif isinstance(cmd, m.SendTone):
             # Class 1 has no tone command: the modem sends CED on ATA and CNG while dialling
-            self._feed(session, m.SendComplete())
+            pass
         elif isinstance(cmd, m.SendHDLC):
             if cmd.modulation is m.Modulation.V21:
                 self._send_v21(cmd.frames)

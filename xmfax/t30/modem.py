@@ -148,7 +148,10 @@ class ModemEvent:
 
 @dataclass(frozen=True, slots=True)
 class SendComplete(ModemEvent):
-    """The last Send* command has been completely transmitted (carrier off)."""
+    """A SendHDLC or SendData has been completely transmitted (carrier off).
+
+    Exactly one per SendHDLC/SendData, in order; none for SendSilence or SendTone
+    (the engine times those itself)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,11 +116,12 @@ class T38Stats:
 class _Tx:
     """One scheduled transmission: (time, ifp packet | None) steps, then done."""
 
-    __slots__ = ("steps", "end")
+    __slots__ = ("steps", "end", "report")
 
-    def __init__(self, steps: deque, end: float):
+    def __init__(self, steps: deque, end: float, report: bool):
         self.steps = steps
         self.end = end
+        self.report = report        # SendComplete at the end: only for SendHDLC / SendData
 
 
 class T38Terminal:
@@ -305,7 +306,7 @@ class T38Terminal:
             return
         else:  # Receive and anything unknown: a hint, nothing to send
             return
-        self._tx = _Tx(steps, t)
+        self._tx = _Tx(steps, t, isinstance(cmd, (M.SendHDLC, M.SendData)))
         self._indicator_due = None            # a signal is on: no idle repeats
 
     def _plan_hdlc(self, cmd: M.SendHDLC, t: float, steps: deque, paced: bool) -> float:
@@ -396,7 +397,8 @@ class T38Terminal:
             self._tx = None
             self._tx_free_at = tx.end
             self._schedule_indicator_repeat(tx.end)
-            self._feed(M.SendComplete(), now)
+            if tx.report:
+                self._feed(M.SendComplete(), now)
             cmds = self.session.data_to_send()
             if cmds:
                 self._commands.extend(cmds)
