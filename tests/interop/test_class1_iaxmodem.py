@@ -19,7 +19,7 @@ SHARED = Path(os.environ.get("XMFAX_SHARED") or Path(__file__).resolve().parents
 RIG = (SHARED / "peers/iaxmodem/rig")
 CORPUS = (SHARED / "corpus/itu")
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.modem]
 
 
 def _missing() -> str | None:
