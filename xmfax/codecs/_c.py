@@ -78,6 +78,10 @@ class Encoder:
         return self._take(lib.xm_enc_finish(self._enc, int(bool(rtc))))
 
 
+_SMALL_FEED = 2048          # octets: a feed this small decodes into the reused buffer
+_SMALL_ROWS = 64
+
+
 class Decoder:
     """Streaming T.4/T.6 decoder: chunks in, complete rows out (see the contract)."""
 
@@ -95,6 +99,7 @@ class Decoder:
         self._nrows = ffi.new("long *")
         self._stats = ffi.new("long long[6]")
         self._finished = False
+        self._scratch: np.ndarray | None = None
         self.rows = 0
         self.bad_rows = 0
         self.max_consecutive_bad_rows = 0
@@ -110,10 +115,20 @@ class Decoder:
         pieces = []
         offset = 0
         cap = min(8 * total + 2, _MAX_CHUNK_ROWS)    # a row takes at least 1 bit (MMR V0)
+        # small chunks (a line receiver feeds ~50 ms at a time) decode into one reused
+        # buffer: allocating room for 8 rows a byte on every feed cost more than decoding
+        small = total <= _SMALL_FEED
+        if small:
+            cap = _SMALL_ROWS
         while True:
             left_rows = self.max_rows - self.rows if self.max_rows else cap
             cap = max(1, min(cap, left_rows))
-            out = np.empty((cap, width), dtype=np.bool_)
+            if small and cap <= _SMALL_ROWS:
+                if self._scratch is None:
+                    self._scratch = np.empty((_SMALL_ROWS, width), dtype=np.bool_)
+                out = self._scratch[:cap]
+            else:
+                out = np.empty((cap, width), dtype=np.bool_)
             chunk = view[offset:] if offset else view
             status = lib.xm_dec_run(self._dec, ffi.from_buffer("uint8_t[]", chunk), total - offset,
                                     self._consumed, ffi.from_buffer("uint8_t[]", out, True), cap,
@@ -122,10 +137,12 @@ class Decoder:
             n = self._nrows[0]
             self._update()
             if n:
-                pieces.append(out[:n] if n * 2 >= cap else out[:n].copy())
+                reused = small and out.base is self._scratch
+                pieces.append(out[:n].copy() if reused or n * 2 < cap else out[:n])
             if status != _OUT_FULL:
                 break
             cap = min(cap * 2, _MAX_CHUNK_ROWS)
+            small = False
         if not pieces:
             return np.zeros((0, width), dtype=np.bool_)
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
