@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xmfax",
         description="A fax engine: send and receive faxes over T.38 and Class 1 modems, "
         "convert documents to and from fax pages.",
+        epilog="Exit status: 0 success; 1 the fax (or operation) failed; 2 usage error; "
+        "3 bad input (an unreadable document, a port in use). "
+        "Start with `xmfax demo`; `xmfax COMMAND --help` for each command.",
     )
     parser.add_argument("--version", action="version", version=f"xmfax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
