@@ -462,6 +462,7 @@ class Receiver:
         self.local_address: tuple[str, int] | None = None
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._rejected: dict[tuple[str, int], float] = {}    # T.38 callers turned away, last heard
         self._task: asyncio.Task | None = None
 
@@ -481,11 +482,15 @@ class Receiver:
     async def run(self) -> list[FaxResult]:
         if self.output_dir is not None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         dispatcher = _Dispatcher(loop)
         try:
             while not self._stop.is_set():
-                result = await self._one_call(dispatcher)
+                try:
+                    result = await self._one_call(dispatcher)
+                except asyncio.CancelledError:
+                    self._stop.set()        # lets a driver thread waiting for a call return
+                    raise
                 if result is None:
                     break
                 self.results.append(result)
@@ -585,7 +590,7 @@ class Receiver:
         driver = _class1_driver(self.address, self.class1).open()
         try:
             driver.initialize()
-            self._ready.set()
+            self._loop.call_soon_threadsafe(self._ready.set)     # we are in a worker thread
             return driver, driver.wait_for_call(rings=self.rings, stop=stop.is_set)
         except DriverTimeoutError:
             driver.close()

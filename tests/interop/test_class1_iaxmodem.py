@@ -1,8 +1,11 @@
 """Class1Driver through two real Class 1 modems (iaxmodem, spandsp inside), with efax
 as the independent peer. The rig is started and stopped here in a temp directory.
 
-Default set (about 2 minutes): xmfax -> efax, efax -> xmfax, xmfax -> xmfax ECM, a
-failed dial. The 3-page series at each rate and the failure cases are @slow.
+xmfax -> efax, efax -> xmfax, xmfax -> xmfax (3 fine pages at 14400 with and without
+ECM; V.29 9600 and V.27ter 4800 forced, with and without ECM), the public API over
+Class 1, failed dials and a far end hanging up mid-page. The long calls are marked
+@slow (they run in CI, in the C pass only: marker "modem"); the long series of
+repeated calls is benchmarks/class1.py.
 """
 import os
 import shutil
@@ -138,12 +141,15 @@ def test_efax_sends_to_xmfax(rig, tmp_path):
     assert len(bad_rows) == 0, f"{len(bad_rows)} rows differ, first {bad_rows[:10]}"
 
 
-def _xmfax_pair(rig, tmp_path, pages, ecm, max_rate):
+def _xmfax_pair(rig, tmp_path, pages, ecm, max_rate, modems=None):
     from xmfax.t30.config import T30Config
     from xmfax.t30.session import Session
     d, a, b = rig
+    tx_cfg = T30Config(ecm=ecm, max_rate=max_rate, local_id="1")
+    if modems is not None:
+        tx_cfg = T30Config(ecm=ecm, max_rate=max_rate, local_id="1", modems=frozenset(modems))
     rx_s = Session(T30Config(ecm=ecm, local_id="2"), calling=False, receive=True, now=0.0)
-    tx_s = Session(T30Config(ecm=ecm, max_rate=max_rate, local_id="1"), calling=True, pages=pages, now=0.0)
+    tx_s = Session(tx_cfg, calling=True, pages=pages, now=0.0)
     out = {}
 
     def answer():
@@ -176,13 +182,35 @@ def test_xmfax_to_xmfax_ecm(rig, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ecm", [False, True], ids=["non-ecm", "ecm"])
-@pytest.mark.parametrize("rate", [14400, 9600, 4800])
-def test_xmfax_to_xmfax_three_pages(rig, tmp_path, ecm, rate):
+def test_xmfax_to_xmfax_three_pages(rig, tmp_path, ecm):
+    """3 fine pages at V.17 14400 (about 75 s a call)."""
     pages = _pages(3)
-    tx, rx, _, _ = _xmfax_pair(rig, tmp_path, pages, ecm=ecm, max_rate=rate)
+    tx, rx, _, _ = _xmfax_pair(rig, tmp_path, pages, ecm=ecm, max_rate=14400)
     assert tx.status == "success" and rx.status == "success", (tx, rx)
+    assert tx.modulation.startswith("V.17 14400"), tx.modulation
     got = _received_pages(rx)
     assert len(got) == 3 and all(_identical(g, p) for g, p in zip(got, pages))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ecm", [False, True], ids=["non-ecm", "ecm"])
+@pytest.mark.parametrize("rate,family", [(9600, "V.29"), (4800, "V.27ter")])
+def test_xmfax_to_xmfax_forced_rate(rig, tmp_path, ecm, rate, family):
+    """V.29 9600 and V.27ter 4800 forced, with and without ECM: one page at standard
+    resolution per call keeps the series short (the 3-page series at every rate is
+    benchmarks/class1.py)."""
+    from xmfax.page import Page, Resolution
+    from xmfax.t30.modem import Family
+
+    fine = _pages(1)[0]
+    page = Page(fine.image[::2], Resolution.STANDARD, source="itu1 standard")
+    # the sender offers only that family (V.17 also runs at 9600: forcing V.29 takes this)
+    modems = {"V.29": {Family.V29}, "V.27ter": {Family.V27TER}}[family]
+    tx, rx, _, _ = _xmfax_pair(rig, tmp_path, [page], ecm=ecm, max_rate=rate, modems=modems)
+    assert tx.status == "success" and rx.status == "success", (tx, rx)
+    assert tx.modulation.startswith(f"{family} {rate}"), tx.modulation
+    got = _received_pages(rx)
+    assert len(got) == 1 and _identical(got[0], page)
 
 
 def test_dial_refused_reports_reason(rig, tmp_path):
@@ -249,3 +277,43 @@ def test_far_end_hangs_up_during_page_keeps_received_pages(rig, tmp_path):
         th.join(timeout=60)
     assert result.status == "failure", result
     assert len(_received_pages(result)) == 1
+
+
+def test_api_send_and_receive_through_modems(rig, tmp_path):
+    """The public API end to end over Class 1: xmfax.receive answers on modem B after
+    on_call accepts with a CSID; xmfax.send dials from modem A; the fax lands on disk."""
+    import asyncio
+    import json
+
+    import xmfax
+    from xmfax.document import load
+
+    d, a, b = rig
+    pages = _pages(1)
+    calls = []
+
+    def on_call(call):
+        calls.append(call)
+        return xmfax.Accept(local_id="+1 555 0199")
+
+    async def main():
+        receiver = xmfax.receive(via=f"class1:{b}", class1={"profile": "iaxmodem"}, on_call=on_call,
+                                 once=True, output_dir=tmp_path / "inbox")
+        task = asyncio.create_task(receiver.run())
+        await receiver.ready()
+        await asyncio.sleep(7)             # a modem refuses calls for ~5 s after its reset
+        sent = await xmfax.send(pages, via=f"class1:{a}", to="1001", class1={"profile": "iaxmodem"},
+                                local_id="+1 555 0100")
+        return sent, await asyncio.wait_for(task, 120)
+
+    sent, received = asyncio.run(main())
+    assert sent.ok, sent.summary()
+    assert sent.remote_id == "+1 555 0199" and sent.transport == "class1"
+    assert len(calls) == 1 and calls[0].transport == "class1"
+    rx = received[0]
+    assert rx.ok and rx.remote_id == "+1 555 0100" and rx.page_count == 1
+    tif = [f for f in rx.files if f.endswith(".tif")][0]
+    got = load(tif)
+    assert len(got) == 1 and _identical(got[0], pages[0])
+    record = json.loads(Path(tif).with_suffix(".json").read_text())
+    assert record["status"] == "success" and record["transport"] == "class1"
