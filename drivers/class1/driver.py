@@ -45,6 +45,9 @@ HIGH_SPEED_ECM_PREAMBLE_S = 0.05   # flags before the first ECM frame after trai
 ECM_CLOSING_FLAGS = 4
 
 
+_OUT_QUEUE_LIMIT = 1024    # octets queued in the port before we wait instead of writing
+
+
 class DialError(DriverError):
     """A call could not be set up. ``reason`` is the modem's result (BUSY, NO ANSWER,
     NO DIALTONE, NO CARRIER, ERROR) or "TIMEOUT"."""
@@ -523,7 +526,7 @@ class Class1Driver:
             raise ModemResultError(resp)
         self._last = "tx"
 
-    def _write_paced(self, payload: bytes, step: int = 512, stall_limit_s: float = 30.0) -> None:
+    def _write_paced(self, payload: bytes, step: int = 512, stall_limit_s: float = 90.0) -> None:
         """Write transmit data, obeying XOFF/XON *from* the modem.
 
         During +FTM/+FTH the modem sends nothing but flow control, so 0x13/0x11
@@ -552,11 +555,19 @@ class Class1Driver:
                     else:
                         keep.append(b)
                 at.buf += keep
-            if paused:
+            # A modem that stops reading (its buffer full: it drains at the line rate,
+            # with hysteresis) must not block us in write(): the port's own write
+            # timeout would end the call. Wait while the output queue is full, reading
+            # XOFF/XON meanwhile, and count it as a stall like XOFF.
+            backlog = getattr(port, "out_waiting", 0) or 0
+            if paused or backlog > _OUT_QUEUE_LIMIT:
                 if stalled_since is None:
                     stalled_since = self.clock()
                 elif self.clock() - stalled_since > stall_limit_s:
-                    raise DriverTimeoutError(f"modem held XOFF for {stall_limit_s:.0f} s")
+                    why = "held XOFF" if paused else "stopped taking data"
+                    raise DriverTimeoutError(f"modem {why} for {stall_limit_s:.0f} s")
+                if not paused:
+                    self.sleep(0.01)
                 continue
             stalled_since = None
             at.write(payload[i:i + step])
