@@ -75,12 +75,16 @@ def efax_to_xmfax(a, b, tmp, n):
     files = tifs(tmp, n)
     s = Session(T30Config(), calling=False, receive=True, now=0.0)
     with driver(b) as d:
-        d.initialize(reset=False)
+        d.initialize()
+        time.sleep(6)                      # a modem refuses calls ~5 s after its reset
         efax = subprocess.Popen(["efax", "-d", a, "-o1", "-t", "2000", *files],
                                 stdout=open(tmp / "efax_tx.log", "w"), stderr=subprocess.STDOUT)
-        time.sleep(0.5)
         t = time.monotonic()
-        r = d.answer_call(s, rings=1, timeout=60, initialize=False)
+        try:
+            r = d.answer_call(s, rings=1, timeout=60, initialize=False)
+        except Exception as exc:
+            efax.kill()
+            return False, time.monotonic() - t, str(exc)
         dt = time.monotonic() - t
     efax.wait(timeout=60)
     return r.status == "success" and len(r.received_pages) == n and efax.returncode == 0, dt, r.reason
@@ -118,7 +122,10 @@ def main() -> int:
                 for i in range(args.calls):
                     tmp = root / f"{fn.__name__}{i}"
                     tmp.mkdir()
-                    good, dt, why = fn(a, b, tmp, args.pages)
+                    try:
+                        good, dt, why = fn(a, b, tmp, args.pages)
+                    except Exception as exc:       # one broken call is a failed call, not the end
+                        good, dt, why = False, float("nan"), repr(exc)
                     ok += good
                     if good:
                         secs.append(dt / args.pages)

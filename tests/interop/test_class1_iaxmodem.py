@@ -204,8 +204,8 @@ def test_xmfax_to_xmfax_forced_rate(rig, tmp_path, ecm, rate, family):
 
     fine = _pages(1)[0]
     page = Page(fine.image[::2], Resolution.STANDARD, source="itu1 standard")
-    # the sender offers only that family (V.17 also runs at 9600: forcing V.29 takes this)
-    modems = {"V.29": {Family.V29}, "V.27ter": {Family.V27TER}}[family]
+    # the sender offers no V.17 (which also runs at 9600); V.27 ter is mandatory in T.30
+    modems = {"V.29": {Family.V29, Family.V27TER}, "V.27ter": {Family.V27TER}}[family]
     tx, rx, _, _ = _xmfax_pair(rig, tmp_path, [page], ecm=ecm, max_rate=rate, modems=modems)
     assert tx.status == "success" and rx.status == "success", (tx, rx)
     assert tx.modulation.startswith(f"{family} {rate}"), tx.modulation
