@@ -1,6 +1,7 @@
 """Class 1 over the iaxmodem rig: success rate and seconds per page, xmfax vs efax.
 
     python benchmarks/class1.py [--calls 10] [--pages 1]
+    python benchmarks/class1.py --matrix --calls 1 --pages 3
 
 Runs --calls calls each way xmfax -> efax, efax -> xmfax, and efax -> efax (the
 reference) on a rig started in a temp directory, and prints a table. Needs
@@ -103,10 +104,52 @@ def efax_to_efax(a, b, tmp, n):
     return tx.returncode == 0 and rx.returncode == 0, dt, tx.returncode
 
 
+def xmfax_to_xmfax(a, b, tmp, n, rate=14400, ecm=True):
+    """xmfax calls xmfax through both modems at ``rate`` (V.29 at 9600, V.27 ter at
+    4800 and below: V.17 is not offered then), ``n`` fine pages, pixel-checked."""
+    import threading
+
+    from xmfax.t30.config import T30Config
+    from xmfax.t30.modem import Family
+    from xmfax.t30.session import Session
+    families = {Family.V27TER, Family.V29, Family.V17}
+    if rate < 14400 and rate != 12000:
+        families = {Family.V27TER, Family.V29} if rate >= 7200 else {Family.V27TER}
+    sent = pages(n)
+    rx_s = Session(T30Config(ecm=ecm), calling=False, receive=True, now=0.0)
+    tx_s = Session(T30Config(ecm=ecm, max_rate=rate, modems=frozenset(families)), calling=True,
+                   pages=sent, now=0.0)
+    out = {}
+
+    def answer():
+        try:
+            with driver(b) as d:
+                out["rx"] = d.answer_call(rx_s, rings=1, timeout=90)
+        except Exception as exc:
+            out["rx"] = exc
+
+    th = threading.Thread(target=answer, daemon=True)
+    th.start()
+    time.sleep(7)
+    t = time.monotonic()
+    with driver(a) as d:
+        d.initialize(reset=False)
+        tx = d.send_call("1001", tx_s, initialize=False)
+    dt = time.monotonic() - t
+    th.join(timeout=120)
+    rx = out.get("rx")
+    got = list(getattr(rx, "received_pages", []))
+    same = len(got) == n and all(g.image.shape == p.image.shape and not (g.image != p.image).any()
+                                 for g, p in zip(got, sent))
+    return tx.status == "success" and same, dt, f"{tx.modulation} {tx.reason}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=10)
     ap.add_argument("--pages", type=int, default=1)
+    ap.add_argument("--matrix", action="store_true",
+                    help="instead: xmfax -> xmfax at 14400/9600/4800, ECM on and off (use --pages 3)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as td:
@@ -115,12 +158,17 @@ def main() -> int:
         a, b = str(root / "rig/dev/ttyIAX0"), str(root / "rig/dev/ttyIAX1")
         time.sleep(6)
         try:
-            for name, fn in (("xmfax -> efax", xmfax_to_efax), ("efax -> xmfax", efax_to_xmfax),
-                             ("efax -> efax (reference)", efax_to_efax)):
+            series = [("xmfax -> efax", xmfax_to_efax), ("efax -> xmfax", efax_to_xmfax),
+                      ("efax -> efax (reference)", efax_to_efax)]
+            if args.matrix:
+                series = [(f"xmfax -> xmfax {r} {'ECM' if e else 'no ECM'}",
+                           lambda a, b, t, n, r=r, e=e: xmfax_to_xmfax(a, b, t, n, r, e))
+                          for r in (14400, 9600, 4800) for e in (False, True)]
+            for name, fn in series:
                 ok = 0
                 secs = []
                 for i in range(args.calls):
-                    tmp = root / f"{fn.__name__}{i}"
+                    tmp = root / f"{name.replace(' ', '_').replace('>', '')}{i}"
                     tmp.mkdir()
                     try:
                         good, dt, why = fn(a, b, tmp, args.pages)
