@@ -36,17 +36,32 @@ class ReceiverMixin:
         elif st is State.RX_PAGE and not self._rx_dcs.ecm:
             if not self._rx_started:
                 self._begin_rx_page()
-            data = ev.data
-            step = max(16, self._rx_dcs.modulation.bit_rate // 160)  # 50 ms of line: RTC place, row times
-            for k in range(0, len(data), step):
-                piece = data[k:k + step]
-                if self._decoder.end is not None:
-                    # data after what decoded as RTC: a damaged row looked like the end of page
-                    self._rx_after_end += len(piece) - piece.count(0)
-                else:
-                    got = len(self._decoder.feed(piece))
-                    self._count_lost(got, piece)
+            # the data is decoded in slices of 50 ms of line (RTC place, row times): short
+            # transport chunks (30 ms T.38 packets) are gathered up to a slice first
+            step = max(16, self._rx_dcs.modulation.bit_rate // 160)
+            carry = self._rx_carry
+            carry += ev.data
+            if len(carry) >= step:
+                whole = len(carry) - len(carry) % step
+                self._decode_slices(bytes(carry[:whole]), step)
+                del carry[:whole]
             self._deadline = self._now + self.config.timers.t2
+
+    def _decode_slices(self, data: bytes, step: int) -> None:
+        for k in range(0, len(data), step):
+            piece = data[k:k + step]
+            if self._decoder.end is not None:
+                # data after what decoded as RTC: a damaged row looked like the end of page
+                self._rx_after_end += len(piece) - piece.count(0)
+            else:
+                got = len(self._decoder.feed(piece))
+                self._count_lost(got, piece)
+
+    def _flush_rx(self) -> None:
+        """Decode the page data still gathered (the end of the page's carrier)."""
+        if getattr(self, "_rx_carry", None) and self._decoder is not None:
+            data, self._rx_carry = bytes(self._rx_carry), bytearray()
+            self._decode_slices(data, len(data))
 
     def _count_lost(self, got: int, piece: bytes) -> None:
         """Rows lost in garbage. The decoder takes whatever follows a complete row, up
@@ -86,6 +101,7 @@ class ReceiverMixin:
         self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
         self._rx_lost = self._rx_lost_max = 0.0
         self._rx_row_octets = 0
+        self._rx_carry = bytearray()
         self._rx_abandon = None
         self._rx_max_row_octets = d.resolution.widths[d.width] * 3 // 2 + 128
         if not d.ecm:
@@ -116,6 +132,7 @@ class ReceiverMixin:
                 self._tcf_failures += 1
                 self._go(Input.TCF_BAD)
         elif st is State.RX_PAGE and self._rx_started:
+            self._flush_rx()
             self._go(Input.PAGE_DATA_END)
 
     def _respond(self, fcf: FCF, fif: bytes = b"") -> None:
@@ -149,6 +166,7 @@ class ReceiverMixin:
             return
         if st is State.RX_PAGE and not self._rx_started:
             self._begin_rx_page()
+        self._flush_rx()
         res = self._decoder.finish()
         if self._rx_since_row > self._rx_max_row_octets:         # garbage up to the end
             mean = max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
