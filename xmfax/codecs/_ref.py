@@ -368,6 +368,19 @@ class Decoder:
         self._pos += 1
         return bit
 
+    def _no_code(self, p: int, empty: bool, what: str):
+        """No code starts at bit ``p``: an EOL (where a row should start, or too early),
+        the end of the input so far, or garbage (``what``)."""
+        self._pos = p
+        kind = yield from self._zeros()
+        if kind == _EOL_SEEN:
+            if empty:
+                return _EMPTY, "EOL where a row should start"
+            return _EOL_SEEN, "EOL before the row reached its width"
+        if kind == _TRUNC:
+            return _TRUNC, ""
+        return _BAD, what
+
     def _zeros(self):
         """At an invalid code: is it an EOL (11+ zeros then 1)? Returns _EOL_SEEN (and
         moves past it), _BAD (other garbage; position unchanged) or _TRUNC (input over)."""
@@ -407,15 +420,7 @@ class Decoder:
                 v = int(bits[p:p + PEEK], 2)
             run, length = table[v]
             if not length:
-                self._pos = p
-                kind = yield from self._zeros()
-                if kind == _EOL_SEEN:
-                    if empty:
-                        return _EMPTY, "EOL where a row should start"
-                    return _EOL_SEEN, "EOL before the row reached its width"
-                if kind == _TRUNC:
-                    return _TRUNC, ""
-                return _BAD, "invalid run-length code"
+                return (yield from self._no_code(p, empty, "invalid run-length code"))
             if p + length > n:
                 self._pos = p
                 return _TRUNC, ""
@@ -458,15 +463,7 @@ class Decoder:
                 v = int(bits[p:p + PEEK], 2)
             mode, length = modes[v >> (PEEK - 7)]
             if not length:
-                self._pos = p
-                kind = yield from self._zeros()
-                if kind == _EOL_SEEN:
-                    if empty:
-                        return _EMPTY, "EOL where a row should start"
-                    return _EOL_SEEN, "EOL before the row reached its width"
-                if kind == _TRUNC:
-                    return _TRUNC, ""
-                return _BAD, "invalid mode code"
+                return (yield from self._no_code(p, empty, "invalid mode code"))
             if p + length > n:
                 self._pos = p
                 return _TRUNC, ""
