@@ -95,6 +95,18 @@ def _get(fif: bytes, bit: int) -> bool:
     return i < len(fif) and bool(fif[i] & (1 << ((bit - 1) % 8)))
 
 
+def _bit_reader(fif: bytes):
+    """A reader of Table 2/T.30 bit n of a DIS/DTC/DCS FIF. Octets 3 on carry an extend
+    bit (their high bit, bits 24, 32, ...): bits past an octet whose extend bit is 0
+    are not valid and read as 0."""
+    valid_bits = 24
+    i = 2
+    while i < len(fif) and fif[i] & 0x80:
+        valid_bits += 8
+        i += 1
+    return lambda b: _get(fif, b) if b <= valid_bits else False
+
+
 def _pack(bits: set[int], minimum_octets: int = 3) -> bytes:
     """Octets holding ``bits``, with extend bits (24, 32 ...) set where needed."""
     n = max([minimum_octets] + [(b - 1) // 8 + 1 for b in bits])
@@ -236,13 +248,7 @@ class DIS:
         """Decode a DIS/DTC FIF; RemoteProtocolError if it is too short or invalid."""
         if len(fif) < 2:
             raise RemoteProtocolError(f"DIS/DTC FIF of {len(fif)} octets; at least 2 (Table 2/T.30)")
-        # bits past an octet whose extend bit is 0 are not valid: read them as 0
-        valid_bits = 24
-        i = 2
-        while i < len(fif) and fif[i] & 0x80:
-            valid_bits += 8
-            i += 1
-        g = lambda b: _get(fif, b) if b <= valid_bits else False   # noqa: E731
+        g = _bit_reader(fif)
         modems = _DIS_MODEMS.get(tuple(int(g(b)) for b in (11, 12, 13, 14)))
         if modems is None:
             # reserved/invalid codes: the only mandatory modem is V.27 ter (T.30 §5.3.6.2.1)
@@ -333,12 +339,7 @@ class DCS:
     def decode(cls, fif: bytes) -> "DCS":
         if len(fif) < 3:
             raise RemoteProtocolError(f"DCS FIF of {len(fif)} octets; at least 3 (Table 2/T.30)")
-        valid_bits = 24
-        i = 2
-        while i < len(fif) and fif[i] & 0x80:
-            valid_bits += 8
-            i += 1
-        g = lambda b: _get(fif, b) if b <= valid_bits else False   # noqa: E731
+        g = _bit_reader(fif)
         mod = _DCS_RATES.get(tuple(int(g(b)) for b in (11, 12, 13, 14)))
         if mod is None:
             raise RemoteProtocolError("DCS selects a reserved data signalling rate (Table 2/T.30 bits 11-14)")
