@@ -24,6 +24,11 @@ class Timers:
     T4 3 s +-15 %: time to wait for a response to a command (automatic units).
     T5 60 s +-5: ECM flow control (RNR/RR) give-up time; we take the upper bound, 65 s
     (a sender polling a busy receiver should be patient; TSB-85 OTEN03 expects 23 RRs).
+    storage 20 s (not a T.30 timer): with ``T30Config.confirm_storage``, how long the
+    receiver waits for ``Session.page_stored`` before it gives up (DCN, Reason.STORAGE).
+    A non-ECM sender repeats its post-page command 3 times T4 apart and then hangs up
+    (about 12 s), so storage slower than that loses the call anyway; with ECM the
+    sender is held with RNR (up to its T5).
     """
 
     t1: float = 35.0
@@ -31,6 +36,7 @@ class Timers:
     t3: float = 10.0
     t4: float = 3.0
     t5: float = 65.0
+    storage: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +100,15 @@ class T30Config:
     ppr_before_ctc: int = 4                     # PPRs for one block before CTC/EOR (T.30 §A.4)
     fallback_order: tuple = _FALLBACK           # rates to try, fastest first (capabilities.FALLBACK_ORDER*)
     step_down_after_rtn: bool = True            # retrain one rate lower after RTP/RTN (as spandsp, TSB-85)
-    max_receive_rows: int = 20000               # a received page longer than this is cut (memory bound)
-    max_page_octets: int = 16 * 1024 * 1024     # coded ECM page data kept at most (memory bound)
+    # Receiver limits (memory bounds). A page longer than max_receive_rows is never cut and
+    # confirmed: the call ends with DCN, Reason.LIMIT (A3 at 15.4 lines/mm is ~6,500 rows).
+    max_receive_rows: int = 20000
+    max_page_octets: int = 16 * 1024 * 1024     # coded ECM page data kept at most
+    max_pages: int = 1000                       # pages received in one call; past it DCN, Reason.LIMIT
+    # Storage confirmation (receiver): when True a good page is announced (PageReceived) but
+    # its MCF/RTP waits for Session.page_stored(number, now) (see docs/t30.md)
+    confirm_storage: bool = False
+    keep_received_pages: bool = True            # False: result.received_pages stays empty
 
     def __post_init__(self) -> None:
         check_id(self.local_id)
@@ -120,5 +133,7 @@ class T30Config:
         if not self.fallback_order or not all(isinstance(m, Modulation) and m is not Modulation.V21
                                                   for m in self.fallback_order):
             raise ValueError("fallback_order is a non-empty sequence of high-speed Modulations")
+        if self.max_receive_rows < 1 or self.max_pages < 1 or self.max_page_octets < 1:
+            raise ValueError("max_receive_rows, max_pages and max_page_octets are at least 1")
         if self.retries < 1 or self.page_retries < 1:
             raise ValueError("retries and page_retries are at least 1")

@@ -11,7 +11,7 @@ from .events import BadFrame, PageReceived, PageRejected, PageStarted, TrainingR
 from .fcf import FCF, PRI_Q_BASE, split
 from .modem import (CarrierDown, DataReceived, Expect, HDLCFrame, Modulation, Receive, SendHDLC,
                     SendSilence)
-from .result import PageStats
+from .result import PageStats, Reason
 from .states import Input, State
 from ._common import GAP_MS, dcs_fields
 
@@ -34,8 +34,8 @@ class ReceiverMixin:
         if st is State.RX_TCF and self._tcf is not None:
             self._tcf.feed(ev.data)
         elif st is State.RX_PAGE and not self._rx_dcs.ecm:
-            if not self._rx_started:
-                self._begin_rx_page()
+            if not self._rx_started and not self._begin_rx_page():
+                return
             # the data is decoded in slices of 50 ms of line (RTC place, row times): short
             # transport chunks (30 ms T.38 packets) are gathered up to a slice first
             step = max(16, self._rx_dcs.modulation.bit_rate // 160)
@@ -94,8 +94,12 @@ class ReceiverMixin:
         self._rx_good_bytes += stretch
         self._rx_good_rows += got
 
-    def _begin_rx_page(self) -> None:
+    def _begin_rx_page(self) -> bool:
+        """Page data begins. False if the call ended instead (too many pages)."""
         d = self._rx_dcs
+        if len(self.result.pages_received) >= self.config.max_pages:
+            self._fail(Reason.LIMIT, f"more than {self.config.max_pages} pages in one call (max_pages)")
+            return False
         self._rx_started = True
         self._rx_after_end = 0
         self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
@@ -110,12 +114,13 @@ class ReceiverMixin:
                                                  keep=True)
         self._events.append(PageStarted(self._now, len(self.result.pages_received) + 1, False,
                                         d.compression, d.resolution.label, d.modulation.bit_rate))
+        return True
 
     def _on_carrier_down(self, ev: CarrierDown) -> None:
         st = self.state
         if ev.modulation is Modulation.V21:
             # a burst of frames ended: if it held only damaged frames, ask for a repeat (CRP)
-            if self._burst_bad and not self._burst_good and st in (State.RX_WAIT_PMC, State.RX_WAIT_DCS,
+            if self._burst_bad and not self._burst_good and self._storage is None and st in (State.RX_WAIT_PMC, State.RX_WAIT_DCS,
                                                                     State.SEND_DIS):
                 self._send_frames([self._frame(FCF.CRP)], remember=False)
             self._burst_bad = self._burst_good = False
@@ -164,10 +169,18 @@ class ReceiverMixin:
             # (it repeats its command 3 times, T4 or more apart: wait for that, up to T1)
             self._deadline = self._now + self.config.timers.t1
             return
-        if st is State.RX_PAGE and not self._rx_started:
-            self._begin_rx_page()
+        if st is State.RX_PAGE and not self._rx_started and not self._begin_rx_page():
+            return
         self._flush_rx()
         res = self._decoder.finish()
+        number = len(self.result.pages_received) + 1
+        if res.end == "limit":
+            # never cut a page and confirm it whole: refuse it and end the call
+            self._decoder = None
+            why = f"page {number} is longer than {self.config.max_receive_rows} rows (max_receive_rows)"
+            self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
+            self._fail(Reason.LIMIT, why)
+            return
         if self._rx_since_row > self._rx_max_row_octets:         # garbage up to the end
             mean = max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
             self._rx_lost += self._rx_since_row / mean
@@ -181,25 +194,28 @@ class ReceiverMixin:
                                     max(res.max_consecutive_bad_rows, int(round(self._rx_lost_max))),
                                     self._rx_after_end)
         d = self._rx_dcs
-        number = len(self.result.pages_received) + 1
         if response is FCF.RTN:
             self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
         else:
             self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
                           res.max_consecutive_bad_rows, response.name, 0)
         self._decoder = None
-        self._respond(response)
         if f is FCF.EOM and response is not FCF.RTN:
             self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
                                              ready_to_receive=self.receive_ok)
             self._t1_deadline = None
-            self._go(Input.PMC_EOM)
+            then = Input.PMC_EOM
         elif f is FCF.EOP and response is not FCF.RTN:
-            self._go(Input.PMC_LAST)
+            then = Input.PMC_LAST
         elif response is FCF.MCF and f is FCF.MPS:
-            self._go(Input.PMC_NEXT_PAGE)
+            then = Input.PMC_NEXT_PAGE
         else:
-            self._go(Input.PMC_RETRAIN)
+            then = Input.PMC_RETRAIN
+        if response is not FCF.RTN and self.config.confirm_storage:
+            self._hold_answer(number, response, then, ecm=False)     # storage.py
+            return
+        self._respond(response)
+        self._go(then)
 
     def _judge(self, rows: int, bad: int, consecutive: int, trailing: int = 0) -> tuple[FCF, str]:
         """MCF, RTP or RTN by the copy-quality rule (T.30 §5.3.6.1.5; config.copy_quality).
@@ -223,10 +239,12 @@ class ReceiverMixin:
                  retransmitted: int) -> None:
         d = self._rx_dcs
         number = len(self.result.pages_received) + 1
+        held = self.config.confirm_storage and response in ("MCF", "RTP")
         self.result.pages_received.append(PageStats(
             number, rows, bad, consecutive, d.compression, d.resolution.label, page.width,
-            d.modulation.bit_rate, response, d.ecm, retransmitted))
-        self.result.received_pages.append(page)
+            d.modulation.bit_rate, "unconfirmed" if held else response, d.ecm, retransmitted))
+        if self.config.keep_received_pages:
+            self.result.received_pages.append(page)
         self.result.modulation, self.result.compression = str(d.modulation), d.compression
         self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
         self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
@@ -237,8 +255,8 @@ class ReceiverMixin:
     def _on_ecm_frame(self, ev: HDLCFrame) -> None:
         if self.state is not State.RX_PAGE or self._rx_dcs is None or not self._rx_dcs.ecm:
             return
-        if not self._rx_started:
-            self._begin_rx_page()
+        if not self._rx_started and not self._begin_rx_page():
+            return
         self._deadline = self._now + self.config.timers.t2
         if not ev.fcs_ok:
             return
@@ -335,27 +353,55 @@ class ReceiverMixin:
         self._rx_last_ack = (page, block)
         tail = split(fcf2)[0] if fcf2 else None
         tail = PRI_Q_BASE.get(tail, tail)
-        if tail in _POST_PAGE:
-            self._deliver_ecm_page(answer)
-        self._respond(answer)
+        number = len(self.result.pages_received) + 1
+        if tail in _POST_PAGE and not self._deliver_ecm_page(answer):
+            return                  # not whole: the call ended (DCN)
         if tail is FCF.EOP:
-            self._go(Input.PMC_LAST)
+            then = Input.PMC_LAST
         elif tail is FCF.EOM:
             self._t1_deadline = None
-            self._go(Input.PMC_EOM)
+            then = Input.PMC_EOM
         else:
-            self._go(Input.PMC_NEXT_PAGE)
+            then = Input.PMC_NEXT_PAGE
+        if tail in _POST_PAGE and self.config.confirm_storage:
+            self._hold_answer(number, answer, then, ecm=True)       # storage.py
+            return
+        self._respond(answer)
+        self._go(then)
 
-    def _deliver_ecm_page(self, answer: FCF) -> None:
-        """Decode the blocks of an ECM page and deliver it."""
+    def _deliver_ecm_page(self, answer: FCF) -> bool:
+        """Decode the blocks of an ECM page and deliver it. False (and the call ends
+        with DCN) when a page whose every frame arrived does not decode whole."""
         d = self._rx_dcs
         data = b"".join(self._rx_ecm_data)
         self._rx_ecm_data = []
+        retransmitted, self._rx_retransmitted = self._rx_retransmitted, 0
+        number = len(self.result.pages_received) + 1
         res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
                             bit_order="lsb", max_rows=self.config.max_receive_rows)
-        self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
-                      res.max_consecutive_bad_rows, answer.name, self._rx_retransmitted)
-        self._rx_retransmitted = 0
+        page = Page(res.image, d.resolution)
+        if answer is FCF.ERR:        # EOR: delivered with its holes, the call fails ECM_FAILED
+            self._deliver(page, res.rows, res.bad_rows, res.max_consecutive_bad_rows, "ERR", retransmitted)
+            return True
+        if res.end == "limit":
+            why = f"page {number} is longer than {self.config.max_receive_rows} rows (max_receive_rows)"
+            self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
+            self._fail(Reason.LIMIT, why)
+            return False
+        if res.rows == 0 or res.bad_rows or res.end not in ("rtc", "eofb"):
+            # T.30 §A.4: MCF confirms the page. Every frame arrived, yet the data does not
+            # decode to a whole page (no RTC/EOFB, or bad rows): the sender's data or its
+            # framing is broken, and Annex A has no answer that asks for the page again.
+            # Never confirm it: keep it marked "damaged", end the call (DCN, PROTOCOL).
+            why = (f"ECM page {number}: every frame arrived but it does not decode whole "
+                   f"({res.rows} rows, {res.bad_rows} bad, end {res.end}): not confirmed")
+            self._deliver(page, res.rows, res.bad_rows, res.max_consecutive_bad_rows, "damaged",
+                          retransmitted)
+            self._fail(Reason.PROTOCOL, why)
+            return False
+        self._deliver(page, res.rows, res.bad_rows, res.max_consecutive_bad_rows, answer.name,
+                      retransmitted)
+        return True
 
     def _on_ctc(self, fr: F.Frame) -> None:
         if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:

@@ -31,6 +31,8 @@ class Reason(enum.Enum):
     ABORTED = (20, "the local side aborted the call")
     SCAN_LINE_TOO_LONG = (21, "a coded scan line took longer than 5 s (T.4 §3): the page was dropped")
     PASSWORD_REJECTED = (22, "polling refused: the caller's password (PWD) did not match")
+    STORAGE = (23, "a received page could not be stored (disk full or write error): it was not confirmed")
+    LIMIT = (24, "a limit was exceeded (pages per call or rows per page)")
 
     def __init__(self, code: int, text: str):
         self.code = code
@@ -47,7 +49,12 @@ class PageStats:
     resolution: str
     width: int
     rate: int
-    response: str          # MCF / RTP (and RTN for refused sends)
+    # What the page got. Sent pages: MCF / RTP (ERR: ECM block given up). Received pages:
+    # MCF / RTP as answered; ERR: delivered with ECM frames missing (EOR); "damaged": an ECM
+    # page whose frames all came but that did not decode whole (not confirmed, DCN);
+    # with confirm_storage: "unconfirmed" while storage is awaited (and if the call ended
+    # before it answered), "stored-failed" when page_stored reported an error or timed out.
+    response: str
     ecm: bool = False
     ecm_retransmitted_frames: int = 0
 

@@ -53,6 +53,7 @@ from .states import PHASE, Input, State, fire
 from .tcf import TCFChecker, tcf_bytes
 from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
 from .receiver import ReceiverMixin
+from .storage import StorageMixin
 from .transmitter import TransmitterMixin
 
 
@@ -67,7 +68,7 @@ _RESPONSES = {FCF.CFR, FCF.FTT, FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN, FCF
 _PPS_RESPONSES = {FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN}
 
 
-class Session(TransmitterMixin, ReceiverMixin):
+class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
     """One T.30 call (T.30 phases A-E), calling or answering, sending or receiving.
 
     calling: we placed the call (CNG, wait for DIS) or answered (CED, then DIS).
@@ -154,6 +155,8 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._rx_eor: tuple[int, int, bytes, int] | None = None    # block set aside after EOR
         self._rx_last_pps: tuple[int, int, int, int] | None = None
         self._rx_retransmitted = 0
+        self._storage = None                          # HeldAnswer: a page's answer awaiting storage
+        self._storage_deadline: float | None = None
 
     # ------------------------------------------------------------------ public API
     def start(self, now: float) -> None:
@@ -180,8 +183,14 @@ class Session(TransmitterMixin, ReceiverMixin):
         self._now = now
         if self.state in (State.DONE, State.IDLE):
             return
+        if self._storage_deadline is not None and now >= self._storage_deadline:
+            self._storage_deadline = None
+            self._storage_timeout()
+            return
         if self._deadline is not None and now >= self._deadline:
             self._deadline = None
+            if self._storage is not None and not self._storage.stored:
+                return       # a page awaits storage: its own timer bounds the wait
             try:
                 self._on_timeout()
             except (RemoteProtocolError, codecs.CodecError) as exc:
@@ -189,7 +198,10 @@ class Session(TransmitterMixin, ReceiverMixin):
 
     def next_timer(self) -> float | None:
         """When handle_timer() should next be called (None: no timer running)."""
-        return None if self.state is State.DONE else self._deadline
+        if self.state is State.DONE:
+            return None
+        timers = [t for t in (self._deadline, self._storage_deadline) if t is not None]
+        return min(timers) if timers else None
 
     def data_to_send(self) -> list[Command]:
         """Commands for the transport, in order (each call returns the new ones)."""
@@ -541,6 +553,8 @@ class Session(TransmitterMixin, ReceiverMixin):
             elif f is FCF.SEP:
                 self.result.remote_selective_polling = self._rx_ids["SEP"]
             return
+        if self._storage is not None and self._storage_frame(f):
+            return                  # a page awaits storage: flow control only (storage.py)
         if st in _COMMANDER and f in _RESPONSES and (
                 self._outstanding > 0 or (st is State.SEND_CTC and f in _PPS_RESPONSES)):
             # T.30 §5.4.3: a response answers the command just sent. One that arrives while
