@@ -28,8 +28,6 @@ from .ifp import IFPDecodeError, decode_ifp_prefix
 __all__ = ["UDPTLPacket", "encode_udptl", "decode_udptl", "UDPTLSender", "UDPTLReceiver", "UDPTLStats"]
 
 _SEQ_MOD = 0x10000
-_RESYNC_GAP = 512        # a jump larger than this is a restart of the sequence, not a loss
-_HISTORY = 256           # received packets kept for FEC recovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +98,11 @@ def encode_udptl(packet: UDPTLPacket) -> bytes:
     return bytes(out)
 
 
-def decode_udptl(buf: bytes) -> UDPTLPacket:
-    """Decode one datagram. Raises IFPDecodeError with a short ``reason``."""
+def decode_udptl(buf: bytes, max_entries: int | None = None) -> UDPTLPacket:
+    """Decode one datagram. Raises IFPDecodeError with a short ``reason``.
+
+    ``max_entries`` bounds the secondary-ifp-packets and fec-data counts: a datagram
+    claiming more is refused before any of them is read."""
     if len(buf) < 4:
         raise IFPDecodeError("short datagram", f"{len(buf)} octets")
     seq = (buf[0] << 8) | buf[1]
@@ -118,6 +119,8 @@ def decode_udptl(buf: bytes) -> UDPTLPacket:
         count, pos = _get_length(buf, pos)
         if count > len(buf):
             raise IFPDecodeError("bad secondary count", f"{count}")
+        if max_entries is not None and count > max_entries:
+            raise IFPDecodeError("too many secondary packets", f"{count} > {max_entries}")
         secondary = []
         for _ in range(count):
             item, pos = _get_octets(buf, pos)
@@ -132,6 +135,8 @@ def decode_udptl(buf: bytes) -> UDPTLPacket:
         count, pos = _get_length(buf, pos)
         if count > len(buf):
             raise IFPDecodeError("bad fec count", f"{count}")
+        if max_entries is not None and count > max_entries:
+            raise IFPDecodeError("too many fec entries", f"{count} > {max_entries}")
         fec = []
         for _ in range(count):
             item, pos = _get_octets(buf, pos)
@@ -184,8 +189,9 @@ class UDPTLSender:
                 self.trimmed += 1
                 data = encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary)))
         hist.append(ifp)
-        if len(hist) > 64:
-            del hist[:-32]
+        keep = max(32, cfg.fec_span * cfg.fec_entries)   # FEC covers span * entries packets back
+        if len(hist) > 2 * keep:
+            del hist[:-keep]
         self.seq = (seq + 1) & 0xFFFF
         return data
 
@@ -207,17 +213,31 @@ class UDPTLSender:
 
 
 # --------------------------------------------------------------------------- receiver
+# What the receiver accepts (T.38's ASN.1, Annex A, leaves fec-npackets and both SEQUENCE OF
+# sizes unconstrained, so these are local bounds; each is at least what UDPTLSender can send):
+MAX_REDUNDANCY = 32      # secondary-ifp-packets entries in one datagram
+MAX_FEC_ENTRIES = 16     # fec-data entries in one datagram
+MAX_FEC_SPAN = 16        # fec-npackets
+_JUMP = 32               # a packet further ahead than this needs a second one to confirm it
+_WINDOW = 512            # a confirmed jump up to this far is a loss; further, a restart (resync)
+_CONFIRM = 4             # the confirming packet follows the first within this many numbers
+_KEEP = 256              # IFP packets kept for recovery
+_SEEN = 1024             # (number -> hash of IFP) remembered to recognise stale and repeated packets
+
+
 @dataclass
 class UDPTLStats:
     datagrams: int = 0
     delivered: int = 0
-    duplicates: int = 0
-    late: int = 0
+    duplicates: int = 0          # a packet already received (same number and content)
+    late: int = 0                # behind the stream (already reported lost, or reordered too far)
+    stale: int = 0               # far from the stream and a repeat of a packet already received
+    held: int = 0                # far from the stream, waiting for a second packet to confirm it
     recovered_redundancy: int = 0
     recovered_fec: int = 0
-    lost: int = 0
+    lost: int = 0                # packets reported lost (None); a resync counts one
     resyncs: int = 0
-    malformed: Counter = None  # reason -> count
+    malformed: Counter = None    # reason -> count (undecodable or past the bounds above)
 
     def __post_init__(self):
         if self.malformed is None:
@@ -225,127 +245,188 @@ class UDPTLStats:
 
 
 class UDPTLReceiver:
-    """Receives datagrams; delivers IFP packets in sequence order.
+    """Receives datagrams; delivers IFP packets in sequence order, each at most once.
 
     ``receive(datagram)`` returns a list of ``(seq, ifp_bytes)``; ``ifp_bytes``
     is None for a packet that was lost and could not be recovered (the
     terminal uses that to mark a frame bad or a page gap). A malformed
-    datagram is counted in ``stats.malformed[reason]`` and yields nothing;
-    it never raises.
+    datagram, or one past the bounds (MAX_REDUNDANCY, MAX_FEC_ENTRIES,
+    MAX_FEC_SPAN), is counted in ``stats.malformed[reason]`` and yields
+    nothing; it never raises.
+
+    Sequence numbers (16 bits, wrapping; compared modulo 2**16):
+      * the expected packet, or one up to _JUMP ahead: accepted; the packets
+        skipped are recovered from this datagram's redundancy/FEC or reported lost;
+      * behind the stream: dropped (``late``, or ``duplicates`` if it is a copy).
+        There is no jitter buffer: a packet overtaken by a later one is
+        recovered from that one's redundancy/FEC if it carries it, else
+        reported lost when the later one arrives; it is never delivered late;
+      * further ahead, or far behind (> _WINDOW): held until a second packet
+        within _CONFIRM after it confirms the new position. Then a jump up to
+        _WINDOW ahead is a loss burst (each packet reported lost); anything
+        else is a restart of the far end's numbering (``resyncs``), reported
+        as one lost packet, since nothing is known of what came in between.
+        A packet far from the stream that repeats one already received
+        (same number, same content; the last _SEEN numbers are remembered) is
+        ``stale`` and never held: so delayed copies from before a resync never
+        pull the stream back, and their data is never delivered twice.
     """
 
-    def __init__(self, version: int = 0):
+    def __init__(self, version: int = 0, *, max_redundancy: int = MAX_REDUNDANCY,
+                 max_fec_entries: int = MAX_FEC_ENTRIES, max_fec_span: int = MAX_FEC_SPAN):
         self.version = version
-        self.next_seq: int | None = None
+        self.max_redundancy = max_redundancy
+        self.max_fec_entries = max_fec_entries
+        self.max_fec_span = max_fec_span
+        self.next_seq: int | None = None      # 16-bit number of the packet expected next
         self.stats = UDPTLStats()
-        self._have: OrderedDict[int, bytes] = OrderedDict()   # absolute seq -> ifp (recent)
-        self._fec: list[tuple[int, int, tuple[bytes, ...]]] = []  # (abs seq, span, entries)
-        self._base = 0            # absolute sequence = _base + 16-bit seq (handles wrap)
-
-    def _absolute(self, seq: int) -> int:
-        if self.next_seq is None:
-            return seq
-        ref = self.next_seq
-        cand = (ref & ~0xFFFF) | seq
-        if cand - ref > 0x8000:
-            cand -= _SEQ_MOD
-        elif ref - cand > 0x8000:
-            cand += _SEQ_MOD
-        return cand
+        self._have: OrderedDict[int, bytes] = OrderedDict()   # seq -> ifp (the last _KEEP)
+        self._seen: OrderedDict[int, int] = OrderedDict()     # seq -> hash(ifp) (the last _SEEN)
+        self._held: tuple[int, UDPTLPacket] | None = None     # a far packet awaiting confirmation
 
     def receive(self, datagram: bytes) -> list[tuple[int, bytes | None]]:
         st = self.stats
         st.datagrams += 1
-        pkt = None
+        nxt = self.next_seq
         n = len(datagram)
-        if self.next_seq is not None and n >= 5 and datagram[2] < 0x80:
+        if nxt is not None and n >= 5 and datagram[2] < 0x80:
             # fast path: the expected packet with a short primary and redundancy;
             # its secondary copies are not needed, so they are not parsed
             plen = datagram[2]
-            seq16 = (datagram[0] << 8) | datagram[1]
-            if (seq16 == self.next_seq & 0xFFFF and plen and 3 + plen < n
-                    and datagram[3 + plen] == 0 and self.next_seq not in self._have):
-                seq = self.next_seq
-                self._have[seq] = datagram[3:3 + plen]
-                self.next_seq = seq + 1
+            if (((datagram[0] << 8) | datagram[1]) == nxt and plen and 3 + plen < n
+                    and datagram[3 + plen] == 0):
+                ifp = datagram[3:3 + plen]
+                self._held = None
+                self.next_seq = (nxt + 1) & 0xFFFF
+                self._keep(nxt, ifp)
                 st.delivered += 1
-                if len(self._have) > _HISTORY:
-                    self._have.popitem(last=False)
-                return [(seq16, self._have[seq])]
+                return [(nxt, ifp)]
         try:
-            pkt = decode_udptl(datagram)
+            pkt = decode_udptl(datagram, max(self.max_redundancy, self.max_fec_entries))
         except IFPDecodeError as exc:
             st.malformed[exc.reason] += 1
             return []
-        seq = self._absolute(pkt.seq)
-        if self.next_seq is None:
-            self.next_seq = seq
-        elif abs(seq - self.next_seq) > _RESYNC_GAP:
-            # the far end restarted its numbering (or RTP strayed here): start again
-            st.resyncs += 1
-            self._have.clear()
-            self._fec.clear()
-            self.next_seq = seq
-        nxt = self.next_seq
-        if seq < nxt:
-            if seq in self._have:
+        if pkt.fec_npackets is None:
+            if len(pkt.secondary) > self.max_redundancy:
+                st.malformed["too many secondary packets"] += 1
+                return []
+        elif not 0 <= pkt.fec_npackets <= self.max_fec_span:
+            st.malformed["fec-npackets out of bounds"] += 1
+            return []
+        elif len(pkt.fec_data) > self.max_fec_entries:
+            st.malformed["too many fec entries"] += 1
+            return []
+        seq = pkt.seq
+        if nxt is None:                        # the first packet sets the stream's position
+            nxt = self.next_seq = seq
+        ahead = (seq - nxt) & 0xFFFF
+        if ahead >= 0x8000:
+            ahead -= _SEQ_MOD
+        if 0 <= ahead <= _JUMP:
+            self._held = None
+            return self._accept(pkt, ahead)
+        if -_WINDOW <= ahead < 0:
+            if self._seen.get(seq) == hash(pkt.primary):
                 st.duplicates += 1
             else:
                 st.late += 1
             return []
-        have = self._have
-        if seq in have:
-            st.duplicates += 1
+        # far from the stream
+        if self._seen.get(seq) == hash(pkt.primary):
+            st.stale += 1
             return []
-        have[seq] = pkt.primary
-        if pkt.fec_npackets is None:
-            for i, sec in enumerate(pkt.secondary):
-                s = seq - 1 - i
-                if s < nxt:
-                    break
-                if s not in have:
-                    have[s] = sec
-                    st.recovered_redundancy += 1
+        held = self._held
+        if held is None or not 1 <= (seq - held[0]) & 0xFFFF <= _CONFIRM:
+            if held is None or held[0] != seq:
+                self._held = (seq, pkt)
+                st.held += 1
+            return []
+        # confirmed: a second packet just after the held one
+        self._held = None
+        first = held[1]
+        ahead_first = (first.seq - nxt) & 0xFFFF
+        if ahead_first <= _WINDOW:
+            out = self._accept(first, ahead_first)       # a burst of losses, each reported
         else:
-            if 1 <= pkt.fec_npackets <= 32 and pkt.fec_data:
-                self._fec.append((seq, pkt.fec_npackets, pkt.fec_data))
-                if len(self._fec) > 16:
-                    del self._fec[0]
-            self._recover_fec(nxt)
+            st.resyncs += 1
+            st.lost += 1
+            self._have.clear()
+            out = [((first.seq - 1) & 0xFFFF, None)]
+            self.next_seq = first.seq
+            out += self._accept(first, 0)
+        return out + self._accept(pkt, (seq - self.next_seq) & 0xFFFF)
+
+    def _keep(self, seq: int, ifp: bytes) -> None:
+        have, seen = self._have, self._seen
+        have[seq] = ifp
+        have.move_to_end(seq)
+        if len(have) > _KEEP:
+            have.popitem(last=False)
+        seen[seq] = hash(ifp)
+        seen.move_to_end(seq)
+        if len(seen) > _SEEN:
+            seen.popitem(last=False)
+
+    def _accept(self, pkt: UDPTLPacket, ahead: int) -> list[tuple[int, bytes | None]]:
+        """Deliver the ``ahead`` packets before ``pkt`` (recovered or lost), then ``pkt``."""
+        st = self.stats
+        nxt = self.next_seq
+        fill: dict[int, bytes] = {}            # offset from nxt -> recovered ifp
+        if ahead:
+            if pkt.fec_npackets is None:
+                for i, sec in enumerate(pkt.secondary[:ahead]):
+                    fill[ahead - 1 - i] = sec
+                st.recovered_redundancy += len(fill)
+            elif pkt.fec_npackets and pkt.fec_data:
+                self._recover_fec(pkt, ahead, fill)
         out: list[tuple[int, bytes | None]] = []
-        s = nxt
-        while s <= seq:
-            ifp = have.get(s)
+        for k in range(ahead):
+            s = (nxt + k) & 0xFFFF
+            ifp = fill.get(k)
             if ifp is None:
                 st.lost += 1
             else:
                 st.delivered += 1
-            out.append((s & 0xFFFF, ifp))
-            s += 1
-        self.next_seq = seq + 1
-        while len(have) > _HISTORY:
-            have.popitem(last=False)
+                self._keep(s, ifp)
+            out.append((s, ifp))
+        seq = pkt.seq
+        self._keep(seq, pkt.primary)
+        st.delivered += 1
+        out.append((seq, pkt.primary))
+        self.next_seq = (seq + 1) & 0xFFFF
         return out
 
-    def _recover_fec(self, nxt: int) -> None:
+    def _recover_fec(self, pkt: UDPTLPacket, ahead: int, fill: dict[int, bytes]) -> None:
+        # Entry m covers the packets seq + m - j*E, j = 1..span (see the module docstring);
+        # an entry covering exactly one packet of the gap, and every other packet it covers
+        # kept, gives that packet. Entries cover disjoint packets, so one pass is all there is:
+        # at most E * span look-ups and E XORs, bounded by MAX_FEC_ENTRIES * MAX_FEC_SPAN.
+        entries = pkt.fec_data
+        n = len(entries)
         have = self._have
-        progress = True
-        while progress:
-            progress = False
-            for seq, span, entries in self._fec:
-                n = len(entries)
-                for m, parity in enumerate(entries):
-                    covered = [seq + m - j * n for j in range(1, span + 1)]
-                    missing = [c for c in covered if c not in have]
-                    if len(missing) != 1 or missing[0] < nxt:
-                        continue
-                    parts = [parity] + [have[c] for c in covered if c in have]
-                    raw = _xor(parts)
-                    try:
-                        _, length = decode_ifp_prefix(raw, self.version)
-                    except IFPDecodeError:
-                        self.stats.malformed["fec unrecoverable"] += 1
-                        continue
-                    have[missing[0]] = raw[:length]
-                    self.stats.recovered_fec += 1
-                    progress = True
+        nxt = self.next_seq
+        for m, parity in enumerate(entries):
+            parts = [parity]
+            gap_at = None
+            for j in range(1, pkt.fec_npackets + 1):
+                k = ahead + m - j * n           # offset of the covered packet from nxt
+                if 0 <= k < ahead:
+                    if gap_at is not None:
+                        break                   # two packets of the gap: not recoverable
+                    gap_at = k
+                else:
+                    ifp = have.get((nxt + k) & 0xFFFF) if k < 0 else None
+                    if ifp is None:
+                        break                   # an older packet was lost, or is too old
+                    parts.append(ifp)
+            else:
+                if gap_at is None:
+                    continue
+                raw = _xor(parts)
+                try:
+                    _, length = decode_ifp_prefix(raw, self.version)
+                except IFPDecodeError:
+                    self.stats.malformed["fec unrecoverable"] += 1
+                    continue
+                fill[gap_at] = raw[:length]
+                self.stats.recovered_fec += 1
