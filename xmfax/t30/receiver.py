@@ -36,6 +36,11 @@ class ReceiverMixin:
         elif st is State.RX_PAGE and not self._rx_dcs.ecm:
             if not self._rx_started and not self._begin_rx_page():
                 return
+            if ev.lost:
+                # the transport lost data here (a T.38 packet): its rows count as lost
+                est = ev.lost / max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
+                self._rx_lost += est
+                self._rx_lost_max = max(self._rx_lost_max, est)
             # the data is decoded in slices of 50 ms of line (RTC place, row times): short
             # transport chunks (30 ms T.38 packets) are gathered up to a slice first
             step = max(16, self._rx_dcs.modulation.bit_rate // 160)
@@ -255,8 +260,12 @@ class ReceiverMixin:
     def _on_ecm_frame(self, ev: HDLCFrame) -> None:
         if self.state is not State.RX_PAGE or self._rx_dcs is None or not self._rx_dcs.ecm:
             return
-        if not self._rx_started and not self._begin_rx_page():
-            return
+        if not self._rx_started:
+            if self._rx_ecm_open:
+                self._rx_started = True      # a PPR/CTC burst of the page already begun
+            elif not self._begin_rx_page():
+                return
+            self._rx_ecm_open = True
         self._deadline = self._now + self.config.timers.t2
         if not ev.fcs_ok:
             return
@@ -291,6 +300,13 @@ class ReceiverMixin:
                 self._rx_ecm_data.append(eor_data)
             else:
                 self._damaged_pages.pop()              # the same block again: a clean retry
+        # The block's size is the largest frame count announced for it. INTEROP(spandsp): a
+        # PPS after a PPR burst counts the frames of that burst only (4 resent frames: 4);
+        # taking it as the block's size cut the page to its first frames (issue #10).
+        prev = self._rx_last_pps
+        if prev is not None and prev[:2] == (page, block):
+            count = max(count, prev[2])
+        count = max(count, max(self._rx_block.frames, default=-1) + 1)
         self._rx_last_pps = (page, block, count, fcf2)
         missing = self._rx_block.missing(count)
         if missing:
@@ -351,6 +367,7 @@ class ReceiverMixin:
             raise RemoteProtocolError(f"ECM page larger than {self.config.max_page_octets} octets")
         self._rx_block.clear()
         self._rx_last_ack = (page, block)
+        self._rx_last_pps = None
         tail = split(fcf2)[0] if fcf2 else None
         tail = PRI_Q_BASE.get(tail, tail)
         number = len(self.result.pages_received) + 1
@@ -375,6 +392,7 @@ class ReceiverMixin:
         d = self._rx_dcs
         data = b"".join(self._rx_ecm_data)
         self._rx_ecm_data = []
+        self._rx_ecm_open = False
         retransmitted, self._rx_retransmitted = self._rx_retransmitted, 0
         number = len(self.result.pages_received) + 1
         res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,

@@ -149,6 +149,7 @@ class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
         self._rx_abandon: str | None = None
         self._rx_block = RxBlock()
         self._rx_ecm_data: list[bytes] = []
+        self._rx_ecm_open = False                     # an ECM page's first burst has begun
         self._rx_last_ack: tuple[int, int] | None = None
         self._held = False
         self._held_pps: F.Frame | None = None
@@ -702,6 +703,9 @@ class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
             raise RemoteProtocolError("DCS received, but we did not offer to receive")
         self._rx_dcs = dcs
         self.result.dcs = fr.fif
+        # a new DCS: the sender heard our last answer (T.30 §5.3.6.1.4), so a PPS with the
+        # page/block numbers we last confirmed is a new block, not a repeat (counters may restart)
+        self._rx_last_ack = None
         self._go(Input.DCS)
 
     def _on_training_answer(self, ok: bool) -> None:
