@@ -172,10 +172,12 @@ class HDLCFrame(ModemEvent):
 
 @dataclass(frozen=True, slots=True)
 class DataReceived(ModemEvent):
-    """A chunk of raw high-speed data (TCF or non-ECM page), LSB first."""
+    """A chunk of raw high-speed data (TCF or non-ECM page), LSB first. ``lost``: about
+    that many octets of the signal went missing just before this chunk (a T.38 packet lost)."""
 
     data: bytes
     modulation: Modulation
+    lost: int = 0
 
 
 @dataclass(frozen=True, slots=True)
