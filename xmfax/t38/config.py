@@ -29,9 +29,13 @@ class T38Config:
 
     SDP-carried (T.38 Annex D, RFC 4612 names in brackets):
       version            [T38FaxVersion] 0..3; which ASN.1 revision IFP uses
-      max_bit_rate       [T38MaxBitRate] the fastest modulation allowed, bit/s
+      max_bit_rate       [T38MaxBitRate] the fastest modulation allowed, bit/s. The T.30
+                         session must not allow more (``limit_t30``); T38Terminal refuses
+                         a session that does
       rate_management    [T38FaxRateManagement] transferredTCF or localTCF
-      max_buffer         [T38FaxMaxBuffer] octets the receiver can buffer
+      max_buffer         [T38FaxMaxBuffer] octets the far end can buffer: paced, no data
+                         packet carries more than this (0: no limit). Unpaced sending
+                         (trusted links) ignores it
       max_datagram       [T38FaxMaxDatagram] largest UDPTL datagram, octets
       udp_ec             [T38FaxUdpEC] t38UDPRedundancy, t38UDPFEC or t38UDPNoEC
       fill_bit_removal   [T38FaxFillBitRemoval]
@@ -88,6 +92,13 @@ class T38Config:
 
     def replace(self, **changes) -> "T38Config":
         return dataclasses.replace(self, **changes)
+
+    def limit_t30(self, t30_config):
+        """``t30_config`` (a T30Config) with its ``max_rate`` capped at T38MaxBitRate, so that
+        DIS/DCS never offer a modulation the T.38 session did not agree to."""
+        if t30_config.max_rate <= self.max_bit_rate:
+            return t30_config
+        return dataclasses.replace(t30_config, max_rate=self.max_bit_rate)
 
     # ----------------------------------------------------------------- SDP
     def to_sdp(self) -> list[str]:

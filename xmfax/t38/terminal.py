@@ -28,6 +28,16 @@ HDLCFrame (fcs_ok False if the far end said hdlc-fcs-BAD or a packet of the
 frame was lost); t4 fields give DataReceived; a sig-end, or an indicator that
 replaces a running signal, gives CarrierDown.
 
+Lost packets (a gap UDPTL could not fill, or a restart of its numbering) never
+join what came before them to what comes after (issue #10): after a loss,
+everything up to the next boundary received in sequence (an indicator, or an
+hdlc-fcs-* field) is suspect, so the HDLC frame that spans it is reported with
+fcs_ok False, even if it ends with hdlc-fcs-OK. In non-ECM data the gap is
+passed to T.30 as ``DataReceived(NOISE, mod, lost=octets)``: a few octets no
+coded row can decode through (so the row cut by the gap is not glued to the
+next one's tail; no EOL inside) and an estimate of the octets lost, which T.30
+counts as lost rows in its copy-quality check.
+
 Rate management: with transferredTCF the TCF travels as data. With localTCF
 it is not sent (T.38 §6.2.1: the receiving gateway checks it locally); a
 receiving terminal then reports a good TCF itself after a DCS.
@@ -95,6 +105,13 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 _HDLC_FIELD_END = {FieldType.HDLC_FCS_OK: True, FieldType.HDLC_FCS_BAD: False,
                    FieldType.HDLC_FCS_OK_SIG_END: True, FieldType.HDLC_FCS_BAD_SIG_END: False}
 _DCS = 0x82
+# Line noise standing in for lost non-ECM data, LSB first: runs of 8 ones and 8 zeros. No MH or
+# MR code has 8 zeros followed by a 1 (T.4 Tables 2-4: only the EOL, with 11), and no run here
+# can make an EOL, so a row the gap cut is never completed by what follows the gap.
+NOISE = bytes([0xFF, 0x00] * 3 + [0xFF])
+# T.30 §5.3.6 / Annex A: the longest T.30 HDLC frame (an ECM FCD: 4 + 256 octets); anything
+# past this is not a T.30 frame, and is not buffered further
+MAX_HDLC_FRAME = 512
 # T.38 §7.1.1 (bit and octet transmission order): HDLC and T.4 octets in IFP data fields are
 # carried with the first bit on the line in the most significant bit. xmfax's
 # modem interface is LSB first, so every data octet is bit-reversed crossing here.
@@ -106,6 +123,7 @@ class T38Stats:
     packets_sent: int = 0
     packets_received: int = 0
     packets_lost: int = 0            # gaps UDPTL could not fill
+    data_gaps: int = 0               # non-ECM data gaps reported to T.30 (DataReceived.lost)
     malformed: Counter = field(default_factory=Counter)   # reason -> count (IFP level)
     ignored: Counter = field(default_factory=Counter)     # tolerated oddities -> count
     frames_received: int = 0
@@ -130,6 +148,11 @@ class T38Terminal:
     def __init__(self, session, config: T38Config | None = None, now: float = 0.0, *, udptl: bool = True):
         self.session = session
         self.config = cfg = config or T38Config()
+        t30_max = getattr(getattr(session, "config", None), "max_rate", None)
+        if isinstance(t30_max, int) and t30_max > cfg.max_bit_rate:
+            # T38MaxBitRate is what the two ends agreed in SDP: the session must not offer more
+            raise ValueError(f"the T.30 session allows {t30_max} bit/s but T38MaxBitRate is "
+                             f"{cfg.max_bit_rate}: build it with T38Config.limit_t30(config)")
         self.udptl = udptl
         self.stats = T38Stats()
         self._sender = UDPTLSender(cfg) if udptl else None
@@ -146,7 +169,10 @@ class T38Terminal:
         self._rx_mod: Mod | None = None      # modulation of the signal being received
         self._rx_kind: str | None = None     # "hdlc" or "data"
         self._frame = bytearray()
-        self._frame_damaged = False
+        self._frame_damaged = False          # a packet was lost since the last boundary
+        self._lost_pending = 0               # packets lost, not yet reported in non-ECM data
+        self._rx_octets = 0                  # data octets and packets of the current data signal
+        self._rx_packets = 0
         self._rx_expected_seq: int | None = None
         self._events: list = []
         self._started = False
@@ -213,12 +239,19 @@ class T38Terminal:
 
     def receive_datagram(self, data: bytes, now: float) -> None:
         """A UDPTL datagram from the far end. Malformed ones are counted, never raised."""
+        lost = 0
         for seq, ifp in self._receiver.receive(data):
             if ifp is None:
-                self.stats.packets_lost += 1
-                self._lost(now)
-            else:
-                self._receive_ifp_bytes(ifp, now)
+                lost += 1                     # a run of losses is one gap
+                continue
+            if lost:
+                self.stats.packets_lost += lost
+                self._lost(now, lost)
+                lost = 0
+            self._receive_ifp_bytes(ifp, now)
+        if lost:
+            self.stats.packets_lost += lost
+            self._lost(now, lost)
         self._pump(now)
 
     def receive_ifp(self, ifp: bytes, now: float, seq: int | None = None) -> None:
@@ -232,7 +265,7 @@ class T38Terminal:
                     self.stats.ignored["late or repeated packet"] += 1
                     return
                 self.stats.packets_lost += delta
-                self._lost(now)
+                self._lost(now, delta)
             self._rx_expected_seq = (seq + 1) & 0xFFFF
         self._receive_ifp_bytes(ifp, now)
         self._pump(now)
@@ -330,7 +363,7 @@ class T38Terminal:
             return t
         t += lead / 1000
         rate = mod.bit_rate / 8.0                     # octets per second
-        chunk = max(1, int(rate * self.config.chunk_ms / 1000))
+        chunk = self._paced_chunk(rate)
         for i, fr in enumerate(frames):
             for k in range(0, len(fr), chunk):
                 piece = fr[k:k + chunk]
@@ -370,8 +403,7 @@ class T38Terminal:
             return t
         t += TRAINING_MS[ind] / 1000
         rate = mod.bit_rate / 8.0
-        chunk = max(1, int(rate * cfg.chunk_ms / 1000))
-        chunk = min(chunk, cfg.max_datagram - 16)
+        chunk = min(self._paced_chunk(rate), cfg.max_datagram - 16)
         n = len(data)
         period = chunk / rate
         for k in range(0, n, chunk):
@@ -383,6 +415,14 @@ class T38Terminal:
             steps.append((t, DataPacket(dt, (Field(FieldType.T4_NON_ECM_SIG_END),))))
         steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
         return t
+
+    def _paced_chunk(self, rate: float) -> int:
+        """Octets per paced data packet: ``chunk_ms`` of line, at most T38FaxMaxBuffer
+        (the far end must be able to hold a whole packet while it plays it out)."""
+        chunk = max(1, int(rate * self.config.chunk_ms / 1000))
+        if self.config.max_buffer:
+            chunk = min(chunk, self.config.max_buffer)
+        return chunk
 
     def _run_tx(self, now: float) -> None:
         while self._tx is not None:
@@ -433,7 +473,7 @@ class T38Terminal:
             pkt = decode_ifp(raw, self.config.version)
         except IFPDecodeError as exc:
             self.stats.malformed[exc.reason] += 1
-            self._lost(now)
+            self._lost(now, 1)
             return
         self.stats.packets_received += 1
         if type(pkt) is IndicatorPacket:
@@ -441,31 +481,63 @@ class T38Terminal:
         else:
             self._on_data(pkt, now)
 
-    def _lost(self, now: float) -> None:
-        """A packet is missing: the frame in progress cannot be trusted."""
-        if self._rx_kind == "hdlc":
-            self._frame_damaged = True
+    def _lost(self, now: float, count: int) -> None:
+        """``count`` packets are missing here. Whatever they held (the end of a frame, its
+        FCS verdict, the start of the next, an indicator, page data) is unknown, so nothing
+        received before them is joined to anything after them until a boundary arrives in
+        sequence (see _boundary)."""
+        self._frame_damaged = True
+        self._lost_pending += count
+        if self._rx_kind == "data":
+            self._report_data_gap(now)
+
+    def _boundary(self) -> None:
+        """An indicator or an FCS verdict arrived in sequence: what follows starts afresh."""
+        self._frame_damaged = False
+        self._lost_pending = 0
+
+    def _report_data_gap(self, now: float) -> None:
+        # Non-ECM data: tell T.30 how much is missing (an estimate: the mean data of this
+        # signal's packets, or 40 ms of line before any), with noise that stops the decoder
+        # from gluing the rows on either side of the gap.
+        mod = self._rx_mod
+        n, self._lost_pending = self._lost_pending, 0
+        if not n or mod is None:
+            return
+        per = self._rx_octets / self._rx_packets if self._rx_packets else mod.bit_rate / 8 * 0.04
+        self.stats.data_gaps += 1
+        self._feed(M.DataReceived(NOISE, mod, lost=max(1, round(n * per))), now)
 
     def _carrier_down(self, now: float) -> None:
         if self._rx_mod is not None:
             if self._rx_kind == "hdlc" and self._frame:
-                # a frame cut short by the end of the signal: report it as bad
-                self._frame_done(False, now)
+                # a frame cut short by the end of the signal: report it as bad (this is no
+                # boundary: a new signal's data may follow a lost indicator and frame start)
+                self._frame_done(False, now, boundary=False)
+            elif self._rx_kind == "data" and self._lost_pending:
+                self._report_data_gap(now)       # the end of the page data was lost
             mod = self._rx_mod
             self._rx_mod = None
             self._rx_kind = None
             self._feed(M.CarrierDown(mod), now)
 
     def _carrier_up(self, mod: Mod, kind: str | None, now: float) -> None:
+        """A signal starts: on an indicator (``_boundary`` was called) or, the indicator
+        lost, on its data (then a loss before it still marks the first frame bad)."""
         if self._rx_mod is not None:
             self._carrier_down(now)
         self._rx_mod = mod
         self._rx_kind = kind
         self._frame.clear()
-        self._frame_damaged = False
+        self._rx_octets = self._rx_packets = 0
         self._feed(M.CarrierUp(mod), now)
 
     def _on_indicator(self, ind: Indicator, now: float) -> None:
+        if self._rx_kind == "data" and self._lost_pending:
+            self._report_data_gap(now)
+        if self._rx_kind == "hdlc" and self._frame:
+            self._frame_done(False, now, boundary=False)   # a frame cut short by the indicator
+        self._boundary()           # nothing after an indicator belongs with what came before it
         if ind is Indicator.NO_SIGNAL:
             self._carrier_down(now)
         elif ind is Indicator.CNG or ind is Indicator.CED:
@@ -499,12 +571,19 @@ class T38Terminal:
                     self._carrier_up(mod, "hdlc", now)
                 self._rx_kind = "hdlc"
                 if f.data:
-                    self._frame += f.data.translate(REVERSE)
+                    if len(self._frame) + len(f.data) > MAX_HDLC_FRAME:
+                        # longer than any T.30 frame: keep no more; it ends bad
+                        self.stats.ignored["HDLC frame too long"] += 1
+                        self._frame_damaged = True
+                    else:
+                        self._frame += f.data.translate(REVERSE)
                 if ft in _HDLC_FIELD_END:
                     if self._frame:
                         self._frame_done(_HDLC_FIELD_END[ft], now)
                     else:
+                        # its frame was lost whole (or never sent): a boundary all the same
                         self.stats.ignored["FCS verdict without a frame"] += 1
+                        self._boundary()
                     if ft >= FieldType.HDLC_FCS_OK_SIG_END:
                         self._carrier_down(now)
                 elif ft == FieldType.HDLC_SIG_END:
@@ -516,18 +595,23 @@ class T38Terminal:
                         continue
                     self._carrier_up(mod, "data", now)
                 self._rx_kind = "data"
+                if self._lost_pending:
+                    self._report_data_gap(now)
                 if f.data:
+                    self._rx_octets += len(f.data)
+                    self._rx_packets += 1
                     self._feed(M.DataReceived(f.data.translate(REVERSE), mod), now)
                 if ft == FieldType.T4_NON_ECM_SIG_END:
                     self._carrier_down(now)
             else:
                 self.stats.ignored[f"field {ft.name}"] += 1
 
-    def _frame_done(self, fcs_ok: bool, now: float) -> None:
+    def _frame_done(self, fcs_ok: bool, now: float, boundary: bool = True) -> None:
         frame = bytes(self._frame)
         ok = fcs_ok and not self._frame_damaged
         self._frame.clear()
-        self._frame_damaged = False
+        if boundary:
+            self._boundary()
         self.stats.frames_received += 1
         if not ok:
             self.stats.frames_bad += 1
