@@ -31,16 +31,18 @@ import io
 import select
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, TextIO
 
 from xmfax import hdlc
 from xmfax.errors import DriverError, DriverTimeoutError
 from xmfax.t30 import modem as m
+from xmfax.t30.config import T30Config, TCFCheck
 
 from . import dle
 from .at import ATEngine, ModemResultError, Response, Result, parse_result
-from .profiles import Quirks, get_profile
+from .probe import parse_classes
+from .profiles import TOLERANT_TCF, Quirks, get_profile
 from .trace import Trace
 
 HIGH_SPEED_ECM_PREAMBLE_S = 0.05   # flags before the first ECM frame after training
@@ -186,9 +188,14 @@ class Class1Driver:
 
     def _init_once(self, reset: bool) -> None:
         at = self.at
+        init = list(self.config.init)
         if reset:
             at.command("ATZ", self.config.command_timeout)
-        for cmd in self.config.init:
+            if self.quirks.reset_restores_echo and not any(c.upper().startswith("ATE0") for c in init):
+                at.command("ATE0", self.config.command_timeout)
+        for cmd in init:
+            if cmd.upper() == "AT+FCLASS=1" and self.quirks.prefer_class_1_0 and self._offers_class_1_0():
+                cmd = "AT+FCLASS=1.0"
             at.command(cmd, self.config.command_timeout)
         self.state = _State.IDLE
         if reset and self.quirks.settle_after_reset_s:
@@ -197,6 +204,17 @@ class Class1Driver:
             self._settle_until = 0.0
 
     _settle_until = 0.0
+    _classes: tuple[str, ...] | None = None
+
+    def _offers_class_1_0(self) -> bool:
+        """Whether AT+FCLASS=? lists 1.0 (asked once per driver; no answer: no)."""
+        if self._classes is None:
+            try:
+                r = self.at.command("AT+FCLASS=?", self.config.command_timeout, accept=None)
+                self._classes = parse_classes(" ".join(r.lines)) if r.ok else ()
+            except DriverTimeoutError:
+                self._classes = ()
+        return "1.0" in self._classes
 
     def recover(self) -> None:
         """Bring a confused modem back to command state: abort any data or receive
@@ -227,6 +245,8 @@ class Class1Driver:
         try:
             at.command("ATH0", 5.0, accept=None)
             at.command("ATZ", 5.0, accept=None)
+            if self.quirks.reset_restores_echo:
+                at.command("ATE0", 5.0, accept=None)
             self.state = _State.IDLE
             return
         except DriverTimeoutError:
@@ -247,17 +267,25 @@ class Class1Driver:
             raise ValueError(f"not a dial string: {number!r}")
         self._wait_settled()
         cmd = ("ATDT" if self.config.dial_mode == "tone" else "ATDP") + number
-        try:
-            self.at.send(cmd)
-            resp = self.at.wait_result(cmd, self.config.dial_timeout)
-        except DriverTimeoutError:
-            self._abort_dial()
-            raise DialError("TIMEOUT", f"no answer to {cmd} within {self.config.dial_timeout:.0f} s") from None
+        retry_until = self.clock() + self.quirks.no_dialtone_retry_s
+        while True:
+            try:
+                self.at.send(cmd)
+                resp = self.at.wait_result(cmd, self.config.dial_timeout)
+            except DriverTimeoutError:
+                self._abort_dial()
+                raise DialError("TIMEOUT", f"no answer to {cmd} within {self.config.dial_timeout:.0f} s") from None
+            if resp.result is not Result.NO_DIALTONE or self.clock() + self.NO_DIALTONE_PAUSE > retry_until:
+                break
+            self._accommodate("NO DIALTONE: dialled again (the far end refuses calls just after its reset)")
+            self.sleep(self.NO_DIALTONE_PAUSE)
         if resp.result is not Result.CONNECT:
             self.state = _State.IDLE
             raise DialError(resp.result.value)
         self.state = _State.RX_HDLC
         self._last = "rx"
+
+    NO_DIALTONE_PAUSE = 0.5   # s between dials while Quirks.no_dialtone_retry_s lasts
 
     def _abort_dial(self) -> None:
         self.at.write(b"\r")
@@ -371,6 +399,7 @@ class Class1Driver:
         self._t0 = self.clock()
         self._queue: deque = deque()
         if start:
+            self._apply_tcf_quirk(session)
             session.start(self.now())
         hard_end = self.now() + max_seconds
         try:
@@ -392,6 +421,16 @@ class Class1Driver:
                 session.receive(m.LineLost(str(exc)), self.now())
                 self._queue.extend(session.data_to_send())   # session's Hangup, ignored
         return session.result
+
+    def _apply_tcf_quirk(self, session) -> None:
+        """Quirks.tolerant_tcf: this modem adds junk to TCF, so a session that kept the
+        default TCF rule judges it by profiles.TOLERANT_TCF (a rule its T30Config chose
+        is kept). Set before the session starts; the session reads it at the TCF."""
+        cfg = getattr(session, "config", None)
+        if self.quirks.tolerant_tcf and isinstance(cfg, T30Config) and cfg.tcf_check == TCFCheck():
+            session.config = replace(cfg, tcf_check=TOLERANT_TCF)
+            self._accommodate(f"tolerant TCF check ({TOLERANT_TCF.min_zero_ms} ms of zeros, "
+                              f"{TOLERANT_TCF.max_nonzero} stray octets)")
 
     def _wait_timer(self, session) -> None:
         t = session.next_timer()

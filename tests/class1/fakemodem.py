@@ -34,6 +34,8 @@ class FakeModem:
     written: bytearray = field(default_factory=bytearray)
     mismatches: list[str] = field(default_factory=list)
     closed: bool = False
+    atz_echoes: bool = False         # like iaxmodem: ATZ turns echo on (ATE0/ATE1 set it)
+    hang_up_at_end: bool = False     # a command after the script: the line drops (OSError)
 
     def __post_init__(self):
         self._out = bytearray()
@@ -131,7 +133,13 @@ class FakeModem:
         self.commands.append(cmd)
         if self.echo:
             self.queue(cmd.encode() + b"\r")
+        if self.atz_echoes:
+            up = cmd.upper()
+            if up == "ATZ" or up.startswith("ATE"):
+                self.echo = up in ("ATZ", "ATE1", "ATE")
         if not self.script:
+            if self.hang_up_at_end:
+                raise OSError(f"line dropped: {cmd!r} after the end of the script")
             self.mismatches.append(f"unexpected {cmd!r} (script ended)")
             self.queue(b"\r\nERROR\r\n")
             return

@@ -89,7 +89,8 @@ def test_dial_timeout_aborts_and_reports():
 
 def test_initialize_and_recovery_when_modem_is_stuck():
     fm, d = driver([Step("ATZ", None, on_abort=b""),       # stuck: ignores ATZ
-                    Step("AT"), Step("ATH0"), Step("ATZ"),  # recovery: AT answers, hang up, reset
+                    Step("AT"), Step("ATH0"), Step("ATZ"),  # recovery: AT answers, hang up, reset,
+                    Step("ATE0"),                           # echo off again (reset_restores_echo)
                     Step("ATZ"), Step("ATE0"), Step("ATV1"), Step("ATQ0"), Step("AT\\+FCLASS=1")])
     d.initialize()
     assert not fm.mismatches and not fm.script
