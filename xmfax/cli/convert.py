@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import sys
+import time
 
 from ..document import DEFAULT_COVER, DEFAULT_HEADER, CoverSheet, HeaderLine, Limits, add_header, load, render_cover, save
+from ..document.limits import Budget
 from ..document.save import format_for
 from ..document.raster import BILEVEL_MODES, PAPER_NAMES, resolve_resolution
 from ..errors import DocumentError
@@ -27,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--bilevel", default="auto", choices=list(BILEVEL_MODES),
                    help="grey/colour to black and white: auto (threshold text, dither photos)")
     p.add_argument("--password", help="password of an encrypted PDF")
+    p.add_argument("--tolerant", action="store_true",
+                   help="load damaged pages as far as they decode (listed on stderr) instead of failing; "
+                   "for received faxes")
     p.add_argument("--max-pages", type=int, default=Limits().max_pages)
     g = p.add_argument_group("cover sheet")
     g.add_argument("--cover", action="store_true", help="add a cover sheet as the first page")
@@ -53,11 +58,18 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     limits = Limits(max_pages=args.max_pages)
+    budget = Budget(limits, time.monotonic)         # one document: totals and time over every input
     res = resolve_resolution(args.resolution)
     pages = []
     for path in args.inputs:
-        pages += load(path, resolution=res, paper=args.paper, bilevel=args.bilevel, limits=limits,
-                      password=args.password, start_count=len(pages))
+        pages += load(path, resolution=res, paper=args.paper, bilevel=args.bilevel, password=args.password,
+                      tolerant=args.tolerant, budget=budget)
+    for page in pages:
+        damaged = page.info.get("damaged_rows")
+        if damaged:
+            spans = ", ".join(f"{lo + 1}-{hi}" for lo, hi in damaged[:10]) + (" ..." if len(damaged) > 10 else "")
+            print(f"xmfax convert: warning: {page.source}: rows {spans} of {page.rows} are damaged "
+                  "(kept as decoded: --tolerant)", file=sys.stderr)
     if args.cover or args.cover_template:
         template = DEFAULT_COVER
         if args.cover_template:

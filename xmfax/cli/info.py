@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from ..document import describe
 
@@ -28,10 +29,23 @@ def _fmt_res(page: dict) -> str:
     return text
 
 
+def json_safe(value):
+    """``value`` with NaN/infinity as None and anything else JSON cannot hold as text (never bare NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
 def run(args: argparse.Namespace) -> int:
     info = describe(args.file, password=args.password)
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        print(json.dumps(json_safe(info), indent=2, allow_nan=False))
         return 0
     pages = info["pages"]
     print(f"{info['file']}: {info['format'].upper()}, {len(pages)} page{'s' if len(pages) != 1 else ''}")

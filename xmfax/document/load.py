@@ -1,31 +1,52 @@
-"""``load``: any TIFF, PDF, image or plain text as a list of fax pages.
+"""``load`` / ``iter_pages``: any TIFF, PDF, image or plain text as fax pages.
 
 The format is sniffed from the content, not the name. Fax TIFFs (and bilevel images)
 already at a fax geometry pass through pixel for pixel at their own resolution;
 everything else is rendered or scaled at the requested ``resolution`` onto ``paper``.
 Every failure is a DocumentError naming the source and the problem.
+
+A page is either decoded whole or refused: a fax strip with a bad row, data that ends
+early, a JPEG or PNG that cannot hold its declared pixels raise DocumentError naming
+the page and row (:class:`DamagedPageError` for the fax codings), unless the caller asks
+for ``tolerant=True`` (received faxes, or a user who accepts a damaged page), which
+keeps what decodes and lists the damaged rows in ``page.info["damaged_rows"]``.
 """
 from __future__ import annotations
 
 import io
 import os
 import warnings
-from typing import BinaryIO
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from ..errors import DocumentError
 from ..page import Page, Resolution
-from .limits import Limits
+from .imagecheck import check_jpeg, check_png
+from .limits import DEFAULT_LIMITS, Budget, Limits
 from .raster import BILEVEL_MODES, PAPER_NAMES, fit_geometry, fit_raster, resolve_resolution
-from .text import TextStyle, typeset_text
-from .tiff import COMPRESSION, COMPRESSION_NAMES, FILL_ORDER, NEW_SUBFILE_TYPE, decode_ifd, is_tiff, parse_tiff
+from .text import TextStyle, layout_text, render_text_page
+from .tiff import COMPRESSION_NAMES, NEW_SUBFILE_TYPE, DamagedPageError, decode_ifd, is_tiff, parse_tiff
+
+__all__ = ["load", "iter_pages", "DamagedPageError", "Source"]
 
 Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"P1", b"P2", b"P3", b"P4",
                 b"P5", b"P6", b"\0\0\0\x0cjP", b"\xff\x4f\xff\x51")
+
+
+def source_name(source) -> str:
+    """How errors name a source: its path, a file object's ``name``, else "<bytes>" / "<file>"."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source) if not isinstance(source, bytes) else source.decode("utf-8", "replace")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    name = getattr(source, "name", None)
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return name if isinstance(name, str) and name else "<file>"
 
 
 def read_source(source: Source, limits: Limits) -> tuple[bytes, str]:
@@ -44,13 +65,16 @@ def read_source(source: Source, limits: Limits) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), "<bytes>"
     elif hasattr(source, "read"):
-        name = str(getattr(source, "name", "<file>"))
+        name = source_name(source)
         try:
             data = source.read(cap + 1)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise DocumentError(f"cannot read: {exc}", source=name) from exc
         if isinstance(data, str):
             data = data.encode("utf-8")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DocumentError(f"read() gave {type(data).__name__}, not bytes", source=name)
+        data = bytes(data)
     else:
         raise TypeError(f"a document source is a path, bytes or a binary file, not {type(source).__name__}")
     if len(data) > cap:
@@ -126,7 +150,7 @@ def _bilevel_page(image: np.ndarray, dpi, name: str, resolution: Resolution, pap
         res, guessed = m
         info = dict(info, passthrough=True)
         if guessed:
-            info["note"] = "no resolution in the file; " + res.label + " assumed"
+            info["note"] = "; ".join(filter(None, [info.get("note"), f"no resolution in the file; {res.label} assumed"]))
         return Page(image, res, name, info)
     src = Image.fromarray(~image)                     # mode "1": True = white
     fitted, p = fit_raster(src, resolution, paper, src_dpi=dpi, mode="threshold")
@@ -154,16 +178,44 @@ def _draft_jpeg(img: Image.Image, dpi, resolution: Resolution, paper: str) -> tu
     return dpi, paper
 
 
-def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mode: str, limits: Limits,
-                  frames: list[int] | None, start_count: int, fmt: str) -> list[Page]:
-    pages = []
+# bytes per pixel of Pillow's modes (what the decoded image will hold)
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3,
+               "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2,
+               "I;16N": 2}
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def _whole_or_note(check, data: bytes, name: str, tolerant: bool) -> str | None:
+    """Run a structural check: strict raises its DocumentError, tolerant keeps it as a note."""
+    try:
+        check(data, name)
+    except DocumentError as exc:
+        if not tolerant:
+            raise
+        return f"{exc.reason}; loaded as far as it decodes (missing parts are grey or repeated)"
+    return None
+
+
+def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mode: str, budget: Budget,
+                  frames: list[int] | None, fmt: str, tolerant: bool, count_source: bool = True) -> Iterator[Page]:
+    limits = budget.limits
+    note = None
+    if ImageFile.LOAD_TRUNCATED_IMAGES and fmt != "image" and not tolerant:
+        # someone in this process told Pillow to fill truncated images; we cannot check TIFF/GIF/BMP ourselves
+        raise DocumentError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True in this process: a truncated "
+                            "image would be filled silently, so it is not loaded for sending", source=name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = Image.open(io.BytesIO(data))
             limits.check_source_size(img.width, img.height, name)
+            if fmt == "image" and img.format == "JPEG":
+                note = _whole_or_note(check_jpeg, data, name, tolerant)
+            elif fmt == "image" and img.format == "PNG":
+                note = _whole_or_note(check_png, data, name, tolerant)
             indices = frames if frames is not None else [0]
             for i in indices:
+                budget.check_time(name)
                 if i:
                     img.seek(i)
                 limits.check_source_size(img.width, img.height, name)
@@ -171,19 +223,31 @@ def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mo
                 if dpi and (not dpi[0] or not dpi[1] or dpi[0] < 1 or dpi[1] < 1):
                     dpi = None
                 info = {"format": (img.format or fmt).lower(), "mode": img.mode}
+                if note:                                   # tolerant, and the file is not whole
+                    info["note"] = note
                 page_paper = paper
+                where = f"{name} page {i + 1}" if len(indices) > 1 or i else name
                 if img.format == "JPEG" and fmt != "tiff":
                     dpi, page_paper = _draft_jpeg(img, dpi, resolution, paper)
+                # refuse before decoding: the decoded buffer, and compositing transparency holds three
+                nbytes = img.width * img.height * _MODE_BYTES.get(img.mode, 4)
+                if img.mode in _ALPHA_MODES or "transparency" in img.info:
+                    nbytes *= 3
+                limits.check_image_bytes(nbytes, f"an image of {img.width}x{img.height} {img.mode}", where)
+                if count_source:
+                    budget.add_source_pixels(img.width * img.height, where)
                 frame = ImageOps.exif_transpose(img) if fmt != "tiff" else img.copy()
                 frame.load()
-                where = f"{name} page {i + 1}" if len(indices) > 1 or i else name
                 if frame.mode == "1":
                     page = _bilevel_page(~np.asarray(frame, dtype=bool), dpi, where, resolution, paper, info)
                 else:
                     image, p = fit_raster(frame, resolution, page_paper, src_dpi=dpi, mode=mode)
                     page = Page(image, resolution, where, dict(info, paper=p))
-                pages.append(page)
-                limits.check_pages(start_count + len(pages), name)
+                del frame
+                if note:
+                    page.info["damaged_rows"] = [[0, page.rows]]
+                budget.add_pages(1, name)
+                yield page
     except DocumentError:
         raise
     except Image.DecompressionBombError as exc:
@@ -192,47 +256,134 @@ def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mo
         raise DocumentError("image too large to decode in memory", source=name) from exc
     except Exception as exc:   # Pillow raises many types (OSError, SyntaxError, ValueError, struct.error ...)
         raise DocumentError(f"cannot read image ({type(exc).__name__}: {exc})", source=name) from exc
-    return pages
 
 
-def _tiff_pages(data: bytes, name: str, resolution: Resolution, paper: str, mode: str, limits: Limits,
-                start_count: int) -> list[Page]:
+def _tiff_pages(data: bytes, name: str, resolution: Resolution, paper: str, mode: str, budget: Budget,
+                tolerant: bool) -> Iterator[Page]:
+    limits = budget.limits
     try:
         ifds = parse_tiff(data, name, limits)
     except DocumentError as exc:
-        if exc.reason == "BigTIFF":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    n = getattr(Image.open(io.BytesIO(data)), "n_frames", 1)
-                except Exception as e:
-                    raise DocumentError(f"cannot read BigTIFF ({e})", source=name) from e
-            limits.check_pages(start_count + n, name)
-            return _pillow_pages(data, name, resolution, paper, mode, limits, list(range(n)), start_count, "tiff")
-        raise
+        if exc.reason != "BigTIFF":
+            raise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                n = getattr(Image.open(io.BytesIO(data)), "n_frames", 1)
+            except Exception as e:
+                raise DocumentError(f"cannot read BigTIFF ({e})", source=name) from e
+        limits.check_pages(budget.pages + n, name)
+        yield from _pillow_pages(data, name, resolution, paper, mode, budget, list(range(n)), "tiff", tolerant)
+        return
     # reduced-resolution copies (thumbnails, NewSubfileType bit 0) are not pages
-    indices = [i for i, ifd in enumerate(ifds) if not int(ifd.get(NEW_SUBFILE_TYPE, 0)) & 1]
-    limits.check_pages(start_count + len(indices), name)
-    pages = []
+    indices = [i for i, ifd in enumerate(ifds) if not ifd.int(NEW_SUBFILE_TYPE, 0) & 1]
+    if not indices:
+        raise DocumentError("TIFF has only reduced-resolution images (thumbnails), no pages", source=name)
+    limits.check_pages(budget.pages + len(indices), name)
+    # every page's declared size, before the first is decoded: 1,000 huge pages are refused at once
+    for i in indices:
+        limits.check_source_size(ifds[i].width, ifds[i].length, name)
+    budget.add_source_pixels(sum(ifds[i].width * ifds[i].length for i in indices), name)
     for n, i in enumerate(indices):
         ifd = ifds[i]
         where = f"{name} page {n + 1}" if len(indices) > 1 else name
-        dec = decode_ifd(data, ifd, where, limits)
+        budget.check_time(where)
+        dec = decode_ifd(data, ifd, where, limits, tolerant=tolerant, budget=budget, page=n + 1)
         if dec is None:
-            pages += _pillow_pages(data, name, resolution, paper, mode, limits, [i], start_count + len(pages), "tiff")
-            pages[-1].source = where
+            for page in _pillow_pages(data, name, resolution, paper, mode, budget, [i], "tiff", tolerant,
+                                      count_source=False):
+                page.source = where
+                yield page
             continue
         info = {"format": "tiff", "compression": COMPRESSION_NAMES.get(dec.compression, str(dec.compression)),
-                "fill_order": int(ifd.get(FILL_ORDER, 1)), "bad_rows": dec.bad_rows}
+                "fill_order": dec.fill_order, "bad_rows": dec.bad_rows,
+                "damaged_rows": [list(r) for r in dec.damaged]}
         if dec.note:
             info["note"] = dec.note
-        pages.append(_bilevel_page(dec.image, ifd.dpi(), where, resolution, paper, info))
-    return pages
+        src_rows = dec.image.shape[0]
+        page = _bilevel_page(dec.image, ifd.dpi(), where, resolution, paper, info)
+        del dec
+        if page.rows != src_rows and info["damaged_rows"]:          # scaled: damaged rows scale too
+            f = page.rows / src_rows
+            page.info["damaged_rows"] = [[int(lo * f), max(int(lo * f) + 1, int(np.ceil(hi * f)))]
+                                         for lo, hi in info["damaged_rows"]]
+        budget.add_pages(1, name)
+        yield page
+
+
+def _text_pages(data: bytes, name: str, resolution: Resolution, paper: str, style: TextStyle,
+                budget: Budget) -> Iterator[Page]:
+    limits = budget.limits
+    if len(data) > 4 * limits.max_text_chars:              # a character is at most 4 bytes (UTF-8)
+        raise DocumentError(f"text of {len(data)} bytes exceeds the limit of {limits.max_text_chars} "
+                            "characters", source=name)
+    text = decode_text(data)
+    longest = max(map(len, text.splitlines()), default=0)
+    limits.check_text(len(text), longest, name)
+    p = "a4" if paper == "auto" else paper
+    layout = layout_text(text, resolution, p, style, max_pages=limits.max_pages - budget.pages)
+    del text
+    count = len(layout.pages)
+    limits.check_pages(budget.pages + count, name)
+    budget.add_pixels(count * layout.rows * layout.width, name)      # all pages, before drawing one
+    info = {"format": "text", "paper": p, "damaged_rows": []}
+    if layout.note:
+        info["note"] = layout.note
+    for i, lines in enumerate(layout.pages):
+        budget.check_time(name)
+        image = render_text_page(layout, lines)
+        budget.add_pages(1, name)
+        yield Page(image, resolution, name if count == 1 else f"{name} page {i + 1}", dict(info))
+
+
+def iter_pages(source: Source, *, resolution: str | Resolution = "fine", paper: str = "auto",
+               bilevel: str = "auto", limits: Limits = DEFAULT_LIMITS, password: str | None = None,
+               text_style: TextStyle = TextStyle(), start_count: int = 0, tolerant: bool = False,
+               clock: Callable[[], float] | None = None, budget: Budget | None = None) -> Iterator[Page]:
+    """The pages of a document one at a time (what :func:`load` returns, without holding them all).
+
+    Arguments as :func:`load`. Whole-document checks (page count, every page's declared
+    size) are made before the first page is yielded; each page is decoded when asked for.
+    """
+    res = resolve_resolution(resolution)
+    if paper not in PAPER_NAMES:
+        raise ValueError(f"paper {paper!r}; one of {', '.join(PAPER_NAMES)}")
+    if bilevel not in BILEVEL_MODES:
+        raise ValueError(f"bilevel {bilevel!r}; one of {', '.join(BILEVEL_MODES)}")
+    if budget is None:
+        budget = Budget(limits, clock, pages=start_count)
+    return _iter_pages(source, res, paper, bilevel, budget, password, text_style, tolerant)
+
+
+def _iter_pages(source: Source, res: Resolution, paper: str, bilevel: str, budget: Budget,
+                password: str | None, text_style: TextStyle, tolerant: bool) -> Iterator[Page]:
+    limits = budget.limits
+    data, name = read_source(source, limits)
+    if not data:
+        raise DocumentError("empty file", source=name)
+    kind = sniff(data)
+    if kind == "tiff":
+        pages = _tiff_pages(data, name, res, paper, bilevel, budget, tolerant)
+    elif kind == "pdf":
+        from .pdf import iter_pdf
+
+        pages = iter_pdf(data, name, res, paper, bilevel, budget, password)
+    elif kind == "text":
+        pages = _text_pages(data, name, res, paper, text_style, budget)
+    else:
+        pages = _pillow_pages(data, name, res, paper, bilevel, budget, None, "image", tolerant)
+    for page in pages:
+        limits.check_rows(page.rows, page.source)
+        if kind != "text" and kind != "pdf":                 # those counted every page up front
+            budget.add_pixels(page.rows * page.width, page.source)
+        page.info.setdefault("damaged_rows", [])
+        yield page
 
 
 def load(source: Source, *, resolution: str | Resolution = "fine", paper: str = "auto", bilevel: str = "auto",
-         limits: Limits = Limits(), password: str | None = None, text_style: TextStyle = TextStyle(),
-         start_count: int = 0) -> list[Page]:
+         limits: Limits = DEFAULT_LIMITS, password: str | None = None, text_style: TextStyle = TextStyle(),
+         start_count: int = 0, tolerant: bool = False, clock: Callable[[], float] | None = None,
+         budget: Budget | None = None) -> list[Page]:
     """Load a TIFF, PDF, image (PNG, JPEG, GIF, BMP, WebP, PNM) or plain-text document as fax pages.
 
     ``resolution``: the fax resolution for rendered/scaled content ("standard", "fine",
@@ -240,36 +391,13 @@ def load(source: Source, *, resolution: str | Resolution = "fine", paper: str = 
     ``paper``: "a4", "letter", "legal", "b4", "a3" or "auto" (from the source's physical width).
     ``bilevel``: "auto" (threshold text-like content, dither photos), "threshold", "dither".
     ``start_count``: pages already loaded into the same document (for ``limits.max_pages``).
+    ``tolerant``: False (for sending) refuses a page that does not decode whole with a
+    DocumentError naming the page and row; True keeps what decodes and lists the damaged
+    rows as ``[start, stop)`` pairs in ``page.info["damaged_rows"]`` (empty on whole pages).
+    ``clock``: a monotonic clock (``time.monotonic``) to enforce ``limits.max_seconds``.
+    ``budget``: a :class:`Budget` shared by several calls making one document (it then
+    carries the limits, clock and page count; ``limits``/``clock``/``start_count`` are unused).
     """
-    res = resolve_resolution(resolution)
-    if paper not in PAPER_NAMES:
-        raise ValueError(f"paper {paper!r}; one of {', '.join(PAPER_NAMES)}")
-    if bilevel not in BILEVEL_MODES:
-        raise ValueError(f"bilevel {bilevel!r}; one of {', '.join(BILEVEL_MODES)}")
-    data, name = read_source(source, limits)
-    if not data:
-        raise DocumentError("empty file", source=name)
-    kind = sniff(data)
-    if kind == "tiff":
-        pages = _tiff_pages(data, name, res, paper, bilevel, limits, start_count)
-    elif kind == "pdf":
-        from .pdf import load_pdf
-
-        pages = load_pdf(data, name, res, paper, bilevel, limits, password, start_count)
-    elif kind == "image":
-        pages = _pillow_pages(data, name, res, paper, bilevel, limits, None, start_count, "image")
-    elif kind == "text":
-        p = "a4" if paper == "auto" else paper
-        images, note = typeset_text(decode_text(data), res, p, text_style,
-                                    max_pages=limits.max_pages - start_count)
-        limits.check_pages(start_count + len(images), name)
-        info = {"format": "text", "paper": p}
-        if note:
-            info["note"] = note
-        pages = [Page(im, res, name if len(images) == 1 else f"{name} page {i + 1}", dict(info))
-                 for i, im in enumerate(images)]
-    else:
-        pages = _pillow_pages(data, name, res, paper, bilevel, limits, None, start_count, "image")
-    for page in pages:
-        limits.check_rows(page.rows, page.source)
-    return pages
+    return list(iter_pages(source, resolution=resolution, paper=paper, bilevel=bilevel, limits=limits,
+                           password=password, text_style=text_style, start_count=start_count,
+                           tolerant=tolerant, clock=clock, budget=budget))

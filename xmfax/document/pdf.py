@@ -8,17 +8,18 @@ standard-resolution page has the right proportions although its pixels are not s
 from __future__ import annotations
 
 import ctypes
+import math
 import datetime as _dt
 import io
 import os
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from .. import __version__
 from ..errors import DocumentError
 from ..page import Page, Resolution
-from .limits import Limits
+from .limits import Budget, Limits
 from .raster import bilevel, grey_histogram, is_photo, otsu_threshold, paper_for_width, scan_width
 
 
@@ -129,49 +130,70 @@ def render_grey(page, width: int, rows: int) -> np.ndarray:
     return grey
 
 
-def load_pdf(data: bytes, source: str | None, resolution: Resolution, paper: str, mode: str,
-             limits: Limits, password: str | None = None, start_count: int = 0) -> list[Page]:
+def iter_pdf(data: bytes, source: str | None, resolution: Resolution, paper: str, mode: str,
+             budget: Budget, password: str | None = None) -> Iterator[Page]:
     """Rasterise each PDF page at ``resolution``, scaled to the paper's scan width.
 
     The page's width fills the scan line and its height keeps the page's physical
     proportions at the fax's y resolution; pdfium draws it at exactly that size in
-    grey (:func:`render_grey`), which is then made bilevel (``mode``).
+    grey (:func:`render_grey`), which is then made bilevel (``mode``). Every page's
+    size is read (without loading the page) and the whole document's pixels checked
+    against the budget before the first page is drawn.
     """
     import pypdfium2 as pdfium
 
+    limits = budget.limits
     pdf = open_pdf(data, source, password)
     try:
-        count = len(pdf)
+        try:
+            count = len(pdf)
+        except Exception as exc:                  # noqa: BLE001 - pdfium reports anything this way
+            raise DocumentError(f"broken PDF ({exc})", source=source) from exc
         if count == 0:
             raise DocumentError("PDF has no pages", source=source)
-        limits.check_pages(start_count + count, source)
-        pages = []
+        limits.check_pages(budget.pages + count, source)
+        plan = []
         for i in range(count):
             where = f"{source} page {i + 1}" if source else f"page {i + 1}"
             try:
+                w_pt, h_pt = pdf.get_page_size(i)
+            except Exception as exc:              # noqa: BLE001
+                raise DocumentError(f"cannot read page size ({exc})", source=where) from exc
+            if not (w_pt > 0 and h_pt > 0) or not (math.isfinite(w_pt) and math.isfinite(h_pt)):
+                raise DocumentError(f"page has an empty size {w_pt}x{h_pt} pt", source=where)
+            p = paper_for_width(w_pt / 72 * 25.4) if paper == "auto" else paper
+            width = scan_width(resolution, p)
+            # rows at y dpi for a page whose width is drawn over ``width`` pixels at x dpi
+            rows = max(1, int(round(h_pt * width / w_pt * resolution.y_dpi / resolution.x_dpi)))
+            limits.check_rows(rows, where)
+            limits.check_source_size(width, rows, where)
+            plan.append((where, p, width, rows))
+        total = sum(width * rows for _, _, width, rows in plan)
+        budget.add_source_pixels(total, source)
+        budget.add_pixels(total, source)
+        for i, (where, p, width, rows) in enumerate(plan):
+            budget.check_time(where)
+            try:
                 page = pdf[i]
-                w_pt, h_pt = page.get_size()
-            except pdfium.PdfiumError as exc:
+            except Exception as exc:              # noqa: BLE001
                 raise DocumentError(f"cannot read page ({exc})", source=where) from exc
             try:
-                if not (w_pt > 0 and h_pt > 0):
-                    raise DocumentError(f"page has an empty size {w_pt}x{h_pt} pt", source=where)
-                p = paper_for_width(w_pt / 72 * 25.4) if paper == "auto" else paper
-                width = scan_width(resolution, p)
-                # rows at y dpi for a page whose width is drawn over ``width`` pixels at x dpi
-                rows = max(1, int(round(h_pt * width / w_pt * resolution.y_dpi / resolution.x_dpi)))
-                limits.check_rows(rows, where)
-                limits.check_source_size(width, rows, where)
-                try:
-                    grey = render_grey(page, width, rows)
-                except pdfium.PdfiumError as exc:
-                    raise DocumentError(f"cannot render page ({exc})", source=where) from exc
+                grey = render_grey(page, width, rows)
+            except pdfium.PdfiumError as exc:
+                raise DocumentError(f"cannot render page ({exc})", source=where) from exc
             finally:
                 page.close()
             hist = grey_histogram(grey) if mode != "dither" else None
             m = mode if mode != "auto" else ("dither" if is_photo(grey, hist=hist) else "threshold")
             image = bilevel(grey, m, otsu_threshold(hist=hist) if m == "threshold" else None)
-            pages.append(Page(image, resolution, where, {"format": "pdf", "paper": p, "bilevel": m}))
-        return pages
+            del grey
+            budget.add_pages(1, source)
+            yield Page(image, resolution, where, {"format": "pdf", "paper": p, "bilevel": m})
     finally:
         pdf.close()
+
+
+def load_pdf(data: bytes, source: str | None, resolution: Resolution, paper: str, mode: str,
+             limits: Limits, password: str | None = None, start_count: int = 0) -> list[Page]:
+    """Every page of :func:`iter_pdf` (one budget for this PDF alone)."""
+    return list(iter_pdf(data, source, resolution, paper, mode, Budget(limits, pages=start_count), password))

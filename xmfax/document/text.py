@@ -62,9 +62,12 @@ def get_font(name: str, size_px: int, path: str | None = None) -> tuple[ImageFon
         return ImageFont.load_default(), FALLBACK_NOTE
 
 
+# control characters other than tab would draw as boxes or nothing: show a space
+_CONTROLS = {c: " " for c in range(32) if c != 9}
+
+
 def _clean(line: str) -> str:
-    # control characters other than tab would draw as boxes or nothing: show a space
-    return "".join(ch if ch >= " " or ch == "\t" else " " for ch in line)
+    return line.translate(_CONTROLS)
 
 
 def wrap_lines(text: str, columns: int, tab_size: int = 8) -> list[list[str]]:
@@ -93,15 +96,27 @@ def wrap_lines(text: str, columns: int, tab_size: int = 8) -> list[list[str]]:
     return pages
 
 
-def typeset_text(
-    text: str,
-    resolution: Resolution,
-    paper: str = "a4",
-    style: TextStyle = TextStyle(),
-    *,
-    max_pages: int | None = None,
-) -> tuple[list[np.ndarray], str | None]:
-    """Plain text as page images (bool, True = black) and a note if a fallback font was used."""
+@dataclass(frozen=True, slots=True)
+class TextLayout:
+    """Plain text laid out on pages: ``pages`` of lines, and how to draw them."""
+
+    pages: list[list[str]]
+    width: int
+    height: int
+    rows: int                       # fax rows of each page
+    left: int
+    top: int
+    line_h: int
+    draw_dpi: int
+    resolution: Resolution
+    font: ImageFont.ImageFont
+    note: str | None
+
+
+def layout_text(text: str, resolution: Resolution, paper: str = "a4", style: TextStyle = TextStyle(), *,
+                max_pages: int | None = None) -> TextLayout:
+    """Wrap and paginate ``text`` (nothing drawn yet); at most ``max_pages`` + 1 pages are kept
+    (one more than allowed, so the caller can tell the text was too long)."""
     if paper not in PAPERS:
         paper = "a4"
     dpi = resolution.x_dpi
@@ -133,13 +148,30 @@ def typeset_text(
         pages_lines.pop()
     if not pages_lines:
         pages_lines = [[]]
+    if max_pages is not None:
+        pages_lines = pages_lines[:max_pages + 1]
+    return TextLayout(pages_lines, width, height, page_rows(resolution, paper), left, top, line_h, dpi,
+                      resolution, font, note)
 
-    images = []
-    for lines in pages_lines[: (max_pages + 1) if max_pages is not None else None]:
-        canvas = Image.new("L", (width, height), 255)
-        draw = ImageDraw.Draw(canvas)
-        for i, line in enumerate(lines):
-            if line:
-                draw.text((left, top + i * line_h), line, font=font, fill=0)
-        images.append(render_square(dpi, resolution, canvas, page_rows(resolution, paper)))
-    return images, note
+
+def render_text_page(layout: TextLayout, lines: list[str]) -> np.ndarray:
+    """One page of a :class:`TextLayout` drawn (bool, True = black)."""
+    canvas = Image.new("L", (layout.width, layout.height), 255)
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(lines):
+        if line:
+            draw.text((layout.left, layout.top + i * layout.line_h), line, font=layout.font, fill=0)
+    return render_square(layout.draw_dpi, layout.resolution, canvas, layout.rows)
+
+
+def typeset_text(
+    text: str,
+    resolution: Resolution,
+    paper: str = "a4",
+    style: TextStyle = TextStyle(),
+    *,
+    max_pages: int | None = None,
+) -> tuple[list[np.ndarray], str | None]:
+    """Plain text as page images (bool, True = black) and a note if a fallback font was used."""
+    layout = layout_text(text, resolution, paper, style, max_pages=max_pages)
+    return [render_text_page(layout, lines) for lines in layout.pages], layout.note
