@@ -161,10 +161,12 @@ class ReceiverMixin:
         st = self.state
         if self._rx_dcs is None or self._rx_dcs.ecm:
             return
-        if st in (State.RX_WAIT_DCS, State.RX_WAIT_DCN, State.RX_AFTER_EOM) or (st is State.RX_PAGE and not self._rx_started
-                                                            and self._last_response is not None
-                                                            and self.result.pages_received):
-            # our answer to it was lost: the same command again (T.30 §5.3.6.1.4)
+        answered = self._last_response is not None and self.result.pages_received
+        if st in (State.RX_WAIT_DCS, State.RX_WAIT_DCN, State.RX_AFTER_EOM) or (
+                st is State.RX_PAGE and not self._rx_started and answered) or (
+                st is State.SEND_DIS and answered):
+            # our answer to it was lost: the same command again (T.30 §5.3.6.1.4); after EOM
+            # also once our T2 has sent us back to DIS (phase B)
             self._repeat_response()
             return
         if st not in (State.RX_PAGE, State.RX_WAIT_PMC):

@@ -119,6 +119,7 @@ class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
         self._last_response: tuple[bytes, ...] | None = None
         self._burst_bad = False
         self._burst_good = False
+        self._t4_before_carrier: float | None = None  # a commander's T4 deadline before a carrier came
         # transmitter
         self._page_index = 0
         self._allowed: list[Modulation] = []
@@ -485,6 +486,12 @@ class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
         elif isinstance(ev, DataReceived):
             self._on_data(ev)
         elif isinstance(ev, CarrierDown):
+            if (ev.modulation is Modulation.V21 and self.state in _COMMANDER and not self._burst_good
+                    and self._t4_before_carrier is not None and self._deadline is not None):
+                # T.30 §5.4.3.1: the signal held no usable answer (a lost MCF): T4 decides the
+                # repeat again, not the longer wait for a signal (the far end waits only T2)
+                self._deadline = max(self._now, self._t4_before_carrier)
+            self._t4_before_carrier = None
             self._on_carrier_down(ev)
         elif isinstance(ev, SendComplete):
             # Response timers run from the end of our transmission (T.30 §5.4.3). Until the
@@ -529,6 +536,8 @@ class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
                     self._burst_bad = self._burst_good = False
                 # a signal is arriving: a response timer waits for it (T.30 §5.4.3.1)
                 if self._deadline is not None and self.state is not State.WAIT_DIS:
+                    if ev.modulation is Modulation.V21:
+                        self._t4_before_carrier = self._deadline
                     self._deadline = max(self._deadline, self._now + self.config.timers.t2)
         # anything else is ignored
 
