@@ -12,7 +12,7 @@ from PIL import Image
 
 from ..errors import DocumentError
 from .limits import Limits
-from .load import Source, match_resolution, read_source, sniff
+from .load import Source, library_error, match_resolution, read_source, sniff
 from .tiff import (BAD_FAX_LINES, BITS_PER_SAMPLE, CLEAN_FAX_DATA, COMPRESSION, COMPRESSION_NAMES, DATE_TIME,
                    FILL_ORDER, FILL_ORDER_NAMES, NEW_SUBFILE_TYPE, PAGE_NUMBER, PHOTOMETRIC, RESOLUTION_UNIT,
                    SAMPLES_PER_PIXEL, SOFTWARE, T4_OPTIONS, T6_OPTIONS, X_RESOLUTION, Y_RESOLUTION, parse_tiff)
@@ -79,7 +79,7 @@ def _pdf_pages(data: bytes, name: str, limits: Limits, password: str | None) -> 
             try:
                 page = pdf[i]
             except Exception as exc:                   # noqa: BLE001
-                raise DocumentError(f"cannot read page ({type(exc).__name__}: {exc})", source=where) from exc
+                raise DocumentError(f"cannot read page ({library_error(exc)})", source=where) from exc
             try:
                 w, h = page.get_size()
                 if not (math.isfinite(w) and math.isfinite(h)):
@@ -105,7 +105,7 @@ def _pdf_pages(data: bytes, name: str, limits: Limits, password: str | None) -> 
             except DocumentError:
                 raise
             except Exception as exc:                   # noqa: BLE001 - PdfiumError, UnicodeDecodeError ...
-                raise DocumentError(f"cannot read page ({type(exc).__name__}: {exc})", source=where) from exc
+                raise DocumentError(f"cannot read page ({library_error(exc)})", source=where) from exc
             finally:
                 page.close()
         return pages
@@ -153,4 +153,4 @@ def describe(source: Source, *, limits: Limits = Limits(), password: str | None 
     except DocumentError:
         raise
     except Exception as exc:
-        raise DocumentError(f"not a TIFF, PDF or image ({type(exc).__name__}: {exc})", source=name) from exc
+        raise DocumentError(f"not a TIFF, PDF or image ({library_error(exc)})", source=name) from exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from typing import BinaryIO, Callable, Iterator
 
@@ -47,6 +48,16 @@ def source_name(source) -> str:
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
     return name if isinstance(name, str) and name else "<file>"
+
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def library_error(exc: BaseException) -> str:
+    """A library exception as "Type: message" without the object reprs Pillow puts in it
+    ("cannot identify image file <_io.BytesIO object at 0x...>"): errors name the file instead."""
+    text = _OBJECT_REPR.sub("the data", str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def read_source(source: Source, limits: Limits) -> tuple[bytes, str]:
@@ -255,7 +266,7 @@ def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mo
     except MemoryError as exc:
         raise DocumentError("image too large to decode in memory", source=name) from exc
     except Exception as exc:   # Pillow raises many types (OSError, SyntaxError, ValueError, struct.error ...)
-        raise DocumentError(f"cannot read image ({type(exc).__name__}: {exc})", source=name) from exc
+        raise DocumentError(f"cannot read image ({library_error(exc)})", source=name) from exc
 
 
 def _tiff_pages(data: bytes, name: str, resolution: Resolution, paper: str, mode: str, budget: Budget,
@@ -271,7 +282,7 @@ def _tiff_pages(data: bytes, name: str, resolution: Resolution, paper: str, mode
             try:
                 n = getattr(Image.open(io.BytesIO(data)), "n_frames", 1)
             except Exception as e:
-                raise DocumentError(f"cannot read BigTIFF ({e})", source=name) from e
+                raise DocumentError(f"cannot read BigTIFF ({library_error(e)})", source=name) from e
         limits.check_pages(budget.pages + n, name)
         yield from _pillow_pages(data, name, resolution, paper, mode, budget, list(range(n)), "tiff", tolerant)
         return

@@ -457,7 +457,10 @@ def decode_ifd(data: bytes, ifd: IFD, source: str | None, limits: Limits, *, tol
         if got.shape[0] < want:
             why = problem or (f"{codec.upper()} code error: {res.error}" if res.error
                               else f"{codec.upper()} data ends after {got.shape[0]} of {want} rows")
-            damage(row + got.shape[0], row + want, why)
+            # the row being decoded when the code broke or the data ran out may be wrong too
+            first = got.shape[0] - 1 if got.shape[0] and not (res.end in ("rtc", "eofb") and not res.error) \
+                else got.shape[0]
+            damage(row + first, row + want, why)
         row += want
         if budget is not None:
             budget.check_time(source)
