@@ -249,6 +249,7 @@ def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mo
                     budget.add_source_pixels(img.width * img.height, where)
                 frame = ImageOps.exif_transpose(img) if fmt != "tiff" else img.copy()
                 frame.load()
+                budget.check_time(where)                   # decoding may have been the slow part
                 if frame.mode == "1":
                     page = _bilevel_page(~np.asarray(frame, dtype=bool), dpi, where, resolution, paper, info)
                 else:
@@ -388,6 +389,7 @@ def _iter_pages(source: Source, res: Resolution, paper: str, bilevel: str, budge
         if kind != "text" and kind != "pdf":                 # those counted every page up front
             budget.add_pixels(page.rows * page.width, page.source)
         page.info.setdefault("damaged_rows", [])
+        budget.check_time(page.source)
         yield page
 
 
