@@ -112,6 +112,12 @@ NOISE = bytes([0xFF, 0x00] * 3 + [0xFF])
 # T.30 §5.3.6 / Annex A: the longest T.30 HDLC frame (an ECM FCD: 4 + 256 octets); anything
 # past this is not a T.30 frame, and is not buffered further
 MAX_HDLC_FRAME = 512
+# A received signal with no packet for this long has ended: its sig-end and no-signal were
+# lost (a modem's carrier detector would have dropped). V.21: the preamble is 1 s +-15 %
+# (T.30 §5.3.1) before the first data; high speed: up to 1393 ms of training and 200 ms of
+# flags. Then data flows (a T.38 gateway sends a packet every few tens of ms).
+RX_SILENCE_V21 = 2.0
+RX_SILENCE_HS = 3.0
 # T.38 §7.1.1 (bit and octet transmission order): HDLC and T.4 octets in IFP data fields are
 # carried with the first bit on the line in the most significant bit. xmfax's
 # modem interface is LSB first, so every data octet is bit-reversed crossing here.
@@ -168,6 +174,8 @@ class T38Terminal:
         # receive state
         self._rx_mod: Mod | None = None      # modulation of the signal being received
         self._rx_kind: str | None = None     # "hdlc" or "data"
+        self._rx_announced = False           # CarrierUp given to T.30 for the current signal
+        self._rx_last = now                  # when the last packet of the current signal came
         self._frame = bytearray()
         self._frame_damaged = False          # a packet was lost since the last boundary
         self._lost_pending = 0               # packets lost, not yet reported in non-ECM data
@@ -220,12 +228,27 @@ class T38Terminal:
         due = self._indicator_due
         if due is not None and (best is None or due < best):
             best = due
+        due = self._rx_deadline()
+        if due is not None and (best is None or due < best):
+            best = due
         t = self.session.next_timer()
         if t is not None and (best is None or t < best):
             best = t
         return best
 
+    def _rx_deadline(self) -> float | None:
+        if self._rx_mod is None:
+            return None
+        return self._rx_last + (RX_SILENCE_V21 if self._rx_mod is Mod.V21 else RX_SILENCE_HS)
+
     def handle_timer(self, now: float) -> None:
+        due = self._rx_deadline()
+        if due is not None and now >= due:
+            # the rest of the signal was lost: whatever frame is in progress is bad
+            self.stats.ignored["signal ended in silence"] += 1
+            self._lost(now, 1)
+            self._carrier_down(now)
+            self._pump(now)
         self._run_tx(now)
         if self._indicator_due is not None and now >= self._indicator_due:
             if self._tx is None:
@@ -476,6 +499,7 @@ class T38Terminal:
             self._lost(now, 1)
             return
         self.stats.packets_received += 1
+        self._rx_last = now
         if type(pkt) is IndicatorPacket:
             self._on_indicator(pkt.indicator, now)
         else:
@@ -519,7 +543,9 @@ class T38Terminal:
             mod = self._rx_mod
             self._rx_mod = None
             self._rx_kind = None
-            self._feed(M.CarrierDown(mod), now)
+            if self._rx_announced:
+                self._feed(M.CarrierDown(mod), now)
+            self._rx_announced = False
 
     def _carrier_up(self, mod: Mod, kind: str | None, now: float) -> None:
         """A signal starts: on an indicator (``_boundary`` was called) or, the indicator
@@ -530,7 +556,19 @@ class T38Terminal:
         self._rx_kind = kind
         self._frame.clear()
         self._rx_octets = self._rx_packets = 0
-        self._feed(M.CarrierUp(mod), now)
+        self._rx_last = now
+        self._rx_announced = False
+        if mod is not Mod.V21 or kind is not None:
+            self._announce(now)
+
+    def _announce(self, now: float) -> None:
+        # A V.21 preamble indicator alone is not told to T.30: only its first data is. T.30
+        # holds its response timer (T4) for a signal it is told of; a response whose frames
+        # are all lost must not stretch T4 into T2 (issue #10: an unanswered PPS was
+        # repeated after 9-11 s instead of T4, 3 s +-15 %).
+        if not self._rx_announced:
+            self._rx_announced = True
+            self._feed(M.CarrierUp(self._rx_mod), now)
 
     def _on_indicator(self, ind: Indicator, now: float) -> None:
         if self._rx_kind == "data" and self._lost_pending:
@@ -570,6 +608,7 @@ class T38Terminal:
                     # the indicator was lost (or never sent): the data itself says what started
                     self._carrier_up(mod, "hdlc", now)
                 self._rx_kind = "hdlc"
+                self._announce(now)
                 if f.data:
                     if len(self._frame) + len(f.data) > MAX_HDLC_FRAME:
                         # longer than any T.30 frame: keep no more; it ends bad
