@@ -31,11 +31,13 @@ from .modem import (CarrierDown, CarrierUp, DataReceived, Hangup, HDLCFrame, Lin
 
 SIDES = ("a", "b")
 
-# frame(side, frame, modulation, n) -> "ok" | "drop" | "corrupt" | "hangup" | "duplicate"
+# frame(side, frame, modulation, n) -> "ok" | "drop" | "corrupt" | "hangup" | "duplicate" | "delay"
 #   n counts the frames this side has sent so far (0-based). "hangup": the far end
 #   hears DCN instead of this frame, and this side is silent from then on.
 #   "duplicate": the far end hears the frame, and a copy of it Faults.duplicate_delay
 #   seconds later (a late duplicate, as a lossy T.38 path with redundancy can give).
+#   "delay": the far end hears the frame only Faults.duplicate_delay seconds late (after
+#   the frames that followed it: reordered).
 FrameHook = Callable[[str, bytes, Modulation, int], str]
 # data(side, data, modulation, n) -> bytes | None: what the far end receives of one
 #   high-speed data transmission (TCF or a non-ECM page); None: no carrier at all.
@@ -49,7 +51,7 @@ class Faults:
     frame: FrameHook | None = None
     data: DataHook | None = None
     silent: SilentHook | None = None
-    duplicate_delay: float = 0.4       # how late a "duplicate" frame's copy arrives
+    duplicate_delay: float = 0.4       # how late a "duplicate" frame's copy (or a "delay" frame) arrives
 
 
 @dataclass
@@ -156,6 +158,8 @@ class Line:
                 continue
             if fate == "corrupt":
                 self._deliver(t, other, HDLCFrame(frame, False, mod))
+            elif fate == "delay":
+                self._deliver(t + self.faults.duplicate_delay, other, HDLCFrame(frame, True, mod))
             elif fate == "hangup":
                 dcn = bytes((ADDRESS, CONTROL_FINAL, int(FCF.DCN)))
                 self._deliver(t, other, HDLCFrame(dcn, True, Modulation.V21))
