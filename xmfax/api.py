@@ -20,18 +20,18 @@ its decision (bounded by ``call_decision_timeout``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as _dt
 import inspect
-import itertools
 import os
-import re
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from . import record as _record
+from . import storage as _storage
 from .errors import DocumentError, DriverError, FaxError
 from .page import Page
 from .record import FaxResult
@@ -142,7 +142,6 @@ class _Dispatcher:
                     if inspect.isawaitable(value):
                         await value
             except Exception as exc:  # a failing callback never ends a call
-                import sys
                 print(f"xmfax: callback {getattr(callback, '__name__', callback)!r} failed: {exc!r}",
                       file=sys.stderr)
 
@@ -153,11 +152,28 @@ class _Dispatcher:
 
 class _Observed:
     """Wraps a Session: every event it produces is logged and handed to ``hook`` at
-    once, whichever driver pumps it; the driver sees the session unchanged."""
+    once, whichever driver pumps it; the driver sees the session unchanged.
 
-    def __init__(self, session: Session, hook: Callable[[Any], None]):
+    Received pages are not kept: the log and the events the driver collects carry
+    ``PageReceived`` without its image (only ``hook`` sees the page). With ``store``
+    (``store(event) -> concurrent.futures.Future``, the page written in a worker
+    thread) the session must run with ``confirm_storage``: each page is handed to
+    ``store`` and, once its future is done, confirmed with ``Session.page_stored``
+    (its error, if any, ends the call: DCN, Reason.STORAGE). The drivers call in
+    only on events and timers, so while a page is being stored ``next_timer``
+    answers a deadline ``STORE_POLL`` s ahead and ``handle_timer`` applies what
+    has completed (whichever thread pumps the session: the futures are thread-safe).
+    """
+
+    STORE_POLL = 0.02
+
+    def __init__(self, session: Session, hook: Callable[[Any], None],
+                 store: Callable[[Any], Any] | None = None):
         self._s = session
         self._hook = hook
+        self._store = store
+        self._storing: list[tuple[int, Any]] = []    # (page number, future), in page order
+        self._now = 0.0
         self.log: list[Any] = []
         self._pending: list[Any] = []
 
@@ -166,20 +182,49 @@ class _Observed:
 
     def _drain(self) -> None:
         for ev in self._s.events():
+            if isinstance(ev, t30_events.PageReceived):
+                if self._store is not None:
+                    self._storing.append((ev.number, self._store(ev)))
+                self._hook(ev)
+                ev = _replace(ev, page=None)        # nobody else holds the image
+            else:
+                self._hook(ev)
             self.log.append(ev)
             self._pending.append(ev)
-            self._hook(ev)
+
+    def _confirm(self, now: float) -> None:
+        """Tell the session about every page whose storing has finished, in order."""
+        self._now = now
+        while self._storing and self._storing[0][1].done():
+            number, future = self._storing.pop(0)
+            exc = future.exception()
+            error = None if exc is None else (getattr(exc, "strerror", None) or str(exc) or repr(exc))
+            if not self._s.done:
+                self._s.page_stored(number, now, error)
+        self._drain()
 
     def start(self, now: float) -> None:
+        self._now = now
         self._s.start(now)
         self._drain()
 
     def receive(self, event: Any, now: float) -> None:
+        self._confirm(now)
         self._s.receive(event, now)
         self._drain()
 
+    def next_timer(self) -> float | None:
+        t = self._s.next_timer()
+        if self._storing:
+            soon = self._now + self.STORE_POLL
+            t = soon if t is None else min(t, soon)
+        return t
+
     def handle_timer(self, now: float) -> None:
-        self._s.handle_timer(now)
+        self._confirm(now)
+        t = self._s.next_timer()
+        if t is not None and now >= t:
+            self._s.handle_timer(now)
         self._drain()
 
     def data_to_send(self) -> list:
@@ -207,9 +252,10 @@ def parse_via(via: str) -> tuple[str, str]:
 
 def load_documents(documents: Iterable[Any], *, resolution: str = "fine", paper: str = "auto",
                    header: Any = None, cover: Any = None, local_id: str = "",
-                   when: _dt.datetime | None = None) -> list[Page]:
+                   when: _dt.datetime | None = None, password: str | None = None) -> list[Page]:
     """Documents (paths, bytes, file objects, Page objects or lists of them) as fax pages,
-    with an optional cover sheet first and a header line on every page."""
+    with an optional cover sheet first and a header line on every page. ``password``
+    opens encrypted PDFs."""
     from . import document
 
     pages: list[Page] = []
@@ -219,7 +265,8 @@ def load_documents(documents: Iterable[Any], *, resolution: str = "fine", paper:
         elif isinstance(doc, (list, tuple)) and all(isinstance(p, Page) for p in doc):
             pages.extend(doc)
         else:
-            pages.extend(document.load(doc, resolution=resolution, paper=paper, start_count=len(pages)))
+            pages.extend(document.load(doc, resolution=resolution, paper=paper, start_count=len(pages),
+                                       password=password))
     if not pages:
         raise DocumentError("no pages to send")
     when = when or _dt.datetime.now().astimezone()
@@ -328,7 +375,7 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
                ecm: bool = True, max_rate: int = 14400, retries: int = 0, retry_delay: float = 60.0,
                on_event: Callable | None = None, realtime: bool = True, t38: Any = None,
                config: T30Config | None = None, max_duration: float = 1800.0,
-               class1: Any = None) -> FaxResult:
+               class1: Any = None, password: str | None = None) -> FaxResult:
     """Send ``documents`` (paths, bytes, file objects or Pages) as one fax; return its record.
 
     ``via``: ``"t38://HOST:PORT[?local=HOST:PORT]"`` or ``"class1:PORT"`` (``to`` is the
@@ -337,14 +384,15 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
     sends T.38 unpaced (trusted links and tests). ``config`` overrides the whole
     T30Config (then ``local_id``/``ecm``/``max_rate`` are ignored). Failures of the call
     are results (``status="failure"`` with a reason), not exceptions; a document that
-    cannot be read raises :class:`~xmfax.errors.DocumentError`.
+    cannot be read raises :class:`~xmfax.errors.DocumentError`. ``password`` opens
+    encrypted PDFs. Documents are rendered in a worker thread (the event loop runs on).
     """
     transport, address = parse_via(via)
     if transport == "class1" and not to:
         raise ValueError("sending through a Class 1 modem needs a number to dial: to=...")
     local_id = local_id or ""
-    pages = load_documents(documents, resolution=resolution, paper=paper, header=header,
-                           cover=cover, local_id=local_id)
+    pages = await asyncio.to_thread(load_documents, documents, resolution=resolution, paper=paper,
+                                    header=header, cover=cover, local_id=local_id, password=password)
     if config is None:
         config = T30Config(local_id=local_id, ecm=ecm, max_rate=max_rate)
     loop = asyncio.get_running_loop()
@@ -377,7 +425,7 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
             t30 = await _run_t38(session, via, answering=False, realtime=realtime, t38=t38,
                                  max_duration=max_duration)
         else:
-            t30 = await asyncio.to_thread(_class1_send, address, to, session, class1)
+            t30 = await asyncio.to_thread(_class1_send, address, to, session, class1, max_duration)
     except _DialFailed as exc:
         return _record.call_failure("send", exc.reason, exc.detail, started_at=_record.utc_iso(wall_start),
                                     ended_at=_record.utc_iso(time.time()), dnis=to, **kwargs)
@@ -410,14 +458,19 @@ def _class1_driver(port: str, class1: Any):
     return Class1Driver(class1)
 
 
-def _class1_send(port: str, number: str, session: Any, class1: Any) -> Any:
+def _class1_send(port: str, number: str, session: Any, class1: Any, max_duration: float) -> Any:
     from .drivers.class1 import DialError
 
     with _class1_driver(port, class1).open() as driver:
         try:
-            return driver.send_call(number, session)
+            driver.initialize()
+            driver.dial(number)
         except DialError as exc:
             raise _DialFailed(_DIAL_REASONS.get(exc.reason, "no_carrier"), str(exc)) from exc
+        try:
+            return driver.run_call(session, max_seconds=max_duration)
+        finally:
+            driver.hangup()
 
 
 def send_sync(documents: Any, **kwargs: Any) -> FaxResult:
@@ -429,14 +482,16 @@ def send_sync(documents: Any, **kwargs: Any) -> FaxResult:
 class Receiver:
     """Answers calls on one line until :meth:`stop` (or after one call with ``once``).
 
-    Each fax is written to ``output_dir`` (if given) as it arrives: the TIFF Class F
-    grows page by page in a ``.part`` file and is renamed when the call ends, so a
-    call that fails during page 5 leaves pages 1-4 on disk; the JSON record is
-    written beside it (``<name>.json``), and a PDF too when ``formats`` has "pdf".
-    ``results`` keeps every call's :class:`FaxResult`.
+    Each fax is written to ``output_dir`` (if given) as it arrives (see
+    :mod:`xmfax.storage`): the TIFF Class F grows page by page in a ``.part`` file, each
+    page written and fsync'd in a worker thread before the far end is told MCF; a page
+    that cannot be stored ends the call (DCN, reason ``storage``). When the call ends the
+    file gets its name ``fax-<date>-<time>-<random>.tif`` (never replacing a file), so a
+    call that fails during page 5 leaves pages 1-4 on disk; the JSON record is written
+    beside it (``<name>.json``, listing exactly the pages the file holds), and a PDF too
+    when ``formats`` has "pdf". Pages are not kept in memory. ``results`` keeps every
+    call's :class:`FaxResult`.
     """
-
-    _ids = itertools.count(1)
 
     def __init__(self, *, via: str, on_call: Callable | None = None, on_page: Callable | None = None,
                  on_done: Callable | None = None, on_event: Callable | None = None,
@@ -480,8 +535,10 @@ class Receiver:
         return self.run().__await__()
 
     async def run(self) -> list[FaxResult]:
+        """Answer calls until stopped; the results. Raises StorageError at once if
+        ``output_dir`` is not a folder we can write in (a probe file is written)."""
         if self.output_dir is not None:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(_storage.check_output_dir, self.output_dir)
         loop = self._loop = asyncio.get_running_loop()
         dispatcher = _Dispatcher(loop)
         try:
@@ -551,16 +608,34 @@ class Receiver:
             config = _replace(config, local_id=decision.local_id)
             common["local_id"] = decision.local_id
 
-        sink = _FaxFiles(self.output_dir, self.formats, self.codec, wall_start) if self.output_dir else None
+        sink = None
+        if self.output_dir is not None:
+            try:
+                sink = await asyncio.to_thread(_storage.FaxFiles, self.output_dir, self.formats, self.codec,
+                                               wall_start)
+            except _storage.StorageError as exc:     # not answered: nowhere to keep the fax
+                if driver is not None:
+                    await asyncio.to_thread(_class1_close, driver)
+                if remote is not None:
+                    self._rejected[remote] = asyncio.get_running_loop().time()
+                print(f"xmfax: call not answered: {exc}", file=sys.stderr, flush=True)
+                return _record.call_failure("receive", "storage", str(exc), started_at=_record.utc_iso(wall_start),
+                                            ended_at=_record.utc_iso(time.time()), **common)
+            config = _replace(config, confirm_storage=True)
+        config = _replace(config, keep_received_pages=False)
+        # one worker per call stores its pages in order, off the line's path
+        storer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="xmfax-store") if sink else None
+
+        def store(ev: Any) -> concurrent.futures.Future:
+            return storer.submit(sink.store, ev.number, ev.page)
 
         def hook(ev: Any) -> None:
             dispatcher.put(self.on_event, ev)
             if isinstance(ev, t30_events.PageReceived):
-                if sink is not None:
-                    sink.add(ev.page)       # on the line's path: one append, then on
                 dispatcher.put(self.on_page, call, ev)
 
-        session = _Observed(Session(config, calling=False, receive=True, now=0.0), hook)
+        session = _Observed(Session(config, calling=False, receive=True, now=0.0), hook,
+                            store if sink is not None else None)
         dispatcher.put(self.on_event, CallStarted(0.0, "receive", self.via))
         try:
             if self.transport == "t38":
@@ -568,7 +643,7 @@ class Receiver:
                                      t38=self.t38, local_override=self.local_address, remote_override=remote,
                                      max_duration=self.max_duration)
             else:
-                t30 = await asyncio.to_thread(_class1_answer, driver, session)
+                t30 = await asyncio.to_thread(_class1_answer, driver, session, self.max_duration)
             result = _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,
                                       wall_end=time.time(), **common)
         except (DriverError, OSError) as exc:
@@ -579,7 +654,8 @@ class Receiver:
             if session.log and any(isinstance(e, t30_events.PageReceived) for e in session.log):
                 result.pages = _record.from_t30(session.result, session.log, direction="receive").pages
         if sink is not None:
-            result.files = sink.close(result)
+            await asyncio.to_thread(storer.shutdown, wait=True)   # the page being stored, if any
+            result.files = await asyncio.to_thread(sink.close, result)
         return result
 
     # Class 1
@@ -600,7 +676,7 @@ class Receiver:
             raise
 
 
-def _class1_answer(driver: Any, session: Any) -> Any:
+def _class1_answer(driver: Any, session: Any, max_duration: float) -> Any:
     from .drivers.class1 import DialError
 
     try:
@@ -608,7 +684,7 @@ def _class1_answer(driver: Any, session: Any) -> Any:
             driver.answer(rings=None)
         except DialError as exc:
             raise DriverError(f"answer failed: {exc}") from exc
-        return driver.run_call(session)
+        return driver.run_call(session, max_seconds=max_duration)
     finally:
         _class1_close(driver)
 
@@ -618,65 +694,6 @@ def _class1_close(driver: Any) -> None:
         driver.hangup()
     finally:
         driver.close()
-
-
-_SAFE = re.compile(r"[^A-Za-z0-9+_-]+")
-
-
-class _FaxFiles:
-    """The files of one received fax, written as pages arrive and renamed at the end."""
-
-    _seq = itertools.count(1)
-
-    def __init__(self, directory: Path, formats: Sequence[str], codec: str, wall_start: float):
-        from .document import TiffWriter
-
-        stamp = _dt.datetime.fromtimestamp(wall_start).strftime("%Y%m%d-%H%M%S")
-        self.base = directory / f"fax-{stamp}-{os.getpid()}-{next(self._seq):03d}"
-        self.formats, self.codec = formats, codec
-        self.pages: list[Page] = []
-        self.part = self.base.with_suffix(".tif.part")
-        self.writer = TiffWriter(str(self.part), when=_dt.datetime.fromtimestamp(wall_start).astimezone(),
-                                 description="received by xmfax")
-
-    def add(self, page: Page) -> None:
-        self.pages.append(page)
-        self.writer.add_page(page, self.codec)
-
-    def close(self, result: FaxResult) -> list[str]:
-        files: list[str] = []
-        self.writer.close()
-        if self.pages:
-            tif = self.base.with_suffix(".tif")
-            os.replace(self.part, tif)
-            if "tiff" in self.formats:
-                files.append(str(tif))
-            if "pdf" in self.formats:
-                from .document import save
-
-                pdf = self.base.with_suffix(".pdf")
-                _atomic(pdf, lambda f: save(self.pages, f, format="pdf"))
-                files.append(str(pdf))
-            if "tiff" not in self.formats:
-                tif.unlink()
-        else:
-            self.part.unlink(missing_ok=True)
-        result.files = files
-        record = self.base.with_suffix(".json")
-        _atomic(record, lambda f: f.write(result.to_json().encode()))
-        return files
-
-
-def _atomic(path: Path, write: Callable[[Any], Any]) -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def receive(*, via: str, on_call: Callable | None = None, on_page: Callable | None = None,

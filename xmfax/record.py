@@ -189,6 +189,11 @@ def from_t30(result: Any, events: list[Any], *, direction: str, t0: float = 0.0,
 
 def call_failure(direction: str, reason: str, detail: str = "", **kwargs: Any) -> FaxResult:
     """The record of a call that ended before T.30 could say anything (busy, rejected ...)."""
-    text = CALL_REASONS.get(reason, reason)
+    text = CALL_REASONS.get(reason)
+    if text is None:                      # a T.30 reason decided before T.30 ran (e.g. storage)
+        from .t30.result import Reason
+
+        named = Reason.__members__.get(reason.upper())
+        text = named.text if named is not None else reason
     return FaxResult(direction=direction, status="failure", reason=reason,
                      reason_text=text + (f" ({detail})" if detail else ""), **kwargs)

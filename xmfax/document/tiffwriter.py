@@ -4,7 +4,10 @@ Every page is one strip holding a T.4 (Compression=3) or T.6 (4) code stream as
 xmfax's codecs produced it (or as received on the line: :meth:`TiffWriter.add_encoded`).
 The file is valid after every page: each page is written as strip, then IFD, and only
 then linked from the previous IFD (or the header), and flushed. A receiver that fails
-on page 5 keeps pages 1-4. PageNumber totals are written as 0 ("unknown", TIFF 6.0
+on page 5 keeps pages 1-4. A page whose write fails (disk full) is taken out again
+before the error is raised, so the file holds exactly the pages that were added
+whole; with ``durable=True`` a page counts as added only once it is on disk (fsync).
+PageNumber totals are written as 0 ("unknown", TIFF 6.0
 §8 PageNumber) and patched by :meth:`TiffWriter.close`.
 """
 from __future__ import annotations
@@ -69,12 +72,13 @@ class TiffWriter:
     """
 
     def __init__(self, target: str | os.PathLike | BinaryIO, *, software: str | None = None,
-                 description: str | None = None, when: _dt.datetime | None = None):
+                 description: str | None = None, when: _dt.datetime | None = None, durable: bool = False):
         self._own = isinstance(target, (str, os.PathLike))
+        self.durable = durable
         self._dest: BinaryIO | None = None
         if self._own:
             try:
-                self._f: BinaryIO = open(target, "w+b")
+                self._f: BinaryIO = open(target, "w+b", buffering=0)
             except OSError as exc:
                 raise DocumentError(f"cannot create: {exc.strerror}", source=str(target)) from exc
         elif getattr(target, "seekable", lambda: False)():
@@ -88,7 +92,7 @@ class TiffWriter:
         self.pages = 0
         self._page_number_at: list[int] = []      # file offsets of each PageNumber value
         self._base = self._f.tell()
-        self._f.write(b"II*\0" + struct.pack("<I", 0))
+        self._put(self._base, b"II*\0" + struct.pack("<I", 0))
         self._link_at = self._base + 4              # where the next IFD's offset goes
         self._closed = False
 
@@ -124,9 +128,45 @@ class TiffWriter:
         f = self._f
         f.seek(0, io.SEEK_END)
         strip_at = f.tell()
-        f.write(data)
-        if f.tell() % 2:
-            f.write(b"\0")
+        link_at, numbers = self._link_at, len(self._page_number_at)
+        try:
+            self._append(data, strip_at, width=width, rows=rows, resolution=resolution, codec=codec,
+                         fill_order=fill_order, byte_aligned=byte_aligned, bad_rows=bad_rows,
+                         consecutive_bad_rows=consecutive_bad_rows, clean=clean, description=description,
+                         when=when)
+        except OSError:
+            self._take_back(strip_at, link_at, numbers)
+            raise
+        self.pages += 1
+        return self.pages - 1
+
+    def _take_back(self, strip_at: int, link_at: int, numbers: int) -> None:
+        """Undo a page whose write failed: unlink it from the chain and cut the file
+        back to where it began (best effort: the disk may still refuse)."""
+        self._link_at = link_at
+        del self._page_number_at[numbers:]
+        try:            # a file we opened is unbuffered: nothing of the page is left pending
+            self._put(link_at, struct.pack("<I", 0))
+            self._f.truncate(strip_at)
+            self._f.flush()
+        except (OSError, ValueError):
+            pass        # bytes past the last linked IFD are garbage every reader ignores
+
+    def _put(self, at: int, raw: bytes) -> None:
+        """Write all of ``raw`` at offset ``at`` (an unbuffered file may take it in parts)."""
+        f = self._f
+        f.seek(at)
+        view = memoryview(raw)
+        while view:
+            n = f.write(view)
+            if n is None:       # a non-blocking stream that took nothing
+                raise OSError("write would block")
+            view = view[n:]
+
+    def _append(self, data: bytes, strip_at: int, *, width: int, rows: int, resolution: Resolution, codec: str,
+                fill_order: int, byte_aligned: bool, bad_rows: int | None, consecutive_bad_rows: int | None,
+                clean: int | None, description: str | None, when: _dt.datetime | None) -> None:
+        head = data + b"\0" * ((strip_at + len(data)) % 2)
         entries: list[tuple[int, int, int, bytes]] = []
 
         def add(tag: int, typ: int, values) -> None:
@@ -177,7 +217,7 @@ class TiffWriter:
         elif clean is not None:
             add(CLEAN_FAX_DATA, _SHORT, [clean])
 
-        ifd_at = f.tell()
+        ifd_at = strip_at + len(head)
         extra_at = ifd_at + 2 + 12 * len(entries) + 4
         ifd = bytearray(struct.pack("<H", len(entries)))
         extra = bytearray()
@@ -192,15 +232,13 @@ class TiffWriter:
                 if len(extra) % 2:
                     extra += b"\0"
         ifd += struct.pack("<I", 0)                            # the last IFD, for now
-        f.write(bytes(ifd) + bytes(extra))
+        self._put(strip_at, head + bytes(ifd) + bytes(extra))
         # link it in only now that it is complete
-        f.seek(self._link_at)
-        f.write(struct.pack("<I", ifd_at - self._base))
+        self._put(self._link_at, struct.pack("<I", ifd_at - self._base))
+        self._f.flush()
+        if self.durable and self._own:
+            os.fsync(self._f.fileno())
         self._link_at = ifd_at + 2 + 12 * len(entries)
-        f.seek(0, io.SEEK_END)
-        f.flush()
-        self.pages += 1
-        return self.pages - 1
 
     # ------------------------------------------------------------------ end
     def close(self) -> None:
@@ -210,10 +248,11 @@ class TiffWriter:
         self._closed = True
         f = self._f
         for at in self._page_number_at:
-            f.seek(at + 2)
-            f.write(struct.pack("<H", self.pages))
+            self._put(at + 2, struct.pack("<H", self.pages))
         f.seek(0, io.SEEK_END)
         f.flush()
+        if self.durable and self._own:
+            os.fsync(f.fileno())
         if self._dest is not None:
             self._dest.write(f.getvalue())
         if self._own:
