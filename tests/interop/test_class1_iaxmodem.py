@@ -6,6 +6,13 @@ ECM; V.29 9600 and V.27ter 4800 forced, with and without ECM), the public API ov
 Class 1, failed dials and a far end hanging up mid-page. The long calls are marked
 @slow (they run in CI, in the C pass only: marker "modem"); the long series of
 repeated calls is benchmarks/class1.py.
+
+No test sleeps to let the rig settle. After start, each modem is polled with AT until it
+answers OK; an efax receiver is ready when it prints "waiting for activity". A modem
+rejects calls for 5 s after its own ATZ/ATH (iaxmodem's busy-out after hang-up), which
+no AT command shows: the caller sees NO DIALTONE at once, so xmfax's dial (profile
+"iaxmodem": no_dialtone_retry_s) and the efax sender here (_EfaxSender) dial again,
+every 0.5 s, within a deadline.
 """
 import os
 import shutil
@@ -45,14 +52,87 @@ def rig(tmp_path_factory):
     # the rig leaves its supervisor running with our stdout: give it files, not pipes
     with open(d / "start.log", "w") as log:
         r = subprocess.run([str(RIG), "start", str(d)], stdout=log, stderr=subprocess.STDOUT, timeout=60)
-    if r.returncode != 0:
-        pytest.skip(f"iaxmodem rig did not start: {(d / 'start.log').read_text().strip()}")
-    time.sleep(6)
     try:
-        yield d, str(d / "dev" / "ttyIAX0"), str(d / "dev" / "ttyIAX1")
+        if r.returncode != 0:
+            pytest.skip(f"iaxmodem rig did not start: {(d / 'start.log').read_text().strip()}")
+        ports = str(d / "dev" / "ttyIAX0"), str(d / "dev" / "ttyIAX1")
+        for port in ports:
+            why = _wait_for_ok(port, 30.0)
+            if why:
+                pytest.skip(f"iaxmodem rig started but {port} does not answer AT: {why}")
+        yield (d, *ports)
     finally:
         subprocess.run([str(RIG), "stop", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=60)
+
+
+def _wait_for_ok(port: str, within: float) -> str | None:
+    """Open ``port`` and send AT until the modem answers OK (None), or say why not by
+    ``within`` seconds (the port may appear before the modem behind it listens)."""
+    from xmfax.errors import DriverError
+    end = time.monotonic() + within
+    why = "no answer"
+    while time.monotonic() < end:
+        try:
+            with _driver(port) as drv:
+                if drv.at.command("AT", 1.0, accept=None).ok:
+                    return None
+        except (DriverError, OSError) as exc:
+            why = str(exc)
+        time.sleep(0.2)                     # poll interval
+    return why
+
+
+def _wait_for_line(log: Path, text: str, proc: subprocess.Popen, within: float) -> None:
+    """Wait until ``proc`` writes ``text`` to ``log`` (efax: "waiting for activity")."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"efax exited ({proc.returncode}) before {text!r}: {log.read_text()[-800:]}")
+        time.sleep(0.1)                     # poll interval
+    pytest.fail(f"no {text!r} from efax within {within:.0f} s: {log.read_text()[-800:]}")
+
+
+class _EfaxSender(threading.Thread):
+    """efax sending ``files`` from ``port``. An attempt refused with NO DIALTONE (the far
+    modem's 5 s busy-out after its reset, which no AT command shows) is started again
+    0.5 s later, for at most ``retry_s``; any other outcome ends it. ``proc`` is the
+    efax of the attempt under way, ``log`` holds its output."""
+
+    def __init__(self, port: str, files: list[str], log: Path, retry_s: float = 15.0):
+        super().__init__(daemon=True)
+        self.port, self.files, self.log, self.retry_s = port, files, log, retry_s
+        self.proc: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self.attempts = 0
+
+    def run(self) -> None:
+        end = time.monotonic() + self.retry_s
+        while True:
+            self.attempts += 1
+            with open(self.log, "w") as out:
+                # -v ewinc: efax's default messages plus the modem's responses
+                self.proc = subprocess.Popen(["efax", "-d", self.port, "-o1", "-vewinc", "-t", "2000",
+                                              *self.files], stdout=out, stderr=subprocess.STDOUT)
+                try:
+                    self.returncode = self.proc.wait(timeout=300)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.returncode = self.proc.wait()
+                    return
+            refused = 'response "NO DIALTONE"' in self.log.read_text(errors="replace")
+            if self.returncode == 0 or not refused or time.monotonic() + 0.5 > end:
+                return
+            time.sleep(0.5)                 # then dial again (bounded by retry_s)
+
+    def finish(self, timeout: float) -> int | None:
+        self.join(timeout)
+        if self.is_alive() and self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.join(5)
+        return self.returncode
 
 
 def _pages(n=1, names=("itu1", "itu2", "itu3")):
@@ -66,10 +146,14 @@ def _pages(n=1, names=("itu1", "itu2", "itu3")):
     return out
 
 
-def _driver(port, trace_path=None):
+def _driver(port, trace_path=None, **quirks):
+    from dataclasses import replace
+
     from xmfax.drivers.class1 import Class1Config, Class1Driver
+    from xmfax.drivers.class1.profiles import PROFILES
     tr = open(trace_path, "w") if trace_path else None
-    return Class1Driver(Class1Config(port, profile="iaxmodem", trace=tr, trace_bytes=False))
+    return Class1Driver(Class1Config(port, profile="iaxmodem", trace=tr, trace_bytes=False,
+                                     quirks=replace(PROFILES["iaxmodem"], **quirks) if quirks else None))
 
 
 def _identical(got, want) -> bool:
@@ -90,7 +174,8 @@ def test_xmfax_sends_to_efax(rig, tmp_path):
     efax = subprocess.Popen(["efax", "-d", b, "-o1", "-w", "-iS0=1", "-r", str(tmp_path / "fax")],
                             stdout=open(tmp_path / "efax.log", "w"), stderr=subprocess.STDOUT)
     try:
-        time.sleep(7)          # efax's ATZ: the modem refuses calls for ~5 s
+        # efax has reset modem B (which then rejects calls for 5 s: the dial retries)
+        _wait_for_line(tmp_path / "efax.log", "waiting for activity", efax, 30.0)
         pages = _pages(1)
         s = Session(T30Config(ecm=False, local_id="+1 555 0100"), calling=True, pages=pages, now=0.0)
         with _driver(a, tmp_path / "trace.log") as drv:
@@ -118,18 +203,15 @@ def test_efax_sends_to_xmfax(rig, tmp_path):
     s = Session(T30Config(local_id="+1 555 0101"), calling=False, receive=True, now=0.0)
     with _driver(b, tmp_path / "trace.log") as drv:
         drv.initialize()
-        time.sleep(6)
-        efax = subprocess.Popen(["efax", "-d", a, "-o1", "-t", "2000", str(tif)],
-                                stdout=open(tmp_path / "efax.log", "w"), stderr=subprocess.STDOUT)
+        efax = _EfaxSender(a, [str(tif)], tmp_path / "efax.log")
+        efax.start()
         try:
             result = drv.answer_call(s, rings=1, timeout=60, initialize=False)
-            efax.wait(timeout=30)
         finally:
-            if efax.poll() is None:
-                efax.kill()
+            rc = efax.finish(timeout=30)
     log = (tmp_path / "efax.log").read_text()
     assert result.status == "success", (result, log[-800:])
-    assert efax.returncode == 0, log[-800:]
+    assert rc == 0, log[-800:]
     got = _received_pages(result)
     assert len(got) == 1
     want = _pages(2)[1]
@@ -151,13 +233,17 @@ def _xmfax_pair(rig, tmp_path, pages, ecm, max_rate, modems=None):
     rx_s = Session(T30Config(ecm=ecm, local_id="2"), calling=False, receive=True, now=0.0)
     tx_s = Session(tx_cfg, calling=True, pages=pages, now=0.0)
     out = {}
+    listening = threading.Event()
 
     def answer():
         try:
             with _driver(b, tmp_path / "rx.log") as drv:
+                listening.set()
                 out["rx"] = drv.answer_call(rx_s, rings=1, timeout=90, initialize=False)
         except Exception as exc:          # reported below
             out["rx_exc"] = exc
+        finally:
+            listening.set()
 
     with _driver(b) as init_b:
         init_b.initialize()
@@ -165,7 +251,8 @@ def _xmfax_pair(rig, tmp_path, pages, ecm, max_rate, modems=None):
         drv.initialize()
         th = threading.Thread(target=answer, daemon=True)
         th.start()
-        time.sleep(6)
+        assert listening.wait(10), "the answering driver did not open its port"
+        # modem B was just reset: the dial meets NO DIALTONE for ~5 s and retries
         tx = drv.send_call("1001", tx_s)
     th.join(timeout=120)
     assert "rx_exc" not in out, out.get("rx_exc")
@@ -218,9 +305,8 @@ def test_dial_refused_reports_reason(rig, tmp_path):
     d, a, b = rig
     with _driver(b) as other:
         other.initialize()           # modem B just reset: it refuses calls for ~5 s
-        with _driver(a) as drv:
+        with _driver(a, no_dialtone_retry_s=0.0) as drv:    # no retry, on purpose
             drv.initialize()
-            drv._settle_until = 0    # dial at once, on purpose
             with pytest.raises(DialError) as ei:
                 drv.dial("1001")
             drv.hangup()
@@ -233,8 +319,7 @@ def test_dial_no_answer(rig, tmp_path):
     d, a, b = rig
     with _driver(b) as other, _driver(a) as drv:
         other.initialize()
-        drv.initialize()
-        time.sleep(6)
+        drv.initialize()             # the dial retries NO DIALTONE until B takes calls
         with pytest.raises(DialError) as ei:
             drv.dial("1001")
         other.hangup()
@@ -256,18 +341,16 @@ def test_far_end_hangs_up_during_page_keeps_received_pages(rig, tmp_path):
     s = Session(T30Config(ecm=False), calling=False, receive=True, now=0.0)
     with _driver(b, tmp_path / "trace.log") as drv:
         drv.initialize()
-        time.sleep(6)
-        log = open(tmp_path / "efax.log", "w")
-        efax = subprocess.Popen(["efax", "-d", a, "-o1", "-t", "2000", *tifs], stdout=log,
-                                stderr=subprocess.STDOUT)
+        efax = _EfaxSender(a, tifs, tmp_path / "efax.log")
+        efax.start()
 
         def killer():
             # wait until page 2 is under way, then pull the plug on the sender
             for _ in range(600):
                 time.sleep(0.2)
                 if "P. 2]" in (tmp_path / "efax.log").read_text():
-                    time.sleep(5)
-                    efax.send_signal(signal.SIGKILL)
+                    time.sleep(5)            # well into page 2 (not a wait for the rig)
+                    efax.proc.send_signal(signal.SIGKILL)
                     with _driver(a) as other:   # hang the modem up: the line drops
                         other.recover()
                     return
@@ -275,6 +358,7 @@ def test_far_end_hangs_up_during_page_keeps_received_pages(rig, tmp_path):
         th.start()
         result = drv.answer_call(s, rings=1, timeout=60, initialize=False)
         th.join(timeout=60)
+        efax.finish(timeout=30)
     assert result.status == "failure", result
     assert len(_received_pages(result)) == 1
 
@@ -301,7 +385,7 @@ def test_api_send_and_receive_through_modems(rig, tmp_path):
                                  once=True, output_dir=tmp_path / "inbox")
         task = asyncio.create_task(receiver.run())
         await receiver.ready()
-        await asyncio.sleep(7)             # a modem refuses calls for ~5 s after its reset
+        # modem B was just reset and rejects calls for ~5 s: the dial retries NO DIALTONE
         sent = await xmfax.send(pages, via=f"class1:{a}", to="1001", class1={"profile": "iaxmodem"},
                                 local_id="+1 555 0100")
         return sent, await asyncio.wait_for(task, 120)
