@@ -162,3 +162,24 @@ def test_ecm_page_that_does_not_decode_whole_is_not_confirmed():
     assert b.result.pages_received[0].response == "damaged"
     assert "MCF" not in names(line, "b")
     assert not a.result.ok and a.result.pages_sent == []
+
+
+def test_blocks_given_up_with_eor_mark_each_page_damaged():
+    """Frame 5 of every block never arrives and there is no lower rate: each block ends
+    with EOR/ERR. Each page is delivered on its own, marked ERR (never MCF), and both
+    ends fail ECM_FAILED. (A page ended by EOR was once joined to the next page.)"""
+    pages = [dense_page(8, rows=1400), dense_page(9, rows=200)]
+    a = Session(T30Config(ecm_frame_size=64, max_rate=2400, compressions=frozenset({"mh"})),
+                calling=True, pages=pages)
+    b = Session(T30Config(), calling=False, receive=True)
+    line = Line(a, b, faults=Faults(frame=same_frames_lost({5}, times=99)))
+    line.run(until=3000)
+    assert names(line, "a").count("EOR") == 3          # two blocks of page 1, one of page 2
+    assert a.result.reason is Reason.ECM_FAILED and b.result.reason is Reason.ECM_FAILED
+    assert "page 1, 2 " in a.result.detail and "page 1, 2 " in b.result.detail
+    assert [p.response for p in b.result.pages_received] == ["ERR", "ERR"]
+    got = b.result.received_pages
+    assert [g.rows for g in got] != [p.rows for p in pages] or not all(
+        same_image(x, y) for x, y in zip(pages, got))    # they do have holes
+    events = b.events()
+    assert [e.number for e in events if isinstance(e, PageReceived)] == [1, 2]

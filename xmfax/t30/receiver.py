@@ -295,12 +295,20 @@ class ReceiverMixin:
             self._go(Input.REPEAT_RESPONSE)
             return
         if self._rx_eor is not None:
-            eor_page, eor_block, eor_data, _ = self._rx_eor
-            self._rx_eor = None
+            eor_page, eor_block, eor_data, eor_fcf2 = self._rx_eor
             if (page, block) != (eor_page, eor_block):
-                # the sender moved on after EOR/ERR: keep what we had of that block
-                self._rx_ecm_data.append(eor_data)
+                # the sender moved on after EOR/ERR: keep what we had of that block; if it
+                # ended its page, that page is delivered now (damaged), not joined to the next
+                ended = PRI_Q_BASE.get(split(eor_fcf2)[0], split(eor_fcf2)[0]) if eor_fcf2 else None
+                self._deliver_eor_page()
+                if ended not in _POST_PAGE:
+                    self._rx_page_hole = True
+                elif self._rx_block.frames:           # the next page's frames came already
+                    if not self._begin_rx_page():
+                        return
+                    self._rx_ecm_open = True
             else:
+                self._rx_eor = None
                 self._damaged_pages.pop()              # the same block again: a clean retry
         # The block's size is the largest frame count announced for it. INTEROP(spandsp): a
         # PPS after a PPR burst counts the frames of that burst only (4 resent frames: 4);
@@ -344,7 +352,7 @@ class ReceiverMixin:
         fcf2 = fr.fif[0] & 0xFE if fr.fif else 0
         page, block, count, _ = self._rx_last_pps or (-1, -1, 0, 0)
         count = max(count, max(self._rx_block.frames, default=-1) + 1)
-        if self._rx_eor is None:
+        if self._rx_eor is None and len(self.result.pages_received) + 1 not in self._damaged_pages:
             self._damaged_pages.append(len(self.result.pages_received) + 1)
         self._rx_eor = (page, block, self._rx_block.data(count), fcf2)
         self._rx_block.clear()
@@ -358,8 +366,8 @@ class ReceiverMixin:
         self._rx_eor = None
         tail = split(fcf2)[0] if fcf2 else None
         tail = PRI_Q_BASE.get(tail, tail)
+        self._rx_ecm_data.append(data)
         if tail in _POST_PAGE:
-            self._rx_ecm_data.append(data)
             self._deliver_ecm_page(FCF.ERR)
         return tail is FCF.EOP
 
@@ -395,12 +403,16 @@ class ReceiverMixin:
         data = b"".join(self._rx_ecm_data)
         self._rx_ecm_data = []
         self._rx_ecm_open = False
+        hole, self._rx_page_hole = self._rx_page_hole, False
         retransmitted, self._rx_retransmitted = self._rx_retransmitted, 0
         number = len(self.result.pages_received) + 1
         res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
                             bit_order="lsb", max_rows=self.config.max_receive_rows)
         page = Page(res.image, d.resolution)
-        if answer is FCF.ERR:        # EOR: delivered with its holes, the call fails ECM_FAILED
+        if answer is FCF.ERR or hole:
+            # a block given up with EOR/ERR: the page is delivered with its hole, marked "ERR"
+            # (never confirmed as whole: the call ends ECM_FAILED); a hole inside the page
+            # still gets MCF for its last block, so the sender goes on (T.30 §A.4)
             self._deliver(page, res.rows, res.bad_rows, res.max_consecutive_bad_rows, "ERR", retransmitted)
             return True
         if res.end == "limit":

@@ -151,6 +151,7 @@ class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
         self._rx_block = RxBlock()
         self._rx_ecm_data: list[bytes] = []
         self._rx_ecm_open = False                     # an ECM page's first burst has begun
+        self._rx_page_hole = False                    # the page lost a block to EOR/ERR
         self._rx_last_ack: tuple[int, int] | None = None
         self._held = False
         self._held_pps: F.Frame | None = None

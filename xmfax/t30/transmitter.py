@@ -209,7 +209,7 @@ class TransmitterMixin:
             self._fail(Reason.ECM_FAILED, f"{f.name} in ECM")
             return
         # MCF, ERR (or RTP/PIP): this block is done
-        if f is FCF.ERR or st is State.SEND_EOR:
+        if (f is FCF.ERR or st is State.SEND_EOR) and self._page_index + 1 not in self._damaged_pages:
             self._damaged_pages.append(self._page_index + 1)
         self._tx_block = None
         if self._block_index + 1 < len(self._blocks):
