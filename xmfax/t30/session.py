@@ -14,7 +14,8 @@ and fires only through ``handle_timer(now)``. What to do in each state and on
 each input is in :mod:`xmfax.t30.states` (the transition table); this class
 turns what it hears into inputs, and on entering a state queues that state's
 transmissions (``_enter_<state>``). The sending and receiving halves live in
-:mod:`.transmitter` and :mod:`.receiver` (mixins of this class).
+:mod:`.transmitter` and :mod:`.receiver`, phase B in :mod:`.phase_b`, storage confirmation in
+:mod:`.storage` (mixins of this class).
 
 What the transport should know:
 
@@ -43,7 +44,7 @@ from . import capabilities as caps
 from . import frames as F
 from .config import T30Config
 from .ecm import RxBlock, TxBlock
-from .events import BadFrame, CallEnded, Event, FrameReceived, FrameSent, PhaseChanged, TrainingResult
+from .events import BadFrame, CallEnded, Event, FrameReceived, FrameSent, PhaseChanged
 from .fcf import FCF, PRI_Q_BASE, split
 from .modem import (CarrierDown, CarrierUp, Command, DataReceived, Expect, Hangup, HDLCFrame,
                     LineLost, ModemEvent, Modulation, Receive, SendComplete, SendData, SendHDLC,
@@ -52,6 +53,7 @@ from .result import Reason, T30Result
 from .states import PHASE, Input, State, fire
 from .tcf import TCFChecker, tcf_bytes
 from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
+from .phase_b import PhaseBMixin
 from .receiver import ReceiverMixin
 from .storage import StorageMixin
 from .transmitter import TransmitterMixin
@@ -68,7 +70,7 @@ _RESPONSES = {FCF.CFR, FCF.FTT, FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN, FCF
 _PPS_RESPONSES = {FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN}
 
 
-class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
+class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
     """One T.30 call (T.30 phases A-E), calling or answering, sending or receiving.
 
     calling: we placed the call (CNG, wait for DIS) or answered (CED, then DIS).
@@ -619,118 +621,6 @@ class Session(TransmitterMixin, ReceiverMixin, StorageMixin):
             # a valid frame that is no answer to our command (T.30 §5.4.?): give up
             self._fail(Reason.PROTOCOL, f"{fr.name} is no answer in {st.value}")
         # anything else here is unexpected: ignored (T.30 §5.4: the far end's T4 recovers)
-
-    # ------------------------------------------------------------------ phase B
-    def _on_dis(self, fr: F.Frame) -> None:
-        st = self.state
-        if st in (State.SEND_DCS, State.SEND_DTC):
-            # our command was not heard; DIS is repeated (T.30 §5.2): say it again
-            self._tries += 1
-            if self._tries >= self.config.retries:
-                self._fail(Reason.NO_RESPONSE_TO_DCS if st is State.SEND_DCS else Reason.NO_DCS,
-                           "the far end kept repeating DIS")
-                return
-            self._go(Input.DIS_REPEAT)
-            return
-        if st is State.SEND_DIS and not self.calling:
-            # the caller answered our DIS with its own DIS: it wants to receive from us
-            # (TSB-85 MRGP06/08). We send if we hold a document; otherwise nothing to do.
-            remote = F.DIS.decode(fr.fif)
-            self._x = 1
-            if self.config.password:
-                self._fail(Reason.PASSWORD_REJECTED, "the caller asked for the document without a password")
-                return
-            if not self.pages or self._page_index >= len(self.pages) or not remote.ready_to_receive:
-                self._fail(Reason.NOTHING_TO_SEND, "the caller sent DIS: it wants to receive")
-                return
-            self._remote = remote
-            self._x = 1
-            self.result.remote_dis = fr.fif
-            self._start_sending(remote, Input.DTC_SEND)
-            return
-        if st is not State.WAIT_DIS:
-            return
-        remote = F.DIS.decode(fr.fif)
-        if self.result.remote_dis is not None:
-            # after EOM: phase B again from the start (T.30 §5.3.6.1.4), so the rate
-            # negotiation restarts at the fastest the new DIS allows (TSB-85 MTGN23)
-            self._modulation = None
-        self._remote = remote
-        self._x = 1
-        self.result.remote_dis = fr.fif
-        if self.pages and self._page_index < len(self.pages):
-            if not remote.ready_to_receive:
-                self._fail(Reason.INCOMPATIBLE, "the far end cannot receive (DIS bit 10 is 0)")
-                return
-            self._start_sending(remote, Input.DIS_SEND)
-        elif self.receive_ok:
-            if not remote.ready_to_transmit:
-                self._fail(Reason.NOTHING_TO_POLL)
-                return
-            self._go(Input.DIS_POLL)
-        else:
-            self._fail(Reason.INCOMPATIBLE, "nothing to send and not receiving")
-
-    def _on_dtc(self, fr: F.Frame) -> None:
-        if self.state not in (State.SEND_DIS, State.RX_AFTER_EOM):
-            return
-        if not self.pages or self._page_index >= len(self.pages):
-            self._fail(Reason.NOTHING_TO_SEND)
-            return
-        if self.config.password and self._rx_ids.get("PWD") != self.config.password:
-            # T.30 §5.3.6.2.?: a polled station that requires a password checks PWD
-            self._fail(Reason.PASSWORD_REJECTED,
-                       "no PWD with DTC" if "PWD" not in self._rx_ids else "wrong PWD")
-            return
-        self._remote = F.DIS.decode(fr.fif)
-        self.result.remote_dis = fr.fif
-        self._start_sending(self._remote, Input.DTC_SEND)
-
-    def _start_sending(self, remote: F.DIS, inp: Input) -> None:
-        self._allowed = caps.allowed_modulations(self.config, remote)
-        if not self._allowed:
-            self._fail(Reason.INCOMPATIBLE, "no modulation in common")
-            return
-        if self._modulation not in self._allowed:
-            self._modulation = self._allowed[0]
-        self._page = None
-        try:
-            page = self._current_page()
-            caps.choose_dcs(self.config, remote, page, self._modulation)
-        except LocalProtocolError as exc:
-            self._fail(Reason.INCOMPATIBLE, str(exc))
-            return
-        self._go(inp)
-
-    def _on_dcs(self, fr: F.Frame) -> None:
-        st = self.state
-        if st not in (State.SEND_DIS, State.SEND_DTC, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE,
-                      State.RX_WAIT_PMC, State.RX_WAIT_DCN, State.RX_AFTER_EOM):
-            return
-        dcs = F.DCS.decode(fr.fif)
-        caps.check_dcs(self._local_dis, dcs)
-        if not self.receive_ok:
-            raise RemoteProtocolError("DCS received, but we did not offer to receive")
-        self._rx_dcs = dcs
-        self.result.dcs = fr.fif
-        # a new DCS: the sender heard our last answer (T.30 §5.3.6.1.4), so a PPS with the
-        # page/block numbers we last confirmed is a new block, not a repeat (counters may restart)
-        self._rx_last_ack = None
-        self._go(Input.DCS)
-
-    def _on_training_answer(self, ok: bool) -> None:
-        mod = self._modulation
-        self._events.append(TrainingResult(self._now, str(mod), ok, "CFR" if ok else "FTT"))
-        if ok:
-            self._go(Input.CFR_ECM if self._dcs.ecm else Input.CFR)
-            return
-        lower = caps.next_lower(mod, self._allowed)
-        if lower is None:
-            self._fail(Reason.TRAINING_FAILED, f"last tried {mod}")
-            return
-        self._modulation = lower
-        self.result.fallbacks += 1
-        self._go(Input.FTT_RETRY)
 
     def _on_dcn(self) -> None:
         st = self.state

@@ -1,0 +1,125 @@
+"""Phase B of a T.30 session (a mixin of :class:`Session`): DIS/DTC heard, DCS
+chosen or received, the answer to training (T.30 §5.2, §5.3.6.1.3)."""
+from __future__ import annotations
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from . import capabilities as caps
+from . import frames as F
+from .events import TrainingResult
+from .result import Reason
+from .states import Input, State
+
+
+class PhaseBMixin:
+    """Phase B methods of Session (see session.py for the state they share)."""
+
+    def _on_dis(self, fr: F.Frame) -> None:
+        st = self.state
+        if st in (State.SEND_DCS, State.SEND_DTC):
+            # our command was not heard; DIS is repeated (T.30 §5.2): say it again
+            self._tries += 1
+            if self._tries >= self.config.retries:
+                self._fail(Reason.NO_RESPONSE_TO_DCS if st is State.SEND_DCS else Reason.NO_DCS,
+                           "the far end kept repeating DIS")
+                return
+            self._go(Input.DIS_REPEAT)
+            return
+        if st is State.SEND_DIS and not self.calling:
+            # the caller answered our DIS with its own DIS: it wants to receive from us
+            # (TSB-85 MRGP06/08). We send if we hold a document; otherwise nothing to do.
+            remote = F.DIS.decode(fr.fif)
+            self._x = 1
+            if self.config.password:
+                self._fail(Reason.PASSWORD_REJECTED, "the caller asked for the document without a password")
+                return
+            if not self.pages or self._page_index >= len(self.pages) or not remote.ready_to_receive:
+                self._fail(Reason.NOTHING_TO_SEND, "the caller sent DIS: it wants to receive")
+                return
+            self._remote = remote
+            self._x = 1
+            self.result.remote_dis = fr.fif
+            self._start_sending(remote, Input.DTC_SEND)
+            return
+        if st is not State.WAIT_DIS:
+            return
+        remote = F.DIS.decode(fr.fif)
+        if self.result.remote_dis is not None:
+            # after EOM: phase B again from the start (T.30 §5.3.6.1.4), so the rate
+            # negotiation restarts at the fastest the new DIS allows (TSB-85 MTGN23)
+            self._modulation = None
+        self._remote = remote
+        self._x = 1
+        self.result.remote_dis = fr.fif
+        if self.pages and self._page_index < len(self.pages):
+            if not remote.ready_to_receive:
+                self._fail(Reason.INCOMPATIBLE, "the far end cannot receive (DIS bit 10 is 0)")
+                return
+            self._start_sending(remote, Input.DIS_SEND)
+        elif self.receive_ok:
+            if not remote.ready_to_transmit:
+                self._fail(Reason.NOTHING_TO_POLL)
+                return
+            self._go(Input.DIS_POLL)
+        else:
+            self._fail(Reason.INCOMPATIBLE, "nothing to send and not receiving")
+
+    def _on_dtc(self, fr: F.Frame) -> None:
+        if self.state not in (State.SEND_DIS, State.RX_AFTER_EOM):
+            return
+        if not self.pages or self._page_index >= len(self.pages):
+            self._fail(Reason.NOTHING_TO_SEND)
+            return
+        if self.config.password and self._rx_ids.get("PWD") != self.config.password:
+            # T.30 §5.3.6.2.?: a polled station that requires a password checks PWD
+            self._fail(Reason.PASSWORD_REJECTED,
+                       "no PWD with DTC" if "PWD" not in self._rx_ids else "wrong PWD")
+            return
+        self._remote = F.DIS.decode(fr.fif)
+        self.result.remote_dis = fr.fif
+        self._start_sending(self._remote, Input.DTC_SEND)
+
+    def _start_sending(self, remote: F.DIS, inp: Input) -> None:
+        self._allowed = caps.allowed_modulations(self.config, remote)
+        if not self._allowed:
+            self._fail(Reason.INCOMPATIBLE, "no modulation in common")
+            return
+        if self._modulation not in self._allowed:
+            self._modulation = self._allowed[0]
+        self._page = None
+        try:
+            page = self._current_page()
+            caps.choose_dcs(self.config, remote, page, self._modulation)
+        except LocalProtocolError as exc:
+            self._fail(Reason.INCOMPATIBLE, str(exc))
+            return
+        self._go(inp)
+
+    def _on_dcs(self, fr: F.Frame) -> None:
+        st = self.state
+        if st not in (State.SEND_DIS, State.SEND_DTC, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE,
+                      State.RX_WAIT_PMC, State.RX_WAIT_DCN, State.RX_AFTER_EOM):
+            return
+        dcs = F.DCS.decode(fr.fif)
+        caps.check_dcs(self._local_dis, dcs)
+        if not self.receive_ok:
+            raise RemoteProtocolError("DCS received, but we did not offer to receive")
+        self._rx_dcs = dcs
+        self.result.dcs = fr.fif
+        # a new DCS: the sender heard our last answer (T.30 §5.3.6.1.4), so a PPS with the
+        # page/block numbers we last confirmed is a new block, not a repeat (counters may restart)
+        self._rx_last_ack = None
+        self._go(Input.DCS)
+
+    def _on_training_answer(self, ok: bool) -> None:
+        mod = self._modulation
+        self._events.append(TrainingResult(self._now, str(mod), ok, "CFR" if ok else "FTT"))
+        if ok:
+            self._go(Input.CFR_ECM if self._dcs.ecm else Input.CFR)
+            return
+        lower = caps.next_lower(mod, self._allowed)
+        if lower is None:
+            self._fail(Reason.TRAINING_FAILED, f"last tried {mod}")
+            return
+        self._modulation = lower
+        self.result.fallbacks += 1
+        self._go(Input.FTT_RETRY)
