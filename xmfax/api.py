@@ -32,7 +32,7 @@ from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from . import record as _record
 from . import storage as _storage
-from .errors import DocumentError, DriverError, FaxError
+from .errors import DocumentError, DriverError, DriverTimeoutError, FaxError
 from .page import Page
 from .record import FaxResult
 from .t30 import Session, T30Config
@@ -252,10 +252,12 @@ def parse_via(via: str) -> tuple[str, str]:
 
 def load_documents(documents: Iterable[Any], *, resolution: str = "fine", paper: str = "auto",
                    header: Any = None, cover: Any = None, local_id: str = "",
-                   when: _dt.datetime | None = None, password: str | None = None) -> list[Page]:
+                   when: _dt.datetime | None = None, password: str | None = None,
+                   tolerant: bool = False) -> list[Page]:
     """Documents (paths, bytes, file objects, Page objects or lists of them) as fax pages,
     with an optional cover sheet first and a header line on every page. ``password``
-    opens encrypted PDFs."""
+    opens encrypted PDFs; ``tolerant`` sends damaged pages as far as they decode
+    (otherwise a damaged page is a DocumentError)."""
     from . import document
 
     pages: list[Page] = []
@@ -266,7 +268,7 @@ def load_documents(documents: Iterable[Any], *, resolution: str = "fine", paper:
             pages.extend(doc)
         else:
             pages.extend(document.load(doc, resolution=resolution, paper=paper, start_count=len(pages),
-                                       password=password))
+                                       password=password, tolerant=tolerant))
     if not pages:
         raise DocumentError("no pages to send")
     when = when or _dt.datetime.now().astimezone()
@@ -320,62 +322,13 @@ async def _run_t38(session: Any, via: str, *, answering: bool, realtime: bool, t
                                   max_duration=max_duration, on_ready=on_ready)
 
 
-# A rejected T.38 caller keeps sending until its T1 runs out: its datagrams are not a
-# new call until it has been quiet this long.
-REJECTED_QUIET = 5.0
-
-
-async def _wait_first_datagram(local: tuple[str, int], stop: asyncio.Event,
-                               on_ready=None, ignore: dict | None = None) -> tuple[str, int] | None:
-    """Listen on ``local`` until someone sends a datagram; their address (None if stopped).
-
-    ``ignore`` maps the addresses of rejected callers to when they were last heard
-    (loop time); their datagrams are dropped (and the time renewed) until they have
-    been quiet for REJECTED_QUIET seconds."""
-    loop = asyncio.get_running_loop()
-    got: asyncio.Future = loop.create_future()
-    closed: asyncio.Future = loop.create_future()
-    ignore = ignore if ignore is not None else {}
-
-    class _First(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: Any) -> None:
-            source = (addr[0], addr[1])
-            now = loop.time()
-            last = ignore.get(source)
-            if last is not None and now - last < REJECTED_QUIET:
-                ignore[source] = now            # the rejected call is still going
-                return
-            ignore.pop(source, None)
-            if not got.done():
-                got.set_result(source)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if not closed.done():
-                closed.set_result(None)
-
-    try:
-        transport, _ = await loop.create_datagram_endpoint(_First, local_addr=local)
-    except OSError as exc:
-        raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
-    try:
-        if on_ready is not None:
-            on_ready(transport.get_extra_info("sockname")[:2])
-        stopper = loop.create_task(stop.wait())
-        done, _ = await asyncio.wait({got, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        return got.result() if got in done else None
-    finally:
-        transport.close()
-        await closed            # the port is free again only once the socket is really closed
-
-
 # --------------------------------------------------------------------------- send
 async def send(documents: Any, *, via: str, to: str | None = None, local_id: str | None = None,
                header: Any = None, cover: Any = None, resolution: str = "fine", paper: str = "auto",
                ecm: bool = True, max_rate: int = 14400, retries: int = 0, retry_delay: float = 60.0,
                on_event: Callable | None = None, realtime: bool = True, t38: Any = None,
                config: T30Config | None = None, max_duration: float = 1800.0,
-               class1: Any = None, password: str | None = None) -> FaxResult:
+               class1: Any = None, password: str | None = None, tolerant: bool = False) -> FaxResult:
     """Send ``documents`` (paths, bytes, file objects or Pages) as one fax; return its record.
 
     ``via``: ``"t38://HOST:PORT[?local=HOST:PORT]"`` or ``"class1:PORT"`` (``to`` is the
@@ -385,14 +338,16 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
     T30Config (then ``local_id``/``ecm``/``max_rate`` are ignored). Failures of the call
     are results (``status="failure"`` with a reason), not exceptions; a document that
     cannot be read raises :class:`~xmfax.errors.DocumentError`. ``password`` opens
-    encrypted PDFs. Documents are rendered in a worker thread (the event loop runs on).
+    encrypted PDFs; ``tolerant=True`` sends damaged documents as far as they
+    decode. Documents are rendered in a worker thread (the event loop runs on).
     """
     transport, address = parse_via(via)
     if transport == "class1" and not to:
         raise ValueError("sending through a Class 1 modem needs a number to dial: to=...")
     local_id = local_id or ""
     pages = await asyncio.to_thread(load_documents, documents, resolution=resolution, paper=paper,
-                                    header=header, cover=cover, local_id=local_id, password=password)
+                                    header=header, cover=cover, local_id=local_id, password=password,
+                                    tolerant=tolerant)
     if config is None:
         config = T30Config(local_id=local_id, ecm=ecm, max_rate=max_rate)
     loop = asyncio.get_running_loop()
@@ -430,11 +385,19 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
         return _record.call_failure("send", exc.reason, exc.detail, started_at=_record.utc_iso(wall_start),
                                     ended_at=_record.utc_iso(time.time()), dnis=to, **kwargs)
     except (DriverError, OSError) as exc:
-        return _record.call_failure("send", "driver_error", str(exc), started_at=_record.utc_iso(wall_start),
+        return _record.call_failure("send", _failure_reason(exc, transport), str(exc), started_at=_record.utc_iso(wall_start),
                                     ended_at=_record.utc_iso(time.time()), dnis=to, events=[
                                         _record.event_to_dict(e) for e in session.log], **kwargs)
     return _record.from_t30(t30, session.log, direction="send", t0=t30.started, wall_start=wall_start,
                             wall_end=time.time(), dnis=to, **kwargs)
+
+
+def _failure_reason(exc: BaseException, transport: str) -> str:
+    """The record's reason for a call the driver ended with ``exc``: over T.38 a
+    DriverTimeoutError is the call's ``max_duration`` running out."""
+    if transport == "t38" and isinstance(exc, DriverTimeoutError):
+        return "timeout"
+    return "driver_error"
 
 
 class _DialFailed(Exception):
@@ -575,7 +538,7 @@ class Receiver:
             if self.local_address is not None:
                 local = self.local_address          # keep the port we were given (port 0)
             if remote is None:
-                remote = await _wait_first_datagram(local, self._stop, self._bound, self._rejected)
+                remote = await t38_udp.wait_for_caller(local, self._stop, self._bound, self._rejected)
                 if remote is None:
                     return None
             else:
@@ -647,7 +610,7 @@ class Receiver:
             result = _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,
                                       wall_end=time.time(), **common)
         except (DriverError, OSError) as exc:
-            result = _record.call_failure("receive", "driver_error", str(exc),
+            result = _record.call_failure("receive", _failure_reason(exc, self.transport), str(exc),
                                           started_at=_record.utc_iso(wall_start),
                                           ended_at=_record.utc_iso(time.time()),
                                           events=[_record.event_to_dict(e) for e in session.log], **common)
@@ -666,6 +629,7 @@ class Receiver:
         driver = _class1_driver(self.address, self.class1).open()
         try:
             driver.initialize()
+            driver._wait_settled()        # the modem's guard time after reset: only then ready
             self._loop.call_soon_threadsafe(self._ready.set)     # we are in a worker thread
             return driver, driver.wait_for_call(rings=self.rings, stop=stop.is_set)
         except DriverTimeoutError:

@@ -2,12 +2,13 @@
 over T.38 on 127.0.0.1, exit statuses, JSON output, ladders, the demo, --help."""
 from __future__ import annotations
 
-import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,27 +26,47 @@ def xmfax(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedPro
     return subprocess.run([*XMFAX, *args], capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Receiving:
+    """``xmfax receive`` in the background: its output read as it comes (two threads, so
+    a long JSON record never fills a pipe), and :meth:`ready` waits for its ready line."""
 
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([*XMFAX, "receive", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._ready = threading.Event()
+        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
+        for t in self._readers:
+            t.start()
 
-def wait_bound(port: int, proc: subprocess.Popen, limit: float = 30.0) -> None:
-    """Until something has bound UDP 127.0.0.1:port (our bind fails), or the process died."""
-    deadline = time.monotonic() + limit        # a bound on waiting, not a timing assertion
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"receiver exited early: {proc.returncode} {proc.stderr.read()}")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return
-                raise
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on UDP {port}")
+    def _read(self, stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+            if line.startswith("receive: ready on "):
+                self._ready.set()
+
+    def ready(self, limit: float = 30.0) -> str:
+        """The ready line's URL (fails if the receiver exits first or is not ready in time)."""
+        deadline = time.monotonic() + limit        # a bound on waiting, not a timing assertion
+        while not self._ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.finish(5)
+                raise AssertionError(f"no ready line: exit {self.proc.returncode}, stderr {''.join(self.err)!r}")
+        (line,) = [ln for ln in self.err if ln.startswith("receive: ready on ")]
+        return line.split(" on ", 1)[1].strip()
+
+    def finish(self, timeout: float = 60) -> subprocess.CompletedProcess:
+        try:
+            self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self._readers:
+            t.join(10)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, "".join(self.out), "".join(self.err))
 
 
 @pytest.fixture
@@ -60,23 +81,20 @@ def letter(tmp_path) -> tuple[Path, list[Page]]:
     return path, load(path)
 
 
-def run_call(tmp_path: Path, document: Path, *send_args: str, receive_args: tuple[str, ...] = ()):
-    """``xmfax receive --once`` and ``xmfax send`` over T.38 on 127.0.0.1; both completed processes."""
-    port = free_udp_port()
+def run_call(tmp_path: Path, document: Path, *send_args: str, receive_args: tuple[str, ...] = (),
+             fast: bool = True):
+    """``xmfax receive --once`` and ``xmfax send`` over T.38 on 127.0.0.1; both completed processes.
+    The sender starts once the receiver has printed its ready line."""
     inbox = tmp_path / "inbox"
-    rx = subprocess.Popen([*XMFAX, "receive", "--via", f"t38://127.0.0.1:{port}", "-o", str(inbox), "--once",
-                           "--fast", "--local-id", "+1 555 0199", *receive_args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pace = ("--fast",) if fast else ()
+    rx = Receiving("--via", "t38://127.0.0.1:0", "-o", str(inbox), "--once", *pace, "--local-id", "+1 555 0199",
+                   *receive_args)
     try:
-        wait_bound(port, rx)
-        tx = xmfax("send", str(document), "--via", f"t38://127.0.0.1:{port}", "--fast", "--local-id",
-                   "+1 555 0100", *send_args)
-        out, err = rx.communicate(timeout=60)
+        url = rx.ready()
+        tx = xmfax("send", str(document), "--via", url, *pace, "--local-id", "+1 555 0100", *send_args)
     finally:
-        if rx.poll() is None:
-            rx.kill()
-            rx.wait()
-    return tx, subprocess.CompletedProcess(rx.args, rx.returncode, out, err), inbox
+        done = rx.finish()
+    return tx, done, inbox
 
 
 def test_send_and_receive_json(tmp_path, letter):
@@ -200,3 +218,92 @@ def test_help_reads_well(command):
 def test_version():
     out = xmfax("--version")
     assert out.returncode == 0 and out.stdout.startswith("xmfax ")
+
+
+# ------------------------------------------------------------------------- issue #10: storing, start-up, limits
+def test_receive_output_that_is_a_file_fails_at_once(tmp_path):
+    target = tmp_path / "inbox"
+    target.write_text("not a folder")
+    out = xmfax("receive", "--via", "t38://127.0.0.1:0", "-o", str(target), "--once", "--fast", timeout=60)
+    assert out.returncode == 3, out.stderr
+    assert f"xmfax receive: {target}: exists and is not a folder" in out.stderr
+    assert "Traceback" not in out.stderr and "ready on" not in out.stderr
+    assert target.read_text() == "not a folder"
+
+
+def test_receive_output_on_a_read_only_file_system_fails_at_once(tmp_path):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
+    try:
+        out = xmfax("receive", "--via", "t38://127.0.0.1:0", "-o", str(mount), "--once", "--fast", timeout=60)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+    assert out.returncode == 3, out.stderr
+    assert "cannot write in the output folder: Read-only file system" in out.stderr
+    assert "Traceback" not in out.stderr and "ready on" not in out.stderr
+
+
+def test_ready_line_even_when_quiet(tmp_path):
+    rx = Receiving("--via", "t38://127.0.0.1:0", "-o", str(tmp_path), "--once", "--fast", "-q")
+    try:
+        url = rx.ready()
+        assert url.startswith("t38://127.0.0.1:") and not url.endswith(":0")
+    finally:
+        rx.proc.terminate()
+        done = rx.finish()
+    assert done.stderr == f"receive: ready on {url}\n"
+
+
+def test_max_duration_ends_both_sides(tmp_path, letter):
+    """Real-time pacing makes the call take ~20 s a page: both ends give up after their limit."""
+    document, _ = letter
+    tx, rx, inbox = run_call(tmp_path, document, "--json", "--max-duration", "3",
+                             receive_args=("--json", "--max-duration", "1.5"), fast=False)
+    assert tx.returncode == 1 and rx.returncode == 1, (tx.stderr, rx.stderr)
+    sent, got = json.loads(tx.stdout), json.loads(rx.stdout)
+    assert (sent["status"], sent["reason"]) == ("failure", "timeout")
+    assert (got["status"], got["reason"]) == ("failure", "timeout")
+    assert "after 2 s" in got["reason_text"] or "after 1 s" in got["reason_text"]
+    assert list(inbox.glob("*.json"))                          # the record is kept all the same
+
+
+@pytest.mark.skipif(shutil.which("gs") is None, reason="ghostscript (gs) not installed: cannot make an encrypted PDF")
+def test_send_an_encrypted_pdf_with_a_password(tmp_path, letter):
+    document, pages = letter
+    locked = tmp_path / "locked.pdf"
+    subprocess.run(["gs", "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=pdfwrite", "-sOwnerPassword=owner",
+                    "-sUserPassword=s3cret", f"-sOutputFile={locked}", str(document)], check=True, timeout=60)
+    out = xmfax("send", str(locked), "--via", "t38://127.0.0.1:9", "--fast")
+    assert out.returncode == 3 and "encrypted PDF" in out.stderr
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    tx, rx, inbox = run_call(tmp_path, locked, "--password-file", str(secret))
+    assert tx.returncode == 0 and rx.returncode == 0, (tx.stdout, tx.stderr, rx.stderr)
+    assert len(load(next(inbox.glob("*.tif")))) == 2
+    # from the environment, and on the command line
+    env = dict(os.environ, XMFAX_PDF_PASSWORD="s3cret")
+    out = xmfax("send", str(locked), "--via", "t38://127.0.0.1:9?local=203.0.113.1:0", "--fast", env=env)
+    assert out.returncode == 1 and "driver_error" in out.stdout          # loaded; only the line failed
+    out = xmfax("send", str(locked), "--via", "t38://127.0.0.1:9?local=203.0.113.1:0", "--fast",
+                "--password", "s3cret")
+    assert out.returncode == 1 and "driver_error" in out.stdout
+    out = xmfax("send", str(locked), "--via", "t38://127.0.0.1:9", "--password-file", str(tmp_path / "none"))
+    assert out.returncode == 3 and "cannot read the password file" in out.stderr
+
+
+def test_send_a_damaged_tiff_only_when_tolerant(tmp_path, letter):
+    _, pages = letter
+    tif = tmp_path / "damaged.tif"
+    save(pages[:1], tif, codec="mmr")
+    data = bytearray(tif.read_bytes())
+    for i in range(len(data) // 3, len(data) // 3 + 8):       # inside the strip, which comes first
+        data[i] ^= 0xA5
+    tif.write_bytes(bytes(data))
+    out = xmfax("send", str(tif), "--via", "t38://127.0.0.1:9", "--fast")
+    assert out.returncode == 3 and "damaged" in out.stderr
+    tx, rx, inbox = run_call(tmp_path, tif, "--tolerant")
+    assert tx.returncode == 0 and rx.returncode == 0, (tx.stdout, tx.stderr)

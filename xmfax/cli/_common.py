@@ -22,8 +22,11 @@ def add_line_options(p: argparse.ArgumentParser) -> None:
                    help="fastest modem rate to offer (default 14400, V.17)")
     p.add_argument("--fast", action="store_true",
                    help="T.38: do not pace packets in real time (trusted links and tests)")
+    p.add_argument("--max-duration", type=float, default=1800.0, metavar="SECONDS",
+                   help="give up a call that runs longer than this (default 1800)")
     p.add_argument("--json", action="store_true", help="print the fax record as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing but errors (and receive's ready line)")
     p.add_argument("--ladder", metavar="FILE",
                    help="also draw the call as a ladder diagram: FILE.svg, FILE.html or text")
     m = p.add_argument_group("Class 1 modems")

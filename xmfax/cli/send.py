@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from .. import api
+from ..errors import DocumentError
 from ._common import RESOLUTIONS, Progress, add_line_options, class1_options, report
 
 
@@ -24,18 +26,42 @@ def register(sub) -> None:
                    help="print a header line on every page (fields {date} {time} {ident} {page} {pages})")
     p.add_argument("--retries", type=int, default=0, help="further attempts after a failed call")
     p.add_argument("--retry-delay", type=float, default=60.0, metavar="SECONDS")
+    d = p.add_argument_group("documents")
+    d.add_argument("--password-file", metavar="FILE",
+                   help="password of encrypted PDFs, read from the first line of FILE "
+                   "(or set XMFAX_PDF_PASSWORD)")
+    d.add_argument("--password", metavar="TEXT",
+                   help="the password itself (other users can see it in the process list: "
+                   "prefer --password-file or XMFAX_PDF_PASSWORD)")
+    d.add_argument("--tolerant", action="store_true",
+                   help="send damaged documents as far as they decode instead of refusing them")
     add_line_options(p)
     p.set_defaults(func=run)
+
+
+def pdf_password(args: argparse.Namespace) -> str | None:
+    """--password, else the first line of --password-file, else $XMFAX_PDF_PASSWORD."""
+    if args.password is not None:
+        return args.password
+    if args.password_file:
+        try:
+            with open(args.password_file, encoding="utf-8") as f:
+                return f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise DocumentError(f"cannot read the password file: {exc.strerror}", source=args.password_file) from exc
+    return os.environ.get("XMFAX_PDF_PASSWORD") or None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.via.startswith("class1:") and not args.to:
         print("xmfax send: --to NUMBER is needed with a class1: modem", flush=True)
         return 2
+    password = pdf_password(args)
     with Progress(not (args.quiet or args.json), "send") as progress:
         result = asyncio.run(api.send(
             args.documents, via=args.via, to=args.to, local_id=args.local_id, header=args.header,
             resolution=args.resolution, paper=args.paper, ecm=not args.no_ecm, max_rate=args.max_rate,
             retries=args.retries, retry_delay=args.retry_delay, realtime=not args.fast,
-            class1=class1_options(args), on_event=progress.on_event))
+            class1=class1_options(args), on_event=progress.on_event, max_duration=args.max_duration,
+            password=password, tolerant=args.tolerant))
     return report(result, args)
