@@ -4,8 +4,14 @@
                             config=T38Config(), paced=True)
 
 With ``remote=None`` the driver answers: it sends nothing until the first
-datagram arrives and then talks to whoever sent it (as a SIP-less test
-setup or a gateway behind NAT would). Addresses come from URLs:
+valid datagram arrives (one that decodes as UDPTL with a valid IFP primary:
+stray bytes adopt no one) and then talks to whoever sent it (as a SIP-less
+test setup or a gateway behind NAT would). Once the peer is known the socket
+is connected to it: the kernel then drops datagrams from anyone else, and
+reports ICMP errors (port unreachable) for ours; ``UNREACHABLE_ERRORS`` such
+errors, over at least ``UNREACHABLE_AFTER`` seconds with nothing heard from the
+peer in between, end the call with DriverError("far end unreachable: ...")
+instead of waiting out T1. Addresses come from URLs:
 
     t38://HOST:PORT?local=HOST:PORT    call HOST:PORT, from the given local address
     t38://HOST:PORT?remote=HOST:PORT   listen on HOST:PORT, talk to the given remote
@@ -22,11 +28,82 @@ from urllib.parse import parse_qs, urlsplit
 
 from xmfax.errors import DriverError, DriverTimeoutError
 from xmfax.t38.config import T38Config
+from xmfax.t38.ifp import IFPDecodeError, decode_ifp
 from xmfax.t38.terminal import T38Terminal
+from xmfax.t38.udptl import decode_udptl
 
-__all__ = ["T38UDPDriver", "run_call", "parse_t38_url", "parse_hostport"]
+__all__ = ["T38UDPDriver", "run_call", "parse_t38_url", "parse_hostport", "wait_for_caller",
+           "is_t38_datagram", "REJECTED_QUIET"]
 
 Address = tuple[str, int]
+
+# A rejected T.38 caller keeps sending until its T1 runs out: its datagrams are not a
+# new call until it has been quiet this long.
+REJECTED_QUIET = 5.0
+
+
+def is_t38_datagram(data: bytes, version: int | None = None) -> bool:
+    """Whether ``data`` decodes as a UDPTL packet whose primary is a valid IFP packet
+    (under ``version``, or under any T38FaxVersion when None). Only such a datagram
+    makes its sender our peer."""
+    try:
+        primary = decode_udptl(data, 64).primary
+    except IFPDecodeError:
+        return False
+    for v in ((version,) if version is not None else (0, 2)):   # the 1998 and 2002 ASN.1
+        try:
+            decode_ifp(primary, v)
+            return True
+        except IFPDecodeError:
+            continue
+    return False
+
+
+async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
+                          ignore: dict | None = None) -> Address | None:
+    """Listen on ``local`` until someone sends a valid T.38 datagram (is_t38_datagram);
+    their address (None if ``stop`` is set first). Anything else is dropped.
+
+    ``ignore`` maps the addresses of rejected callers to when they were last heard
+    (loop time); their datagrams are dropped (and the time renewed) until they have
+    been quiet for REJECTED_QUIET seconds."""
+    loop = asyncio.get_running_loop()
+    got: asyncio.Future = loop.create_future()
+    closed: asyncio.Future = loop.create_future()
+    ignore = ignore if ignore is not None else {}
+
+    class _First(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr) -> None:
+            source = (addr[0], addr[1])
+            now = loop.time()
+            last = ignore.get(source)
+            if last is not None and now - last < REJECTED_QUIET:
+                ignore[source] = now            # the rejected call is still going
+                return
+            if not is_t38_datagram(data):
+                return                          # stray bytes make no one our caller
+            ignore.pop(source, None)
+            if not got.done():
+                got.set_result(source)
+
+        def connection_lost(self, exc) -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+    try:
+        transport, _ = await loop.create_datagram_endpoint(_First, local_addr=local)
+    except OSError as exc:
+        raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
+    try:
+        if on_ready is not None:
+            on_ready(transport.get_extra_info("sockname")[:2])
+        stopper = loop.create_task(stop.wait())
+        done, _ = await asyncio.wait({got, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        return got.result() if got in done else None
+    finally:
+        transport.close()
+        await closed            # the port is free again only once the socket is really closed
 
 
 def parse_hostport(text: str, default_port: int | None = None) -> Address:
@@ -89,14 +166,26 @@ class T38UDPDriver(asyncio.DatagramProtocol):
 
     BURST = 16
     BURST_GAP = 0.001       # seconds
+    # Socket errors (ICMP unreachable) with nothing heard from the peer, the last at least
+    # UNREACHABLE_AFTER seconds after the first: the far end is not there. One error alone
+    # may be a peer a moment late (or a stale ICMP); a calling terminal sends only its CNG
+    # and a no-signal (0.5 s apart) before it waits for DIS, so two is all there may be.
+    UNREACHABLE_ERRORS = 2
+    UNREACHABLE_AFTER = 0.4
 
-    def __init__(self, terminal: T38Terminal, remote: Address | None, loop: asyncio.AbstractEventLoop):
+    def __init__(self, terminal: T38Terminal, remote: Address | None, loop: asyncio.AbstractEventLoop,
+                 sock: socket.socket | None = None):
         self.terminal = terminal
         self.remote = remote
+        self.sock = sock                # the endpoint's socket, connected to the peer once known
         self.loop = loop
         self.transport: asyncio.DatagramTransport | None = None
         self.wakeup = asyncio.Event()
-        self.error: Exception | None = None
+        self.error: Exception | None = None      # the last socket error
+        self.errors = 0                          # socket errors since the peer was last heard
+        self._first_error_at: float | None = None
+        self.fatal: DriverError | None = None    # ends the call (run raises it)
+        self.invalid = 0                         # datagrams that made no one our peer
         self._pending: deque[bytes] = deque()
         self._drain: asyncio.Task | None = None
         self.datagrams_in = 0
@@ -112,21 +201,49 @@ class T38UDPDriver(asyncio.DatagramProtocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             except OSError:
                 pass
+        if self.remote is not None:
+            self._connect()
+
+    def _connect(self) -> None:
+        # a connected UDP socket gets only the peer's datagrams and hears of ICMP errors
+        if self.sock is None:
+            return
+        try:
+            self.sock.connect(self.remote)
+        except OSError:
+            pass                        # best effort: the address check below still holds
 
     def datagram_received(self, data: bytes, addr) -> None:
         if self.remote is None:
+            if not is_t38_datagram(data, self.terminal.config.version):
+                self.invalid += 1       # stray bytes before the caller: adopt no one
+                return
             self.remote = (addr[0], addr[1])
+            self._connect()
         elif (addr[0], addr[1]) != self.remote:
             self.foreign += 1           # not our peer: ignore (stray or spoofed traffic)
             return
         self.datagrams_in += 1
+        self.errors = 0
+        self._first_error_at = None
         self.terminal.receive_datagram(data, self.loop.time())
         self.flush()
         self.wakeup.set()
 
     def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable and the like: the peer may simply not be up yet
+        # ICMP port unreachable and the like. One may be a peer not up yet (or a stale
+        # ICMP from before the call): only a run of them with nothing heard from the peer
+        # ends the call.
         self.error = exc
+        now = self.loop.time()
+        if self._first_error_at is None:
+            self._first_error_at = now
+        self.errors += 1
+        if (self.fatal is None and self.errors >= self.UNREACHABLE_ERRORS
+                and now - self._first_error_at >= self.UNREACHABLE_AFTER):
+            where = f"{self.remote[0]}:{self.remote[1]}" if self.remote else "the peer"
+            self.fatal = DriverError(f"far end unreachable: {where}: {exc}")
+        self.wakeup.set()
 
     def connection_lost(self, exc) -> None:
         self.wakeup.set()
@@ -142,7 +259,11 @@ class T38UDPDriver(asyncio.DatagramProtocol):
 
     def _send(self, count: int) -> None:
         for _ in range(min(count, len(self._pending))):
-            self.transport.sendto(self._pending.popleft(), self.remote)
+            try:
+                self.transport.sendto(self._pending.popleft(), self.remote)
+            except OSError as exc:      # a connected socket may report the ICMP error here
+                self.error_received(exc)
+                continue
             self.datagrams_out += 1
 
     async def _drain_bursts(self) -> None:
@@ -167,6 +288,9 @@ class T38UDPDriver(asyncio.DatagramProtocol):
         self.flush()
         while not term.done:
             now = loop.time()
+            if self.fatal is not None:
+                term.close(str(self.fatal), now)
+                raise self.fatal
             if now >= deadline:
                 term.close("call took too long", now)
                 raise DriverTimeoutError(f"T.38 call still running after {max_duration:.0f} s")
@@ -198,10 +322,14 @@ async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | N
     config = (config or T38Config()).replace(paced=paced)
     terminal = T38Terminal(session, config, loop.time())
     family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        sock.bind(local)
+        sock.setblocking(False)
         transport, driver = await loop.create_datagram_endpoint(
-            lambda: T38UDPDriver(terminal, remote, loop), local_addr=local, family=family)
+            lambda: T38UDPDriver(terminal, remote, loop, sock), sock=sock)
     except OSError as exc:
+        sock.close()
         raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
     try:
         if on_ready is not None:
