@@ -300,13 +300,16 @@ def _strips(data: bytes, ifd: IFD, source: str | None) -> list[tuple[memoryview,
     return out
 
 
+_LOCATE_STEP = 8          # bytes fed at a time while locating damage: a range spans a row or few more
+
+
 def _locate_damage(strip, want: int, options: dict, first_only: bool) -> list[tuple[int, int]]:
     """Row ranges (within the strip) where a fax code stream went wrong.
 
-    The whole-strip decode only counts bad rows; here the strip is fed again a byte
-    at a time and each range is the rows completed by the byte on which the bad-row
-    (or garbled-fill) count rose: the damaged row, or a row or two more. Run only on
-    a strip already known to be damaged.
+    The whole-strip decode only counts bad rows; here the strip is fed again a few
+    bytes at a time, and when the bad-row (or garbled-fill) count rises by k, the range
+    is the rows those bytes completed, and at least the k rows from the first of them
+    (a bad row may be counted before it is output). Run only on a strip known to be damaged.
     """
     from .. import codecs
 
@@ -318,15 +321,15 @@ def _locate_damage(strip, want: int, options: dict, first_only: bool) -> list[tu
         nonlocal seen
         now = (dec.bad_rows or 0) + (dec.garbled_fill_rows or 0)
         if now != seen:
-            seen = now
             lo = min(before, want - 1)
-            ranges.append((lo, min(want, max(dec.rows or 0, lo + 1))))
+            ranges.append((lo, min(want, max(dec.rows or 0, lo + now - seen))))
+            seen = now
             return True
         return False
 
-    for i in range(len(strip)):
+    for i in range(0, len(strip), _LOCATE_STEP):
         before = dec.rows or 0
-        dec.feed(strip[i:i + 1])
+        dec.feed(strip[i:i + _LOCATE_STEP])
         if check(before) and first_only:
             return ranges
         if (dec.rows or 0) >= want:
