@@ -147,3 +147,18 @@ def test_restart_of_numbering_is_followed_and_reported():
     got = feed(rx, grams)
     assert [ifp for _, ifp in got] == pk[:10] + [None] + pk[10:]
     assert rx.stats.resyncs == 1
+
+
+def test_replay_with_shifted_numbers_is_stale():
+    # datagrams already delivered, sent again under numbers far from the stream, two in a
+    # row (what a jump confirmation looks like): their data must not be delivered again
+    tx = UDPTLSender(T38Config(udp_ec=EC_REDUNDANCY, redundancy_depth=1))
+    pk = ifps(30)
+    grams = [tx.pack(p) for p in pk]
+    rx = UDPTLReceiver()
+    got = feed(rx, grams[:20])
+    replay = [encode_udptl(UDPTLPacket((1000 + i) & 0xFFFF, pk[i])) for i in range(10)]
+    got += feed(rx, replay)
+    got += feed(rx, grams[20:])
+    assert [ifp for _, ifp in got] == pk
+    assert rx.stats.stale == 10 and rx.stats.resyncs == 0

@@ -266,10 +266,12 @@ class UDPTLReceiver:
         _WINDOW ahead is a loss burst (each packet reported lost); anything
         else is a restart of the far end's numbering (``resyncs``), reported
         as one lost packet, since nothing is known of what came in between.
-        A packet far from the stream that repeats one already received
-        (same number, same content; the last _SEEN numbers are remembered) is
-        ``stale`` and never held: so delayed copies from before a resync never
-        pull the stream back, and their data is never delivered twice.
+        A packet far from the stream whose IFP repeats one of the last _SEEN
+        received (under any number) is ``stale`` and never held: delayed copies
+        from before a resync, or replays with shifted numbers, never pull the
+        stream over, and their data is never delivered twice. (A genuine restart
+        whose first packets repeat recent ones, e.g. indicators, is followed a
+        few packets later, with its loss reported.)
     """
 
     def __init__(self, version: int = 0, *, max_redundancy: int = MAX_REDUNDANCY,
@@ -282,6 +284,7 @@ class UDPTLReceiver:
         self.stats = UDPTLStats()
         self._have: OrderedDict[int, bytes] = OrderedDict()   # seq -> ifp (the last _KEEP)
         self._seen: OrderedDict[int, int] = OrderedDict()     # seq -> hash(ifp) (the last _SEEN)
+        self._contents: Counter = Counter()                   # hash(ifp) -> count, over _seen
         self._held: tuple[int, UDPTLPacket] | None = None     # a far packet awaiting confirmation
 
     def receive(self, datagram: bytes) -> list[tuple[int, bytes | None]]:
@@ -331,8 +334,9 @@ class UDPTLReceiver:
             else:
                 st.late += 1
             return []
-        # far from the stream
-        if self._seen.get(seq) == hash(pkt.primary):
+        # far from the stream: a copy of a packet received lately (under any number: a
+        # replay shifted in sequence, too) is never followed
+        if hash(pkt.primary) in self._contents:
             st.stale += 1
             return []
         held = self._held
@@ -362,10 +366,22 @@ class UDPTLReceiver:
         have.move_to_end(seq)
         if len(have) > _KEEP:
             have.popitem(last=False)
-        seen[seq] = hash(ifp)
+        contents = self._contents
+        old = seen.get(seq)
+        if old is not None:
+            self._forget(old)
+        h = hash(ifp)
+        seen[seq] = h
+        contents[h] += 1
         seen.move_to_end(seq)
         if len(seen) > _SEEN:
-            seen.popitem(last=False)
+            self._forget(seen.popitem(last=False)[1])
+
+    def _forget(self, h: int) -> None:
+        contents = self._contents
+        contents[h] -= 1
+        if contents[h] <= 0:
+            del contents[h]
 
     def _accept(self, pkt: UDPTLPacket, ahead: int) -> list[tuple[int, bytes | None]]:
         """Deliver the ``ahead`` packets before ``pkt`` (recovered or lost), then ``pkt``."""
