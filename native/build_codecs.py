@@ -25,7 +25,7 @@ xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long 
 void xm_dec_free(xm_dec *d);
 int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                uint8_t *out, long out_cap, long *out_rows, int final);
-void xm_dec_stats(const xm_dec *d, long long stats[6]);
+void xm_dec_stats(const xm_dec *d, long long stats[7]);
 const char *xm_dec_error(const xm_dec *d);
 """
 

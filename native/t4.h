@@ -42,8 +42,8 @@ void xm_dec_free(xm_dec *d);
 int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                uint8_t *out, long out_cap, long *out_rows, int final);
 /* rows, bad_rows, max_consecutive_bad_rows, end, error_position (-1 if none),
- * garbled_fill_rows */
-void xm_dec_stats(const xm_dec *d, long long stats[6]);
+ * garbled_fill_rows, first_bad_row (-1 if none) */
+void xm_dec_stats(const xm_dec *d, long long stats[7]);
 const char *xm_dec_error(const xm_dec *d);  /* "" if none */
 
 #endif

@@ -19,6 +19,10 @@ enum { P_SEEK, P_TAG, P_ROW, P_ALIGN, P_DONE };
 
 /* Lookahead a code step needs before it runs (13 = the longest run code). */
 #define NEED_BITS 13
+/* A row may hold width + EXTRA_ZEROS zero-length runs; more is garbage (and would let a
+ * hostile stream grow one row without bound). */
+#define EXTRA_ZEROS 32
+#define TOO_MANY_ZEROS "too many zero-length runs in one row"
 
 struct xm_dec {
     int width, codec, eol, byte_align, lsb;
@@ -33,11 +37,15 @@ struct xm_dec {
     uint64_t zeros, zeros_start;
     /* the row being decoded */
     int two_d, started, colour, hstage, ib, ncur, nref;
+    int coded;              /* a vertical or horizontal mode seen in this row */
+    int after_pass;         /* while !coded: index of b1, just after the last pass's b2 */
+    int zero_runs;          /* zero-length runs kept in this row (at most width + 32) */
     int32_t a0, a1, accum;
     int32_t *ref, *cur;     /* changing elements of the last output row / this row */
     /* results */
     long rows, bad_rows, consec_bad, max_consec_bad;
     long garbled_fill;      /* rows followed by non-zero bits before the next EOL */
+    long first_bad;         /* 0-based row of the first damage seen, -1 if none */
     int fill_watch;         /* seeking the EOL after a good row: a 1 bit here is garbage */
     int end;
     long long error_position;
@@ -52,6 +60,9 @@ static void start_row(xm_dec *d, int two_d)
     d->hstage = 0;
     d->ib = 0;
     d->ncur = 0;
+    d->coded = 0;
+    d->after_pass = 0;
+    d->zero_runs = 0;
     d->a0 = two_d ? -1 : 0;
     d->accum = 0;
     d->phase = P_ROW;
@@ -70,14 +81,17 @@ xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long 
     d->byte_align = byte_align;
     d->lsb = lsb;
     d->max_rows = max_rows;
-    d->ref = malloc(sizeof(int32_t) * (size_t)(width + 4));
-    d->cur = malloc(sizeof(int32_t) * (size_t)(width + 4));
+    /* changing elements: at most width distinct ones, plus at most width + EXTRA_ZEROS
+     * zero-length runs, plus 3 imaginary ones at the width */
+    d->ref = malloc(sizeof(int32_t) * (size_t)(2 * width + EXTRA_ZEROS + 4));
+    d->cur = malloc(sizeof(int32_t) * (size_t)(2 * width + EXTRA_ZEROS + 4));
     if (!d->ref || !d->cur) {
         xm_dec_free(d);
         return NULL;
     }
     d->ref[0] = d->ref[1] = d->ref[2] = width;   /* all-white row above the page */
     d->error_position = -1;
+    d->first_bad = -1;
     if (d->eol)
         d->phase = P_SEEK;
     else
@@ -96,7 +110,7 @@ void xm_dec_free(xm_dec *d)
     free(d);
 }
 
-void xm_dec_stats(const xm_dec *d, long long stats[6])
+void xm_dec_stats(const xm_dec *d, long long stats[7])
 {
     stats[0] = d->rows;
     stats[1] = d->bad_rows;
@@ -104,6 +118,7 @@ void xm_dec_stats(const xm_dec *d, long long stats[6])
     stats[3] = d->end;
     stats[4] = d->error_position;
     stats[5] = d->garbled_fill;
+    stats[6] = d->first_bad;
 }
 
 const char *xm_dec_error(const xm_dec *d)
@@ -143,6 +158,22 @@ static void note_error(xm_dec *d, const char *what, uint64_t pos)
     snprintf(d->error, sizeof d->error, "row %ld: %s", d->rows, what);
 }
 
+/* Damage was detected in the row being decoded (d->rows, 0-based). */
+static void damage(xm_dec *d)
+{
+    if (d->first_bad < 0)
+        d->first_bad = d->rows;
+}
+
+/* The input is over: a row begun and not finished is damage (begun: a code of it
+ * decoded, or a 1 bit of it left over in acc). */
+static void end_data(xm_dec *d)
+{
+    if (d->phase == P_ROW && (d->started || d->acc))
+        damage(d);
+    d->end = XM_END_DATA;
+}
+
 static void count_row(xm_dec *d)
 {
     d->rows++;
@@ -168,6 +199,7 @@ static void emit_good(xm_dec *d, uint8_t *row)
 static void emit_bad(xm_dec *d, uint8_t *row, const char *what, uint64_t pos)
 {
     render(row, d->ref, d->nref, d->width);
+    damage(d);
     d->bad_rows++;
     d->consec_bad++;
     if (d->consec_bad > d->max_consec_bad)
@@ -185,19 +217,39 @@ static void fail_row(xm_dec *d, uint8_t *row, const char *what, uint64_t pos)
         d->phase = P_SEEK;
         d->resync = d->codec == XM_MR;
     } else {
+        damage(d);
         note_error(d, what, pos);
         d->end = XM_END_ERROR;
     }
 }
 
-static inline void add_change(xm_dec *d, int32_t pos)
+/* Zero-length runs are kept as changing elements, as libtiff keeps them (the next
+ * row's b1/b2 may sit on them); more than width + EXTRA_ZEROS in a row is garbage.
+ * Returns 0, or -1 for one zero-length run too many. */
+static inline int add_change(xm_dec *d, int32_t pos)
 {
     if (pos >= d->width)
-        return;
-    if (d->ncur && d->cur[d->ncur - 1] == pos)
-        d->ncur--;                       /* a zero-length run: no change after all */
-    else
-        d->cur[d->ncur++] = pos;
+        return 0;
+    if (d->ncur && d->cur[d->ncur - 1] == pos && ++d->zero_runs > d->width + EXTRA_ZEROS)
+        return -1;
+    d->cur[d->ncur++] = pos;
+    return 0;
+}
+
+/* add_change for the end of a one-dimensional run: a black run of 0 right after a white
+ * run of 0 removes that white run's element instead (the pair vanishes).
+ * INTEROP(libtiff): its one-dimensional rows drop that pair; see _ref.Decoder._row_1d */
+static inline int add_change_1d(xm_dec *d, int32_t pos)
+{
+    int n = d->ncur;
+    if (d->colour && pos < d->width && n && d->cur[n - 1] == pos
+        && (n > 1 ? d->cur[n - 2] == pos : pos == 0)) {
+        if (n > 1)
+            d->zero_runs--;
+        d->ncur--;
+        return 0;
+    }
+    return add_change(d, pos);
 }
 
 /* The row has reached width: what comes next. */
@@ -228,6 +280,7 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
     const int32_t *ref = d->ref;
     int32_t *cur = d->cur;
     int ncur = d->ncur, colour = d->colour, hstage = d->hstage, ib = d->ib, started = d->started;
+    int coded = d->coded, after_pass = d->after_pass;
     const int two_d = d->two_d;
     int32_t a0 = d->a0, a1 = d->a1, accum = d->accum;
 
@@ -256,6 +309,8 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
             int32_t v = e & 0xfff;
             if ((acc >> 56) == 0 || n == 0 || a0 + accum + v > width)
                 break;
+            if (v < 64 && ncur && cur[ncur - 1] == a0 + accum + v && a0 + accum + v < width)
+                break;                          /* a zero-length run: the careful step */
             acc <<= n;
             nbits -= n;
             bitpos += (uint64_t)n;
@@ -271,10 +326,7 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
                 done = 1;
                 break;
             }
-            if (ncur && cur[ncur - 1] == pos)
-                ncur--;
-            else
-                cur[ncur++] = pos;
+            cur[ncur++] = pos;
         }
     }
     else for (;;) {
@@ -303,6 +355,8 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
             int32_t base = !two_d ? a0 : hstage == 1 ? (a0 < 0 ? 0 : a0) : a1;
             if (n == 0 || base + accum + v > width)
                 break;
+            if (v < 64 && ncur && cur[ncur - 1] == base + accum + v && base + accum + v < width)
+                break;                          /* a zero-length run: the careful step */
             acc <<= n;
             nbits -= n;
             bitpos += (uint64_t)n;
@@ -312,12 +366,8 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
                 continue;
             int32_t pos = base + accum;
             accum = 0;
-            if (pos < width) {
-                if (ncur && cur[ncur - 1] == pos)
-                    ncur--;
-                else
-                    cur[ncur++] = pos;
-            }
+            if (pos < width)
+                cur[ncur++] = pos;
             colour ^= 1;
             if (!two_d || hstage == 2) {
                 a0 = pos;
@@ -335,26 +385,33 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
             int n = e >> 12, mode = e & 0xfff;
             if (n == 0)
                 break;
-            while (ib > 0 && ref[ib - 1] > a0)
-                ib--;
-            while (ref[ib] <= a0)
-                ib++;
-            if ((ib & 1) != colour)
-                ib++;
-            int32_t b1 = ref[ib];
+            int bi = after_pass;
+            if (coded) {
+                while (ib > 0 && ref[ib - 1] > a0)
+                    ib--;
+                while (ref[ib] <= a0)
+                    ib++;
+                if ((ib & 1) != colour)
+                    ib++;
+                bi = ib;
+            }
+            int32_t b1 = ref[bi];
             if (mode >= 3) {                    /* vertical */
                 int32_t x = b1 + (mode - 6);
-                if (x <= a0 || x > width)
-                    break;
+                if (x < (a0 > 0 ? a0 : 0) || x > width || (x < width && ncur && cur[ncur - 1] == x))
+                    break;                      /* out of range, or a zero-length run */
                 if (x < width)
                     cur[ncur++] = x;
                 colour ^= 1;
                 a0 = x;
+                coded = 1;
             } else if (mode == 1) {             /* pass */
-                a0 = ref[ib + 1];
+                a0 = ref[bi + 1];
+                after_pass = bi + 2;
             } else {                            /* horizontal */
                 hstage = 1;
                 accum = 0;
+                coded = 1;
             }
             acc <<= n;
             nbits -= n;
@@ -374,6 +431,8 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
     d->colour = colour;
     d->hstage = hstage;
     d->ib = ib;
+    d->coded = coded;
+    d->after_pass = after_pass;
     d->started = started;
     d->a0 = a0;
     d->a1 = a1;
@@ -410,7 +469,7 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
         if (d->nbits < NEED_BITS && !final)
             break;                              /* all input taken: wait for more */
         if (d->nbits == 0) {                    /* final, nothing left */
-            d->end = XM_END_DATA;
+            end_data(d);
             continue;
         }
         if (*out_rows >= out_cap) {
@@ -445,8 +504,11 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             d->in_zeros = 0;
             int is_eol = d->zeros >= 11;
             if (d->phase == P_SEEK) {
-                if (!is_eol && d->fill_watch)
-                    d->garbled_fill++;          /* a 1 in the fill after a good row */
+                if (!is_eol) {
+                    damage(d);                  /* a 1 in the fill: the rows after the */
+                    if (d->fill_watch)          /* last good one are lost */
+                        d->garbled_fill++;
+                }
                 d->fill_watch = 0;
                 if (is_eol) {
                     if (d->codec == XM_MR)
@@ -509,7 +571,7 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             int32_t v = e & 0xfff;
             if (n == 0 || n > d->nbits) {
                 if (n > d->nbits) {
-                    d->end = XM_END_DATA;       /* final, and the input ends mid-code */
+                    end_data(d);                /* final, and the input ends mid-code */
                     continue;
                 }
                 fail_row(d, row, "invalid code", d->bitpos);
@@ -527,7 +589,10 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                 continue;                       /* a make-up code: the run goes on */
             int32_t pos = base + d->accum;
             d->accum = 0;
-            add_change(d, pos);
+            if (d->two_d ? add_change(d, pos) : add_change_1d(d, pos)) {
+                fail_row(d, row, TOO_MANY_ZEROS, d->bitpos);
+                continue;
+            }
             d->colour ^= 1;
             if (!d->two_d) {
                 d->a0 = pos;
@@ -548,7 +613,7 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             int n = e >> 12, mode = e & 0xfff;
             if (n == 0 || n > d->nbits) {
                 if (n > d->nbits) {
-                    d->end = XM_END_DATA;
+                    end_data(d);
                     continue;
                 }
                 fail_row(d, row, "invalid mode code", d->bitpos);
@@ -557,31 +622,43 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
             CONSUME(n);
             d->started = 1;
             /* b1, b2 (T.4 §4.2.1.3.1): reference elements i are black when i is even */
+            /* until the row's first V or H mode, b1 is the element after the last
+             * pass's b2, even if not right of a0 (differs on zero-length runs only).
+             * INTEROP(libtiff): as libtiff decodes; see _ref.Decoder._row_2d */
             const int32_t *ref = d->ref;
-            int ib = d->ib;
             int32_t a0 = d->a0;
-            while (ib > 0 && ref[ib - 1] > a0)
-                ib--;
-            while (ref[ib] <= a0)
-                ib++;
-            if ((ib & 1) != d->colour)
-                ib++;
-            d->ib = ib;
-            int32_t b1 = ref[ib], b2 = ref[ib + 1];
+            int bi = d->after_pass;
+            if (d->coded) {
+                int ib = d->ib;
+                while (ib > 0 && ref[ib - 1] > a0)
+                    ib--;
+                while (ref[ib] <= a0)
+                    ib++;
+                if ((ib & 1) != d->colour)
+                    ib++;
+                d->ib = bi = ib;
+            }
+            int32_t b1 = ref[bi], b2 = ref[bi + 1];
             if (mode == 1) {                    /* pass */
                 d->a0 = b2;
+                d->after_pass = bi + 2;
                 if (b2 >= width)
                     row_done(d, row);
             } else if (mode == 2) {             /* horizontal: two runs follow */
                 d->hstage = 1;
                 d->accum = 0;
-            } else {                            /* vertical: a1 = b1 + d */
+                d->coded = 1;
+            } else {                            /* vertical: a1 = b1 + d, a1 = a0 allowed */
                 int32_t a1 = b1 + (mode - 6);
-                if (a1 <= a0 || a1 > width) {
+                d->coded = 1;
+                if (a1 < (a0 > 0 ? a0 : 0) || a1 > width) {
                     fail_row(d, row, "vertical mode puts a1 out of range", d->bitpos);
                     continue;
                 }
-                add_change(d, a1);
+                if (add_change(d, a1)) {
+                    fail_row(d, row, TOO_MANY_ZEROS, d->bitpos);
+                    continue;
+                }
                 d->colour ^= 1;
                 d->a0 = a1;
                 if (a1 == width)
@@ -590,7 +667,7 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
         }
     }
     if (final && !d->end && status != XM_OUT_FULL)
-        d->end = XM_END_DATA;
+        end_data(d);
     if (d->end)
         status = XM_ENDED;
     *consumed = (size_t)(p - data);

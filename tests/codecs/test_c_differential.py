@@ -137,7 +137,7 @@ def full_decode(module, data, width, codec, eol=True, byte_align=False, bit_orde
     image = np.concatenate(pieces)
     assert image.dtype == np.bool_ and image.shape == (dec.rows, width)
     return image, (dec.rows, dec.bad_rows, dec.max_consecutive_bad_rows, dec.end,
-                   dec.error_position, dec.garbled_fill_rows)
+                   dec.error_position, dec.garbled_fill_rows, dec.first_bad_row)
 
 
 def assert_same_decode(data, width, codec, **kw):

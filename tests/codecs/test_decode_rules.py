@@ -100,9 +100,14 @@ def test_mmr_error_returns_rows_before_it():
     r = codecs.decode(to_bytes("1" * 10 + "0000001111" + "1" * 30), 200, "mmr")
     assert r.end == "error" and r.error.startswith("row 10") and r.error_position == 10
     assert r.rows == 10 and not r.image.any()
-    # a vertical mode that would put a1 left of a0: VL3 at the start of a row over white
-    r = codecs.decode(to_bytes("1" * 3 + "001" + "1000" + "11" + "0000010"), 8, "mmr")
-    assert r.end == "error" and r.rows == 3
+    # a vertical mode that would put a1 left of a0: H(4,2) then VL3 (b1 = 8, a1 = 5 < 6)
+    r = codecs.decode(to_bytes("1" * 3 + "001" + "1011" + "11" + "0000010"), 8, "mmr")
+    assert r.end == "error" and r.rows == 3 and r.first_bad_row == 3
+    # ... but a1 = a0 is a zero-length run, decoded as libtiff does: H(3,2) VL3 (a1 = 5 = a0)
+    # (a white run of 0), then V0 (b1 = 8): white 3, black 2, white 0, black 3
+    r = codecs.decode(to_bytes("1" * 3 + "001" + "1000" + "11" + "0000010" + "1"), 8, "mmr")
+    assert r.end == "data" and r.rows == 4 and r.first_bad_row is None
+    assert r.image[3].tolist() == [False] * 3 + [True] * 5
     # an EOL in the middle of a row (inside a horizontal mode) is an error, not EOFB
     r = codecs.decode(to_bytes("1" * 3 + "001" + "1000" + T.EOL + T.EOL), 8, "mmr")
     assert r.end == "error" and r.rows == 3

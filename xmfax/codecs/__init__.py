@@ -218,6 +218,12 @@ class DecodeResult:
     garbled_fill_rows: rows that decoded cleanly but were followed by non-zero bits
     before the next EOL (T.4 fill is 0 bits): a noise burst that wiped out EOLs
     shows here, though the rows it swallowed cannot be counted (MH/MR with EOL only).
+    first_bad_row: the 0-based row where the first damage was detected, or None: the
+    first bad row, the row at which decoding stopped on an error (end="error"), the row
+    the input ended inside (a partial row, dropped), or the row after a good row followed
+    by garbled fill. None with end in ("rtc", "eofb", "data") means the stream decoded
+    whole, as far as a decoder can tell: compare ``rows`` with the rows expected too
+    (a stream cut exactly between rows shows nothing else).
     """
 
     image: np.ndarray
@@ -228,6 +234,7 @@ class DecodeResult:
     error: str | None
     error_position: int | None
     garbled_fill_rows: int = 0
+    first_bad_row: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -250,7 +257,8 @@ class StreamDecoder:
     or every row of the page if ``keep=True``.
 
     ``rows``, ``bad_rows``, ``max_consecutive_bad_rows``, ``garbled_fill_rows``, ``end``,
-    ``error`` and ``error_position`` are readable at any time (``end`` is None while open).
+    ``error``, ``error_position`` and ``first_bad_row`` are readable at any time (``end``
+    is None while open).
     Options are those of :func:`decode`.
     """
 
@@ -315,11 +323,12 @@ class StreamDecoder:
             self._keep = None
         d = self._dec
         return DecodeResult(rows, d.rows, d.bad_rows, d.max_consecutive_bad_rows, d.end,
-                            d.error, d.error_position, d.garbled_fill_rows)
+                            d.error, d.error_position, d.garbled_fill_rows, d.first_bad_row)
 
     def _stat(name: str):          # noqa: N805 - a property factory
         return property(lambda self: getattr(self._dec, name) if self._dec is not None
-                        else (None if name in ("end", "error", "error_position") else 0))
+                        else (None if name in ("end", "error", "error_position", "first_bad_row")
+                              else 0))
 
     rows = _stat("rows")
     bad_rows = _stat("bad_rows")
@@ -328,6 +337,7 @@ class StreamDecoder:
     end = _stat("end")
     error = _stat("error")
     error_position = _stat("error_position")
+    first_bad_row = _stat("first_bad_row")
     del _stat
 
 

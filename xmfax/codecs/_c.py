@@ -97,13 +97,14 @@ class Decoder:
         self._dec = ffi.gc(handle, lib.xm_dec_free)
         self._consumed = ffi.new("size_t *")
         self._nrows = ffi.new("long *")
-        self._stats = ffi.new("long long[6]")
+        self._stats = ffi.new("long long[7]")
         self._finished = False
         self._scratch: np.ndarray | None = None
         self.rows = 0
         self.bad_rows = 0
         self.max_consecutive_bad_rows = 0
         self.garbled_fill_rows = 0
+        self.first_bad_row: int | None = None
         self.end: str | None = None
         self.error: str | None = None
         self.error_position: int | None = None
@@ -152,6 +153,7 @@ class Decoder:
         lib.xm_dec_stats(self._dec, s)
         self.rows, self.bad_rows, self.max_consecutive_bad_rows = int(s[0]), int(s[1]), int(s[2])
         self.garbled_fill_rows = int(s[5])
+        self.first_bad_row = int(s[6]) if s[6] >= 0 else None
         self.end = _ENDS[int(s[3])]
         if s[4] >= 0:
             self.error_position = int(s[4])

@@ -229,6 +229,10 @@ def _code_2d(trans: list[int], ref: list[int], width: int,
 # --- decoding ---------------------------------------------------------------------------
 
 _OK, _BAD, _EOL_SEEN, _TRUNC, _EMPTY = 0, 1, 2, 3, 4   # _EMPTY: an EOL where a row should start
+# a row may hold at most width + 32 zero-length runs (so fewer than 2 x width + 32 changing
+# elements): more is garbage, and would let a hostile stream grow one row without bound
+_EXTRA_ZEROS = 32
+_TOO_MANY_ZEROS = "too many zero-length runs in one row"
 _CHUNK = 1 << 15             # bytes converted to bits at a time
 
 
@@ -247,6 +251,7 @@ class Decoder:
         self.bad_rows = 0
         self.max_consecutive_bad_rows = 0
         self.garbled_fill_rows = 0       # good rows followed by non-zero bits before the next EOL
+        self.first_bad_row: int | None = None    # 0-based row of the first damage seen
         self.end: str | None = None
         self.error: str | None = None
         self.error_position: int | None = None
@@ -315,7 +320,13 @@ class Decoder:
         self._bad_run = 0
         return self._at_limit()
 
+    def _damage(self) -> None:
+        """Damage was detected in the row being decoded (self.rows, 0-based)."""
+        if self.first_bad_row is None:
+            self.first_bad_row = self.rows
+
     def _bad_row(self, why: str, pos: int) -> bool:
+        self._damage()
         if self.error is None:
             self.error = f"row {self.rows}: {why}"
             self.error_position = self._base + pos
@@ -333,6 +344,7 @@ class Decoder:
         return False
 
     def _fail(self, why: str, pos: int) -> None:
+        self._damage()
         self.end = "error"
         self.error = f"row {self.rows}: {why}"
         self.error_position = self._base + pos
@@ -341,15 +353,18 @@ class Decoder:
 
     def _skip_to_eol(self, watch: bool = False):
         """Advance to just after the next EOL. Returns False if the input ended first.
-        ``watch`` (after a good row): a 1 bit before that EOL is not fill (T.4 §4.1.3
-        fill is 0 bits) and counts the row in ``garbled_fill_rows``."""
+        A 1 bit before that EOL is not fill (T.4 §4.1.3 fill is 0 bits): damage at the
+        row to come (before the first EOL too); ``watch`` (after a good row): it also
+        counts the row in ``garbled_fill_rows``."""
         while True:
             bits, p = self._bits, self._pos
             q = bits.find(_EOL, p)
             last = q if q >= 0 else len(bits) if self._final else max(p, len(bits) - 11)
-            if watch and bits.find("1", p, last) >= 0:
-                self.garbled_fill_rows += 1
-                watch = False
+            if (watch or self.first_bad_row is None) and bits.find("1", p, last) >= 0:
+                self._damage()                   # rows after the last good one are lost
+                if watch:
+                    self.garbled_fill_rows += 1
+                    watch = False
             if q >= 0:
                 self._pos = q + 12
                 return True
@@ -377,8 +392,8 @@ class Decoder:
             if empty:
                 return _EMPTY, "EOL where a row should start"
             return _EOL_SEEN, "EOL before the row reached its width"
-        if kind == _TRUNC:
-            return _TRUNC, ""
+        if kind == _TRUNC:     # "cut": the input ended inside a row (a code, or a 1 bit, seen)
+            return _TRUNC, "" if empty else "cut"
         return _BAD, what
 
     def _zeros(self):
@@ -407,6 +422,7 @@ class Decoder:
         trans: list[int] = []
         a0, colour, table = 0, 0, tables[0]
         empty = True
+        zero_runs = 0
         while True:
             if n - p < PEEK:
                 if not self._final:
@@ -421,9 +437,9 @@ class Decoder:
             run, length = table[v]
             if not length:
                 return (yield from self._no_code(p, empty, "invalid run-length code"))
-            if p + length > n:
+            if p + length > n:                  # the input ends inside this code
                 self._pos = p
-                return _TRUNC, ""
+                return _TRUNC, "" if empty and "1" not in bits[p:] else "cut"
             p += length
             empty = False
             a0 += run
@@ -434,15 +450,35 @@ class Decoder:
                 if a0 == width:
                     self._pos = p
                     return _OK, trans
-                if trans and trans[-1] == a0:  # a zero-length run cancels a change
-                    trans.pop()
-                else:
-                    trans.append(a0)
+                if trans and trans[-1] == a0:  # a zero-length run: kept (see _row_2d) ...
+                    if colour and (trans[-2] == a0 if len(trans) > 1 else a0 == 0):
+                        # ... except a white run of 0 then a black run of 0: both vanish
+                        # INTEROP(libtiff): its one-dimensional rows drop that pair
+                        if len(trans) > 1:
+                            zero_runs -= 1
+                        trans.pop()
+                        colour ^= 1
+                        table = tables[colour]
+                        continue
+                    zero_runs += 1
+                    if zero_runs > width + _EXTRA_ZEROS:
+                        self._pos = p
+                        return _BAD, _TOO_MANY_ZEROS
+                trans.append(a0)
                 colour ^= 1
                 table = tables[colour]
 
     def _row_2d(self, ref: list[int]):
-        """Decode one two-dimensional row (T.4 §4.2.1.3, T.6 §2.2) against ``ref``."""
+        """Decode one two-dimensional row (T.4 §4.2.1.3, T.6 §2.2) against ``ref``.
+
+        Zero-length runs (H(0,0) at the start of a row, H(x,0) or a vertical mode with
+        a1 = a0 later) are legal to decode and are kept as changing elements, so the
+        next row's b1/b2 may sit on them. Until the row's first vertical or horizontal
+        mode (passes only so far), b1 is the element right after the last pass's b2
+        even when it is not to the right of a0 (it can only differ on zero-length runs).
+        INTEROP(libtiff): both as libtiff decodes, which real G4 files rely on
+        (tests/interop/test_codecs_libtiff.py compares generated mode sequences).
+        """
         width, tables, modes = self.width, _RUN_TABLES, _MODE_TABLE
         ref = ref + [width, width, width]
         bits, p = self._bits, self._pos
@@ -450,6 +486,9 @@ class Decoder:
         trans: list[int] = []
         a0, colour, j = -1, 0, 0
         empty = True
+        coded = False            # a vertical or horizontal mode seen in this row
+        after_pass = 0           # while not coded: index of b1 (after the last pass's b2)
+        zero_runs = 0
         while True:
             if n - p < PEEK:
                 if not self._final:
@@ -464,17 +503,22 @@ class Decoder:
             mode, length = modes[v >> (PEEK - 7)]
             if not length:
                 return (yield from self._no_code(p, empty, "invalid mode code"))
-            if p + length > n:
+            if p + length > n:                  # the input ends inside this code
                 self._pos = p
-                return _TRUNC, ""
+                return _TRUNC, "" if empty and "1" not in bits[p:] else "cut"
             p += length
             empty = False
-            while ref[j] <= a0:
-                j += 1
-            b = j if (j & 1) == colour else j + 1
+            if coded:            # T.4 §4.2.1.3.1: b1 to the right of a0, colour opposite
+                while ref[j] <= a0:
+                    j += 1
+                b = j if (j & 1) == colour else j + 1
+            else:
+                b = after_pass
             if mode == _MODE_P:
                 a0 = ref[b + 1]
+                after_pass = b + 2
             elif mode == _MODE_H:
+                coded = True
                 start = a0 if a0 > 0 else 0
                 a = start
                 for c in (colour, colour ^ 1):           # M(a0a1) then M(a1a2)
@@ -494,12 +538,12 @@ class Decoder:
                         if not length or p + length > n:
                             self._pos = p
                             if length:
-                                return _TRUNC, ""
+                                return _TRUNC, "cut"
                             kind = yield from self._zeros()
                             if kind == _EOL_SEEN:
                                 return _EOL_SEEN, "EOL inside a horizontal mode"
                             if kind == _TRUNC:
-                                return _TRUNC, ""
+                                return _TRUNC, "cut"
                             return _BAD, "invalid run-length code in horizontal mode"
                         p += length
                         total += run
@@ -511,16 +555,25 @@ class Decoder:
                     a += total
                     if a < width:
                         if trans and trans[-1] == a:
-                            trans.pop()
-                        else:
-                            trans.append(a)
+                            zero_runs += 1
+                            if zero_runs > width + _EXTRA_ZEROS:
+                                self._pos = p
+                                return _BAD, _TOO_MANY_ZEROS
+                        trans.append(a)
                 a0 = a
             else:
+                coded = True
                 a1 = ref[b] + mode
-                if a1 <= a0 or a1 > width:
+                low = a0 if a0 > 0 else 0        # a1 = a0: a zero-length run
+                if a1 < low or a1 > width:
                     self._pos = p
-                    return _BAD, f"vertical mode puts a1 at {a1}, outside {a0 + 1}..{width}"
+                    return _BAD, f"vertical mode puts a1 at {a1}, outside {low}..{width}"
                 if a1 < width:
+                    if trans and trans[-1] == a1:
+                        zero_runs += 1
+                        if zero_runs > width + _EXTRA_ZEROS:
+                            self._pos = p
+                            return _BAD, _TOO_MANY_ZEROS
                     trans.append(a1)
                 a0 = a1
                 colour ^= 1
@@ -565,6 +618,8 @@ class Decoder:
                     return
                 continue
             if status == _TRUNC:
+                if info:
+                    self._damage()              # the input ended inside a row
                 self.end = "data"
                 return
             if status == _EMPTY:
@@ -597,6 +652,8 @@ class Decoder:
                 if self._good_row(info):
                     return
             elif status == _TRUNC:
+                if info:
+                    self._damage()              # the input ended inside a row
                 self.end = "data"
                 return
             elif status == _EMPTY:
@@ -622,6 +679,8 @@ class Decoder:
                 if self._good_row(info):
                     return
             elif status == _TRUNC:
+                if info:
+                    self._damage()              # the input ended inside a row
                 self.end = "data"
                 return
             elif status == _EMPTY:
