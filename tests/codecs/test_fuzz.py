@@ -84,8 +84,12 @@ def test_mutated_streams(mode, seed, kind, chunk):
 
 @pytest.mark.parametrize("codec,opts", [(c, o) for c, o, _ in MODES])
 def test_long_hostile_inputs_are_linear_and_bounded(codec, opts):
-    """Megabit inputs of zeros, ones and a repeating pattern finish (bounded work)."""
-    for data in (bytes(200_000), b"\xff" * 200_000, b"\x00\x10\x01" * 60_000):
+    """Megabit inputs of zeros, ones, a repeating pattern and endless H(0,0) (zero-length
+    runs: at most width + 32 per row) finish, with bounded work and memory."""
+    h00 = "001" + "00110101" + "0000110111"            # H, white 0, black 0: 21 bits
+    bits = h00 * 8 * 4000                              # a whole number of bytes
+    endless_h00 = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    for data in (bytes(200_000), b"\xff" * 200_000, b"\x00\x10\x01" * 60_000, endless_h00):
         dec = codecs.StreamDecoder(WIDTH, codec, max_rows=MAX_ROWS, **opts)
         for i in range(0, len(data), 4096):
             dec.feed(data[i:i + 4096])
