@@ -162,3 +162,19 @@ def test_replay_with_shifted_numbers_is_stale():
     got += feed(rx, grams[20:])
     assert [ifp for _, ifp in got] == pk
     assert rx.stats.stale == 10 and rx.stats.resyncs == 0
+
+
+def test_a_malformed_datagram_never_takes_the_expected_slot():
+    # a redundancy bomb carrying the very next sequence number: refused (it used to be taken
+    # by the fast path, its no-signal delivered, and the real packet dropped as late)
+    tx = UDPTLSender(T38Config(udp_ec=EC_REDUNDANCY, redundancy_depth=1))
+    pk = ifps(6)
+    grams = [tx.pack(p) for p in pk]
+    rx = UDPTLReceiver()
+    got = feed(rx, grams[:3])
+    for bad in (encode_udptl(UDPTLPacket(3, NO_SIGNAL, (NO_SIGNAL,) * 500)),
+                encode_udptl(UDPTLPacket(3, NO_SIGNAL, (NO_SIGNAL,) * 2))[:-1],
+                encode_udptl(UDPTLPacket(3, NO_SIGNAL, (NO_SIGNAL,) * 2)) + b"\0"):
+        assert rx.receive(bad) == []
+    got += feed(rx, grams[3:])
+    assert [ifp for _, ifp in got] == pk

@@ -293,11 +293,13 @@ class UDPTLReceiver:
         nxt = self.next_seq
         n = len(datagram)
         if nxt is not None and n >= 5 and datagram[2] < 0x80:
-            # fast path: the expected packet with a short primary and redundancy;
-            # its secondary copies are not needed, so they are not parsed
+            # fast path: the expected packet with a short primary and redundancy; its
+            # secondary copies are not needed, so they are only walked over (the datagram
+            # must still be well-formed and within bounds, or it would take the slot of
+            # the real packet)
             plen = datagram[2]
             if (((datagram[0] << 8) | datagram[1]) == nxt and plen and 3 + plen < n
-                    and datagram[3 + plen] == 0):
+                    and datagram[3 + plen] == 0 and self._short_redundancy_ok(datagram, 4 + plen)):
                 ifp = datagram[3:3 + plen]
                 self._held = None
                 self.next_seq = (nxt + 1) & 0xFFFF
@@ -359,6 +361,20 @@ class UDPTLReceiver:
             self.next_seq = first.seq
             out += self._accept(first, 0)
         return out + self._accept(pkt, (seq - self.next_seq) & 0xFFFF)
+
+    def _short_redundancy_ok(self, d: bytes, pos: int) -> bool:
+        """Whether ``d`` from ``pos`` is a secondary-ifp-packets count within bounds and
+        that many short items ending exactly at the end (else the full decoder decides)."""
+        n = len(d)
+        if pos >= n or d[pos] > self.max_redundancy:
+            return False
+        count = d[pos]
+        pos += 1
+        for _ in range(count):
+            if pos >= n or d[pos] >= 0x80:
+                return False
+            pos += 1 + d[pos]
+        return pos == n
 
     def _keep(self, seq: int, ifp: bytes) -> None:
         have, seen = self._have, self._seen
