@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,12 @@ FUZZ_SCALE = max(1, int(os.environ.get("XMFAX_FUZZ_SCALE", "5") or 5))
 
 def pytest_configure(config):
     # (the markers fuzz and conformance are declared in pyproject.toml)
+    # pytest imported this file as the top-level module "conftest"; tests that put
+    # tests/document on sys.path and do `from conftest import fax_page` mean that folder's
+    # conftest, so this one must not stay cached under the name (pytest keeps its own
+    # reference to it; it drops the name before each conftest it imports, too).
+    if getattr(sys.modules.get("conftest"), "__file__", None) == __file__:
+        del sys.modules["conftest"]
     # The fuzz profile draws fresh examples, but from a seed that is printed (header, and
     # beside every failure) so that any failure can be replayed with --hypothesis-seed.
     if PROFILE == "fuzz" and config.getoption("hypothesis_seed", None) is None:

@@ -207,3 +207,21 @@ def test_fails(b):
     assert "hypothesis seed" in fuzz.stdout and "--hypothesis-seed=" in fuzz.stdout
     dev = _run(root)
     assert "FAILED tests/test_c.py::test_report" in dev.stdout, dev.stdout
+
+
+def test_a_subfolder_conftest_stays_importable_by_name(tmp_path):
+    """tests/interop imports helpers with `from conftest import fax_page` after putting
+    tests/document on sys.path: the top-level tests/conftest.py must not shadow it."""
+    root = _tree(tmp_path, {
+        "document/conftest.py": "def helper():\n    return 42\n",
+        "interop/test_uses_helper.py": textwrap.dedent("""
+            import os, sys
+            sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "document"))
+            from conftest import helper
+
+            def test_helper():
+                assert helper() == 42
+        """),
+    })
+    r = _run(root, "tests/interop")
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout
