@@ -188,3 +188,19 @@ def test_tolerant_pages_scaled_keep_their_damage():
     page = document.load(data, tolerant=True)[0]
     (lo, hi), = page.info["damaged_rows"]
     assert 0 < lo < hi <= page.rows and page.width == 1728
+
+
+def test_fill_flag_set_elsewhere_refuses_formats_we_cannot_check(monkeypatch):
+    """With LOAD_TRUNCATED_IMAGES on, a PNG whose last IDAT is short (IEND intact) would be filled."""
+    whole = to_bytes(Image.effect_noise((200, 200), 60), "PNG")
+    idat = whole.find(b"IDAT") - 4
+    (length,) = struct.unpack(">I", whole[idat:idat + 4])
+    body = whole[idat + 8:idat + 8 + length // 2]
+    short = whole[:idat] + H.png_chunk(b"IDAT", body) + H.png_chunk(b"IEND", b"")
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(DocumentError, match="LOAD_TRUNCATED_IMAGES"):
+        document.load(short)
+    with pytest.raises(DocumentError, match="LOAD_TRUNCATED_IMAGES"):
+        document.load(to_bytes(Image.new("L", (50, 50), 255), "GIF"))
+    assert document.load(short, tolerant=True)                   # asked for: loaded as Pillow fills it
+    assert document.load(to_bytes(text_image(size=(100, 80)), "JPEG"))   # JPEG is checked: still loads

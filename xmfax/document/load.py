@@ -211,17 +211,19 @@ def _pillow_pages(data: bytes, name: str, resolution: Resolution, paper: str, mo
                   frames: list[int] | None, fmt: str, tolerant: bool, count_source: bool = True) -> Iterator[Page]:
     limits = budget.limits
     note = None
-    if ImageFile.LOAD_TRUNCATED_IMAGES and fmt != "image" and not tolerant:
-        # someone in this process told Pillow to fill truncated images; we cannot check TIFF/GIF/BMP ourselves
-        raise DocumentError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True in this process: a truncated "
-                            "image would be filled silently, so it is not loaded for sending", source=name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = Image.open(io.BytesIO(data))
             limits.check_source_size(img.width, img.height, name)
             if fmt == "image" and img.format == "JPEG":
-                note = _whole_or_note(check_jpeg, data, name, tolerant)
+                note = _whole_or_note(check_jpeg, data, name, tolerant)   # also covers Pillow's EOI padding
+            elif ImageFile.LOAD_TRUNCATED_IMAGES and not tolerant:
+                # someone in this process told Pillow to fill truncated images: only a JPEG's end is
+                # checked here (above), so nothing else is loaded for sending while that is on
+                raise DocumentError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True in this process: a truncated "
+                                    f"{img.format or 'image'} would be filled silently, so it is not loaded for "
+                                    "sending (tolerant=True loads it)", source=name)
             elif fmt == "image" and img.format == "PNG":
                 note = _whole_or_note(check_png, data, name, tolerant)
             indices = frames if frames is not None else [0]
