@@ -9,6 +9,12 @@ with no Ghostscript counterpart, show where xmfax's time goes and how scanned
 pages fare: load alone (PDF drawn and made bilevel, nothing coded), and
 --scans A4 text pages as 300 dpi RGB JPEGs (phone/scanner output) loaded and saved.
 Compare ratios within one run: the machine may be shared and its speed vary.
+
+    python benchmarks/documents.py --bombs
+
+instead times the refusal of each hostile file of issue #10 (tests/document/hostile_files.py)
+by the default limits: seconds and Python's traced peak memory (tracemalloc; numpy
+buffers included, Pillow's and pdfium's own not) until the DocumentError.
 """
 from __future__ import annotations
 
@@ -92,13 +98,51 @@ def time_gs(pdf_path: str, out: str, res: Resolution, repeat: int) -> tuple[floa
     return best, os.path.getsize(out)
 
 
+def bombs() -> None:
+    import tracemalloc
+
+    import hostile_files as H
+
+    from xmfax.errors import DocumentError
+
+    cases = [
+        ("1,000 tall TIFF pages (1728x20000 G4)", lambda: H.many_pages_tiff(1000, 1728, 20000)),
+        ("1,000 wide white MMR pages (16384x9155)", lambda: H.many_pages_tiff(1000, 16384, 9155)),
+        ("1,000 tall PDF pages", lambda: H.tall_pdf(1000)),
+        ("200 tall PDF pages (tall200.pdf)", lambda: H.pdf(200, 595, 4800)),
+        ("60,000 strips over the whole file", lambda: H.overlapping_strips_tiff(60_000)),
+        ("one-line 50 MB text", lambda: H.long_line_text(50_000_000)),
+        ("16384x9155 RGBA16 PNG", H.rgba16_png),
+        ("JPEG claiming 16000x9000 in 335 bytes", H.forged_size_jpeg),
+        ("G4 strip of random bytes", lambda: H.random_strip_tiff(4)),
+    ]
+    print(f"{'hostile file':<44} {'bytes':>9} {'seconds':>8} {'peak MB':>8}  outcome")
+    for name, make in cases:
+        data = make()
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        try:
+            document.load(data, clock=time.monotonic)
+            outcome = "LOADED (not refused)"
+        except DocumentError as exc:
+            outcome = "refused: " + exc.reason[:60]
+        t = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        print(f"{name:<44} {len(data):9d} {t:8.3f} {peak:8.1f}  {outcome}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=10)
     ap.add_argument("--resolution", default="fine")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--scans", type=int, default=3, help="300 dpi JPEG pages for the scan row (0: none)")
+    ap.add_argument("--bombs", action="store_true", help="time the refusal of each hostile file of issue #10")
     args = ap.parse_args()
+    if args.bombs:
+        bombs()
+        return
     res = Resolution.from_name(args.resolution)
     pdf = make_pdf(args.pages)
     with tempfile.TemporaryDirectory() as tmp:
