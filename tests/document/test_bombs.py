@@ -132,3 +132,34 @@ def test_default_limits_keep_real_documents():
     assert len(list(document.iter_pages(tif.getvalue()))) == 60
     assert len(document.load(H.pdf(20))) == 20
     assert len(document.load(b"Dear reader,\n" + b"a fairly long line of text " * 30 + b"\n" * 200)) >= 1
+
+
+def test_all_bombs_in_a_fresh_process_stay_small():
+    """Peak RSS (which also sees Pillow's and pdfium's own memory) grows by little over the imports."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import resource, sys, time
+import hostile_files as H
+from xmfax import document
+from xmfax.errors import DocumentError
+import PIL.Image, pypdfium2, numpy
+bombs = [H.many_pages_tiff(1000, 1728, 20000), H.many_pages_tiff(1000, 16384, 9155), H.tall_pdf(1000),
+         H.overlapping_strips_tiff(60000), H.rgba16_png(), H.forged_size_jpeg()]
+document.load(H.pdf(1))                                    # warm up every library once
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for data in bombs + [H.long_line_text(50_000_000)]:
+    try:
+        document.load(data, clock=time.monotonic)
+        sys.exit("loaded a bomb")
+    except DocumentError:
+        pass
+print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).parent)
+    assert r.returncode == 0, r.stderr
+    base, peak = map(int, r.stdout.split())
+    assert peak - base < 150 * 1024, f"peak RSS grew by {(peak - base) // 1024} MB"   # KiB on Linux
