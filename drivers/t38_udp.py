@@ -320,7 +320,10 @@ async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | N
     port 0). Raises DriverError if the socket cannot be opened."""
     loop = asyncio.get_running_loop()
     config = (config or T38Config()).replace(paced=paced)
-    terminal = T38Terminal(session, config, loop.time())
+    try:
+        terminal = T38Terminal(session, config, loop.time())
+    except ValueError as exc:       # the session allows more than T38MaxBitRate (limit_t30)
+        raise DriverError(f"T.38 session not started: {exc}") from exc
     family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
