@@ -223,6 +223,8 @@ _WINDOW = 512            # a confirmed jump up to this far is a loss; further, a
 _CONFIRM = 4             # the confirming packet follows the first within this many numbers
 _KEEP = 256              # IFP packets kept for recovery
 _SEEN = 1024             # (number -> hash of IFP) remembered to recognise stale and repeated packets
+_STALE_MIN = 12          # IFP packets this long are recognised by content under any number;
+                         # shorter ones (indicators, single V.21 octets) recur in any stream
 
 
 @dataclass
@@ -266,12 +268,14 @@ class UDPTLReceiver:
         _WINDOW ahead is a loss burst (each packet reported lost); anything
         else is a restart of the far end's numbering (``resyncs``), reported
         as one lost packet, since nothing is known of what came in between.
-        A packet far from the stream whose IFP repeats one of the last _SEEN
-        received (under any number) is ``stale`` and never held: delayed copies
-        from before a resync, or replays with shifted numbers, never pull the
-        stream over, and their data is never delivered twice. (A genuine restart
-        whose first packets repeat recent ones, e.g. indicators, is followed a
-        few packets later, with its loss reported.)
+        A packet far from the stream that repeats one of the last _SEEN received
+        (same number and content; or, if it is _STALE_MIN octets or more, same
+        content under any number) is ``stale`` and never held; nor is a pair
+        that repeats two received packets the same distance apart. So delayed
+        copies from before a resync, or replays with shifted numbers, never pull
+        the stream over, and their data is never delivered twice. (A genuine restart
+        whose first packets repeat recent ones is followed a few packets later;
+        the packets dropped meanwhile are reported lost.)
     """
 
     def __init__(self, version: int = 0, *, max_redundancy: int = MAX_REDUNDANCY,
@@ -284,8 +288,9 @@ class UDPTLReceiver:
         self.stats = UDPTLStats()
         self._have: OrderedDict[int, bytes] = OrderedDict()   # seq -> ifp (the last _KEEP)
         self._seen: OrderedDict[int, int] = OrderedDict()     # seq -> hash(ifp) (the last _SEEN)
-        self._contents: Counter = Counter()                   # hash(ifp) -> count, over _seen
+        self._by_hash: dict[int, set[int]] = {}               # hash(ifp) -> its numbers, over _seen
         self._held: tuple[int, UDPTLPacket] | None = None     # a far packet awaiting confirmation
+        self._far_dropped = 0     # far packets dropped (stale or held) since one was accepted
 
     def receive(self, datagram: bytes) -> list[tuple[int, bytes | None]]:
         st = self.stats
@@ -302,6 +307,7 @@ class UDPTLReceiver:
                     and datagram[3 + plen] == 0 and self._short_redundancy_ok(datagram, 4 + plen)):
                 ifp = datagram[3:3 + plen]
                 self._held = None
+                self._far_dropped = 0
                 self.next_seq = (nxt + 1) & 0xFFFF
                 self._keep(nxt, ifp)
                 st.delivered += 1
@@ -338,26 +344,58 @@ class UDPTLReceiver:
             return []
         # far from the stream: a copy of a packet received lately (under any number: a
         # replay shifted in sequence, too) is never followed
-        if hash(pkt.primary) in self._contents:
+        h = hash(pkt.primary)
+        if self._seen.get(seq) == h or (len(pkt.primary) >= _STALE_MIN and h in self._by_hash):
             st.stale += 1
+            self._far_dropped += 1
             return []
         held = self._held
         if held is None or not 1 <= (seq - held[0]) & 0xFFFF <= _CONFIRM:
             if held is None or held[0] != seq:
                 self._held = (seq, pkt)
                 st.held += 1
+                self._far_dropped += 1
             return []
-        # confirmed: a second packet just after the held one
+        # confirmed: a second packet just after the held one -- unless the two repeat two
+        # received packets the same distance apart (a replay under shifted numbers)
         self._held = None
         first = held[1]
+        d = (seq - first.seq) & 0xFFFF
+        later = self._by_hash.get(h, ())
+        if any((t + d) & 0xFFFF in later for t in self._by_hash.get(hash(first.primary), ())):
+            st.stale += 2
+            self._far_dropped += 1
+            return []
         ahead_first = (first.seq - nxt) & 0xFFFF
         if ahead_first <= _WINDOW:
             out = self._accept(first, ahead_first)       # a burst of losses, each reported
         else:
+            # a restart of the numbering. If the first packet's redundancy holds the last
+            # packet delivered, the stream is continuous: the copies before it are the
+            # packets in between. Else the packets dropped while it was unconfirmed (at
+            # least one: nothing is known of what came between) are reported lost.
             st.resyncs += 1
-            st.lost += 1
+            last = self._have.get((nxt - 1) & 0xFFFF)
+            bridge = None
+            if last is not None and first.fec_npackets is None:
+                for i, sec in enumerate(first.secondary):
+                    if sec == last:
+                        bridge = first.secondary[:i][::-1]
+                        break
             self._have.clear()
-            out = [((first.seq - 1) & 0xFFFF, None)]
+            if bridge is not None:
+                n = len(bridge)
+                st.recovered_redundancy += n
+                st.delivered += n
+                out = []
+                for k, ifp in enumerate(bridge):
+                    s = (first.seq - n + k) & 0xFFFF
+                    self._keep(s, ifp)
+                    out.append((s, ifp))
+            else:
+                n = max(1, min(self._far_dropped - 1, _WINDOW))
+                st.lost += n
+                out = [((first.seq - n + k) & 0xFFFF, None) for k in range(n)]
             self.next_seq = first.seq
             out += self._accept(first, 0)
         return out + self._accept(pkt, (seq - self.next_seq) & 0xFFFF)
@@ -382,22 +420,22 @@ class UDPTLReceiver:
         have.move_to_end(seq)
         if len(have) > _KEEP:
             have.popitem(last=False)
-        contents = self._contents
         old = seen.get(seq)
         if old is not None:
-            self._forget(old)
+            self._forget(old, seq)
         h = hash(ifp)
         seen[seq] = h
-        contents[h] += 1
+        self._by_hash.setdefault(h, set()).add(seq)
         seen.move_to_end(seq)
         if len(seen) > _SEEN:
-            self._forget(seen.popitem(last=False)[1])
+            s, h = seen.popitem(last=False)
+            self._forget(h, s)
 
-    def _forget(self, h: int) -> None:
-        contents = self._contents
-        contents[h] -= 1
-        if contents[h] <= 0:
-            del contents[h]
+    def _forget(self, h: int, seq: int) -> None:
+        nums = self._by_hash[h]
+        nums.discard(seq)
+        if not nums:
+            del self._by_hash[h]
 
     def _accept(self, pkt: UDPTLPacket, ahead: int) -> list[tuple[int, bytes | None]]:
         """Deliver the ``ahead`` packets before ``pkt`` (recovered or lost), then ``pkt``."""
@@ -423,6 +461,7 @@ class UDPTLReceiver:
             out.append((s, ifp))
         seq = pkt.seq
         self._keep(seq, pkt.primary)
+        self._far_dropped = 0
         st.delivered += 1
         out.append((seq, pkt.primary))
         self.next_seq = (seq + 1) & 0xFFFF
