@@ -7,7 +7,7 @@ Hypothesis profiles (chosen by XMFAX_HYPOTHESIS_PROFILE; CI=true chooses ``ci``)
           database, the reproduction blob printed: CI cannot go red (or green) by luck.
 ``dev``   the default: random examples, no deadline (this machine is shared and loaded).
 ``fuzz``  fresh random examples, several times each test's own ``max_examples``
-          (XMFAX_FUZZ_SCALE, default 5); scripts/fuzz.sh runs it with a seed per round.
+          (XMFAX_FUZZ_SCALE, default 3); scripts/fuzz.sh runs it with a seed per round.
 
 Strict skips (on when CI=true or XMFAX_STRICT_SKIPS=1; XMFAX_STRICT_SKIPS=0 turns them off):
 a skipped test marked ``interop``, ``conformance`` or ``modem``, a test (or module) that
@@ -67,7 +67,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PROFILE = profile_name()
 settings.load_profile(PROFILE)
-FUZZ_SCALE = max(1, int(os.environ.get("XMFAX_FUZZ_SCALE", "5") or 5))
+FUZZ_SCALE = max(1, int(os.environ.get("XMFAX_FUZZ_SCALE", "3") or 3))
 
 
 def pytest_configure(config):
@@ -91,7 +91,8 @@ def _seed_text(config) -> str:
     if PROFILE == "ci" or settings.default.derandomize:
         return "derandomized (fixed per test; --hypothesis-seed is ignored)"
     if seed is not None:
-        return f"{seed} (replay: XMFAX_HYPOTHESIS_PROFILE={PROFILE} pytest --hypothesis-seed={seed} ...)"
+        scale = f" XMFAX_FUZZ_SCALE={FUZZ_SCALE}" if PROFILE == "fuzz" else ""
+        return f"{seed} (replay: XMFAX_HYPOTHESIS_PROFILE={PROFILE}{scale} pytest --hypothesis-seed={seed} ...)"
     return "random per test (fix one with --hypothesis-seed=N)"
 
 
@@ -188,7 +189,8 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and rep.when == "call" and PROFILE != "ci" and _is_property_test(item):
         seed = item.config.getoption("hypothesis_seed", None)
         if seed is not None:
-            rep.sections.append(("hypothesis seed", f"profile {PROFILE}, --hypothesis-seed={seed}"))
+            scale = f", XMFAX_FUZZ_SCALE={FUZZ_SCALE}" if PROFILE == "fuzz" else ""
+            rep.sections.append(("hypothesis seed", f"profile {PROFILE}{scale}, --hypothesis-seed={seed}"))
     return rep
 
 
