@@ -40,7 +40,7 @@ from .t30 import events as t30_events
 
 __all__ = [
     "send", "send_sync", "receive", "Receiver", "Call", "Accept", "Reject",
-    "CallStarted", "Retrying", "FaxResult", "load_documents", "parse_via",
+    "CallStarted", "Retrying", "PageStored", "FaxResult", "load_documents", "parse_via",
 ]
 
 # Reasons worth another attempt when ``retries`` > 0: the line or the far end, not the document.
@@ -68,6 +68,18 @@ class Retrying:
     attempt: int
     reason: str
     delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class PageStored:
+    """A received page is on disk (``error`` None) and ``response`` (MCF/RTP) goes to the
+    far end now; or it could not be stored (``error`` says why) and the call ends.
+    Only with ``output_dir``; ``time`` is the session clock."""
+
+    time: float
+    number: int
+    response: str
+    error: str | None = None
 
 
 # --------------------------------------------------------------------------- on_call
@@ -172,7 +184,7 @@ class _Observed:
         self._s = session
         self._hook = hook
         self._store = store
-        self._storing: list[tuple[int, Any]] = []    # (page number, future), in page order
+        self._storing: list[tuple[Any, Any]] = []    # (PageReceived, future), in page order
         self._now = 0.0
         self.log: list[Any] = []
         self._pending: list[Any] = []
@@ -184,7 +196,7 @@ class _Observed:
         for ev in self._s.events():
             if isinstance(ev, t30_events.PageReceived):
                 if self._store is not None:
-                    self._storing.append((ev.number, self._store(ev)))
+                    self._storing.append((ev, self._store(ev)))
                 self._hook(ev)
                 ev = _replace(ev, page=None)        # nobody else holds the image
             else:
@@ -196,11 +208,12 @@ class _Observed:
         """Tell the session about every page whose storing has finished, in order."""
         self._now = now
         while self._storing and self._storing[0][1].done():
-            number, future = self._storing.pop(0)
+            page, future = self._storing.pop(0)
             exc = future.exception()
             error = None if exc is None else (getattr(exc, "strerror", None) or str(exc) or repr(exc))
             if not self._s.done:
-                self._s.page_stored(number, now, error)
+                self._s.page_stored(page.number, now, error)
+            self._hook(PageStored(now, page.number, page.response, error))
         self._drain()
 
     def start(self, now: float) -> None:

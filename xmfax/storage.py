@@ -100,6 +100,7 @@ def write_new(dest: Path, write: Callable[[Any], Any]) -> None:
     fsync'd, then published without replacing anything)."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)                     # as the fax file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

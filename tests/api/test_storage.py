@@ -53,7 +53,11 @@ def test_a_page_that_cannot_be_stored_is_not_confirmed(tmp_path, monkeypatch, ec
     fail_on_page(monkeypatch, 2, OSError(errno.ENOSPC, "No space left on device"))
     pages = [text_page(i) for i in (1, 2, 3)]
     inbox = tmp_path / "inbox"
-    sent, got, _ = asyncio.run(fax(pages, ecm=ecm, receiver_kwargs=dict(output_dir=inbox, ecm=ecm)))
+    told: list = []
+    sent, got, _ = asyncio.run(fax(pages, ecm=ecm, receiver_kwargs=dict(output_dir=inbox, ecm=ecm,
+                                                                          on_event=told.append)))
+    stored = [(e.number, e.response, e.error) for e in told if isinstance(e, api.PageStored)]
+    assert stored == [(1, "MCF", None), (2, "MCF", "No space left on device")]
     # the far end: page 1 confirmed, page 2 not, and the fax is not a success
     assert not sent.ok, sent.summary()
     assert [p.number for p in sent.pages] == [1]
@@ -300,3 +304,19 @@ def test_the_event_loop_keeps_running_during_a_20_page_call(tmp_path):
     sent, got, gaps = asyncio.run(main())
     assert sent.ok and got.ok and got.page_count == 20
     assert max(gaps) < 0.050, f"the loop stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_a_record_that_cannot_be_written_is_said_on_stderr(tmp_path, monkeypatch, capfd):
+    original = storage.write_new
+
+    def write_new(dest, write):
+        if dest.suffix == ".json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(dest, write)
+
+    monkeypatch.setattr(storage, "write_new", write_new)
+    sent, got, _ = asyncio.run(fax([text_page(1)], receiver_kwargs=dict(output_dir=tmp_path)))
+    assert sent.ok and got.ok and len(load(got.files[0])) == 1
+    err = capfd.readouterr().err
+    assert "could not be written (No space left on device)" in err and "receive: success, 1 page(s)" in err
+    assert not list(tmp_path.glob("*.json")) and leftovers(tmp_path) == []

@@ -125,7 +125,7 @@ def test_send_and_receive_plain_output_and_ladder(tmp_path, letter):
     assert f"  {tif}" in rx.stdout.splitlines()
     # progress goes to stderr, one line per step
     assert "send: page 1 sent (MCF)" in tx.stderr and "send: call ended: success" in tx.stderr
-    assert "receive: page 2 received (MCF)" in rx.stderr
+    assert "receive: page 2 received" in rx.stderr and "receive: page 2 stored (MCF)" in rx.stderr
     svg = (tmp_path / "call.svg").read_text()
     assert svg.startswith("<svg") or svg.startswith("<?xml")
     assert "DCS" in svg and "MCF" in svg

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..api import CallStarted, Retrying
+from ..api import CallStarted, PageStored, Retrying
 from ..ladder import render_html, render_svg, render_text
 from ..record import FaxResult
 from ..t30 import events as ev
@@ -96,11 +96,19 @@ class Progress:
             elif not getattr(self, "_announced", None) == e.number:
                 self._announced = e.number
                 self._say(f"{self.label}: page {e.number} ({e.coding.upper()}, {e.resolution}, {e.rate} bit/s)")
-        elif isinstance(e, (ev.PageSent, ev.PageReceived)):
-            word = "sent" if isinstance(e, ev.PageSent) else "received"
+        elif isinstance(e, ev.PageSent):
             if self._rich is not None and self._task is not None:
                 self._rich.advance(self._task)
-            self._say(f"{self.label}: page {e.number} {word} ({e.response})")
+            self._say(f"{self.label}: page {e.number} sent ({e.response})")
+        elif isinstance(e, ev.PageReceived):      # with -o its answer waits until it is stored
+            self._say(f"{self.label}: page {e.number} received")
+        elif isinstance(e, PageStored):
+            if e.error is None:
+                if self._rich is not None and self._task is not None:
+                    self._rich.advance(self._task)
+                self._say(f"{self.label}: page {e.number} stored ({e.response})")
+            else:
+                self._say(f"{self.label}: page {e.number} NOT stored ({e.error}): not confirmed")
         elif isinstance(e, ev.CallEnded):
             self._say(f"{self.label}: call ended: {e.status} ({e.text})")
 
