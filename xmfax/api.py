@@ -613,6 +613,24 @@ class Receiver:
         session = _Observed(Session(config, calling=False, receive=True, now=0.0), hook,
                             store if sink is not None else None)
         dispatcher.put(self.on_event, CallStarted(0.0, "receive", self.via))
+        result: FaxResult | None = None
+        try:
+            result = await self._run_session(session, driver, remote, wall_start, common)
+        finally:
+            if sink is not None:
+                await asyncio.to_thread(storer.shutdown, wait=True)   # the page being stored, if any
+                if result is None:          # cancelled (or a bug): the stored pages are kept all the same
+                    result = _record.call_failure("receive", "cancelled", "the receiver stopped during the call",
+                                                  started_at=_record.utc_iso(wall_start),
+                                                  ended_at=_record.utc_iso(time.time()), **common)
+                    result.pages = _record.from_t30(session.result, session.log, direction="receive").pages
+                    result.files = await asyncio.to_thread(sink.close, result)
+        if sink is not None:
+            result.files = await asyncio.to_thread(sink.close, result)
+        return result
+
+    async def _run_session(self, session: _Observed, driver: Any, remote: Any, wall_start: float,
+                           common: dict) -> FaxResult:
         try:
             if self.transport == "t38":
                 t30 = await _run_t38(session, self.via, answering=True, realtime=self.realtime,
@@ -620,8 +638,8 @@ class Receiver:
                                      max_duration=self.max_duration)
             else:
                 t30 = await asyncio.to_thread(_class1_answer, driver, session, self.max_duration)
-            result = _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,
-                                      wall_end=time.time(), **common)
+            return _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,
+                                    wall_end=time.time(), **common)
         except (DriverError, OSError) as exc:
             result = _record.call_failure("receive", _failure_reason(exc, self.transport), str(exc),
                                           started_at=_record.utc_iso(wall_start),
@@ -629,10 +647,7 @@ class Receiver:
                                           events=[_record.event_to_dict(e) for e in session.log], **common)
             if session.log and any(isinstance(e, t30_events.PageReceived) for e in session.log):
                 result.pages = _record.from_t30(session.result, session.log, direction="receive").pages
-        if sink is not None:
-            await asyncio.to_thread(storer.shutdown, wait=True)   # the page being stored, if any
-            result.files = await asyncio.to_thread(sink.close, result)
-        return result
+            return result
 
     # Class 1
     def _class1_wait(self, stop: asyncio.Event) -> tuple[Any, dict]:

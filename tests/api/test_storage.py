@@ -192,7 +192,7 @@ def _result():
     return FaxResult("receive", "success", "ok", pages=[PageDetail(1)])
 
 
-def test_concurrent_receivers_with_one_name_keep_both_faxes(tmp_path, monkeypatch):
+def test_a_second_fax_drawing_a_used_name_gets_a_new_one(tmp_path, monkeypatch):
     names = iter(["dup"] * 2 + [f"n{i}" for i in range(10)])
     monkeypatch.setattr(storage, "_token", lambda: next(names))
     inbox = tmp_path / "inbox"
@@ -320,3 +320,57 @@ def test_a_record_that_cannot_be_written_is_said_on_stderr(tmp_path, monkeypatch
     err = capfd.readouterr().err
     assert "could not be written (No space left on device)" in err and "receive: success, 1 page(s)" in err
     assert not list(tmp_path.glob("*.json")) and leftovers(tmp_path) == []
+
+
+def test_a_folder_gone_before_the_call_means_the_call_is_not_answered(tmp_path, capfd):
+    """The folder passed the start-up check but was removed later: nowhere to keep a fax,
+    so the call is not answered (the sender sees nobody) and the record says storage."""
+    from xmfax.t30 import T30Config
+    from xmfax.t30.config import Timers
+
+    inbox = tmp_path / "inbox"
+
+    async def main():
+        receiver, task, url = await start_receiver(output_dir=inbox, once=True)
+        inbox.rmdir()
+        sent = await api.send([text_page(1, lines=1)], via=url, realtime=False,
+                              config=T30Config(local_id=TX_ID, timers=Timers(t1=1.0)))
+        return sent, (await asyncio.wait_for(task, 30))[0]
+
+    sent, got = asyncio.run(main())
+    assert (sent.status, sent.reason) == ("failure", "no_dis")
+    assert (got.status, got.reason) == ("failure", "storage") and "cannot create a file" in got.reason_text
+    assert "call not answered" in capfd.readouterr().err
+
+
+def test_a_receiver_cancelled_during_a_call_keeps_the_stored_pages(tmp_path, monkeypatch):
+    original = storage.FaxFiles.store
+    storing_page_2 = []
+
+    def store(self, n, page):
+        if n == 2:
+            storing_page_2.append(True)
+            time.sleep(0.5)                 # a slow disk: the call waits for it
+        return original(self, n, page)
+
+    monkeypatch.setattr(storage.FaxFiles, "store", store)
+    inbox = tmp_path / "inbox"
+
+    async def main():
+        receiver, task, url = await start_receiver(output_dir=inbox, once=True)
+        sending = asyncio.create_task(api.send([text_page(i, lines=1) for i in (1, 2, 3)], via=url,
+                                               local_id=TX_ID, realtime=False, max_duration=2))
+        while not storing_page_2:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await sending
+
+    sent = asyncio.run(main())
+    assert not sent.ok
+    (record,) = records(inbox)
+    assert (record["status"], record["reason"]) == ("failure", "cancelled")
+    (tif,) = record["files"]
+    assert [p["number"] for p in record["pages"]] == [1, 2] and len(load(tif)) == 2
+    assert leftovers(inbox) == []
