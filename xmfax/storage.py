@@ -77,6 +77,21 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
+def _sync_dir(folder: Path) -> None:
+    """fsync a folder, so the names created in it survive a crash (best effort: some
+    file systems cannot open a folder for that)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def publish(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
     """Give the finished file ``tmp`` its name ``dest``, never replacing an existing
     file there (FileExistsError instead); ``tmp`` is gone afterwards."""
@@ -157,6 +172,7 @@ class FaxFiles:
                 continue                          # another receiver took it a moment ago
             except OSError as exc:
                 raise StorageError(f"cannot create a file for the fax: {_why(exc)}", path=part) from exc
+            _sync_dir(self.directory)             # the .part's name is as durable as its pages
             return base, os.fdopen(fd, "w+b", buffering=0)
         raise StorageError("no free file name after 100 tries", path=self.directory)
 
@@ -223,6 +239,7 @@ class FaxFiles:
         except OSError as exc:
             print(f"xmfax: the record of fax {self.base.name} could not be written ({_why(exc)}): "
                   f"{result.summary()}", file=sys.stderr, flush=True)
+        _sync_dir(self.directory)
         return files
 
     def _publish_tif(self) -> Path | None:

@@ -374,3 +374,15 @@ def test_a_receiver_cancelled_during_a_call_keeps_the_stored_pages(tmp_path, mon
     (tif,) = record["files"]
     assert [p["number"] for p in record["pages"]] == [1, 2] and len(load(tif)) == 2
     assert leftovers(inbox) == []
+
+
+def test_a_stored_page_is_fsynced_before_it_counts(tmp_path, monkeypatch):
+    from xmfax.document import tiffwriter
+
+    synced: list[int] = []
+    real = tiffwriter.os.fsync
+    monkeypatch.setattr(tiffwriter.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    sink = storage.FaxFiles(tmp_path, ("tiff",), "mmr", 1_800_000_000.0)
+    sink.store(1, text_page(1, lines=1))
+    assert synced and sink.stored == [1]
+    sink.close(_result())

@@ -152,6 +152,14 @@ class TiffWriter:
         except (OSError, ValueError):
             pass        # bytes past the last linked IFD are garbage every reader ignores
 
+    def _sync(self) -> None:
+        """fsync the file (``durable``); a target without a file descriptor has no disk to sync."""
+        try:
+            fd = self._f.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return
+        os.fsync(fd)
+
     def _put(self, at: int, raw: bytes) -> None:
         """Write all of ``raw`` at offset ``at`` (an unbuffered file may take it in parts)."""
         f = self._f
@@ -236,8 +244,8 @@ class TiffWriter:
         # link it in only now that it is complete
         self._put(self._link_at, struct.pack("<I", ifd_at - self._base))
         self._f.flush()
-        if self.durable and self._own:
-            os.fsync(self._f.fileno())
+        if self.durable:
+            self._sync()
         self._link_at = ifd_at + 2 + 12 * len(entries)
 
     # ------------------------------------------------------------------ end
@@ -251,8 +259,8 @@ class TiffWriter:
             self._put(at + 2, struct.pack("<H", self.pages))
         f.seek(0, io.SEEK_END)
         f.flush()
-        if self.durable and self._own:
-            os.fsync(f.fileno())
+        if self.durable:
+            self._sync()
         if self._dest is not None:
             self._dest.write(f.getvalue())
         if self._own:
