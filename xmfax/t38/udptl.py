@@ -415,21 +415,26 @@ class UDPTLReceiver:
         return pos == n
 
     def _keep(self, seq: int, ifp: bytes) -> None:
-        have, seen = self._have, self._seen
+        have, seen, by_hash = self._have, self._seen, self._by_hash
+        if seq in have:                 # only after a wrap or a resync: keep oldest-first order
+            have.move_to_end(seq)
         have[seq] = ifp
-        have.move_to_end(seq)
         if len(have) > _KEEP:
             have.popitem(last=False)
         old = seen.get(seq)
         if old is not None:
             self._forget(old, seq)
+            seen.move_to_end(seq)
         h = hash(ifp)
         seen[seq] = h
-        self._by_hash.setdefault(h, set()).add(seq)
-        seen.move_to_end(seq)
+        nums = by_hash.get(h)
+        if nums is None:
+            by_hash[h] = {seq}
+        else:
+            nums.add(seq)
         if len(seen) > _SEEN:
-            s, h = seen.popitem(last=False)
-            self._forget(h, s)
+            s, old = seen.popitem(last=False)
+            self._forget(old, s)
 
     def _forget(self, h: int, seq: int) -> None:
         nums = self._by_hash[h]
