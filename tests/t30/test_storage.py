@@ -20,35 +20,35 @@ class StoringReceiver(Session):
         super().__init__(cfg, calling=False, receive=True)
         self.plan = plan or {}
         self.default = default
-        self.due: tuple[float, int, str | None] | None = None
+        self.due: list[tuple[float, int, str | None]] = []
         self.log: list = []
         self.waiting_seen: list[int] = []
 
     def _collect(self, now: float) -> None:
         for ev in self.events():
             self.log.append(ev)
-            if isinstance(ev, PageReceived) and self.awaiting_storage == ev.number:
-                self.waiting_seen.append(ev.number)
+            if isinstance(ev, PageReceived):      # every page is stored, as the API does
+                if self.awaiting_storage == ev.number:
+                    self.waiting_seen.append(ev.number)
                 delay, error = self.plan.get(ev.number, self.default)
                 if delay is not None:
-                    self.due = (now + delay, ev.number, error)
+                    self.due.append((now + delay, ev.number, error))
 
     def receive(self, ev, now):
         super().receive(ev, now)
         self._collect(now)
 
     def handle_timer(self, now):
-        if self.due is not None and now >= self.due[0]:
-            _, number, error = self.due
-            self.due = None
+        while self.due and now >= self.due[0][0]:
+            _, number, error = self.due.pop(0)
             self.page_stored(number, now, error)
         super().handle_timer(now)
         self._collect(now)
 
     def next_timer(self):
         t = super().next_timer()
-        if self.due is not None and not self.done:
-            t = self.due[0] if t is None else min(t, self.due[0])
+        if self.due and not self.done:
+            t = self.due[0][0] if t is None else min(t, self.due[0][0])
         return t
 
 
@@ -187,3 +187,22 @@ def test_page_longer_than_max_receive_rows_is_refused_not_cut(ecm):
 def test_default_row_limit_takes_an_a3_superfine_page():
     # A3 (420 mm) at 15.4 lines/mm is ~6,500 rows: far inside the default
     assert T30Config().max_receive_rows >= 6500 * 3
+
+
+def test_page_stored_for_a_page_that_awaits_nothing():
+    """Pages marked ERR (a block given up) are delivered without a held answer: the
+    application may still report them; an error then ends the call."""
+    from .test_ecm_assembly import dense_page, same_frames_lost
+    from xmfax.t30.pair import Faults
+    pages = [dense_page(8, rows=1400), dense_page(9, rows=200)]
+    tx = Session(T30Config(ecm_frame_size=64, max_rate=2400, compressions=frozenset({"mh"})),
+                 calling=True, pages=pages)
+    rx = StoringReceiver(T30Config(confirm_storage=True), plan={1: (0.2, "disk full")})
+    Line(tx, rx, faults=Faults(frame=same_frames_lost({5}, times=99))).run(until=3000)
+    assert rx.result.pages_received[0].response == "stored-failed"
+    assert rx.result.reason is Reason.STORAGE and "disk full" in rx.result.detail
+    assert not tx.result.ok
+    s = Session(T30Config(confirm_storage=True), calling=False, receive=True)
+    s.start(0.0)
+    with pytest.raises(LocalProtocolError):
+        s.page_stored(3, 0.1)

@@ -49,15 +49,22 @@ class StorageMixin:
     def page_stored(self, number: int, now: float, error: str | None = None) -> None:
         """The application stored received page ``number`` (``error`` None) or could not
         (``error`` says why). Only meaningful with ``T30Config.confirm_storage``; after the
-        call has ended it does nothing. LocalProtocolError if page ``number`` is not the
-        one awaiting storage."""
+        call has ended it does nothing. For a delivered page that awaits nothing (one
+        marked "ERR", already confirmed, or stored twice) it does nothing, except that an
+        error still ends the call (DCN, Reason.STORAGE). LocalProtocolError for a page
+        number not delivered yet."""
         self._now = now
         if self.state in (State.DONE, State.IDLE):
             return
         held = self._storage
         if held is None or held.stored or held.number != number:
-            waiting = self.awaiting_storage
-            raise LocalProtocolError(f"page_stored({number}): the page awaiting storage is {waiting}")
+            if not 1 <= number <= len(self.result.pages_received) or (held is not None and number > held.number):
+                raise LocalProtocolError(f"page_stored({number}): no such page delivered "
+                                         f"(the page awaiting storage is {self.awaiting_storage})")
+            if error is not None:
+                self._set_page_response(number, "stored-failed")
+                self._fail(Reason.STORAGE, f"page {number}: {error}")
+            return
         self._storage_deadline = None
         if error is not None:
             self._storage_failed(error)
