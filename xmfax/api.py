@@ -211,7 +211,9 @@ class _Observed:
             page, future = self._storing.pop(0)
             exc = future.exception()
             error = None if exc is None else (getattr(exc, "strerror", None) or str(exc) or repr(exc))
-            if not self._s.done:
+            # a page the session is not holding (it ended, or gave up on storage) has nothing
+            # to confirm; a store that failed still fails the record (storage.FaxFiles.close)
+            if self._s.awaiting_storage == page.number:
                 self._s.page_stored(page.number, now, error)
             self._hook(PageStored(now, page.number, page.response, error))
         self._drain()

@@ -386,3 +386,26 @@ def test_a_stored_page_is_fsynced_before_it_counts(tmp_path, monkeypatch):
     sink.store(1, text_page(1, lines=1))
     assert synced and sink.stored == [1]
     sink.close(_result())
+
+
+def test_storage_slower_than_its_timer_fails_the_call_but_keeps_the_page(tmp_path, monkeypatch):
+    """Timers.storage ran out: the far end is told DCN, not MCF; the page that was stored
+    late is kept (never lost), and the record says failure, storage, with the pages held."""
+    from xmfax.t30 import T30Config
+    from xmfax.t30.config import Timers
+
+    original = storage.FaxFiles.store
+
+    def store(self, n, page):
+        if n == 2:
+            time.sleep(0.6)
+        return original(self, n, page)
+
+    monkeypatch.setattr(storage.FaxFiles, "store", store)
+    config = T30Config(local_id="+1 555 0199", timers=Timers(storage=0.2))
+    sent, got, _ = asyncio.run(fax([text_page(i, lines=1) for i in (1, 2, 3)],
+                                   receiver_kwargs=dict(output_dir=tmp_path, config=config)))
+    assert not sent.ok and [p.number for p in sent.pages] == [1]
+    assert (got.status, got.reason) == ("failure", "storage") and "did not answer" in got.reason_text
+    assert [p.number for p in got.pages] == [1, 2] and len(load(got.files[0])) == 2
+    assert records(tmp_path)[0] == got.to_dict()
