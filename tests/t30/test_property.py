@@ -139,3 +139,37 @@ def test_two_engines_with_random_faults_both_end(ecm, polling, fates, damage, si
     assert len(rx.result.received_pages) <= 2
     if a.result.ok and b.result.ok:
         assert len(rx.result.received_pages) == 2
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ecm=st.booleans(), events=st.lists(st.one_of(event_st, st.sampled_from(["stored", "failed"])),
+                                         max_size=60))
+def test_receiver_awaiting_storage_ends_cleanly(ecm, events):
+    """A receiver with confirm_storage under any input, told at random moments that its
+    page was stored (or not): it never raises and always ends by its own timers."""
+    s = Session(T30Config(ecm=ecm, confirm_storage=True), calling=False, receive=True)
+    now = 0.0
+    s.start(now)
+    for ev in events:
+        if ev in ("stored", "failed"):
+            if s.awaiting_storage is not None:
+                s.page_stored(s.awaiting_storage, now, None if ev == "stored" else "disk full")
+        elif isinstance(ev, float):
+            now += ev
+            s.handle_timer(now)
+        else:
+            now += 0.01
+            s.receive(ev, now)
+        s.data_to_send()
+        s.events()
+    for _ in range(200):
+        if s.done:
+            break
+        t = s.next_timer()
+        assert t is not None, f"live state {s.state} with no timer"
+        now = max(now, t)
+        s.handle_timer(now)
+        s.data_to_send()
+    assert s.done and s.result.reason is not None and s.awaiting_storage is None
+    for p in s.result.pages_received:
+        assert p.response in ("MCF", "RTP", "ERR", "damaged", "unconfirmed", "stored-failed")
