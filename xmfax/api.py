@@ -211,9 +211,11 @@ class _Observed:
             page, future = self._storing.pop(0)
             exc = future.exception()
             error = None if exc is None else (getattr(exc, "strerror", None) or str(exc) or repr(exc))
-            # a page the session is not holding (it ended, or gave up on storage) has nothing
-            # to confirm; a store that failed still fails the record (storage.FaxFiles.close)
-            if self._s.awaiting_storage == page.number:
+            # every delivered page is reported, also one the session is not holding (an ECM
+            # page marked ERR): a failure to store it still ends the call (Reason.STORAGE).
+            # After the call (or its storage timer) ended there is nobody to tell; a store
+            # that failed then still fails the record (storage.FaxFiles.close)
+            if not self._s.done:
                 self._s.page_stored(page.number, now, error)
             self._hook(PageStored(now, page.number, page.response, error))
         self._drain()
