@@ -183,3 +183,30 @@ def test_blocks_given_up_with_eor_mark_each_page_damaged():
         same_image(x, y) for x, y in zip(pages, got))    # they do have holes
     events = b.events()
     assert [e.number for e in events if isinstance(e, PageReceived)] == [1, 2]
+
+
+@pytest.mark.parametrize("number", [40, 140])
+def test_late_copy_of_a_frame_is_not_taken_into_the_next_block(number):
+    """A copy of block 0's frame ``number`` arrives 6 s late (after that block's MCF, as
+    block 1 begins) and block 1's own frame ``number`` is lost: the late copy must not
+    stand for it (it is asked for again with PPR) and the page arrives whole."""
+    fcd_count = [0]
+
+    def hook(side, frame, mod, n):
+        if side != "a" or mod is Modulation.V21 or frame[2] != int(FCF.FCD) or frame[3] != number:
+            return "ok"
+        fcd_count[0] += 1
+        if fcd_count[0] == 1:
+            return "duplicate"          # block 0's frame: a late copy follows
+        if fcd_count[0] == 2:
+            return "drop"               # block 1's frame, first send: lost
+        return "ok"
+
+    pages = [dense_page(21, rows=1300)]          # ~420 frames: block 1 has frame ``number`` too
+    a = Session(T30Config(ecm_frame_size=64, compressions=frozenset({"mh"})), calling=True, pages=pages)
+    b = Session(T30Config(), calling=False, receive=True)
+    line = Line(a, b, faults=Faults(frame=hook, duplicate_delay=6.0))
+    line.run(until=3000)
+    assert a.result.ok and b.result.ok, (a.result.text, b.result.text)
+    assert same_image(pages[0], b.result.received_pages[0])
+    assert names(line, "b").count("PPR") == 1

@@ -316,7 +316,6 @@ class ReceiverMixin:
         prev = self._rx_last_pps
         if prev is not None and prev[:2] == (page, block):
             count = max(count, prev[2])
-        count = max(count, max(self._rx_block.frames, default=-1) + 1)
         self._rx_last_pps = (page, block, count, fcf2)
         missing = self._rx_block.missing(count)
         if missing:

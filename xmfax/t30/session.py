@@ -537,6 +537,11 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             if isinstance(ev, CarrierUp):
                 if ev.modulation is Modulation.V21:
                     self._burst_bad = self._burst_good = False
+                elif (self.state is State.RX_PAGE and self._rx_last_pps is None and self._rx_dcs is not None
+                        and self._rx_dcs.ecm):
+                    # a new block's burst begins: a frame of the last block that came late
+                    # (after its MCF) must not be taken as one of this block's
+                    self._rx_block.clear()
                 # a signal is arriving: a response timer waits for it (T.30 §5.4.3.1)
                 if self._deadline is not None and self.state is not State.WAIT_DIS:
                     if ev.modulation is Modulation.V21:
