@@ -60,9 +60,15 @@ def is_t38_datagram(data: bytes, version: int | None = None) -> bool:
 
 
 async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
-                          ignore: dict | None = None) -> Address | None:
+                          ignore: dict | None = None, *, keep_socket: bool = False):
     """Listen on ``local`` until someone sends a valid T.38 datagram (is_t38_datagram);
     their address (None if ``stop`` is set first). Anything else is dropped.
+
+    ``keep_socket=True`` returns ``(address, socket)`` instead: the bound socket stays
+    open for :func:`run_call` (``sock=``), so the port never closes between the first
+    datagram and the call (while ``on_call`` decides, the caller's datagrams wait in the
+    socket's queue instead of drawing ICMP port-unreachable, which ends many callers).
+    Close it yourself if the call is not taken.
 
     ``ignore`` maps the addresses of rejected callers to when they were last heard
     (loop time); their datagrams are dropped (and the time renewed) until they have
@@ -94,16 +100,23 @@ async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
         transport, _ = await loop.create_datagram_endpoint(_First, local_addr=local)
     except OSError as exc:
         raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
+    kept: socket.socket | None = None
     try:
         if on_ready is not None:
             on_ready(transport.get_extra_info("sockname")[:2])
         stopper = loop.create_task(stop.wait())
         done, _ = await asyncio.wait({got, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
-        return got.result() if got in done else None
+        caller = got.result() if got in done else None
+        if caller is None or not keep_socket:
+            return caller
+        # a second descriptor of the same socket outlives the transport's close: the
+        # port stays bound, and what arrives from now on queues in the kernel for run_call
+        kept = transport.get_extra_info("socket").dup()
+        return caller, kept
     finally:
         transport.close()
-        await closed            # the port is free again only once the socket is really closed
+        await closed            # (with keep_socket the port stays bound through ``kept``)
 
 
 def parse_hostport(text: str, default_port: int | None = None) -> Address:
@@ -313,21 +326,27 @@ class T38UDPDriver(asyncio.DatagramProtocol):
 
 async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | None = None,
                    config: T38Config | None = None, paced: bool = True, *,
-                   max_duration: float = 1800.0, on_ready=None):
+                   max_duration: float = 1800.0, on_ready=None, sock: socket.socket | None = None):
     """Run ``session`` (a T.30 Session) over T.38/UDPTL; return its T30Result.
 
     ``on_ready(local_address)`` is called once the socket is bound (useful with
-    port 0). Raises DriverError if the socket cannot be opened."""
+    port 0). ``sock``: an already bound UDP socket to use instead of binding ``local``
+    (wait_for_caller's ``keep_socket``); it is closed when the call ends. Raises
+    DriverError if the socket cannot be opened."""
     loop = asyncio.get_running_loop()
     config = (config or T38Config()).replace(paced=paced)
     try:
         terminal = T38Terminal(session, config, loop.time())
     except ValueError as exc:       # the session allows more than T38MaxBitRate (limit_t30)
+        if sock is not None:
+            sock.close()
         raise DriverError(f"T.38 session not started: {exc}") from exc
-    family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if sock is None:
+        family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        sock.bind(local)
+        if sock.getsockname()[1] == 0:
+            sock.bind(local)
         sock.setblocking(False)
         transport, driver = await loop.create_datagram_endpoint(
             lambda: T38UDPDriver(terminal, remote, loop, sock), sock=sock)

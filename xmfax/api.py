@@ -325,7 +325,7 @@ async def _call_hook(hook: Callable | None, *args: Any, timeout: float | None = 
 async def _run_t38(session: Any, via: str, *, answering: bool, realtime: bool, t38: Any,
                    local_override: tuple[str, int] | None = None,
                    remote_override: tuple[str, int] | None = None, on_ready=None,
-                   max_duration: float) -> Any:
+                   max_duration: float, sock: Any = None) -> Any:
     from .drivers import t38_udp
     from .t38.config import T38Config
 
@@ -336,7 +336,7 @@ async def _run_t38(session: Any, via: str, *, answering: bool, realtime: bool, t
         remote = remote_override
     config = t38 if t38 is not None else T38Config()
     return await t38_udp.run_call(session, local=local, remote=remote, config=config, paced=realtime,
-                                  max_duration=max_duration, on_ready=on_ready)
+                                  max_duration=max_duration, on_ready=on_ready, sock=sock)
 
 
 # --------------------------------------------------------------------------- send
@@ -499,6 +499,7 @@ class Receiver:
         self._ready = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rejected: dict[tuple[str, int], float] = {}    # T.38 callers turned away, last heard
+        self._held_sock: Any = None          # T.38: the socket a caller was heard on, until the call takes it
         self._task: asyncio.Task | None = None
 
     # lifecycle
@@ -544,6 +545,14 @@ class Receiver:
 
     # one call
     async def _one_call(self, dispatcher: _Dispatcher) -> FaxResult | None:
+        try:
+            return await self._take_call(dispatcher)
+        finally:
+            if self._held_sock is not None:     # a T.38 call not taken: free the port
+                self._held_sock.close()
+                self._held_sock = None
+
+    async def _take_call(self, dispatcher: _Dispatcher) -> FaxResult | None:
         wall_start = time.time()
         call = Call(via=self.via, transport=self.transport)
         remote = None
@@ -555,9 +564,13 @@ class Receiver:
             if self.local_address is not None:
                 local = self.local_address          # keep the port we were given (port 0)
             if remote is None:
-                remote = await t38_udp.wait_for_caller(local, self._stop, self._bound, self._rejected)
-                if remote is None:
+                # the port stays open (held) while on_call decides: a caller's datagrams
+                # then queue for the call instead of drawing ICMP port-unreachable
+                got = await t38_udp.wait_for_caller(local, self._stop, self._bound, self._rejected,
+                                                    keep_socket=True)
+                if got is None:
                     return None
+                remote, self._held_sock = got
             else:
                 self._bound(local)
             call.remote_address = f"{remote[0]}:{remote[1]}"
@@ -637,9 +650,10 @@ class Receiver:
                            common: dict) -> FaxResult:
         try:
             if self.transport == "t38":
+                sock, self._held_sock = self._held_sock, None       # run_call owns (and closes) it now
                 t30 = await _run_t38(session, self.via, answering=True, realtime=self.realtime,
                                      t38=self.t38, local_override=self.local_address, remote_override=remote,
-                                     max_duration=self.max_duration)
+                                     max_duration=self.max_duration, sock=sock)
             else:
                 t30 = await asyncio.to_thread(_class1_answer, driver, session, self.max_duration)
             return _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,

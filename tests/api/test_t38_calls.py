@@ -15,6 +15,7 @@ from xmfax.document import load
 from xmfax.record import FaxResult
 from xmfax.t30 import T30Config
 from xmfax.t30.config import Timers
+from xmfax.t38.config import T38Config
 
 from faxkit import RX_ID, TX_ID, fax, frames, leftovers, make_pdf, start_receiver, text_page
 
@@ -279,3 +280,31 @@ def test_a_transport_failure_is_a_result_not_a_crash():
     assert (result.direction, result.status, result.reason) == ("send", "failure", "driver_error")
     assert "cannot open UDP 203.0.113.1:0" in result.reason_text
     assert result.transport == "t38" and result.address.startswith("t38://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("decision", ["accept", "reject"])
+def test_a_slow_on_call_keeps_the_port_open(tmp_path, decision):
+    """on_call takes 2 s (a routing look-up): the receiver keeps its port open meanwhile, so
+    the datagrams of a caller that repeats its indicators (as gateways do) are not answered
+    with ICMP port-unreachable (which ends an xmfax caller's call as 'far end unreachable'). Accepted, the call succeeds; rejected, the caller
+    fails with a line reason, never a success."""
+
+    async def on_call(call):
+        await asyncio.sleep(2.0)
+        return decision == "accept"
+
+    async def scenario():
+        receiver, task, url = await start_receiver(once=True, on_call=on_call, output_dir=tmp_path)
+        sent = await api.send([text_page(1, lines=1)], via=url, local_id=TX_ID, realtime=False,
+                              resolution="standard", t38=T38Config(indicator_interval_ms=200),
+                              config=T30Config(local_id=TX_ID, timers=Timers(t1=8.0)))
+        results = await asyncio.wait_for(task, 30)
+        return sent, results
+
+    sent, results = asyncio.run(scenario())
+    if decision == "accept":
+        assert sent.ok, sent.summary()
+        assert results[0].ok and results[0].page_count == 1
+    else:
+        assert not sent.ok and sent.page_count == 0
+        assert results[0].reason == "rejected"
