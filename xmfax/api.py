@@ -388,6 +388,8 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
 async def _send_once(pages: list[Page], via: str, transport: str, address: str, to: str | None,
                      config: T30Config, dispatcher: _Dispatcher, on_event: Callable | None,
                      realtime: bool, t38: Any, max_duration: float, class1: Any) -> FaxResult:
+    if transport == "t38" and t38 is not None:
+        config = t38.limit_t30(config)      # never offer a rate above the agreed T38MaxBitRate
     session = _Observed(Session(config, calling=True, pages=pages, now=0.0),
                         lambda ev: dispatcher.put(on_event, ev))
     wall_start = time.time()
@@ -616,6 +618,8 @@ class Receiver:
                                             ended_at=_record.utc_iso(time.time()), **common)
             config = _replace(config, confirm_storage=True)
         config = _replace(config, keep_received_pages=False)
+        if self.transport == "t38" and self.t38 is not None:
+            config = self.t38.limit_t30(config)     # never offer a rate above the agreed T38MaxBitRate
         # one worker per call stores its pages in order, off the line's path
         storer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="xmfax-store") if sink else None
 

@@ -308,3 +308,13 @@ def test_a_slow_on_call_keeps_the_port_open(tmp_path, decision):
     else:
         assert not sent.ok and sent.page_count == 0
         assert results[0].reason == "rejected"
+
+
+def test_t38_max_bit_rate_limits_what_both_ends_offer(tmp_path):
+    """T38MaxBitRate 9600 on both ends: the API lowers each T.30 session to it (the T.38
+    terminal refuses a session that may go faster), and the call runs at 9600 or below."""
+    sent, got, _ = asyncio.run(fax([text_page(1)], t38=T38Config(max_bit_rate=9600),
+                                   receiver_kwargs=dict(output_dir=tmp_path, t38=T38Config(max_bit_rate=9600))))
+    assert sent.ok, sent.summary()
+    assert got.ok, got.summary()
+    assert sent.rate <= 9600 and got.rate <= 9600
