@@ -59,6 +59,19 @@ event_st = st.one_of(
 )
 
 
+def _run_out(s: Session, now: float) -> None:
+    """The far end is silent from ``now`` on: the session must end by its own timers."""
+    for _ in range(200):
+        if s.done:
+            break
+        t = s.next_timer()
+        assert t is not None, f"live state {s.state} with no timer"
+        now = max(now, t)
+        s.handle_timer(now)
+        s.data_to_send()
+    assert s.done, s.state
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(role=st.sampled_from(["send", "receive", "poll", "polled"]), ecm=st.booleans(),
        events=st.lists(event_st, max_size=60))
@@ -83,16 +96,7 @@ def test_any_input_ends_cleanly(role, ecm, events):
             s.receive(ev, now)
         s.data_to_send()
         s.events()
-    # from here on the far end is silent: the session must end by its own timers
-    for _ in range(200):
-        if s.done:
-            break
-        t = s.next_timer()
-        assert t is not None, f"live state {s.state} with no timer"
-        now = max(now, t)
-        s.handle_timer(now)
-        s.data_to_send()
-    assert s.done, s.state
+    _run_out(s, now)       # from here on the far end is silent: its own timers end it
     assert s.result.reason is not None and s.result.status in ("success", "failure")
     assert s.next_timer() is None
 
@@ -162,14 +166,7 @@ def test_receiver_awaiting_storage_ends_cleanly(ecm, events):
             s.receive(ev, now)
         s.data_to_send()
         s.events()
-    for _ in range(200):
-        if s.done:
-            break
-        t = s.next_timer()
-        assert t is not None, f"live state {s.state} with no timer"
-        now = max(now, t)
-        s.handle_timer(now)
-        s.data_to_send()
-    assert s.done and s.result.reason is not None and s.awaiting_storage is None
+    _run_out(s, now)
+    assert s.result.reason is not None and s.awaiting_storage is None
     for p in s.result.pages_received:
         assert p.response in ("MCF", "RTP", "ERR", "damaged", "unconfirmed", "stored-failed")
