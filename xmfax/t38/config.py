@@ -50,6 +50,12 @@ class T38Config:
       chunk_ms           paced data chunk duration (T.38 §7: 20-40 ms is usual)
       indicator_interval_ms  if set, repeat the current indicator this often while idle
                          (like spandsp's REGULAR_INDICATORS); None: send each once
+      end_repeats        extra datagrams sent after each indicator and after the last packet
+                         of each transmission (its closing no-signal), each a repeat of that
+                         indicator with a fresh sequence number: UDPTL redundancy protects a
+                         packet only if more packets follow it, and after the end of a signal
+                         the line goes quiet (issue #10). 0..10; 0: off
+      end_repeat_ms      paced, the spacing of those repeats (1..100 ms); unpaced they go at once
     """
 
     version: int = 0
@@ -68,6 +74,8 @@ class T38Config:
     paced: bool = True
     chunk_ms: int = 30
     indicator_interval_ms: int | None = None
+    end_repeats: int = 2
+    end_repeat_ms: int = 20
 
     def __post_init__(self) -> None:
         if not 0 <= self.version <= 3:
@@ -89,6 +97,10 @@ class T38Config:
             raise ValueError("fec_span and fec_entries: 1..16")
         if not 10 <= self.chunk_ms <= 200:
             raise ValueError(f"chunk_ms {self.chunk_ms}: 10..200")
+        if type(self.end_repeats) is not int or not 0 <= self.end_repeats <= 10:
+            raise ValueError(f"end_repeats {self.end_repeats!r}: an int, 0..10")
+        if type(self.end_repeat_ms) is not int or not 1 <= self.end_repeat_ms <= 100:
+            raise ValueError(f"end_repeat_ms {self.end_repeat_ms!r}: an int, 1..100")
 
     def replace(self, **changes) -> "T38Config":
         return dataclasses.replace(self, **changes)

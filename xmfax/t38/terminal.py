@@ -19,6 +19,11 @@ Transmission (T.38 §7.3, and what gateways expect):
   SendData    -> training indicator, t4-non-ecm-data chunks, t4-non-ecm-sig-end
   SendSilence -> nothing sent for that long
   every signal is followed by a no-signal indicator
+  every indicator, and the no-signal ending each transmission, is sent ``end_repeats``
+  more times (``end_repeat_ms`` apart, paced), each repeat a new datagram (issue #10):
+  UDPTL redundancy carries a lost packet only in the datagrams after it, and after the
+  end of a signal this terminal falls silent to wait for the answer. Repeats never
+  delay SendComplete (T.30's timers start there), and a new signal cancels any left.
 Paced (``T38Config.paced``), each step is sent when a modem would have reached
 it: training and preamble times, then data in ``chunk_ms`` pieces at the
 modulation's byte rate. Unpaced, everything goes at once (trusted links, tests).
@@ -105,6 +110,9 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 _HDLC_FIELD_END = {FieldType.HDLC_FCS_OK: True, FieldType.HDLC_FCS_BAD: False,
                    FieldType.HDLC_FCS_OK_SIG_END: True, FieldType.HDLC_FCS_BAD_SIG_END: False}
 _DCS = 0x82
+# indicators whose repeat, with nothing received between, is no new event (a repeated
+# training or preamble indicator is handled by _on_indicator, which knows the signal state)
+_IDEMPOTENT = frozenset({Indicator.NO_SIGNAL, Indicator.CNG, Indicator.CED})
 # Line noise standing in for lost non-ECM data, LSB first: runs of 8 ones and 8 zeros. No MH or
 # MR code has 8 zeros followed by a 1 (T.4 Tables 2-4: only the EOL, with 11), and no run here
 # can make an EOL, so a row the gap cut is never completed by what follows the gap.
@@ -135,6 +143,16 @@ class T38Stats:
     frames_received: int = 0
     frames_bad: int = 0
     indicators_repeated: int = 0     # idle repeats (indicator_interval_ms)
+    end_repeats: int = 0             # repeats of indicators and signal ends (end_repeats)
+
+
+class _Again:
+    """A step that sends ``packet`` (an indicator just sent) again, as a repeat."""
+
+    __slots__ = ("packet",)
+
+    def __init__(self, packet):
+        self.packet = packet
 
 
 class _Tx:
@@ -171,6 +189,7 @@ class T38Terminal:
         self._last_indicator: bytes | None = None
         self._indicator_due: float | None = None
         self._ind_redundancy_left = 0
+        self._tail: deque = deque()          # (time, raw indicator): repeats after a transmission
         # receive state
         self._rx_mod: Mod | None = None      # modulation of the signal being received
         self._rx_kind: str | None = None     # "hdlc" or "data"
@@ -182,6 +201,7 @@ class T38Terminal:
         self._rx_octets = 0                  # data octets and packets of the current data signal
         self._rx_packets = 0
         self._rx_expected_seq: int | None = None
+        self._rx_prev_ind: Indicator | None = None   # the last packet received, if an indicator
         self._events: list = []
         self._started = False
         self._closed = False
@@ -198,8 +218,8 @@ class T38Terminal:
         """The call is over and everything the session asked to send has gone
         (a paced terminal still has the final DCN to play out after the session ends)."""
         if self._closed:
-            return True
-        return bool(self.session.done) and self._tx is None and not self._commands
+            return not self._tail             # after a Hangup the last repeats still go
+        return bool(self.session.done) and self._tx is None and not self._commands and not self._tail
 
     @property
     def result(self):
@@ -225,6 +245,8 @@ class T38Terminal:
         best = None
         if tx is not None:
             best = tx.steps[0][0] if tx.steps else tx.end
+        if self._tail and (best is None or self._tail[0][0] < best):
+            best = self._tail[0][0]
         due = self._indicator_due
         if due is not None and (best is None or due < best):
             best = due
@@ -249,6 +271,7 @@ class T38Terminal:
             self._lost(now, 1)
             self._carrier_down(now)
             self._pump(now)
+        self._run_tail(now)
         self._run_tx(now)
         if self._indicator_due is not None and now >= self._indicator_due:
             if self._tx is None:
@@ -299,6 +322,7 @@ class T38Terminal:
             self.session.receive(M.LineLost(reason), now)
             self._pump(now)
         self._closed = True
+        self._tail.clear()                    # nothing more goes out
 
     # ------------------------------------------------------------------ session pump
     def _pump(self, now: float) -> None:
@@ -322,6 +346,10 @@ class T38Terminal:
     # ------------------------------------------------------------------ transmit
     def _emit(self, packet, indicator: bool = False) -> None:
         raw = encode_ifp(packet, self.config.version)
+        self._tail.clear()                    # a new signal: the last one's repeats are moot
+        self._send(raw, indicator)
+
+    def _send(self, raw: bytes, indicator: bool) -> None:
         self.stats.packets_sent += 1
         if indicator:
             self._last_indicator = raw
@@ -362,8 +390,31 @@ class T38Terminal:
             return
         else:  # Receive and anything unknown: a hint, nothing to send
             return
+        if self.config.end_repeats:
+            steps = self._with_repeats(steps, paced)
         self._tx = _Tx(steps, t, isinstance(cmd, (M.SendHDLC, M.SendData)))
         self._indicator_due = None            # a signal is on: no idle repeats
+
+    def _with_repeats(self, steps: deque, paced: bool) -> deque:
+        """``steps`` with each indicator but the last step followed by its repeats: paced,
+        ``end_repeat_ms`` apart, as many as fit before the next step (the signal's first
+        data comes a training or preamble time later); unpaced, at once. The last step's
+        repeats go after the transmission (``_run_tx``), not inside it."""
+        cfg = self.config
+        gap = cfg.end_repeat_ms / 1000 if paced else 0.0
+        out: deque = deque()
+        items = list(steps)
+        for i, (t, pkt) in enumerate(items):
+            out.append((t, pkt))
+            if type(pkt) is not IndicatorPacket or i == len(items) - 1:
+                continue
+            nxt = items[i + 1][0]
+            for k in range(1, cfg.end_repeats + 1):
+                at = t + k * gap
+                if paced and at >= nxt:
+                    break
+                out.append((at, _Again(pkt)))
+        return out
 
     def _plan_hdlc(self, cmd: M.SendHDLC, t: float, steps: deque, paced: bool) -> float:
         mod = cmd.modulation
@@ -451,12 +502,20 @@ class T38Terminal:
         while self._tx is not None:
             tx = self._tx
             steps = tx.steps
+            last = None
             while steps and steps[0][0] <= now:
-                _, pkt = steps.popleft()
+                at, pkt = steps.popleft()
+                if type(pkt) is _Again:
+                    self._repeat(encode_ifp(pkt.packet, self.config.version))
+                    continue
                 self._emit(pkt, indicator=type(pkt) is IndicatorPacket)
+                last = (at, pkt)
+            if last is not None and not steps and type(last[1]) is IndicatorPacket:
+                self._schedule_tail(*last)
             if steps or tx.end > now:
                 return
             # the transmission is over: tell T.30, then start whatever it asks next
+            self._run_tail(now)          # unpaced, the repeats go before anything new
             self._tx = None
             self._tx_free_at = tx.end
             self._schedule_indicator_repeat(tx.end)
@@ -470,6 +529,25 @@ class T38Terminal:
                 self._events.extend(evs)
             while self._tx is None and self._commands:
                 self._start_command(self._commands.popleft(), now)
+
+    def _schedule_tail(self, t: float, pkt: IndicatorPacket) -> None:
+        """The last packet of a transmission (its no-signal) went at ``t``: queue its
+        repeats, each a new datagram carrying it and what came before as redundancy."""
+        cfg = self.config
+        gap = cfg.end_repeat_ms / 1000 if cfg.paced else 0.0
+        raw = encode_ifp(pkt, cfg.version)
+        self._tail.extend((t + k * gap, raw) for k in range(1, cfg.end_repeats + 1))
+
+    def _run_tail(self, now: float) -> None:
+        tail = self._tail
+        while tail and tail[0][0] <= now:
+            self._repeat(tail.popleft()[1])
+
+    def _repeat(self, raw: bytes) -> None:
+        # INTEROP(spandsp): a repeated identical indicator is no new event to a receiver
+        # (spandsp's terminal ignores it, as this one does: _IDEMPOTENT); see docs/t38.md
+        self.stats.end_repeats += 1
+        self._send(raw, True)
 
     def _schedule_indicator_repeat(self, t: float) -> None:
         iv = self.config.indicator_interval_ms
@@ -501,8 +579,15 @@ class T38Terminal:
         self.stats.packets_received += 1
         self._rx_last = now
         if type(pkt) is IndicatorPacket:
+            prev, self._rx_prev_ind = self._rx_prev_ind, pkt.indicator
+            if prev is pkt.indicator and prev in _IDEMPOTENT:
+                # the far end repeating its indicator (end_repeats, REGULAR_INDICATORS):
+                # nothing came between, so the line state is unchanged
+                self.stats.ignored["repeated indicator"] += 1
+                return
             self._on_indicator(pkt.indicator, now)
         else:
+            self._rx_prev_ind = None
             self._on_data(pkt, now)
 
     def _lost(self, now: float, count: int) -> None:
@@ -512,6 +597,7 @@ class T38Terminal:
         sequence (see _boundary)."""
         self._frame_damaged = True
         self._lost_pending += count
+        self._rx_prev_ind = None            # what was lost may have changed the line state
         if self._rx_kind == "data":
             self._report_data_gap(now)
 
