@@ -47,7 +47,9 @@ def bounded(term):
     assert sum(term._receiver.stats.malformed.values()) >= 0
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+# seeds for which the injections include stale, late or duplicate datagrams at each end (the
+# last assertion); seed 1 stopped doing so once T38Config.end_repeats changed the traffic
+@pytest.mark.parametrize("seed", [2, 3])
 @pytest.mark.parametrize("ec", [EC_REDUNDANCY, EC_FEC])
 @pytest.mark.parametrize("ecm", [True, False])
 def test_hostile_datagrams_in_memory(ecm, ec, seed):

@@ -61,7 +61,8 @@ def command_gaps(sent):
     start of the next (its preamble)."""
     t_hs = next(t for t, p in sent if type(p) is IndicatorPacket and p.indicator.name.startswith(("V17", "V29")))
     later = [(t, p) for t, p in sent if t > t_hs]
-    starts = [t for t, p in later if p == PREAMBLE]
+    # a preamble repeated right after itself (T38Config.end_repeats) is the same signal
+    starts = [t for i, (t, p) in enumerate(later) if p == PREAMBLE and (i == 0 or later[i - 1][1] != PREAMBLE)]
     gaps = []
     for a, b in zip(starts, starts[1:]):
         end = max(t for t, p in later if p == NO_SIGNAL and a < t < b)

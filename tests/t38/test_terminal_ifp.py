@@ -66,7 +66,7 @@ def test_bit_reversal_table():
 
 def test_unpaced_hdlc_and_data():
     s = Scripted([M.SendHDLC((FRAME[:3], FRAME)), M.SendData(M.Modulation.V29_9600, b"\x01" * 700)])
-    term = T38Terminal(s, T38Config(paced=False, max_datagram=300), udptl=False)
+    term = T38Terminal(s, T38Config(paced=False, max_datagram=300, end_repeats=0), udptl=False)
     term.start(0.0)
     pk = sent(term)
     assert pk[0] == IndicatorPacket(Indicator.V21_PREAMBLE)
@@ -81,7 +81,7 @@ def test_unpaced_hdlc_and_data():
 
 def test_paced_timing_follows_modulation_rate():
     s = Scripted([M.SendData(M.Modulation.V17_14400, b"\x01" * 5400)])   # 3 s of data
-    term = T38Terminal(s, T38Config(paced=True, chunk_ms=30), udptl=False)
+    term = T38Terminal(s, T38Config(paced=True, chunk_ms=30, end_repeats=0), udptl=False)
     term.start(0.0)
     assert sent(term) == [IndicatorPacket(Indicator.V17_14400_LONG_TRAINING)]
     times = []
