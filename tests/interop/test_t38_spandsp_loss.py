@@ -138,3 +138,31 @@ def test_xmfax_sends_ecm_to_spandsp_with_redundancy_1(tmp_path):
         assert len(got) == 2 and all(np.array_equal(g, p.image) for g, p in zip(got, pages))
     finally:
         peer.close()
+
+
+# xmfax sending under 20 % loss with redundancy 3 (seeds 1-30): 24 calls succeeded whole on
+# both ends without end repeats (these five failed NO_RESPONSE_TO_PAGE: spandsp never saw the
+# end of xmfax's post-page command or page), 29 with them. Seed 27 still fails (its answers
+# to the last page are lost), honestly: xmfax does not claim a page nobody confirmed.
+@pytest.mark.parametrize("seed,recoverable", [(3, True), (10, True), (12, True), (16, True),
+                                              (17, True), (27, False)])
+def test_xmfax_sends_ecm_to_spandsp_under_20_percent_loss(tmp_path, seed, recoverable):
+    pages = base.make_pages(n=2, rows=ROWS, seed=11)
+    cfg = T38Config(paced=True, udp_ec=EC_REDUNDANCY, redundancy_depth=3)
+    sess = Session(T30Config(ecm=True, local_id="+1 555 0100"), calling=True, pages=pages)
+    xterm = T38Terminal(sess, cfg)
+    rx = str(tmp_path / "rx.tif")
+    peer = sp.SpandspT38(False, rx_file=rx, ecm=True)
+    try:
+        base.run(xterm, peer, loss=0.20, seed=seed, cfg=cfg, limit=900.0)
+        res = sess.result
+        if recoverable:
+            assert res.status == "success", (res.reason, res.detail)
+            assert peer.completion == sp.T30_ERR_OK
+        if res.status == "success":         # success only when spandsp holds both pages whole
+            got = base.read_tiff(rx)
+            assert len(got) == 2 and all(np.array_equal(g, p.image) for g, p in zip(got, pages))
+        else:
+            assert res.reason is not None and res.reason.code != 0
+    finally:
+        peer.close()
