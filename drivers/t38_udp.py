@@ -311,9 +311,12 @@ class T38UDPDriver(asyncio.DatagramProtocol):
             wait = deadline - now if t is None else max(0.0, min(t, deadline) - now)
             if wait > 0:
                 self.wakeup.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
+                # that arrives as the wake-up fires, and a cancelled receiver then ran on
                 try:
-                    await asyncio.wait_for(self.wakeup.wait(), wait)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(wait):
+                        await self.wakeup.wait()
+                except TimeoutError:
                     pass
             now = loop.time()
             t = term.next_timer()

@@ -313,12 +313,14 @@ def _replace(obj: Any, **changes: Any) -> Any:
 async def _call_hook(hook: Callable | None, *args: Any, timeout: float | None = None) -> Any:
     if hook is None:
         return None
-    if inspect.iscoroutinefunction(hook):
-        return await asyncio.wait_for(hook(*args), timeout)
-    value = await asyncio.wait_for(asyncio.to_thread(hook, *args), timeout)
-    if inspect.isawaitable(value):
-        value = await asyncio.wait_for(value, timeout)
-    return value
+    # asyncio.timeout rather than wait_for, which on Python 3.11 can drop a cancellation
+    async with asyncio.timeout(timeout):
+        if inspect.iscoroutinefunction(hook):
+            return await hook(*args)
+        value = await asyncio.to_thread(hook, *args)
+        if inspect.isawaitable(value):
+            value = await value
+        return value
 
 
 # --------------------------------------------------------------------------- transports
