@@ -225,3 +225,28 @@ def pytest_make_collect_report(collector):
         return rep
     item = StrictSkippedModule.from_parent(collector, name="module_skipped", reason=reason, kind=kind)
     return pytest.CollectReport(rep.nodeid, "passed", None, [item])
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size, read_only=False)`` mounts a fresh tmpfs of that size (e.g. "100k") under
+    tmp_path and returns its path: a real small or read-only disk for the tests that fill or
+    refuse writes. Needs root; elsewhere the test skips with the reason. Unmounted afterwards."""
+    import subprocess
+
+    mounts: list[Path] = []
+
+    def mount(size: str, read_only: bool = False) -> Path:
+        where = tmp_path / f"tmpfs{len(mounts)}"
+        where.mkdir()
+        options = f"ro,size={size}" if read_only else f"size={size}"
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a {size} tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounts.append(where)
+        return where
+
+    yield mount
+    for where in mounts:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import subprocess
 import time
 import tracemalloc
 from pathlib import Path
@@ -86,18 +85,9 @@ def test_the_first_page_failing_leaves_no_fax_file_but_a_record(tmp_path, monkey
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path):
+def small_tmpfs(tmpfs):
     """A 160 kB tmpfs (root only): a real full disk."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    return tmpfs("160k")
 
 
 def noisy_page(seed: int) -> Page:
@@ -219,17 +209,8 @@ def test_output_dir_that_is_a_file_fails_at_start(tmp_path):
 
 
 @pytest.fixture
-def read_only_dir(tmp_path):
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+def read_only_dir(tmpfs):
+    return tmpfs("64k", read_only=True)
 
 
 def test_output_dir_not_writable_fails_at_start(read_only_dir):

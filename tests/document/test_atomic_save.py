@@ -11,7 +11,6 @@ import errno
 import importlib
 import io
 import os
-import subprocess
 
 import numpy as np
 import pytest
@@ -109,17 +108,8 @@ def test_missing_folder(tmp_path):
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(mnt)], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a 100 KB tmpfs here: {r.stderr.strip() or r.returncode}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+def small_tmpfs(tmpfs):
+    return tmpfs("100k")
 
 
 @pytest.mark.parametrize("name", ["out.tif", "out.pdf"])
