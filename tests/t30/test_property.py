@@ -59,6 +59,26 @@ event_st = st.one_of(
 )
 
 
+def _play(s: Session, events: list) -> None:
+    """Feed ``events`` to a started session (a float: that much time passes and timers
+    fire; "stored"/"failed": the page waiting for storage is stored or fails; anything
+    else: a modem event 10 ms later), then let the silent far end run it out."""
+    now = 0.0
+    for ev in events:
+        if ev in ("stored", "failed"):
+            if s.awaiting_storage is not None:
+                s.page_stored(s.awaiting_storage, now, None if ev == "stored" else "disk full")
+        elif isinstance(ev, float):
+            now += ev
+            s.handle_timer(now)
+        else:
+            now += 0.01
+            s.receive(ev, now)
+        s.data_to_send()
+        s.events()
+    _run_out(s, now)
+
+
 def _run_out(s: Session, now: float) -> None:
     """The far end is silent from ``now`` on: the session must end by its own timers."""
     for _ in range(200):
@@ -85,18 +105,8 @@ def test_any_input_ends_cleanly(role, ecm, events):
         s = Session(cfg, calling=True, receive=True)
     else:
         s = Session(cfg, calling=False, pages=[_PAGE])
-    now = 0.0
-    s.start(now)
-    for ev in events:
-        if isinstance(ev, float):
-            now += ev
-            s.handle_timer(now)
-        else:
-            now += 0.01
-            s.receive(ev, now)
-        s.data_to_send()
-        s.events()
-    _run_out(s, now)       # from here on the far end is silent: its own timers end it
+    s.start(0.0)
+    _play(s, events)       # then the far end is silent: its own timers must end the call
     assert s.result.reason is not None and s.result.status in ("success", "failure")
     assert s.next_timer() is None
 
@@ -152,21 +162,8 @@ def test_receiver_awaiting_storage_ends_cleanly(ecm, events):
     """A receiver with confirm_storage under any input, told at random moments that its
     page was stored (or not): it never raises and always ends by its own timers."""
     s = Session(T30Config(ecm=ecm, confirm_storage=True), calling=False, receive=True)
-    now = 0.0
-    s.start(now)
-    for ev in events:
-        if ev in ("stored", "failed"):
-            if s.awaiting_storage is not None:
-                s.page_stored(s.awaiting_storage, now, None if ev == "stored" else "disk full")
-        elif isinstance(ev, float):
-            now += ev
-            s.handle_timer(now)
-        else:
-            now += 0.01
-            s.receive(ev, now)
-        s.data_to_send()
-        s.events()
-    _run_out(s, now)
+    s.start(0.0)
+    _play(s, events)
     assert s.result.reason is not None and s.awaiting_storage is None
     for p in s.result.pages_received:
         assert p.response in ("MCF", "RTP", "ERR", "damaged", "unconfirmed", "stored-failed")

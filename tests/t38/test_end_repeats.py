@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from calls import Network, run_terminals, test_pages as make_pages  # noqa: E402
-from test_terminal_ifp import FRAME, Scripted, run_until_idle, sent  # noqa: E402
+from test_terminal_ifp import FRAME, Scripted, feed, run_until_idle, sent  # noqa: E402
 
 from xmfax.t30 import modem as M  # noqa: E402
 from xmfax.t30.config import T30Config  # noqa: E402
@@ -104,11 +104,6 @@ def test_zero_turns_it_off():
     run_until_idle(term)
     assert [p for p in sent(term) if type(p) is IndicatorPacket] == [PREAMBLE, NO_SIGNAL]
     assert term.stats.end_repeats == 0
-
-
-def feed(term, *packets, now=0.0):
-    for p in packets:
-        term.receive_ifp(encode_ifp(p), now)
 
 
 def test_receiver_takes_repeats_as_no_new_event():

@@ -17,6 +17,13 @@ def ifps(n, seed=0):
                                                              bytes(rng.randrange(256) for _ in range(20))),)), 0)
             for _ in range(n)]
 
+def redundant_stream(count: int, depth: int, first_seq: int = 0):
+    """``count`` IFP packets and the UDPTL datagrams that carry them with redundancy ``depth``."""
+    tx = UDPTLSender(T38Config(udp_ec=EC_REDUNDANCY, redundancy_depth=depth), first_seq=first_seq)
+    pk = ifps(count)
+    return pk, [tx.pack(p) for p in pk]
+
+
 
 NO_SIGNAL = encode_ifp(IndicatorPacket(Indicator.NO_SIGNAL), 0)
 
@@ -113,9 +120,7 @@ def test_one_stray_far_packet_is_held_not_followed():
 
 
 def test_burst_loss_beyond_jump_is_reported_packet_by_packet():
-    tx = UDPTLSender(T38Config(udp_ec=EC_REDUNDANCY, redundancy_depth=1))
-    pk = ifps(200)
-    grams = [tx.pack(p) for p in pk]
+    pk, grams = redundant_stream(200, depth=1)
     rx = UDPTLReceiver()
     got = feed(rx, grams[:10] + grams[110:])
     assert [s for s, _ in got] == list(range(200))
@@ -124,9 +129,7 @@ def test_burst_loss_beyond_jump_is_reported_packet_by_packet():
 
 
 def test_wrap_with_duplicates_and_reordering():
-    tx = UDPTLSender(T38Config(udp_ec=EC_REDUNDANCY, redundancy_depth=2), first_seq=65520)
-    pk = ifps(40)
-    grams = [tx.pack(p) for p in pk]
+    pk, grams = redundant_stream(40, depth=2, first_seq=65520)
     order = list(grams)
     order[10], order[11] = order[11], order[10]     # reordered by one across 65535 -> 0
     order[20:20] = [grams[18], grams[5]]             # copies, one from before the wrap
@@ -152,9 +155,7 @@ def test_restart_of_numbering_is_followed_and_reported():
 def test_replay_with_shifted_numbers_is_stale():
     # datagrams already delivered, sent again under numbers far from the stream, two in a
     # row (what a jump confirmation looks like): their data must not be delivered again
-    tx = UDPTLSender(T38Config(udp_ec=EC_REDUNDANCY, redundancy_depth=1))
-    pk = ifps(30)
-    grams = [tx.pack(p) for p in pk]
+    pk, grams = redundant_stream(30, depth=1)
     rx = UDPTLReceiver()
     got = feed(rx, grams[:20])
     replay = [encode_udptl(UDPTLPacket((1000 + i) & 0xFFFF, pk[i])) for i in range(10)]
@@ -167,9 +168,7 @@ def test_replay_with_shifted_numbers_is_stale():
 def test_a_malformed_datagram_never_takes_the_expected_slot():
     # a redundancy bomb carrying the very next sequence number: refused (it used to be taken
     # by the fast path, its no-signal delivered, and the real packet dropped as late)
-    tx = UDPTLSender(T38Config(udp_ec=EC_REDUNDANCY, redundancy_depth=1))
-    pk = ifps(6)
-    grams = [tx.pack(p) for p in pk]
+    pk, grams = redundant_stream(6, depth=1)
     rx = UDPTLReceiver()
     got = feed(rx, grams[:3])
     for bad in (encode_udptl(UDPTLPacket(3, NO_SIGNAL, (NO_SIGNAL,) * 500)),
