@@ -3,7 +3,8 @@
 #
 #   scripts/install.sh          xmfax, its C codecs and its Python dependencies
 #   scripts/install.sh --test   also the test tools and the real peers the tests talk to:
-#                               libtiff-tools, spandsp, iaxmodem + efax, poppler, Ghostscript
+#                               libtiff-tools, spandsp, iaxmodem + efax, poppler, Ghostscript,
+#                               the SIP peers sipp, Kamailio, baresip and sipsak
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,8 @@ with_tests=0
 
 pkgs=(python3 python3-pip python3-dev gcc fonts-dejavu-core)
 [ $with_tests = 1 ] && pkgs+=(libtiff-tools libspandsp2 libspandsp-dev poppler-utils ghostscript
-                              iaxmodem efax iproute2 util-linux)
+                              iaxmodem efax iproute2 util-linux
+                              sip-tester kamailio baresip-core sipsak)
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     missing=()
