@@ -1,0 +1,366 @@
+"""Scale-out: fax nodes behind Kamailio's dispatcher (examples/kamailio/dispatcher.cfg).
+
+Two nodes behind one Kamailio on 127.0.0.1: calls are spread over both; a node killed with
+SIGKILL is found dead by the OPTIONS probes within ~2.5 s and gets no new calls; a call that
+reaches the dead node before that fails over to the other (tm timeout -> ds_next_dst). The
+nodes are sipp UAS processes standing in for xmfax (the config alone), then real
+`xmfax receive --via sip://...` processes with 20 faxes sent through Kamailio.
+Steps and figures: docs/scale-out.md.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = ROOT / "examples" / "kamailio" / "dispatcher.cfg"
+
+pytestmark = pytest.mark.interop
+
+needs_kamailio = pytest.mark.skipif(shutil.which("kamailio") is None, reason="kamailio not installed")
+needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) not installed")
+
+
+# --------------------------------------------------------------------------- processes
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_udp_ports(n: int) -> list[int]:
+    """n distinct free UDP ports that are also free on TCP (a SIP node may listen on both)."""
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_udp_port()
+        with socket.socket() as t:
+            try:
+                t.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        if p not in ports:
+            ports.append(p)
+    return ports
+
+
+class Proc:
+    """A child process whose output goes to a file; always killed (its whole group)."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, **kw):
+        self.name, self.log = name, log
+        self._out = open(log, "wb")
+        self.p = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            m = rx.search(self.text(), start)
+            if m:
+                return m
+            if self.p.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({self.p.returncode}) before /{pattern}/:\n"
+                                     f"{self.text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout} s:\n{self.text()[-3000:]}")
+            time.sleep(0.05)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(timeout=5)
+        self._out.close()
+
+
+def options_ping(port: int, timeout: float = 0.3) -> str | None:
+    """One OPTIONS to 127.0.0.1:port; the status line of the answer, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(timeout)
+        me = s.getsockname()[1]
+        branch = "z9hG4bK" + os.urandom(6).hex()
+        msg = (f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch={branch};rport\r\n"
+               f"From: <sip:probe@127.0.0.1:{me}>;tag={os.urandom(4).hex()}\r\n"
+               f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {os.urandom(8).hex()}@127.0.0.1\r\n"
+               f"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        s.sendto(msg.encode(), ("127.0.0.1", port))
+        try:
+            data = s.recv(65535)
+        except OSError:
+            return None
+        return data.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+def start_kamailio(tmp: Path, nodes: list[int], *, extra: list[str] = ()) -> tuple[Proc, int]:
+    """Kamailio with dispatcher.cfg on a free port, the nodes 127.0.0.1:<port> in its list."""
+    port = free_udp_ports(1)[0]
+    rundir = tmp / "kamailio-run"
+    rundir.mkdir(exist_ok=True)
+    dslist = tmp / "dispatcher.list"
+    dslist.write_text("".join(f"1 sip:127.0.0.1:{p} 8 0\n" for p in nodes))
+    defines = ["-A", f"LISTEN=udp:127.0.0.1:{port}", "-A", f'DS_LIST="{dslist}"', *extra]
+    check = subprocess.run(["kamailio", "-c", "-f", str(CFG), *defines], capture_output=True,
+                           text=True, timeout=30)
+    assert check.returncode == 0, check.stderr[-3000:]
+    kam = Proc("kamailio", ["kamailio", "-DD", "-E", "-f", str(CFG), "-Y", str(rundir), "-m", "64",
+                            "-M", "8", *defines], tmp / "kamailio.log")
+    deadline = time.monotonic() + 10
+    while options_ping(port) is None:
+        if kam.p.poll() is not None or time.monotonic() > deadline:
+            kam.kill()
+            raise AssertionError(f"kamailio did not start:\n{kam.text()[-3000:]}")
+    return kam, port
+
+
+# --------------------------------------------------------------------------- sipp stand-ins
+SDP_T38 = """v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=image [media_port] udptl t38
+a=T38FaxVersion:0
+a=T38MaxBitRate:14400
+a=T38FaxRateManagement:transferredTCF
+a=T38FaxMaxDatagram:400
+a=T38FaxUdpEC:t38UDPRedundancy
+"""
+
+# A fax node stand-in: answers the dispatcher's OPTIONS probes (each one a new Call-ID, so a
+# new "call" of this scenario that takes the optional first branch) and T.38 calls.
+NODE_XML = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="fax node stand-in">
+  <recv request="OPTIONS" optional="true" next="probe"/>
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 100 Trying
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]node[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:node@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+{SDP_T38}]]></send>
+  <recv request="ACK"/>
+  <recv request="BYE"/>
+  <send next="done"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <label id="probe"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]probe[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS
+Content-Length: 0
+
+]]></send>
+  <label id="done"/>
+</scenario>
+"""
+
+# A caller: INVITE (T.38) to the dispatcher, ACK and BYE along the recorded route.
+CALLER_XML = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller through the dispatcher">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:+15550199@[local_ip]:[local_port]>;tag=[pid]caller[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{SDP_T38}]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:+15550199@[local_ip]:[local_port]>;tag=[pid]caller[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="100"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:+15550199@[local_ip]:[local_port]>;tag=[pid]caller[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+</scenario>
+"""
+
+
+def sipp_node(tmp: Path, name: str, port: int) -> Proc:
+    scen = tmp / "node.xml"
+    scen.write_text(NODE_XML)
+    msgs = tmp / f"{name}-messages.log"
+    return Proc(name, ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+                       "-trace_msg", "-message_file", str(msgs), "-mp", str(free_udp_port())],
+                tmp / f"{name}.log")
+
+
+def invites_received(tmp: Path, name: str) -> set[str]:
+    """Call-IDs of the INVITEs a sipp node received (from its message trace)."""
+    path = tmp / f"{name}-messages.log"
+    if not path.exists():
+        return set()
+    text = path.read_text(errors="replace")
+    calls = set()
+    for block in re.split(r"-{10,}.*\n", text):
+        if re.search(r"^INVITE sip:", block, re.M):
+            m = re.search(r"^Call-ID:\s*(\S+)", block, re.M | re.I)
+            if m:
+                calls.add(m.group(1))
+    return calls
+
+
+def sipp_calls(tmp: Path, kam_port: int, calls: int, *, tag: str, rate: int = 20,
+               timeout: float = 60) -> subprocess.CompletedProcess:
+    """`calls` T.38 calls through Kamailio, at most 10 at a time; sipp's exit status 0 means
+    every one was answered and hung up."""
+    scen = tmp / "caller.xml"
+    scen.write_text(CALLER_XML)
+    stat = tmp / f"caller-{tag}"
+    return subprocess.run(
+        ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", str(calls),
+         "-r", str(rate), "-l", "10", "-s", "+15550100", "-nostdin", "-timeout", f"{int(timeout)}s",
+         "-timeout_error", "-trace_err", "-error_file", f"{stat}-errors.log",
+         "-mp", str(free_udp_port()), f"127.0.0.1:{kam_port}"],
+        capture_output=True, text=True, timeout=timeout + 15)
+
+
+@needs_kamailio
+@needs_sipp
+def test_dispatcher_config_checks():
+    result = subprocess.run(["kamailio", "-c", "-f", str(CFG)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "config file ok" in result.stdout + result.stderr
+
+
+@needs_kamailio
+@needs_sipp
+def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
+    """The config alone, sipp standing in for xmfax: 20 calls spread evenly over two nodes;
+    node b killed: the OPTIONS probes mark it down within 3 s (no call needed), and every
+    later call goes to a and succeeds."""
+    pa, pb = free_udp_ports(2)
+    procs: list[Proc] = []
+    try:
+        procs += [sipp_node(tmp_path, "a", pa), sipp_node(tmp_path, "b", pb)]
+        b = procs[1]
+        kam, kport = start_kamailio(tmp_path, [pa, pb])
+        procs.append(kam)
+
+        first = sipp_calls(tmp_path, kport, 20, tag="first")
+        assert first.returncode == 0, (first.stdout[-2000:], kam.text()[-3000:])
+        got_a, got_b = invites_received(tmp_path, "a"), invites_received(tmp_path, "b")
+        assert len(got_a | got_b) == 20 and not got_a & got_b
+        assert len(got_a) == len(got_b) == 10            # round-robin over two live nodes
+
+        mark = len(kam.text())
+        b.kill()
+        killed = time.monotonic()
+        kam.wait_for(rf"fax node down: sip:127\.0\.0\.1:{pb}", timeout=5, start=mark)
+        detected = time.monotonic() - killed
+        assert detected < 3.0, detected          # ping interval 1 s + probe timeout 1.5 s
+        assert "silent for" not in kam.text()[mark:]   # found by a probe, not by a call
+
+        after = sipp_calls(tmp_path, kport, 10, tag="after")
+        assert after.returncode == 0, (after.stdout[-2000:], kam.text()[mark:][-3000:])
+        assert len(invites_received(tmp_path, "a") - got_a) == 10
+        assert invites_received(tmp_path, "b") == got_b      # nothing more reached b
+        assert "fails over" not in kam.text()[mark:]
+    finally:
+        for p in reversed(procs):
+            p.kill()
+
+
+@needs_kamailio
+@needs_sipp
+def test_sipp_call_to_dead_node_fails_over(tmp_path):
+    """Calls placed right after node b died, before any probe noticed: the ones Kamailio
+    sends to b get no answer within INVITE_TIMEOUT, b is marked down, and they are relayed
+    to a: every call succeeds, a took them all."""
+    pa, pb = free_udp_ports(2)
+    procs: list[Proc] = []
+    try:
+        procs += [sipp_node(tmp_path, "a", pa), sipp_node(tmp_path, "b", pb)]
+        kam, kport = start_kamailio(tmp_path, [pa, pb])
+        procs.append(kam)
+        warm = sipp_calls(tmp_path, kport, 2, tag="warm")
+        assert warm.returncode == 0, warm.stdout[-2000:]
+        got_b = invites_received(tmp_path, "b")
+        assert len(got_b) == 1
+        mark = len(kam.text())
+        procs[1].kill()
+        during = sipp_calls(tmp_path, kport, 4, tag="during", rate=10)
+        assert during.returncode == 0, (during.stdout[-2000:], kam.text()[mark:][-3000:])
+        log = kam.text()[mark:]
+        assert re.search(rf"node sip:127\.0\.0\.1:{pb} silent", log), log[-3000:]
+        assert re.search(rf"fails over to node sip:127\.0\.0\.1:{pa}", log), log[-3000:]
+        assert len(invites_received(tmp_path, "a")) == 1 + 4
+        assert invites_received(tmp_path, "b") == got_b
+    finally:
+        for p in reversed(procs):
+            p.kill()
