@@ -570,9 +570,10 @@ class TransactionLayer:
             response = make_response(request, status, reason, to_tag=new_tag())
             for name, value in extra:
                 response.headers.add(name, value)
+            _ = (response.vias, response.cseq, response.call_id, response.from_, response.to)
             data = response.encode()
         except (SIPParseError, ValueError):
-            return                                               # nothing to answer with
+            return            # §8.2.6.2: nothing to build a valid response from: dropped
         self._send(data, source, transport)
 
     # ---- timers and output
