@@ -270,6 +270,8 @@ class _MessageHelpers:
         """The Contact addresses ([] if none). The wildcard "*" is only valid in a REGISTER
         (RFC 3261 §10.2.2), where it gives []; elsewhere SIPParseError."""
         values = self.headers.values("Contact")
+        if not values and "Contact" in self.headers:
+            raise SIPParseError("Bad Contact", detail="empty")
         if "*" in values:
             if len(values) == 1 and getattr(self, "method", None) == "REGISTER":
                 return []
@@ -631,7 +633,7 @@ def _error_response(data: bytes, error: SIPParseError) -> bytes | None:
 
 # ----------------------------------------------------------------------------- TCP framing
 
-_CL_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)$", re.I | re.M)
+_CL_RE = re.compile(rb"^(?:content-length|l)[ \t]*:([^\r\n]*)\r?$", re.I | re.M)
 
 
 class StreamFramer:
