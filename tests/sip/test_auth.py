@@ -1,0 +1,293 @@
+"""Digest authentication (xmfax/sip/auth.py): RFC 2617 / RFC 7616 published vectors, challenge
+parsing as real servers write it, the answers' shape, verification, redaction and credentials
+loading (the password never shows)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, strategies as st
+
+from xmfax.sip import auth
+from xmfax.sip.auth import (Challenge, Credentials, authorization, choose, load_credentials,
+                            parse_authorization, parse_challenge, parse_challenges, redact,
+                            verify)
+
+# RFC 2617 §3.5 worked example
+RFC2617_CHALLENGE = ('Digest realm="testrealm@host.com", qop="auth,auth-int", '
+                     'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", '
+                     'opaque="5ccc069c403ebaf9f0171e9517f40e41"')
+# RFC 7616 §3.9.1 (the SHA-256 challenge of the pair)
+RFC7616_CHALLENGE = ('Digest realm="http-auth@example.org", qop="auth, auth-int", '
+                     'algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", '
+                     'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"')
+RFC7616_CNONCE = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+
+
+def test_rfc2617_md5_worked_example():
+    challenge = parse_challenge(RFC2617_CHALLENGE)
+    value = authorization(challenge, Credentials("Mufasa", "Circle Of Life"), "GET",
+                          "/dir/index.html", cnonce="0a4f113b")
+    params = parse_authorization(value)
+    assert params["response"] == "6629fae49393a05397450978507c4ef1"
+    assert params["qop"] == "auth" and params["nc"] == "00000001"
+    assert params["opaque"] == "5ccc069c403ebaf9f0171e9517f40e41"
+    assert verify(value, "Circle Of Life", "GET", realm="testrealm@host.com",
+                  nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093")
+
+
+def test_rfc7616_sha256_example():
+    challenge = parse_challenge(RFC7616_CHALLENGE)
+    assert challenge.algorithm == "SHA-256"
+    value = authorization(challenge, Credentials("Mufasa", "Circle of Life"), "GET",
+                          "/dir/index.html", cnonce=RFC7616_CNONCE)
+    params = parse_authorization(value)
+    assert params["response"] == ("753927fa0e85d155564e2e272a28d180"
+                                  "2ca10daf4496794697cf8db5856cb6c1")
+    assert params["algorithm"] == "SHA-256"
+
+
+def test_rfc7616_md5_example():
+    # the same RFC 7616 §3.9.1 exchange answered with MD5
+    challenge = parse_challenge(RFC7616_CHALLENGE.replace("algorithm=SHA-256", "algorithm=MD5"))
+    value = authorization(challenge, Credentials("Mufasa", "Circle of Life"), "GET",
+                          "/dir/index.html", cnonce=RFC7616_CNONCE)
+    assert parse_authorization(value)["response"] == "8ca523f5e9506fed4657c9700eebdbec"
+
+
+def test_challenge_parsing_odd_but_legal_forms():
+    c = parse_challenge('dIgEsT  REALM = "a, b \\"c\\"" ,nonce=abc123/+= ,  ALGORITHM=md5-SESS, '
+                        'Qop="AUTH", stale=TRUE, domain="sip:x", opaque="o"', proxy=True)
+    assert c == Challenge(realm='a, b "c"', nonce="abc123/+=", algorithm="MD5-sess",
+                          qop=("auth",), opaque="o", stale=True, proxy=True)
+    assert parse_challenge('Digest realm="r",nonce="n"').algorithm == "MD5"
+    assert parse_challenge('Digest realm="r", nonce="n", stale=false').stale is False
+
+
+def test_several_challenges_in_one_value_and_other_schemes_skipped():
+    found = parse_challenges('Basic realm="x", Digest realm="a", nonce="1", '
+                             'Negotiate abc==, Digest realm="b", nonce="2", algorithm=SHA-256')
+    assert [(c.realm, c.algorithm) for c in found] == [("a", "MD5"), ("b", "SHA-256")]
+    with pytest.raises(ValueError):
+        parse_challenge('Basic realm="x"')
+
+
+@pytest.mark.parametrize("value", [
+    "", "   ", "Digest", 'Digest realm="r"', 'Digest nonce="n"', 'Digest realm="r, nonce="n"',
+    'realm="r", nonce="n"', 'Digest realm="r" nonce="n"', 'Digest realm="r", realm="s", nonce=1',
+    'Digest realm=, nonce="n"', "Digest " + "x" * 9000,
+])
+def test_malformed_challenges(value):
+    with pytest.raises(ValueError):
+        parse_challenge(value)
+
+
+def test_choose_prefers_sha256_then_server_order_and_skips_unusable():
+    md5 = Challenge("r", "n1")
+    sha = Challenge("r", "n2", algorithm="SHA-256")
+    sha_sess = Challenge("r", "n3", algorithm="SHA-256-sess")
+    weird = Challenge("r", "n4", algorithm="SHA-512-256")
+    bad_qop = Challenge("r", "n5", qop=("auth-conf",))
+    assert choose([md5, sha]) is sha
+    assert choose([md5, sha_sess, sha]) is sha_sess
+    assert choose([weird, bad_qop, md5]) is md5
+    assert choose([weird, bad_qop]) is None
+    assert choose([]) is None
+    other_realm = Challenge("other", "n6", algorithm="SHA-256")
+    assert choose([other_realm, md5], Credentials("u", "p", realm="r")) is md5
+    assert choose([other_realm, md5], Credentials("u", "p")) is other_realm
+
+
+@pytest.mark.parametrize("algorithm", ["MD5", "MD5-sess", "SHA-256", "SHA-256-sess"])
+@pytest.mark.parametrize("qop", [(), ("auth",), ("auth-int",), ("auth-int", "auth")])
+def test_every_algorithm_and_qop_round_trips_through_verify(algorithm, qop):
+    challenge = Challenge("sip.example", "nonce-1", algorithm=algorithm, qop=qop)
+    creds = Credentials("alice", "s3cr3t")
+    body = b"v=0\r\n"
+    value = authorization(challenge, creds, "INVITE", "sip:bob@example.com", nc=7, body=body)
+    params = parse_authorization(value)
+    if not qop:
+        assert "qop" not in params and "nc" not in params      # RFC 2069 form
+    else:
+        assert params["qop"] == ("auth" if "auth" in qop else "auth-int")
+        assert params["nc"] == "00000007"
+    if qop or algorithm.endswith("-sess"):
+        assert params["cnonce"]
+    assert verify(value, "s3cr3t", "INVITE", realm="sip.example", nonce="nonce-1", body=body)
+    assert not verify(value, "wrong", "INVITE", realm="sip.example", nonce="nonce-1", body=body)
+    assert not verify(value, "s3cr3t", "REGISTER", realm="sip.example", nonce="nonce-1",
+                      body=body)
+    assert not verify(value, "s3cr3t", "INVITE", realm="sip.example", nonce="nonce-2",
+                      body=body)
+    assert not verify(value, "s3cr3t", "INVITE", realm="other", nonce="nonce-1", body=body)
+    if params.get("qop") == "auth-int":
+        assert not verify(value, "s3cr3t", "INVITE", realm="sip.example", nonce="nonce-1",
+                          body=b"v=1\r\n")
+
+
+def test_verify_checks_uri_when_asked_and_never_raises():
+    challenge = Challenge("r", "n", qop=("auth",))
+    value = authorization(challenge, Credentials("u", "p"), "REGISTER", "sip:example.com")
+    assert verify(value, "p", "REGISTER", realm="r", nonce="n", uri="sip:example.com")
+    assert not verify(value, "p", "REGISTER", realm="r", nonce="n", uri="sip:evil.com")
+    for bad in ["", "Basic abc", "Digest", 'Digest username="u"', value.replace("nc=", "nc=x"),
+                value.replace("algorithm=MD5", "algorithm=FOO"), value + ', response="1"',
+                value.replace("qop=auth", "qop=auth-conf"), "\x00\x01"]:
+        assert verify(bad, "p", "REGISTER", realm="r", nonce="n") is False
+
+
+def test_authorization_escapes_quotes_and_refuses_injection():
+    challenge = Challenge('re"alm', "n", qop=("auth",), opaque='o\\p')
+    value = authorization(challenge, Credentials('us"er', "p"), "INVITE", "sip:a@b")
+    params = parse_authorization(value)
+    assert params["username"] == 'us"er' and params["realm"] == 're"alm'
+    assert params["opaque"] == "o\\p"
+    assert verify(value, "p", "INVITE", realm='re"alm', nonce="n")
+    with pytest.raises(ValueError):
+        authorization(Challenge("r", "n\r\nX: y"), Credentials("u", "p"), "INVITE", "sip:a@b")
+    with pytest.raises(ValueError):
+        Credentials("u\r\nVia: x", "p")
+
+
+def test_authorization_refuses_what_it_cannot_answer():
+    creds = Credentials("u", "p", realm="mine")
+    with pytest.raises(ValueError, match="realm"):
+        authorization(Challenge("theirs", "n"), creds, "INVITE", "sip:a@b")
+    with pytest.raises(ValueError, match="algorithm"):
+        authorization(Challenge("mine", "n", algorithm="AKAv1-MD5"), creds, "INVITE", "sip:a@b")
+    with pytest.raises(ValueError, match="qop"):
+        authorization(Challenge("mine", "n", qop=("auth-conf",)), creds, "INVITE", "sip:a@b")
+    with pytest.raises(ValueError, match="nonce count"):
+        authorization(Challenge("mine", "n"), creds, "INVITE", "sip:a@b", nc=0)
+
+
+def test_cnonce_is_fresh_each_time():
+    challenge = Challenge("r", "n", qop=("auth",))
+    a = parse_authorization(authorization(challenge, Credentials("u", "p"), "INVITE", "sip:x"))
+    b = parse_authorization(authorization(challenge, Credentials("u", "p"), "INVITE", "sip:x"))
+    assert a["cnonce"] != b["cnonce"] and len(a["cnonce"]) >= 16
+
+
+def test_redact_hides_response_and_cnonce():
+    value = authorization(parse_challenge(RFC2617_CHALLENGE),
+                          Credentials("Mufasa", "Circle Of Life"), "GET", "/dir/index.html",
+                          cnonce="0a4f113b")
+    shown = redact(value)
+    assert "6629fae49393a05397450978507c4ef1" not in shown and "0a4f113b" not in shown
+    assert shown.startswith('Digest username="Mufasa", realm="testrealm@host.com"')
+    assert "response=<redacted>" in shown and "cnonce=<redacted>" in shown
+    assert "nc=00000001" in shown
+    assert redact("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==") == "Basic <redacted>"
+    assert redact('Digest response="abc') == "<redacted>"       # unparsable: nothing shown
+
+
+_SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                            blacklist_characters="\r\n\x00"), max_size=30)
+
+
+@given(_SAFE_TEXT, _SAFE_TEXT, st.text(alphabet="0123456789abcdef/+", min_size=4, max_size=30))
+def test_redact_hides_everything_derived_from_the_password(password1, password2, cnonce):
+    # the redacted form of two answers differing only in password and cnonce is identical
+    challenge = Challenge("r", "n", qop=("auth",))
+    first = authorization(challenge, Credentials("u", password1), "INVITE", "sip:x@y",
+                          cnonce="cn~" + cnonce)
+    second = authorization(challenge, Credentials("u", password2), "INVITE", "sip:x@y",
+                           cnonce="other")
+    assert redact(first) == redact(second)
+    assert "cn~" not in redact(first)
+
+
+@given(st.text(max_size=400))
+def test_parsers_raise_only_value_error(text):
+    for call in (parse_challenges, parse_authorization):
+        try:
+            call(text)
+        except ValueError:
+            pass
+    assert verify(text, "p", "INVITE", realm="r", nonce="n") in (True, False)
+    assert isinstance(redact(text), str)
+
+
+@given(_SAFE_TEXT.filter(bool), _SAFE_TEXT, _SAFE_TEXT,
+       st.sampled_from(sorted(auth.ALGORITHMS)), st.sampled_from([(), ("auth",), ("auth-int",)]))
+def test_any_credentials_round_trip(username, password, realm, algorithm, qop):
+    challenge = Challenge(realm, "abc", algorithm=algorithm, qop=qop)
+    value = authorization(challenge, Credentials(username, password), "INVITE", "sip:x@y")
+    assert parse_authorization(value)["username"] == username
+    assert verify(value, password, "INVITE", realm=realm, nonce="abc")
+
+
+# ------------------------------------------------------------------ credentials
+def test_credentials_repr_hides_password():
+    creds = Credentials("alice", "hunter2")
+    assert "hunter2" not in repr(creds) and "hunter2" not in str(creds)
+
+
+def test_load_credentials_from_environment():
+    assert load_credentials({}) is None
+    creds = load_credentials({"XMFAX_SIP_USERNAME": "alice", "XMFAX_SIP_PASSWORD": "pw"})
+    assert creds == Credentials("alice", "pw")
+    creds = load_credentials({"XMFAX_SIP_USERNAME": "a", "XMFAX_SIP_PASSWORD": "",
+                              "XMFAX_SIP_REALM": "r"})
+    assert creds == Credentials("a", "", "r")
+
+
+@pytest.mark.parametrize("env", [
+    {"XMFAX_SIP_USERNAME": "alice"},
+    {"XMFAX_SIP_PASSWORD": "hunter2"},
+    {"XMFAX_SIP_CREDENTIALS": "/nonexistent", "XMFAX_SIP_PASSWORD": "hunter2"},
+])
+def test_load_credentials_incomplete_or_ambiguous(env):
+    with pytest.raises(ValueError) as info:
+        load_credentials(env)
+    assert "hunter2" not in str(info.value)
+
+
+def test_load_credentials_from_file(tmp_path):
+    path = tmp_path / "sip.cred"
+    path.write_text("# trunk account\n\nusername = alice\npassword= p@ss=word \nrealm=sip.example\n")
+    creds = load_credentials({"XMFAX_SIP_CREDENTIALS": str(path)})
+    assert creds == Credentials("alice", "p@ss=word", "sip.example")
+    path.write_text("username=bob\r\npassword=x\r\n")
+    assert load_credentials({"XMFAX_SIP_CREDENTIALS": str(path),
+                             "XMFAX_SIP_REALM": "r"}) == Credentials("bob", "x", "r")
+
+
+@pytest.mark.parametrize("content", [
+    "username=alice\nhunter2\n",                    # a bare line: the password pasted alone
+    "username=alice\n",                             # no password
+    "password=hunter2\n",                           # no username
+    "username=alice\npassword=hunter2\nhunter2=1\n",   # unknown key
+    "username=alice\npassword=hunter2\npassword=hunter2\n",
+    b"username=alice\npassword=hunter2\xff\n",     # not UTF-8
+])
+def test_load_credentials_malformed_file_never_shows_password(tmp_path, content):
+    path = tmp_path / "sip.cred"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError) as info:
+        load_credentials({"XMFAX_SIP_CREDENTIALS": str(path)})
+    assert "hunter2" not in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_load_credentials_unreadable_file(tmp_path):
+    with pytest.raises(ValueError, match="cannot read"):
+        load_credentials({"XMFAX_SIP_CREDENTIALS": str(tmp_path / "missing")})
+    with pytest.raises(ValueError, match="cannot read"):
+        load_credentials({"XMFAX_SIP_CREDENTIALS": str(tmp_path)})     # a directory
+    big = tmp_path / "big"
+    big.write_bytes(b"#" * 70_000)
+    with pytest.raises(ValueError, match="larger"):
+        load_credentials({"XMFAX_SIP_CREDENTIALS": str(big)})
+
+
+def test_load_credentials_defaults_to_os_environ(monkeypatch):
+    for name in ("XMFAX_SIP_CREDENTIALS", "XMFAX_SIP_REALM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XMFAX_SIP_USERNAME", "env-user")
+    monkeypatch.setenv("XMFAX_SIP_PASSWORD", "env-pw")
+    assert load_credentials() == Credentials("env-user", "env-pw")
+    assert os.environ["XMFAX_SIP_USERNAME"] == "env-user"
