@@ -4,6 +4,9 @@ loading (the password never shows)."""
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 
 import pytest
 from hypothesis import given, strategies as st
@@ -291,3 +294,233 @@ def test_load_credentials_defaults_to_os_environ(monkeypatch):
     monkeypatch.setenv("XMFAX_SIP_PASSWORD", "env-pw")
     assert load_credentials() == Credentials("env-user", "env-pw")
     assert os.environ["XMFAX_SIP_USERNAME"] == "env-user"
+
+
+# ------------------------------------------------------------------ against sipp
+# sipp is an independent digest implementation: as a UAS it checks our Authorization with
+# <verifyauth>, as a UAC it answers our challenge with [authentication] and we verify() it.
+
+_UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="xmfax digest check">
+  <recv request="REGISTER" />
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]xmfax[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="xmfax.test", nonce="n-[pid]-1"{qop}, algorithm=MD5, opaque="op/aq"
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="REGISTER">
+    <action>
+      <verifyauth assign_to="authok" username="alice" password="s3cr3t, &quot;x&quot;" />
+    </action>
+  </recv>
+  <nop test="authok" next="good" />
+  <send next="done">
+    <![CDATA[
+      SIP/2.0 403 Forbidden
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]xmfax[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="good" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]xmfax[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:alice@127.0.0.1:5060>;expires=60
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="done" />
+  <nop />
+</scenario>
+"""
+
+_UAC_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="sipp answers xmfax's challenge">
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:alice@[remote_ip]>;tag=[pid]reg[call_number]
+      To: <sip:alice@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:alice@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Expires: 60
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="401" auth="true" />
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:alice@[remote_ip]>;tag=[pid]reg[call_number]
+      To: <sip:alice@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:alice@[local_ip]:[local_port]>
+      [authentication username=alice password=s3cr3t]
+      Max-Forwards: 70
+      Expires: 60
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" />
+</scenario>
+"""
+
+SIPP_PASSWORD = 's3cr3t, "x"'     # a comma and quotes: quoting must survive both parsers
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sipp(tmp_path, scenario: str, port: int, *extra: str) -> subprocess.Popen:
+    path = tmp_path / "scenario.xml"
+    path.write_text(scenario)
+    return subprocess.Popen(
+        [shutil.which("sipp"), "-sf", str(path), "-i", "127.0.0.1", "-p", str(port),
+         "-m", "1", "-nostdin", "-timeout", "10s", "-timeout_error", *extra],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    try:
+        out, _ = proc.communicate(timeout=12)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate(timeout=5)
+    return out.decode("utf-8", "replace")[-2000:]
+
+
+def _header(message: str, name: str) -> str | None:
+    for line in message.split("\r\n")[1:]:
+        key, colon, value = line.partition(":")
+        if colon and key.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+def _register(port: int, cseq: int, authorization_value: str | None = None) -> bytes:
+    lines = [f"REGISTER sip:127.0.0.1:{port} SIP/2.0",
+             f"Via: SIP/2.0/UDP 127.0.0.1:{port + 0};branch=z9hG4bKxmfaxauth{cseq}",
+             "From: <sip:alice@127.0.0.1>;tag=xmfaxtag", "To: <sip:alice@127.0.0.1>",
+             "Call-ID: auth-test@127.0.0.1", f"CSeq: {cseq} REGISTER", "Max-Forwards: 70",
+             "Contact: <sip:alice@127.0.0.1>", "Expires: 60"]
+    if authorization_value is not None:
+        lines.append(f"Authorization: {authorization_value}")
+    lines.append("Content-Length: 0")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _recv_response(sock: socket.socket, want_cseq: int) -> str:
+    while True:                  # skip retransmissions of an earlier response
+        data, _ = sock.recvfrom(65536)
+        text = data.decode("utf-8", "replace")
+        if (_header(text, "CSeq") or "").startswith(f"{want_cseq} "):
+            return text
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("qop, password, status", [
+    (', qop="auth"', SIPP_PASSWORD, 200),
+    ("", SIPP_PASSWORD, 200),                      # no qop: the RFC 2069 form
+    (', qop="auth"', "wrong", 403),
+])
+def test_sipp_verifies_our_authorization(tmp_path, qop, password, status):
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp is not installed (Debian package sip-tester)")
+    port = _free_udp_port()
+    proc = _sipp(tmp_path, _UAS_SCENARIO.replace("{qop}", qop), port)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(0.5)
+            challenge_text = None
+            for _ in range(16):     # sipp needs a moment to bind: resend until it answers
+                sock.sendto(_register(port, 1), ("127.0.0.1", port))
+                try:
+                    challenge_text = _recv_response(sock, 1)
+                    break
+                except (socket.timeout, ConnectionRefusedError):
+                    continue
+            assert challenge_text is not None, _stop(proc)
+            assert challenge_text.startswith("SIP/2.0 401")
+            challenge = parse_challenge(_header(challenge_text, "WWW-Authenticate"))
+            assert challenge.opaque == "op/aq" and challenge.qop == (("auth",) if qop else ())
+            value = authorization(challenge, Credentials("alice", password), "REGISTER",
+                                  f"sip:127.0.0.1:{port}")
+            sock.settimeout(5)
+            sock.sendto(_register(port, 2, value), ("127.0.0.1", port))
+            final = _recv_response(sock, 2)
+        assert final.startswith(f"SIP/2.0 {status} "), final
+    finally:
+        log = _stop(proc)
+    assert proc.returncode == 0, log
+
+
+@pytest.mark.interop
+def test_we_verify_sipps_authorization(tmp_path):
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp is not installed (Debian package sip-tester)")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(10)
+        port = sock.getsockname()[1]
+        proc = _sipp(tmp_path, _UAC_SCENARIO, _free_udp_port(), f"127.0.0.1:{port}")
+        try:
+            seen = []
+            nonce = "xmfax-nonce-1"
+            for _ in range(20):         # sipp retransmits: a bounded number of packets
+                data, source = sock.recvfrom(65536)
+                text = data.decode("utf-8", "replace")
+                cseq = _header(text, "CSeq")
+                head = "\r\n".join(f"{n}: {_header(text, n)}{';tag=x' if n == 'To' else ''}"
+                                   for n in ("Via", "From", "To", "Call-ID", "CSeq"))
+                if cseq.startswith("1 "):
+                    reply = (f"SIP/2.0 401 Unauthorized\r\n{head}\r\n"
+                             f'WWW-Authenticate: Digest realm="xmfax.test", nonce="{nonce}", '
+                             'qop="auth", algorithm=MD5, opaque="o"\r\n'
+                             "Content-Length: 0\r\n\r\n")
+                    sock.sendto(reply.encode(), source)
+                    continue
+                value = _header(text, "Authorization")
+                ok = verify(value, "s3cr3t", "REGISTER", realm="xmfax.test", nonce=nonce)
+                wrong = verify(value, "s3cr3T", "REGISTER", realm="xmfax.test", nonce=nonce)
+                seen.append((value, ok, wrong))
+                reply = (f"SIP/2.0 {'200 OK' if ok else '403 Forbidden'}\r\n{head}\r\n"
+                         "Content-Length: 0\r\n\r\n")
+                sock.sendto(reply.encode(), source)
+                break
+        finally:
+            log = _stop(proc)
+    [(value, ok, wrong)] = seen
+    assert ok and not wrong, (value, log)
+    assert parse_authorization(value)["username"] == "alice"
+    assert proc.returncode == 0, log
