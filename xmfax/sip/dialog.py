@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Sequence
 
 from . import auth as _auth
+from . import sdp as _sdp
+from .events import CallInfo
 from .message import Headers, NameAddr, Request, Response, URI, Via, new_branch
 
-__all__ = ["Dialog", "build_request", "AuthState", "summarize", "end_reason", "redacted_headers",
-           "uri_user"]
+__all__ = ["Dialog", "Call", "State", "build_request", "AuthState", "summarize", "end_reason",
+           "redacted_headers", "uri_user", "ALLOW", "SUPPORTED_METHODS"]
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+SUPPORTED_METHODS = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"})
 
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
 
@@ -166,13 +172,12 @@ class AuthState:
             self.failure = f"{response.status} challenge and no credentials configured"
             return None
         challenges = []
-        for hname, value in response.headers.items():
-            if hname.lower() == name:
-                try:
-                    challenges.append(_auth.parse_challenge(value, proxy=proxy))
-                except ValueError:
-                    continue
-        challenge = _auth.choose(challenges)
+        for value in response.headers.getall(name):
+            try:
+                challenges.extend(_auth.parse_challenges(value, proxy=proxy))
+            except ValueError:
+                continue
+        challenge = _auth.choose(challenges, credentials)
         if challenge is None:
             self.failure = f"{response.status} without a usable digest challenge"
             return None
@@ -202,6 +207,81 @@ class AuthState:
             value = _auth.authorization(challenge, credentials, request.method, str(request.uri),
                                         nc=nc, body=request.body)
             request.headers.add("Proxy-Authorization" if proxy else "Authorization", value)
+
+
+# ---------------------------------------------------------------- calls
+class State(str, Enum):
+    CALLING = "calling"             # outbound: INVITE sent, nothing back yet
+    EARLY = "early"                 # outbound: a provisional came back
+    INCOMING = "incoming"           # inbound: INVITE received, the driver has not answered
+    ANSWERING = "answering"         # inbound: our 2xx sent, waiting for the ACK
+    CONFIRMED = "confirmed"
+    CANCELLING = "cancelling"       # outbound: hung up before the answer
+    ENDING = "ending"               # BYE sent
+    ENDED = "ended"
+
+
+@dataclass(eq=False)
+class Call:
+    call_id: str
+    role: str                       # "outbound" | "inbound"
+    transport: str
+    sdp: _sdp.SdpSession
+    started: float
+    state: State
+    audio_port: int | None = None
+    t38_port: int | None = None
+    local_tag: str = ""
+    invite: Request | None = None   # outbound: our latest INVITE; inbound: theirs
+    invite_txn: object = None       # its transaction while no final response went/came
+    invite_dest: tuple[str, int] | None = None
+    offer: object = None            # outbound: the SDP offer in ``invite``
+    remote_offer: object = None     # inbound: the SDP offer of their INVITE
+    dialog: Dialog | None = None
+    media: object = None            # Negotiated
+    ani: str | None = None
+    dnis: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    source: tuple[str, int] | None = None
+    provisional: bool = False
+    cancel_wanted: bool = False     # hung up before any provisional: CANCEL when one comes
+    cancel_sent: bool = False
+    ended: bool = False
+    end_reason: str | None = None
+    final_status: int | None = None
+    redirects: int = 0
+    fell_back: bool = False         # re-offered audio after T.38 was refused
+    auth: AuthState = field(default_factory=AuthState)
+    timers: dict[str, float] = field(default_factory=dict)
+    acks: dict[int, tuple[Request, tuple[str, int], str]] = field(default_factory=dict)
+    # our 2xx to an INVITE, retransmitted until the ACK (RFC 3261 §13.3.1.4)
+    ok: Response | None = None
+    ok_dest: tuple[str, int] | None = None
+    ok_transport: str = "udp"
+    ok_interval: float = 0.5
+    ok_cseq: int = 0
+    ok_kind: str = "initial"        # "initial" | "reinvite"
+    ok_media: object = None
+    # our re-INVITE
+    reinvite_txn: object = None
+    reinvite_offer: object = None
+    reinvite_request: Request | None = None
+    switch_wanted: bool = False
+    bye_wanted: bool = False        # hang up as soon as the ACK for our 2xx comes
+    live: set = field(default_factory=set)      # ids of our client transactions still running
+    answered_at: float | None = None
+    t38_switch: dict | None = None
+
+    def info(self) -> CallInfo:
+        d = self.dialog
+        return CallInfo(
+            call_id=self.call_id, state=State.ENDED.value if self.ended else self.state.value,
+            role=self.role, ani=self.ani, dnis=self.dnis, media=self.media,
+            remote_target=str(d.remote_target) if d else None,
+            route_set=tuple(d.route_set) if d else (), final_status=self.final_status,
+            transport=self.transport, headers=self.headers, started=self.started,
+            answered=self.answered_at, t38_switch=dict(self.t38_switch) if self.t38_switch
+            else None, end_reason=self.end_reason)
 
 
 # ---------------------------------------------------------------- summaries and redaction

@@ -9,31 +9,29 @@ Calls are named by their Call-ID. Every command that ends a call emits its CallE
 the messages that tidy up after it (CANCEL, BYE, the ACK of a late 2xx) follow on their own."""
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Sequence
 
 from ..errors import LocalProtocolError
 from ..t38.config import T38Config
 from . import sdp as _sdp
 from .auth import Credentials
-from .dialog import (AuthState, Dialog, build_request, end_reason, redacted_headers,
-                     summarize, uri_user)
-from .events import (Answered, CallEnded, CallInfo, CallProgress, IncomingCall, MediaChanged,
-                     MediaRefused, SipMessage)
-from .message import (NameAddr, Request, Response, SIPParseError, URI, Via, error_response,
-                      make_response, new_call_id, new_tag, parse)
+from .dialog import ALLOW, Call, State, build_request, end_reason, summarize, uri_user
+from .events import (Answered, CallEnded, CallInfo, CallProgress, Event, IncomingCall,
+                     MediaChanged, MediaRefused, Registered, RegistrationFailed, SipMessage)
+from .message import NameAddr, Request, Response, SIPParseError, URI, error_response, \
+    new_call_id, new_tag, parse
 from .register import Registration
 from .transaction import (Outgoing, RequestReceived, TimerConfig, TransactionLayer,
                           TransactionTimeout, TransportError)
+from .uac import ClientSide
+from .uas import ServerSide
 
-__all__ = ["UAConfig", "UserAgent", "Outgoing", "ALLOW"]
+__all__ = ["UAConfig", "UserAgent", "Outgoing", "ALLOW", "Event", "IncomingCall",
+           "CallProgress", "Answered", "MediaChanged", "MediaRefused", "CallEnded",
+           "Registered", "RegistrationFailed", "SipMessage", "CallInfo"]
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
-SUPPORTED_METHODS = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"})
 _FINISHED_KEPT = 1000                   # snapshots of ended calls kept for call()
-_random = secrets.SystemRandom()
 
 
 @dataclass
@@ -65,89 +63,15 @@ class UAConfig:
             raise ValueError(f"offer {self.offer!r}: audio or t38")
 
 
-class State(str, Enum):
-    CALLING = "calling"             # outbound: INVITE sent, nothing back yet
-    EARLY = "early"                 # outbound: a provisional came back
-    INCOMING = "incoming"           # inbound: INVITE received, the driver has not answered
-    ANSWERING = "answering"         # inbound: our 2xx sent, waiting for the ACK
-    CONFIRMED = "confirmed"
-    CANCELLING = "cancelling"       # outbound: hung up before the answer
-    ENDING = "ending"               # BYE sent
-    ENDED = "ended"
-
-
-@dataclass(eq=False)
-class _Call:
-    call_id: str
-    role: str                       # "outbound" | "inbound"
-    transport: str
-    sdp: _sdp.SdpSession
-    started: float
-    state: State
-    audio_port: int | None = None
-    t38_port: int | None = None
-    local_tag: str = ""
-    invite: Request | None = None   # outbound: our latest INVITE; inbound: theirs
-    invite_txn: object = None       # its transaction while no final response went/came
-    invite_dest: tuple[str, int] | None = None
-    offer: object = None            # outbound: the SDP offer in ``invite``
-    remote_offer: object = None     # inbound: the SDP offer of their INVITE
-    dialog: Dialog | None = None
-    media: object = None            # Negotiated
-    ani: str | None = None
-    dnis: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    source: tuple[str, int] | None = None
-    provisional: bool = False
-    cancel_wanted: bool = False     # hung up before any provisional: CANCEL when one comes
-    cancel_sent: bool = False
-    ended: bool = False
-    end_reason: str | None = None
-    final_status: int | None = None
-    redirects: int = 0
-    fell_back: bool = False         # re-offered audio after T.38 was refused
-    auth: AuthState = field(default_factory=AuthState)
-    timers: dict[str, float] = field(default_factory=dict)
-    acks: dict[int, tuple[Request, tuple[str, int], str]] = field(default_factory=dict)
-    # our 2xx to an INVITE, retransmitted until the ACK (RFC 3261 §13.3.1.4)
-    ok: Response | None = None
-    ok_dest: tuple[str, int] | None = None
-    ok_transport: str = "udp"
-    ok_interval: float = 0.5
-    ok_cseq: int = 0
-    ok_kind: str = "initial"        # "initial" | "reinvite"
-    ok_media: object = None
-    # our re-INVITE
-    reinvite_txn: object = None
-    reinvite_offer: object = None
-    reinvite_request: Request | None = None
-    switch_wanted: bool = False
-    bye_wanted: bool = False        # hang up as soon as the ACK for our 2xx comes
-    live: set = field(default_factory=set)      # ids of our client transactions still running
-    answered_at: float | None = None
-    t38_switch: dict | None = None
-
-    def info(self) -> CallInfo:
-        d = self.dialog
-        return CallInfo(
-            call_id=self.call_id, state=State.ENDED.value if self.ended else self.state.value,
-            role=self.role, ani=self.ani, dnis=self.dnis, media=self.media,
-            remote_target=str(d.remote_target) if d else None,
-            route_set=tuple(d.route_set) if d else (), final_status=self.final_status,
-            transport=self.transport, headers=self.headers, started=self.started,
-            answered=self.answered_at, t38_switch=dict(self.t38_switch) if self.t38_switch
-            else None, end_reason=self.end_reason)
-
-
-class UserAgent:
+class UserAgent(ClientSide, ServerSide):
     """One SIP endpoint: any number of calls both ways and one registration."""
 
     def __init__(self, config: UAConfig, now: float) -> None:
         self.config = config
         self.txn = TransactionLayer(config.timers)
-        self._calls: dict[str, _Call] = {}
+        self._calls: dict[str, Call] = {}
         self._finished: dict[str, CallInfo] = {}
-        self._owners: dict[object, tuple[str, _Call | None]] = {}
+        self._owners: dict[object, tuple[str, Call | None]] = {}
         self._out: list[Outgoing] = []
         self._events: list = []
         self._late_acks: dict[tuple[str, int], tuple[Request, tuple[str, int], str, float]] = {}
@@ -183,6 +107,18 @@ class UserAgent:
         if reg is not None and reg.refresh_at is not None and not reg.pending:
             times.append(reg.refresh_at)
         return min(times) if times else None
+
+    def transport_failed(self, dest: tuple[str, int], transport: str, error: str,
+                         now: float) -> None:
+        """The driver could not send to ``dest`` (unreachable, connection refused or reset):
+        the transactions sending there fail (RFC 3261 §17.1.4), and their calls with them."""
+        self._now = now
+        try:
+            for ev in self.txn.transport_failed(dest, transport, error, now):
+                self._dispatch(ev, now)
+        except Exception as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        self._flush(now)
 
     def handle_timer(self, now: float) -> None:
         self._now = now
@@ -243,7 +179,7 @@ class UserAgent:
         ruri = URI(scheme=uri.scheme, user=uri.user, host=uri.host, port=uri.port,
                    params=dict(uri.params))
         call_id = new_call_id(cfg.host)
-        call = _Call(call_id=call_id, role="outbound", transport=transport,
+        call = Call(call_id=call_id, role="outbound", transport=transport,
                      sdp=_sdp.SdpSession(cfg.host, user=cfg.user), started=now,
                      state=State.CALLING, audio_port=audio_port, t38_port=t38_port,
                      local_tag=new_tag(), ani=uri_user(self._identity), dnis=uri_user(ruri))
@@ -399,7 +335,7 @@ class UserAgent:
     def _contact(self, transport: str) -> str:
         return f"<{self._contact_uri(transport)}>"
 
-    def _inbound(self, call_id: str) -> _Call | None:
+    def _inbound(self, call_id: str) -> Call | None:
         """The unanswered inbound call ``call_id``; None if it ended meanwhile (a CANCEL raced
         the driver's decision: CallEnded says so)."""
         call = self._calls.get(call_id)
@@ -416,37 +352,14 @@ class UserAgent:
         return call
 
     def _send(self, request: Request, dest: tuple[str, int], transport: str, kind: str,
-              call: _Call | None, now: float):
+              call: Call | None, now: float):
         txn = self.txn.send_request(request, dest, transport, now)
         self._owners[txn.id] = (kind, call)
         if call is not None:
             call.live.add(txn.id)
         return txn
 
-    def _respond(self, txn, request: Request, status: int, reason: str | None = None, *,
-                 now: float, tag: str | None = None, contact: bool = False,
-                 record_route: bool = False, extra: Sequence[tuple[str, str]] = (),
-                 body: bytes = b"", transport: str | None = None) -> Response:
-        if tag is None and status > 100:
-            tag = new_tag()         # RFC 3261 §8.2.6.2: a UAS response carries a To tag
-        response = make_response(request, status, reason, to_tag=tag if status > 100 else None)
-        if record_route:            # RFC 3261 §12.1.1
-            for rr in request.headers.values("Record-Route"):
-                response.headers.add("Record-Route", rr)
-        if contact:
-            response.headers.add("Contact", self._contact(
-                transport or getattr(txn, "transport", None) or self.config.transport))
-        response.headers.add("Server", self.config.user_agent)
-        for name, value in extra:
-            response.headers.add(name, value)
-        if body:
-            response.headers.add("Content-Type", "application/sdp")
-            response.body = body
-        if txn is not None:
-            self.txn.respond(txn, response, now)
-        return response
-
-    def _end(self, call: _Call, reason: str, status: int | None, by: str, detail: str,
+    def _end(self, call: Call, reason: str, status: int | None, by: str, detail: str,
              now: float) -> None:
         if not call.ended:
             call.ended = True
@@ -458,7 +371,7 @@ class UserAgent:
             self._events.append(CallEnded(now, call.call_id, reason, status, by, detail))
         self._maybe_reap(call, now)
 
-    def _maybe_reap(self, call: _Call, now: float) -> None:
+    def _maybe_reap(self, call: Call, now: float) -> None:
         if not call.ended or call.live or call.ok is not None or call.bye_wanted:
             return
         if call.role == "outbound" and call.invite_txn is not None:
@@ -518,280 +431,17 @@ class UserAgent:
     def _reap_by_request(self, request: Request, now: float) -> None:
         pass    # nothing was created for a request we could not read
 
-    def _on_request(self, ev: RequestReceived, now: float) -> None:
-        request, txn = ev.request, ev.transaction
-        method = request.method
-        if method == "ACK":
-            self._on_ack(request, now)
-            return
-        if method == "CANCEL":
-            self._on_cancel(ev, now)
-            return
-        if method not in SUPPORTED_METHODS:                       # RFC 3261 §8.2.1
-            self._respond(txn, request, 405, now=now, extra=(("Allow", ALLOW),))
-            return
-        require = request.headers.values("Require")
-        if require:                                               # RFC 3261 §8.2.2.3
-            self._respond(txn, request, 420, now=now,
-                          extra=(("Unsupported", ", ".join(require)),))
-            return
-        if request.uri.scheme not in ("sip", "sips", "tel"):      # RFC 3261 §8.2.2.1
-            self._respond(txn, request, 416, now=now)
-            return
-        call_id = request.call_id
-        to_tag = request.to.tag
-        if to_tag is None:
-            if method == "INVITE":
-                self._on_new_invite(ev, now)
-            elif method == "OPTIONS":
-                self._respond_options(txn, request, now)
-            else:                                                 # BYE outside a dialog
-                self._respond(txn, request, 481, now=now)
-            return
-        call = self._calls.get(call_id)
-        dialog = call.dialog if call is not None else None
-        if dialog is None or dialog.local_tag != to_tag or \
-                dialog.remote_tag != request.from_.tag:
-            self._respond(txn, request, 481, now=now)            # RFC 3261 §12.2.2
-            return
-        cseq = request.cseq[0]
-        if dialog.remote_cseq is not None and cseq <= dialog.remote_cseq:
-            self._respond(txn, request, 500, "CSeq Out of Order", now=now)   # §12.2.2
-            return
-        dialog.remote_cseq = cseq
-        if method == "BYE":
-            self._respond(txn, request, 200, now=now)
-            call.ok = None
-            call.bye_wanted = False
-            call.timers.pop("ok_retx", None)
-            call.timers.pop("no_ack", None)
-            if call.invite_txn is not None and call.role == "inbound":
-                # RFC 3261 §15.1.2: BYE in an early dialog: the INVITE gets 487
-                self._respond(call.invite_txn, call.invite, 487, tag=call.local_tag, now=now)
-                call.invite_txn = None
-            self._end(call, "hangup", None, "remote", "BYE from the far end", now)
-            self._maybe_reap(call, now)
-        elif method == "OPTIONS":
-            self._respond_options(txn, request, now, tag=to_tag)
-        else:
-            self._on_reinvite(call, ev, now)
-
-    def _respond_options(self, txn, request: Request, now: float, tag: str | None = None):
-        # RFC 3261 §11.2: what we would say to an INVITE, with our capabilities
-        self._respond(txn, request, 200, now=now, tag=tag, contact=True,
-                      extra=(("Allow", ALLOW), ("Accept", "application/sdp")))
-
-    def _on_new_invite(self, ev: RequestReceived, now: float) -> None:
-        request, txn = ev.request, ev.transaction
-        call_id = request.call_id
-        cfg = self.config
-        if call_id in self._calls:                                # RFC 3261 §8.2.2.2
-            self._respond(txn, request, 482, now=now)
-            return
-        if len(self._calls) >= cfg.max_calls:
-            self._respond(txn, request, 503, now=now, extra=(("Retry-After", "5"),))
-            return
-        content_type = request.content_type
-        if not request.body:
-            # an INVITE without an offer (offer in the 2xx, answer in the ACK) is not done
-            self._respond(txn, request, 488, now=now,
-                          extra=(("Warning", '399 xmfax "an SDP offer is required"'),))
-            return
-        if content_type != "application/sdp":
-            self._respond(txn, request, 415, now=now, extra=(("Accept", "application/sdp"),))
-            return
-        try:
-            offer = _sdp.SessionDescription.parse(request.body)
-        except (_sdp.SDPError, ValueError) as exc:
-            self._respond(txn, request, 400, "Bad SDP", now=now,
-                          extra=(("Warning", f'399 xmfax "{_quote(str(exc))}"'),))
-            return
-        kinds = _sdp.offer_kinds(offer)
-        if not kinds:
-            self._respond(txn, request, 488, now=now)
-            return
-        local_tag = new_tag()
-        dialog = Dialog.as_uas(request, local_tag, ev.transport, ev.source)
-        ani = None
-        pai = request.headers.values("P-Asserted-Identity")
-        for value in pai:
-            try:
-                ani = uri_user(NameAddr.parse(value).uri)
-            except SIPParseError:
-                continue
-            if ani:
-                break
-        if not ani:
-            ani = uri_user(request.from_.uri)
-        dnis = uri_user(request.uri) or uri_user(request.to.uri)
-        call = _Call(call_id=call_id, role="inbound", transport=ev.transport,
-                     sdp=_sdp.SdpSession(cfg.host, user=cfg.user), started=now,
-                     state=State.INCOMING, local_tag=local_tag, invite=request,
-                     invite_txn=txn, remote_offer=offer, dialog=dialog, ani=ani, dnis=dnis,
-                     headers=redacted_headers(request.headers), source=ev.source)
-        self._calls[call_id] = call
-        self._respond(txn, request, 100, now=now)
-        self._events.append(IncomingCall(now, call_id, ani, dnis, call.headers, kinds,
-                                         ev.source))
-
-    def _on_cancel(self, ev: RequestReceived, now: float) -> None:
-        request, txn, invite_txn = ev.request, ev.transaction, ev.cancelled
-        call = self._calls.get(request.call_id)
-        if invite_txn is None or call is None:                    # RFC 3261 §9.2
-            self._respond(txn, request, 481, now=now)
-            return
-        self._respond(txn, request, 200, now=now, tag=call.local_tag)
-        if call.role == "inbound" and call.invite_txn is invite_txn and not call.ended:
-            self._respond(invite_txn, call.invite, 487, tag=call.local_tag, now=now)
-            call.invite_txn = None
-            self._end(call, "cancelled", 487, "remote", "CANCEL from the caller", now)
-
-    def _on_ack(self, request: Request, now: float) -> None:
-        call = self._calls.get(request.call_id)
-        if call is None or call.dialog is None or call.ok is None or \
-                request.cseq[0] != call.ok_cseq or call.dialog.remote_tag != request.from_.tag:
-            return                              # a retransmitted or stray ACK: nothing to do
-        kind, media = call.ok_kind, call.ok_media
-        call.ok = None
-        call.timers.pop("ok_retx", None)
-        call.timers.pop("no_ack", None)
-        if call.bye_wanted:
-            call.bye_wanted = False
-            self._send_bye(call, now)
-            self._maybe_reap(call, now)
-            return
-        if call.ended:
-            self._maybe_reap(call, now)
-            return
-        call.media = media
-        if kind == "initial":
-            call.state = State.CONFIRMED
-            call.answered_at = now
-            self._events.append(Answered(now, call.call_id, media))
-            self._arm_switch(call, now)
-        else:
-            if media.kind == "t38":
-                call.timers.pop("t38_switch", None)
-                if call.t38_switch is None:
-                    call.t38_switch = {"by": "remote", "t": now - call.started}
-            self._events.append(MediaChanged(now, call.call_id, media, "remote"))
-        if call.switch_wanted:
-            self._reinvite_t38(call, now)
-
-    def _on_reinvite(self, call: _Call, ev: RequestReceived, now: float) -> None:
-        request, txn = ev.request, ev.transaction
-        if call.ended or call.state is State.ENDING:
-            self._respond(txn, request, 481, now=now, tag=call.local_tag)
-            return
-        if call.reinvite_txn is not None or call.ok is not None or \
-                call.state is not State.CONFIRMED:
-            # RFC 3261 §14.2: an INVITE of ours is pending on this dialog: glare
-            self._respond(txn, request, 491, now=now, tag=call.local_tag)
-            return
-        if not request.body or request.content_type != "application/sdp":
-            self._respond(txn, request, 488, now=now, tag=call.local_tag,
-                          extra=(("Warning", '399 xmfax "an SDP offer is required"'),))
-            return
-        try:
-            offer = _sdp.SessionDescription.parse(request.body)
-        except (_sdp.SDPError, ValueError) as exc:
-            self._respond(txn, request, 400, "Bad SDP", now=now, tag=call.local_tag,
-                          extra=(("Warning", f'399 xmfax "{_quote(str(exc))}"'),))
-            return
-        accept = tuple(k for k, port in (("t38", call.t38_port), ("audio", call.audio_port))
-                       if port is not None)
-        try:
-            answer, media = call.sdp.answer(offer, audio_port=call.audio_port,
-                                            t38_port=call.t38_port, t38=self.config.t38,
-                                            accept=accept)
-        except _sdp.NotAcceptable:
-            # RFC 3261 §14.2: the call goes on as it was
-            self._respond(txn, request, 488, now=now, tag=call.local_tag)
-            return
-        call.dialog.update_target(request)
-        self._send_2xx(call, txn, request, answer, media, "reinvite", now)
-
-    def _send_2xx(self, call: _Call, txn, request: Request, answer, media, kind: str,
-                  now: float) -> None:
-        T1 = self.config.timers.T1
-        response = self._respond(txn, request, 200, tag=call.local_tag, now=now, contact=True,
-                                 record_route=kind == "initial",
-                                 extra=(("Allow", ALLOW),), body=answer.encode())
-        call.ok = response
-        call.ok_dest = getattr(txn, "source", None) or call.source
-        call.ok_transport = getattr(txn, "transport", None) or call.transport
-        call.ok_cseq = request.cseq[0]
-        call.ok_kind = kind
-        call.ok_media = media
-        call.ok_interval = T1
-        if call.ok_transport == "udp":           # RFC 3261 §13.3.1.4
-            call.timers["ok_retx"] = now + T1
-        call.timers["no_ack"] = now + 64 * T1
-
     # ------------------------------------------------------------------ responses
-    def _on_response(self, response: Response, txn, now: float) -> None:
-        owner = self._owners.get(txn.id) if txn is not None else None
-        if owner is None:
-            self._on_stray(response, now)
-            return
-        kind, call = owner
-        if response.status >= 200:
-            del self._owners[txn.id]
-            if call is not None:
-                call.live.discard(txn.id)
-        if kind == "invite":
-            self._on_invite_response(call, response, now)
-        elif kind == "reinvite":
-            self._on_reinvite_response(call, response, now)
-        elif kind == "register":
-            self._on_register_response(response, now)
-        if call is not None and response.status >= 200:
-            self._maybe_reap(call, now)
-
-    def _on_stray(self, response: Response, now: float) -> None:
-        """A response no transaction wants: a retransmitted 2xx to an INVITE gets its ACK
-        again (RFC 3261 §13.2.2.4); a 2xx from another fork is ACKed and hung up."""
-        if not 200 <= response.status < 300 or response.cseq[1] != "INVITE":
-            self.dropped += 1
-            return
-        call_id, cseq = response.call_id, response.cseq[0]
-        call = self._calls.get(call_id)
-        if call is not None and cseq in call.acks and call.dialog is not None:
-            if response.to.tag == call.dialog.remote_tag:
-                ack, dest, transport = call.acks[cseq]
-                self.txn.send_ack(ack, dest, transport)
-            elif call.role == "outbound" and call.invite is not None and \
-                    cseq == call.invite.cseq[0]:
-                self._ack_and_bye_fork(call, response, now)
-            return
-        late = self._late_acks.get((call_id, cseq))
-        if late is not None:
-            self.txn.send_ack(late[0], late[1], late[2])
-            return
-        self.dropped += 1
-
-    def _ack_and_bye_fork(self, call: _Call, response: Response, now: float) -> None:
-        # RFC 3261 §13.2.2.4: a second 2xx from another branch: ACK it, then BYE that dialog
-        dialog = Dialog.as_uac(call.invite, response, call.transport)
-        ack = self._in_dialog(dialog, "ACK", cseq=call.invite.cseq[0], contact=False)
-        dest, transport = dialog.next_hop()
-        self.txn.send_ack(ack, dest, transport)
-        bye = self._in_dialog(dialog, "BYE")
-        self._send(bye, dest, transport, "bye", call, now)
-
-    def _in_dialog(self, dialog: Dialog, method: str, *, cseq: int | None = None,
-                   contact: bool = True, body: bytes = b"",
-                   extra: Sequence[tuple[str, str]] = ()) -> Request:
-        cfg = self.config
-        _, transport = dialog.next_hop()
-        return dialog.request(method, via_host=cfg.host, via_port=cfg.port,
-                              contact=self._contact(transport) if contact else None,
-                              user_agent=cfg.user_agent, cseq=cseq, body=body, extra=extra)
-
     def _on_txn_failure(self, txn, error: str | None, now: float) -> None:
         owner = self._owners.pop(txn.id, None)
         if owner is None:
-            return              # a server transaction (our final never ACKed): nothing to do
+            # a server transaction: our final never ACKed (nothing to do), or an INVITE the
+            # driver never answered (the transaction layer gave up on it: so do we)
+            call = self._calls.get(getattr(txn.request, "call_id", None) or "")
+            if call is not None and call.invite_txn is txn and call.role == "inbound":
+                call.invite_txn = None
+                self._end(call, "timeout", None, "local", "the call was never answered", now)
+            return
         kind, call = owner
         what = f"transport error: {error}" if error else "no response (transaction timeout)"
         if call is not None:
@@ -810,242 +460,8 @@ class UserAgent:
         if call is not None:
             self._maybe_reap(call, now)
 
-    def _on_invite_response(self, call: _Call, response: Response, now: float) -> None:
-        status = response.status
-        if status < 200:
-            call.provisional = True
-            if call.state is State.CALLING:
-                call.state = State.EARLY
-            if call.cancel_wanted and not call.cancel_sent:
-                self._send_cancel(call, now)
-            if status > 100 and not call.ended:
-                self._events.append(CallProgress(now, call.call_id, status, response.reason))
-            return
-        call.invite_txn = None
-        if status < 300:
-            self._on_invite_2xx(call, response, now)
-            return
-        call.final_status = status
-        if call.ended:
-            return
-        cfg = self.config
-        if status in (401, 407):
-            retry = call.auth.retry(cfg.credentials, call.invite, response,
-                                    cseq=call.invite.cseq[0] + 1)
-            if retry is not None:
-                self._send_invite(call, retry, now)
-                return
-            self._end(call, "auth_failed", status, "remote", call.auth.failure, now)
-            return
-        if status in (415, 488, 606) and not call.fell_back and call.audio_port is not None \
-                and "audio" not in _sdp.offer_kinds(call.offer):
-            # the T.38-only offer was refused: offer G.711 in a new INVITE
-            call.fell_back = True
-            call.offer = self._make_offer(call, "audio")
-            self._reinvite_initial(call, call.invite.uri, now)
-            return
-        if 300 <= status < 400:
-            try:
-                contacts = response.contacts
-            except SIPParseError:
-                contacts = []
-            if contacts and call.redirects < cfg.max_redirects:
-                call.redirects += 1
-                target = contacts[0].uri
-                call.invite_dest = cfg.outbound_proxy or target.hostport()
-                call.transport = target.transport or call.transport
-                call.auth = AuthState()
-                self._reinvite_initial(call, URI(scheme=target.scheme, user=target.user,
-                                                 host=target.host, port=target.port,
-                                                 params=dict(target.params)), now)
-                return
-            why = "no Contact" if not contacts else f"more than {cfg.max_redirects} redirects"
-            self._end(call, "redirected", status, "remote", f"{status} {response.reason}: {why}",
-                      now)
-            return
-        self._end(call, end_reason(status), status, "remote", f"{status} {response.reason}", now)
-
-    def _reinvite_initial(self, call: _Call, ruri: URI, now: float) -> None:
-        """A new INVITE for the same call (after a redirect or a refused T.38 offer): same
-        Call-ID and From tag, next CSeq, new branch, a To without tag (RFC 3261 §8.1.3.4)."""
-        old = call.invite
-        h = old.headers.copy()
-        request = build_request(
-            "INVITE", ruri, call_id=call.call_id, cseq=old.cseq[0] + 1, from_=old.from_,
-            to=NameAddr(uri=URI(scheme=ruri.scheme, user=ruri.user, host=ruri.host,
-                                port=ruri.port)) if ruri != old.uri else old.to,
-            via_host=self.config.host, via_port=self.config.port, transport=call.transport,
-            contact=self._contact(call.transport), user_agent=self.config.user_agent,
-            extra=[(n, v) for n, v in h.items() if n.lower() not in _BUILT_HEADERS],
-            body=call.offer.encode())
-        if self.config.credentials is not None:
-            call.auth.apply(request, self.config.credentials)
-        self._send_invite(call, request, now)
-
-    def _send_invite(self, call: _Call, request: Request, now: float) -> None:
-        call.invite = request
-        call.provisional = False
-        call.invite_txn = self._send(request, call.invite_dest, call.transport, "invite",
-                                     call, now)
-
-    def _on_invite_2xx(self, call: _Call, response: Response, now: float) -> None:
-        cfg = self.config
-        dialog = Dialog.as_uac(call.invite, response, call.transport)
-        call.dialog = dialog
-        call.final_status = response.status
-        # RFC 3261 §13.2.2.4: the UA ACKs a 2xx itself, same CSeq number, method ACK
-        ack = self._in_dialog(dialog, "ACK", cseq=call.invite.cseq[0], contact=False)
-        dest, transport = dialog.next_hop()
-        self.txn.send_ack(ack, dest, transport)
-        call.acks[call.invite.cseq[0]] = (ack, dest, transport)
-        call.timers.pop("invite_timeout", None)
-        call.timers.pop("cancel_giveup", None)
-        if call.ended:          # answered after we hung up (CANCEL crossed the 200): BYE
-            self._send_bye(call, now)
-            return
-        call.state = State.CONFIRMED
-        strict = dialog.strict_router()
-        if strict is not None:
-            self._send_bye(call, now)
-            self._end(call, "rejected", response.status, "local",
-                      f"strict router {strict} in Record-Route: only loose routing (;lr) is "
-                      "supported (RFC 3261 §16.12)", now)
-            return
-        try:
-            answer = _sdp.SessionDescription.parse(response.body)
-            media = call.sdp.negotiated(call.offer, answer, t38=cfg.t38)
-        except (_sdp.SDPError, _sdp.NotAcceptable, ValueError) as exc:
-            self._send_bye(call, now)
-            self._end(call, "not_acceptable", response.status, "local",
-                      f"unusable SDP answer in the 2xx: {exc}", now)
-            return
-        call.media = media
-        call.answered_at = now
-        if media.kind == "t38":
-            call.t38_switch = {"by": "offer", "t": now - call.started}
-        self._events.append(Answered(now, call.call_id, media))
-        self._arm_switch(call, now)
-
-    def _arm_switch(self, call: _Call, now: float) -> None:
-        after = self.config.t38_switch_after
-        if after is not None and call.t38_port is not None and call.media is not None and \
-                call.media.kind == "audio":
-            call.timers["t38_switch"] = now + after
-
-    def _make_offer(self, call: _Call, kind: str):
-        if kind == "t38":
-            return call.sdp.offer(t38_port=call.t38_port, t38=self.config.t38)
-        return call.sdp.offer(audio_port=call.audio_port)
-
-    def _reinvite_t38(self, call: _Call, now: float) -> None:
-        """Our re-INVITE offering T.38 (m=image only), unless T.38 is already up or another
-        INVITE is in progress on the dialog (then it waits for that one to finish)."""
-        if call.ended or call.dialog is None or call.t38_port is None:
-            return
-        if call.media is not None and call.media.kind == "t38":
-            call.switch_wanted = False
-            return
-        if call.state is not State.CONFIRMED or call.reinvite_txn is not None or \
-                call.ok is not None or "glare" in call.timers:
-            call.switch_wanted = True
-            return
-        call.switch_wanted = False
-        call.timers.pop("t38_switch", None)
-        offer = call.sdp.offer(t38_port=call.t38_port, t38=self.config.t38)
-        request = self._in_dialog(call.dialog, "INVITE", body=offer.encode(),
-                                  extra=(("Allow", ALLOW),))
-        dest, transport = call.dialog.next_hop()
-        call.reinvite_offer = offer
-        call.reinvite_request = request
-        call.reinvite_txn = self._send(request, dest, transport, "reinvite", call, now)
-
-    def _on_reinvite_response(self, call: _Call, response: Response, now: float) -> None:
-        status = response.status
-        if status < 200:
-            return
-        call.reinvite_txn = None
-        dialog = call.dialog
-        if status < 300:
-            cseq = response.cseq[0]
-            ack = self._in_dialog(dialog, "ACK", cseq=cseq, contact=False)
-            dialog.update_target(response)
-            dest, transport = dialog.next_hop()
-            self.txn.send_ack(ack, dest, transport)
-            call.acks[cseq] = (ack, dest, transport)
-            if call.ended:
-                return
-            try:
-                answer = _sdp.SessionDescription.parse(response.body)
-                media = call.sdp.negotiated(call.reinvite_offer, answer, t38=self.config.t38)
-            except (_sdp.SDPError, _sdp.NotAcceptable, ValueError) as exc:
-                self._send_bye(call, now)
-                self._end(call, "not_acceptable", status, "local",
-                          f"unusable SDP answer to our re-INVITE: {exc}", now)
-                return
-            call.media = media
-            if media.kind == "t38" and call.t38_switch is None:
-                call.t38_switch = {"by": "local", "t": now - call.started}
-            self._events.append(MediaChanged(now, call.call_id, media, "local"))
-        elif call.ended:
-            return
-        elif status == 491:
-            # RFC 3261 §14.1: the Call-ID's owner waits 2.1-4 s, the other side 0-2 s
-            delay = _random.uniform(2.1, 4.0) if call.role == "outbound" else \
-                _random.uniform(0.0, 2.0)
-            call.timers["glare"] = now + delay
-            call.switch_wanted = True
-            return
-        elif status in (401, 407):
-            dialog.local_cseq += 1
-            retry = call.auth.retry(self.config.credentials, call.reinvite_request, response,
-                                    cseq=dialog.local_cseq)
-            if retry is not None:
-                dest, transport = dialog.next_hop()
-                call.reinvite_request = retry
-                call.reinvite_txn = self._send(retry, dest, transport, "reinvite", call, now)
-                return
-            self._events.append(MediaRefused(now, call.call_id, status, response.reason))
-        elif status in (408, 481):
-            # RFC 3261 §12.2.1.2: the dialog is gone at the far end
-            if status == 408:
-                self._send_bye(call, now)
-            self._end(call, "timeout" if status == 408 else "hangup", status, "remote",
-                      f"{status} {response.reason} to our re-INVITE", now)
-            return
-        else:
-            self._events.append(MediaRefused(now, call.call_id, status, response.reason))
-        if call.switch_wanted:
-            self._reinvite_t38(call, now)
-
     # ------------------------------------------------------------------ requests we send
-    def _send_bye(self, call: _Call, now: float) -> None:
-        dialog = call.dialog
-        bye = self._in_dialog(dialog, "BYE", contact=False)
-        dest, transport = dialog.next_hop()
-        self._send(bye, dest, transport, "bye", call, now)
-        call.state = State.ENDING
-        call.ok = None
-        for name in ("ok_retx", "no_ack", "t38_switch", "glare"):
-            call.timers.pop(name, None)
-
-    def _send_cancel(self, call: _Call, now: float) -> None:
-        # RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via (branch)
-        # as the INVITE, and its Route headers
-        invite = call.invite
-        h = invite.headers
-        cancel = Request(method="CANCEL", uri=invite.uri, headers=type(h)(), body=b"")
-        cancel.headers.add("Via", h.values("Via")[0])
-        cancel.headers.add("Max-Forwards", "70")
-        for route in h.values("Route"):
-            cancel.headers.add("Route", route)
-        for name in ("From", "To", "Call-ID"):
-            cancel.headers.add(name, h.get(name))
-        cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
-        cancel.headers.add("User-Agent", self.config.user_agent)
-        self._send(cancel, call.invite_dest, call.transport, "cancel", call, now)
-        call.cancel_sent = True
-
-    def _fire(self, call: _Call, name: str, now: float) -> None:
+    def _fire(self, call: Call, name: str, now: float) -> None:
         cfg = self.config
         if name == "invite_timeout":
             if call.invite_txn is not None and not call.ended:
@@ -1117,13 +533,3 @@ class UserAgent:
             self._send_register(reg.expires, now)
             return
         self._events.extend(reg.on_failure(status, f"{status} {response.reason}", now))
-
-
-# headers build_request writes itself (not copied when an INVITE is sent again)
-_BUILT_HEADERS = frozenset({"via", "max-forwards", "route", "from", "to", "call-id", "cseq",
-                            "contact", "user-agent", "content-type", "content-length",
-                            "authorization", "proxy-authorization"})
-
-
-def _quote(text: str) -> str:
-    return text.replace("\\", "").replace('"', "'")[:120]
