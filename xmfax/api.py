@@ -7,6 +7,9 @@
                              on_call=route, on_page=preview, on_done=store)
     await receiver            # runs until receiver.stop()
 
+    result = await xmfax.send(["letter.pdf"], via="sip:+15550100@pbx.example.net;transport=tcp")
+    receiver = xmfax.receive(via="sip://0.0.0.0:5060", register="sip:fax@pbx.example.net", ...)
+
 This module is where the sans-IO core meets the drivers: it loads documents, builds a
 T.30 :class:`~xmfax.t30.Session`, hands it to the driver ``via`` names, turns what
 happened into a :class:`~xmfax.record.FaxResult`, and writes received faxes to disk.
@@ -46,7 +49,7 @@ __all__ = [
 # Reasons worth another attempt when ``retries`` > 0: the line or the far end, not the document.
 RETRYABLE = {"busy", "no_answer", "no_dialtone", "no_carrier", "driver_error", "no_dis",
              "line_lost", "no_response", "no_response_to_dcs", "training_failed",
-             "no_response_to_page", "unexpected_dcn", "timeout"}
+             "no_response_to_page", "unexpected_dcn", "timeout", "unavailable"}
 
 
 # --------------------------------------------------------------------------- API events
@@ -93,6 +96,8 @@ class Call:
     dnis: str | None = None              # called number
     remote_address: str | None = None    # e.g. "198.51.100.7:6000" for T.38
     info: dict = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()   # SIP: the INVITE's headers (credentials redacted)
+    sip_call_id: str | None = None       # SIP: the Call-ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +109,15 @@ class Accept:
 
 @dataclass(frozen=True, slots=True)
 class Reject:
+    """Refuse the call. Over SIP the INVITE is answered ``status``: 486 busy, 603 decline,
+    404 unknown number (any 4xx-6xx; the caller's record says busy/declined/not_found)."""
+
     reason: str = ""
+    status: int = 603
+
+    def __post_init__(self) -> None:
+        if type(self.status) is not int or not 400 <= self.status <= 699:
+            raise ValueError(f"Reject status {self.status!r}: a SIP final status 400..699 (486, 603, 404 ...)")
 
 
 def _decision(value: Any) -> Accept | Reject:
@@ -256,15 +269,19 @@ class _Observed:
 
 
 def parse_via(via: str) -> tuple[str, str]:
-    """``"t38://..."`` -> ("t38", via); ``"class1:/dev/ttyS0"`` -> ("class1", "/dev/ttyS0")."""
+    """``"t38://..."`` -> ("t38", via); ``"class1:/dev/ttyS0"`` -> ("class1", "/dev/ttyS0");
+    ``"sip:NUMBER@HOST"`` (to call) and ``"sip://HOST:PORT"`` (to listen) -> ("sip", via)."""
     if via.startswith("t38://"):
         return "t38", via
+    if via.startswith("sip:"):
+        return "sip", via
     if via.startswith("class1:"):
         port = via[len("class1:"):]
         if not port:
             raise ValueError(f"no port in {via!r}: class1:/dev/ttyUSB0, class1:rfc2217://host:port ...")
         return "class1", port
-    raise ValueError(f"unknown transport in {via!r}: use t38://HOST:PORT or class1:PORT")
+    raise ValueError(f"unknown transport in {via!r}: use t38://HOST:PORT, sip:NUMBER@HOST, sip://HOST:PORT "
+                     "or class1:PORT")
 
 
 def load_documents(documents: Iterable[Any], *, resolution: str = "fine", paper: str = "auto",
@@ -347,11 +364,14 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
                ecm: bool = True, max_rate: int = 14400, retries: int = 0, retry_delay: float = 60.0,
                on_event: Callable | None = None, realtime: bool = True, t38: Any = None,
                config: T30Config | None = None, max_duration: float = 1800.0,
-               class1: Any = None, password: str | None = None, tolerant: bool = False) -> FaxResult:
+               class1: Any = None, password: str | None = None, tolerant: bool = False,
+               sip: dict | None = None, credentials: Any = None) -> FaxResult:
     """Send ``documents`` (paths, bytes, file objects or Pages) as one fax; return its record.
 
-    ``via``: ``"t38://HOST:PORT[?local=HOST:PORT]"`` or ``"class1:PORT"`` (``to`` is the
-    number to dial). ``retries``: further attempts after a retryable failure (busy, no
+    ``via``: ``"t38://HOST:PORT[?local=HOST:PORT]"``, ``"class1:PORT"`` (``to`` is the
+    number to dial) or ``"sip:NUMBER@HOST[:PORT][;transport=tcp]"`` (T.38 over a SIP
+    call: ``sip`` holds UAConfig options such as ``{"offer": "t38"}``; ``credentials``
+    default to :func:`xmfax.sip.auth.load_credentials`, the environment). ``retries``: further attempts after a retryable failure (busy, no
     answer, line lost, training ...), ``retry_delay`` seconds apart. ``realtime=False``
     sends T.38 unpaced (trusted links and tests). ``config`` overrides the whole
     T30Config (then ``local_id``/``ecm``/``max_rate`` are ignored). Failures of the call
@@ -363,6 +383,15 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
     transport, address = parse_via(via)
     if transport == "class1" and not to:
         raise ValueError("sending through a Class 1 modem needs a number to dial: to=...")
+    if transport == "sip":
+        from .drivers import sip as sip_driver
+        from .sip.auth import load_credentials
+
+        if via.startswith("sip://"):
+            raise ValueError(f"{via!r} is a listening address; to call: sip:NUMBER@HOST[:PORT]")
+        sip_driver.parse_sip_target(via)
+        sip = sip_driver.ua_options(sip)
+        credentials = credentials if credentials is not None else load_credentials()
     local_id = local_id or ""
     pages = await asyncio.to_thread(load_documents, documents, resolution=resolution, paper=paper,
                                     header=header, cover=cover, local_id=local_id, password=password,
@@ -375,8 +404,12 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
     try:
         for attempt in range(1, retries + 2):
             dispatcher.put(on_event, CallStarted(0.0, "send", via, attempt))
-            result = await _send_once(pages, via, transport, address, to, config, dispatcher, on_event,
-                                      realtime, t38, max_duration, class1)
+            if transport == "sip":
+                result = await _send_sip(pages, via, config, dispatcher, on_event, realtime, t38,
+                                         max_duration, sip, credentials)
+            else:
+                result = await _send_once(pages, via, transport, address, to, config, dispatcher, on_event,
+                                          realtime, t38, max_duration, class1)
             if result.ok or attempt > retries or result.reason not in RETRYABLE:
                 break
             dispatcher.put(on_event, Retrying(0.0, attempt, result.reason, retry_delay))
@@ -411,6 +444,51 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
                                         _record.event_to_dict(e) for e in session.log], **kwargs)
     return _record.from_t30(t30, session.log, direction="send", t0=t30.started, wall_start=wall_start,
                             wall_end=time.time(), dnis=to, **kwargs)
+
+
+async def _send_sip(pages: list[Page], via: str, config: T30Config, dispatcher: _Dispatcher,
+                    on_event: Callable | None, realtime: bool, t38: Any, max_duration: float,
+                    options: dict, credentials: Any) -> FaxResult:
+    from .drivers import sip as sip_driver
+
+    def make_session(agreed: Any) -> _Observed:       # once T.38 is agreed: its rate limits T.30
+        return _Observed(Session(agreed.limit_t30(config), calling=True, pages=pages, now=0.0),
+                         lambda ev: dispatcher.put(on_event, ev))
+
+    wall_start = time.time()
+    common = dict(local_id=config.local_id, transport="sip", address=via)
+    try:
+        outcome = await sip_driver.send_fax(make_session, via, realtime=realtime, max_duration=max_duration,
+                                            t38=t38, credentials=credentials, options=options)
+    except (DriverError, OSError) as exc:
+        return _record.call_failure("send", "driver_error", str(exc), started_at=_record.utc_iso(wall_start),
+                                    ended_at=_record.utc_iso(time.time()), **common)
+    return _sip_record(outcome, "send", wall_start, common)
+
+
+def _sip_record(outcome: Any, direction: str, wall_start: float, common: dict) -> FaxResult:
+    """The record of a SIP call (drivers.sip.SipOutcome): the T.30 record when the fax ran,
+    else the call-level failure; the SIP messages on the T.30 frames' time line."""
+    session = outcome.session
+    common = dict(common, ani=common.get("ani") or outcome.sip.get("ani"),
+                  dnis=common.get("dnis") or outcome.sip.get("dnis"))
+    times = dict(started_at=_record.utc_iso(wall_start), ended_at=_record.utc_iso(time.time()))
+    if outcome.t30 is not None:
+        result = _record.from_t30(outcome.t30, session.log, direction=direction, t0=outcome.t0,
+                                  wall_start=wall_start, wall_end=time.time(), **common)
+    else:
+        reason, detail = outcome.reason or "driver_error", outcome.detail
+        if outcome.error is not None:
+            reason, detail = _failure_reason(outcome.error, "t38"), str(outcome.error)
+        log = session.log if session is not None else []
+        result = _record.call_failure(direction, reason, detail, events=[
+            _record.event_to_dict(e, outcome.t0) for e in log], **times, **common)
+        if direction == "receive" and any(isinstance(e, t30_events.PageReceived) for e in log):
+            result.pages = _record.from_t30(session.result, log, direction="receive").pages
+    result.events = _record.merge_events(result.events, [_record.sip_message_to_dict(m, outcome.t0)
+                                                         for m in outcome.messages])
+    result.sip = dict(outcome.sip)
+    return result
 
 
 def _failure_reason(exc: BaseException, transport: str) -> str:
@@ -475,6 +553,12 @@ class Receiver:
     beside it (``<name>.json``, listing exactly the pages the file holds), and a PDF too
     when ``formats`` has "pdf". Pages are not kept in memory. ``results`` keeps every
     call's :class:`FaxResult`.
+
+    Over SIP (``via="sip://HOST:PORT[;transport=tcp]"``) one receiver serves many calls at
+    once, each in its own task; ``register`` ("sip:user@registrar") registers there (and
+    keeps the registration fresh), ``sip`` holds UAConfig options, ``credentials`` default
+    to :func:`xmfax.sip.auth.load_credentials`. :meth:`stop` answers new calls 503, lets the
+    calls in progress finish, and unregisters.
     """
 
     def __init__(self, *, via: str, on_call: Callable | None = None, on_page: Callable | None = None,
@@ -483,8 +567,24 @@ class Receiver:
                  codec: str = "mmr", local_id: str = "", ecm: bool = True, max_rate: int = 14400,
                  config: T30Config | None = None, realtime: bool = True, t38: Any = None,
                  once: bool = False, rings: int = 1, class1: Any = None,
-                 call_decision_timeout: float = 10.0, max_duration: float = 1800.0):
+                 call_decision_timeout: float = 10.0, max_duration: float = 1800.0,
+                 register: str | None = None, sip: dict | None = None, credentials: Any = None):
         self.transport, self.address = parse_via(via)
+        self.sip_options: dict = {}
+        self.credentials = credentials
+        if self.transport == "sip":
+            from .drivers import sip as sip_driver
+            from .sip.auth import load_credentials
+
+            sip_driver.parse_sip_listen(via)         # "sip://HOST:PORT": ValueError now, not later
+            self.sip_options = sip_driver.ua_options(sip)
+            if register:
+                sip_driver.parse_sip_target(register)
+                self.sip_options["registrar"] = register
+            if credentials is None:
+                self.credentials = load_credentials()
+        elif register or sip:
+            raise ValueError(f"register= and sip= are for sip:// receivers, not {via!r}")
         for f in formats:
             if f not in ("tiff", "pdf"):
                 raise ValueError(f"output format {f!r}: tiff or pdf")
@@ -527,7 +627,9 @@ class Receiver:
         loop = self._loop = asyncio.get_running_loop()
         dispatcher = _Dispatcher(loop)
         try:
-            while not self._stop.is_set():
+            if self.transport == "sip":
+                await self._run_sip(dispatcher)
+            while self.transport != "sip" and not self._stop.is_set():
                 try:
                     result = await self._one_call(dispatcher)
                 except asyncio.CancelledError:
@@ -586,42 +688,54 @@ class Receiver:
             call.dnis = caller_id.get("DDI") or caller_id.get("NDID")
             call.info = dict(caller_id)
 
-        try:
-            decision = _decision(await _call_hook(self.on_call, call, timeout=self.call_decision_timeout))
-        except (asyncio.TimeoutError, Exception) as exc:  # a broken hook rejects, never crashes the line
-            decision = Reject(f"on_call failed: {exc!r}")
+        decision = await self._decide(call)
         common = dict(local_id=self.config.local_id, transport=self.transport, address=self.via,
                       ani=call.ani, dnis=call.dnis)
-        if isinstance(decision, Reject):
+
+        async def refuse() -> None:
             if driver is not None:
                 await asyncio.to_thread(_class1_close, driver)
             if remote is not None:     # T.38: its next datagrams are this call, not a new one
                 self._rejected[remote] = asyncio.get_running_loop().time()
+
+        if isinstance(decision, Reject):
+            await refuse()
             return _record.call_failure("receive", "rejected", decision.reason,
                                         started_at=_record.utc_iso(wall_start),
                                         ended_at=_record.utc_iso(time.time()), **common)
+
+        limits = self.t38 if self.transport == "t38" else None
+        return await self._serve(call, decision, dispatcher, wall_start, common, refuse=refuse,
+                                 run=lambda make: self._run_session(make(limits), driver, remote, wall_start, common))
+
+    async def _decide(self, call: Call) -> Accept | Reject:
+        try:
+            return _decision(await _call_hook(self.on_call, call, timeout=self.call_decision_timeout))
+        except (asyncio.TimeoutError, Exception) as exc:  # a broken hook rejects, never crashes the line
+            return Reject(f"on_call failed: {exc!r}")
+
+    async def _serve(self, call: Call, decision: Accept, dispatcher: _Dispatcher, wall_start: float,
+                     common: dict, *, refuse: Callable, run: Callable) -> FaxResult:
+        """An accepted call, whatever the transport: storage opened before answering (``refuse()``
+        and a failure if it cannot be), then ``run(make_session)``, where
+        ``make_session(t38_limits)`` builds the observed T.30 session (its rate capped at
+        the T.38 limits' T38MaxBitRate when given); the files closed whatever happens."""
         config = self.config
         if decision.local_id is not None:
             config = _replace(config, local_id=decision.local_id)
             common["local_id"] = decision.local_id
-
         sink = None
         if self.output_dir is not None:
             try:
                 sink = await asyncio.to_thread(_storage.FaxFiles, self.output_dir, self.formats, self.codec,
                                                wall_start)
             except _storage.StorageError as exc:     # not answered: nowhere to keep the fax
-                if driver is not None:
-                    await asyncio.to_thread(_class1_close, driver)
-                if remote is not None:
-                    self._rejected[remote] = asyncio.get_running_loop().time()
+                await refuse()
                 print(f"xmfax: call not answered: {exc}", file=sys.stderr, flush=True)
                 return _record.call_failure("receive", "storage", str(exc), started_at=_record.utc_iso(wall_start),
                                             ended_at=_record.utc_iso(time.time()), **common)
             config = _replace(config, confirm_storage=True)
         config = _replace(config, keep_received_pages=False)
-        if self.transport == "t38" and self.t38 is not None:
-            config = self.t38.limit_t30(config)     # never offer a rate above the agreed T38MaxBitRate
         # one worker per call stores its pages in order, off the line's path
         storer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="xmfax-store") if sink else None
 
@@ -633,12 +747,19 @@ class Receiver:
             if isinstance(ev, t30_events.PageReceived):
                 dispatcher.put(self.on_page, call, ev)
 
-        session = _Observed(Session(config, calling=False, receive=True, now=0.0), hook,
-                            store if sink is not None else None)
+        sessions: list[_Observed] = []
+
+        def make_session(limits: Any = None) -> _Observed:
+            # never offer a rate above the agreed T38MaxBitRate
+            session = _Observed(Session(limits.limit_t30(config) if limits is not None else config, calling=False,
+                                        receive=True, now=0.0), hook, store if sink is not None else None)
+            sessions.append(session)
+            return session
+
         dispatcher.put(self.on_event, CallStarted(0.0, "receive", self.via))
         result: FaxResult | None = None
         try:
-            result = await self._run_session(session, driver, remote, wall_start, common)
+            result = await run(make_session)
         finally:
             if sink is not None:
                 await asyncio.to_thread(storer.shutdown, wait=True)   # the page being stored, if any
@@ -646,7 +767,9 @@ class Receiver:
                     result = _record.call_failure("receive", "cancelled", "the receiver stopped during the call",
                                                   started_at=_record.utc_iso(wall_start),
                                                   ended_at=_record.utc_iso(time.time()), **common)
-                    result.pages = _record.from_t30(session.result, session.log, direction="receive").pages
+                    if sessions:
+                        result.pages = _record.from_t30(sessions[0].result, sessions[0].log,
+                                                        direction="receive").pages
                     result.files = await asyncio.to_thread(sink.close, result)
         if sink is not None:
             result.files = await asyncio.to_thread(sink.close, result)
@@ -672,6 +795,92 @@ class Receiver:
             if session.log and any(isinstance(e, t30_events.PageReceived) for e in session.log):
                 result.pages = _record.from_t30(session.result, session.log, direction="receive").pages
             return result
+
+    # SIP
+    async def _run_sip(self, dispatcher: _Dispatcher) -> None:
+        """One endpoint, a task per call, until stopped: then new calls get 503, the calls in
+        progress finish, the registration is removed."""
+        from .drivers import sip as sip_driver
+
+        bind, transport = sip_driver.parse_sip_listen(self.via)
+        endpoint = await sip_driver.SipEndpoint.open(bind, transport=transport, credentials=self.credentials,
+                                                     t38=self.t38, **self.sip_options)
+        tasks: set[asyncio.Task] = set()
+
+        def incoming(ev: Any) -> None:
+            if self._stop.is_set():
+                endpoint.release(ev.call_id)
+                endpoint.command("reject", ev.call_id, 503, None)
+                return
+            task = self._loop.create_task(self._sip_call(endpoint, ev, dispatcher))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        endpoint.on_incoming = incoming
+        try:
+            if endpoint.config.registrar:
+                await endpoint.register()
+            self._bound(endpoint.local)
+            await self._stop.wait()
+            endpoint.accepting = False
+            while tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            await endpoint.close()
+
+    async def _sip_call(self, endpoint: Any, incoming: Any, dispatcher: _Dispatcher) -> None:
+        from .drivers import sip as sip_driver
+
+        wall_start = time.time()
+        call = Call(via=self.via, transport="sip", ani=incoming.ani, dnis=incoming.dnis,
+                    remote_address=f"{incoming.source[0]}:{incoming.source[1]}", headers=incoming.headers,
+                    sip_call_id=incoming.call_id, info={"offer": list(incoming.offer)})
+        common = dict(local_id=self.config.local_id, transport="sip", address=self.via, ani=call.ani,
+                      dnis=call.dnis)
+        outcome = sip_driver.SipOutcome(t0=endpoint.channel(incoming.call_id).start, sip={
+            "call_id": incoming.call_id, "ani": call.ani, "dnis": call.dnis, "final_status": None,
+            "t38": None, "t38_switch": None, "transport": endpoint.config.transport})
+
+        def refuse_now(status: int) -> None:
+            outcome.sip["final_status"] = status
+            try:
+                endpoint.command("reject", incoming.call_id, status, None)
+            except Exception:        # the call ended while on_call decided (CANCEL)
+                pass
+            outcome.messages = list(endpoint.channel(incoming.call_id).messages)
+            endpoint.release(incoming.call_id)
+
+        async def refuse() -> None:
+            refuse_now(503)
+
+        async def run(make_session: Callable) -> FaxResult:
+            done = await sip_driver.answer_fax(endpoint, incoming, make_session, realtime=self.realtime,
+                                               max_duration=self.max_duration)
+            return _sip_record(done, "receive", wall_start, common)
+
+        try:
+            decision = await self._decide(call)
+            if isinstance(decision, Reject):
+                refuse_now(decision.status)
+                result = _sip_record(_replace(outcome, reason="rejected", detail=decision.reason), "receive",
+                                     wall_start, common)
+            else:
+                result = await self._serve(call, decision, dispatcher, wall_start, common, refuse=refuse, run=run)
+                if result.sip is None:          # storage refused it before the call was answered
+                    result.sip = outcome.sip
+        except Exception as exc:       # a bug must not take the other calls down: recorded, hung up
+            print(f"xmfax: SIP call {incoming.call_id} failed: {exc!r}", file=sys.stderr, flush=True)
+            endpoint.release(incoming.call_id)
+            result = _record.call_failure("receive", "driver_error", repr(exc), started_at=_record.utc_iso(wall_start),
+                                          ended_at=_record.utc_iso(time.time()), sip=outcome.sip, **common)
+        self.results.append(result)
+        dispatcher.put(self.on_done, result)
+        if self.once:
+            self._stop.set()
 
     # Class 1
     def _class1_wait(self, stop: asyncio.Event) -> tuple[Any, dict]:

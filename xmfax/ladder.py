@@ -1,4 +1,6 @@
 """Ladder diagrams of fax calls: T.30 frames between two stations, with times.
+A SIP call's messages (INVITE, 200, the T.38 re-INVITE, BYE ...) are drawn on the same
+time line, as ``~`` arrows labelled "SIP ...".
 
 Fax engineers read calls this way: one vertical line per station, one arrow per
 frame (and per page of image data), time running down. :func:`render_text` draws
@@ -19,7 +21,7 @@ class Arrow:
     outgoing: bool          # local -> remote
     label: str
     detail: str = ""
-    kind: str = "frame"     # frame | page | bad
+    kind: str = "frame"     # frame | page | bad | sip
 
 
 def arrows(events: Iterable[dict[str, Any]]) -> list[Arrow]:
@@ -39,7 +41,18 @@ def arrows(events: Iterable[dict[str, Any]]) -> list[Arrow]:
             out.append(Arrow(ev["t"], bool(ev.get("sending")), name, detail.strip(), "page"))
         elif kind == "BadFrame":
             out.append(Arrow(ev["t"], False, "bad frame", str(ev.get("reason", "")), "bad"))
+        elif kind == "SipMessage":
+            text = sip_label(str(ev.get("summary", "")))
+            out.append(Arrow(ev["t"], ev.get("dir") == "out", text.split(" (")[0], text, "sip"))
     return out
+
+
+def sip_label(summary: str) -> str:
+    """A SIP message's first line as a ladder label: "SIP INVITE sip:+1555@h (SDP: audio)",
+    "SIP 200 OK (SDP: t38)" (the version is left out)."""
+    if summary.startswith("SIP/2.0 "):
+        return "SIP " + summary[len("SIP/2.0 "):]
+    return "SIP " + summary.replace(" SIP/2.0", "", 1)
 
 
 def _title(record: dict[str, Any]) -> str:
@@ -63,7 +76,7 @@ def render_text(record: dict[str, Any], *, width: int = 72) -> str:
     for a in arrows(record.get("events", [])):
         label = a.detail if len(a.detail) <= span - 8 else a.label
         label = f" {label[:span - 8]} "
-        fill = "=" if a.kind == "page" else "-"
+        fill = {"page": "=", "sip": "~"}.get(a.kind, "-")
         room = span - len(label) - 1
         left, right = room // 2, room - room // 2
         body = (fill * left + label + fill * right + ">") if a.outgoing else ("<" + fill * left + label + fill * right)
@@ -93,8 +106,8 @@ def render_svg(record: dict[str, Any]) -> str:
     for i, a in enumerate(items):
         y = top + step * (i + 1)
         x1, x2 = (x_local, x_remote) if a.outgoing else (x_remote, x_local)
-        colour = {"page": "#1f5fbf", "bad": "#c0392b"}.get(a.kind, "black")
-        dash = ' stroke-dasharray="6,3"' if a.kind == "page" else ""
+        colour = {"page": "#1f5fbf", "bad": "#c0392b", "sip": "#2e7d32"}.get(a.kind, "black")
+        dash = {"page": ' stroke-dasharray="6,3"', "sip": ' stroke-dasharray="2,3"'}.get(a.kind, "")
         out.append(f'<text x="10" y="{y + 4}" fill="#555">{a.t:8.3f} s</text>')
         out.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{colour}" '
                    f'stroke-width="1.5"{dash} marker-end="url(#a)"/>')

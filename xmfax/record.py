@@ -29,6 +29,16 @@ CALL_REASONS: dict[str, str] = {
     "bad_document": "a document could not be read or converted to fax pages",
     "timeout": "the call took longer than its overall time limit",
     "cancelled": "the call was cancelled by the application",
+    # SIP (the user agent's CallEnded reasons, and the driver's own)
+    "declined": "the called party declined the call (SIP 603)",
+    "not_found": "the called number does not exist (SIP 404/604)",
+    "unavailable": "the far end is temporarily unavailable (SIP 503)",
+    "auth_failed": "SIP authentication failed (401/407 with our credentials, or none configured)",
+    "not_acceptable": "the far end accepted none of the media offered (SIP 488/606)",
+    "redirected": "the call was redirected too often, or without a new address (SIP 3xx)",
+    "server_error": "the far end failed (SIP 5xx)",
+    "no_ack": "the caller never acknowledged our answer (no ACK)",
+    "t38_refused": "the call could not switch to T.38 (audio fax is not supported yet)",
 }
 
 
@@ -74,6 +84,9 @@ class FaxResult:
     ended_at: str = ""
     duration: float = 0.0                # seconds
     files: list[str] = field(default_factory=list)   # documents written (receive)
+    # SIP calls: {"call_id", "ani", "dnis", "final_status", "t38": the agreed T.38 parameters,
+    # "t38_switch": {"by": "local"|"remote"|"offer", "t": s}, "transport", "remote_media"}
+    sip: dict | None = None
     events: list[dict] = field(default_factory=list)  # the per-fax event log
 
     @property
@@ -146,6 +159,20 @@ def event_to_dict(event: Any, t0: float = 0.0) -> dict[str, Any]:
                 value = str(value)
             out[f.name] = value
     return out
+
+
+def sip_message_to_dict(event: Any, t0: float = 0.0) -> dict[str, Any]:
+    """A SIP message (xmfax.sip.events.SipMessage: its first line, never credentials) as
+    an event of the log, on the same clock as the T.30 frames."""
+    return {"t": round(float(event.time) - t0, 4), "type": "SipMessage", "dir": event.direction,
+            "summary": event.summary}
+
+
+def merge_events(*logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Event logs on one clock merged by time (ties keep the order of ``logs``)."""
+    merged = [e for log in logs for e in log]
+    merged.sort(key=lambda e: e.get("t", 0.0))
+    return merged
 
 
 def from_t30(result: Any, events: list[Any], *, direction: str, t0: float = 0.0,

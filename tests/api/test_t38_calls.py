@@ -195,7 +195,7 @@ def test_unreadable_document_raises_before_calling(tmp_path):
     with pytest.raises(xmfax.DocumentError):
         xmfax.send_sync([str(bad)], via="t38://127.0.0.1:9", realtime=False)
     with pytest.raises(ValueError, match="unknown transport"):
-        xmfax.send_sync([text_page(1)], via="sip:fax@example.com")
+        xmfax.send_sync([text_page(1)], via="h323:fax@example.com")
 
 
 @pytest.mark.parametrize("kind", ["thread", "coroutine"])

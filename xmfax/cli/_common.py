@@ -29,10 +29,51 @@ def add_line_options(p: argparse.ArgumentParser) -> None:
                    help="print nothing but errors (and receive's ready line)")
     p.add_argument("--ladder", metavar="FILE",
                    help="also draw the call as a ladder diagram: FILE.svg, FILE.html or text")
+    s = p.add_argument_group("SIP", "credentials come from XMFAX_SIP_USERNAME/XMFAX_SIP_PASSWORD or "
+                             "XMFAX_SIP_CREDENTIALS=FILE, never from the command line")
+    s.add_argument("--t38-switch-after", type=float, metavar="SECONDS",
+                   help="on a call answered with audio (G.711), re-INVITE to T.38 this long after the "
+                   "answer unless the far end does first (default: 1 when receiving, 3 when sending)")
+    s.add_argument("--no-t38-switch", action="store_true",
+                   help="never re-INVITE to T.38 ourselves: wait for the far end's re-INVITE")
     m = p.add_argument_group("Class 1 modems")
     m.add_argument("--modem-profile", default="generic", metavar="NAME",
                    help="modem quirks profile (see docs/class1.md): generic, conservative, iaxmodem ...")
     m.add_argument("--trace", metavar="FILE", help="log every byte and AT exchange with times to FILE")
+
+
+def sip_options(args: argparse.Namespace, **more) -> dict | None:
+    """The UAConfig options the command line asks for (None unless --via is sip)."""
+    if not args.via.startswith("sip:"):
+        return None
+    options = dict(more)
+    if args.no_t38_switch:
+        options["t38_switch_after"] = None
+    elif args.t38_switch_after is not None:
+        options["t38_switch_after"] = max(0.0, args.t38_switch_after)
+    return options
+
+
+def check_sip(args: argparse.Namespace, command: str) -> bool:
+    """For a sip --via: the address and the credentials (environment or file) are usable;
+    if not, say why on stderr (never the password) and return False."""
+    if not args.via.startswith("sip:"):
+        return True
+    from ..drivers import sip as sip_driver
+    from ..sip.auth import load_credentials
+
+    try:
+        if command == "receive":
+            sip_driver.parse_sip_listen(args.via)
+            if args.register:
+                sip_driver.parse_sip_target(args.register)
+        else:
+            sip_driver.parse_sip_target(args.via)
+        load_credentials()
+    except ValueError as exc:
+        print(f"xmfax {command}: {exc}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def class1_options(args: argparse.Namespace) -> dict | None:

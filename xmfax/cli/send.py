@@ -7,7 +7,7 @@ import os
 
 from .. import api
 from ..errors import DocumentError
-from ._common import RESOLUTIONS, Progress, add_line_options, class1_options, report
+from ._common import RESOLUTIONS, Progress, add_line_options, check_sip, class1_options, report, sip_options
 
 
 def register(sub) -> None:
@@ -15,10 +15,16 @@ def register(sub) -> None:
         "send", help="send documents as a fax (T.38 or a Class 1 modem)",
         description="Send one fax made of DOCUMENTs (PDF, TIFF, images, text). "
         "--via t38://HOST:PORT[?local=HOST:PORT] sends over T.38/UDPTL; "
-        "--via class1:PORT --to NUMBER dials through a Class 1 modem. "
+        "--via class1:PORT --to NUMBER dials through a Class 1 modem; "
+        "--via sip:NUMBER@HOST[:PORT][;transport=tcp] places a SIP call and sends over T.38 "
+        "(SIP credentials from XMFAX_SIP_USERNAME/XMFAX_SIP_PASSWORD or XMFAX_SIP_CREDENTIALS=FILE). "
         "Exit status: 0 the fax was delivered, 1 it was not, 2 usage, 3 unreadable document.")
     p.add_argument("documents", nargs="+", metavar="DOCUMENT")
-    p.add_argument("--via", required=True, metavar="URL", help="t38://HOST:PORT[?local=HOST:PORT] or class1:PORT")
+    p.add_argument("--via", required=True, metavar="URL",
+                   help="t38://HOST:PORT[?local=HOST:PORT], sip:NUMBER@HOST[:PORT][;transport=tcp] or class1:PORT")
+    p.add_argument("--sip-offer", default="audio", choices=["audio", "t38"],
+                   help="SIP: offer G.711 audio first and switch to T.38 (default, as fax gateways do), "
+                   "or offer T.38 directly (re-offered as audio if refused)")
     p.add_argument("--to", metavar="NUMBER", help="number to dial (Class 1)")
     p.add_argument("--resolution", default="fine", choices=RESOLUTIONS)
     p.add_argument("--paper", default="auto", choices=["auto", "a4", "letter", "legal", "b4", "a3"])
@@ -56,12 +62,15 @@ def run(args: argparse.Namespace) -> int:
     if args.via.startswith("class1:") and not args.to:
         print("xmfax send: --to NUMBER is needed with a class1: modem", flush=True)
         return 2
+    if not check_sip(args, "send"):
+        return 2
     password = pdf_password(args)
+    sip = sip_options(args, offer=args.sip_offer)
     with Progress(not (args.quiet or args.json), "send") as progress:
         result = asyncio.run(api.send(
             args.documents, via=args.via, to=args.to, local_id=args.local_id, header=args.header,
             resolution=args.resolution, paper=args.paper, ecm=not args.no_ecm, max_rate=args.max_rate,
             retries=args.retries, retry_delay=args.retry_delay, realtime=not args.fast,
             class1=class1_options(args), on_event=progress.on_event, max_duration=args.max_duration,
-            password=password, tolerant=args.tolerant))
+            password=password, tolerant=args.tolerant, sip=sip))
     return report(result, args)
