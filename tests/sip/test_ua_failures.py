@@ -1,0 +1,310 @@
+"""The user agent against scripted far ends: every CallEnded reason produced by a far end
+answering that status, redirects, the T.38-refused fallback to a G.711 INVITE, digest auth
+on INVITE and REGISTER (MD5 and SHA-256, 401 and 407, checked with auth.verify), REGISTER
+refresh, and credentials never showing in events."""
+from __future__ import annotations
+
+import pytest
+
+from xmfax.sip import auth
+from xmfax.sip import sdp as sdpmod
+from xmfax.sip.events import (Answered, CallEnded, CallProgress, Registered,
+                              RegistrationFailed, SipMessage)
+from xmfax.sip.message import Request
+from xmfax.t38.config import T38Config
+
+from .uapair import LOCAL, FarEnd, Network, contact_of
+
+A_PORT, FAR_PORT, FAR2_PORT = 5060, 5080, 5090
+TARGET = f"sip:+15550100@{LOCAL}:{FAR_PORT}"
+CREDS = auth.Credentials("alice", "s3cret-pw")
+
+
+def answer_sdp(request: Request, kind: str = "audio") -> bytes:
+    """A far end's SDP answer to the offer in ``request``."""
+    session = sdpmod.SdpSession("127.0.0.1", user="far")
+    offer = sdpmod.SessionDescription.parse(request.body)
+    accept = ("t38",) if kind == "t38" else ("audio",)
+    answer, _ = session.answer(offer, audio_port=7000, t38_port=7002, t38=T38Config(),
+                               accept=accept)
+    return answer.encode()
+
+
+def setup(script, **config) -> tuple[Network, object, FarEnd]:
+    net = Network()
+    ua = net.ua("a", A_PORT, **config)
+    far = net.add("far", FarEnd(script), (LOCAL, FAR_PORT))
+    return net, ua, far
+
+
+def final(status: int, **kw):
+    def script(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 100), far.reply(request, status, **kw)]
+        return []
+    return script
+
+
+@pytest.mark.parametrize("status,reason", [
+    (486, "busy"), (600, "busy"), (603, "declined"), (404, "not_found"), (604, "not_found"),
+    (408, "no_answer"), (480, "no_answer"), (503, "unavailable"), (401, "auth_failed"),
+    (407, "auth_failed"), (488, "not_acceptable"), (606, "not_acceptable"),
+    (302, "redirected"), (403, "rejected"), (415, "rejected"), (500, "server_error"),
+    (502, "server_error"), (487, "cancelled"),
+])
+def test_each_final_status_gives_its_reason(status, reason):
+    headers = ()
+    if status == 401:
+        headers = (("WWW-Authenticate", 'Digest realm="x", nonce="n1"'),)
+    if status == 407:
+        headers = (("Proxy-Authenticate", 'Digest realm="x", nonce="n1"'),)
+    net, ua, far = setup(final(status, headers=headers))     # no credentials configured
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=4002, now=net.now)
+    net.run(1.0)
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.call_id, ended.reason, ended.status, ended.by) == (cid, reason, status,
+                                                                    "remote")
+    assert ua.call(cid).final_status == status
+    assert len(far.requests("INVITE")) == 1
+    assert len(far.requests("ACK")) == 1            # the transaction ACKs a non-2xx itself
+    net.settle()
+    assert ua.idle and ua.errors == []
+
+
+def test_silent_far_end_times_out():
+    net, ua, far = setup(lambda request, far: [])
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(31.0)
+    assert not net.of("a", CallEnded)
+    net.run(2.0)                                    # Timer B = 64*T1 = 32 s
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.call_id, ended.reason, ended.by) == (cid, "timeout", "local")
+    assert len(far.requests("INVITE")) == 7         # Timer A: 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5
+
+
+def test_ringing_forever_is_no_answer_and_cancelled():
+    def script(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 180)]
+        if request.method == "CANCEL":
+            invite = far.requests("INVITE")[0]
+            return [far.reply(request, 200), far.reply(invite, 487)]
+        return []
+    net, ua, far = setup(script, invite_timeout=20.0)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(19.0)
+    assert [e.status for e in net.of("a", CallProgress)] == [180]
+    assert not net.of("a", CallEnded)
+    net.run(2.0)
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.reason, ended.by, ended.call_id) == ("no_answer", "local", cid)
+    assert len(far.requests("CANCEL")) == 1
+    net.settle()
+    assert ua.idle and len(net.of("a", CallEnded)) == 1
+
+
+def test_redirect_followed_to_the_contact():
+    def redirector(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 302, headers=(("Contact", contact_of((LOCAL, FAR2_PORT))),))]
+        return []
+
+    def answerer(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 200, headers=(("Contact", contact_of((LOCAL, FAR2_PORT))),),
+                              body=answer_sdp(request))]
+        if request.method == "BYE":
+            return [far.reply(request, 200)]
+        return []
+    net, ua, far = setup(redirector)
+    far2 = net.add("far2", FarEnd(answerer), (LOCAL, FAR2_PORT))
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    (answered,) = net.of("a", Answered)
+    assert answered.call_id == cid and answered.media.kind == "audio"
+    (invite2,) = far2.requests("INVITE")
+    first = far.requests("INVITE")[0]
+    assert invite2.call_id == first.call_id and invite2.cseq[0] == first.cseq[0] + 1
+    assert invite2.uri.port == FAR2_PORT and invite2.to.tag is None
+    assert len(far2.requests("ACK")) == 1
+
+
+def test_redirect_loop_stops_after_max_redirects():
+    def loop(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 302, headers=(("Contact", contact_of((LOCAL, FAR_PORT))),))]
+        return []
+    net, ua, far = setup(loop, max_redirects=3)
+    ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(1.0)
+    (ended,) = net.of("a", CallEnded)
+    assert ended.reason == "redirected" and ended.status == 302
+    assert len(far.requests("INVITE")) == 4
+
+
+def test_t38_offer_refused_reoffers_g711():
+    def script(request, far):
+        if request.method == "INVITE":
+            kinds = sdpmod.offer_kinds(sdpmod.SessionDescription.parse(request.body))
+            if "audio" not in kinds:
+                return [far.reply(request, 488)]
+            return [far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=answer_sdp(request))]
+        return []
+    net, ua, far = setup(script, offer="t38", t38_switch_after=None)
+    ua.invite(TARGET, audio_port=4000, t38_port=4002, now=net.now)
+    net.run(0.1)
+    (answered,) = net.of("a", Answered)
+    assert answered.media.kind == "audio"
+    assert not net.of("a", CallEnded)
+    first, second = far.requests("INVITE")
+    assert sdpmod.offer_kinds(sdpmod.SessionDescription.parse(first.body)) == ("t38",)
+    assert sdpmod.offer_kinds(sdpmod.SessionDescription.parse(second.body)) == ("audio",)
+
+
+# ------------------------------------------------------------------ digest auth
+def challenger(status: int, algorithm: str, *, then=None, stale_second=False, realm="xmfax.test"):
+    """A far end that challenges each INVITE/REGISTER without valid credentials (checked with
+    auth.verify), then hands the request to ``then``."""
+    header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    answer_header = "Authorization" if status == 401 else "Proxy-Authorization"
+    nonces = iter(f"nonce{i}" for i in range(100))
+    state = {"nonce": next(nonces), "checked": [], "challenges": 0}
+
+    def script(request, far):
+        if request.method not in ("INVITE", "REGISTER"):
+            return then(request, far) if then else []
+        value = request.headers.get(answer_header)
+        ok = value is not None and auth.verify(value, CREDS.password, request.method,
+                                               realm=realm, nonce=state["nonce"],
+                                               uri=str(request.uri))
+        if value is not None:
+            state["checked"].append(ok)
+            if ok and stale_second and len(state["checked"]) == 1:
+                ok = False              # pretend the nonce went stale meanwhile
+                state["nonce"] = next(nonces)
+                stale = ", stale=true"
+            else:
+                stale = ""
+        else:
+            stale = ""
+        if not ok:
+            state["challenges"] += 1
+            return [far.reply(request, status, headers=((header,
+                    f'Digest realm="{realm}", nonce="{state["nonce"]}", '
+                    f'algorithm={algorithm}, qop="auth"{stale}'),))]
+        return then(request, far) if then else []
+    return script, state
+
+
+def accept_call(request, far):
+    if request.method == "INVITE":
+        return [far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                          body=answer_sdp(request))]
+    if request.method == "BYE":
+        return [far.reply(request, 200)]
+    if request.method == "REGISTER":
+        return [far.reply(request, 200, headers=(("Contact", request.headers.get("Contact")),))]
+    return []
+
+
+@pytest.mark.parametrize("status", [401, 407])
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+def test_invite_digest_auth(status, algorithm):
+    script, state = challenger(status, algorithm, then=accept_call)
+    net, ua, far = setup(script, credentials=CREDS)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    assert state["checked"] == [True]
+    (answered,) = net.of("a", Answered)
+    assert answered.call_id == cid
+    first, second = far.requests("INVITE")
+    assert second.cseq[0] == first.cseq[0] + 1 and second.call_id == first.call_id
+    header = "Authorization" if status == 401 else "Proxy-Authorization"
+    value = second.headers.get(header)
+    assert f"algorithm={algorithm}" in value
+    # never a credential in an event
+    for ev in net.of("a"):
+        assert CREDS.password not in repr(ev)
+        assert auth.parse_authorization(value)["response"] not in repr(ev)
+    ua.hangup(cid, net.now)
+    net.run(0.1)
+    assert len(far.requests("BYE")) == 1
+
+
+def test_wrong_password_fails_after_one_retry():
+    script, state = challenger(401, "MD5", then=accept_call)
+    net, ua, far = setup(script, credentials=auth.Credentials("alice", "wrong"))
+    ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(1.0)
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.reason, ended.status) == ("auth_failed", 401)
+    assert "wrong" not in ended.detail
+    assert len(far.requests("INVITE")) == 2 and state["checked"] == [False]
+
+
+def test_stale_nonce_retried_once_more():
+    script, state = challenger(401, "SHA-256", then=accept_call, stale_second=True)
+    net, ua, far = setup(script, credentials=CREDS)
+    ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(1.0)
+    assert state["checked"] == [True, True]
+    assert len(net.of("a", Answered)) == 1 and not net.of("a", CallEnded)
+    assert len(far.requests("INVITE")) == 3
+
+
+@pytest.mark.parametrize("status", [401, 407])
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+def test_register_digest_auth_and_refresh_at_half_expiry(status, algorithm):
+    granted = 600
+
+    def registrar(request, far):
+        return [far.reply(request, 200, headers=(
+            ("Contact", request.headers.get("Contact").split(";")[0] + f";expires={granted}"),))]
+    script, state = challenger(status, algorithm, then=registrar)
+    net, ua, far = setup(script, credentials=CREDS,
+                         registrar=f"sip:alice@{LOCAL}:{FAR_PORT}", register_expires=3600)
+    ua.register(net.now)
+    net.run(1.0)
+    (reg,) = net.of("a", Registered)
+    assert reg.expires == granted and state["checked"] == [True]
+    first, second = far.requests("REGISTER")
+    assert first.call_id == second.call_id and second.cseq[0] == first.cseq[0] + 1
+    assert str(first.uri) == f"sip:{LOCAL}:{FAR_PORT}"
+    assert first.to.uri.user == "alice" and first.headers.get("Expires") == "3600"
+    net.run(granted / 2 - 2.0)
+    assert len(far.requests("REGISTER")) == 2
+    net.run(3.0)                                        # refreshed at half the expiry
+    assert len(far.requests("REGISTER")) >= 3
+    assert len(net.of("a", Registered)) == 2
+    refresh = far.requests("REGISTER")[2]
+    assert refresh.call_id == first.call_id and refresh.cseq[0] > second.cseq[0]
+    for ev in net.of("a", SipMessage):
+        assert "response=" not in ev.summary and CREDS.password not in ev.summary
+    ua.unregister(net.now)
+    net.run(1.0)
+    last = far.requests("REGISTER")[-1]
+    assert last.headers.get("Expires") == "0"
+    assert net.of("a", Registered)[-1].expires == 0
+
+
+def test_register_refused():
+    net, ua, far = setup(lambda request, far: [far.reply(request, 403)],
+                         registrar=f"sip:alice@{LOCAL}:{FAR_PORT}")
+    ua.register(net.now)
+    net.run(1.0)
+    (failed,) = net.of("a", RegistrationFailed)
+    assert failed.status == 403
+    assert not net.of("a", Registered)
+
+
+def test_register_interval_too_brief_asks_again():
+    def script(request, far):
+        if request.headers.get("Expires") == "60":
+            return [far.reply(request, 423, headers=(("Min-Expires", "300"),))]
+        return [far.reply(request, 200, headers=(("Expires", "300"),))]
+    net, ua, far = setup(script, registrar=f"sip:alice@{LOCAL}:{FAR_PORT}", register_expires=60)
+    ua.register(net.now)
+    net.run(1.0)
+    assert [r.expires for r in net.of("a", Registered)] == [300]
+    assert [r.headers.get("Expires") for r in far.requests("REGISTER")] == ["60", "300"]
