@@ -549,3 +549,36 @@ def test_negotiated_is_frozen():
     got = Negotiated("audio", ("h", 1), 2, codec="PCMU", payload_type=0)
     with pytest.raises(AttributeError):
         got.kind = "t38"        # type: ignore[misc]
+
+
+def test_hold_address_means_do_not_send():
+    # RFC 3264 §8.4: c=0.0.0.0 is the old way to put a stream on hold
+    text = PHONE_AUDIO.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0")
+    answer, negotiated = SdpSession("h").answer(parse(text), audio_port=4000, t38_port=None,
+                                                t38=T38Config())
+    assert negotiated.direction == "recvonly" and answer.media[0].direction == "recvonly"
+    text = ASTERISK_T38_REINVITE.replace("c=IN IP4 192.0.2.10", "c=IN IP6 ::")
+    _, negotiated = SdpSession("h").answer(parse(text), audio_port=None, t38_port=4002,
+                                           t38=T38Config())
+    assert negotiated.direction == "recvonly"
+
+
+def test_future_t38_version_answered_with_ours():
+    text = ASTERISK_T38_REINVITE.replace("T38FaxVersion:0", "T38FaxVersion:5")
+    answer, negotiated = SdpSession("h").answer(parse(text), audio_port=None, t38_port=4002,
+                                                t38=T38Config(version=3))
+    assert negotiated.t38.version == 3 and answer.media[0].attr("T38FaxVersion") == "3"
+    _, negotiated = SdpSession("h").answer(parse(text), audio_port=None, t38_port=4002,
+                                           t38=T38Config(version=0))
+    assert negotiated.t38.version == 0
+
+
+def test_reinvite_to_t38_with_audio_port_zero_first():
+    # a gateway's re-INVITE that keeps the audio m-line, disabled, before the image one
+    text = ("v=0\r\no=gw 5 6 IN IP4 192.0.2.40\r\ns=-\r\nc=IN IP4 192.0.2.40\r\nt=0 0\r\n"
+            "m=audio 0 RTP/AVP 0\r\nm=image 9000 udptl t38\r\na=T38FaxVersion:0\r\n"
+            "a=T38MaxBitRate:14400\r\na=T38FaxRateManagement:transferredTCF\r\n")
+    assert offer_kinds(parse(text)) == ("t38",)
+    answer, negotiated = SdpSession("h").answer(parse(text), audio_port=4000, t38_port=4002,
+                                                t38=T38Config())
+    assert negotiated.kind == "t38" and [m.port for m in answer.media] == [0, 4002]

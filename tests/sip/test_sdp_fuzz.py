@@ -104,3 +104,86 @@ def test_random_bytes(data):
 @given(st.text(alphabet="vosctma=0123456789 :/\r\nINP46.udptlRTAV", max_size=300))
 def test_sdp_shaped_text(text):
     _check(("v=0\r\n" + text).encode())
+
+
+t38_configs = st.builds(
+    T38Config,
+    version=st.integers(0, 3),
+    max_bit_rate=st.sampled_from([2400, 4800, 7200, 9600, 12000, 14400, 33600]),
+    rate_management=st.sampled_from(["transferredTCF", "localTCF"]),
+    max_buffer=st.integers(0, 100_000),
+    max_datagram=st.integers(24, 65507),
+    udp_ec=st.sampled_from(["t38UDPRedundancy", "t38UDPFEC", "t38UDPNoEC"]),
+    fill_bit_removal=st.booleans(),
+)
+
+
+@settings(max_examples=300)
+@given(t38_configs, t38_configs, st.booleans())
+def test_both_ends_agree_and_never_exceed_either(ours, theirs, with_audio):
+    caller, callee = SdpSession("192.0.2.1"), SdpSession("192.0.2.2")
+    offer = caller.offer(t38_port=4002, t38=ours, audio_port=4000 if with_audio else None)
+    answer, their_view = callee.answer(SessionDescription.parse(offer.encode()),
+                                       audio_port=6000, t38_port=6002, t38=theirs)
+    our_view = caller.negotiated(offer, SessionDescription.parse(answer.encode()), t38=ours)
+    assert our_view.kind == their_view.kind == "t38"
+    a, b = our_view.t38, their_view.t38
+    for name in ("version", "max_bit_rate", "max_datagram", "rate_management", "udp_ec",
+                 "fill_bit_removal"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.version <= min(ours.version, theirs.version)
+    assert a.max_bit_rate <= min(ours.max_bit_rate, theirs.max_bit_rate)
+    assert a.max_datagram <= min(ours.max_datagram, theirs.max_datagram)
+    assert a.udp_ec in {ours.udp_ec, theirs.udp_ec, "t38UDPRedundancy", "t38UDPNoEC"}
+    if "t38UDPNoEC" in (ours.udp_ec, theirs.udp_ec):
+        assert a.udp_ec == "t38UDPNoEC"
+    assert a.fill_bit_removal == (ours.fill_bit_removal and theirs.fill_bit_removal)
+    # what each side may send is bounded by the other's buffer
+    if theirs.max_buffer:
+        assert 0 < a.max_buffer <= theirs.max_buffer
+    if ours.max_buffer:
+        assert 0 < b.max_buffer <= ours.max_buffer
+    assert our_view.remote == ("192.0.2.2", 6002) and their_view.remote == ("192.0.2.1", 4002)
+
+
+@st.composite
+def mutated_answer(draw):
+    """Our offer, and a plausible peer's answer to it with mutations."""
+    session = SdpSession("192.0.2.1", session_id=1)     # fixed ids: the same draws each run
+    offer = session.offer(audio_port=4000, t38_port=4002, t38=T38Config())
+    answer, _ = SdpSession("192.0.2.2", session_id=2).answer(offer, audio_port=6000, t38_port=6002,
+                                               t38=draw(t38_configs),
+                                               accept=draw(st.sampled_from(
+                                                   [("t38", "audio"), ("audio",)])))
+    data = bytearray(answer.encode())
+    for _ in range(draw(st.integers(0, 4))):
+        pos = draw(st.integers(0, len(data)))
+        piece = draw(st.one_of(st.sampled_from(FRAGMENTS), st.binary(max_size=8)))
+        if draw(st.booleans()):
+            data[pos:pos] = piece
+        else:
+            del data[pos:pos + len(piece)]
+    return session, offer, bytes(data)
+
+
+@settings(max_examples=400)
+@given(mutated_answer())
+def test_offerer_view_of_mutated_answers(case):
+    session, offer, data = case
+    try:
+        answer = SessionDescription.parse(data)
+    except SDPError:
+        return
+    try:
+        got = session.negotiated(offer, answer, t38=T38Config())
+    except NotAcceptable as exc:
+        assert exc.reason
+        return
+    assert got.kind in ("t38", "audio")
+    assert got.local_port == (4002 if got.kind == "t38" else 4000)
+    if got.kind == "t38":
+        ours = T38Config()
+        assert got.t38.version <= ours.version and got.t38.max_bit_rate <= ours.max_bit_rate
+        assert got.t38.max_datagram <= ours.max_datagram
+    else:
+        assert got.codec in ("PCMU", "PCMA") and got.payload_type in (0, 8)

@@ -385,9 +385,28 @@ def _telephone_event(media: Media) -> int | None:
 
 def _t38_from(media: Media) -> T38Config:
     """The T.38 parameters an m=image stream carries (T.38 Annex D §D.2.3); ValueError."""
-    lines = [name if value is None else f"{name}:{value}"
-             for name, value in media.attributes if name.lower().startswith("t38")]
+    lines = []
+    for name, value in media.attributes:
+        if not name.lower().startswith("t38"):
+            continue
+        if name.lower() == "t38faxversion" and value is not None and value.isascii() \
+                and value.isdigit() and len(value) <= 9 and int(value) > 3:
+            # RFC 3264 §6.1: the answer may lower, never raise, what is offered; a version we
+            # do not know yet is answered with the highest we do (T.38 Annex D §D.2.3)
+            value = "3"
+        lines.append(name if value is None else f"{name}:{value}")
     return T38Config.from_sdp(lines)
+
+
+def _direction(offered: str, remote_host: str) -> str:
+    """Our direction for a stream: RFC 3264 §6.1 mirrored; a connection address of 0.0.0.0
+    (or ::) is the RFC 2543 way of putting a stream on hold (RFC 3264 §8.4): send nothing."""
+    try:
+        if ipaddress.ip_address(remote_host).is_unspecified:
+            return "inactive" if offered in ("sendonly", "inactive") else "recvonly"
+    except ValueError:
+        pass
+    return _ANSWER_DIRECTION[offered]
 
 
 def _agreed_t38(ours: T38Config, theirs: T38Config, their_attrs: Media) -> T38Config:
@@ -519,7 +538,7 @@ class SdpSession:
                         reasons.append(f"T.38 stream: {exc}")
                         continue
                     agreed = _agreed_t38(t38, theirs, media)
-                    direction = _ANSWER_DIRECTION[media.direction]
+                    direction = _direction(media.direction, remote_host)
                     answer_media = self._t38_media(port, t38.answer(theirs), media.proto)
                     if direction != "sendrecv":
                         answer_media.attributes.append((direction, None))
@@ -540,7 +559,7 @@ class SdpSession:
                         continue
                     codec, pt = codecs[0]
                     te = _telephone_event(media)
-                    direction = _ANSWER_DIRECTION[media.direction]
+                    direction = _direction(media.direction, remote_host)
                     answer_media = self._audio_media(port, [(codec, pt)], te, direction)
                     choice = (index, Negotiated("audio", (remote_host, media.port), port,
                                                 codec=codec, payload_type=pt,
@@ -582,8 +601,7 @@ class SdpSession:
             if remote_host is None:
                 reasons.append(f"m={theirs.kind} without a c= address")
                 continue
-            direction = theirs.direction
-            direction = {"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction)
+            direction = _direction(theirs.direction, remote_host)
             if ours.is_t38 and theirs.is_t38:
                 try:
                     their_t38 = _t38_from(theirs)
