@@ -364,3 +364,138 @@ def test_sipp_call_to_dead_node_fails_over(tmp_path):
     finally:
         for p in reversed(procs):
             p.kill()
+
+
+# --------------------------------------------------------------------------- real xmfax nodes
+def fax_page(number: int):
+    """A small fine page unique to call ``number`` (a fax that went to the wrong record, or
+    lost a row, shows in the pixel compare)."""
+    import numpy as np
+
+    from xmfax.page import Page, Resolution
+
+    rng = np.random.default_rng(1000 + number)
+    blocks = rng.random((16, 216)) < 0.3          # 8x8-pixel blocks, 1728 x 128
+    image = np.kron(blocks, np.ones((8, 8), dtype=bool)).astype(bool)
+    image[:4, :] = True                            # a rule on top, the call number as a bar
+    image[8:12, : 16 * (number + 1)] = True
+    return Page(image, Resolution.FINE)
+
+
+def tsi(number: int) -> str:
+    return f"+1 555 {number:04d}"
+
+
+def xmfax_node(tmp: Path, name: str, port: int) -> tuple[Proc, Path]:
+    inbox = tmp / f"inbox-{name}"
+    inbox.mkdir()
+    proc = Proc(f"xmfax-{name}", [shutil.which("xmfax") or "xmfax", "receive", "--via", f"sip://127.0.0.1:{port}",
+                                  "-o", str(inbox), "--fast", "--local-id", f"+1 555 90{ord(name) - 96}"],
+                tmp / f"xmfax-{name}.log", cwd=str(tmp))
+    proc.wait_for(r"receive: ready on", timeout=20)
+    return proc, inbox
+
+
+def received(inbox: Path) -> dict[int, Path]:
+    """Call number (from the sender's TSI in the record) -> the TIFF, for each fax in a folder."""
+    import json
+
+    out: dict[int, Path] = {}
+    for record in sorted(inbox.glob("*.json")):
+        data = json.loads(record.read_text())
+        if data.get("status") != "success":
+            continue
+        number = int(data["remote_id"].replace(" ", "")[-4:])
+        assert number not in out, f"call {number} received twice"
+        assert data["dnis"] == "+15550100", data["dnis"]          # the R-URI passed through
+        assert (data.get("sip") or {}).get("call_id")
+        out[number] = record.with_suffix(".tif")
+    return out
+
+
+def assert_intact(faxes: dict[int, Path]) -> None:
+    import numpy as np
+
+    from xmfax.document import load
+
+    for number, tif in faxes.items():
+        pages = load(str(tif))
+        want = fax_page(number)
+        assert len(pages) == 1, (number, len(pages))
+        assert pages[0].image.shape == want.image.shape, number
+        assert int(np.count_nonzero(pages[0].image != want.image)) == 0, f"call {number}: pixels differ"
+
+
+async def send_calls(kam_port: int, numbers: list[int], stagger: float = 0.05) -> list:
+    """One fax per number through Kamailio, all at once (``stagger`` s apart); even numbers
+    offer T.38 in the INVITE, odd ones G.711 first (the node re-INVITEs to T.38 through
+    the recorded route)."""
+    import asyncio
+
+    import xmfax
+
+    async def one(i: int, number: int):
+        await asyncio.sleep(i * stagger)
+        return await xmfax.send([fax_page(number)], via=f"sip:+15550100@127.0.0.1:{kam_port}",
+                                local_id=tsi(number), realtime=False, max_duration=60,
+                                sip={"offer": "t38"} if number % 2 == 0 else None)
+
+    return await asyncio.gather(*(one(i, n) for i, n in enumerate(numbers)))
+
+
+needs_xmfax_sip = pytest.mark.skipif(shutil.which("xmfax") is None, reason="the xmfax CLI is not installed")
+
+
+@needs_kamailio
+@needs_xmfax_sip
+def test_xmfax_nodes_behind_dispatcher(tmp_path):
+    """Two `xmfax receive --via sip://...` nodes behind the dispatcher: 20 faxes through
+    Kamailio spread over both, every page pixel-identical; node b killed (SIGKILL): calls
+    placed at once fail over to a, the probes mark b down, later calls all go to a; every
+    call placed after the kill succeeds."""
+    import asyncio
+
+    pa, pb = free_udp_ports(2)
+    procs: list[Proc] = []
+    try:
+        a, inbox_a = xmfax_node(tmp_path, "a", pa)
+        procs.append(a)
+        b, inbox_b = xmfax_node(tmp_path, "b", pb)
+        procs.append(b)
+        kam, kport = start_kamailio(tmp_path, [pa, pb])
+        procs.append(kam)
+
+        results = asyncio.run(send_calls(kport, list(range(20))))
+        bad = [(i, r.reason, r.reason_text) for i, r in enumerate(results) if not r.ok]
+        assert bad == [], (bad, kam.text()[-3000:])
+        got_a, got_b = received(inbox_a), received(inbox_b)
+        assert len(got_a) + len(got_b) == 20 and not set(got_a) & set(got_b)
+        assert got_a and got_b, (len(got_a), len(got_b))
+        assert_intact(got_a | got_b)
+        assert all(r.sip and r.sip.get("final_status") == 200 for r in results), [r.sip for r in results]
+        # odd calls began on G.711: their switch to T.38 was a re-INVITE along the route set
+        switches = [r.sip["t38_switch"]["by"] for r in results]
+        assert {switches[i] for i in range(0, 20, 2)} == {"offer"}, switches
+        assert {switches[i] for i in range(1, 20, 2)} <= {"local", "remote"}, switches
+
+        mark = len(kam.text())
+        b.kill()
+        killed = time.monotonic()
+        # before the dispatcher knows: the calls it gives b fail over to a
+        during = asyncio.run(send_calls(kport, list(range(20, 24)), stagger=0.2))
+        assert [r.reason for r in during if not r.ok] == [], kam.text()[mark:][-3000:]
+        kam.wait_for(rf"fax node down: sip:127\.0\.0\.1:{pb}", timeout=10, start=mark)
+        assert re.search(rf"fails over to node sip:127\.0\.0\.1:{pa}", kam.text()[mark:])
+        assert time.monotonic() - killed < 30
+
+        mark = len(kam.text())
+        after = asyncio.run(send_calls(kport, list(range(24, 34))))
+        assert [r.reason for r in after if not r.ok] == [], kam.text()[mark:][-3000:]
+        now_a, now_b = received(inbox_a), received(inbox_b)
+        assert set(now_b) == set(got_b)                           # nothing more reached b
+        assert set(now_a) - set(got_a) == set(range(20, 34))      # a took every later call
+        assert_intact(now_a)
+        assert "fails over" not in kam.text()[mark:]             # b was known dead: no detour
+    finally:
+        for p in reversed(procs):
+            p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
