@@ -133,6 +133,8 @@ def test_verify_checks_uri_when_asked_and_never_raises():
     value = authorization(challenge, Credentials("u", "p"), "REGISTER", "sip:example.com")
     assert verify(value, "p", "REGISTER", realm="r", nonce="n", uri="sip:example.com")
     assert not verify(value, "p", "REGISTER", realm="r", nonce="n", uri="sip:evil.com")
+    assert verify(value, "p", "REGISTER", realm="r", nonce="n", username="u")
+    assert not verify(value, "p", "REGISTER", realm="r", nonce="n", username="v")
     for bad in ["", "Basic abc", "Digest", 'Digest username="u"', value.replace("nc=", "nc=x"),
                 value.replace("algorithm=MD5", "algorithm=FOO"), value + ', response="1"',
                 value.replace("qop=auth", "qop=auth-conf"), "\x00\x01"]:

@@ -322,12 +322,14 @@ def authorization(challenge: Challenge, credentials: Credentials, method: str, u
 
 
 def verify(header_value: str, password: str, method: str, *, realm: str, nonce: str,
-           body: bytes = b"", uri: str | None = None) -> bool:
+           body: bytes = b"", uri: str | None = None, username: str | None = None) -> bool:
     """Server side: does the Authorization value answer our challenge (``realm``, ``nonce``)
-    with ``password`` for ``method``? ``uri``, when given, must be the digest-uri. False for
-    anything malformed; never raises."""
+    with ``password`` for ``method``? ``uri`` and ``username``, when given, must be the ones
+    in the header. False for anything malformed; never raises."""
     try:
         params = parse_authorization(header_value)
+        if username is not None and params.get("username") != username:
+            return False
         algorithm = _CANONICAL.get(params.get("algorithm", "MD5").upper())
         if algorithm is None:
             return False
