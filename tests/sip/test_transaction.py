@@ -226,6 +226,44 @@ def test_cancel_bounds_a_proceeding_invite():
     assert len(layer) == 0
 
 
+def test_cancel_sent_while_calling_still_bounds_the_invite():
+    layer = TransactionLayer()
+    inv = request("INVITE", branch="z9hG4bKearly")
+    txn = layer.send_request(inv, B, "udp", 0.0)
+    layer.send_request(request("CANCEL", branch="z9hG4bKearly"), B, "udp", 0.1)
+    layer.receive(wire(make_response(inv, 180, to_tag="x")), B, "udp", 0.2)
+    assert txn.state is State.PROCEEDING
+    timeouts = [(t, e.transaction) for t, evs, _ in run_until(layer, 200.0) for e in evs
+                if e.transaction is txn]
+    assert timeouts == [(0.1 + 64 * T1, txn)]
+
+
+def test_a_flood_of_forked_2xx_is_bounded():
+    layer = TransactionLayer()
+    inv = request("INVITE")
+    layer.send_request(inv, B, "udp", 0.0)
+    passed = []
+    for i in range(40):
+        passed += layer.receive(wire(make_response(inv, 200, to_tag=f"fork{i}")), B, "udp", 0.1)
+    assert len(passed) == 16 and layer.stats["forks"] == 24
+    [again] = layer.receive(wire(make_response(inv, 200, to_tag="fork3")), B, "udp", 0.2)
+    assert again.retransmission
+
+
+def test_respond_refuses_what_section_17_forbids():
+    layer = TransactionLayer()
+    [ev] = layer.receive(wire(request("INVITE")), A, "udp", 0.0)
+    with pytest.raises(LocalProtocolError):
+        layer.respond(ev.transaction, Response(700, "Odd", ev.request.headers.copy()), 0.0)
+    layer.respond(ev.transaction, make_response(ev.request, 404, to_tag="t"), 0.0)
+    for status in (180, 200, 486):
+        with pytest.raises(LocalProtocolError):
+            layer.respond(ev.transaction, make_response(ev.request, status, to_tag="t"), 0.1)
+    client = layer.send_request(request("OPTIONS"), B, "udp", 0.0)
+    with pytest.raises(LocalProtocolError):
+        layer.respond(client, make_response(client.request, 200), 0.0)
+
+
 def test_response_matching_needs_branch_and_cseq_method():
     layer = TransactionLayer()
     inv = request("INVITE", branch="z9hG4bKsame")
@@ -434,6 +472,7 @@ def test_only_the_top_via_is_stamped():
     [ev] = layer.receive(wire(req), A, "udp", 0.0)
     vias = ev.request.vias
     assert [v.host for v in vias] == ["10.0.0.1", "proxy.example", "10.9.9.9"]
+    assert [n for n, _ in ev.request.headers.items()][:2] == ["Via", "Max-Forwards"]
     assert vias[0].params["received"] == "127.0.0.1"
     assert all("received" not in v.params for v in vias[1:])
 

@@ -57,6 +57,7 @@ MAGIC_COOKIE = "z9hG4bK"      # RFC 3261 §8.1.1.7
 TRYING_DELAY = 0.2            # RFC 3261 §17.2.1: 100 Trying unless the TU answers within 200 ms
 MAX_TRANSACTIONS = 10_000
 MAX_BYTES = 32 << 20          # stored server requests, counted roughly (headers + body)
+MAX_FORKS = 16                # distinct To tags one INVITE client transaction keeps answers for
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ INVITE_CLIENT: dict[tuple[State, Input], Rule] = {     # RFC 3261 §17.1.1.2, Fi
     (S.CALLING, I.TIMER_A): (S.CALLING, ("send", "backoff")),
     (S.CALLING, I.TIMER_B): (S.TERMINATED, ("timeout",)),
     (S.CALLING, I.TIMER_C): (S.TERMINATED, ("timeout",)),
+    (S.CALLING, I.TIMER_CANCEL): (S.TERMINATED, ("timeout",)),            # §9.1
     (S.CALLING, I.PROVISIONAL): (S.PROCEEDING, ("up",)),
     (S.CALLING, I.SUCCESS): (S.ACCEPTED, ("up", "arm M")),
     (S.CALLING, I.FAILURE): (S.COMPLETED, ("ack", "up", "arm D")),
@@ -203,7 +205,7 @@ START: dict[Kind, Rule] = {
 
 # The timers that live in each state: entering a state stops every other one.
 TIMERS: dict[tuple[Kind, State], frozenset[Input]] = {
-    (Kind.INVITE_CLIENT, S.CALLING): frozenset({I.TIMER_A, I.TIMER_B, I.TIMER_C}),
+    (Kind.INVITE_CLIENT, S.CALLING): frozenset({I.TIMER_A, I.TIMER_B, I.TIMER_C, I.TIMER_CANCEL}),
     (Kind.INVITE_CLIENT, S.PROCEEDING): frozenset({I.TIMER_C, I.TIMER_CANCEL}),
     (Kind.INVITE_CLIENT, S.ACCEPTED): frozenset({I.TIMER_M}),
     (Kind.INVITE_CLIENT, S.COMPLETED): frozenset({I.TIMER_D}),
@@ -403,7 +405,7 @@ class TransactionLayer:
         self._start(txn, now, [])
         if method == "CANCEL":                                           # §9.1
             invite = self._client.get((branch, "INVITE"))
-            if invite is not None and invite.state is S.PROCEEDING:
+            if invite is not None and invite.state in (S.CALLING, S.PROCEEDING):
                 self._arm(invite, I.TIMER_CANCEL, now)
         return txn
 
@@ -560,9 +562,7 @@ class TransactionLayer:
             return
         vias = request.headers.values("Via")
         vias[0] = str(top)
-        request.headers.set("Via", vias[0])
-        for value in vias[1:]:
-            request.headers.add("Via", value)
+        request.headers.set("Via", ", ".join(vias))      # one field, where the first one was
 
     def _stateless(self, request: Request, status: int, reason: str, source: tuple[str, int],
                    transport: str, extra: tuple[tuple[str, str], ...] = ()) -> None:
@@ -672,7 +672,9 @@ class TransactionLayer:
                     self._trying(txn)
             elif action == "up":
                 assert isinstance(txn, ClientTransaction) and isinstance(message, Response)
-                events.append(self._up(txn, message))
+                event = self._up(txn, message)
+                if event is not None:
+                    events.append(event)
             elif action == "up_ack":
                 assert isinstance(txn, ServerTransaction) and isinstance(message, Request)
                 events.append(RequestReceived(message, None, txn.source, txn.transport))
@@ -706,7 +708,7 @@ class TransactionLayer:
                 if txn.state is S.TERMINATED:
                     return
 
-    def _up(self, txn: ClientTransaction, response: Response) -> ResponseReceived:
+    def _up(self, txn: ClientTransaction, response: Response) -> ResponseReceived | None:
         txn.last_response = response
         retransmission = False
         if 200 <= response.status <= 299:
@@ -715,6 +717,9 @@ class TransactionLayer:
             except SIPParseError:
                 tag = None
             retransmission = tag in txn._seen_2xx
+            if not retransmission and len(txn._seen_2xx) >= MAX_FORKS:
+                self.stats["forks"] += 1               # a flood of "forks": not ours to ACK
+                return None
             txn._seen_2xx.add(tag)
         return ResponseReceived(response, txn, retransmission)
 
@@ -737,7 +742,8 @@ class TransactionLayer:
             headers.add("Call-ID", request.headers.get("Call-ID") or "")
             headers.add("CSeq", f"{request.cseq[0]} ACK")
             data = Request("ACK", request.uri, headers).encode()
-            txn._acks[tag] = data
+            if len(txn._acks) < MAX_FORKS:
+                txn._acks[tag] = data
         self._send(data, txn.dest, txn.transport)
 
     def _trying(self, txn: ServerTransaction) -> None:
