@@ -326,14 +326,28 @@ class SippResult:
                 f"--- logs ---\n{self.logs}\n--- output ---\n{self.output}")
 
 
+SCENARIO_PARAMS: dict[str, object] = {
+    "bye_wait": 3000,        # ms a scenario waits for the far end's BYE before sending its own
+    "cancel_wait": 10000,    # ms uas_ring_await_cancel waits for the CANCEL
+    "refresh_wait": 10000,   # ms uas_register waits for the refreshing REGISTER
+    "lose_200_for": 1500,    # ms uac_ignore_first_200 drops every 200 (it arrives once, then T1 later)
+    "auth_user": "xmfax",    # the username uas_challenge_407 expects in Proxy-Authorization
+    "ring_wait": 500,        # ms uac_cancel waits for a 180 before it CANCELs anyway
+}
+_PARAM = re.compile(r"@([a-z][a-z0-9_]*)@")
+
+
 class Sipp(PeerProcess):
     """sipp with one scenario.
 
     ``scenario``: a file name under tests/sip/scenarios/, a path, or a built-in ("uac", "uas",
-    ...: passed as ``-sn``). ``remote``: "host:port" the UAC calls (a UAS leaves it None).
+    ...: passed as ``-sn``). A scenario file is a template: each ``@name@`` is replaced by
+    ``params[name]`` (defaults in ``SCENARIO_PARAMS``) before sipp reads it, for numbers sipp
+    does not take from ``-key`` (timeouts); the rendered copy is in ``workdir``. ``remote``: "host:port" the UAC calls (a UAS leaves it None).
     ``port``: our SIP port (0: pick a free one; read ``self.port``). ``transport``: "udp" | "tcp"
     (sipp's u1 / t1). ``variables``: ``-key name value`` pairs, read as ``[name]`` in the
-    scenario. ``service``: the Request-URI user (``-s``). ``timeout``: sipp's own global
+    scenario (``t38_port`` defaults to sipp's media port, ``expires`` to 4). ``pause``: the
+    ``-d`` ms of the scenario's ``<pause/>``. ``service``: the Request-URI user (``-s``). ``timeout``: sipp's own global
     ``-timeout`` (it stops and fails calls still running); ``wait()`` kills it past that.
     """
 
@@ -343,6 +357,7 @@ class Sipp(PeerProcess):
                  port: int = 0, transport: str = "udp", calls: int = 1, rate: float | None = None,
                  service: str | None = None, variables: Mapping[str, str] | None = None,
                  timeout: float = 30.0, extra: Sequence[str] = (), auth: tuple[str, str] | None = None,
+                 params: Mapping[str, object] | None = None, pause: int | None = None,
                  label: str = "") -> None:
         if label:
             self.name = f"sipp-{label}"
@@ -355,7 +370,9 @@ class Sipp(PeerProcess):
         self.calls = calls
         self.rate = rate
         self.service = service
-        self.variables = dict(variables or {})
+        self.variables = {"t38_port": self.media_port, "expires": 4, **(variables or {})}
+        self.params = {**SCENARIO_PARAMS, **(params or {})}
+        self.pause = pause
         self.timeout = timeout
         self.extra = list(extra)
         self.auth = auth
@@ -373,7 +390,15 @@ class Sipp(PeerProcess):
             path = SCENARIOS / path
         if not path.exists():
             raise FileNotFoundError(f"sipp scenario {s} not found (looked in {SCENARIOS})")
-        return ["-sf", str(path)]
+        text = path.read_text()
+
+        def fill(m: re.Match) -> str:
+            if m.group(1) not in self.params:
+                raise KeyError(f"sipp scenario {path.name}: no value for @{m.group(1)}@")
+            return str(self.params[m.group(1)])
+        rendered = self.workdir / f"{self.name}-{path.name}"
+        rendered.write_text(_PARAM.sub(fill, text))
+        return ["-sf", str(rendered)]
 
     def command(self) -> list[str]:
         cmd = [require("sipp"), *self.scenario_args(),
@@ -386,6 +411,8 @@ class Sipp(PeerProcess):
                "-trace_logs", "-log_file", str(self.log_file)]
         if self.rate is not None:
             cmd += ["-r", f"{self.rate:g}"]
+        if self.pause is not None:
+            cmd += ["-d", str(int(self.pause))]
         if self.service is not None:
             cmd += ["-s", self.service]
         if self.auth is not None:
