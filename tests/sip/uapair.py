@@ -175,9 +175,10 @@ class Proxy:
     Requests not routed elsewhere go to ``forward_to`` (the registrar/location step)."""
 
     def __init__(self, forward_to: tuple[str, int] | None = None, record_route: bool = True,
-                 strict: bool = False) -> None:
+                 strict: bool = False, next_hop: tuple[str, int] | None = None) -> None:
         self.address: tuple[str, int] = ("", 0)
         self.forward_to = forward_to
+        self.next_hop = next_hop            # where requests without a Route go (a chain)
         self.record_route = record_route
         self.strict = strict
         self.seen: list[Request] = []
@@ -213,6 +214,8 @@ class Proxy:
                                        f"{self.address[0]}:{self.address[1]};branch={branch}")
         if routes:
             dest = NameAddr.parse(routes[0]).uri.hostport()
+        elif self.next_hop is not None:
+            dest = self.next_hop
         elif self.forward_to is not None and message.uri.hostport() == self.address:
             dest = self.forward_to
         else:

@@ -1,0 +1,304 @@
+"""The user agent under loss, duplication and reordering (fake clock), behind record-routing
+proxies (route sets), and given odd or hostile requests: OPTIONS, unknown dialogs and
+methods, malformed INVITEs, too many calls."""
+from __future__ import annotations
+
+from xmfax.sip.events import Answered, CallEnded, IncomingCall, MediaChanged, SipMessage
+from xmfax.sip.message import parse
+
+from .uapair import LOCAL, Network, Proxy, starts
+
+A, B, P1, P2 = 5060, 5070, 5100, 5110
+B_URI = f"sip:+15550100@{LOCAL}:{B}"
+
+
+def pair(a=None, b=None):
+    net = Network()
+    ua_a = net.ua("a", A, **{"t38_switch_after": None, **(a or {})})
+    ua_b = net.ua("b", B, **{"t38_switch_after": None, **(b or {})})
+    return net, ua_a, ua_b
+
+
+def place(net, a, b, *, answer_delay=0.0, t38=(4002, 6002)):
+    cid = a.invite(B_URI, audio_port=4000, t38_port=t38[0], now=net.now)
+    net.run(answer_delay + 0.001)
+    b.answer(cid, audio_port=6000, t38_port=t38[1], now=net.now)
+    return cid
+
+
+def ok_with_sdp(p):
+    return p.first_line.startswith("SIP/2.0 200") and b"INVITE" in p.data.split(b"CSeq:")[1][:20]
+
+
+def test_lost_invite_is_retransmitted_after_t1():
+    net, a, b = pair()
+    dropped = net.drop_nth(starts("INVITE"))
+    a.invite(B_URI, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.4)
+    assert len(dropped) == 1 and not net.of("b", IncomingCall)
+    net.run(0.2)
+    (inc,) = net.of("b", IncomingCall)
+    assert 0.49 < inc.time < 0.51                   # Timer A = T1
+
+
+def test_lost_200_is_retransmitted_and_acked():
+    net, a, b = pair()
+    dropped = net.drop_nth(ok_with_sdp)
+    cid = place(net, a, b)
+    net.run(0.4)
+    assert len(dropped) == 1 and not net.of("a", Answered) and not net.of("b", Answered)
+    net.run(0.2)
+    (ans_a,), (ans_b,) = net.of("a", Answered), net.of("b", Answered)
+    assert 0.49 < ans_a.time < 0.52 and ans_b.time == ans_a.time
+    net.run(40.0)
+    assert b.call(cid).state == a.call(cid).state == "confirmed"
+    assert sum(1 for p in net.sent if p.first_line.startswith("ACK")) == 1
+
+
+def test_lost_ack_the_2xx_comes_again_until_it_arrives():
+    net, a, b = pair()
+    dropped = net.drop_nth(starts("ACK"), n=2)
+    cid = place(net, a, b)
+    net.run(0.01)
+    assert len(net.of("a", Answered)) == 1 and not net.of("b", Answered)
+    net.run(2.0)
+    (ans_b,) = net.of("b", Answered)
+    assert 1.49 < ans_b.time < 1.52                 # 2xx again at T1 and 3*T1; 3rd ACK gets through
+    assert len(dropped) == 2
+    acks = [p for p in net.sent if p.first_line.startswith("ACK")]
+    assert len(acks) == 3 and len({p.data for p in acks}) == 1   # the same ACK each time
+    net.run(40.0)
+    assert b.call(cid).state == "confirmed" and not net.of("b", CallEnded)
+
+
+def test_no_ack_at_all_bye_after_64_t1():
+    net, a, b = pair()
+    net.filters.append(lambda p: "drop" if p.first_line.startswith("ACK") else None)
+    cid = place(net, a, b)
+    net.run(31.0)
+    assert not net.of("b", CallEnded)
+    net.run(2.0)
+    (eb,) = net.of("b", CallEnded)
+    assert (eb.reason, eb.by, eb.status) == ("no_ack", "local", None)
+    assert 31.9 < eb.time < 32.1
+    (ea,) = net.of("a", CallEnded)
+    assert (ea.reason, ea.by) == ("hangup", "remote")
+    oks = [p.at for p in net.sent if ok_with_sdp(p) and p.src == (LOCAL, B)]
+    gaps = [round(y - x, 3) for x, y in zip(oks, oks[1:])]
+    assert gaps[:4] == [0.5, 1.0, 2.0, 4.0] and max(gaps) == 4.0   # T1 doubling to T2
+    net.settle()
+    assert a.idle and b.idle and not net.of("b", Answered)
+
+
+def test_every_packet_duplicated_and_some_reordered():
+    net, a, b = pair(b={"t38_switch_after": 0.5})
+    net.filters.append(lambda p: "dup")
+    cid = place(net, a, b)
+    net.run(2.0)
+    assert len(net.of("a", Answered)) == len(net.of("b", Answered)) == 1
+    assert [m.by for m in net.of("b", MediaChanged)] == ["local"]
+    assert [m.by for m in net.of("a", MediaChanged)] == ["remote"]
+    a.hangup(cid, net.now)
+    net.run(1.0)
+    assert len(net.of("a", CallEnded)) == len(net.of("b", CallEnded)) == 1
+    net.settle()
+    assert a.idle and b.idle and a.errors == [] and b.errors == []
+
+
+def test_reordered_bye_before_ack():
+    net, a, b = pair()
+    net.filters.append(lambda p: 0.05 if p.first_line.startswith("ACK") else None)
+    cid = place(net, a, b)
+    net.run(0.001)
+    a.hangup(cid, net.now)                  # the BYE overtakes the delayed ACK
+    net.run(1.0)
+    assert [(e.reason, e.by) for e in net.of("b", CallEnded)] == [("hangup", "remote")]
+    net.settle()
+    assert a.idle and b.idle and a.errors == [] and b.errors == []
+
+
+# ------------------------------------------------------------------ route sets
+def proxied():
+    net = Network()
+    a = net.ua("a", A, outbound_proxy=(LOCAL, P1), t38_switch_after=None)
+    b = net.ua("b", B, t38_switch_after=0.5)
+    p1 = net.add("p1", Proxy(), (LOCAL, P1))
+    p2 = net.add("p2", Proxy(), (LOCAL, P2))
+    p1.next_hop = (LOCAL, P2)
+    return net, a, b, p1, p2
+
+
+def test_route_set_from_record_route():
+    net, a, b, p1, p2 = proxied()
+    cid = place(net, a, b)
+    net.run(1.0)
+    assert net.of("a", Answered) and net.of("b", MediaChanged)
+    rr1, rr2 = f"<sip:{LOCAL}:{P1};lr>", f"<sip:{LOCAL}:{P2};lr>"
+    assert a.call(cid).route_set == (rr1, rr2)
+    assert b.call(cid).route_set == (rr2, rr1)
+    assert a.call(cid).remote_target == f"sip:xmfax@{LOCAL}:{B}"
+    a.hangup(cid, net.now)
+    net.run(0.1)
+    # in-dialog requests: Route in order, sent to the first route
+    for src, first, routes in (((LOCAL, A), P1, [rr1, rr2]), ((LOCAL, B), P2, [rr2, rr1])):
+        for p in net.sent:
+            if p.src == src and p.first_line.split()[0] in ("ACK", "BYE", "INVITE") \
+                    and parse(p.data).to.tag is not None:
+                assert p.dest == (LOCAL, first), p.first_line
+                assert parse(p.data).headers.values("Route") == routes
+    assert any(p.first_line.startswith("BYE") and p.src == (LOCAL, A) for p in net.sent)
+    assert [e.reason for e in net.of("b", CallEnded)] == ["hangup"]
+    # b's re-INVITE went through both proxies, in order
+    reinvite = [m for m in p2.seen if m.method == "INVITE" and m.to.tag is not None]
+    assert reinvite and [m for m in p1.seen if m.method == "INVITE" and m.to.tag is not None]
+
+
+def test_strict_router_refused_with_a_clear_detail():
+    net = Network()
+    a = net.ua("a", A, outbound_proxy=(LOCAL, P1))
+    b = net.ua("b", B)
+    net.add("p1", Proxy(strict=True), (LOCAL, P1))
+    place(net, a, b)
+    net.run(1.0)
+    (ended,) = net.of("a", CallEnded)
+    assert ended.reason == "rejected" and "strict router" in ended.detail
+    assert not net.of("a", Answered)
+
+
+# ------------------------------------------------------------------ odd requests
+def raw(method: str, *, to_tag: str | None = None, call_id: str = "cid-1@x", extra: str = "",
+        body: str = "", port: int = 5999, cseq: int = 1) -> bytes:
+    to = f"<sip:xmfax@{LOCAL}:{A}>" + (f";tag={to_tag}" if to_tag else "")
+    head = (f"{method} sip:xmfax@{LOCAL}:{A} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {LOCAL}:{port};branch=z9hG4bK{method.lower()}{call_id[:4]}{cseq}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:x@{LOCAL}>;tag=ft\r\nTo: {to}\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n{extra}")
+    return (head + f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+class Probe:
+    """A bare address that keeps what it is sent (``got``: parsed; ``raw``: the bytes)."""
+    def __init__(self):
+        self.got = []
+        self.raw = []
+
+    def receive(self, data, source, transport, now):
+        self.raw.append(data)
+        try:
+            self.got.append(parse(data))
+        except ValueError:      # e.g. our 400 echoing the bad CSeq it complains about
+            self.got.append(None)
+
+    @property
+    def statuses(self):
+        return [int(d.split(b" ", 2)[1]) for d in self.raw if d.startswith(b"SIP/2.0 ")]
+
+    def outgoing(self):
+        return []
+
+    def next_timer(self):
+        return None
+
+    def handle_timer(self, now):
+        pass
+
+
+def one_ua(**config):
+    net = Network()
+    ua = net.ua("a", A, **config)
+    probe = net.add("probe", Probe(), (LOCAL, 5999))
+    return net, ua, probe
+
+
+def send(net, ua, data: bytes):
+    ua.receive(data, (LOCAL, 5999), "udp", net.now)
+    net.run(0.01)
+
+
+def test_options_answered_out_of_dialog():
+    net, ua, probe = one_ua()
+    send(net, ua, raw("OPTIONS"))
+    (resp,) = probe.got
+    assert resp.status == 200
+    assert "INVITE" in resp.headers.get("Allow") and "OPTIONS" in resp.headers.get("Allow")
+    assert resp.headers.get("Accept") == "application/sdp"
+    assert resp.to.tag is not None
+
+
+def test_options_in_dialog_and_unknown_dialog_481():
+    net, a, b = pair()
+    cid = place(net, a, b)
+    net.run(0.1)
+    probe = net.add("probe", Probe(), (LOCAL, 5999))
+    info = b.call(cid)
+    # a stranger's BYE for a dialog that does not exist
+    send(net, b, raw("BYE", to_tag="nosuchtag", call_id=cid))
+    send(net, b, raw("BYE", to_tag="nosuchtag", call_id="other@x"))
+    send(net, b, raw("BYE", call_id="other2@x"))
+    assert [r.status for r in probe.got] == [481, 481, 481]
+    assert b.call(cid).state == info.state == "confirmed"
+    assert not net.of("b", CallEnded)
+
+
+def test_unknown_method_405_with_allow():
+    net, ua, probe = one_ua()
+    send(net, ua, raw("SUBSCRIBE"))
+    (resp,) = probe.got
+    assert resp.status == 405 and "BYE" in resp.headers.get("Allow")
+
+
+def test_malformed_invite_400_and_the_ua_carries_on():
+    net, a, b = pair()
+    probe = net.add("probe", Probe(), (LOCAL, 5999))
+    good = raw("INVITE", call_id="c1@x")
+    hostile = [
+        good.replace(b"Call-ID: c1@x\r\n", b""),                    # nothing to answer with
+        b"\x00\xffgarbage\r\n\r\n",
+        good.replace(b"Max-Forwards: 70", b"Max-Forwards: lots"),
+        good.replace(b"SIP/2.0\r\n", b"SIP/3.0\r\n", 1),
+        raw("INVITE", call_id="c2@x").replace(b"CSeq: 1 INVITE", b"CSeq: x INVITE"),
+        raw("INVITE", call_id="c3@x", extra="Content-Type: application/sdp\r\n",
+            body="v=0\r\nthis is not sdp\r\n"),
+    ]
+    for data in hostile:
+        b.receive(data, (LOCAL, 5999), "udp", net.now)
+    net.run(0.01)
+    assert probe.statuses == [400, 505, 400, 400]
+    reasons = [d.split(b"\r\n")[0] for d in probe.raw]
+    assert b"Max-Forwards" in reasons[0] and b"CSeq" in reasons[2] and b"SDP" in reasons[3]
+    assert b.dropped == 2 and b.errors == []
+    assert not net.of("b", IncomingCall)
+    assert sum("(malformed" in m.summary for m in net.of("b", SipMessage)) == 5
+    place(net, a, b)                    # and a real call still works
+    net.run(0.1)
+    assert net.of("a", Answered) and net.of("b", Answered)
+
+
+def test_too_many_calls_503():
+    net, a, b = pair(b={"max_calls": 2})
+    for _ in range(3):
+        a.invite(B_URI, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    assert len(net.of("b", IncomingCall)) == 2
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.reason, ended.status) == ("unavailable", 503)
+
+
+def test_incoming_headers_redact_credentials():
+    net, ua, probe = one_ua()
+    sdp = ("v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=image 7002 udptl t38\r\n")
+    secret = 'Digest username="u", realm="r", nonce="n", uri="sip:a", response="deadbeef00"'
+    send(net, ua, raw("INVITE", extra=f"Content-Type: application/sdp\r\n"
+                      f"Authorization: {secret}\r\nP-Asserted-Identity: <sip:+4930123@x>\r\n",
+                      body=sdp))
+    (inc,) = net.of("a", IncomingCall)
+    assert inc.ani == "+4930123" and inc.dnis == "xmfax" and inc.offer == ("t38",)
+    assert "deadbeef00" not in repr(inc) and "deadbeef00" not in repr(net.of("a"))
+    assert dict(inc.headers)["Authorization"].startswith("Digest")
+    assert [r.status for r in probe.got] == [100]
+    ua.reject(inc.call_id, 486, None, net.now)
+    net.run(0.01)
+    assert probe.got[-1].status == 486
+    assert [(e.reason, e.by) for e in net.of("a", CallEnded)] == [("busy", "local")]
+
