@@ -211,6 +211,8 @@ def test_port_zero_streams_are_not_usable():
     ("v=0\r\na=bad name:1\r\n", "token"),
     ("v=0\r\na=:1\r\n", "token"),
     ("v=0\r\ns=\x00\r\n", "NUL"),
+    ("v=0\r\ns=a\rb\r\n", "bare CR"),
+    ("v=0\r\ns=x\r\r\n", "bare CR"),
 ])
 def test_malformed_sdp_is_an_sdp_error(text, words):
     with pytest.raises(SDPError, match=words):

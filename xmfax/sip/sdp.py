@@ -157,6 +157,8 @@ class SessionDescription:
         seen_v = seen_o = False
         for number, raw in enumerate(lines, 1):
             line = raw[:-1] if raw.endswith("\r") else raw
+            if "\r" in line:
+                raise SDPError(f"SDP line {number}: a bare CR inside the line")
             if line.strip() == "":
                 continue          # INTEROP(various): blank lines, e.g. a trailing CRLF CRLF
             if len(line) < 2 or line[1] != "=" or not ("a" <= line[0] <= "z"):
