@@ -34,6 +34,13 @@ Choices, documented for the TU:
   ``TimerConfig.invite_limit`` (180 s, RFC 3261 §16.6 Timer C's floor), and an INVITE client
   transaction we sent a CANCEL for is dropped 64*T1 after the CANCEL (§9.1).
   ``respond()`` on a transaction that is gone sends the response once, statelessly.
+* **Where responses go.** Always back where the request came from: over TCP on the same
+  connection, over UDP to the datagram's source address and port (symmetric, as RFC 3581
+  asks with ``rport``). Without ``rport`` RFC 3261 §18.2.2 would use the Via's sent-by port
+  and honour ``maddr``; we do neither, knowingly: a peer behind NAT or sending from another
+  port is still answered, and a forged Via cannot aim our responses at a third party.
+  ``received`` (and ``rport``) are written into the request's top Via on arrival (§18.2.1),
+  so the responses the TU builds with make_response() carry them.
 * **Flood.** At most ``max_transactions`` server transactions (and ``max_bytes`` of stored
   requests) live at once; a new request over either gets a stateless 503 with Retry-After.
 * **Transport errors.** The driver reports a failed send with
