@@ -302,3 +302,63 @@ def test_incoming_headers_redact_credentials():
     assert probe.got[-1].status == 486
     assert [(e.reason, e.by) for e in net.of("a", CallEnded)] == [("busy", "local")]
 
+
+
+# ------------------------------------------------------------------ offers in the 2xx
+SDP_T38 = ("v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=image 7002 udptl t38\r\na=T38FaxVersion:0\r\n")
+
+
+def test_invite_without_offer_gets_ours_in_the_2xx_and_the_answer_in_the_ack():
+    net, ua, probe = one_ua()
+    send(net, ua, raw("INVITE", call_id="late@x"))
+    (inc,) = net.of("a", IncomingCall)
+    assert inc.offer == ()
+    ua.answer("late@x", audio_port=4000, t38_port=4002, now=net.now)
+    net.run(0.01)
+    ok = probe.got[-1]
+    assert ok.status == 200 and ok.content_type == "application/sdp"
+    from xmfax.sip import sdp as sdpmod
+    assert sdpmod.offer_kinds(sdpmod.SessionDescription.parse(ok.body)) == ("audio", "t38")
+    answer = SDP_T38.replace("m=image 7002", "m=audio 0 RTP/AVP 0\r\nm=image 7002")
+    ack = raw("ACK", to_tag=ok.to.tag, call_id="late@x",
+              extra="Content-Type: application/sdp\r\n", body=answer)
+    send(net, ua, ack)
+    (answered,) = net.of("a", Answered)
+    assert answered.media.kind == "t38" and answered.media.remote == (LOCAL, 7002)
+    assert ua.call("late@x").t38_switch["by"] == "offer"
+
+
+def test_invite_without_offer_and_ack_without_answer_ends_the_call():
+    net, ua, probe = one_ua()
+    send(net, ua, raw("INVITE", call_id="late2@x"))
+    ua.answer("late2@x", audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.01)
+    send(net, ua, raw("ACK", to_tag=probe.got[-1].to.tag, call_id="late2@x"))
+    (ended,) = net.of("a", CallEnded)
+    assert ended.reason == "not_acceptable" and "ACK" in ended.detail
+    assert probe.got[-1].method == "BYE"
+    assert not net.of("a", Answered)
+
+
+def test_reinvite_without_offer_is_a_refresh():
+    net, a, b = pair()
+    cid = place(net, a, b)
+    net.run(0.1)
+    probe = net.add("probe", Probe(), (LOCAL, 5999))
+    ok = next(p.message() for p in net.sent if ok_with_sdp(p))
+    a_tag = ok.from_.tag.encode()
+
+    def in_dialog(method, **kw):        # as if from a (its tag), sent from the probe's port
+        return raw(method, to_tag=ok.to.tag, call_id=cid, cseq=5, **kw) \
+            .replace(b"tag=ft", b"tag=" + a_tag)
+    send(net, b, in_dialog("INVITE"))
+    ok2 = probe.got[-1]
+    assert ok2.status == 200 and ok2.content_type == "application/sdp"
+    first_invite = next(p.message() for p in net.sent if p.first_line.startswith("INVITE"))
+    send(net, b, in_dialog("ACK", extra="Content-Type: application/sdp\r\n",
+                           body=first_invite.body.decode()))
+    net.run(5.0)
+    assert [r.status for r in probe.got] == [200]          # ACKed: no 2xx retransmission
+    assert not net.of("b", MediaChanged) and not net.of("b", CallEnded)
+    assert b.call(cid).state == "confirmed" and b.call(cid).media.kind == "audio"

@@ -262,6 +262,7 @@ class Call:
     ok_cseq: int = 0
     ok_kind: str = "initial"        # "initial" | "reinvite"
     ok_media: object = None
+    ok_offer: object = None         # our offer in that 2xx (theirs had none): answer in the ACK
     # our re-INVITE
     reinvite_txn: object = None
     reinvite_offer: object = None

@@ -213,6 +213,15 @@ class UserAgent(ClientSide, ServerSide):
         if not accept:
             raise LocalProtocolError("answer() needs an audio port or a T.38 port")
         call.audio_port, call.t38_port = audio_port, t38_port
+        if call.remote_offer is None:
+            # their INVITE had no offer: ours (every kind we have a port for) goes in the 2xx
+            offer = call.sdp.offer(audio_port=audio_port, t38_port=t38_port, t38=self.config.t38)
+            self._send_2xx(call, call.invite_txn, call.invite, offer, None, "initial", now,
+                           offer=offer)
+            call.invite_txn = None
+            call.state = State.ANSWERING
+            self._flush(now)
+            return
         try:
             answer, media = call.sdp.answer(call.remote_offer, audio_port=audio_port,
                                             t38_port=t38_port, t38=self.config.t38,

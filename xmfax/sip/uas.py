@@ -90,24 +90,23 @@ class ServerSide:
             self._respond(txn, request, 503, now=now, extra=(("Retry-After", "5"),))
             return
         content_type = request.content_type
-        if not request.body:
-            # an INVITE without an offer (offer in the 2xx, answer in the ACK) is not done
-            self._respond(txn, request, 488, now=now,
-                          extra=(("Warning", '399 xmfax "an SDP offer is required"'),))
-            return
-        if content_type != "application/sdp":
-            self._respond(txn, request, 415, now=now, extra=(("Accept", "application/sdp"),))
-            return
-        try:
-            offer = _sdp.SessionDescription.parse(request.body)
-        except (_sdp.SDPError, ValueError) as exc:
-            self._respond(txn, request, 400, "Bad SDP", now=now,
-                          extra=(("Warning", f'399 xmfax "{_quote(str(exc))}"'),))
-            return
-        kinds = _sdp.offer_kinds(offer)
-        if not kinds:
-            self._respond(txn, request, 488, now=now)
-            return
+        offer, kinds = None, ()
+        if request.body:
+            if content_type != "application/sdp":
+                self._respond(txn, request, 415, now=now,
+                              extra=(("Accept", "application/sdp"),))
+                return
+            try:
+                offer = _sdp.SessionDescription.parse(request.body)
+            except (_sdp.SDPError, ValueError) as exc:
+                self._respond(txn, request, 400, "Bad SDP", now=now,
+                              extra=(("Warning", f'399 xmfax "{_quote(str(exc))}"'),))
+                return
+            kinds = _sdp.offer_kinds(offer)
+            if not kinds:
+                self._respond(txn, request, 488, now=now)
+                return
+        # else: no offer (RFC 3261 §13.3.1.1): ours goes in the 2xx, theirs comes in the ACK
         local_tag = new_tag()
         dialog = Dialog.as_uas(request, local_tag, ev.transport, ev.source)
         ani = None
@@ -149,10 +148,25 @@ class ServerSide:
         if call is None or call.dialog is None or call.ok is None or \
                 request.cseq[0] != call.ok_cseq or call.dialog.remote_tag != request.from_.tag:
             return                              # a retransmitted or stray ACK: nothing to do
-        kind, media = call.ok_kind, call.ok_media
+        kind, media, our_offer = call.ok_kind, call.ok_media, call.ok_offer
         call.ok = None
+        call.ok_offer = None
         call.timers.pop("ok_retx", None)
         call.timers.pop("no_ack", None)
+        if our_offer is not None and not call.ended and not call.bye_wanted:
+            # our 2xx carried the offer: the ACK carries the answer (RFC 3264 §4)
+            try:
+                if request.content_type != "application/sdp":
+                    raise _sdp.NotAcceptable("no SDP answer in the ACK")
+                answer = _sdp.SessionDescription.parse(request.body)
+                media = call.sdp.negotiated(our_offer, answer, t38=self.config.t38)
+            except (_sdp.SDPError, _sdp.NotAcceptable, SIPParseError, ValueError) as exc:
+                self._send_bye(call, now)
+                self._end(call, "not_acceptable", None, "local",
+                          f"answer to our offer in the ACK unusable: {exc}", now)
+                return
+            if kind == "reinvite" and media == call.media:
+                return                          # a session refresh: nothing changed
         if call.bye_wanted:
             call.bye_wanted = False
             self._send_bye(call, now)
@@ -165,6 +179,8 @@ class ServerSide:
         if kind == "initial":
             call.state = State.CONFIRMED
             call.answered_at = now
+            if media.kind == "t38" and call.t38_switch is None:
+                call.t38_switch = {"by": "offer", "t": now - call.started}
             self._events.append(Answered(now, call.call_id, media))
             self._arm_switch(call, now)
         else:
@@ -186,9 +202,18 @@ class ServerSide:
             # RFC 3261 §14.2: an INVITE of ours is pending on this dialog: glare
             self._respond(txn, request, 491, now=now, tag=call.local_tag)
             return
-        if not request.body or request.content_type != "application/sdp":
-            self._respond(txn, request, 488, now=now, tag=call.local_tag,
-                          extra=(("Warning", '399 xmfax "an SDP offer is required"'),))
+        if not request.body:
+            # RFC 3264 §8 / RFC 3261 §14.2: no offer: ours (what we have now) goes in the 2xx
+            kind = call.media.kind if call.media is not None else "audio"
+            port = call.t38_port if kind == "t38" else call.audio_port
+            ours = call.sdp.offer(t38_port=port, t38=self.config.t38) if kind == "t38" else \
+                call.sdp.offer(audio_port=port)
+            call.dialog.update_target(request)
+            self._send_2xx(call, txn, request, ours, call.media, "reinvite", now, offer=ours)
+            return
+        if request.content_type != "application/sdp":
+            self._respond(txn, request, 415, now=now, tag=call.local_tag,
+                          extra=(("Accept", "application/sdp"),))
             return
         try:
             offer = _sdp.SessionDescription.parse(request.body)
@@ -210,7 +235,9 @@ class ServerSide:
         self._send_2xx(call, txn, request, answer, media, "reinvite", now)
 
     def _send_2xx(self, call: Call, txn, request: Request, answer, media, kind: str,
-                  now: float) -> None:
+                  now: float, offer=None) -> None:
+        """Our 2xx to an INVITE, kept for retransmission until the ACK. ``answer``: the SDP it
+        carries (an answer, or with ``offer`` set our offer whose answer the ACK brings)."""
         T1 = self.config.timers.T1
         response = self._respond(txn, request, 200, tag=call.local_tag, now=now, contact=True,
                                  record_route=kind == "initial",
@@ -221,6 +248,7 @@ class ServerSide:
         call.ok_cseq = request.cseq[0]
         call.ok_kind = kind
         call.ok_media = media
+        call.ok_offer = offer
         call.ok_interval = T1
         if call.ok_transport == "udp":           # RFC 3261 §13.3.1.4
             call.timers["ok_retx"] = now + T1
