@@ -280,6 +280,12 @@ class SipEndpoint:
             raise DriverError(f"registration with {reg.registrar} failed: {status}{reg.reason}")
         return reg
 
+    def _settled(self) -> bool:
+        """Nothing left but transactions lingering to absorb retransmissions (Timer K, D, I):
+        no call the driver still follows, no REGISTER waiting for its answer."""
+        reg = getattr(self.ua, "registration", None)
+        return not self._channels and not (reg is not None and reg.pending)
+
     async def close(self, timeout: float = 5.0) -> None:
         """Hang up every call, unregister, wait (up to ``timeout``) until the UA is idle, close."""
         if self.ua is not None:
@@ -287,7 +293,7 @@ class SipEndpoint:
             try:
                 self.command("close")
                 async with asyncio.timeout(timeout):
-                    while not self.ua.idle:
+                    while not self.ua.idle and not self._settled():
                         await asyncio.sleep(0.02)
             except TimeoutError:
                 pass
