@@ -3,6 +3,7 @@ answers (RFC 3264), T.38 parameter negotiation (T.38 Annex D) and G.711 codec ch
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -10,6 +11,8 @@ from xmfax.sip.sdp import (MAX_LINES, MAX_MEDIA, MAX_SDP_SIZE, Media, Negotiated
                            NotAcceptable, SDPError, SdpSession, SessionDescription, offer_kinds)
 from xmfax.t38.config import (EC_FEC, EC_NONE, EC_REDUNDANCY, RATE_LOCAL_TCF,
                               RATE_TRANSFERRED_TCF, T38Config)
+
+from .peers import Baresip, require
 
 # ------------------------------------------------------------ offers as real products send them
 # Written here in the style of each product's SDP (field order, attribute spelling, line ends).
@@ -584,3 +587,151 @@ def test_reinvite_to_t38_with_audio_port_zero_first():
     answer, negotiated = SdpSession("h").answer(parse(text), audio_port=4000, t38_port=4002,
                                                 t38=T38Config())
     assert negotiated.kind == "t38" and [m.port for m in answer.media] == [0, 4002]
+
+
+# ------------------------------------------------------------------ against baresip
+# baresip is a real G.711 phone without T.38: its SDP parser reads our offers and answers, and
+# we read its own. The SIP around it is written by hand here (the UA has its own tests).
+
+
+def _sip_header(message: str, name: str) -> str | None:
+    for line in message.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+        key, colon, value = line.partition(":")
+        if colon and key.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+def _sip_request(method: str, uri: str, local_port: int, call_id: str, cseq: int, *,
+                 branch: str, to_tag: str | None = None, body: bytes = b"",
+                 from_tag: str = "sdptest") -> bytes:
+    lines = [f"{method} {uri} SIP/2.0",
+             f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch={branch};rport",
+             "Max-Forwards: 70",
+             f"From: <sip:xmfax@127.0.0.1:{local_port}>;tag={from_tag}",
+             f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""),
+             f"Call-ID: {call_id}", f"CSeq: {cseq} {method}",
+             f"Contact: <sip:xmfax@127.0.0.1:{local_port}>"]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _sip_reply(request: str, status: str, *, to_tag: str, local_port: int,
+               body: bytes = b"") -> bytes:
+    lines = [f"SIP/2.0 {status}"]
+    for line in request.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+        key = line.partition(":")[0].strip().lower()
+        if key in ("via", "v", "from", "f", "call-id", "i", "cseq"):
+            lines.append(line)
+        elif key in ("to", "t"):
+            lines.append(line if ";tag=" in line else f"{line};tag={to_tag}")
+    lines.append(f"Contact: <sip:xmfax@127.0.0.1:{local_port}>")
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _receive(sock: socket.socket, predicate, what: str, timeout: float = 8.0) -> str:
+    """The first message that satisfies ``predicate`` (others, e.g. 100/180, skipped)."""
+    sock.settimeout(timeout)
+    for _ in range(50):
+        try:
+            data, _ = sock.recvfrom(65536)
+        except socket.timeout:
+            break
+        text = data.decode("utf-8", "replace")
+        if predicate(text):
+            return text
+    raise AssertionError(f"no {what} from baresip")
+
+
+def _rtp_payload_type(audio: socket.socket, timeout: float = 5.0) -> int:
+    """The payload type of the first RTP packet baresip sends to our audio port: proof that
+    it read our SDP's address, port and codec."""
+    audio.settimeout(timeout)
+    for _ in range(20):
+        try:
+            packet, _ = audio.recvfrom(2048)
+        except socket.timeout:
+            break
+        if len(packet) >= 12 and packet[0] >> 6 == 2:          # RFC 3550 §5.1: version 2
+            return packet[1] & 0x7F
+    raise AssertionError("no RTP from baresip on the audio port our SDP gave")
+
+
+@pytest.mark.interop
+def test_baresip_answers_our_double_offer_with_audio(tmp_path):
+    require("baresip")
+    with Baresip(tmp_path) as phone, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as audio:
+        sock.bind(("127.0.0.1", 0))
+        audio.bind(("127.0.0.1", 0))
+        port, audio_port = sock.getsockname()[1], audio.getsockname()[1]
+        session = SdpSession("127.0.0.1")
+        offer = session.offer(audio_port=audio_port, t38_port=audio_port + 2)
+        call_id = f"sdp-double-{port}@127.0.0.1"
+        invite = _sip_request("INVITE", phone.uri, port, call_id, 1, branch="z9hG4bKsdp1",
+                              body=offer.encode())
+        sock.sendto(invite, ("127.0.0.1", phone.port))
+        final = _receive(sock, lambda t: t.startswith("SIP/2.0 ") and t[8] != "1"
+                         and (_sip_header(t, "CSeq") or "").startswith("1 "), "final response")
+        assert final.startswith("SIP/2.0 200"), final
+        to_tag = (_sip_header(final, "To") or "").split("tag=")[-1].split(";")[0]
+        sock.sendto(_sip_request("ACK", phone.uri, port, call_id, 1, branch="z9hG4bKsdp2",
+                                 to_tag=to_tag), ("127.0.0.1", phone.port))
+        answer = SessionDescription.parse(final.split("\r\n\r\n", 1)[1].encode())
+        got = session.negotiated(offer, answer, t38=T38Config())
+        assert got.kind == "audio" and got.codec in ("PCMU", "PCMA")
+        assert got.remote[0] == "127.0.0.1" and got.remote[1] > 0
+        assert got.local_port == audio_port
+        assert [m.kind for m in answer.media] == ["audio", "image"]
+        assert answer.media[1].port == 0                 # no T.38 in baresip: image refused
+        assert _rtp_payload_type(audio) == got.payload_type
+        sock.sendto(_sip_request("BYE", phone.uri, port, call_id, 2, branch="z9hG4bKsdp3",
+                                 to_tag=to_tag), ("127.0.0.1", phone.port))
+        bye_ok = _receive(sock, lambda t: (_sip_header(t, "CSeq") or "") == "2 BYE",
+                          "answer to BYE")
+        assert bye_ok.startswith("SIP/2.0 200"), bye_ok
+
+
+@pytest.mark.interop
+def test_we_answer_baresips_offer_and_it_takes_our_answer(tmp_path):
+    require("baresip")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as audio:
+        sock.bind(("127.0.0.1", 0))
+        audio.bind(("127.0.0.1", 0))
+        port, audio_port = sock.getsockname()[1], audio.getsockname()[1]
+        with Baresip(tmp_path, dial=f"sip:fax@127.0.0.1:{port}") as phone:
+            invite = _receive(sock, lambda t: t.startswith("INVITE "), "INVITE", timeout=15)
+            offer = SessionDescription.parse(invite.split("\r\n\r\n", 1)[1].encode())
+            assert offer_kinds(offer) == ("audio",)
+            answer, got = SdpSession("127.0.0.1").answer(offer, audio_port=audio_port,
+                                                         t38_port=audio_port + 2,
+                                                         t38=T38Config())
+            assert got.kind == "audio" and got.codec == "PCMU"      # its first: PCMU,PCMA
+            assert got.remote[0] == "127.0.0.1"
+            sock.sendto(_sip_reply(invite, "200 OK", to_tag="xmfaxans", local_port=port,
+                                   body=answer.encode()), ("127.0.0.1", phone.port))
+            _receive(sock, lambda t: t.startswith("ACK "), "ACK")
+            # baresip could not use an answer it did not understand: it sends no RTP then
+            assert _rtp_payload_type(audio) == 0
+            call_id = _sip_header(invite, "Call-ID")
+            from_ = _sip_header(invite, "From") or ""
+            their_tag = from_.split("tag=")[-1].split(";")[0]
+            contact = (_sip_header(invite, "Contact") or "").strip("<>").split(">")[0]
+            bye = ("\r\n".join([
+                f"BYE {contact} SIP/2.0",
+                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKsdpbye;rport",
+                "Max-Forwards: 70",
+                f"From: <sip:fax@127.0.0.1:{port}>;tag=xmfaxans",
+                f"To: {from_}", f"Call-ID: {call_id}", "CSeq: 1 BYE",
+                "Content-Length: 0"]) + "\r\n\r\n").encode()
+            assert their_tag
+            sock.sendto(bye, ("127.0.0.1", phone.port))
+            reply = _receive(sock, lambda t: (_sip_header(t, "CSeq") or "") == "1 BYE",
+                             "answer to BYE")
+            assert reply.startswith("SIP/2.0 200"), reply
