@@ -22,9 +22,11 @@ from hypothesis import event, given, settings, strategies as st
 from xmfax.errors import LocalProtocolError
 from xmfax.sip.message import Request, Response, SIPParseError, make_response, parse
 from xmfax.sip.transaction import (
-    TABLES, Kind, RequestReceived, ServerTransaction, State, TimerConfig, TransactionLayer,
-    classify,
+    TABLES, Kind, RequestReceived, ResponseReceived, ServerTransaction, State, TimerConfig,
+    TransactionLayer, TransactionTimeout, classify,
 )
+
+from .test_transaction import A, B, InviteCall, Register
 
 CALL = (
     # sent by sipp
@@ -436,13 +438,66 @@ def _run(steps, max_transactions: int, prelude: bool) -> None:
     assert len(layer) == 0 and layer.next_timer() is None
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.lists(step, min_size=4, max_size=50), st.booleans())
 def test_transaction_layer_takes_mutated_real_traffic(steps, prelude):
     _run(steps, max_transactions=10_000, prelude=prelude)
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(st.lists(step, min_size=8, max_size=80), st.booleans(), st.integers(1, 3))
 def test_transaction_layer_stays_under_a_small_cap(steps, prelude, cap):
     _run(steps, max_transactions=cap, prelude=prelude)
+
+
+def _faulty(link_class, faults):
+    """A two-layer exchange whose n-th datagram is lost ("drop"), doubled ("dup") or
+    delivered once ("ok") as ``faults`` says (past its end: delivered)."""
+
+    class Faulty(link_class):
+        def transfer(self):
+            moved = False
+            for layer, peer, source in ((self.client, self.server, A),
+                                        (self.server, self.client, B)):
+                for out in layer.outgoing():
+                    moved = True
+                    fate = faults.pop(0) if faults else "ok"
+                    for _ in range({"drop": 0, "ok": 1, "dup": 2}[fate]):
+                        self.on_events(peer, peer.receive(parse(out.data), source,
+                                                          out.transport, self.now))
+            return moved
+
+    return Faulty()
+
+
+fates = st.lists(st.sampled_from(["ok", "ok", "drop", "dup"]), max_size=30)
+
+
+@settings(max_examples=150)
+@given(fates)
+def test_invite_200_ack_under_any_loss_and_duplication(faults):
+    call = _faulty(InviteCall, list(faults))
+    call.run(until=400.0)
+    invites = [e for e in call.server_events if isinstance(e, RequestReceived)
+               and e.request.method == "INVITE"]
+    assert len(invites) <= 1                                   # never two calls
+    oks = [e for e in call.client_events if isinstance(e, ResponseReceived)]
+    assert [e.retransmission for e in oks] == ([False] + [True] * (len(oks) - 1) if oks else [])
+    timed_out = any(isinstance(e, TransactionTimeout) for e in call.client_events)
+    event("call completed" if call.acked else "timed out" if timed_out else "no ACK")
+    if oks:
+        assert invites and call.ok_txn is invites[0].transaction
+    assert len(call.client) == 0 and len(call.server) == 0    # nothing leaks
+
+
+@settings(max_examples=150)
+@given(fates)
+def test_register_401_200_under_any_loss_and_duplication(faults):
+    reg = _faulty(Register, list(faults))
+    reg.run(until=400.0)
+    finals = [e.response.status for e in reg.client_events if isinstance(e, ResponseReceived)]
+    assert finals in ([], [401], [401, 200])                   # each passed up at most once
+    requests = [e.request.cseq[0] for e in reg.server_events if isinstance(e, RequestReceived)]
+    assert requests in ([], [1], [1, 2])                       # retransmissions absorbed
+    event(f"finals {finals}")
+    assert len(reg.client) == 0 and len(reg.server) == 0
