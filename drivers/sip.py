@@ -276,7 +276,7 @@ class SipEndpoint:
             raise DriverTimeoutError(f"no answer from registrar {self.config.registrar} in {timeout:.0f} s") from None
         reg = self.registration
         if isinstance(reg, RegistrationFailed):
-            status = f"{reg.status} " if reg.status else ""
+            status = f"{reg.status} " if reg.status and not reg.reason.startswith(str(reg.status)) else ""
             raise DriverError(f"registration with {reg.registrar} failed: {status}{reg.reason}")
         return reg
 
