@@ -231,12 +231,17 @@ def test_limits():
         SessionDescription.parse("v=0\r\n" + "m=audio 0 RTP/AVP 0\r\n" * (MAX_MEDIA + 1))
     with pytest.raises(SDPError, match="formats"):
         SessionDescription.parse("v=0\r\nm=audio 1 RTP/AVP " + " ".join(["0"] * 100))
-    with pytest.raises(SDPError, match="UTF-8"):
-        SessionDescription.parse(b"v=0\r\ns=\xff\r\n")
     with pytest.raises(SDPError, match="bytes or str"):
         SessionDescription.parse(None)      # type: ignore[arg-type]
     with pytest.raises(SDPError, match="not a number"):
         SessionDescription.parse("v=0\r\no=- " + "1" * 40 + " 1 IN IP4 h\r\n")
+
+
+def test_text_not_in_utf8_is_read_as_latin1():
+    assert SessionDescription.parse("v=0\r\ns=Sitzung \u00fc\r\n".encode()).name == "Sitzung \u00fc"
+    # a=charset:ISO-8859-1 (RFC 4566 §6) or a careless peer: read, not refused
+    assert SessionDescription.parse(b"v=0\r\na=charset:ISO-8859-1\r\ns=Sitzung \xfc\r\n"
+                                    ).name == "Sitzung \u00fc"
 
 
 def test_blank_lines_and_trailing_whitespace_tolerated():

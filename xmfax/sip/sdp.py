@@ -141,8 +141,10 @@ class SessionDescription:
                 raise SDPError(f"SDP larger than {MAX_SDP_SIZE} octets")
             try:
                 text = bytes(data).decode("utf-8")     # RFC 4566 §5: ISO 10646 in UTF-8
-            except UnicodeDecodeError as exc:
-                raise SDPError(f"SDP is not UTF-8 (octet {exc.start})") from None
+            except UnicodeDecodeError:
+                # RFC 4566 §6 a=charset allows other sets for s= and i=; every field we use is
+                # ASCII, so read such text as ISO 8859-1 rather than refuse the call over it
+                text = bytes(data).decode("latin-1")
         else:
             raise SDPError(f"SDP must be bytes or str, not {type(data).__name__}")
         if "\x00" in text:
