@@ -5,8 +5,6 @@ two layers are joined in memory (``Link``) to run whole exchanges with messages 
 duplicated."""
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from xmfax.errors import LocalProtocolError
@@ -805,8 +803,8 @@ def test_register_over_tcp_has_no_retransmission_and_no_lingering():
 
 def test_counts_every_live_transaction():
     layer = TransactionLayer()
-    for i in range(5):
+    for _ in range(5):
         layer.send_request(request("OPTIONS"), B, "udp", 0.0)
-    for i in itertools.islice(itertools.count(), 3):
+    for _ in range(3):
         layer.receive(wire(request("OPTIONS")), A, "udp", 0.0)
     assert len(layer) == 8

@@ -20,7 +20,7 @@ import re
 from hypothesis import event, given, settings, strategies as st
 
 from xmfax.errors import LocalProtocolError
-from xmfax.sip.message import Request, Response, SIPParseError, make_response, parse
+from xmfax.sip.message import SIPParseError, make_response, parse
 from xmfax.sip.transaction import (
     TABLES, Kind, RequestReceived, ResponseReceived, ServerTransaction, State, TimerConfig,
     TransactionLayer, TransactionTimeout, classify,
