@@ -263,6 +263,7 @@ async def role_t38_receivers(count: int, output: str) -> None:
         host, port = await asyncio.wait_for(r.ready(), 30)
         urls.append(f"t38://{host}:{port}")
     print(json.dumps(urls), flush=True)
+    print("t38 receivers ready", flush=True)
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
@@ -299,13 +300,14 @@ async def role_senders(urls: list[str], ramp: float, sip_offer: str | None) -> N
     print(json.dumps(results), flush=True)
 
 
-def check_received(folder: Path, n: int) -> tuple[int, int, list[str]]:
-    """(faxes whose page matches its sender's pixel for pixel, damaged or unmatched, notes)."""
+def check_received(folder: Path, n: int) -> tuple[int, int, int, list[str]]:
+    """Every fax record in ``folder``: (successes whose page matches its sender's pixel for
+    pixel, successes that do not -- a damaged page reported delivered --, failed calls)."""
     import numpy as np
 
     from xmfax.document import load
 
-    good = bad = 0
+    good = damaged = failed = 0
     notes: list[str] = []
     seen: set[int] = set()
     for record in sorted(folder.rglob("*.json")):
@@ -313,17 +315,18 @@ def check_received(folder: Path, n: int) -> tuple[int, int, list[str]]:
             data = json.loads(record.read_text())
         except ValueError:
             continue
+        if data.get("status") != "success":
+            failed += 1
+            continue
         tif = record.with_suffix(".tif")
         remote = (data.get("remote_id") or "").strip()
         try:
             number = int(remote.replace(" ", "")[-4:])
         except ValueError:
-            bad += 1
-            notes.append(f"{record.name}: remote_id {remote!r}")
-            continue
-        if not tif.exists() or number >= n or number in seen:
-            bad += 1
-            notes.append(f"{record.name}: {'no tif' if not tif.exists() else f'call {number} again'}")
+            number = -1
+        if not tif.exists() or not 0 <= number < n or number in seen:
+            damaged += 1
+            notes.append(f"{record.name}: {'no tif' if not tif.exists() else f'sender {remote!r}'}")
             continue
         seen.add(number)
         got = load(str(tif))
@@ -332,9 +335,15 @@ def check_received(folder: Path, n: int) -> tuple[int, int, list[str]]:
                 int(np.count_nonzero(got[0].image != want.image)) == 0:
             good += 1
         else:
-            bad += 1
+            damaged += 1
             notes.append(f"call {number}: page differs")
-    return good, bad, notes
+    return good, damaged, failed, notes
+
+
+def busiest(samples: list[tuple[float, float]], default: float, span: int = 4) -> float:
+    """The highest CPU share over ``span`` consecutive sampling intervals."""
+    return max(((c2 - c1) / (t2 - t1) for (t1, c1), (t2, c2) in zip(samples, samples[span:]) if t2 > t1),
+               default=default)
 
 
 def t38_load(n: int, transport: str, ramp: float, workdir: Path) -> dict:
@@ -343,44 +352,64 @@ def t38_load(n: int, transport: str, ramp: float, workdir: Path) -> dict:
     out = workdir / f"{transport}-{n}"
     out.mkdir(parents=True)
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{os.environ.get('PYTHONPATH', '')}")
+    rx_log = workdir / f"rx-{transport}-{n}.log"
     if transport == "sip":
         port = free_port()
-        rx = subprocess.Popen(pinned(rx_core) + [sys.executable, "-m", "xmfax", "receive", "--via",
-                                                 f"sip://127.0.0.1:{port}", "-o", str(out), "--quiet"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        line = rx.stderr.readline()
-        if "ready" not in line:
-            stop(rx)
-            return dict(n=n, ok=0, failed=n, damaged=0, note=f"receiver did not start: {line.strip()}")
+        argv = [sys.executable, "-m", "xmfax", "receive", "--via", f"sip://127.0.0.1:{port}", "-o", str(out),
+                "--quiet"]
+        ready = "receive: ready on"
+    else:
+        argv = [sys.executable, __file__, "--role", "t38rx", "--count", str(n), "--output", str(out)]
+        ready = "t38 receivers ready"
+    with open(rx_log, "w") as log:      # a file, not a pipe: a chatty receiver never blocks
+        rx = subprocess.Popen(pinned(rx_core) + argv, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while ready not in rx_log.read_text() and rx.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if ready not in rx_log.read_text():
+        stop(rx)
+        return dict(n=n, ok=0, failed=n, damaged=0, note=f"receiver did not start: {rx_log.read_text()[-500:]}")
+    if transport == "sip":
         urls = [f"sip:+15550100@127.0.0.1:{port}"] * n
     else:
-        rx = subprocess.Popen(pinned(rx_core) + [sys.executable, __file__, "--role", "t38rx", "--count", str(n),
-                                                 "--output", str(out)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            urls = json.loads(rx.stdout.readline())
-        except ValueError:
-            stop(rx)
-            return dict(n=n, ok=0, failed=n, damaged=0, note=f"receivers did not start: {rx.stderr.read()[-500:]}")
+        urls = json.loads(next(line for line in rx_log.read_text().splitlines() if line.startswith("[")))
     try:
         c0, t0 = cpu_seconds(rx.pid), time.monotonic()
         urls_file = workdir / f"urls-{transport}-{n}.json"
         urls_file.write_text(json.dumps(urls))
-        tx = subprocess.run(pinned(tx_core) + [sys.executable, __file__, "--role", "senders", "--urls",
-                                               str(urls_file), "--ramp", str(ramp)]
-                            + (["--sip-offer", "t38"] if transport == "sip" else []),
-                            capture_output=True, text=True, timeout=600, env=env)
+        samples = [(t0, c0)]            # the receiver's CPU every 0.5 s: its busiest 2 s
+        tx_cpu = [(t0, 0.0)]            # the same for the senders' process
+        with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+            tx = subprocess.Popen(pinned(tx_core) + [sys.executable, __file__, "--role", "senders", "--urls",
+                                                     str(urls_file), "--ramp", str(ramp)]
+                                  + (["--sip-offer", "t38"] if transport == "sip" else []),
+                                  stdout=out_f, stderr=err_f, text=True, env=env)
+            try:
+                while tx.poll() is None and time.monotonic() - t0 < 600:
+                    time.sleep(0.5)
+                    samples.append((time.monotonic(), cpu_seconds(rx.pid)))
+                    try:
+                        tx_cpu.append((time.monotonic(), cpu_seconds(tx.pid)))
+                    except OSError:
+                        pass
+            finally:
+                stop(tx, signal.SIGKILL, grace=0)
+            out_f.seek(0)
+            err_f.seek(0)
+            tx_out, tx_err = out_f.read(), err_f.read()
         busy = time.monotonic() - t0
         cpu = cpu_seconds(rx.pid) - c0
+        peak_cpu = busiest(samples, default=cpu / busy if busy else 0.0)
+        tx_peak = busiest(tx_cpu[1:], default=0.0)
     finally:
         stop(rx)
     try:
-        calls = json.loads(tx.stdout.strip().splitlines()[-1])
+        calls = json.loads(tx_out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return dict(n=n, ok=0, failed=n, damaged=0, note=f"senders crashed: {tx.stderr[-800:]}")
+        return dict(n=n, ok=0, failed=n, damaged=0, note=f"senders crashed: {tx_err[-800:]}")
     ok = [c for c in calls if c["ok"]]
     failed = [c for c in calls if not c["ok"]]
-    good, damaged, notes = check_received(out, n)
+    good, damaged, rx_failed, notes = check_received(out, n)
     # the most calls in progress at one moment (sender's view)
     edges = sorted([(c["start"], 1) for c in calls] + [(c["end"], -1) for c in calls])
     peak = cur = 0
@@ -392,10 +421,13 @@ def t38_load(n: int, transport: str, ramp: float, workdir: Path) -> dict:
     for c in failed:
         reasons[c["reason"]] = reasons.get(c["reason"], 0) + 1
     return dict(n=n, ok=len(ok), failed=len(failed), received_ok=good, damaged=damaged, peak=peak,
-                cpu=cpu, busy=busy, load=cpu / busy if busy else 0.0,
+                cpu=cpu, busy=busy, load=cpu / busy if busy else 0.0, peak_cpu=peak_cpu, tx_peak=tx_peak,
+                rx_failed=rx_failed,
                 median=durations[len(durations) // 2] if durations else 0.0,
                 worst=durations[-1] if durations else 0.0,
-                note=(str(reasons) if reasons else "") + ("; " + "; ".join(notes[:3]) if notes else ""))
+                note="; ".join(x for x in [f"senders: {reasons}" if reasons else "",
+                                           f"receiver records failed: {rx_failed}" if rx_failed else "",
+                                           *notes[:3]] if x))
 
 
 # --------------------------------------------------------------------------- main
@@ -485,10 +517,11 @@ def main() -> None:
               f"({'xmfax receive --via sip://' if args.transport == 'sip' else 'N Receivers on t38://'}"
               f", pinned to core {rx_core}; senders on core {tx_core}), 1 small page each, ramp {args.ramp:g}/s")
         print(f"{'N':>5}{'peak':>6}{'sent ok':>9}{'failed':>8}{'rx intact':>11}{'damaged':>9}{'rx CPU':>8}"
-              f"{'median s':>10}{'worst s':>9}  note")
+              f"{'rx 2s max':>10}{'tx 2s max':>10}{'median s':>10}{'worst s':>9}  note")
         for r in rows:
             print(f"{r['n']:>5}{r.get('peak', 0):>6}{r['ok']:>9}{r['failed']:>8}{r.get('received_ok', 0):>11}"
-                  f"{r.get('damaged', 0):>9}{100 * r.get('load', 0):>7.0f}%{r.get('median', 0):>10.1f}"
+                  f"{r.get('damaged', 0):>9}{100 * r.get('load', 0):>7.0f}%{100 * r.get('peak_cpu', 0):>9.0f}%"
+                  f"{100 * r.get('tx_peak', 0):>9.0f}%{r.get('median', 0):>10.1f}"
                   f"{r.get('worst', 0):>9.1f}  {r.get('note', '')}")
         best = max((r["n"] for r in rows if not r["failed"] and not r.get("damaged")
                     and r.get("received_ok") == r["n"]), default=0)
