@@ -571,7 +571,25 @@ def test_a_flood_is_capped_answered_503_and_drains():
     assert layer.stats["overload"] == 50
     run_until(layer, 64 * T1 + 2.0)
     assert len(layer) == 0 and layer.next_timer() is None
-    assert len(layer._heap) == 0
+    assert len(layer._heap) == 0 and not layer._tickets
+
+
+def test_stopped_timers_keep_no_transaction_alive():
+    """Timer C (180 s) is stopped when the INVITE is answered; its stale heap entry must not
+    keep the ended transaction (and its request) in memory until then."""
+    import gc
+    import weakref
+    layer = TransactionLayer()
+    [ev] = layer.receive(wire(request("INVITE", branch="z9hG4bKgone")), A, "udp", 0.0)
+    gone = weakref.ref(ev.transaction)
+    layer.respond(ev.transaction, make_response(ev.request, 486, to_tag="t"), 0.1)
+    layer.receive(wire(request("ACK", branch="z9hG4bKgone", to_tag="t")), A, "udp", 0.2)
+    del ev
+    layer.handle_timer(10.0)                              # Timer I ends it at 5.2
+    gc.collect()
+    assert len(layer) == 0 and layer._heap                # Timer C's entry still in the heap
+    assert gone() is None
+    assert layer.next_timer() is None and not layer._heap
 
 
 def test_a_byte_budget_caps_stored_requests():

@@ -274,7 +274,7 @@ class _Transaction:
     created: float = 0.0
     error: str | None = None
     _interval: dict[Input, float] = field(default_factory=dict, repr=False)
-    _timers: dict[Input, tuple[float, int]] = field(default_factory=dict, repr=False)
+    _timers: dict[Input, int] = field(default_factory=dict, repr=False)   # -> ticket (-1: due now)
 
     @property
     def method(self) -> str:
@@ -383,7 +383,11 @@ class TransactionLayer:
         self._server: dict[tuple, ServerTransaction] = {}
         self._server_bytes = 0
         self._out: list[Outgoing] = []
-        self._heap: list[tuple[float, int, Transaction, Input]] = []
+        # Timers: the heap holds (deadline, ticket) only; a live ticket maps to its transaction.
+        # A stopped timer just loses its ticket, so the stale heap entries left behind keep no
+        # transaction (and no request) alive; the heap is rebuilt when they pile up.
+        self._heap: list[tuple[float, int]] = []
+        self._tickets: dict[int, tuple[Transaction, Input, float]] = {}
         self._heap_limit = 1024
         self._seq = itertools.count()
 
@@ -590,7 +594,7 @@ class TransactionLayer:
 
     def next_timer(self) -> float | None:
         heap = self._heap
-        while heap and self._stale(heap[0]):
+        while heap and heap[0][1] not in self._tickets:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
@@ -598,10 +602,11 @@ class TransactionLayer:
         events: list[Event] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            if self._stale(entry):
+            _, ticket = heapq.heappop(heap)
+            live = self._tickets.pop(ticket, None)
+            if live is None:
                 continue
-            txn, timer = entry[2], entry[3]
+            txn, timer, _ = live
             del txn._timers[timer]
             self._fire(txn, timer, now, None, events)
         return events
@@ -613,10 +618,10 @@ class TransactionLayer:
         return [*self._client.values(), *self._server.values()]
 
     # ---- the machinery
-    @staticmethod
-    def _stale(entry: tuple[float, int, Transaction, Input]) -> bool:
-        deadline, seq, txn, timer = entry
-        return txn._timers.get(timer) != (deadline, seq)
+    def _stop(self, txn: Transaction, timer: Input) -> None:
+        ticket = txn._timers.pop(timer, None)
+        if ticket is not None:
+            self._tickets.pop(ticket, None)
 
     def _arm(self, txn: Transaction, timer: Input, now: float, interval: float | None = None) -> None:
         reliable = txn.reliable
@@ -625,18 +630,19 @@ class TransactionLayer:
         if interval is None:
             interval = _duration(self.timers, timer, reliable)
         txn._interval[timer] = interval
+        self._stop(txn, timer)
         if interval <= 0:                                        # D/I/J/K over TCP: at once
-            txn._timers[timer] = (now, -1)
+            txn._timers[timer] = -1
             return
-        seq = next(self._seq)
-        txn._timers[timer] = (now + interval, seq)
-        heapq.heappush(self._heap, (now + interval, seq, txn, timer))
+        ticket = next(self._seq)
+        txn._timers[timer] = ticket
+        self._tickets[ticket] = (txn, timer, now + interval)
+        heapq.heappush(self._heap, (now + interval, ticket))
         if len(self._heap) > self._heap_limit:
             self._compact()
 
     def _compact(self) -> None:
-        live = [(deadline, seq, txn, timer) for txn in self.transactions()
-                for timer, (deadline, seq) in txn._timers.items() if seq >= 0]
+        live = [(deadline, ticket) for ticket, (_, _, deadline) in self._tickets.items()]
         heapq.heapify(live)
         self._heap = live
         self._heap_limit = max(1024, 4 * len(live))
@@ -656,7 +662,7 @@ class TransactionLayer:
         if state is not txn.state:
             keep = TIMERS.get((txn.kind, state), frozenset())
             for timer in [t for t in txn._timers if t not in keep]:
-                del txn._timers[timer]
+                self._stop(txn, timer)
             txn.state = state
         self._act(txn, inp, actions, now, message, events)
         return True
@@ -708,8 +714,8 @@ class TransactionLayer:
         if txn.state is S.TERMINATED:
             self._remove(txn)
             return
-        for timer, (deadline, seq) in list(txn._timers.items()):   # zero-length timers
-            if seq < 0 and txn._timers.get(timer) == (deadline, seq):
+        for timer, ticket in list(txn._timers.items()):          # zero-length timers
+            if ticket < 0 and txn._timers.get(timer) == ticket:
                 del txn._timers[timer]
                 self._fire(txn, timer, now, None, events)
                 if txn.state is S.TERMINATED:
@@ -763,7 +769,8 @@ class TransactionLayer:
         self._send(txn._data, txn.source, txn.transport)
 
     def _remove(self, txn: Transaction) -> None:
-        txn._timers.clear()
+        for timer in list(txn._timers):
+            self._stop(txn, timer)
         if isinstance(txn, ClientTransaction):
             if self._client.get(txn.id) is txn:
                 del self._client[txn.id]
