@@ -3,6 +3,7 @@ parsing as real servers write it, the answers' shape, verification, redaction an
 loading (the password never shows)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -58,6 +59,42 @@ def test_rfc7616_md5_example():
     assert parse_authorization(value)["response"] == "8ca523f5e9506fed4657c9700eebdbec"
 
 
+RFC7616_JASON = dict(realm="api@example.org", nonce="5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK",
+                     cnonce="NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v",
+                     response="ae66e67d6b427bd3f120414a82e4acff38e8ecd9101d6c861229025f607a79dd")
+
+
+@pytest.mark.skipif("SHA-512-256" not in auth.ALGORITHMS,
+                    reason="this Python's OpenSSL has no SHA-512/256")
+def test_sha512_256_is_the_fips_hash_not_the_rfc_7616_example():
+    # RFC 7616 §3.9.2's published response was computed with SHA-512 cut to 256 bits, not
+    # with SHA-512/256 (FIPS 180-4, its own initial values), which §3.2 and RFC 8760 name and
+    # OpenSSL-based SIP stacks use. We use SHA-512/256: our answer to the example is not the
+    # printed one, and the printed one is reproduced by the truncated hash.
+    v = RFC7616_JASON
+    challenge = parse_challenge(f'Digest realm="{v["realm"]}", qop="auth", '
+                                f'algorithm=SHA-512-256, nonce="{v["nonce"]}", '
+                                'opaque="HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS", '
+                                'charset=UTF-8, userhash=true')
+    ours = parse_authorization(authorization(
+        challenge, Credentials("J\u00e4s\u00f8n Doe", "Secret, or not?"), "GET", "/doe.json",
+        cnonce=v["cnonce"]))["response"]
+
+    def digest(h):
+        ha1 = h(f'J\u00e4s\u00f8n Doe:{v["realm"]}:Secret, or not?')
+        return h(f'{ha1}:{v["nonce"]}:00000001:{v["cnonce"]}:auth:{h("GET:/doe.json")}')
+
+    def truncated(text):
+        return hashlib.sha512(text.encode()).hexdigest()[:64]
+
+    def fips(text):
+        return hashlib.new("sha512_256", text.encode()).hexdigest()
+
+    assert digest(truncated) == v["response"]           # how the RFC's example was made
+    assert ours == digest(fips) != v["response"]
+    assert choose([Challenge("r", "n"), challenge]) is challenge
+
+
 def test_challenge_parsing_odd_but_legal_forms():
     c = parse_challenge('dIgEsT  REALM = "a, b \\"c\\"" ,nonce=abc123/+= ,  ALGORITHM=md5-SESS, '
                         'Qop="AUTH", stale=TRUE, domain="sip:x", opaque="o"', proxy=True)
@@ -89,7 +126,7 @@ def test_choose_prefers_sha256_then_server_order_and_skips_unusable():
     md5 = Challenge("r", "n1")
     sha = Challenge("r", "n2", algorithm="SHA-256")
     sha_sess = Challenge("r", "n3", algorithm="SHA-256-sess")
-    weird = Challenge("r", "n4", algorithm="SHA-512-256")
+    weird = Challenge("r", "n4", algorithm="SHA3-256")
     bad_qop = Challenge("r", "n5", qop=("auth-conf",))
     assert choose([md5, sha]) is sha
     assert choose([md5, sha_sess, sha]) is sha_sess
@@ -101,7 +138,7 @@ def test_choose_prefers_sha256_then_server_order_and_skips_unusable():
     assert choose([other_realm, md5], Credentials("u", "p")) is other_realm
 
 
-@pytest.mark.parametrize("algorithm", ["MD5", "MD5-sess", "SHA-256", "SHA-256-sess"])
+@pytest.mark.parametrize("algorithm", sorted(auth.ALGORITHMS))
 @pytest.mark.parametrize("qop", [(), ("auth",), ("auth-int",), ("auth-int", "auth")])
 def test_every_algorithm_and_qop_round_trips_through_verify(algorithm, qop):
     challenge = Challenge("sip.example", "nonce-1", algorithm=algorithm, qop=qop)
@@ -429,9 +466,10 @@ def _header(message: str, name: str) -> str | None:
     return None
 
 
-def _register(port: int, cseq: int, authorization_value: str | None = None) -> bytes:
+def _register(port: int, cseq: int, authorization_value: str | None = None, *,
+              via_port: int) -> bytes:
     lines = [f"REGISTER sip:127.0.0.1:{port} SIP/2.0",
-             f"Via: SIP/2.0/UDP 127.0.0.1:{port + 0};branch=z9hG4bKxmfaxauth{cseq}",
+             f"Via: SIP/2.0/UDP 127.0.0.1:{via_port};branch=z9hG4bKxmfaxauth{cseq}",
              "From: <sip:alice@127.0.0.1>;tag=xmfaxtag", "To: <sip:alice@127.0.0.1>",
              "Call-ID: auth-test@127.0.0.1", f"CSeq: {cseq} REGISTER", "Max-Forwards: 70",
              "Contact: <sip:alice@127.0.0.1>", "Expires: 60"]
@@ -466,7 +504,8 @@ def test_sipp_verifies_our_authorization(tmp_path, qop, password, status):
             sock.settimeout(0.5)
             challenge_text = None
             for _ in range(16):     # sipp needs a moment to bind: resend until it answers
-                sock.sendto(_register(port, 1), ("127.0.0.1", port))
+                sock.sendto(_register(port, 1, via_port=sock.getsockname()[1]),
+                            ("127.0.0.1", port))
                 try:
                     challenge_text = _recv_response(sock, 1)
                     break
@@ -479,7 +518,8 @@ def test_sipp_verifies_our_authorization(tmp_path, qop, password, status):
             value = authorization(challenge, Credentials("alice", password), "REGISTER",
                                   f"sip:127.0.0.1:{port}")
             sock.settimeout(5)
-            sock.sendto(_register(port, 2, value), ("127.0.0.1", port))
+            sock.sendto(_register(port, 2, value, via_port=sock.getsockname()[1]),
+                        ("127.0.0.1", port))
             final = _recv_response(sock, 2)
         assert final.startswith(f"SIP/2.0 {status} "), final
     finally:
@@ -526,3 +566,62 @@ def test_we_verify_sipps_authorization(tmp_path):
     assert ok and not wrong, (value, log)
     assert parse_authorization(value)["username"] == "alice"
     assert proc.returncode == 0, log
+
+
+# ------------------------------------------------------------------ against Kamailio
+# Kamailio's auth module (5.6: MD5 and SHA-256) as the server: our answers must pass it.
+_KAMAILIO_AUTH_CFG = """#!KAMAILIO
+#!substdef "!SIP_IP!127.0.0.1!g"
+#!substdef "!SIP_PORT!5060!g"
+#!substdef "!ALGORITHM!MD5!g"
+#!substdef "!FLAGS!0!g"
+debug=2
+log_stderror=yes
+children=1
+auto_aliases=no
+listen=udp:SIP_IP:SIP_PORT
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "auth.so"
+modparam("auth", "algorithm", "ALGORITHM")
+request_route {
+	if (!pv_www_authenticate("xmfax.test", "s3cr3t, \\"x\\"", "0")) {
+		www_challenge("xmfax.test", "FLAGS");
+		exit;
+	}
+	sl_send_reply("200", "OK");
+	exit;
+}
+"""
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("algorithm, flags, password, status", [
+    ("MD5", "0", SIPP_PASSWORD, 200),
+    ("MD5", "1", SIPP_PASSWORD, 200),            # flags 1: qop=auth
+    ("SHA-256", "1", SIPP_PASSWORD, 200),
+    ("SHA-256", "0", SIPP_PASSWORD, 200),
+    ("SHA-256", "1", "s3cr3t", 401),             # wrong: challenged again
+])
+def test_kamailio_accepts_our_answers(tmp_path, algorithm, flags, password, status):
+    from .peers import Kamailio, require
+    require("kamailio")
+    with Kamailio(tmp_path, _KAMAILIO_AUTH_CFG, transports=("udp",),
+                  defines={"ALGORITHM": algorithm, "FLAGS": flags}) as kamailio, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        port = kamailio.port
+        sock.sendto(_register(port, 1, via_port=sock.getsockname()[1]), ("127.0.0.1", port))
+        first = _recv_response(sock, 1)
+        assert first.startswith("SIP/2.0 401"), first
+        challenge = parse_challenge(_header(first, "WWW-Authenticate"))
+        assert challenge.algorithm == algorithm
+        assert challenge.qop == (("auth",) if flags == "1" else ())
+        value = authorization(challenge, Credentials("alice", password), "REGISTER",
+                              f"sip:127.0.0.1:{port}")
+        sock.sendto(_register(port, 2, value, via_port=sock.getsockname()[1]),
+                        ("127.0.0.1", port))
+        final = _recv_response(sock, 2)
+    assert final.startswith(f"SIP/2.0 {status} "), final

@@ -1,7 +1,8 @@
 """HTTP digest authentication for SIP (RFC 3261 §22, RFC 7616, RFC 2617 for the no-qop form):
 challenges parsed, answers built and checked, credentials loaded, traces redacted.
 
-Algorithms: MD5, MD5-sess, SHA-256, SHA-256-sess; qop auth and auth-int, or none (the
+Algorithms: MD5, MD5-sess, SHA-256, SHA-256-sess, and SHA-512-256(-sess) where the
+platform's OpenSSL has it (RFC 8760); qop auth and auth-int, or none (the
 RFC 2069 form RFC 3261 §22.4 still requires us to answer). The password never appears in an
 exception, a repr or a redacted header.
 """
@@ -19,13 +20,21 @@ __all__ = ["Credentials", "Challenge", "load_credentials", "parse_challenge",
            "parse_challenges", "parse_authorization", "choose", "authorization", "verify",
            "redact", "ALGORITHMS"]
 
-# canonical name -> (hash function, session variant)                RFC 7616 §3.2
+# canonical name -> (hash function, session variant)      RFC 7616 §3.2, RFC 8760 §2 (SIP)
 ALGORITHMS: dict[str, tuple[str, bool]] = {
     "MD5": ("md5", False), "MD5-sess": ("md5", True),
     "SHA-256": ("sha256", False), "SHA-256-sess": ("sha256", True),
 }
+try:        # SHA-512/256 exists only where OpenSSL provides it
+    hashlib.new("sha512_256", b"")
+    ALGORITHMS.update({"SHA-512-256": ("sha512_256", False),
+                       "SHA-512-256-sess": ("sha512_256", True)})
+except ValueError:
+    pass
 _CANONICAL = {name.upper(): name for name in ALGORITHMS}
-_PREFERENCE = {"SHA-256": 0, "SHA-256-sess": 0, "MD5": 1, "MD5-sess": 1}
+# RFC 7616 §3.7: the client uses the strongest algorithm it supports; the SHA-2 ones rank
+# alike (the server's order decides between them), MD5 last
+_PREFERENCE = {name: (1 if name.startswith("MD5") else 0) for name in ALGORITHMS}
 _MAX_HEADER = 8192                       # longer challenge / Authorization values are refused
 _MAX_CREDENTIALS_FILE = 65_536
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
