@@ -580,7 +580,6 @@ log_stderror=yes
 children=1
 auto_aliases=no
 listen=udp:SIP_IP:SIP_PORT
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "auth.so"
