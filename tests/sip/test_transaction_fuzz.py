@@ -2,7 +2,8 @@
 
 The seeds are three exchanges captured from sipp 3.6 on loopback (``sipp -trace_msg``): its
 built-in uac/uas call (INVITE/180/200/ACK/BYE/200), a REGISTER challenged with 401 then
-accepted, and an INVITE cancelled after 180 (CANCEL/200/487/ACK). Each step of a run delivers
+accepted, and an INVITE cancelled after 180 (CANCEL/200/487/ACK); plus every trace of
+tests/sip/traces (sipp over TCP, Kamailio's digest challenges, a record-routed INVITE). Each step of a run delivers
 one of those messages -- its branch, CSeq, status, method, To tag, Via sent-by or a header
 changed, or its bytes damaged -- from a random source, over UDP or TCP, duplicated and in any
 order; or lets the TU answer a live server transaction, or send a request; or moves the clock.
@@ -26,6 +27,7 @@ from xmfax.sip.transaction import (
     TransactionLayer, TransactionTimeout, classify,
 )
 
+from .test_message_fuzz import load_traces
 from .test_transaction import A, B, InviteCall, Register
 
 CALL = (
@@ -270,7 +272,9 @@ Content-Length: 0
 )
 
 
-TRACES = [m.replace("\n", "\r\n").encode() for m in CALL + REGISTER_401 + CANCEL]
+# ours below, and H1's (tests/sip/traces: sipp over UDP and TCP, Kamailio's 401/407 digest
+# challenges and a record-routed T.38 INVITE with two Vias)
+TRACES = [m.replace("\n", "\r\n").encode() for m in CALL + REGISTER_401 + CANCEL] + load_traces()
 REQUESTS = [t for t in TRACES if not t.startswith(b"SIP/2.0")]
 SOURCES = [("127.0.0.1", 15060), ("127.0.0.1", 15070), ("192.0.2.1", 5060), ("::1", 5060)]
 TIMERS = TimerConfig()
