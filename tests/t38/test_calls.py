@@ -80,3 +80,25 @@ def test_heavy_loss_without_ec_fails_or_succeeds_cleanly():
     pg, sa, sb, a, b = call(net, cfg=T38Config(udp_ec=EC_NONE), pages=1)
     assert sa.done and sb.done
     assert sa.result.status in ("success", "failure")
+
+
+class _Capped(Network):
+    """A network that records the largest datagram it carried."""
+
+    largest: int = 0
+
+    def send(self, src, datagram, now):
+        self.largest = max(self.largest, len(datagram))
+        super().send(src, datagram, now)
+
+
+@pytest.mark.parametrize("max_datagram", [24, 72, 176])
+@pytest.mark.parametrize("paced", [True, False])
+@pytest.mark.parametrize("ecm", [True, False])
+def test_small_max_datagram(max_datagram, paced, ecm):
+    # A far end's SDP may say T38FaxMaxDatagram:176 (sipp's T.38 offers do), or less: every
+    # frame, ECM's 256-octet ones too, must then go in pieces that fit, never raise (issue #11)
+    net = _Capped()
+    cfg = T38Config(max_datagram=max_datagram, redundancy_depth=2)
+    assert_delivered(*call(net, ecm=ecm, paced=paced, cfg=cfg, pages=1)[:3])
+    assert 0 < net.largest <= max_datagram

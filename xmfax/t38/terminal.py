@@ -427,17 +427,25 @@ class T38Terminal:
             steps.append((t, IndicatorPacket(ind)))
             lead = TRAINING_MS[ind] + HS_FLAGS_MS
         frames = [bytes(f).translate(REVERSE) for f in cmd.frames]
+        room = self._data_room()
         if not paced:
+            # a frame longer than the datagram allows (an ECM frame of 256 octets under
+            # T38FaxMaxDatagram 176) goes as several hdlc-data fields, each in its own packet;
+            # the last piece shares its packet with hdlc-fcs-OK (T.38 §7.4: a frame's data may
+            # be split over any number of packets)
             for i, fr in enumerate(frames):
                 end = FieldType.HDLC_FCS_OK_SIG_END if i == len(frames) - 1 else FieldType.HDLC_FCS_OK
-                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, fr), Field(end)))))
+                pieces = [fr[k:k + room] for k in range(0, len(fr), room)] or [b""]
+                for piece in pieces[:-1]:
+                    steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, piece),))))
+                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, pieces[-1]), Field(end)))))
             if not frames:
                 steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_SIG_END),))))
             steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
             return t
         t += lead / 1000
         rate = mod.bit_rate / 8.0                     # octets per second
-        chunk = self._paced_chunk(rate)
+        chunk = min(self._paced_chunk(rate), room)
         for i, fr in enumerate(frames):
             for k in range(0, len(fr), chunk):
                 piece = fr[k:k + chunk]
@@ -467,7 +475,7 @@ class T38Terminal:
         steps.append((t, IndicatorPacket(ind)))
         if not paced:
             # one field per max-size piece, the last with sig-end
-            room = max(16, cfg.max_datagram - 16)
+            room = self._data_room()
             pieces = [data[k:k + room] for k in range(0, len(data), room)] or [b""]
             for k, piece in enumerate(pieces):
                 last = k == len(pieces) - 1
@@ -477,7 +485,7 @@ class T38Terminal:
             return t
         t += TRAINING_MS[ind] / 1000
         rate = mod.bit_rate / 8.0
-        chunk = min(self._paced_chunk(rate), cfg.max_datagram - 16)
+        chunk = min(self._paced_chunk(rate), self._data_room())
         n = len(data)
         period = chunk / rate
         for k in range(0, n, chunk):
@@ -489,6 +497,11 @@ class T38Terminal:
             steps.append((t, DataPacket(dt, (Field(FieldType.T4_NON_ECM_SIG_END),))))
         steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
         return t
+
+    def _data_room(self) -> int:
+        """Octets of data one packet may carry so that its datagram (UDPTL sequence and
+        length octets, the IFP type and field headers) stays within T38FaxMaxDatagram."""
+        return max(8, self.config.max_datagram - 16)
 
     def _paced_chunk(self, rate: float) -> int:
         """Octets per paced data packet: ``chunk_ms`` of line, at most T38FaxMaxBuffer
