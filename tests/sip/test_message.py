@@ -232,10 +232,42 @@ def test_uri_malformed(text):
         URI.parse(text)
 
 
-def test_uri_unsupported_scheme_is_416():
+def test_uri_other_schemes_kept_opaque_but_not_as_request_uri():
+    for text in ("http://example.com/x?y=1", "mailto:fax@example.com", "urn:service:sos"):
+        uri = URI.parse(text)
+        assert uri.opaque == text.split(":", 1)[1] and uri.host == "" and str(uri) == text
+        assert URI.parse(str(uri)) == uri
     with pytest.raises(SIPParseError) as info:
-        URI.parse("http://example.com/")
+        URI.parse("http://example.com/", sip_only=True)
     assert info.value.status == 416
+    na = NameAddr.parse("Fax <mailto:fax@example.com>;tag=1")
+    assert (na.uri.scheme, na.uri.opaque, na.tag) == ("mailto", "fax@example.com", "1")
+    m = parse(invite("Contact: <mailto:fax@example.com>, <sip:a@h>"))
+    assert [c.uri.scheme for c in m.contacts] == ["mailto", "sip"]
+
+
+def test_uri_repr_hides_password():
+    uri = URI.parse("sip:user:s3cret@h")
+    assert "s3cret" not in repr(uri) and "s3cret" in str(uri)
+    assert "s3cret" not in repr(NameAddr(uri))
+
+
+def test_rfc5118_style_ipv6():
+    # a bracketed address that ends like a port is all address (RFC 5118 §4.2)
+    assert URI.parse("sip:u@[2001:db8::10:5070]").hostport() == ("2001:db8::10:5070", 5060)
+    assert URI.parse("sip:u@[2001:db8::10]:5070").hostport() == ("2001:db8::10", 5070)
+    assert URI.parse("sip:[::ffff:192.0.2.1]").host == "::ffff:192.0.2.1"
+    v = Via.parse("SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKa;received=2001:db8::9:255")
+    assert (v.host, v.port, v.params["received"]) == ("2001:db8::9:1", 6050, "2001:db8::9:255")
+    v = Via.parse("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKb")
+    assert v.port is None and v.params["received"] == "[2001:db8::9:255]"
+    m = parse(msg("REGISTER sip:[2001:db8::10] SIP/2.0",
+                  "Via: SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bK1",
+                  "From: <sip:u@[2001:db8::10]>;tag=1", "To: <sip:u@[2001:db8::10]>",
+                  "Call-ID: v6", "CSeq: 1 REGISTER",
+                  "Contact: \"Caller\" <sip:u@[2001:db8::9:1]:5070;transport=tcp>"))
+    assert m.contacts[0].uri.hostport() == ("2001:db8::9:1", 5070)
+    assert m.uri.host == "2001:db8::10"
 
 
 # ---------------------------------------------------------------- name-addr, Via
@@ -252,6 +284,8 @@ def test_uri_unsupported_scheme_is_416():
      {"tag": "7", "+sip.instance": '"<urn:uuid:1;2>"'}),
     ('<tel:+15550100>', None, "tel:+15550100", {}),
     ('"Ünïcode" <sip:u@h>', "Ünïcode", "sip:u@h", {}),
+    ('sip:u@h;+sip.instance="<urn:uuid:1>";reg-id=1', None, "sip:u@h",
+     {"+sip.instance": '"<urn:uuid:1>"', "reg-id": "1"}),
 ])
 def test_name_addr(text, display, uri, params):
     na = NameAddr.parse(text)

@@ -437,7 +437,7 @@ def _start_line(line: str) -> Request | Response:
     if not TOKEN_RE.fullmatch(method):
         raise SIPParseError("Bad Method", detail=method[:20])
     _check_version(version)
-    return Request(method, URI.parse(uri_text), Headers())
+    return Request(method, URI.parse(uri_text, sip_only=True), Headers())
 
 
 def _content_length(headers: Headers) -> int | None:

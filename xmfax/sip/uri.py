@@ -182,6 +182,9 @@ class URI:
 
     For tel: the number is in ``user`` and ``host`` is empty. ``params`` keys are lower case,
     values as written (None for a flag such as ``;lr``); ``headers`` is the ``?h=v&...`` part.
+    Any other scheme (an absoluteURI: From, To and Contact may carry one, RFC 3261 §25.1) keeps
+    everything after the colon in ``opaque``; ``parse(..., sip_only=True)`` refuses it with 416
+    (Unsupported URI Scheme, §8.2.2.1), as a Request-URI must be.
     """
     scheme: str = "sip"
     user: str | None = None
@@ -190,18 +193,21 @@ class URI:
     port: int | None = None
     params: dict[str, str | None] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    opaque: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "URI":
+    def parse(cls, text: str, *, sip_only: bool = False) -> "URI":
         text = text.strip(_WS)
         scheme, colon, rest = text.partition(":")
         if not colon or not _SCHEME_RE.fullmatch(scheme):
             raise SIPParseError("Bad URI", detail=text[:80])
         scheme = scheme.lower()
-        if scheme not in SCHEMES:
-            raise SIPParseError("Unsupported URI Scheme", 416, detail=scheme[:20])
         if not rest or _URI_BAD.search(rest):
             raise SIPParseError("Bad URI", detail=text[:80])
+        if scheme not in SCHEMES:
+            if sip_only:
+                raise SIPParseError("Unsupported URI Scheme", 416, detail=scheme[:20])
+            return cls(scheme, opaque=rest)
         if scheme == "tel":
             number, _, ptext = rest.partition(";")
             if not number or "?" in number or "@" in number:
@@ -227,7 +233,16 @@ class URI:
                 headers[name] = value
         return cls(scheme, user, password, host, port, _uri_params(ptext), headers)
 
+    def __repr__(self) -> str:
+        shown = "<redacted>" if self.password is not None else None
+        extra = f", opaque={self.opaque!r}" if self.opaque is not None else ""
+        return (f"URI(scheme={self.scheme!r}, user={self.user!r}, password={shown!r}, "
+                f"host={self.host!r}, port={self.port!r}, params={self.params!r}, "
+                f"headers={self.headers!r}{extra})")
+
     def __str__(self) -> str:
+        if self.opaque is not None:
+            return f"{self.scheme}:{self.opaque}"
         if self.scheme == "tel":
             return f"tel:{self.user or ''}{format_params(self.params)}"
         out = [self.scheme, ":"]
@@ -310,6 +325,8 @@ class NameAddr:
             text = rest
         else:
             lt = text.find("<")
+            if lt >= 0 and (";" in text[:lt] or '"' in text[:lt]):
+                lt = -1       # an addr-spec whose quoted header parameter holds a '<'
             display = _parse_display(text[:lt]) if lt >= 0 else None
         if lt < 0:
             # addr-spec: everything after the first ';' is header parameters (§20.10)
