@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from xmfax.errors import DriverError, DriverTimeoutError
-from xmfax.sip.events import (Answered, CallEnded, CallProgress, IncomingCall, MediaChanged, MediaRefused,
+from xmfax.sip.events import (Answered, CallEnded, IncomingCall, MediaChanged, MediaRefused,
                               Registered, RegistrationFailed, SipMessage)
 from xmfax.sip.message import URI, SIPParseError
 from xmfax.sip.ua import UAConfig, UserAgent
@@ -453,8 +453,8 @@ class _FaxCall:
         while True:
             ev = await self._next(until)
             if ev is None:
-                raise _Failed("t38_refused", f"the call stayed on audio: no switch to T.38 within "
-                              f"{self.t38_wait:.0f} s (audio fax is not supported yet, issue #12)")
+                raise _Failed("t38_refused", f"no switch to T.38 within {self.t38_wait:.0f} s; "
+                              "hung up (BYE) rather than fax over audio (issue #12)")
             if isinstance(ev, CallEnded):
                 raise self._ended(ev, "before T.38")
             if isinstance(ev, MediaChanged) and ev.media.kind == "t38":
@@ -463,9 +463,8 @@ class _FaxCall:
             if isinstance(ev, MediaRefused):
                 if ev.status == 491:         # glare: the UA retries by itself (RFC 3261 §14.1)
                     continue
-                raise _Failed("t38_refused", f"the far end refused T.38: {ev.status} {ev.reason} to our "
-                              "re-INVITE; the call stayed on audio, and audio fax is not supported "
-                              "yet (issue #12)", ev.status)
+                raise _Failed("t38_refused", f"the far end answered our T.38 re-INVITE {ev.status} "
+                              f"{ev.reason}; hung up (BYE) rather than fax over audio (issue #12)", ev.status)
 
     def _switched(self, by: str, t: float) -> None:
         self.outcome.sip["t38_switch"] = {"by": by, "t": self._since(t)}

@@ -13,7 +13,8 @@
 This module is where the sans-IO core meets the drivers: it loads documents, builds a
 T.30 :class:`~xmfax.t30.Session`, hands it to the driver ``via`` names, turns what
 happened into a :class:`~xmfax.record.FaxResult`, and writes received faxes to disk.
-It is the one module of ``xmfax`` that uses asyncio (the protocol engines never do).
+It is the one module of ``xmfax`` that uses asyncio (the protocol engines never do),
+with its SIP half, ``xmfax/_sip_calls.py``.
 
 Callbacks (``on_event``, ``on_page``, ``on_done``) may be plain functions or
 coroutines; they run off the line's path (plain functions in a worker thread), so a
@@ -405,8 +406,10 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
         for attempt in range(1, retries + 2):
             dispatcher.put(on_event, CallStarted(0.0, "send", via, attempt))
             if transport == "sip":
-                result = await _send_sip(pages, via, config, dispatcher, on_event, realtime, t38,
-                                         max_duration, sip, credentials)
+                from . import _sip_calls
+
+                result = await _sip_calls.send(pages, via, config, dispatcher, on_event, realtime, t38,
+                                               max_duration, sip, credentials)
             else:
                 result = await _send_once(pages, via, transport, address, to, config, dispatcher, on_event,
                                           realtime, t38, max_duration, class1)
@@ -444,51 +447,6 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
                                         _record.event_to_dict(e) for e in session.log], **kwargs)
     return _record.from_t30(t30, session.log, direction="send", t0=t30.started, wall_start=wall_start,
                             wall_end=time.time(), dnis=to, **kwargs)
-
-
-async def _send_sip(pages: list[Page], via: str, config: T30Config, dispatcher: _Dispatcher,
-                    on_event: Callable | None, realtime: bool, t38: Any, max_duration: float,
-                    options: dict, credentials: Any) -> FaxResult:
-    from .drivers import sip as sip_driver
-
-    def make_session(agreed: Any) -> _Observed:       # once T.38 is agreed: its rate limits T.30
-        return _Observed(Session(agreed.limit_t30(config), calling=True, pages=pages, now=0.0),
-                         lambda ev: dispatcher.put(on_event, ev))
-
-    wall_start = time.time()
-    common = dict(local_id=config.local_id, transport="sip", address=via)
-    try:
-        outcome = await sip_driver.send_fax(make_session, via, realtime=realtime, max_duration=max_duration,
-                                            t38=t38, credentials=credentials, options=options)
-    except (DriverError, OSError) as exc:
-        return _record.call_failure("send", "driver_error", str(exc), started_at=_record.utc_iso(wall_start),
-                                    ended_at=_record.utc_iso(time.time()), **common)
-    return _sip_record(outcome, "send", wall_start, common)
-
-
-def _sip_record(outcome: Any, direction: str, wall_start: float, common: dict) -> FaxResult:
-    """The record of a SIP call (drivers.sip.SipOutcome): the T.30 record when the fax ran,
-    else the call-level failure; the SIP messages on the T.30 frames' time line."""
-    session = outcome.session
-    common = dict(common, ani=common.get("ani") or outcome.sip.get("ani"),
-                  dnis=common.get("dnis") or outcome.sip.get("dnis"))
-    times = dict(started_at=_record.utc_iso(wall_start), ended_at=_record.utc_iso(time.time()))
-    if outcome.t30 is not None:
-        result = _record.from_t30(outcome.t30, session.log, direction=direction, t0=outcome.t0,
-                                  wall_start=wall_start, wall_end=time.time(), **common)
-    else:
-        reason, detail = outcome.reason or "driver_error", outcome.detail
-        if outcome.error is not None:
-            reason, detail = _failure_reason(outcome.error, "t38"), str(outcome.error)
-        log = session.log if session is not None else []
-        result = _record.call_failure(direction, reason, detail, events=[
-            _record.event_to_dict(e, outcome.t0) for e in log], **times, **common)
-        if direction == "receive" and any(isinstance(e, t30_events.PageReceived) for e in log):
-            result.pages = _record.from_t30(session.result, log, direction="receive").pages
-    result.events = _record.merge_events(result.events, [_record.sip_message_to_dict(m, outcome.t0)
-                                                         for m in outcome.messages])
-    result.sip = dict(outcome.sip)
-    return result
 
 
 def _failure_reason(exc: BaseException, transport: str) -> str:
@@ -796,91 +754,11 @@ class Receiver:
                 result.pages = _record.from_t30(session.result, session.log, direction="receive").pages
             return result
 
-    # SIP
+    # SIP: xmfax/_sip_calls.py
     async def _run_sip(self, dispatcher: _Dispatcher) -> None:
-        """One endpoint, a task per call, until stopped: then new calls get 503, the calls in
-        progress finish, the registration is removed."""
-        from .drivers import sip as sip_driver
+        from . import _sip_calls
 
-        bind, transport = sip_driver.parse_sip_listen(self.via)
-        endpoint = await sip_driver.SipEndpoint.open(bind, transport=transport, credentials=self.credentials,
-                                                     t38=self.t38, **self.sip_options)
-        tasks: set[asyncio.Task] = set()
-
-        def incoming(ev: Any) -> None:
-            if self._stop.is_set():
-                endpoint.release(ev.call_id)
-                endpoint.command("reject", ev.call_id, 503, None)
-                return
-            task = self._loop.create_task(self._sip_call(endpoint, ev, dispatcher))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-        endpoint.on_incoming = incoming
-        try:
-            if endpoint.config.registrar:
-                await endpoint.register()
-            self._bound(endpoint.local)
-            await self._stop.wait()
-            endpoint.accepting = False
-            while tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-            await endpoint.close()
-
-    async def _sip_call(self, endpoint: Any, incoming: Any, dispatcher: _Dispatcher) -> None:
-        from .drivers import sip as sip_driver
-
-        wall_start = time.time()
-        call = Call(via=self.via, transport="sip", ani=incoming.ani, dnis=incoming.dnis,
-                    remote_address=f"{incoming.source[0]}:{incoming.source[1]}", headers=incoming.headers,
-                    sip_call_id=incoming.call_id, info={"offer": list(incoming.offer)})
-        common = dict(local_id=self.config.local_id, transport="sip", address=self.via, ani=call.ani,
-                      dnis=call.dnis)
-        outcome = sip_driver.SipOutcome(t0=endpoint.channel(incoming.call_id).start, sip={
-            "call_id": incoming.call_id, "ani": call.ani, "dnis": call.dnis, "final_status": None,
-            "t38": None, "t38_switch": None, "transport": endpoint.config.transport})
-
-        def refuse_now(status: int) -> None:
-            outcome.sip["final_status"] = status
-            try:
-                endpoint.command("reject", incoming.call_id, status, None)
-            except Exception:        # the call ended while on_call decided (CANCEL)
-                pass
-            outcome.messages = list(endpoint.channel(incoming.call_id).messages)
-            endpoint.release(incoming.call_id)
-
-        async def refuse() -> None:
-            refuse_now(503)
-
-        async def run(make_session: Callable) -> FaxResult:
-            done = await sip_driver.answer_fax(endpoint, incoming, make_session, realtime=self.realtime,
-                                               max_duration=self.max_duration)
-            return _sip_record(done, "receive", wall_start, common)
-
-        try:
-            decision = await self._decide(call)
-            if isinstance(decision, Reject):
-                refuse_now(decision.status)
-                result = _sip_record(_replace(outcome, reason="rejected", detail=decision.reason), "receive",
-                                     wall_start, common)
-            else:
-                result = await self._serve(call, decision, dispatcher, wall_start, common, refuse=refuse, run=run)
-                if result.sip is None:          # storage refused it before the call was answered
-                    result.sip = outcome.sip
-        except Exception as exc:       # a bug must not take the other calls down: recorded, hung up
-            print(f"xmfax: SIP call {incoming.call_id} failed: {exc!r}", file=sys.stderr, flush=True)
-            endpoint.release(incoming.call_id)
-            result = _record.call_failure("receive", "driver_error", repr(exc), started_at=_record.utc_iso(wall_start),
-                                          ended_at=_record.utc_iso(time.time()), sip=outcome.sip, **common)
-        self.results.append(result)
-        dispatcher.put(self.on_done, result)
-        if self.once:
-            self._stop.set()
+        await _sip_calls.serve(self, dispatcher)
 
     # Class 1
     def _class1_wait(self, stop: asyncio.Event) -> tuple[Any, dict]:
