@@ -373,7 +373,7 @@ def test_invite_server_2xx_is_accepted_retransmissions_absorbed_acks_passed_up()
     layer.respond(ev.transaction, ok, 0.05)
     assert [m.status for _, _, m in sends(layer)] == [200]
     assert ev.transaction.state is State.ACCEPTED
-    assert layer.receive(wire(inv), A, "udp", 0.4) == []           # RFC 6026 §7.1: absorbed
+    assert layer.receive(wire(inv), A, "udp", 0.4) == []           # RFC 6026 Accepted: absorbed
     assert layer.outgoing() == []
     layer.respond(ev.transaction, ok, 0.55)                         # the UA's retransmission
     assert [m.status for _, _, m in sends(layer)] == [200]
@@ -719,7 +719,8 @@ FIRST_CALL = ["INVITE", "100", "200", "ACK"]
 
 
 @pytest.mark.parametrize("fault", [None] + [("drop", k) for k in FIRST_CALL]
-                         + [("dup", k) for k in FIRST_CALL] + [("drop2", k) for k in ("INVITE", "200")])
+                         + [("dup", k) for k in FIRST_CALL]
+                         + [("drop2", k) for k in ("INVITE", "200")])
 @pytest.mark.parametrize("slow_tu", [False, True])
 def test_invite_200_ack_survives_loss_and_duplication(fault, slow_tu):
     plan = {}

@@ -3,10 +3,11 @@
 The seeds are three exchanges captured from sipp 3.6 on loopback (``sipp -trace_msg``): its
 built-in uac/uas call (INVITE/180/200/ACK/BYE/200), a REGISTER challenged with 401 then
 accepted, and an INVITE cancelled after 180 (CANCEL/200/487/ACK); plus every trace of
-tests/sip/traces (sipp over TCP, Kamailio's digest challenges, a record-routed INVITE). Each step of a run delivers
-one of those messages -- its branch, CSeq, status, method, To tag, Via sent-by or a header
-changed, or its bytes damaged -- from a random source, over UDP or TCP, duplicated and in any
-order; or lets the TU answer a live server transaction, or send a request; or moves the clock.
+tests/sip/traces (sipp over TCP, Kamailio's digest challenges, a record-routed INVITE).
+Each step of a run delivers one of those messages -- its branch, CSeq, status, method, To
+tag, Via sent-by or a header changed, or its bytes damaged -- from a random source, over UDP
+or TCP, duplicated and in any order; or lets the TU answer a live server transaction, or
+send a request; or moves the clock.
 
 Invariants: receive(), handle_timer() and send_request() of a well-formed request never raise;
 respond() raises LocalProtocolError exactly when §17 forbids the answer; the live
@@ -321,9 +322,9 @@ def mutated(draw) -> bytes:
                 if draw(st.booleans()):
                     text = re.sub(r"CSeq: (\d+) \w+", rf"CSeq: \1 {method}", text, 1)
         elif op == "to_tag":
+            tag = draw(st.sampled_from(["", ";tag=x", ";tag=28477SIPpTag011"]))
             text = re.sub(r"(\r\nTo:[^\r\n]*?)(;tag=[^;\r\n]*)?\r\n",
-                          lambda m: m.group(1) + draw(st.sampled_from(["", ";tag=x", ";tag=28477SIPpTag011"])) + "\r\n",
-                          text, 1)
+                          lambda m: m.group(1) + tag + "\r\n", text, 1)
         elif op == "sent_by":
             port = draw(st.sampled_from(["15060", "5060", "1"]))
             text = re.sub(r"(Via: SIP/2.0/)UDP 127.0.0.1:\d+",
@@ -388,7 +389,8 @@ def _run(steps, max_transactions: int, prelude: bool) -> None:
             except SIPParseError:
                 event("unparseable")
                 continue                      # the UA answers those (message.error_response)
-            if sum(isinstance(t, ServerTransaction) for t in layer.transactions()) >= max_transactions:
+            servers_live = sum(isinstance(t, ServerTransaction) for t in layer.transactions())
+            if servers_live >= max_transactions:
                 event("servers at the cap")
             for _ in range(copies):
                 events = layer.receive(message if copies == 1 else parse(data), source,

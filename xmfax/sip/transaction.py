@@ -15,19 +15,21 @@ is absorbed (a stray retransmission); a TU input missing from a table is a
 
 Choices, documented for the TU:
 
-* **2xx to INVITE (client).** RFC 6026 §7.2: the INVITE client transaction goes to ACCEPTED
-  on the first 2xx and stays there for Timer M (64*T1); *every* 2xx that arrives meanwhile
-  (retransmissions, and 2xx from other forks) is passed up as :class:`ResponseReceived`
-  with that transaction (``transaction.state is State.ACCEPTED``) and
-  ``retransmission=True`` when a 2xx with the same To tag was passed up before. The UA ACKs
-  each one (§13.2.2.4) with :meth:`TransactionLayer.send_ack`. A UAS retransmits its 2xx for
-  64*T1 after *sending* it (§13.3.1.4), so Timer M, started when we *receive* it, covers them
-  all; a response that matches no transaction is discarded (§18.1.2), counted in ``stats``.
-* **2xx to INVITE (server).** RFC 6026 §7.1: ``respond()`` with a 2xx moves the INVITE server
-  transaction to ACCEPTED for Timer L (64*T1). INVITE retransmissions are absorbed there
-  (they never reach the TU as a new call), the TU's own 2xx retransmissions may go through
-  ``respond()`` again or :meth:`TransactionLayer.send_response`, and an ACK that matches it
-  (a peer reusing the INVITE's branch) is passed up like any ACK to a 2xx: transaction None.
+* **2xx to INVITE (client).** RFC 3261 §17.1.1.2 as RFC 6026 amends it: the INVITE client
+  transaction goes to ACCEPTED on the first 2xx and stays there for Timer M (64*T1); *every*
+  2xx that arrives meanwhile (retransmissions, and 2xx from other forks, at most
+  ``MAX_FORKS`` To tags) is passed up as :class:`ResponseReceived` with that transaction
+  (``transaction.state is State.ACCEPTED``) and ``retransmission=True`` when a 2xx with the
+  same To tag was passed up before. The UA ACKs each one (§13.2.2.4) with
+  :meth:`TransactionLayer.send_ack`. A UAS retransmits its 2xx for 64*T1 after *sending* it
+  (§13.3.1.4), so Timer M, started when we *receive* it, covers them all; a response that
+  matches no transaction is discarded (§18.1.2), counted in ``stats``.
+* **2xx to INVITE (server).** RFC 3261 §17.2.1 as RFC 6026 amends it: ``respond()`` with a
+  2xx moves the INVITE server transaction to ACCEPTED for Timer L (64*T1). INVITE
+  retransmissions are absorbed there (they never reach the TU as a new call), the TU's own
+  2xx retransmissions may go through ``respond()`` again or
+  :meth:`TransactionLayer.send_response`, and an ACK that matches it (a peer reusing the
+  INVITE's branch) is passed up like any ACK to a 2xx: transaction None.
 * **A TU that never answers.** A non-INVITE server transaction without a final response is
   dropped after 64*T1 (the client gave up at Timer F by then) with :class:`TransactionTimeout`;
   an INVITE transaction without a final response (either side) is dropped after
@@ -92,7 +94,7 @@ class State(enum.Enum):
     CALLING = "Calling"             # INVITE client (Figure 5)
     TRYING = "Trying"               # non-INVITE client and server (Figures 6, 8)
     PROCEEDING = "Proceeding"
-    ACCEPTED = "Accepted"           # RFC 6026 §7.1 (server) and §7.2 (client)
+    ACCEPTED = "Accepted"           # RFC 6026: an INVITE answered 2xx (Figures 5 and 7 as amended)
     COMPLETED = "Completed"
     CONFIRMED = "Confirmed"         # INVITE server, ACK received (Figure 7)
     TERMINATED = "Terminated"
@@ -129,7 +131,7 @@ Rule = tuple[State, tuple[str, ...]]
 # "backoff" re-arms the timer that fired at twice its interval, "t2" re-arms it at T2,
 # "arm X" starts timer X, "timeout" / "error" report the end to the TU, "up_ack" passes an ACK up.
 
-INVITE_CLIENT: dict[tuple[State, Input], Rule] = {     # RFC 3261 §17.1.1.2, Figure 5; RFC 6026 §7.2
+INVITE_CLIENT: dict[tuple[State, Input], Rule] = {     # RFC 3261 §17.1.1.2, Figure 5 (+ RFC 6026)
     (S.CALLING, I.TIMER_A): (S.CALLING, ("send", "backoff")),
     (S.CALLING, I.TIMER_B): (S.TERMINATED, ("timeout",)),
     (S.CALLING, I.TIMER_C): (S.TERMINATED, ("timeout",)),
@@ -142,7 +144,7 @@ INVITE_CLIENT: dict[tuple[State, Input], Rule] = {     # RFC 3261 §17.1.1.2, Fi
     (S.PROCEEDING, I.FAILURE): (S.COMPLETED, ("ack", "up", "arm D")),
     (S.PROCEEDING, I.TIMER_C): (S.TERMINATED, ("timeout",)),
     (S.PROCEEDING, I.TIMER_CANCEL): (S.TERMINATED, ("timeout",)),         # §9.1
-    (S.ACCEPTED, I.SUCCESS): (S.ACCEPTED, ("up",)),                       # RFC 6026 §7.2
+    (S.ACCEPTED, I.SUCCESS): (S.ACCEPTED, ("up",)),                       # RFC 6026: all 2xx up
     (S.ACCEPTED, I.TIMER_M): (S.TERMINATED, ()),
     (S.COMPLETED, I.FAILURE): (S.COMPLETED, ("ack",)),                    # §17.1.1.2: re-ACK
     (S.COMPLETED, I.TIMER_D): (S.TERMINATED, ()),
@@ -162,7 +164,7 @@ NON_INVITE_CLIENT: dict[tuple[State, Input], Rule] = {  # RFC 3261 §17.1.2.2, F
     (S.COMPLETED, I.TIMER_K): (S.TERMINATED, ()),
 }
 
-INVITE_SERVER: dict[tuple[State, Input], Rule] = {     # RFC 3261 §17.2.1, Figure 7; RFC 6026 §7.1
+INVITE_SERVER: dict[tuple[State, Input], Rule] = {     # RFC 3261 §17.2.1, Figure 7 (+ RFC 6026)
     (S.PROCEEDING, I.REQUEST): (S.PROCEEDING, ("resend",)),
     (S.PROCEEDING, I.TIMER_TRYING): (S.PROCEEDING, ("trying",)),
     (S.PROCEEDING, I.PROVISIONAL): (S.PROCEEDING, ("send",)),
@@ -233,7 +235,7 @@ _ARMS = {"arm " + timer.name.removeprefix("TIMER_"): timer for timer in Input
 
 
 def _duration(timers: TimerConfig, timer: Input, reliable: bool) -> float:
-    """RFC 3261 Table 4 (and RFC 6026 §8.11 for L, M)."""
+    """RFC 3261 Table 4, and RFC 6026's Timers L and M (64*T1)."""
     t1 = timers.T1
     if timer in (I.TIMER_A, I.TIMER_E, I.TIMER_G):
         return t1
@@ -513,7 +515,7 @@ class TransactionLayer:
         if method == "ACK":
             invite = self._server.get(key)
             if invite is not None and invite.state is S.ACCEPTED:
-                self._fire(invite, I.ACK, now, request, events)       # RFC 6026 §7.1: up
+                self._fire(invite, I.ACK, now, request, events)       # RFC 6026: passed up
             elif invite is not None and invite.state is S.PROCEEDING:
                 self.stats["malformed"] += 1                         # an ACK before any final
             elif invite is not None and self._acks_final(invite, request):
@@ -623,7 +625,8 @@ class TransactionLayer:
         if ticket is not None:
             self._tickets.pop(ticket, None)
 
-    def _arm(self, txn: Transaction, timer: Input, now: float, interval: float | None = None) -> None:
+    def _arm(self, txn: Transaction, timer: Input, now: float,
+             interval: float | None = None) -> None:
         reliable = txn.reliable
         if timer in _RETRANSMIT_TIMERS and reliable:
             return                                               # §17.1.1.2: no A/E/G over TCP
