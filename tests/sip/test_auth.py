@@ -259,6 +259,53 @@ def test_any_credentials_round_trip(username, password, realm, algorithm, qop):
     assert verify(value, password, "INVITE", realm=realm, nonce="abc")
 
 
+REAL_CHALLENGES = [
+    RFC2617_CHALLENGE, RFC7616_CHALLENGE,
+    # Kamailio, Asterisk, FreeSWITCH and a carrier SBC, in their own styles
+    'Digest realm="xmfax.test", nonce="axF00WsRc6WS0iPQ2+SLicSx7D5bAsN/", qop="auth", '
+    'algorithm=SHA-256',
+    'Digest  algorithm=MD5, realm="asterisk",nonce="1732106234/4f1e9a5b0c8d7e6f"',
+    'Digest realm="sip.example.net", nonce="0c2b9b3e-77d0-11ef-9a6e-5f2d0b7e4c1a", '
+    'algorithm=MD5, qop="auth"',
+    'DIGEST REALM="sbc", NONCE="abc", STALE=TRUE, ALGORITHM=MD5-SESS, QOP="auth-int,auth", '
+    'OPAQUE="x,y"',
+]
+
+
+@given(st.sampled_from(REAL_CHALLENGES), st.lists(st.tuples(
+    st.integers(0, 400), st.integers(0, 6),
+    st.sampled_from(['"', ",", "=", "\\", " ", "Digest ", "qop=", "auth-int", "algorithm=",
+                     "SHA-256", "\x00", "\r\n", "nonce=", "realm=", "\u00e9", ""])),
+    max_size=5))
+def test_mutated_real_challenges(value, edits):
+    for at, cut, piece in edits:
+        at = min(at, len(value))
+        value = value[:at] + piece + value[at + cut:]
+    try:
+        challenges = parse_challenges(value)
+    except ValueError:
+        return
+    for challenge in challenges:
+        creds = Credentials("alice", "pw")
+        try:
+            answer = authorization(challenge, creds, "INVITE", "sip:bob@example.com")
+        except ValueError:
+            assert not challenge.usable or any(c in challenge.realm + challenge.nonce
+                                               + (challenge.opaque or "")
+                                               for c in "\r\n\x00")
+            continue
+        assert "\r" not in answer and "\n" not in answer
+        assert verify(answer, "pw", "INVITE", realm=challenge.realm, nonce=challenge.nonce)
+
+
+@given(_SAFE_TEXT, _SAFE_TEXT, _SAFE_TEXT, _SAFE_TEXT)
+def test_quoted_values_round_trip(realm, nonce, opaque, uri):
+    challenge = Challenge(realm, nonce, qop=("auth",), opaque=opaque)
+    params = parse_authorization(authorization(challenge, Credentials("u", "p"), "INVITE", uri))
+    assert (params["realm"], params["nonce"], params["opaque"], params["uri"]) == (
+        realm, nonce, opaque, uri)
+
+
 # ------------------------------------------------------------------ credentials
 def test_credentials_repr_hides_password():
     creds = Credentials("alice", "hunter2")
