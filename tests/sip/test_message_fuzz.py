@@ -35,7 +35,7 @@ NAMES = [p.name for p in sorted(TRACES_DIR.glob("*.sip"))]
 
 def test_there_are_traces_from_each_tool():
     prefixes = {n.split("-")[0] + "-" + n.split("-")[1] for n in NAMES}
-    assert {"sipp-udp", "sipp-tcp", "kamailio-reg", "kamailio-inv"} <= prefixes
+    assert {"sipp-udp", "sipp-tcp", "kamailio-reg", "kamailio-inv", "baresip-udp"} <= prefixes
     assert len(TRACES) >= 20
 
 
@@ -77,6 +77,13 @@ def test_trace_details():
                             and n.endswith("-200.sip")))
     (contact,) = registered.contacts
     assert contact.params["expires"] and contact.uri.transport == "udp"
+    refused = parse(by_name["baresip-udp-06-488.sip"])
+    assert (refused.status, refused.cseq) == (488, (2, "INVITE"))
+    (via,) = refused.vias                                       # RFC 3581: rport filled in
+    assert via.params["rport"] == str(via.port) and via.params["received"] == "127.0.0.1"
+    answered = parse(by_name["baresip-udp-03-200.sip"])
+    assert answered.headers.values("Allow")[:3] == ["INVITE", "ACK", "BYE"]
+    assert answered.contacts[0].uri.user.startswith("peer-")
     sipp_ok = parse(by_name["sipp-udp-03-200.sip"])
     assert sipp_ok.contacts[0].uri.user is None                 # sipp's Contact has no user
     assert sipp_ok.contacts[0].uri.transport == "udp"

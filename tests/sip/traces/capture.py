@@ -12,6 +12,8 @@ configuration below are written for this capture, the messages are the tools' ow
   kamailio-inv-* sipp INVITE offering T.38 to Kamailio: 407, ACK, INVITE with
                  Proxy-Authorization, relayed with Record-Route to sipp -sn uas; 100/180/200,
                  ACK and BYE through the proxy (two Vias, Route)
+  baresip-*      sipp calls baresip (an auto-answering G.711 phone): INVITE with PCMU/PCMA,
+                 baresip's 200, then a re-INVITE to T.38 that baresip refuses with 488, BYE
 Runs on 127.0.0.1 only, on the ports below; every process is stopped at the end.
 """
 from __future__ import annotations
@@ -250,6 +252,106 @@ Content-Length: 0
 """
 
 # "UDP message sent (514 bytes):" and "UDP message received [313] bytes :"
+BARESIP_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="g711 call, t38 re-invite refused">
+  <send retrans="500"><![CDATA[
+INVITE sip:peer@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Fax" <sip:fax@[local_ip]:[local_port]>;tag=[pid]SIPpTag03[call_number]
+To: <sip:peer@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:fax@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=fax 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=ptime:20
+a=sendrecv
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Fax" <sip:fax@[local_ip]:[local_port]>;tag=[pid]SIPpTag03[call_number]
+To: <sip:peer@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+[routes]
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Fax" <sip:fax@[local_ip]:[local_port]>;tag=[pid]SIPpTag03[call_number]
+To: <sip:peer@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 INVITE
+[routes]
+Contact: <sip:fax@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=fax 1 2 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=image [media_port] udptl t38
+a=T38FaxVersion:0
+a=T38MaxBitRate:14400
+a=T38FaxRateManagement:transferredTCF
+a=T38FaxMaxDatagram:400
+a=T38FaxUdpEC:t38UDPRedundancy
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="488"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+[last_Via:]
+From: "Fax" <sip:fax@[local_ip]:[local_port]>;tag=[pid]SIPpTag03[call_number]
+To: <sip:peer@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 ACK
+[routes]
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <pause milliseconds="200"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Fax" <sip:fax@[local_ip]:[local_port]>;tag=[pid]SIPpTag03[call_number]
+To: <sip:peer@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 BYE
+[routes]
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <recv response="200"/>
+</scenario>
+"""
+
 _ENTRY = re.compile(rb"(UDP|TCP) message (sent|received) (?:\((\d+) bytes\)|\[(\d+)\] bytes ?):\n\n")
 
 
@@ -344,8 +446,48 @@ def kamailio(tmp: Path) -> None:
                     p.wait()
 
 
+def baresip(tmp: Path) -> None:
+    port, uac_port, rtp = BASE_PORT + 20, BASE_PORT + 21, BASE_PORT + 30
+    conf = tmp / "baresip"
+    conf.mkdir(exist_ok=True)
+    wav = tmp / "silence.wav"
+    frames = b"\x00\x00" * 8000
+    wav.write_bytes(b"RIFF" + (36 + len(frames)).to_bytes(4, "little") + b"WAVEfmt "
+                    + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
+                    + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
+                    + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little")
+                    + (16).to_bytes(2, "little") + b"data" + len(frames).to_bytes(4, "little")
+                    + frames)
+    (conf / "accounts").write_text(f"<sip:peer@127.0.0.1:{port}>;regint=0;answermode=auto;"
+                                   "audio_codecs=PCMU,PCMA\n")
+    (conf / "contacts").write_text("")
+    (conf / "config").write_text("\n".join([
+        "poll_method epoll", f"sip_listen 127.0.0.1:{port}", "sip_trans_def udp",
+        f"audio_source aufile,{wav}", f"audio_player aufile,{tmp / 'heard.wav'}",
+        "audio_alert aufile,/dev/null", "audio_srate 8000", "audio_channels 1",
+        f"rtp_ports {rtp}-{rtp + 20}", "net_interface 127.0.0.1",
+        "module_path /usr/lib/baresip/modules", "module g711.so", "module aufile.so",
+        "module_app account.so", "module_app menu.so", ""]))
+    (tmp / "baresip.xml").write_text(BARESIP_XML)
+    phone = subprocess.Popen(["baresip", "-4", "-f", str(conf), "-t", "20"], cwd=tmp,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2.0)
+        run(["sipp", "-sf", "baresip.xml", "-i", "127.0.0.1", "-p", str(uac_port), "-m", "1",
+             "-mp", str(rtp + 40), "-nostdin", "-trace_msg", "-message_file",
+             str(tmp / "baresip.log"), f"127.0.0.1:{port}"], tmp)
+    finally:
+        phone.terminate()
+        try:
+            phone.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            phone.kill()
+            phone.wait()
+
+
 def main() -> int:
-    for tool in ("sipp", "kamailio"):
+    for tool in ("sipp", "kamailio", "baresip"):
         if shutil.which(tool) is None:
             print(f"{tool} not installed", file=sys.stderr)
             return 1
@@ -357,11 +499,13 @@ def main() -> int:
         sipp_pair(tmp, "udp", "u1")
         sipp_pair(tmp, "tcp", "t1")
         kamailio(tmp)
+        baresip(tmp)
         counts = {
             "sipp-udp": save("sipp-udp", [tmp / "udp-uac.log"]),
             "sipp-tcp": save("sipp-tcp", [tmp / "tcp-uac.log"]),
             "kamailio-reg": save("kamailio-reg", [tmp / "k-reg.log"]),
             "kamailio-inv": save("kamailio-inv", [tmp / "k-inv.log", tmp / "k-uas.log"]),
+            "baresip": save("baresip-udp", [tmp / "baresip.log"]),
         }
     print(counts)
     return 0
