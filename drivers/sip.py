@@ -124,7 +124,7 @@ class SipEndpoint:
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.transport = SipTransport(self._on_message)
+        self.transport = SipTransport(self._on_message, self._on_send_failed)
         self.ua: UserAgent | None = None
         self.config: UAConfig | None = None
         self.local: Address | None = None
@@ -165,6 +165,12 @@ class SipEndpoint:
         if self.ua is None:
             return
         self.ua.receive(data, source, transport, self.loop.time())
+        self._pump()
+
+    def _on_send_failed(self, dest: Address, transport: str, error: str) -> None:
+        if self.ua is None:
+            return
+        self.ua.transport_failed(dest, transport, error, self.loop.time())   # RFC 3261 §17.1.4
         self._pump()
 
     def _on_timer(self) -> None:
@@ -497,6 +503,8 @@ class _FaxCall:
                 hangup=hangup)
         except (DriverError, OSError) as exc:
             self.outcome.error = exc
+        except Exception as exc:      # a bug below must not escape the API: the call fails, BYE follows
+            self.outcome.error = DriverError(f"T.38 call failed: {type(exc).__name__}: {exc}")
         finally:
             watcher.cancel()
 

@@ -10,8 +10,10 @@ What arrives is handed up as whole messages: a UDP datagram is one message; a TC
 is cut into messages by :class:`xmfax.sip.message.StreamFramer` (RFC 3261 §18.3), and a
 stream it cannot frame (no Content-Length, a message over the size limit) is closed.
 Sending never raises: a destination that cannot be resolved or reached is counted in
-``errors`` (with ``last_error``) and the SIP transaction above times out as it would on a
-lost packet. TCP connections are shared by destination: a response goes back on the
+``errors`` (with ``last_error``) and reported to ``on_send_failed(dest, transport, error)``
+(the user agent then fails the transactions sending there, RFC 3261 §17.1.4); an ICMP error
+on the UDP socket names no destination and is only counted (the transaction times out as
+it would on a lost packet). TCP connections are shared by destination: a response goes back on the
 connection its request came on (the UA sends it to the request's source address, which
 is the key of that connection), a request to a destination we have no connection to
 opens one.
@@ -120,18 +122,22 @@ class _Stream(asyncio.Protocol):
 
 class SipTransport:
     """UDP and TCP on one local address for one user agent. ``on_message(data, source,
-    transport)`` is called in the event loop for every message that arrives."""
+    transport)`` is called in the event loop for every message that arrives;
+    ``on_send_failed(dest, transport, error)`` for a message that could not be sent to
+    ``dest`` (as the caller gave it: a name stays a name)."""
 
     MAX_TCP_CONNECTIONS = 2048
     CONNECT_TIMEOUT = 5.0
 
-    def __init__(self, on_message: Callable[[bytes, Address, str], None]):
+    def __init__(self, on_message: Callable[[bytes, Address, str], None],
+                 on_send_failed: Callable[[Address, str, str], None] | None = None):
         self.on_message = on_message
+        self.on_send_failed = on_send_failed
         self.local: Address | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.base_events.Server | None = None
         self._streams: dict[Address, _Stream] = {}
-        self._connecting: dict[Address, list[bytes]] = {}     # data waiting for a connection
+        self._connecting: dict[Address, list[tuple[bytes, Address]]] = {}  # (data, dest as given)
         self._resolved: dict[str, str] = {}
         self._tasks: set[asyncio.Task] = set()
         self.errors = 0
@@ -205,9 +211,9 @@ class SipTransport:
         if ip is None:
             self._spawn(self._resolve_and_send(data, host, port, transport))
             return
-        self._send_to(data, (ip, port), transport)
+        self._send_to(data, (ip, port), transport, dest)
 
-    def _send_to(self, data: bytes, dest: Address, transport: str) -> None:
+    def _send_to(self, data: bytes, dest: Address, transport: str, given: Address) -> None:
         if transport.lower() == "tcp":
             stream = self._streams.get(dest)
             if stream is not None and not stream.closed:
@@ -216,24 +222,26 @@ class SipTransport:
                 return
             waiting = self._connecting.get(dest)
             if waiting is not None:
-                waiting.append(data)
+                waiting.append((data, given))
                 return
-            self._connecting[dest] = [data]
+            self._connecting[dest] = [(data, given)]
             self._spawn(self._connect(dest))
             return
         if self._udp is None:
-            self._error(f"udp {dest[0]}:{dest[1]}: transport closed")
+            self._failed(given, "udp", f"udp {dest[0]}:{dest[1]}: transport closed")
             return
         try:
             self._udp.sendto(data, dest)
             self.sent += 1
         except OSError as exc:
-            self._error(f"udp {dest[0]}:{dest[1]}: {exc}")
+            self._failed(given, "udp", f"udp {dest[0]}:{dest[1]}: {exc}")
 
     async def _resolve_and_send(self, data: bytes, host: str, port: int, transport: str) -> None:
         ip = await self.resolve(host, port, transport)
-        if ip is not None:
-            self._send_to(data, (ip, port), transport)
+        if ip is None:
+            self._failed((host, port), transport.lower(), self.last_error)
+            return
+        self._send_to(data, (ip, port), transport, (host, port))
 
     async def resolve(self, host: str, port: int = 5060, transport: str = "udp") -> str | None:
         """``host`` as an IP address (A/AAAA via getaddrinfo, cached); None (counted as an
@@ -261,8 +269,10 @@ class SipTransport:
                 await loop.create_connection(lambda: _Stream(self, dest), dest[0], dest[1])
         except (OSError, TimeoutError) as exc:
             dropped = self._connecting.pop(dest, [])
-            self._error(f"tcp connect {dest[0]}:{dest[1]}: {exc or 'timed out'} "
-                        f"({len(dropped)} message(s) not sent)")
+            text = f"tcp connect {dest[0]}:{dest[1]}: {exc or 'timed out'} ({len(dropped)} message(s) not sent)"
+            self._error(text)
+            for given in dict.fromkeys(g for _, g in dropped):
+                self._failed(given, "tcp", text, count=False)
 
     # ------------------------------------------------------------------ streams
     def _adopt(self, stream: _Stream) -> bool:
@@ -273,7 +283,7 @@ class SipTransport:
         self._streams[stream.key] = stream
         if old is not None and old is not stream and old.transport is not None:
             old.transport.close()
-        for data in self._connecting.pop(stream.key, []):
+        for data, _ in self._connecting.pop(stream.key, []):
             stream.write(data)
             self.sent += 1
         return True
@@ -293,6 +303,15 @@ class SipTransport:
     def _error(self, text: str) -> None:
         self.errors += 1
         self.last_error = text
+
+    def _failed(self, dest: Address, transport: str, text: str, *, count: bool = True) -> None:
+        if count:
+            self._error(text)
+        if self.on_send_failed is not None:
+            try:
+                self.on_send_failed(dest, transport, text)
+            except Exception as exc:     # never out of the socket side
+                self._error(f"send failure not handled: {exc!r}")
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -399,6 +399,24 @@ def test_receiver_registers_with_credentials_and_unregisters_on_stop():
     assert last.headers.get("Expires") == "0" or "expires=0" in (last.headers.get("Contact") or "")
 
 
+def test_nobody_listening_on_tcp_fails_at_once():
+    """Connection refused ends the INVITE transaction at once (RFC 3261 §17.1.4), not after
+    Timer B; a failure with a reason, never an exception."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        sent = await api.send([text_page(1)], via=f"sip:+1555@127.0.0.1:{port};transport=tcp", realtime=False)
+        return sent, loop.time() - t
+
+    sent, took = run(main())
+    assert sent.status == "failure" and sent.reason == "timeout" and "transport" in sent.reason_text
+    assert took < 3.0 and sent.page_count == 0
+
+
 def test_sip_urls_are_checked_before_calling():
     with pytest.raises(ValueError, match="listening address"):
         api.send_sync([text_page(1)], via="sip://127.0.0.1:5060")

@@ -123,7 +123,8 @@ def test_sending_never_raises_when_the_far_end_is_not_there():
         with socket.socket() as s:                        # a TCP port nobody listens on
             s.bind(LOCAL)
             dead = s.getsockname()
-        a = SipTransport(Inbox())
+        failed = []
+        a = SipTransport(Inbox(), lambda dest, transport, text: failed.append((dest, transport)))
         await a.open(LOCAL)
         try:
             a.send(message(1), dead, "tcp")
@@ -131,12 +132,20 @@ def test_sending_never_raises_when_the_far_end_is_not_there():
             async with asyncio.timeout(5):
                 while a.errors == 0:
                     await asyncio.sleep(0.01)
-            return a.errors, a.last_error, a.tcp_connections
+            first = a.last_error
+            a.send(message(3), ("localhost", dead[1]), "tcp")   # resolved first, then refused
+            async with asyncio.timeout(5):
+                while len(failed) < 2:
+                    await asyncio.sleep(0.01)
+            return a.errors, a.last_error, a.tcp_connections, failed, dead, first
         finally:
             await a.close()
 
-    errors, last, conns = run(main())
-    assert errors == 1 and "2 message(s) not sent" in last and conns == 0
+    errors, last, conns, failed, dead, first = run(main())
+    assert "2 message(s) not sent" in first and "1 message(s) not sent" in last
+    assert errors == 2 and conns == 0
+    # each destination reported as the user agent named it (a name stays a name)
+    assert failed == [(dead, "tcp"), (("localhost", dead[1]), "tcp")]
 
 
 def test_names_are_resolved_and_literals_kept():
