@@ -740,3 +740,33 @@ def test_we_answer_baresips_offer_and_it_takes_our_answer(tmp_path):
             reply = _receive(sock, lambda t: (_sip_header(t, "CSeq") or "") == "1 BYE",
                              "answer to BYE")
             assert reply.startswith("SIP/2.0 200"), reply
+
+
+def test_later_offers_keep_the_m_line_count():
+    # RFC 3264 §8: a later offer never has fewer m-lines than our previous SDP
+    session = SdpSession("192.0.2.1")
+    session.offer(audio_port=4000)
+    reinvite = session.offer(t38_port=4002)           # audio call -> T.38: m-line replaced
+    assert [(m.kind, m.port) for m in reinvite.media] == [("image", 4002)]
+    # after answering a double offer with audio (image at port 0), a T.38 re-offer keeps both
+    callee = SdpSession("192.0.2.2")
+    callee.answer(parse(DOUBLE_OFFER), audio_port=6000, t38_port=6002, t38=T38Config(),
+                  accept=("audio",))
+    reinvite = callee.offer(t38_port=6002)
+    assert [(m.kind, m.port) for m in reinvite.media] == [("audio", 0), ("image", 6002)]
+    assert reinvite.media[0].formats == ["0", "96"] and reinvite.media[0].attributes == []
+    # the far end answers in the same places; the offerer's view finds the T.38 stream
+    answer = ("v=0\r\nc=IN IP4 192.0.2.20\r\nm=audio 0 RTP/AVP 0\r\n"
+              "m=image 30002 udptl t38\r\na=T38FaxVersion:0\r\n")
+    got = callee.negotiated(reinvite, parse(answer), t38=T38Config())
+    assert got.kind == "t38" and got.remote == ("192.0.2.20", 30002) and got.local_port == 6002
+    # and back to audio after T.38: both places again, image now at port 0
+    back = callee.offer(audio_port=6000)
+    assert [(m.kind, m.port) for m in back.media] == [("audio", 6000), ("image", 0)]
+
+
+def test_a_new_stream_kind_goes_at_the_end():
+    session = SdpSession("192.0.2.1")
+    session.offer(t38_port=4002)
+    both = session.offer(audio_port=4000, t38_port=4002)
+    assert [(m.kind, m.port) for m in both.media] == [("image", 4002), ("audio", 4000)]

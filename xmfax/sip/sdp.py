@@ -453,6 +453,7 @@ class SdpSession:
         self.session_id = secrets.randbits(62) if session_id is None else session_id
         self.version = 0
         self._last: bytes | None = None     # our last SDP, encoded with its version
+        self._layout: list[Media] = []      # its m-lines (a later offer keeps as many)
 
     # ----------------------------------------------------------------- ours
     def _stamp(self, media: list[Media]) -> SessionDescription:
@@ -463,7 +464,30 @@ class SdpSession:
             self.version += 1       # RFC 3264 §8: a changed SDP has the next version
             sdp.version = self.version
         self._last = sdp.encode()
+        self._layout = list(media)
         return sdp
+
+    def _arrange(self, streams: list[Media]) -> list[Media]:
+        """A later offer's m-lines (RFC 3264 §8): never fewer than in our previous SDP. A new
+        stream takes the place of the previous one of its kind, else of an unused one (a
+        T.38 re-INVITE replaces m=audio by m=image: RFC 3264 §8.3.3, as gateways do), else
+        goes at the end (§8.1); a previous stream left out stays, with port 0 (§8.2)."""
+        layout = self._layout
+        slots: list[Media | None] = [None] * len(layout)
+        rest = []
+        for stream in streams:
+            for i, old in enumerate(layout):
+                if slots[i] is None and old.kind.lower() == stream.kind.lower():
+                    slots[i] = stream
+                    break
+            else:
+                rest.append(stream)
+        for i in range(len(slots)):
+            if slots[i] is None and rest:
+                slots[i] = rest.pop(0)
+        return [stream if stream is not None else Media(old.kind, 0, old.proto,
+                                                         list(old.formats))
+                for stream, old in zip(slots, layout)] + rest
 
     @staticmethod
     def _audio_media(port: int, codecs: Sequence[tuple[str, int]], te: int | None,
@@ -490,7 +514,10 @@ class SdpSession:
     def offer(self, *, audio_port: int | None = None, t38_port: int | None = None,
               t38: T38Config | None = None, codecs: Sequence[str] = ("PCMU", "PCMA"),
               telephone_event: bool = True) -> SessionDescription:
-        """Our offer (RFC 3264 §5): audio first if ``audio_port``, then T.38 if ``t38_port``."""
+        """Our offer (RFC 3264 §5): audio first if ``audio_port``, then T.38 if ``t38_port``.
+        After an earlier SDP of ours, the m-lines keep its count and places (:meth:`_arrange`):
+        after an answer of audio + image at port 0, a T.38 re-offer is m=audio port 0 then
+        m=image."""
         if audio_port is None and t38_port is None:
             raise ValueError("an offer needs audio_port, t38_port or both")
         media = []
@@ -508,7 +535,7 @@ class SdpSession:
                                            _TE_DEFAULT_PT if telephone_event else None))
         if t38_port is not None:
             media.append(self._t38_media(t38_port, t38 or T38Config()))
-        return self._stamp(media)
+        return self._stamp(self._arrange(media))
 
     def answer(self, offer: SessionDescription, *, audio_port: int | None,
                t38_port: int | None, t38: T38Config,
