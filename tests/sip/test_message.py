@@ -720,3 +720,97 @@ def test_modules_import_no_io():
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names.add(node.module.split(".")[0])
         assert not names & {"socket", "asyncio", "threading", "time", "select"}, mod
+
+
+# ---------------------------------------------------------------- torture table
+# Messages written for these tests in the spirit of RFC 4475: each is legal but unusual (must
+# parse, with the checked reading) or broken in one way (must fail with that reason).
+
+TORTURE_OK = {
+    "odd case, tabs and spaces around colons": (
+        msg("OPTIONS sip:h SIP/2.0", "vIA\t :  SIP/2.0/UDP h;branch=z9hG4bK1", "fROM:<sip:a@h>;tag=1",
+            "TO :<sip:b@h>", "cALL-iD:\tx", "cseq : 1\t OPTIONS"),
+        lambda m: m.cseq == (1, "OPTIONS") and m.call_id == "x" and m.to.tag is None),
+    "user with escapes, ';' and '?' kept as written": (
+        invite(uri="sip:%61lice;par=u%40h?x@example.com;lr"),
+        lambda m: (m.uri.user, m.uri.host, m.uri.params) == ("%61lice;par=u%40h?x",
+                                                             "example.com", {"lr": None})),
+    "unknown method, matching CSeq": (
+        invite(method="NEWMETHOD", cseq="8 NEWMETHOD"),
+        lambda m: m.method == "NEWMETHOD" and m.cseq == (8, "NEWMETHOD")),
+    "call-id with word characters": (
+        invite().replace(b"Call-ID: c1@127.0.0.1", b'Call-ID: a<b>"c"\\d[e]{f}?/:g@[::1]'),
+        lambda m: m.call_id == 'a<b>"c"\\d[e]{f}?/:g@[::1]'),
+    "body holding NULs and CRLFCRLF": (
+        invite("Content-Type: application/octet-stream", body=b"\x00\r\n\r\n\x00"),
+        lambda m: m.body == b"\x00\r\n\r\n\x00"),
+    "empty and unknown headers": (
+        invite("Subject:", "X-Weird-Name.!%*_+`'~: a, \"b\"", "Unknown-Empty:"),
+        lambda m: m.headers.get("subject") == "" and m.headers.values("x-weird-name.!%*_+`'~")
+        == ['a, "b"']),
+    "several Via fields and lists mixed": (
+        msg("BYE sip:b@h SIP/2.0", "Via: SIP/2.0/UDP p1;branch=z9hG4bK1,SIP/2.0/TCP p2:5;branch=z9hG4bK2",
+            "v: SIP/2.0/UDP [::1];branch=z9hG4bK3", "From: <sip:a@h>;tag=1", "To: <sip:b@h>;tag=2",
+            "Call-ID: x", "CSeq: 3 BYE", "Route: <sip:p1;lr>,<sip:p2;lr>", "Route: <sip:p3;lr>"),
+        lambda m: [v.branch for v in m.vias] == ["z9hG4bK1", "z9hG4bK2", "z9hG4bK3"]
+        and [NameAddr.parse(r).uri.host for r in m.headers.values("Route")] == ["p1", "p2", "p3"]),
+    "display names: quoted with escapes, unquoted tokens, none": (
+        invite().replace(b'From: "Alice" <sip:alice@127.0.0.1:5070>;tag=f1',
+                         b'From: "\\"A\\" B\\\\C" <sip:alice@h>;tag=f1').replace(
+            b"To: <sip:+15550100@127.0.0.1>", b"To: Fax   Machine<sip:+15550100@h>"),
+        lambda m: m.from_.display == '"A" B\\C' and m.to.display == "Fax Machine"),
+    "tel URIs in P-Asserted-Identity and To": (
+        invite("P-Asserted-Identity: <tel:+1-555-0100;phone-context=+1>, \"x\" <sip:+15550100@h>")
+        .replace(b"To: <sip:+15550100@127.0.0.1>", b"To: <tel:+15550100>"),
+        lambda m: m.to.uri.user == "+15550100" and m.to.uri.scheme == "tel"
+        and NameAddr.parse(m.headers.values("P-Asserted-Identity")[0]).uri.params
+        == {"phone-context": "+1"}),
+    "Contact parameters, quoted value with ';' and ','": (
+        invite('Contact: <sip:a@h>;expires=60;+sip.instance="<urn:uuid:a;b,c>";q=0.7'),
+        lambda m: m.contacts[0].params == {"expires": "60", "+sip.instance": '"<urn:uuid:a;b,c>"',
+                                           "q": "0.7"}),
+    "response with a long reason and UTF-8": (
+        msg("SIP/2.0 606 Not Acceptable: no T.38 — sorry", "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+            "From: <sip:a@h>;tag=1", "To: <sip:b@h>;tag=2", "Call-ID: x", "CSeq: 1 INVITE"),
+        lambda m: m.reason == "Not Acceptable: no T.38 — sorry"),
+}
+
+TORTURE_BAD = {
+    "Request-URI with a space": (invite(uri="sip:a b@h"), "Bad Request Line"),
+    "Request-URI IPv6 without brackets": (invite(uri="sip:2001:db8::1"), "Bad Host"),
+    "unterminated display name": (
+        invite().replace(b'From: "Alice"', b'From: "Alice'), "Bad Display Name"),
+    "From without '>'": (invite().replace(b"5070>;tag=f1", b"5070;tag=f1"), "Bad Address"),
+    "To with two URIs": (invite().replace(b"To: <sip:+15550100@127.0.0.1>",
+                                          b"To: <sip:a@h>, <sip:b@h>"), "Bad Address"),
+    "Via port not a number": (invite().replace(b"127.0.0.1:5070;branch", b"127.0.0.1:50x;branch"),
+                              "Bad Port"),
+    "Via of another protocol": (invite().replace(b"SIP/2.0/UDP", b"SIP/1.0/UDP"), "Bad Via"),
+    "CSeq with two methods": (invite(cseq="1 INVITE INVITE"), "Bad CSeq"),
+    "header line without a name": (invite().replace(b"Max-Forwards: 70", b": 70"), "Bad Header"),
+    "space in a header name": (invite().replace(b"Max-Forwards", b"Max Forwards"), "Bad Header"),
+    "body shorter than Content-Length": (invite(body=b"abc")[:-2], "Incomplete Body"),
+    "Contact wildcard in INVITE": (invite("Contact: *"), "Bad Contact"),
+    "Contact wildcard beside an address": (
+        msg("REGISTER sip:reg SIP/2.0", "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+            "From: <sip:u@reg>;tag=1", "To: <sip:u@reg>", "Call-ID: r", "CSeq: 1 REGISTER",
+            "Contact: *, <sip:u@h>"), "Bad Contact"),
+    "stray CR inside a header": (invite().replace(b"Max-Forwards: 70", b"Max-Forwards: 7\r0"),
+                                 "Bad Character In Header"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORTURE_OK))
+def test_torture_valid(case):
+    data, check = TORTURE_OK[case]
+    m = parse(data)
+    assert check(m), m
+    assert parse(m.encode()) == m
+
+
+@pytest.mark.parametrize("case", sorted(TORTURE_BAD))
+def test_torture_invalid(case):
+    data, reason = TORTURE_BAD[case]
+    err = reject(data, reason)
+    out = error_response(data, err)
+    assert out is not None and out.startswith(b"SIP/2.0 400 " + reason.encode() + b"\r\n")

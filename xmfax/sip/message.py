@@ -224,8 +224,8 @@ def _one(headers: Headers, name: str) -> str:
 
 def _cseq(headers: Headers) -> tuple[int, str]:
     value = _one(headers, "CSeq")
-    number, _, method = value.partition(" ")
-    method = method.strip(" \t")
+    parts = value.split(None, 1) if value.isascii() else []
+    number, method = parts if len(parts) == 2 else ("", "")  # CSeq: 1*DIGIT LWS Method
     # RFC 3261 §8.1.1.5: a 32-bit unsigned integer below 2**31
     if not number.isdigit() or not number.isascii() or len(number) > 10 \
             or int(number) >= 2 ** 31 or not TOKEN_RE.fullmatch(method):
@@ -242,7 +242,9 @@ class _MessageHelpers:
     @property
     def call_id(self) -> str:
         value = _one(self.headers, "Call-ID")
-        if any(c in value for c in " \t<>\""):
+        # RFC 3261 §25.1: callid = word ["@" word]; word takes most printable characters
+        # ('<', '"', '\\' included), so only whitespace is refused: the value is opaque here
+        if " " in value or "\t" in value:
             raise SIPParseError("Bad Call-ID", detail=value[:80])
         return value
 
