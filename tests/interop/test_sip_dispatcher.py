@@ -413,6 +413,17 @@ def received(inbox: Path) -> dict[int, Path]:
     return out
 
 
+def wait_received(inboxes: list[Path], count: int, timeout: float = 20.0) -> list[dict[int, Path]]:
+    """received() of each folder once they hold ``count`` faxes in all: a node writes its
+    record when its side of the call has ended, a moment after the sender's call returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [received(i) for i in inboxes]
+        if sum(map(len, got)) >= count or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
 def assert_intact(faxes: dict[int, Path]) -> None:
     import numpy as np
 
@@ -468,7 +479,7 @@ def test_xmfax_nodes_behind_dispatcher(tmp_path):
         results = asyncio.run(send_calls(kport, list(range(20))))
         bad = [(i, r.reason, r.reason_text) for i, r in enumerate(results) if not r.ok]
         assert bad == [], (bad, kam.text()[-3000:])
-        got_a, got_b = received(inbox_a), received(inbox_b)
+        got_a, got_b = wait_received([inbox_a, inbox_b], 20)
         assert len(got_a) + len(got_b) == 20 and not set(got_a) & set(got_b)
         assert got_a and got_b, (len(got_a), len(got_b))
         assert_intact(got_a | got_b)
@@ -491,11 +502,102 @@ def test_xmfax_nodes_behind_dispatcher(tmp_path):
         mark = len(kam.text())
         after = asyncio.run(send_calls(kport, list(range(24, 34))))
         assert [r.reason for r in after if not r.ok] == [], kam.text()[mark:][-3000:]
-        now_a, now_b = received(inbox_a), received(inbox_b)
+        now_a, now_b = wait_received([inbox_a, inbox_b], 34)
         assert set(now_b) == set(got_b)                           # nothing more reached b
         assert set(now_a) - set(got_a) == set(range(20, 34))      # a took every later call
         assert_intact(now_a)
         assert "fails over" not in kam.text()[mark:]             # b was known dead: no detour
+    finally:
+        for p in reversed(procs):
+            p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
+
+
+async def paced_pair(kam_port: int, numbers: list[int], during, after: float):
+    """Real-time faxes (one per number) through Kamailio; ``during()`` runs ``after`` s in,
+    while they are in progress. Returns their results."""
+    import asyncio
+
+    import xmfax
+
+    async def one(number: int):
+        return await xmfax.send([fax_page(number)], via=f"sip:+15550100@127.0.0.1:{kam_port}",
+                                local_id=tsi(number), realtime=True, max_duration=90, sip={"offer": "t38"})
+
+    tasks = [asyncio.create_task(one(n)) for n in numbers]
+    await asyncio.sleep(after)
+    assert not any(t.done() for t in tasks), "the paced calls ended before the node was touched"
+    await during()
+    return await asyncio.gather(*tasks)
+
+
+@needs_kamailio
+@needs_xmfax_sip
+def test_xmfax_node_killed_mid_call_is_a_failure_never_a_success(tmp_path):
+    """Two paced faxes, one on each node; node b SIGKILLed in the middle of its call: the
+    fax on b ends as a failure for its sender (the media went straight to b, nothing can save
+    it), the one on a succeeds, and nothing claims a fax b never finished."""
+    import asyncio
+
+    pa, pb = free_udp_ports(2)
+    procs: list[Proc] = []
+    try:
+        a, inbox_a = xmfax_node(tmp_path, "a", pa)
+        b, inbox_b = xmfax_node(tmp_path, "b", pb)
+        procs += [a, b]
+        kam, kport = start_kamailio(tmp_path, [pa, pb])
+        procs.append(kam)
+
+        async def kill_b():
+            b.kill()
+
+        results = asyncio.run(paced_pair(kport, [40, 41], kill_b, after=4.0))
+        log = kam.text()
+        went = {n: re.search(rf"call {re.escape(r.sip['call_id'])} to node sip:127\.0\.0\.1:(\d+)", log).group(1)
+                for n, r in zip([40, 41], results)}
+        on_b = [r for n, r in zip([40, 41], results) if went[n] == str(pb)]
+        on_a = [r for n, r in zip([40, 41], results) if went[n] == str(pa)]
+        assert len(on_a) == len(on_b) == 1, went
+        assert on_a[0].ok, on_a[0].summary()
+        assert not on_b[0].ok and on_b[0].status == "failure", on_b[0].summary()
+        got_a, = wait_received([inbox_a], 1)
+        assert list(got_a) == [40 if went[40] == str(pa) else 41]
+        assert received(inbox_b) == {}                 # no record of success on b
+    finally:
+        for p in reversed(procs):
+            p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
+
+
+@needs_kamailio
+@needs_xmfax_sip
+def test_xmfax_node_stopping_finishes_its_call_and_sends_new_ones_on(tmp_path):
+    """Node b told to stop (SIGTERM) during a paced fax: it finishes that fax (success,
+    pixel-identical), new calls meanwhile all succeed on a (b refuses them with 503, or is
+    gone, and Kamailio moves on), and b exits once its call is done."""
+    import asyncio
+
+    pa, pb = free_udp_ports(2)
+    procs: list[Proc] = []
+    try:
+        a, inbox_a = xmfax_node(tmp_path, "a", pa)
+        b, inbox_b = xmfax_node(tmp_path, "b", pb)
+        procs += [a, b]
+        kam, kport = start_kamailio(tmp_path, [pa, pb])
+        procs.append(kam)
+        quick: list = []
+
+        async def stop_b_then_call():
+            os.killpg(b.p.pid, signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            quick.extend(await send_calls(kport, list(range(50, 56)), stagger=0.1))
+
+        results = asyncio.run(paced_pair(kport, [42, 43], stop_b_then_call, after=4.0))
+        assert [r.summary() for r in results if not r.ok] == []
+        assert [(r.reason, r.reason_text) for r in quick if not r.ok] == [], kam.text()[-3000:]
+        got_a, got_b = wait_received([inbox_a, inbox_b], 8)
+        assert len(got_b) == 1 and set(got_b) <= {42, 43}           # b's one paced fax, nothing new
+        assert set(got_a) == ({42, 43} - set(got_b)) | set(range(50, 56))
+        assert_intact(got_a | got_b)
+        assert b.p.wait(timeout=20) is not None                     # b exits after its call
     finally:
         for p in reversed(procs):
             p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
