@@ -770,3 +770,17 @@ def test_a_new_stream_kind_goes_at_the_end():
     session.offer(t38_port=4002)
     both = session.offer(audio_port=4000, t38_port=4002)
     assert [(m.kind, m.port) for m in both.media] == [("image", 4002), ("audio", 4000)]
+
+
+def test_session_level_direction_applies_to_every_stream():
+    # RFC 4566 §6: a=sendonly before the first m= line covers all media; a media one wins
+    text = PHONE_AUDIO.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n").replace("a=sendrecv\r\n",
+                                                                             "")
+    sdp = parse(text)
+    assert sdp.direction(sdp.media[0]) == "sendonly" and sdp.media[0].direction == "sendrecv"
+    answer, negotiated = SdpSession("h").answer(sdp, audio_port=4000, t38_port=None,
+                                                t38=T38Config())
+    assert negotiated.direction == "recvonly" and answer.media[0].direction == "recvonly"
+    text = ASTERISK_T38_REINVITE.replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n") + "a=sendrecv\r\n"
+    sdp = parse(text)
+    assert sdp.direction(sdp.media[0]) == "sendrecv"

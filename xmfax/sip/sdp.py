@@ -56,6 +56,13 @@ def _find(attributes: Sequence[tuple[str, str | None]], name: str) -> list[str |
     return [value for n, value in attributes if n.lower() == key]
 
 
+def _direction_of(attributes: Sequence[tuple[str, str | None]]) -> str | None:
+    for name, value in attributes:
+        if value is None and name.lower() in _DIRECTIONS:
+            return name.lower()
+    return None
+
+
 @dataclass
 class Media:
     """One m= section (RFC 4566 §5.14) with its c= and a= lines."""
@@ -81,11 +88,9 @@ class Media:
 
     @property
     def direction(self) -> str:
-        """sendrecv (the default), sendonly, recvonly or inactive (RFC 3264 §5.1)."""
-        for name, value in self.attributes:
-            if value is None and name.lower() in _DIRECTIONS:
-                return name.lower()
-        return "sendrecv"
+        """sendrecv (the default), sendonly, recvonly or inactive (RFC 3264 §5.1), from this
+        m-line's own attributes (:meth:`SessionDescription.direction` adds the session's)."""
+        return _direction_of(self.attributes) or "sendrecv"
 
     @property
     def is_t38(self) -> bool:
@@ -125,6 +130,11 @@ class SessionDescription:
     def attr(self, name: str) -> str | None:
         found = _find(self.attributes, name)
         return found[0] if found else None
+
+    def direction(self, media: Media) -> str:
+        """The direction of ``media``: its own attribute, else the session-level one (which
+        applies to every stream, RFC 4566 §6), else sendrecv (RFC 3264 §5.1)."""
+        return _direction_of(media.attributes) or _direction_of(self.attributes) or "sendrecv"
 
     # ------------------------------------------------------------------ parse
     @classmethod
@@ -569,7 +579,7 @@ class SdpSession:
                         reasons.append(f"T.38 stream: {exc}")
                         continue
                     agreed = _agreed_t38(t38, theirs, media)
-                    direction = _direction(media.direction, remote_host)
+                    direction = _direction(offer.direction(media), remote_host)
                     answer_media = self._t38_media(port, t38.answer(theirs), media.proto)
                     if direction != "sendrecv":
                         answer_media.attributes.append((direction, None))
@@ -590,7 +600,7 @@ class SdpSession:
                         continue
                     codec, pt = codecs[0]
                     te = _telephone_event(media)
-                    direction = _direction(media.direction, remote_host)
+                    direction = _direction(offer.direction(media), remote_host)
                     answer_media = self._audio_media(port, [(codec, pt)], te, direction)
                     choice = (index, Negotiated("audio", (remote_host, media.port), port,
                                                 codec=codec, payload_type=pt,
@@ -632,7 +642,7 @@ class SdpSession:
             if remote_host is None:
                 reasons.append(f"m={theirs.kind} without a c= address")
                 continue
-            direction = _direction(theirs.direction, remote_host)
+            direction = _direction(answer.direction(theirs), remote_host)
             if ours.is_t38 and theirs.is_t38:
                 try:
                     their_t38 = _t38_from(theirs)
