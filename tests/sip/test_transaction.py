@@ -820,6 +820,23 @@ def test_register_over_tcp_has_no_retransmission_and_no_lingering():
     assert len(reg.client) == 0 and len(reg.server) == 0
 
 
+def test_pending_counts_what_still_waits_for_a_final_response():
+    layer = TransactionLayer()
+    inv = request("INVITE", branch="z9hG4bKpend")
+    layer.send_request(inv, B, "udp", 0.0)
+    layer.receive(wire(make_response(inv, 180, to_tag="x")), B, "udp", 0.1)
+    cancel = request("CANCEL", branch="z9hG4bKpend")
+    layer.send_request(cancel, B, "udp", 1.0)
+    [ev] = layer.receive(wire(request("OPTIONS")), A, "udp", 1.0)
+    assert layer.pending == 3
+    layer.receive(wire(make_response(cancel, 200, to_tag="x")), B, "udp", 1.1)
+    layer.respond(ev.transaction, make_response(ev.request, 200, to_tag="o"), 1.1)
+    assert layer.pending == 1                        # the INVITE still waits for its 487
+    layer.receive(wire(make_response(inv, 487, to_tag="x")), B, "udp", 1.2)
+    assert layer.pending == 0 and len(layer) == 3    # all three only linger now
+    assert parse(layer.outgoing()[-1].data).method == "ACK"
+
+
 def test_counts_every_live_transaction():
     layer = TransactionLayer()
     for _ in range(5):

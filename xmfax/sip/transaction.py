@@ -616,6 +616,15 @@ class TransactionLayer:
     def __len__(self) -> int:
         return len(self._client) + len(self._server)
 
+    @property
+    def pending(self) -> int:
+        """Transactions still waiting for a final response (client: Calling, Trying,
+        Proceeding; server: the TU has not answered). The others only linger to absorb
+        retransmissions (Timers D, I, J, K, L, M): a driver closing down may stop once this is
+        0, but not before -- a CANCELled INVITE still needs its 487 ACKed (§17.1.1.3)."""
+        waiting = (S.CALLING, S.TRYING, S.PROCEEDING)
+        return sum(t.state in waiting for t in self.transactions())
+
     def transactions(self) -> list[Transaction]:
         return [*self._client.values(), *self._server.values()]
 
