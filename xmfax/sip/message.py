@@ -57,8 +57,6 @@ _CANONICAL_NAMES = _LIST_HEADERS + tuple(COMPACT.values()) + (
 CANONICAL = {name.lower(): name for name in _CANONICAL_NAMES}
 LIST_HEADERS = frozenset(name.lower() for name in _LIST_HEADERS)
 _SECRET_HEADERS = frozenset(("authorization", "proxy-authorization"))
-_SINGLE_HEADERS = ("Call-ID", "CSeq", "From", "To", "Content-Length", "Max-Forwards",
-                   "Content-Type")
 
 # one element of a comma-separated list: quoted strings (escapes) and <...> kept whole;
 # possessive, so a 64 kB run of quotes or commas is one linear pass
@@ -568,7 +566,7 @@ def make_response(request: Request, status: int, reason: str | None = None, *,
     return Response(status, reason, out)
 
 
-def _lenient_fields(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
+def _lenient_fields(data: bytes) -> tuple[str, list[tuple[str, str]]]:
     """Start line and header fields as far as they can be read, for error_response()."""
     data = bytes(data[:MAX_MESSAGE_SIZE])
     m = _HEAD_END_RE.search(data)
@@ -599,10 +597,7 @@ def error_response(data: bytes, error: SIPParseError) -> bytes | None:
 
 
 def _error_response(data: bytes, error: SIPParseError) -> bytes | None:
-    got = _lenient_fields(data)
-    if got is None:
-        return None
-    start, fields = got
+    start, fields = _lenient_fields(data)
     method = start.split(" ", 1)[0]
     if not TOKEN_RE.fullmatch(method) or method.upper().startswith("SIP/") \
             or method == "ACK" or " " not in start:
