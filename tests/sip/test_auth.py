@@ -298,6 +298,24 @@ def test_mutated_real_challenges(value, edits):
         assert verify(answer, "pw", "INVITE", realm=challenge.realm, nonce=challenge.nonce)
 
 
+def test_challenges_kamailio_sent():
+    # tests/sip/traces: Kamailio's real 401 (REGISTER) and 407 (INVITE)
+    from pathlib import Path
+    from xmfax.sip.message import parse as parse_sip
+    traces = Path(__file__).resolve().parent / "traces"
+    seen = 0
+    for path in sorted(traces.glob("kamailio-*-40[17].sip")):
+        response = parse_sip(path.read_bytes())
+        proxy = response.status == 407
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        [challenge] = parse_challenges(response.headers.get(name), proxy=proxy)
+        assert challenge.proxy is proxy and challenge.usable and challenge.qop == ("auth",)
+        value = authorization(challenge, Credentials("alice", "pw"), "INVITE", "sip:b@h")
+        assert verify(value, "pw", "INVITE", realm=challenge.realm, nonce=challenge.nonce)
+        seen += 1
+    assert seen == 2
+
+
 @given(_SAFE_TEXT, _SAFE_TEXT, _SAFE_TEXT, _SAFE_TEXT)
 def test_quoted_values_round_trip(realm, nonce, opaque, uri):
     challenge = Challenge(realm, nonce, qop=("auth",), opaque=opaque)

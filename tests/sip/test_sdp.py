@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 
+from xmfax.sip.message import Request, parse as parse_sip
 from xmfax.sip.sdp import (MAX_LINES, MAX_MEDIA, MAX_SDP_SIZE, Media, Negotiated,
                            NotAcceptable, SDPError, SdpSession, SessionDescription, offer_kinds)
 from xmfax.t38.config import (EC_FEC, EC_NONE, EC_REDUNDANCY, RATE_LOCAL_TCF,
@@ -784,3 +786,38 @@ def test_session_level_direction_applies_to_every_stream():
     text = ASTERISK_T38_REINVITE.replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n") + "a=sendrecv\r\n"
     sdp = parse(text)
     assert sdp.direction(sdp.media[0]) == "sendrecv"
+
+
+# ------------------------------------------------------------------ captured traces
+# tests/sip/traces: messages sipp, Kamailio and baresip really sent (captured for the parser
+# tests); every SDP among them must be read, and every offer answered.
+TRACES = Path(__file__).resolve().parent / "traces"
+
+
+def trace_sdps() -> list[tuple[str, object, bytes]]:
+    found = []
+    for path in sorted(TRACES.glob("*.sip")):
+        message = parse_sip(path.read_bytes())
+        if message.content_type == "application/sdp" and message.body:
+            found.append((path.name, message, message.body))
+    return found
+
+
+def test_traces_hold_sdp_from_each_peer():
+    names = {name.split("-")[0] for name, _, _ in trace_sdps()}
+    assert {"sipp", "kamailio", "baresip"} <= names
+
+
+@pytest.mark.parametrize("name, message, body", trace_sdps(),
+                         ids=[name for name, _, _ in trace_sdps()])
+def test_trace_sdp(name, message, body):
+    sdp = SessionDescription.parse(body)
+    again = SessionDescription.parse(sdp.encode())
+    assert again.media == sdp.media and again.connection == sdp.connection
+    kinds = offer_kinds(sdp)
+    assert kinds, name                      # every captured call carried audio or T.38
+    if isinstance(message, Request):
+        answer, negotiated = SdpSession("127.0.0.1").answer(sdp, audio_port=4000,
+                                                            t38_port=4002, t38=T38Config())
+        assert negotiated.kind == ("t38" if "t38" in kinds else "audio")
+        assert sum(m.port != 0 for m in answer.media) == 1

@@ -10,10 +10,11 @@ from xmfax.sip.sdp import (NotAcceptable, SDPError, SdpSession, SessionDescripti
 from xmfax.t38.config import T38Config
 
 from .test_sdp import (ASTERISK_T38_REINVITE, CISCO_ODD_CASE, DOUBLE_OFFER, FREESWITCH_T38,
-                       G729_ONLY, IPV6_AUDIO, PHONE_AUDIO)
+                       G729_ONLY, IPV6_AUDIO, PHONE_AUDIO, trace_sdps)
 
 SEEDS = [s.encode() for s in (ASTERISK_T38_REINVITE, FREESWITCH_T38, CISCO_ODD_CASE,
                               PHONE_AUDIO, DOUBLE_OFFER, G729_ONLY, IPV6_AUDIO)]
+SEEDS += [body for _, _, body in trace_sdps()]        # what sipp, Kamailio, baresip sent
 
 # pieces that make mutations interesting: SDP syntax, T.38 names, odd numbers
 FRAGMENTS = [b"\r\n", b"\n", b"\r", b"=", b":", b" ", b"/", b"m=", b"a=", b"c=", b"o=", b"v=0",
