@@ -242,3 +242,20 @@ def test_sip_messages_for_every_message():
     out_a = [m.summary for m in net.of("a", SipMessage) if m.direction == "out"]
     assert out_a[0] == f"INVITE {B_URI} SIP/2.0 (SDP: audio)"
     assert "SIP/2.0 200 OK (SDP: t38)" in out_a       # a's answer to b's re-INVITE
+
+
+def test_settled_after_the_teardown_not_just_after_call_ended():
+    net, a, b = pair()
+    cid = call(net, a, b, ring=True, answer=False)
+    a.hangup(cid, net.now)
+    assert [e.reason for e in a.events() if isinstance(e, CallEnded)] == ["cancelled"]
+    assert not a.settled                    # the CANCEL and the 487 are still to come
+    net.run(0.01)
+    assert a.settled and b.settled and not a.idle   # lingering transactions only
+    cid = call(net, a, b)
+    b.hangup(cid, net.now)
+    assert not b.settled                    # BYE sent, its 200 not back yet
+    net.run(0.01)
+    assert a.settled and b.settled
+    net.settle()
+    assert a.idle and b.idle

@@ -157,6 +157,15 @@ class UserAgent(ClientSide, ServerSide):
         reg = self.registration
         return not self._calls and len(self.txn) == 0 and not (reg is not None and reg.pending)
 
+    @property
+    def settled(self) -> bool:
+        """Every call fully torn down (its CANCEL/487, BYE/200 or their time-outs done) and no
+        REGISTER in flight: what is left are transactions lingering only to absorb
+        retransmissions (Timers D, I, K, L, M), which a closing driver need not wait for.
+        CallEnded comes before this (at once on hangup()), so wait for this before closing."""
+        reg = self.registration
+        return not self._calls and not (reg is not None and reg.pending)
+
     def call(self, call_id: str) -> CallInfo:
         call = self._calls.get(call_id)
         if call is not None:
