@@ -362,3 +362,27 @@ def test_reinvite_without_offer_is_a_refresh():
     assert [r.status for r in probe.got] == [200]          # ACKed: no 2xx retransmission
     assert not net.of("b", MediaChanged) and not net.of("b", CallEnded)
     assert b.call(cid).state == "confirmed" and b.call(cid).media.kind == "audio"
+
+
+def test_dnis_from_to_when_retargeted_to_our_contact():
+    net, ua, probe = one_ua()
+    invite = raw("INVITE", call_id="rt@x", extra="Content-Type: application/sdp\r\n",
+                 body=SDP_T38).replace(b"To: <sip:xmfax@", b"To: <sip:+15550100@")
+    send(net, ua, invite)       # Request-URI sip:xmfax@... (our Contact), To: the number
+    (inc,) = net.of("a", IncomingCall)
+    assert inc.dnis == "+15550100" and inc.ani == "x"
+
+
+def test_options_says_supported_and_sips_targets_are_refused():
+    import pytest
+    from xmfax.errors import LocalProtocolError
+    net, ua, probe = one_ua()
+    send(net, ua, raw("OPTIONS"))
+    assert "Supported" in probe.got[0].headers
+    with pytest.raises(LocalProtocolError, match="TLS"):
+        ua.invite(f"sips:1@{LOCAL}", audio_port=4000, t38_port=None, now=net.now)
+    with pytest.raises(LocalProtocolError):
+        ua.invite("mailto:x@y", audio_port=4000, t38_port=None, now=net.now)
+    with pytest.raises(LocalProtocolError):
+        ua.invite(f"sip:1@{LOCAL}", audio_port=None, t38_port=None, now=net.now)
+    assert ua.settled and ua.errors == []

@@ -178,8 +178,10 @@ class UserAgent(ClientSide, ServerSide):
         self._now = now
         cfg = self.config
         uri = URI.parse(target)
-        if uri.scheme not in ("sip", "sips", "tel"):
-            raise LocalProtocolError(f"SIP target {target!r}: not a sip:, sips: or tel: URI")
+        if uri.scheme not in ("sip", "tel"):
+            raise LocalProtocolError(f"SIP target {target!r}: not a sip: or tel: URI"
+                                     + (" (sips: needs TLS, which xmfax does not do)"
+                                        if uri.scheme == "sips" else ""))
         if not uri.host and cfg.outbound_proxy is None:
             raise LocalProtocolError(f"SIP target {target!r}: no host and no outbound proxy")
         if audio_port is None and t38_port is None:

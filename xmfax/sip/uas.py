@@ -77,7 +77,8 @@ class ServerSide:
     def _respond_options(self, txn, request: Request, now: float, tag: str | None = None):
         # RFC 3261 §11.2: what we would say to an INVITE, with our capabilities
         self._respond(txn, request, 200, now=now, tag=tag, contact=True,
-                      extra=(("Allow", ALLOW), ("Accept", "application/sdp")))
+                      extra=(("Allow", ALLOW), ("Accept", "application/sdp"),
+                             ("Supported", "")))     # RFC 3261 §20.37: no extensions
 
     def _on_new_invite(self, ev: RequestReceived, now: float) -> None:
         request, txn = ev.request, ev.transaction
@@ -120,7 +121,10 @@ class ServerSide:
                 break
         if not ani:
             ani = uri_user(request.from_.uri)
-        dnis = uri_user(request.uri) or uri_user(request.to.uri)
+        dnis = uri_user(request.uri)
+        if not dnis or dnis == self.config.user:
+            # retargeted to our Contact (a registrar's lookup): the number dialed is in To
+            dnis = uri_user(request.to.uri) or dnis
         call = Call(call_id=call_id, role="inbound", transport=ev.transport,
                      sdp=_sdp.SdpSession(cfg.host, user=cfg.user), started=now,
                      state=State.INCOMING, local_tag=local_tag, invite=request,
