@@ -69,7 +69,7 @@ MAX_BYTES = 32 << 20          # stored server requests, counted roughly (headers
 MAX_FORKS = 16                # distinct To tags one INVITE client transaction keeps answers for
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimerConfig:
     """RFC 3261 Table 4 (§A). B = F = H = J = L = M = 64*T1; D = max(32 s, 64*T1) over UDP;
     I = K = T4 over UDP; over a reliable transport D = I = J = K = 0 and A, E, G never run."""
@@ -83,7 +83,7 @@ class TimerConfig:
             raise ValueError(f"bad SIP timers: {self}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     data: bytes
     dest: tuple[str, int]
@@ -317,7 +317,7 @@ Transaction = Union[ClientTransaction, ServerTransaction]
 
 
 # ------------------------------------------------------------------------- events
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestReceived:
     request: Request
     transaction: ServerTransaction | None   # None for an ACK to a 2xx (no transaction, §17)
@@ -326,19 +326,19 @@ class RequestReceived:
     cancelled: ServerTransaction | None = None   # CANCEL: the INVITE server transaction (§9.2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResponseReceived:
     response: Response
     transaction: ClientTransaction
     retransmission: bool = False            # a 2xx with a To tag already passed up (ACK it again)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TransactionTimeout:                   # client B/F/C/cancel; server H, C, no final answer
     transaction: Transaction
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TransportError:
     transaction: Transaction
     error: str
