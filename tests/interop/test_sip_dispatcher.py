@@ -13,8 +13,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +22,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / "examples" / "kamailio" / "dispatcher.cfg"
+sys.path.insert(0, str(ROOT / "tests" / "sip"))
+import peers  # noqa: E402
+from peers import free_ports, free_udp_port  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
@@ -30,25 +33,19 @@ needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-
 
 
 # --------------------------------------------------------------------------- processes
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_udp_ports(n: int) -> list[int]:
-    """n distinct free UDP ports that are also free on TCP (a SIP node may listen on both)."""
-    ports: list[int] = []
-    while len(ports) < n:
-        p = free_udp_port()
-        with socket.socket() as t:
-            try:
-                t.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-        if p not in ports:
-            ports.append(p)
-    return ports
+def wait_for_text(proc, pattern: str, timeout: float, start: int = 0) -> re.Match:
+    """The first match of ``pattern`` in proc.text() from offset ``start``, waiting for it."""
+    deadline = time.monotonic() + timeout
+    rx = re.compile(pattern)
+    while True:
+        m = rx.search(proc.text(), start)
+        if m:
+            return m
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.name} exited ({proc.poll()}) before /{pattern}/:\n{proc.text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{proc.name}: no /{pattern}/ within {timeout} s:\n{proc.text()[-3000:]}")
+        time.sleep(0.05)
 
 
 class Proc:
@@ -63,19 +60,11 @@ class Proc:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def poll(self) -> int | None:
+        return self.p.poll()
+
     def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while True:
-            m = rx.search(self.text(), start)
-            if m:
-                return m
-            if self.p.poll() is not None:
-                raise AssertionError(f"{self.name} exited ({self.p.returncode}) before /{pattern}/:\n"
-                                     f"{self.text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout} s:\n{self.text()[-3000:]}")
-            time.sleep(0.05)
+        return wait_for_text(self, pattern, timeout, start)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.p.poll() is None:
@@ -91,45 +80,32 @@ class Proc:
         self._out.close()
 
 
-def options_ping(port: int, timeout: float = 0.3) -> str | None:
-    """One OPTIONS to 127.0.0.1:port; the status line of the answer, or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        s.settimeout(timeout)
-        me = s.getsockname()[1]
-        branch = "z9hG4bK" + os.urandom(6).hex()
-        msg = (f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
-               f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch={branch};rport\r\n"
-               f"From: <sip:probe@127.0.0.1:{me}>;tag={os.urandom(4).hex()}\r\n"
-               f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {os.urandom(8).hex()}@127.0.0.1\r\n"
-               f"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        s.sendto(msg.encode(), ("127.0.0.1", port))
-        try:
-            data = s.recv(65535)
-        except OSError:
-            return None
-        return data.split(b"\r\n", 1)[0].decode(errors="replace")
+class Dispatcher(peers.Kamailio):
+    """Kamailio running examples/kamailio/dispatcher.cfg (tests/sip/peers.py starts, checks
+    with `kamailio -c`, and always stops it) with ``nodes`` (127.0.0.1 ports) in its list."""
+
+    def __init__(self, tmp: Path, nodes: list[int]) -> None:
+        port = peers.free_port()
+        dslist = tmp / "dispatcher.list"
+        dslist.write_text("".join(f"1 sip:127.0.0.1:{p} 8 0\n" for p in nodes))
+        super().__init__(tmp / "kamailio", CFG, transports=("udp",), defines={
+            "SIP_PORT": port, "LISTEN": f"udp:127.0.0.1:{port}", "DS_LIST": f'"{dslist}"'})
+
+    def text(self) -> str:
+        """Kamailio's log so far (-E: stderr)."""
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
+        return wait_for_text(self, pattern, timeout, start)
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        self.stop(quiet=True)
 
 
-def start_kamailio(tmp: Path, nodes: list[int], *, extra: list[str] = ()) -> tuple[Proc, int]:
-    """Kamailio with dispatcher.cfg on a free port, the nodes 127.0.0.1:<port> in its list."""
-    port = free_udp_ports(1)[0]
-    rundir = tmp / "kamailio-run"
-    rundir.mkdir(exist_ok=True)
-    dslist = tmp / "dispatcher.list"
-    dslist.write_text("".join(f"1 sip:127.0.0.1:{p} 8 0\n" for p in nodes))
-    defines = ["-A", f"LISTEN=udp:127.0.0.1:{port}", "-A", f'DS_LIST="{dslist}"', *extra]
-    check = subprocess.run(["kamailio", "-c", "-f", str(CFG), *defines], capture_output=True,
-                           text=True, timeout=30)
-    assert check.returncode == 0, check.stderr[-3000:]
-    kam = Proc("kamailio", ["kamailio", "-DD", "-E", "-f", str(CFG), "-Y", str(rundir), "-m", "64",
-                            "-M", "8", *defines], tmp / "kamailio.log")
-    deadline = time.monotonic() + 10
-    while options_ping(port) is None:
-        if kam.p.poll() is not None or time.monotonic() > deadline:
-            kam.kill()
-            raise AssertionError(f"kamailio did not start:\n{kam.text()[-3000:]}")
-    return kam, port
+def start_kamailio(tmp: Path, nodes: list[int]) -> tuple[Dispatcher, int]:
+    kam = Dispatcher(tmp, nodes)
+    kam.start()
+    return kam, kam.port
 
 
 # --------------------------------------------------------------------------- sipp stand-ins
@@ -304,7 +280,7 @@ def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
     """The config alone, sipp standing in for xmfax: 20 calls spread evenly over two nodes;
     node b killed: the OPTIONS probes mark it down within 3 s (no call needed), and every
     later call goes to a and succeeds."""
-    pa, pb = free_udp_ports(2)
+    pa, pb = free_ports(2)
     procs: list[Proc] = []
     try:
         procs += [sipp_node(tmp_path, "a", pa), sipp_node(tmp_path, "b", pb)]
@@ -342,7 +318,7 @@ def test_sipp_call_to_dead_node_fails_over(tmp_path):
     """Calls placed right after node b died, before any probe noticed: the ones Kamailio
     sends to b get no answer within INVITE_TIMEOUT, b is marked down, and they are relayed
     to a: every call succeeds, a took them all."""
-    pa, pb = free_udp_ports(2)
+    pa, pb = free_ports(2)
     procs: list[Proc] = []
     try:
         procs += [sipp_node(tmp_path, "a", pa), sipp_node(tmp_path, "b", pb)]
@@ -466,7 +442,7 @@ def test_xmfax_nodes_behind_dispatcher(tmp_path):
     call placed after the kill succeeds."""
     import asyncio
 
-    pa, pb = free_udp_ports(2)
+    pa, pb = free_ports(2)
     procs: list[Proc] = []
     try:
         a, inbox_a = xmfax_node(tmp_path, "a", pa)
@@ -538,7 +514,7 @@ def test_xmfax_node_killed_mid_call_is_a_failure_never_a_success(tmp_path):
     it), the one on a succeeds, and nothing claims a fax b never finished."""
     import asyncio
 
-    pa, pb = free_udp_ports(2)
+    pa, pb = free_ports(2)
     procs: list[Proc] = []
     try:
         a, inbox_a = xmfax_node(tmp_path, "a", pa)
@@ -575,7 +551,7 @@ def test_xmfax_node_stopping_finishes_its_call_and_sends_new_ones_on(tmp_path):
     gone, and Kamailio moves on), and b exits once its call is done."""
     import asyncio
 
-    pa, pb = free_udp_ports(2)
+    pa, pb = free_ports(2)
     procs: list[Proc] = []
     try:
         a, inbox_a = xmfax_node(tmp_path, "a", pa)
@@ -597,6 +573,10 @@ def test_xmfax_node_stopping_finishes_its_call_and_sends_new_ones_on(tmp_path):
         assert len(got_b) == 1 and set(got_b) <= {42, 43}           # b's one paced fax, nothing new
         assert set(got_a) == ({42, 43} - set(got_b)) | set(range(50, 56))
         assert_intact(got_a | got_b)
+        log = kam.text()
+        # b, still up and busy, refused the calls Kamailio gave it (503): they went on to a
+        assert re.search(rf"fails over to node sip:127\.0\.0\.1:{pa}", log), log[-3000:]
+        assert "silent for" not in log
         assert b.p.wait(timeout=20) is not None                     # b exits after its call
     finally:
         for p in reversed(procs):
