@@ -45,6 +45,9 @@ Choices, documented for the TU:
   so the responses the TU builds with make_response() carry them.
 * **Flood.** At most ``max_transactions`` server transactions (and ``max_bytes`` of stored
   requests) live at once; a new request over either gets a stateless 503 with Retry-After.
+* **Closing down.** ``len(layer)`` counts every live transaction; ``layer.pending`` only those
+  still waiting for a final response. A driver stopping may leave the lingering ones behind,
+  not the pending ones (a CANCELled INVITE's 487 must still be ACKed).
 * **Transport errors.** The driver reports a failed send with
   :meth:`TransactionLayer.transport_failed`; the transactions using that destination end with
   :class:`TransportError` (§17.1.4, §17.2.4).
