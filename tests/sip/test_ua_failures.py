@@ -308,3 +308,87 @@ def test_register_interval_too_brief_asks_again():
     net.run(1.0)
     assert [r.expires for r in net.of("a", Registered)] == [300]
     assert [r.headers.get("Expires") for r in far.requests("REGISTER")] == ["60", "300"]
+
+
+# ------------------------------------------------------------------ forks and races
+def test_a_second_2xx_from_another_fork_is_acked_and_hung_up_once():
+    from xmfax.sip.message import make_response
+
+    def script(request, far):
+        if request.method == "INVITE":
+            body = answer_sdp(request)
+            first = far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=body)
+            other = make_response(request, 200, to_tag="fork2")
+            other.headers.add("Contact", contact_of(far.address))
+            other.headers.add("Content-Type", "application/sdp")
+            other.body = body
+            return [first, other, other]            # the fork's 2xx, and a retransmission
+        if request.method == "BYE":
+            return [far.reply(request, 200)]
+        return []
+    net, ua, far = setup(script, t38_switch_after=None)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    assert len(net.of("a", Answered)) == 1 and not net.of("a", CallEnded)
+    acks = far.requests("ACK")
+    assert sorted(a.to.tag for a in acks) == sorted([far.tag, "fork2", "fork2"])
+    (bye,) = far.requests("BYE")
+    assert bye.to.tag == "fork2"
+    assert ua.call(cid).state == "confirmed" and ua.errors == []
+
+
+def test_200_crossing_our_cancel_is_acked_then_byed():
+    def script(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 180)]
+        if request.method == "CANCEL":      # too late: the callee answered meanwhile
+            invite = far.requests("INVITE")[0]
+            return [far.reply(request, 200),
+                    far.reply(invite, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=answer_sdp(invite))]
+        if request.method == "BYE":
+            return [far.reply(request, 200)]
+        return []
+    net, ua, far = setup(script)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    ua.hangup(cid, net.now)
+    net.run(0.1)
+    assert [e.reason for e in net.of("a", CallEnded)] == ["cancelled"]
+    assert not net.of("a", Answered)
+    assert len(far.requests("ACK")) == 1 and len(far.requests("BYE")) == 1
+    net.settle()
+    assert ua.idle and ua.errors == []
+
+
+def test_retransmitted_2xx_after_the_call_is_gone_is_still_acked():
+    def script(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=answer_sdp(request))]
+        if request.method == "BYE":
+            invite = far.requests("INVITE")[0]
+            ok = far.reply(invite, 200, headers=(("Contact", contact_of(far.address)),),
+                           body=answer_sdp(invite))
+            return [far.reply(request, 200), ok]    # a late copy of the INVITE's 200
+        return []
+    net, ua, far = setup(script, t38_switch_after=None)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    ua.hangup(cid, net.now)
+    net.run(0.1)
+    assert ua.settled
+    assert len(far.requests("ACK")) == 2 and ua.errors == []
+
+
+def test_redirect_to_a_contact_we_cannot_call():
+    def script(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 301, headers=(("Contact", "<tel:+15550111>"),))]
+        return []
+    net, ua, far = setup(script)
+    ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(1.0)
+    (ended,) = net.of("a", CallEnded)
+    assert ended.reason == "redirected" and "no Contact we can call" in ended.detail

@@ -154,15 +154,37 @@ def test_route_set_from_record_route():
 
 
 def test_strict_router_refused_with_a_clear_detail():
+    from .test_ua_failures import answer_sdp
+    from .uapair import FarEnd, contact_of
+
+    def script(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 200, body=answer_sdp(request), headers=(
+                ("Record-Route", f"<sip:{LOCAL}:{B}>"), ("Contact", contact_of(far.address))))]
+        if request.method == "BYE":
+            return [far.reply(request, 200)]
+        return []
     net = Network()
-    a = net.ua("a", A, outbound_proxy=(LOCAL, P1))
-    b = net.ua("b", B)
-    net.add("p1", Proxy(strict=True), (LOCAL, P1))
-    place(net, a, b)
+    a = net.ua("a", A)
+    far = net.add("far", FarEnd(script), (LOCAL, B))
+    a.invite(B_URI, audio_port=4000, t38_port=None, now=net.now)
     net.run(1.0)
     (ended,) = net.of("a", CallEnded)
     assert ended.reason == "rejected" and "strict router" in ended.detail
     assert not net.of("a", Answered)
+    assert len(far.requests("ACK")) == 1 and len(far.requests("BYE")) == 1
+
+
+def test_strict_router_on_the_way_in_is_refused_too():
+    net = Network()
+    a = net.ua("a", A, outbound_proxy=(LOCAL, P1))
+    b = net.ua("b", B)
+    net.add("p1", Proxy(strict=True), (LOCAL, P1))
+    a.invite(B_URI, audio_port=4000, t38_port=None, now=net.now)
+    net.run(1.0)
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.reason, ended.status) == ("rejected", 400)
+    assert "Strict Routing" in ended.detail and not net.of("b", IncomingCall)
 
 
 # ------------------------------------------------------------------ odd requests
@@ -386,3 +408,12 @@ def test_options_says_supported_and_sips_targets_are_refused():
     with pytest.raises(LocalProtocolError):
         ua.invite(f"sip:1@{LOCAL}", audio_port=None, t38_port=None, now=net.now)
     assert ua.settled and ua.errors == []
+
+
+def test_inbound_through_a_strict_router_is_refused():
+    net, ua, probe = one_ua()
+    send(net, ua, raw("INVITE", call_id="sr@x", body=SDP_T38,
+                      extra="Content-Type: application/sdp\r\n"
+                            f"Record-Route: <sip:{LOCAL}:5999>\r\n"))
+    assert probe.statuses == [400] and b"Strict Routing" in probe.raw[0]
+    assert not net.of("a", IncomingCall) and ua.settled

@@ -90,8 +90,9 @@ class Dialog:
         # RFC 3261 §12.1.2: route set = Record-Route of the response, reversed; remote target =
         # its Contact; remote tag = the To tag; local CSeq = the request's.
         routes = list(reversed(response.headers.values("Record-Route")))
-        contacts = response.contacts
-        # INTEROP(broken UAS): a 2xx without Contact; the Request-URI is the best target left
+        contacts = _contacts(response)
+        # INTEROP(broken UAS): a 2xx without (a readable) Contact; the Request-URI is the best
+        # target left
         target = contacts[0].uri if contacts else request.uri
         return cls(call_id=request.call_id, local=request.from_, remote=response.to,
                    remote_target=target, route_set=routes, local_cseq=request.cseq[0],
@@ -103,7 +104,7 @@ class Dialog:
         # RFC 3261 §12.1.1: route set = Record-Route of the request, in order; remote target =
         # its Contact; remote CSeq = the request's.
         routes = list(request.headers.values("Record-Route"))
-        contacts = request.contacts
+        contacts = _contacts(request)
         if contacts:
             target = contacts[0].uri
         else:   # INTEROP(broken UAC): an INVITE without Contact; answer where it came from
@@ -117,22 +118,28 @@ class Dialog:
     def strict_router(self) -> str | None:
         """The first route when it is a strict router (no ;lr): we only do loose routing
         (RFC 3261 §12.2.1.1 keeps strict routing for RFC 2543 proxies)."""
-        if self.route_set:
-            first = NameAddr.parse(self.route_set[0])
+        for route in self.route_set[:1]:
+            try:
+                first = NameAddr.parse(route)
+            except ValueError:
+                return route                    # unreadable: we cannot route through it
             if "lr" not in first.uri.params:
-                return self.route_set[0]
+                return route
         return None
 
     def next_hop(self) -> tuple[tuple[str, int], str]:
         """Where an in-dialog request goes (RFC 3261 §12.2.1.1, §8.1.2): the first route's
         address when there is a route set, else the remote target's; and over which transport."""
         uri = NameAddr.parse(self.route_set[0]).uri if self.route_set else self.remote_target
-        transport = uri.transport or ("tcp" if uri.scheme == "sips" else self.transport)
+        transport = uri.transport
+        if transport not in ("udp", "tcp"):
+            # none said (or one we do not speak, e.g. tls, ws): the call's own
+            transport = self.transport
         return uri.hostport(), transport
 
     def update_target(self, message: Request | Response) -> None:
         """A target refresh (re-INVITE or its 2xx) replaces the remote target (§12.2)."""
-        contacts = message.contacts
+        contacts = _contacts(message)
         if contacts:
             self.remote_target = contacts[0].uri
 
@@ -153,6 +160,13 @@ class Dialog:
                              content_type=content_type, branch=branch)
 
 
+def _contacts(message: Request | Response) -> list[NameAddr]:
+    try:
+        return message.contacts
+    except ValueError:          # a malformed Contact: as if there were none (the caller decides)
+        return []
+
+
 @dataclass
 class AuthState:
     """Digest retries for one request stream (a call's INVITEs, or a registration): RFC 3261
@@ -160,6 +174,7 @@ class AuthState:
     for the same realm is retried once more only when it says stale=true (a new nonce, the
     password was right)."""
     tried: dict[tuple[bool, str], int] = field(default_factory=dict)
+    # per challenge answered: (the challenge, the nonce count for its next use)
     current: dict[tuple[bool, str], tuple[_auth.Challenge, int]] = field(default_factory=dict)
     failure: str = ""
 
@@ -193,7 +208,7 @@ class AuthState:
             return None
         self.tried[key] = count + 1
         previous = self.current.get(key)
-        nc = previous[1] + 1 if previous and previous[0].nonce == challenge.nonce else 1
+        nc = previous[1] if previous and previous[0].nonce == challenge.nonce else 1
         self.current[key] = (challenge, nc)
         new = rebranch(request, cseq)
         self.apply(new, credentials)
@@ -203,10 +218,11 @@ class AuthState:
         """Put an Authorization/Proxy-Authorization for every challenge answered so far."""
         request.headers.remove("Authorization")
         request.headers.remove("Proxy-Authorization")
-        for (proxy, _realm), (challenge, nc) in self.current.items():
+        for key, (challenge, nc) in list(self.current.items()):
             value = _auth.authorization(challenge, credentials, request.method, str(request.uri),
                                         nc=nc, body=request.body)
-            request.headers.add("Proxy-Authorization" if proxy else "Authorization", value)
+            request.headers.add("Proxy-Authorization" if key[0] else "Authorization", value)
+            self.current[key] = (challenge, nc + 1)     # RFC 7616 §3.4: nc counts up per use
 
 
 # ---------------------------------------------------------------- calls

@@ -74,7 +74,11 @@ class UserAgent(ClientSide, ServerSide):
         self._owners: dict[object, tuple[str, Call | None]] = {}
         self._out: list[Outgoing] = []
         self._events: list = []
-        self._late_acks: dict[tuple[str, int], tuple[Request, tuple[str, int], str, float]] = {}
+        # ACKs re-sent for each 2xx retransmission: other forks' (call, CSeq, To tag), and
+        # those of calls already gone (kept 64*T1)
+        self._fork_acks: dict[tuple[str, int, str], tuple[Request, tuple[str, int], str]] = {}
+        self._late_acks: dict[tuple[str, int, str],
+                              tuple[Request, tuple[str, int], str, float]] = {}
         self._now = now
         self.dropped = 0                # messages thrown away (garbage, stray responses)
         self.errors: list[str] = []     # internal errors caught at the boundary (should be none)
@@ -177,7 +181,10 @@ class UserAgent(ClientSide, ServerSide):
                headers: Sequence[tuple[str, str]] = ()) -> str:
         self._now = now
         cfg = self.config
-        uri = URI.parse(target)
+        try:
+            uri = URI.parse(target)
+        except SIPParseError as exc:
+            raise LocalProtocolError(f"SIP target {target!r}: {exc}") from None
         if uri.scheme not in ("sip", "tel"):
             raise LocalProtocolError(f"SIP target {target!r}: not a sip: or tel: URI"
                                      + (" (sips: needs TLS, which xmfax does not do)"
@@ -187,6 +194,9 @@ class UserAgent(ClientSide, ServerSide):
         if audio_port is None and t38_port is None:
             raise LocalProtocolError("invite() needs an audio port or a T.38 port")
         transport = uri.transport or cfg.transport
+        if transport not in ("udp", "tcp"):
+            raise LocalProtocolError(f"SIP target {target!r}: transport {transport!r} "
+                                     "(xmfax does udp and tcp)")
         ruri = URI(scheme=uri.scheme, user=uri.user, host=uri.host, port=uri.port,
                    params=dict(uri.params))
         call_id = new_call_id(cfg.host)
@@ -403,8 +413,12 @@ class UserAgent(ClientSide, ServerSide):
         while len(self._finished) > _FINISHED_KEPT:
             del self._finished[next(iter(self._finished))]
         linger = now + 64 * self.config.timers.T1   # 2xx retransmissions still to ACK
+        tag = (call.dialog.remote_tag if call.dialog is not None else None) or ""
         for cseq, (ack, dest, transport) in call.acks.items():
-            self._late_acks[(call.call_id, cseq)] = (ack, dest, transport, linger)
+            self._late_acks[(call.call_id, cseq, tag)] = (ack, dest, transport, linger)
+        for key in [k for k in self._fork_acks if k[0] == call.call_id]:
+            ack, dest, transport = self._fork_acks.pop(key)
+            self._late_acks[key] = (ack, dest, transport, linger)
 
     # ------------------------------------------------------------------ incoming
     def _receive(self, data: bytes, source: tuple[str, int], transport: str,

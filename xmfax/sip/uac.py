@@ -57,7 +57,7 @@ class ClientSide:
                     cseq == call.invite.cseq[0]:
                 self._ack_and_bye_fork(call, response, now)
             return
-        late = self._late_acks.get((call_id, cseq))
+        late = self._late_acks.get((call_id, cseq, response.to.tag or ""))
         if late is not None:
             self.txn.send_ack(late[0], late[1], late[2])
             return
@@ -65,10 +65,18 @@ class ClientSide:
 
     def _ack_and_bye_fork(self, call: Call, response: Response, now: float) -> None:
         # RFC 3261 §13.2.2.4: a second 2xx from another branch: ACK it, then BYE that dialog
+        # (once: a retransmission of it only gets the ACK again)
+        key = (call.call_id, call.invite.cseq[0], response.to.tag or "")
+        known = self._fork_acks.get(key)
+        if known is not None:
+            self.txn.send_ack(*known)
+            return
         dialog = Dialog.as_uac(call.invite, response, call.transport)
-        ack = self._in_dialog(dialog, "ACK", cseq=call.invite.cseq[0], contact=False)
+        ack = self._in_dialog(dialog, "ACK", cseq=call.invite.cseq[0], contact=False,
+                              extra=_credentials_of(call.invite))
         dest, transport = dialog.next_hop()
         self.txn.send_ack(ack, dest, transport)
+        self._fork_acks[key] = (ack, dest, transport)
         bye = self._in_dialog(dialog, "BYE")
         self._send(bye, dest, transport, "bye", call, now)
 
@@ -120,17 +128,20 @@ class ClientSide:
                 contacts = response.contacts
             except SIPParseError:
                 contacts = []
+            contacts = [c for c in contacts if c.uri.scheme == "sip" and c.uri.host
+                        or cfg.outbound_proxy is not None and c.uri.scheme in ("sip", "tel")]
             if contacts and call.redirects < cfg.max_redirects:
                 call.redirects += 1
                 target = contacts[0].uri
                 call.invite_dest = cfg.outbound_proxy or target.hostport()
-                call.transport = target.transport or call.transport
+                if target.transport in ("udp", "tcp"):
+                    call.transport = target.transport
                 call.auth = AuthState()
                 self._reinvite_initial(call, URI(scheme=target.scheme, user=target.user,
                                                  host=target.host, port=target.port,
                                                  params=dict(target.params)), now)
                 return
-            why = "no Contact" if not contacts else f"more than {cfg.max_redirects} redirects"
+            why = "no Contact we can call" if not contacts else f"more than {cfg.max_redirects} redirects"
             self._end(call, "redirected", status, "remote", f"{status} {response.reason}: {why}",
                       now)
             return
@@ -164,8 +175,10 @@ class ClientSide:
         dialog = Dialog.as_uac(call.invite, response, call.transport)
         call.dialog = dialog
         call.final_status = response.status
-        # RFC 3261 §13.2.2.4: the UA ACKs a 2xx itself, same CSeq number, method ACK
-        ack = self._in_dialog(dialog, "ACK", cseq=call.invite.cseq[0], contact=False)
+        # RFC 3261 §13.2.2.4: the UA ACKs a 2xx itself, same CSeq number, method ACK, and the
+        # INVITE's credentials (§22.1)
+        ack = self._in_dialog(dialog, "ACK", cseq=call.invite.cseq[0], contact=False,
+                              extra=_credentials_of(call.invite))
         dest, transport = dialog.next_hop()
         self.txn.send_ack(ack, dest, transport)
         call.acks[call.invite.cseq[0]] = (ack, dest, transport)
@@ -238,7 +251,8 @@ class ClientSide:
         dialog = call.dialog
         if status < 300:
             cseq = response.cseq[0]
-            ack = self._in_dialog(dialog, "ACK", cseq=cseq, contact=False)
+            ack = self._in_dialog(dialog, "ACK", cseq=cseq, contact=False,
+                                  extra=_credentials_of(call.reinvite_request))
             dialog.update_target(response)
             dest, transport = dialog.next_hop()
             self.txn.send_ack(ack, dest, transport)
@@ -314,3 +328,10 @@ class ClientSide:
         cancel.headers.add("User-Agent", self.config.user_agent)
         self._send(cancel, call.invite_dest, call.transport, "cancel", call, now)
         call.cancel_sent = True
+
+
+def _credentials_of(request: Request | None) -> list[tuple[str, str]]:
+    if request is None:
+        return []
+    return [(n, v) for n, v in request.headers.items()
+            if n.lower() in ("authorization", "proxy-authorization")]

@@ -110,6 +110,12 @@ class ServerSide:
         # else: no offer (RFC 3261 §13.3.1.1): ours goes in the 2xx, theirs comes in the ACK
         local_tag = new_tag()
         dialog = Dialog.as_uas(request, local_tag, ev.transport, ev.source)
+        strict = dialog.strict_router()
+        if strict is not None:
+            # we route only loosely (RFC 3261 §16.12); our BYE could not get back through it
+            self._respond(txn, request, 400, "Strict Routing Not Supported", now=now,
+                          extra=(("Warning", f'399 xmfax "strict router {_quote(strict)}"'),))
+            return
         ani = None
         pai = request.headers.values("P-Asserted-Identity")
         for value in pai:
