@@ -392,3 +392,22 @@ def test_redirect_to_a_contact_we_cannot_call():
     net.run(1.0)
     (ended,) = net.of("a", CallEnded)
     assert ended.reason == "redirected" and "no Contact we can call" in ended.detail
+
+
+def test_bye_challenged_by_a_proxy_is_sent_again_with_credentials():
+    def bye_challenger(request, far):
+        if request.method == "BYE":
+            value = request.headers.get("Proxy-Authorization")
+            if value and auth.verify(value, CREDS.password, "BYE", realm="p", nonce="nb"):
+                return [far.reply(request, 200)]
+            return [far.reply(request, 407, headers=(
+                ("Proxy-Authenticate", 'Digest realm="p", nonce="nb", qop="auth"'),))]
+        return accept_call(request, far)
+    net, ua, far = setup(bye_challenger, credentials=CREDS, t38_switch_after=None)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    ua.hangup(cid, net.now)
+    net.run(0.1)
+    first, second = far.requests("BYE")
+    assert second.cseq[0] == first.cseq[0] + 1 and "Proxy-Authorization" in second.headers
+    assert ua.settled and [e.reason for e in net.of("a", CallEnded)] == ["hangup"]

@@ -38,6 +38,14 @@ class ClientSide:
             self._on_reinvite_response(call, response, now)
         elif kind == "register":
             self._on_register_response(response, now)
+        elif kind == "bye" and response.status in (401, 407) and call.dialog is not None:
+            # a proxy that challenges in-dialog requests too: once more with credentials
+            retry = call.auth.retry(self.config.credentials, txn.request, response,
+                                    cseq=call.dialog.local_cseq + 1)
+            if retry is not None and call.dialog.remote_tag == retry.to.tag:
+                call.dialog.local_cseq += 1
+                dest, transport = call.dialog.next_hop()
+                self._send(retry, dest, transport, "bye", call, now)
         if call is not None and response.status >= 200:
             self._maybe_reap(call, now)
 
