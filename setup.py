@@ -37,6 +37,6 @@ setup(
     + ["xmfax.drivers"] + ["xmfax.drivers." + p for p in find_packages("drivers")],
     package_dir={"xmfax.drivers": "drivers"},
     package_data={"xmfax": ["py.typed"]},
-    cffi_modules=["native/build_codecs.py:ffibuilder"],
+    cffi_modules=["native/build_codecs.py:ffibuilder", "native/build_modems.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
 )

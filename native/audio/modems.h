@@ -1,0 +1,6 @@
+/* The C API of xmfax._modems: one #include per block (native/build_modems.py).
+ * Each engineer adds the line for their own header; keep one per line. */
+#ifndef XMFAX_MODEMS_H
+#define XMFAX_MODEMS_H
+#include "g711.h"
+#endif
