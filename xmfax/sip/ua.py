@@ -168,7 +168,8 @@ class UserAgent(ClientSide, ServerSide):
         retransmissions (Timers D, I, K, L, M), which a closing driver need not wait for.
         CallEnded comes before this (at once on hangup()), so wait for this before closing."""
         reg = self.registration
-        return not self._calls and not (reg is not None and reg.pending)
+        return not self._calls and not (reg is not None and reg.pending) and \
+            self.txn.pending == 0
 
     def call(self, call_id: str) -> CallInfo:
         call = self._calls.get(call_id)
