@@ -231,3 +231,110 @@ def test_framer_on_mutated_streams(messages, chunk):
         assert framer.buffered <= MAX_MESSAGE_SIZE + len(piece)
         for message in out:
             check_message(message)
+
+
+# ---------------------------------------------------------------- generated valid values
+
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+tokens = st.text(_ALNUM + "-.!%*_+`'~", min_size=1, max_size=12)
+labels = st.text(_ALNUM, min_size=1, max_size=8)
+hostnames = st.lists(labels, min_size=1, max_size=4).map(".".join)
+ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
+ipv6 = st.tuples(*[st.integers(0, 0xFFFF)] * 8).map(
+    lambda t: __import__("ipaddress").IPv6Address(
+        ":".join(f"{x:x}" for x in t)).compressed)
+hosts = st.one_of(hostnames, ipv4, ipv6)
+ports = st.one_of(st.none(), st.integers(0, 65535))
+users = st.text(_ALNUM + "-_.!~*'()&=+$,;?/", min_size=1, max_size=16) | st.from_regex(
+    r"\+?[0-9]{3,15}", fullmatch=True)
+param_values = st.one_of(st.none(), st.text(_ALNUM + "-_.!~*'()[]/:&+$", min_size=1,
+                                             max_size=10))
+uri_tokens = st.text(_ALNUM + "-.!*_+'~", min_size=1, max_size=12)   # no '`' in a URI
+uri_params = st.dictionaries(uri_tokens.map(str.lower), param_values, max_size=4)
+uri_headers = st.dictionaries(uri_tokens, st.text(_ALNUM + "-_.", max_size=8), max_size=2)
+
+
+@st.composite
+def uris(draw) -> URI:
+    scheme = draw(st.sampled_from(["sip", "sips", "tel"]))
+    if scheme == "tel":
+        return URI("tel", draw(st.from_regex(r"\+[0-9]{4,15}", fullmatch=True)), None, "", None,
+                   draw(uri_params))
+    user = draw(st.one_of(st.none(), users))
+    password = draw(st.one_of(st.none(), st.text(_ALNUM, min_size=1, max_size=8))) if user else None
+    return URI(scheme, user, password, draw(hosts), draw(ports), draw(uri_params),
+               draw(uri_headers))
+
+
+header_params = st.dictionaries(tokens.map(str.lower), st.one_of(
+    st.none(), tokens, st.text(_ALNUM + " ,;<>:@", max_size=10).map(
+        lambda t: '"' + t + '"')), max_size=3)
+displays = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cc", "Cs")),
+                                        max_size=20))
+
+
+@st.composite
+def name_addrs(draw) -> NameAddr:
+    return NameAddr(draw(uris()), draw(displays), draw(header_params))
+
+
+@st.composite
+def vias(draw) -> Via:
+    from xmfax.sip.message import Via
+    params = draw(st.dictionaries(tokens.map(str.lower), st.one_of(st.none(), tokens),
+                                  max_size=3))
+    return Via(draw(st.sampled_from(["UDP", "TCP", "TLS", "SCTP"])), draw(hosts), draw(ports),
+               params)
+
+
+@settings(max_examples=150)
+@given(uris())
+def test_generated_uris_round_trip(uri):
+    assert URI.parse(str(uri)) == uri
+
+
+@settings(max_examples=120)
+@given(name_addrs())
+def test_generated_name_addrs_round_trip(na):
+    assert NameAddr.parse(str(na)) == na
+
+
+@settings(max_examples=100)
+@given(vias())
+def test_generated_vias_round_trip(via):
+    from xmfax.sip.message import Via
+    assert Via.parse(str(via)) == via
+
+
+@settings(max_examples=50)
+@given(st.lists(vias(), min_size=1, max_size=4), name_addrs(), name_addrs(),
+       st.lists(name_addrs(), max_size=3), st.integers(0, 2 ** 31 - 1), tokens,
+       st.binary(max_size=300), st.booleans(), uris())
+def test_generated_messages_round_trip(via_list, from_, to, contacts, number, call_id, body,
+                                       fold, ruri):
+    from xmfax.sip.message import Headers, Request
+    if ruri.scheme == "tel":
+        ruri = URI("sip", ruri.user, None, "h")
+    h = Headers()
+    for via in via_list:
+        h.add("Via", str(via))
+    h.add("From", str(from_))
+    h.add("To", str(to))
+    h.add("Call-ID", call_id)
+    h.add("CSeq", f"{number} INVITE")
+    if contacts:
+        h.add("Contact", ", ".join(map(str, contacts)))
+    req = Request("INVITE", ruri, h, body)
+    data = req.encode()
+    if fold:                                     # fold every header line in two (RFC 3261 §7.3.1)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        data = b"\r\n".join([lines[0]] + [ln.replace(b": ", b":\r\n\t ", 1) for ln in lines[1:]]) \
+            + b"\r\n\r\n" + rest
+    if len(data) > MAX_MESSAGE_SIZE:
+        return
+    m = parse(data)
+    assert m == req
+    assert m.vias == via_list and m.from_ == from_ and m.to == to
+    assert m.contacts == contacts and m.cseq == (number, "INVITE") and m.call_id == call_id
+    assert m.body == body and m.uri == ruri
