@@ -287,10 +287,13 @@ class SipEndpoint:
         return reg
 
     def _settled(self) -> bool:
-        """Nothing left but transactions lingering to absorb retransmissions (Timer K, D, I):
-        no call the driver still follows, no REGISTER waiting for its answer."""
+        """Nothing left but transactions lingering to absorb retransmissions (Timers D, I, K):
+        no call the driver still follows, no request of ours waiting for its final answer
+        (a CANCELled INVITE still needs its 487 ACKed, RFC 3261 §17.1.1.3), no REGISTER
+        pending."""
         reg = getattr(self.ua, "registration", None)
-        return not self._channels and not (reg is not None and reg.pending)
+        return (not self._channels and self.ua.txn.pending == 0
+                and not (reg is not None and reg.pending))
 
     async def close(self, timeout: float = 5.0) -> None:
         """Hang up every call, unregister, wait (up to ``timeout``) until the UA is idle, close."""
@@ -619,9 +622,9 @@ async def send_fax(make_session: Callable[[T38Config], Any], target: str, *, rea
         outcome = await call.run(make_session, answer_timeout=ep.config.invite_timeout + 40.0)
         return outcome
     finally:
-        # the call is over and its BYE answered (or given up): what lingers in the UA only
-        # absorbs retransmissions, which this one-call endpoint need not wait for
-        await ep.close(timeout=0.2)
+        # the call is over: once nothing of ours waits for an answer, what lingers in the UA
+        # only absorbs retransmissions, which this one-call endpoint need not wait for
+        await ep.close(timeout=BYE_WAIT)
 
 
 async def answer_fax(ep: SipEndpoint, incoming: IncomingCall, make_session: Callable[[T38Config], Any], *,
