@@ -710,6 +710,18 @@ def test_framer_many_small_feeds_is_linear():
 
 # ---------------------------------------------------------------- sans-IO
 
+def test_importing_loads_no_network_modules():
+    """In a fresh interpreter (``time`` is loaded by the interpreter itself, so only the source
+    check below can speak for it)."""
+    import subprocess
+    import sys
+    code = ("import sys, xmfax.sip.message; "
+            "print(sorted(m for m in ('socket', 'asyncio', 'selectors', 'ssl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_modules_import_no_io():
     for mod in (sipmsg, __import__("xmfax.sip.uri", fromlist=["x"])):
         tree = ast.parse(Path(mod.__file__).read_text())
