@@ -399,6 +399,28 @@ def test_receiver_registers_with_credentials_and_unregisters_on_stop():
     assert last.headers.get("Expires") == "0" or "expires=0" in (last.headers.get("Contact") or "")
 
 
+def test_caller_gives_up_with_cancel_while_on_call_decides():
+    """No answer within invite_timeout: the caller CANCELs (no_answer); the receiver answers
+    200 and 487, gets the ACK for the 487 before the caller's socket closes, and records
+    the call as cancelled, not answered."""
+    async def main():
+        async def slow(call):
+            await asyncio.sleep(1.5)
+            return api.Accept()
+
+        receiver, task, where = await start_sip_receiver(on_call=slow, once=True)
+        sent = await api.send([text_page(1)], via=f"sip:+1555@{where}", realtime=False,
+                              sip={"invite_timeout": 0.5})
+        return sent, (await asyncio.wait_for(task, 15))[0]
+
+    sent, got = run(main())
+    assert (sent.reason, sent.sip["final_status"]) == ("no_answer", None) and "0.5 s" in sent.reason_text
+    assert got.reason == "cancelled" and not got.ok
+    lines = [s for _, s in sip_lines(got)]
+    assert lines[-4:] == [next(s for s in lines if s.startswith("CANCEL ")), "SIP/2.0 200 OK",
+                          "SIP/2.0 487 Request Terminated", next(s for s in lines if s.startswith("ACK "))]
+
+
 def test_nobody_listening_on_tcp_fails_at_once():
     """Connection refused ends the INVITE transaction at once (RFC 3261 §17.1.4), not after
     Timer B; a failure with a reason, never an exception."""
