@@ -8,6 +8,7 @@ the program's logs; pytest shows a test's captured output only when it fails, so
 a failing test's peers come with its report and passing tests stay quiet.
 
     from peers import Sipp, Kamailio, Baresip, free_udp_port, require
+    from peers_media import SpandspT38Endpoint, UdpTap    # the fax end, a timing tap
 
     require("sipp")                                   # pytest.skip with a reason if absent
     with Sipp("uas_t38_reinvite.xml", tmp_path, port=free_udp_port()) as uas:
@@ -32,7 +33,7 @@ import struct
 import subprocess
 import time
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -92,6 +93,23 @@ def free_ports(n: int, *, both: bool = True) -> list[int]:
         for s in held:
             s.close()
     return ports
+
+
+def free_media_port() -> int:
+    """An even UDP port p with p + 2 free too (sipp binds its audio and video RTP there)."""
+    for _ in range(200):
+        p = free_udp_port() & ~1
+        held = []
+        try:
+            for q in (p, p + 1, p + 2, p + 3):
+                held.append(_bound(socket.SOCK_DGRAM, q))
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no free media port pair found")
 
 
 def free_port() -> int:
@@ -330,8 +348,8 @@ SCENARIO_PARAMS: dict[str, object] = {
     "bye_wait": 3000,        # ms a scenario waits for the far end's BYE before sending its own
     "cancel_wait": 10000,    # ms uas_ring_await_cancel waits for the CANCEL
     "refresh_wait": 10000,   # ms uas_register waits for the refreshing REGISTER
-    "lose_200_for": 1500,    # ms uac_ignore_first_200 drops every 200 (it arrives once, then T1 later)
     "auth_user": "xmfax",    # the username uas_challenge_407 expects in Proxy-Authorization
+    "linger": 500,           # ms a scenario stays after its last message (its <timewait>)
     "ring_wait": 500,        # ms uac_cancel waits for a 180 before it CANCELs anyway
 }
 _PARAM = re.compile(r"@([a-z][a-z0-9_]*)@")
@@ -343,12 +361,14 @@ class Sipp(PeerProcess):
     ``scenario``: a file name under tests/sip/scenarios/, a path, or a built-in ("uac", "uas",
     ...: passed as ``-sn``). A scenario file is a template: each ``@name@`` is replaced by
     ``params[name]`` (defaults in ``SCENARIO_PARAMS``) before sipp reads it, for numbers sipp
-    does not take from ``-key`` (timeouts); the rendered copy is in ``workdir``. ``remote``: "host:port" the UAC calls (a UAS leaves it None).
-    ``port``: our SIP port (0: pick a free one; read ``self.port``). ``transport``: "udp" | "tcp"
-    (sipp's u1 / t1). ``variables``: ``-key name value`` pairs, read as ``[name]`` in the
-    scenario (``t38_port`` defaults to sipp's media port, ``expires`` to 4). ``pause``: the
-    ``-d`` ms of the scenario's ``<pause/>``. ``service``: the Request-URI user (``-s``). ``timeout``: sipp's own global
-    ``-timeout`` (it stops and fails calls still running); ``wait()`` kills it past that.
+    does not take from ``-key`` (timeouts); the rendered copy is in ``workdir``.
+    ``remote``: "host:port" the UAC calls (a UAS leaves it None). ``port``: our SIP port (0:
+    pick a free one; read ``self.port``). ``transport``: "udp" | "tcp" (sipp's u1 / t1).
+    ``variables``: ``-key name value`` pairs, read as ``[name]`` in the scenario (``t38_port``
+    defaults to sipp's media port, ``t38_datagram`` to 400, ``expires`` to 4). ``pause``: the
+    ``-d`` ms of the scenario's ``<pause/>``. ``service``: the Request-URI user (``-s``).
+    ``timeout``: sipp's own global ``-timeout`` (it stops and fails calls still running);
+    ``wait()`` kills it past that.
     """
 
     name = "sipp"
@@ -365,12 +385,13 @@ class Sipp(PeerProcess):
         self.scenario = scenario
         self.remote = remote
         self.port = port or free_port()
-        self.media_port = free_ports(1, both=False)[0]
+        self.media_port = free_media_port()
         self.transport = transport.lower()
         self.calls = calls
         self.rate = rate
         self.service = service
-        self.variables = {"t38_port": self.media_port, "expires": 4, **(variables or {})}
+        self.variables = {"t38_port": self.media_port, "t38_datagram": 400, "expires": 4,
+                          **(variables or {})}
         self.params = {**SCENARIO_PARAMS, **(params or {})}
         self.pause = pause
         self.timeout = timeout
@@ -409,6 +430,10 @@ class Sipp(PeerProcess):
                "-trace_msg", "-message_file", str(self.message_file),
                "-trace_err", "-error_file", str(self.error_file),
                "-trace_logs", "-log_file", str(self.log_file)]
+        if self.transport == "tcp":
+            # INTEROP(xmfax): a TCP connection the far end closes after the call (allowed, RFC
+            # 3261 §18) makes sipp fail the call still in its last steps; let it reconnect
+            cmd += ["-max_reconnect", "3", "-reconnect_close", "false", "-reconnect_sleep", "0"]
         if self.rate is not None:
             cmd += ["-r", f"{self.rate:g}"]
         if self.pause is not None:
@@ -622,3 +647,4 @@ class Baresip(PeerProcess):
         super().start()
         wait_listening(self.port, "udp", timeout=15, process=self)
         return self
+
