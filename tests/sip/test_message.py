@@ -161,6 +161,7 @@ def test_headers_editing():
 
 @pytest.mark.parametrize("name,value", [("Subject", "a\r\nVia: evil"), ("Subject", "a\nb"),
                                         ("Subject", "a\x00"), ("Bad Name", "x"), ("", "x"),
+                                        ("Subject", "lone \ud800 surrogate"),
                                         ("X:Y", "x")])
 def test_headers_refuse_injection(name, value):
     h = Headers()

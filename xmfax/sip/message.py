@@ -110,6 +110,10 @@ class Headers:
             raise ValueError(f"bad SIP header name {name!r}")
         if _BAD_VALUE_RE.search(value):                # no header injection from callers
             raise ValueError(f"SIP header {name} value contains CR, LF or NUL")
+        try:
+            value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise ValueError(f"SIP header {name} value cannot be encoded") from None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = self._key(name)
