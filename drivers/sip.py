@@ -39,7 +39,7 @@ from . import t38_udp
 from .sip_transport import Address, SipTransport, resolve, route_source
 
 __all__ = ["SipEndpoint", "SipOutcome", "CallMedia", "send_fax", "answer_fax", "parse_sip_listen",
-           "parse_sip_target", "ua_options", "T38_WAIT"]
+           "parse_sip_target", "ua_options", "hostport", "T38_WAIT"]
 
 # How long a call on audio waits for T.38 (a re-INVITE from either end) before it gives up
 # as t38_refused: the far end's own switch comes within seconds, ours after
@@ -101,6 +101,12 @@ def parse_sip_listen(url: str) -> tuple[Address, str]:
 
 def _wildcard(host: str) -> bool:
     return host in ("0.0.0.0", "::", "")
+
+
+def hostport(address: tuple[str, int]) -> str:
+    """("192.0.2.7", 5060) -> "192.0.2.7:5060"; ("2001:db8::1", 5060) -> "[2001:db8::1]:5060"."""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # --------------------------------------------------------------------------- the pump
@@ -483,7 +489,7 @@ class _FaxCall:
         ends it at once as a lost line."""
         config = media.t38 if media.t38 is not None else T38Config()
         self.outcome.sip["t38"] = _t38_params(config)
-        self.outcome.sip["remote_media"] = f"{media.remote[0]}:{media.remote[1]}"
+        self.outcome.sip["remote_media"] = hostport(media.remote)
         session = self.outcome.session = make_session(config)
         hangup: asyncio.Future = self.ep.loop.create_future()
 

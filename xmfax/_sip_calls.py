@@ -102,7 +102,7 @@ async def _take_call(receiver: Receiver, endpoint: Any, incoming: Any, dispatche
     """One incoming call, from on_call to its record (never raises: the other calls go on)."""
     wall_start = time.time()
     call = Call(via=receiver.via, transport="sip", ani=incoming.ani, dnis=incoming.dnis,
-                remote_address=f"{incoming.source[0]}:{incoming.source[1]}", headers=incoming.headers,
+                remote_address=sip_driver.hostport(incoming.source), headers=incoming.headers,
                 sip_call_id=incoming.call_id, info={"offer": list(incoming.offer)})
     common = dict(local_id=receiver.config.local_id, transport="sip", address=receiver.via, ani=call.ani,
                   dnis=call.dnis)

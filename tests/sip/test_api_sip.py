@@ -439,6 +439,43 @@ def test_nobody_listening_on_tcp_fails_at_once():
     assert took < 3.0 and sent.page_count == 0
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_ipv6():
+    async def main():
+        calls = []
+        receiver = api.receive(via="sip://[::1]:0", once=True, realtime=False, on_call=calls.append)
+        task = asyncio.create_task(receiver.run())
+        host, port = await asyncio.wait_for(receiver.ready(), 10)
+        sent = await api.send([text_page(1)], via=f"sip:+1555@[{host}]:{port}", realtime=False)
+        return sent, (await asyncio.wait_for(task, 15))[0], calls
+
+    sent, got, calls = run(main())
+    assert sent.ok and got.ok
+    assert sent.sip["remote_media"].startswith("[::1]:") and calls[0].remote_address.startswith("[::1]:")
+
+
+def test_ladder_svg_draws_sip_messages():
+    from xmfax.ladder import render_svg
+
+    record = {"direction": "send", "status": "failure", "reason": "busy", "events": [
+        {"t": 0.0, "type": "SipMessage", "dir": "out", "summary": "INVITE sip:+1@h SIP/2.0 (SDP: audio)"},
+        {"t": 0.01, "type": "SipMessage", "dir": "in", "summary": "SIP/2.0 486 Busy Here"}]}
+    svg = render_svg(record)
+    assert "SIP INVITE sip:+1@h (SDP: audio)" in svg and "SIP 486 Busy Here" in svg
+    assert svg.count('stroke="#2e7d32"') == 2
+    rows = render_text(record).splitlines()
+    assert rows[3].endswith("~>|") and rows[4].startswith("   0.010  |<~")
+
+
 def test_sip_urls_are_checked_before_calling():
     with pytest.raises(ValueError, match="listening address"):
         api.send_sync([text_page(1)], via="sip://127.0.0.1:5060")

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 elif receiver.transport == "sip" and address:
                     tcp = ";transport=tcp" if "transport=tcp" in args.via.lower() else ""
                     host = f"[{address[0]}]" if ":" in address[0] else address[0]
-                    where = f"sip://{host}:{address[1]}{tcp}"
+                    where = f"sip://{host}:{address[1]}{tcp}"     # sip://[::1]:5060 for IPv6
                 print(f"receive: ready on {where}", file=sys.stderr, flush=True)
 
             ready = asyncio.create_task(announce())
