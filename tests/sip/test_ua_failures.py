@@ -8,7 +8,7 @@ import pytest
 
 from xmfax.sip import auth
 from xmfax.sip import sdp as sdpmod
-from xmfax.sip.events import (Answered, CallEnded, CallProgress, Registered,
+from xmfax.sip.events import (Answered, CallEnded, CallProgress, MediaRefused, Registered,
                               RegistrationFailed, SipMessage)
 from xmfax.sip.message import Request
 from xmfax.t38.config import T38Config
@@ -411,3 +411,44 @@ def test_bye_challenged_by_a_proxy_is_sent_again_with_credentials():
     first, second = far.requests("BYE")
     assert second.cseq[0] == first.cseq[0] + 1 and "Proxy-Authorization" in second.headers
     assert ua.settled and [e.reason for e in net.of("a", CallEnded)] == ["hangup"]
+
+
+@pytest.mark.parametrize("status,reason,bye", [(481, "hangup", 0), (408, "timeout", 1),
+                                              (488, None, 0), (500, None, 0)])
+def test_answers_to_our_reinvite(status, reason, bye):
+    def script(request, far):
+        if request.method == "INVITE" and request.to.tag is None:
+            return [far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=answer_sdp(request))]
+        if request.method == "INVITE":
+            return [far.reply(request, status)]
+        if request.method == "BYE":
+            return [far.reply(request, 200)]
+        return []
+    net, ua, far = setup(script, t38_switch_after=0.5)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=4002, now=net.now)
+    net.run(1.0)
+    assert len(far.requests("INVITE")) == 2
+    if reason is None:          # RFC 3261 §14.1: the call goes on as it was
+        (refused,) = net.of("a", MediaRefused)
+        assert refused.status == status and not net.of("a", CallEnded)
+        assert ua.call(cid).media.kind == "audio" and ua.call(cid).state == "confirmed"
+    else:                       # §12.2.1.2: 481/408 end the dialog
+        (ended,) = net.of("a", CallEnded)
+        assert (ended.reason, ended.status, ended.by) == (reason, status, "remote")
+    assert len(far.requests("BYE")) == bye
+
+
+def test_inbound_final_status_and_info():
+    net = Network()
+    a = net.ua("a", A_PORT)
+    b = net.ua("b", FAR_PORT)
+    cid = a.invite(TARGET, audio_port=4000, t38_port=4002, now=net.now)
+    net.run(0.01)
+    b.answer(cid, audio_port=6000, t38_port=6002, now=net.now)
+    net.run(0.01)
+    info = b.call(cid)
+    assert (info.role, info.final_status, info.ani, info.dnis) == ("inbound", 200, "xmfax",
+                                                                  "+15550100")
+    assert info.remote_target == f"sip:xmfax@{LOCAL}:{A_PORT}"
+    assert a.call(cid).role == "outbound" and a.call(cid).final_status == 200

@@ -253,6 +253,8 @@ class ServerSide:
                                  record_route=kind == "initial",
                                  extra=(("Allow", ALLOW),), body=answer.encode())
         call.ok = response
+        if kind == "initial":
+            call.final_status = 200
         call.ok_dest = getattr(txn, "source", None) or call.source
         call.ok_transport = getattr(txn, "transport", None) or call.transport
         call.ok_cseq = request.cseq[0]
