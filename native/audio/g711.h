@@ -12,7 +12,8 @@ int16_t xm_alaw_decode1(uint8_t code);
 /* law: 0 = A-law, 1 = µ-law (the values spandsp uses too). */
 void xm_g711_encode(int law, const int16_t *in, uint8_t *out, size_t n);
 void xm_g711_decode(int law, const uint8_t *in, int16_t *out, size_t n);
-/* Code to code through the linear value (G.711 §4: µ->A and A->µ conversion). */
+/* Code to code through the linear value, as a media gateway that decodes and re-encodes
+ * does (not the direct conversion Tables 3/4 of G.711, which round some codes the other way). */
 void xm_g711_transcode(int from_law, int to_law, const uint8_t *in, uint8_t *out, size_t n);
 /* Linear through a tandem µ -> A -> µ coding (a G.711 network hop in each law). */
 void xm_g711_tandem(const int16_t *in, int16_t *out, size_t n);

@@ -1,0 +1,140 @@
+"""Line impairments for the audio modem tests (numpy/scipy, not part of xmfax).
+
+All functions take and return int16 sample arrays at 8 kHz (saturating at the int16
+range); randomness comes from a ``numpy.random.Generator`` the caller passes (or a
+seed), so every test is reproducible.
+
+- :func:`at_level`   scale a signal to a mean power in dBm0
+- :func:`gain`       change the level by some dB
+- :func:`noise`      white Gaussian noise at a level in dBm0
+- :func:`with_snr`   add white noise at a signal-to-noise ratio
+- :func:`echo`       add a delayed, attenuated copy (a talker echo)
+- :func:`drift`      sample-clock drift in ppm (band-limited resampling)
+- :func:`g711_tandem` µ-law -> A-law -> µ-law coding
+- :func:`silence`, :func:`concat` to build line signals
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from xmfax.audio import g711
+
+RATE = 8000
+
+
+def _rng(rng) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def saturate(x) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64)), -32768, 32767).astype(np.int16)
+
+
+def power(x) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.mean(x * x)) if len(x) else 0.0
+
+
+def silence(n: int) -> np.ndarray:
+    return np.zeros(int(n), dtype=np.int16)
+
+
+def concat(*parts) -> np.ndarray:
+    return np.concatenate([np.asarray(p, dtype=np.int16) for p in parts])
+
+
+def gain(x, db: float) -> np.ndarray:
+    return saturate(np.asarray(x, dtype=np.float64) * 10.0 ** (db / 20.0))
+
+
+def at_level(x, level_dbm0: float, ref=None) -> np.ndarray:
+    """``x`` scaled so that ``ref`` (default ``x``: pass the active part) is at ``level_dbm0``."""
+    p = power(x if ref is None else ref)
+    if p <= 0.0:
+        raise ValueError("cannot set the level of silence")
+    target = g711.dbm0_to_rms(level_dbm0)
+    return saturate(np.asarray(x, dtype=np.float64) * (target / math.sqrt(p)))
+
+
+def noise(n: int, level_dbm0: float, rng=None) -> np.ndarray:
+    """n samples of white Gaussian noise at a mean power of ``level_dbm0``."""
+    return saturate(_rng(rng).standard_normal(int(n)) * g711.dbm0_to_rms(level_dbm0))
+
+
+def with_snr(x, snr_db: float, rng=None, ref=None) -> np.ndarray:
+    """``x`` plus white Gaussian noise ``snr_db`` below the power of ``ref`` (default ``x``).
+
+    Pass the active part of a signal as ``ref`` when ``x`` has silences around it."""
+    p = power(x if ref is None else ref)
+    sigma = math.sqrt(p / 10.0 ** (snr_db / 10.0))
+    x = np.asarray(x, dtype=np.float64)
+    return saturate(x + _rng(rng).standard_normal(len(x)) * sigma)
+
+
+def echo(x, delay_ms: float, level_db: float = -20.0) -> np.ndarray:
+    """``x`` plus itself delayed by ``delay_ms`` and attenuated by ``-level_db`` dB."""
+    d = int(round(delay_ms * RATE / 1000.0))
+    x = np.asarray(x, dtype=np.float64)
+    out = x.copy()
+    if d < len(x):
+        out[d:] += x[:len(x) - d] * 10.0 ** (level_db / 20.0)
+    return saturate(out)
+
+
+def drift(x, ppm: float, taps: int = 32) -> np.ndarray:
+    """``x`` as heard by a receiver whose sample clock is ``ppm`` fast (negative: slow).
+
+    Windowed-sinc interpolation at instants t_k = k * (1 + ppm/1e6) of the sender's
+    clock; the output is shorter (fast) or longer (slow) accordingly."""
+    x = np.asarray(x, dtype=np.float64)
+    step = 1.0 + ppm * 1e-6
+    n_out = int(math.floor((len(x) - 1) / step)) + 1
+    t = np.arange(n_out) * step
+    base = np.floor(t).astype(np.int64)
+    frac = t - base
+    half = taps // 2
+    out = np.zeros(n_out)
+    padded = np.concatenate([np.zeros(half), x, np.zeros(half + 1)])
+    for j in range(-half + 1, half + 1):
+        arg = j - frac
+        w = np.sinc(arg) * (0.5 + 0.5 * np.cos(np.pi * arg / half))   # Hann-windowed sinc
+        out += padded[base + j + half] * w
+    return saturate(out)
+
+
+def g711_tandem(x) -> np.ndarray:
+    """``x`` after µ-law -> A-law -> µ-law coding (three G.711 hops)."""
+    return g711.tandem(np.asarray(x, dtype=np.int16))
+
+
+def sine(freq: float, n: int, level_dbm0: float, phase: float = 0.0) -> np.ndarray:
+    """A sine at ``level_dbm0``, n samples."""
+    k = np.arange(int(n))
+    return saturate(g711.dbm0_to_peak(level_dbm0) * np.sin(2 * np.pi * freq * k / RATE + phase))
+
+
+def speech_like(n: int, level_dbm0: float, rng=None) -> np.ndarray:
+    """Noise shaped and gated like speech: a few formant-like bands (300-3400 Hz),
+    syllables of 100-300 ms with pauses, for detector false-alarm tests."""
+    from scipy import signal as sps
+
+    r = _rng(rng)
+    n = int(n)
+    out = np.zeros(n)
+    src = r.standard_normal(n)
+    for lo, hi in ((300, 800), (900, 1500), (1600, 2600), (2700, 3400)):
+        sos = sps.butter(2, [lo, hi], btype="bandpass", fs=RATE, output="sos")
+        out += sps.sosfilt(sos, src) * r.uniform(0.3, 1.0)
+    env = np.zeros(n)
+    k = 0
+    while k < n:
+        on = int(r.uniform(0.1, 0.3) * RATE)
+        off = int(r.uniform(0.05, 0.2) * RATE)
+        env[k:k + on] = np.hanning(min(on, n - k) + 2)[1:-1] if on > 2 else 1.0
+        k += on + off
+    out *= env
+    active = out[env > 0.1]
+    scale = g711.dbm0_to_rms(level_dbm0) / math.sqrt(max(power(active), 1e-12))
+    return saturate(out * scale)
