@@ -92,6 +92,7 @@ class _Stream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.framer = StreamFramer()
         self.closed = False
+        self.last_used = asyncio.get_running_loop().time()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -102,6 +103,7 @@ class _Stream(asyncio.Protocol):
             transport.close()
 
     def data_received(self, data: bytes) -> None:
+        self.last_used = asyncio.get_running_loop().time()
         try:
             messages = self.framer.feed(data)
         except SIPParseError as exc:            # RFC 3261 §18.3: the stream cannot be framed
@@ -117,6 +119,7 @@ class _Stream(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            self.last_used = asyncio.get_running_loop().time()
             self.transport.write(data)
 
 
@@ -128,6 +131,9 @@ class SipTransport:
 
     MAX_TCP_CONNECTIONS = 2048
     CONNECT_TIMEOUT = 5.0
+    # a TCP connection nothing has used for this long is closed (a peer that needs it again
+    # opens a new one, RFC 3261 §18): idle connections cannot pile up to the limit above
+    IDLE_TIMEOUT = 300.0
 
     def __init__(self, on_message: Callable[[bytes, Address, str], None],
                  on_send_failed: Callable[[Address, str, str], None] | None = None):
@@ -144,6 +150,7 @@ class SipTransport:
         self.last_error = ""
         self.received = 0
         self.sent = 0
+        self._sweeper: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self, local: Address, *, tcp: bool = True) -> Address:
@@ -175,10 +182,23 @@ class SipTransport:
             self._udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=udp_sock)
             self._server = server
             self.local = (bound[0], bound[1])
+            if tcp:
+                self._sweeper = loop.call_later(self.IDLE_TIMEOUT / 4, self._sweep)
             return self.local
         raise DriverError(f"cannot open SIP TCP {host}:{port}: {getattr(last, 'strerror', None) or last}")
 
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for stream in list(self._streams.values()):
+            if now - stream.last_used >= self.IDLE_TIMEOUT and stream.transport is not None:
+                stream.transport.close()
+        self._sweeper = loop.call_later(self.IDLE_TIMEOUT / 4, self._sweep)
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for task in list(self._tasks):
             task.cancel()
         for stream in list(self._streams.values()):

@@ -439,6 +439,40 @@ def test_nobody_listening_on_tcp_fails_at_once():
     assert took < 3.0 and sent.page_count == 0
 
 
+def test_garbage_does_not_disturb_the_receiver():
+    """Junk datagrams, a malformed INVITE (answered 400), a stray response, streams that
+    cannot be framed: the receiver answers what it can, closes what it must, and the next
+    call is a fax like any other."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        receiver, task, where = await start_sip_receiver(once=True)
+        host, port = where.rsplit(":", 1)
+        addr = (host, int(port))
+        bad_invite = (b"INVITE sip:+1@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKjunk\r\n"
+                      b"From: <sip:a@b>;tag=1\r\nTo: <sip:+1@127.0.0.1>\r\nCall-ID: junk1\r\n"
+                      b"CSeq: 1 INVITE\r\nMax-Forwards: many\r\nContent-Length: 0\r\n\r\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            u.setblocking(False)
+            for junk in (b"\x00\xff" * 700, b"SIP/2.0 200 OK\r\n\r\n", b"x" * 60000, b"\r\n", bad_invite):
+                u.sendto(junk, addr)
+            async with asyncio.timeout(5):
+                answer = await loop.sock_recv(u, 65535)
+        for junk in (b"INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n\r\n", b"y" * 70000):
+            reader, writer = await asyncio.open_connection(*addr)
+            writer.write(junk)
+            await writer.drain()
+            async with asyncio.timeout(5):
+                assert await reader.read() == b""          # closed by the receiver
+            writer.close()
+        sent = await api.send([text_page(1)], via=f"sip:+1555@{where}", realtime=False)
+        return answer, sent, (await asyncio.wait_for(task, 15))
+
+    answer, sent, results = run(main())
+    assert answer.startswith(b"SIP/2.0 400 ") and b"Call-ID: junk1" in answer
+    assert sent.ok and len(results) == 1 and results[0].ok
+
+
 def ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:

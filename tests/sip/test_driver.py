@@ -215,3 +215,26 @@ def test_t38_run_call_ends_at_once_when_the_call_is_hung_up():
     for r in (sent, received):
         assert r.status == "failure" and r.reason.name == "LINE_LOST"
         assert "far end hung up (BYE)" in r.text
+
+
+def test_idle_tcp_connections_are_closed(monkeypatch):
+    monkeypatch.setattr(SipTransport, "IDLE_TIMEOUT", 0.2)
+
+    async def main():
+        b = SipTransport(Inbox())
+        b_addr = await b.open(LOCAL)
+        try:
+            reader, writer = await asyncio.open_connection(*b_addr)
+            writer.write(message(1))
+            await writer.drain()
+            async with asyncio.timeout(5):
+                while b.tcp_connections == 0:
+                    await asyncio.sleep(0.01)
+                rest = await reader.read()               # EOF once idle for IDLE_TIMEOUT
+            writer.close()
+            return rest, b.tcp_connections
+        finally:
+            await b.close()
+
+    rest, conns = run(main())
+    assert rest == b"" and conns == 0
