@@ -566,11 +566,13 @@ class Receiver:
 
     # lifecycle
     def stop(self) -> None:
-        """Stop after the call in progress (if any) ends; no new call is answered."""
+        """Stop after the call in progress (if any) ends; no new call is answered (over SIP:
+        new INVITEs get 503, every call in progress finishes, then unregister)."""
         self._stop.set()
 
     async def ready(self) -> tuple[str, int] | None:
-        """Wait until the line listens; the bound (host, port) for T.38."""
+        """Wait until the line listens; the bound (host, port) for T.38 and SIP (over SIP
+        once registered, when ``register`` is given)."""
         await self._ready.wait()
         return self.local_address
 
