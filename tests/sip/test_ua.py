@@ -259,3 +259,45 @@ def test_settled_after_the_teardown_not_just_after_call_ended():
     assert a.settled and b.settled
     net.settle()
     assert a.idle and b.idle
+
+
+def test_tcp_call_has_tcp_via_contact_and_no_retransmissions():
+    net, a, b = pair(b={"t38_switch_after": 0.5})
+    cid = a.invite(B_URI + ";transport=tcp", audio_port=4000, t38_port=4002, now=net.now,
+                   headers=(("X-Fax-Job", "42"),))
+    net.filters.append(lambda p: "drop" if p.first_line.startswith("ACK") else None)
+    net.run(0.01)
+    b.answer(cid, audio_port=6000, t38_port=6002, now=net.now)
+    net.run(10.0)
+    assert all(p.transport == "tcp" for p in net.sent)
+    invite = net.sent[0].message()
+    assert invite.vias[0].transport == "TCP" and invite.headers.get("X-Fax-Job") == "42"
+    assert invite.contacts[0].uri.transport == "tcp"
+    assert dict(net.of("b", IncomingCall)[0].headers)["X-Fax-Job"] == "42"
+    oks = [p for p in net.sent if p.first_line.startswith("SIP/2.0 200") and p.src[1] == B_PORT]
+    assert len(oks) == 1                    # reliable: the 2xx is not retransmitted
+    net.run(30.0)
+    assert [e.reason for e in ended(net, "b")] == ["no_ack"]   # but the ACK is still awaited
+
+
+def test_close_ends_every_call_and_unregisters():
+    from .uapair import FarEnd
+    net, a, b = pair()
+    registrar = net.add("reg", FarEnd(lambda r, far: [far.reply(r, 200, headers=(
+        ("Expires", r.headers.get("Expires")),))]), (LOCAL, 5090))
+    a2 = net.ua("a2", 5061, registrar=f"sip:fax@{LOCAL}:5090")
+    a2.register(net.now)
+    net.run(0.1)
+    c1 = call(net, a2, b)                                       # confirmed
+    c2 = a2.invite(B_URI, audio_port=4010, t38_port=None, now=net.now)  # ringing
+    net.run(0.01)
+    b.ringing(c2, net.now)
+    net.run(0.01)
+    a2.close(net.now)
+    net.run(1.0)
+    assert sorted(e.reason for e in ended(net, "a2")) == ["cancelled", "hangup"]
+    assert sorted(e.reason for e in ended(net, "b")) == ["cancelled", "hangup"]
+    assert registrar.requests("REGISTER")[-1].headers.get("Expires") == "0"
+    assert a2.settled and {c1, c2} <= {e.call_id for e in ended(net, "b")}
+    net.settle()
+    assert a2.idle and b.idle and a2.errors == []

@@ -452,3 +452,23 @@ def test_inbound_final_status_and_info():
                                                                   "+15550100")
     assert info.remote_target == f"sip:xmfax@{LOCAL}:{A_PORT}"
     assert a.call(cid).role == "outbound" and a.call(cid).final_status == 200
+
+
+@pytest.mark.parametrize("body", [b"", b"v=0\r\nnot sdp", b"answer-to-nothing"])
+def test_2xx_without_a_usable_answer_is_acked_and_byed(body):
+    def script(request, far):
+        if request.method == "INVITE":
+            sdp = answer_sdp(request).replace(b"m=audio 7000", b"m=audio 0") \
+                if body == b"answer-to-nothing" else body
+            return [far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=sdp)]
+        if request.method == "BYE":
+            return [far.reply(request, 200)]
+        return []
+    net, ua, far = setup(script)
+    ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.reason, ended.by) == ("not_acceptable", "local")
+    assert not net.of("a", Answered)
+    assert len(far.requests("ACK")) == 1 and len(far.requests("BYE")) == 1
