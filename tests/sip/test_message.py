@@ -827,3 +827,150 @@ def test_torture_invalid(case):
     err = reject(data, reason)
     out = error_response(data, err)
     assert out is not None and out.startswith(b"SIP/2.0 400 " + reason.encode() + b"\r\n")
+
+
+# ---------------------------------------------------------------- a real parser reads ours
+
+def _sipp() -> str:
+    import shutil
+    path = shutil.which("sipp")
+    if path is None:
+        pytest.skip("sipp is not installed (Debian package sip-tester; scripts/install.sh --test)")
+    return path
+
+
+def _udp_socket():
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.3)
+    return sock
+
+
+def _stop(proc) -> None:
+    import subprocess
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+SDP_ANSWER = (b"v=0\r\no=xmfax 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+              b"m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+@pytest.mark.interop
+def test_sipp_uac_reads_our_responses(tmp_path):
+    """sipp's built-in UAC calls a stateless answerer made of parse() and make_response():
+    sipp only completes its call (exit 0) if it read every response we encoded."""
+    import subprocess
+    sipp = _sipp()
+    sock = _udp_socket()
+    port = sock.getsockname()[1]
+    proc = subprocess.Popen([sipp, "-sn", "uac", "-i", "127.0.0.1", "-m", "1", "-nostdin",
+                             "-timeout", "20s", "-timeout_error", f"127.0.0.1:{port}"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                data, source = sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            req = parse(data)
+            assert isinstance(req, Request)
+            seen.append(req.method)
+            if req.method == "INVITE":
+                ringing = make_response(req, 180, to_tag="xmfax1")
+                ringing.headers.add("Contact", f"<sip:xmfax@127.0.0.1:{port}>")
+                ok = make_response(req, 200, to_tag="xmfax1")
+                ok.headers.add("Contact", f"<sip:xmfax@127.0.0.1:{port};transport=udp>")
+                ok.headers.add("Content-Type", "application/sdp")
+                ok.body = SDP_ANSWER
+                sock.sendto(ringing.encode(), source)
+                sock.sendto(ok.encode(), source)
+            elif req.method == "BYE":
+                assert req.to.tag == "xmfax1"
+                sock.sendto(make_response(req, 200).encode(), source)
+        assert proc.wait(timeout=10) == 0, seen
+    finally:
+        _stop(proc)
+        sock.close()
+    assert seen[0] == "INVITE" and "ACK" in seen and seen[-1] == "BYE"
+
+
+@pytest.mark.interop
+def test_sipp_uas_reads_our_requests(tmp_path):
+    """sipp's built-in UAS answers INVITE, ACK and BYE that we built and encoded; its answers
+    parse here, carry our branch and tags, and sipp ends its call cleanly (exit 0)."""
+    import subprocess
+    sipp = _sipp()
+    probe = _udp_socket()
+    sipp_port = probe.getsockname()[1]
+    probe.close()
+    sock = _udp_socket()
+    port = sock.getsockname()[1]
+    proc = subprocess.Popen([sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(sipp_port),
+                             "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dest = ("127.0.0.1", sipp_port)
+    call_id = new_call_id("127.0.0.1")
+    from_tag = new_tag()
+
+    def request(method: str, cseq: int, uri: URI, to_tag: str | None = None,
+                body: bytes = b"") -> Request:
+        h = Headers()
+        h.add("Via", str(Via("UDP", "127.0.0.1", port, {"branch": new_branch(), "rport": None})))
+        h.add("From", str(NameAddr(URI.parse(f"sip:xmfax@127.0.0.1:{port}"), "xmfax",
+                                   {"tag": from_tag})))
+        h.add("To", str(NameAddr(URI.parse(f"sip:service@127.0.0.1:{sipp_port}"), None,
+                                 {"tag": to_tag} if to_tag else {})))
+        h.add("Call-ID", call_id)
+        h.add("CSeq", f"{cseq} {method}")
+        h.add("Max-Forwards", "70")
+        h.add("Contact", f"<sip:xmfax@127.0.0.1:{port}>")
+        if body:
+            h.add("Content-Type", "application/sdp")
+        return Request(method, uri, h, body)
+
+    def answers(until, limit: float = 10.0) -> Response:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                data, _ = sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            m = parse(data)
+            if isinstance(m, Response) and until(m):
+                return m
+        raise AssertionError("no answer from sipp")
+
+    try:
+        invite_req = request("INVITE", 1, URI.parse(f"sip:service@127.0.0.1:{sipp_port}"),
+                             body=SDP_ANSWER)
+        ok = None
+        for _ in range(20):                      # until sipp listens (retransmit, §17.1.1.2)
+            sock.sendto(invite_req.encode(), dest)
+            try:
+                ok = answers(lambda m: m.status == 200, limit=0.5)
+                break
+            except AssertionError:
+                continue
+        assert ok is not None, "sipp never answered the INVITE"
+        assert ok.vias[0].branch == invite_req.vias[0].branch
+        assert ok.from_.tag == from_tag and ok.to.tag and ok.call_id == call_id
+        target = ok.contacts[0].uri
+        assert target.transport == "udp"                 # INTEROP(sipp): "transport=UDP"
+        sock.sendto(request("ACK", 1, target, ok.to.tag).encode(), dest)
+        time.sleep(0.2)
+        bye = request("BYE", 2, target, ok.to.tag)
+        sock.sendto(bye.encode(), dest)
+        done = answers(lambda m: m.cseq == (2, "BYE"))
+        assert done.status == 200 and done.vias[0].branch == bye.vias[0].branch
+        assert proc.wait(timeout=10) == 0
+    finally:
+        _stop(proc)
+        sock.close()
