@@ -205,6 +205,33 @@ async def role_uas(port: int) -> None:
     await ep.close(timeout=2)
 
 
+class _Watched(list):
+    """A call's SipMessage list that wakes a waiter when the driver appends to it."""
+
+    def __init__(self, items=()):
+        super().__init__(items)
+        self.changed = asyncio.Event()
+
+    def append(self, item) -> None:
+        super().append(item)
+        self.changed.set()
+
+    def extend(self, items) -> None:
+        super().extend(items)
+        self.changed.set()
+
+
+def bye_answered(messages: list) -> bool:
+    """A 2xx received after our BYE, in a call's SipMessage list."""
+    sent_bye = False
+    for m in messages:
+        if m.direction == "out" and m.summary.startswith("BYE "):
+            sent_bye = True
+        elif sent_bye and m.direction == "in" and m.summary.startswith("SIP/2.0 2"):
+            return True
+    return False
+
+
 async def role_uac(port: int, calls: int, window: int) -> None:
     """xmfax's SIP stack placing ``calls`` calls to sipp's UAS (at most ``window`` at
     once): INVITE (G.711), ACK on 200, BYE at once. Prints a JSON line."""
@@ -222,6 +249,7 @@ async def role_uac(port: int, calls: int, window: int) -> None:
         async with sem:
             call_id = ep.invite(target, audio_port=9, t38_port=None)
             channel = ep.channel(call_id)
+            channel.messages = _Watched(channel.messages)
             try:
                 async with asyncio.timeout(40):
                     while True:
@@ -229,10 +257,15 @@ async def role_uac(port: int, calls: int, window: int) -> None:
                         if isinstance(ev, Answered):
                             ep.command("hangup", call_id)
                         elif isinstance(ev, CallEnded):
-                            if ev.reason == "hangup" and ev.by == "local":
-                                ok += 1
-                            else:
+                            if ev.reason != "hangup" or ev.by != "local":
                                 reasons[ev.reason] = reasons.get(ev.reason, 0) + 1
+                                break
+                            # the UA reports the end when it sends BYE: the setup is whole
+                            # when the BYE's 200 is back
+                            while not bye_answered(channel.messages):
+                                channel.messages.changed.clear()
+                                await channel.messages.changed.wait()
+                            ok += 1
                             break
             except TimeoutError:
                 reasons["bench_timeout"] = reasons.get("bench_timeout", 0) + 1
@@ -300,14 +333,16 @@ async def role_senders(urls: list[str], ramp: float, sip_offer: str | None) -> N
     print(json.dumps(results), flush=True)
 
 
-def check_received(folder: Path, n: int) -> tuple[int, int, int, list[str]]:
-    """Every fax record in ``folder``: (successes whose page matches its sender's pixel for
-    pixel, successes that do not -- a damaged page reported delivered --, failed calls)."""
+def check_received(folder: Path, n: int) -> tuple[set[int], int, int, list[str]]:
+    """Every fax record in ``folder``: (the calls whose page arrived pixel for pixel as its
+    sender sent it, successes that do not match -- a damaged page reported delivered --,
+    failed calls)."""
     import numpy as np
 
     from xmfax.document import load
 
-    good = damaged = failed = 0
+    good: set[int] = set()
+    damaged = failed = 0
     notes: list[str] = []
     seen: set[int] = set()
     for record in sorted(folder.rglob("*.json")):
@@ -333,7 +368,7 @@ def check_received(folder: Path, n: int) -> tuple[int, int, int, list[str]]:
         want = bench_page(number)
         if len(got) == 1 and got[0].image.shape == want.image.shape and \
                 int(np.count_nonzero(got[0].image != want.image)) == 0:
-            good += 1
+            good.add(number)
         else:
             damaged += 1
             notes.append(f"call {number}: page differs")
@@ -409,7 +444,10 @@ def t38_load(n: int, transport: str, ramp: float, workdir: Path) -> dict:
         return dict(n=n, ok=0, failed=n, damaged=0, note=f"senders crashed: {tx_err[-800:]}")
     ok = [c for c in calls if c["ok"]]
     failed = [c for c in calls if not c["ok"]]
-    good, damaged, rx_failed, notes = check_received(out, n)
+    intact, damaged, rx_failed, notes = check_received(out, n)
+    good = len(intact)
+    # the lie a fax engine must never tell: the sender reports success, the page is not there
+    unconfirmed = sorted(c["i"] for c in ok if c["i"] not in intact)
     # the most calls in progress at one moment (sender's view)
     edges = sorted([(c["start"], 1) for c in calls] + [(c["end"], -1) for c in calls])
     peak = cur = 0
@@ -422,11 +460,12 @@ def t38_load(n: int, transport: str, ramp: float, workdir: Path) -> dict:
         reasons[c["reason"]] = reasons.get(c["reason"], 0) + 1
     return dict(n=n, ok=len(ok), failed=len(failed), received_ok=good, damaged=damaged, peak=peak,
                 cpu=cpu, busy=busy, load=cpu / busy if busy else 0.0, peak_cpu=peak_cpu, tx_peak=tx_peak,
-                rx_failed=rx_failed,
+                rx_failed=rx_failed, unconfirmed=len(unconfirmed),
                 median=durations[len(durations) // 2] if durations else 0.0,
                 worst=durations[-1] if durations else 0.0,
                 note="; ".join(x for x in [f"senders: {reasons}" if reasons else "",
                                            f"receiver records failed: {rx_failed}" if rx_failed else "",
+                                           f"SENT OK BUT NOT RECEIVED: {unconfirmed[:10]}" if unconfirmed else "",
                                            *notes[:3]] if x))
 
 
@@ -505,7 +544,7 @@ def main() -> None:
                 r = t38_load(n, args.transport, args.ramp, work)
                 rows.append(r)
                 print(f"  N={n}: {r['ok']} ok, {r['failed']} failed, {r.get('damaged', 0)} damaged", flush=True)
-                if r["failed"] or r.get("damaged") or r.get("received_ok", 0) != n:
+                if r["failed"] or r.get("damaged") or r.get("unconfirmed") or r.get("received_ok", 0) != n:
                     break
         finally:
             if args.keep:
@@ -525,6 +564,8 @@ def main() -> None:
                   f"{r.get('worst', 0):>9.1f}  {r.get('note', '')}")
         best = max((r["n"] for r in rows if not r["failed"] and not r.get("damaged")
                     and r.get("received_ok") == r["n"]), default=0)
+        lies = sum(r.get("unconfirmed", 0) + r.get("damaged", 0) for r in rows)
+        print(f"calls reported sent whose page did not arrive intact, over all steps: {lies}")
         print(f"largest N with every call ok and every page intact: {best} (target >= 200)")
 
 

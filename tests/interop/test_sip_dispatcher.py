@@ -299,7 +299,8 @@ def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
         killed = time.monotonic()
         kam.wait_for(rf"fax node down: sip:127\.0\.0\.1:{pb}", timeout=5, start=mark)
         detected = time.monotonic() - killed
-        assert detected < 3.0, detected          # ping interval 1 s + probe timeout 1.5 s
+        # DS_PING_INTERVAL 1 s + PING_TIMEOUT 1.5 s, plus slack for a loaded machine
+        assert detected < 4.0, detected
         assert "silent for" not in kam.text()[mark:]   # found by a probe, not by a call
 
         after = sipp_calls(tmp_path, kport, 10, tag="after")
