@@ -65,6 +65,8 @@ _BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
 
 
 def _split_commas(value: str) -> list[str]:
+    if '"' not in value and "<" not in value:
+        return [item for item in (part.strip(" \t") for part in value.split(",")) if item]
     out: list[str] = []
     pos, n = 0, len(value)
     while True:

@@ -77,6 +77,8 @@ def quote(text: str) -> str:
 
 def _split_semis(text: str) -> list[str]:
     """``text`` cut at every ';' outside quoted strings (linear: one regex pass per piece)."""
+    if '"' not in text:
+        return text.split(";")
     pieces: list[str] = []
     pos, n = 0, len(text)
     while True:
