@@ -301,3 +301,16 @@ def test_close_ends_every_call_and_unregisters():
     assert a2.settled and {c1, c2} <= {e.call_id for e in ended(net, "b")}
     net.settle()
     assert a2.idle and b.idle and a2.errors == []
+
+
+def test_call_states_move_only_along_the_table():
+    from xmfax.errors import LocalProtocolError
+    from xmfax.sip.dialog import TRANSITIONS, State
+    net, a, b = pair()
+    cid = call(net, a, b, answer=False)
+    inner = b._calls[cid]
+    assert inner.state is State.INCOMING
+    with pytest.raises(LocalProtocolError):
+        inner.move(State.CONFIRMED)             # no ACK without our 2xx first
+    assert (State.INCOMING, State.ANSWERING) in TRANSITIONS
+    assert not any(old is State.ENDED for old, _ in TRANSITIONS)

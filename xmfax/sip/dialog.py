@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Sequence
 
+from ..errors import LocalProtocolError
 from . import auth as _auth
 from . import sdp as _sdp
 from .events import CallInfo
 from .message import Headers, NameAddr, Request, Response, URI, Via, new_branch
 
 __all__ = ["Dialog", "Call", "State", "build_request", "AuthState", "summarize", "end_reason",
-           "redacted_headers", "uri_user", "ALLOW", "SUPPORTED_METHODS"]
+           "redacted_headers", "uri_user", "ALLOW", "SUPPORTED_METHODS", "TRANSITIONS"]
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 SUPPORTED_METHODS = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"})
@@ -237,6 +238,26 @@ class State(str, Enum):
     ENDED = "ended"
 
 
+S = State
+# Every move a call may make (RFC 3261 §13, §15; both roles in one table). A call leaves the
+# table only by being forgotten (ENDED, from any state: Call.finish()). Anything else is a
+# bug of ours: Call.move() raises LocalProtocolError.
+TRANSITIONS: frozenset[tuple[State, State]] = frozenset({
+    (S.CALLING, S.EARLY),           # a provisional                      §13.2.2.1
+    (S.CALLING, S.CONFIRMED),       # a 2xx                              §13.2.2.4
+    (S.CALLING, S.CANCELLING),      # hung up / invite_timeout           §9.1
+    (S.EARLY, S.CONFIRMED),
+    (S.EARLY, S.CANCELLING),
+    (S.EARLY, S.CALLING),           # a new INVITE (auth, redirect, G.711 fall-back)
+    (S.CALLING, S.CALLING),
+    (S.CANCELLING, S.ENDING),       # a 2xx crossed our CANCEL: ACK, BYE  §15
+    (S.INCOMING, S.ANSWERING),      # answer(): our 2xx                  §13.3.1.4
+    (S.ANSWERING, S.CONFIRMED),     # their ACK
+    (S.ANSWERING, S.ENDING),        # no ACK in 64*T1, or hung up and the ACK came: BYE
+    (S.CONFIRMED, S.ENDING),        # hangup(): BYE                      §15.1.1
+})
+
+
 @dataclass(eq=False)
 class Call:
     call_id: str
@@ -288,6 +309,14 @@ class Call:
     live: set = field(default_factory=set)      # ids of our client transactions still running
     answered_at: float | None = None
     t38_switch: dict | None = None
+
+    def move(self, new: State) -> None:
+        if (self.state, new) not in TRANSITIONS:
+            raise LocalProtocolError(f"call {self.call_id}: {self.state.value} -> {new.value}")
+        self.state = new
+
+    def finish(self) -> None:
+        self.state = State.ENDED
 
     def info(self) -> CallInfo:
         d = self.dialog

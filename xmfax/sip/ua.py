@@ -241,7 +241,7 @@ class UserAgent(ClientSide, ServerSide):
             self._send_2xx(call, call.invite_txn, call.invite, offer, None, "initial", now,
                            offer=offer)
             call.invite_txn = None
-            call.state = State.ANSWERING
+            call.move(State.ANSWERING)
             self._flush(now)
             return
         try:
@@ -257,7 +257,7 @@ class UserAgent(ClientSide, ServerSide):
             return
         self._send_2xx(call, call.invite_txn, call.invite, answer, media, "initial", now)
         call.invite_txn = None
-        call.state = State.ANSWERING
+        call.move(State.ANSWERING)
         if media.kind == "t38":
             call.t38_switch = {"by": "offer", "t": now - call.started}
         self._flush(now)
@@ -291,7 +291,7 @@ class UserAgent(ClientSide, ServerSide):
         if call is None or call.ended:
             return
         if call.role == "outbound" and call.dialog is None:
-            call.state = State.CANCELLING
+            call.move(State.CANCELLING)
             if call.provisional:
                 self._send_cancel(call, now)
             else:
@@ -407,7 +407,7 @@ class UserAgent(ClientSide, ServerSide):
             return
         if call.role == "outbound" and call.invite_txn is not None:
             return
-        call.state = State.ENDED
+        call.finish()
         call.timers.clear()
         self._calls.pop(call.call_id, None)
         self._finished[call.call_id] = call.info()
@@ -500,7 +500,7 @@ class UserAgent(ClientSide, ServerSide):
         cfg = self.config
         if name == "invite_timeout":
             if call.invite_txn is not None and not call.ended:
-                call.state = State.CANCELLING
+                call.move(State.CANCELLING)
                 if call.provisional:
                     self._send_cancel(call, now)
                 else:

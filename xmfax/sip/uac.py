@@ -102,7 +102,7 @@ class ClientSide:
         if status < 200:
             call.provisional = True
             if call.state is State.CALLING:
-                call.state = State.EARLY
+                call.move(State.EARLY)
             if call.cancel_wanted and not call.cancel_sent:
                 self._send_cancel(call, now)
             if status > 100 and not call.ended:
@@ -175,6 +175,7 @@ class ClientSide:
     def _send_invite(self, call: Call, request: Request, now: float) -> None:
         call.invite = request
         call.provisional = False
+        call.move(State.CALLING)
         call.invite_txn = self._send(request, call.invite_dest, call.transport, "invite",
                                      call, now)
 
@@ -195,7 +196,7 @@ class ClientSide:
         if call.ended:          # answered after we hung up (CANCEL crossed the 200): BYE
             self._send_bye(call, now)
             return
-        call.state = State.CONFIRMED
+        call.move(State.CONFIRMED)
         strict = dialog.strict_router()
         if strict is not None:
             self._send_bye(call, now)
@@ -315,7 +316,7 @@ class ClientSide:
         bye = self._in_dialog(dialog, "BYE", contact=False)
         dest, transport = dialog.next_hop()
         self._send(bye, dest, transport, "bye", call, now)
-        call.state = State.ENDING
+        call.move(State.ENDING)
         call.ok = None
         for name in ("ok_retx", "no_ack", "t38_switch", "glare"):
             call.timers.pop(name, None)

@@ -187,7 +187,7 @@ class ServerSide:
             return
         call.media = media
         if kind == "initial":
-            call.state = State.CONFIRMED
+            call.move(State.CONFIRMED)
             call.answered_at = now
             if media.kind == "t38" and call.t38_switch is None:
                 call.t38_switch = {"by": "offer", "t": now - call.started}
