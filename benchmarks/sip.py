@@ -20,7 +20,10 @@ number drawn on it), T.38 offered directly (UAConfig offer "t38"). N goes up thr
 --steps until a call fails or a page arrives damaged. Every received TIFF is compared
 pixel for pixel with the page its sender sent (matched by the sender's TSI). Reported: N,
 how many overlapped at the peak, failures, damaged pages, the receiver's CPU use (share of
-one core over the busy period), and call duration.
+one core over the busy period, and over its busiest 2 s; the senders' busiest 2 s beside
+it), call duration, and the count a fax engine must keep at 0: calls their sender reported
+delivered whose page is not at the receiver, intact. Past 500 calls the receiver answers
+503 (UAConfig.max_calls), which the table shows as 'unavailable'.
 With --transport t38 the same load runs without SIP (N xmfax Receivers on N t38:// ports
 in one process): the T.38 media path alone, for comparison.
 
