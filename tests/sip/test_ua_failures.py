@@ -8,7 +8,8 @@ import pytest
 
 from xmfax.sip import auth
 from xmfax.sip import sdp as sdpmod
-from xmfax.sip.events import (Answered, CallEnded, CallProgress, MediaRefused, Registered,
+from xmfax.sip.events import (Answered, CallEnded, CallProgress, IncomingCall, MediaRefused,
+                              Registered,
                               RegistrationFailed, SipMessage)
 from xmfax.sip.message import Request
 from xmfax.t38.config import T38Config
@@ -472,3 +473,42 @@ def test_2xx_without_a_usable_answer_is_acked_and_byed(body):
     assert (ended.reason, ended.by) == ("not_acceptable", "local")
     assert not net.of("a", Answered)
     assert len(far.requests("ACK")) == 1 and len(far.requests("BYE")) == 1
+
+
+def test_register_failure_is_retried_later_and_a_silent_registrar_times_out():
+    answers = iter([503, 200])
+
+    def script(request, far):
+        return [far.reply(request, next(answers), headers=(("Expires", "120"),))]
+    net, ua, far = setup(script, registrar=f"sip:alice@{LOCAL}:{FAR_PORT}")
+    ua.register(net.now)
+    net.run(1.0)
+    (failed,) = net.of("a", RegistrationFailed)
+    assert failed.status == 503
+    net.run(60.0)                                       # tried again a minute later
+    assert [r.expires for r in net.of("a", Registered)] == [120]
+
+    net2, ua2, far2 = setup(lambda request, far: [], registrar=f"sip:alice@{LOCAL}:{FAR_PORT}")
+    ua2.register(net2.now)
+    net2.run(40.0)
+    (failed,) = net2.of("a", RegistrationFailed)
+    assert failed.status is None and "timeout" in failed.reason
+    assert ua2.settled
+
+
+def test_require_we_do_not_support_gets_420():
+    def nothing(request, far):
+        return []
+    net, ua, far = setup(nothing)
+    sdp = ("v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 7000 RTP/AVP 0\r\n")
+    data = (f"INVITE sip:fax@{LOCAL}:{A_PORT} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {LOCAL}:{FAR_PORT};branch=z9hG4bKreq420\r\n"
+            "From: <sip:x@h>;tag=1\r\nTo: <sip:fax@h>\r\nCall-ID: r420@h\r\nCSeq: 1 INVITE\r\n"
+            f"Contact: <sip:x@{LOCAL}:{FAR_PORT}>\r\nRequire: 100rel, precondition\r\n"
+            f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}").encode()
+    ua.receive(data, (LOCAL, FAR_PORT), "udp", net.now)
+    net.run(0.1)
+    (resp,) = far.got
+    assert resp.status == 420 and resp.headers.get("Unsupported") == "100rel, precondition"
+    assert not net.of("a", IncomingCall)

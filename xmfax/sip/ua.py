@@ -99,7 +99,7 @@ class UserAgent(ClientSide, ServerSide):
             self._receive(data, source, transport, now)
         except Exception as exc:     # the boundary: a bug here must not take the driver down
             self.dropped += 1
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._error(exc)
         self._flush(now)
 
     def next_timer(self) -> float | None:
@@ -121,7 +121,7 @@ class UserAgent(ClientSide, ServerSide):
             for ev in self.txn.transport_failed(dest, transport, error, now):
                 self._dispatch(ev, now)
         except Exception as exc:
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._error(exc)
         self._flush(now)
 
     def handle_timer(self, now: float) -> None:
@@ -143,7 +143,7 @@ class UserAgent(ClientSide, ServerSide):
                 if late[3] <= now:
                     del self._late_acks[key]
         except Exception as exc:
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._error(exc)
         self._flush(now)
 
     def outgoing(self) -> list[Outgoing]:
@@ -349,6 +349,10 @@ class UserAgent(ClientSide, ServerSide):
         self.unregister(now)
 
     # ------------------------------------------------------------------ plumbing
+    def _error(self, exc: Exception) -> None:
+        if len(self.errors) < 100:          # a repeating bug must not grow memory forever
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
     def _flush(self, now: float) -> None:
         for out in self.txn.outgoing():
             self._send_raw(out, now)
