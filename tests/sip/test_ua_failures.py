@@ -9,8 +9,7 @@ import pytest
 from xmfax.sip import auth
 from xmfax.sip import sdp as sdpmod
 from xmfax.sip.events import (Answered, CallEnded, CallProgress, IncomingCall, MediaRefused,
-                              Registered,
-                              RegistrationFailed, SipMessage)
+                              Registered, RegistrationFailed, SipMessage)
 from xmfax.sip.message import Request
 from xmfax.t38.config import T38Config
 
