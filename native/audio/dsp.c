@@ -1,0 +1,328 @@
+/* Shared PSK/QAM modem blocks; see dsp.h. */
+#include "dsp.h"
+
+#include <math.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+float xm_dbm0_to_mean_square(float dbm0)
+{
+    return XM_DBM0_MEAN_SQUARE * powf(10.0f, dbm0 / 10.0f);
+}
+
+float xm_mean_square_to_dbm0(float ms)
+{
+    if (ms <= 1e-9f)
+        return -200.0f;
+    return 10.0f * log10f(ms / XM_DBM0_MEAN_SQUARE);
+}
+
+void xm_cd_init(xm_carrier_detect_t *cd, float on_dbm0, float off_dbm0)
+{
+    cd->level = 0.0f;
+    /* ~5 ms time constant: a 20 ms gap of silence drops the carrier */
+    cd->alpha = 1.0f / 40.0f;
+    cd->on_ms = xm_dbm0_to_mean_square(on_dbm0);
+    cd->off_ms = xm_dbm0_to_mean_square(off_dbm0);
+    cd->present = 0;
+}
+
+int xm_cd_sample(xm_carrier_detect_t *cd, float x)
+{
+    cd->level += cd->alpha * (x * x - cd->level);
+    if (!cd->present && cd->level > cd->on_ms) {
+        cd->present = 1;
+        return 1;
+    }
+    if (cd->present && cd->level < cd->off_ms) {
+        cd->present = 0;
+        return -1;
+    }
+    return 0;
+}
+
+double xm_rrc(double t, double beta)
+{
+    /* Root raised cosine, symbol period 1. */
+    double at = fabs(t);
+    if (at < 1e-9)
+        return 1.0 - beta + 4.0 * beta / M_PI;
+    if (beta > 0.0 && fabs(at - 1.0 / (4.0 * beta)) < 1e-9) {
+        return beta / sqrt(2.0) * ((1.0 + 2.0 / M_PI) * sin(M_PI / (4.0 * beta))
+                                   + (1.0 - 2.0 / M_PI) * cos(M_PI / (4.0 * beta)));
+    }
+    double num = sin(M_PI * t * (1.0 - beta)) + 4.0 * beta * t * cos(M_PI * t * (1.0 + beta));
+    double den = M_PI * t * (1.0 - 16.0 * beta * beta * t * t);
+    return num / den;
+}
+
+static int gcd(int a, int b)
+{
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* ---------------- transmitter ---------------- */
+
+static float shaper_energy(const xm_shaper_t *s)
+{
+    double e = 0.0;
+    for (int p = 0; p < s->phases; p++)
+        for (int i = 0; i < XM_TX_SPAN; i++)
+            e += (double) s->h[p][i] * s->h[p][i];
+    return (float) (e / s->phases);
+}
+
+void xm_shaper_init(xm_shaper_t *s, int baud, double beta, double carrier, float dbm0)
+{
+    memset(s, 0, sizeof(*s));
+    s->baud = baud;
+    s->phases = XM_SAMPLE_RATE / gcd(baud, XM_SAMPLE_RATE);
+    if (s->phases > XM_TX_MAX_PHASES)
+        s->phases = XM_TX_MAX_PHASES;
+    for (int p = 0; p < s->phases; p++)
+        for (int i = 0; i < XM_TX_SPAN; i++)
+            s->h[p][i] = (float) xm_rrc((double) p / s->phases + i - XM_TX_SPAN / 2, beta);
+    s->acc = XM_SAMPLE_RATE;   /* the first sample needs a symbol */
+    s->rot = 1.0f;
+    s->step = (float complex) cexp(I * 2.0 * M_PI * carrier / XM_SAMPLE_RATE);
+    xm_shaper_set_level(s, dbm0);
+}
+
+void xm_shaper_set_level(xm_shaper_t *s, float dbm0)
+{
+    /* passband power = 0.5 * gain^2 * E|a|^2 * mean pulse energy per sample */
+    float ms = xm_dbm0_to_mean_square(dbm0);
+    s->gain = sqrtf(ms / (0.5f * shaper_energy(s)));
+}
+
+void xm_shaper_push(xm_shaper_t *s, float complex symbol)
+{
+    memmove(&s->sym[0], &s->sym[1], (XM_TX_SPAN - 1) * sizeof(s->sym[0]));
+    s->sym[XM_TX_SPAN - 1] = symbol;
+    s->acc -= XM_SAMPLE_RATE;
+}
+
+float xm_shaper_sample(xm_shaper_t *s)
+{
+    int p = s->acc * s->phases / XM_SAMPLE_RATE;
+    const float *h = s->h[p];
+    float complex v = 0.0f;
+    /* the newest symbol (index SPAN-1) has age 0 */
+    for (int i = 0; i < XM_TX_SPAN; i++)
+        v += s->sym[XM_TX_SPAN - 1 - i] * h[i];
+    float out = crealf(v * s->rot) * s->gain;
+    s->rot *= s->step;
+    if (++s->rot_count >= 256) {
+        s->rot /= cabsf(s->rot);
+        s->rot_count = 0;
+    }
+    s->acc += s->baud;
+    return out;
+}
+
+/* ---------------- receiver ---------------- */
+
+void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int eq_len,
+                    float target_rms)
+{
+    memset(r, 0, sizeof(*r));
+    r->sps = (double) XM_SAMPLE_RATE / baud;
+    r->half_span = (float) (4.0 * r->sps);
+    r->ntaps = (int) floor(2.0 * r->half_span) + 2;
+    if (r->ntaps > XM_MF_MAX_TAPS) {
+        r->ntaps = XM_MF_MAX_TAPS;
+        r->half_span = (float) ((XM_MF_MAX_TAPS - 2) / 2);
+    }
+    /* h[p][i] = rrc((p/P - D + i)/sps) / E, E = sum of squares at integer
+     * offsets, so a symbol a_k from a matched transmitter comes out as a_k/2 */
+    double e = 0.0;
+    for (int m = -(int) r->half_span; m <= (int) r->half_span; m++) {
+        double v = xm_rrc(m / r->sps, beta);
+        e += v * v;
+    }
+    r->mf_energy = e;
+    for (int p = 0; p <= XM_MF_PHASES; p++)
+        for (int i = 0; i < r->ntaps; i++) {
+            double tau = (double) p / XM_MF_PHASES - r->half_span + i;
+            r->h[p][i] = (fabs(tau) <= r->half_span) ? (float) (xm_rrc(tau / r->sps, beta) / e) : 0.0f;
+        }
+    r->step = (float complex) cexp(-I * 2.0 * M_PI * carrier / XM_SAMPLE_RATE);
+    r->eq_len = eq_len > XM_EQ_MAX ? XM_EQ_MAX : eq_len;
+    r->target_rms = target_rms;
+    xm_qam_rx_set_gains(r, 0.05f, 0.15f, 0.004f, 0.02f, 0.0005f);
+    xm_qam_rx_reset(r);
+}
+
+void xm_qam_rx_set_gains(xm_qam_rx_t *r, float eq_mu, float pll_a, float pll_b,
+                         float timing_gain, float timing_int_gain)
+{
+    r->eq_mu = eq_mu;
+    r->pll_a = pll_a;
+    r->pll_b = pll_b;
+    r->timing_gain = timing_gain;
+    r->timing_int_gain = timing_int_gain;
+}
+
+void xm_qam_rx_reset(xm_qam_rx_t *r)
+{
+    r->rot = 1.0f;
+    r->rot_count = 0;
+    memset(r->ring, 0, sizeof(r->ring));
+    r->pos = 0;
+    r->n = 0;
+    r->t_next = r->half_span + r->sps / 2.0;
+    r->parity = 1;
+    r->prev_sym = r->mid = 0.0f;
+    r->timing_int = 0.0f;
+    r->gain = 0.0f;
+    r->power_sum = 0.0;
+    r->power_n = 0;
+    r->agc_frozen = 0;
+    memset(r->eq, 0, sizeof(r->eq));
+    r->eq[r->eq_len / 2] = 1.0f;
+    memset(r->eq_buf, 0, sizeof(r->eq_buf));
+    r->eq_pos = 0;
+    r->eq_power = r->target_rms * r->target_rms;
+    r->derot = 1.0f;
+    r->theta = 0.0f;
+    r->freq = 0.0f;
+    r->mse = 1.0f;
+}
+
+void xm_qam_rx_rotate(xm_qam_rx_t *r, float phi)
+{
+    r->theta += phi;
+    r->theta = remainderf(r->theta, (float) (2.0 * M_PI));
+    r->derot = cexpf(-I * r->theta);
+}
+
+static float complex mf_output(const xm_qam_rx_t *r, double t)
+{
+    double start = t + r->half_span;
+    long m0 = (long) floor(start);
+    int p = (int) ((start - m0) * XM_MF_PHASES + 0.5);
+    const float *h = r->h[p];
+    int base = (int) (m0 % XM_RING) + XM_RING;
+    float complex acc = 0.0f;
+    for (int i = 0; i < r->ntaps; i++)
+        acc += r->ring[base - i] * h[i];
+    return acc;
+}
+
+int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
+{
+    float xf = (float) x;
+    if (!r->agc_frozen) {
+        r->power_sum += (double) xf * xf;
+        r->power_n++;
+    }
+    float complex z = xf * r->rot;
+    r->rot *= r->step;
+    if (++r->rot_count >= 128) {
+        r->rot /= cabsf(r->rot);
+        r->rot_count = 0;
+    }
+    int slot = (int) (r->n % XM_RING);
+    r->ring[slot] = r->ring[slot + XM_RING] = z;
+    r->n++;
+    int ready = 0;
+    /* every T/2 instant whose filter window is complete */
+    while (r->t_next + r->half_span + 1.0 <= (double) (r->n - 1)) {
+        if (!r->agc_frozen && r->power_n > 0) {
+            double ms = r->power_sum / r->power_n;
+            /* see xm_qam_rx_init: a matched symbol a comes out as a/2 and
+             * the mean square of the line is 0.5 E|a|^2 E / sps */
+            r->gain = (ms > 1.0) ? (float) (r->target_rms / (0.5 * sqrt(2.0 * r->sps * ms / r->mf_energy)))
+                                 : 0.0f;
+        }
+        float complex v = mf_output(r, r->t_next) * r->gain;
+        /* push into the equaliser line */
+        int ep = r->eq_pos;
+        r->eq_buf[ep] = r->eq_buf[ep + r->eq_len] = v;
+        r->eq_pos = (ep + 1) % r->eq_len;
+        r->eq_power += 0.01f * (crealf(v) * crealf(v) + cimagf(v) * cimagf(v) - r->eq_power);
+        double step = r->sps / 2.0;
+        if (r->parity) {
+            /* symbol instant: Gardner on the raw matched-filter output */
+            float p2 = r->target_rms * r->target_rms;
+            float e = crealf(conjf(r->mid) * (r->prev_sym - v)) / p2;
+            if (e > 1.0f) e = 1.0f;
+            if (e < -1.0f) e = -1.0f;
+            r->timing_int += r->timing_int_gain * e;
+            step += (r->timing_gain * e + r->timing_int) * r->sps;
+            r->prev_sym = v;
+            /* equaliser output: newest sample at eq_pos-1 */
+            float complex acc = 0.0f;
+            int newest = r->eq_pos - 1 + r->eq_len;
+            for (int i = 0; i < r->eq_len; i++)
+                acc += r->eq[i] * r->eq_buf[newest - i];
+            *y = acc * r->derot;
+            ready = 1;
+        } else {
+            r->mid = v;
+        }
+        r->parity ^= 1;
+        r->t_next += step;
+    }
+    return ready;
+}
+
+void xm_qam_rx_adapt(xm_qam_rx_t *r, float complex y, float complex d, int adapt_eq)
+{
+    float complex err = d - y;
+    float p2 = r->target_rms * r->target_rms;
+    float e2 = (crealf(err) * crealf(err) + cimagf(err) * cimagf(err)) / p2;
+    r->mse += 0.02f * (e2 - r->mse);
+    if (adapt_eq) {
+        float complex g = err * conjf(r->derot) * (r->eq_mu / (r->eq_len * (r->eq_power + 1e-6f)));
+        int newest = r->eq_pos - 1 + r->eq_len;
+        for (int i = 0; i < r->eq_len; i++)
+            r->eq[i] += g * conjf(r->eq_buf[newest - i]);
+    }
+    float dd = crealf(d) * crealf(d) + cimagf(d) * cimagf(d);
+    if (dd > 1e-9f) {
+        float pe = cimagf(y * conjf(d)) / dd;
+        if (pe > 0.5f) pe = 0.5f;
+        if (pe < -0.5f) pe = -0.5f;
+        r->freq += r->pll_b * pe;
+        r->theta += r->pll_a * pe + r->freq;
+    } else {
+        r->theta += r->freq;
+    }
+    r->theta = remainderf(r->theta, (float) (2.0 * M_PI));
+    r->derot = cexpf(-I * r->theta);
+}
+
+void xm_events_push(xm_events_t *ev, int code, long bit)
+{
+    if (ev->n >= XM_EV_MAX) {
+        /* keep the newest: drop the oldest */
+        memmove(&ev->code[0], &ev->code[1], (XM_EV_MAX - 1) * sizeof(int));
+        memmove(&ev->bit[0], &ev->bit[1], (XM_EV_MAX - 1) * sizeof(long));
+        ev->n = XM_EV_MAX - 1;
+    }
+    ev->code[ev->n] = code;
+    ev->bit[ev->n] = bit;
+    ev->n++;
+}
+
+int xm_events_take(xm_events_t *ev, int *codes, long *bits, int max)
+{
+    int n = ev->n < max ? ev->n : max;
+    for (int i = 0; i < n; i++) {
+        codes[i] = ev->code[i];
+        bits[i] = ev->bit[i];
+    }
+    memmove(&ev->code[0], &ev->code[n], (ev->n - n) * sizeof(int));
+    memmove(&ev->bit[0], &ev->bit[n], (ev->n - n) * sizeof(long));
+    ev->n -= n;
+    return n;
+}

@@ -1,0 +1,147 @@
+/* Shared blocks of the PSK/QAM fax modems (V.27 ter, V.29): transmit pulse
+ * shaping and modulation; receive power meter with the T.30 carrier-detect
+ * levels, AGC, demodulation, matched filter with fractional timing, Gardner
+ * symbol timing recovery, a T/2-spaced complex LMS equaliser and a carrier
+ * phase loop.  Sans-IO: 8 kHz int16 samples, any block size; no global state,
+ * no allocation after the object is made.
+ */
+#ifndef XMFAX_DSP_H
+#define XMFAX_DSP_H
+
+#include <complex.h>
+#include <stdint.h>
+
+#ifndef XM_SAMPLE_RATE
+#define XM_SAMPLE_RATE 8000
+#endif
+
+/* 0 dBm0 as a mean square of int16 samples: a sine of peak 32767 is
+ * +3.14 dBm0 (G.711 µ-law full scale), so 0 dBm0 is a sine of peak
+ * 32767 * 10^(-3.14/20).  # G.711 Table 5 (digital milliwatt) */
+#define XM_DBM0_MEAN_SQUARE (32767.0f * 32767.0f * 0.5f * 0.48529f)
+
+float xm_dbm0_to_mean_square(float dbm0);
+float xm_mean_square_to_dbm0(float ms);
+
+/* Carrier detect with hysteresis.  # T.30 §5.2.3.3 (reception on above
+ * -43 dBm0, off below -48 dBm0) */
+typedef struct {
+    float level;            /* smoothed mean square */
+    float alpha;            /* smoothing per sample */
+    float on_ms, off_ms;    /* thresholds as mean squares */
+    int present;
+} xm_carrier_detect_t;
+
+void xm_cd_init(xm_carrier_detect_t *cd, float on_dbm0, float off_dbm0);
+/* Feed one sample; returns 1 on carrier up, -1 on carrier down, else 0. */
+int xm_cd_sample(xm_carrier_detect_t *cd, float x);
+
+/* Root raised cosine impulse response, t in symbol periods, unit peak
+ * energy normalisation left to the caller. */
+double xm_rrc(double t, double beta);
+
+/* ---- transmitter: shaping + modulation ---- */
+#define XM_TX_SPAN 12             /* symbols of pulse kept (±6) */
+#define XM_TX_MAX_PHASES 20
+
+typedef struct {
+    int baud;
+    int phases;                   /* 8000 / gcd(baud, 8000) */
+    int acc;                      /* time within the symbol, units of 1/8000 symbol * baud */
+    float h[XM_TX_MAX_PHASES][XM_TX_SPAN];
+    float complex sym[XM_TX_SPAN];  /* newest last */
+    float complex rot, step;
+    int rot_count;
+    float gain;
+} xm_shaper_t;
+
+/* beta: roll-off; carrier in Hz; rms_dbm0: output level for a stream of
+ * symbols of mean power 1. */
+void xm_shaper_init(xm_shaper_t *s, int baud, double beta, double carrier, float dbm0);
+void xm_shaper_set_level(xm_shaper_t *s, float dbm0);
+/* Returns 1 when the next output sample needs a new symbol first. */
+static inline int xm_shaper_needs_symbol(const xm_shaper_t *s) { return s->acc >= XM_SAMPLE_RATE; }
+void xm_shaper_push(xm_shaper_t *s, float complex symbol);
+float xm_shaper_sample(xm_shaper_t *s);
+
+/* ---- receiver ---- */
+#define XM_MF_PHASES 128
+#define XM_MF_MAX_TAPS 64
+#define XM_RING 128
+#define XM_EQ_MAX 32
+
+typedef struct {
+    /* demodulator and matched filter */
+    float complex rot, step;
+    int rot_count;
+    float complex ring[2 * XM_RING];
+    int pos;
+    long n;                       /* samples received */
+    int ntaps;
+    float half_span;              /* D, samples */
+    double mf_energy;
+    float h[XM_MF_PHASES + 1][XM_MF_MAX_TAPS];
+    double sps;                   /* samples per symbol */
+    double t_next;                /* time of the next T/2 sample (in samples, relative to n) */
+    int parity;                   /* 1 when the next T/2 sample is a symbol instant */
+    /* Gardner timing */
+    float complex prev_sym, mid;
+    float timing_gain, timing_int_gain, timing_int;
+    /* AGC */
+    float gain;
+    double power_sum;
+    long power_n;
+    int agc_frozen;
+    /* equaliser (T/2 spaced) */
+    int eq_len;
+    float complex eq[XM_EQ_MAX];
+    float complex eq_buf[2 * XM_EQ_MAX];
+    int eq_pos;
+    float eq_mu;
+    float eq_power;               /* running power of the equaliser input */
+    /* carrier */
+    float complex derot;          /* e^{-j theta} */
+    float theta, freq, pll_a, pll_b;
+    /* quality */
+    float mse;
+    float target_rms;             /* rms of the constellation the AGC aims for */
+} xm_qam_rx_t;
+
+void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int eq_len,
+                    float target_rms);
+void xm_qam_rx_reset(xm_qam_rx_t *r);
+/* Feed one sample; returns 1 when a symbol is ready (*y is the equalised,
+ * de-rotated symbol), else 0. */
+int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y);
+/* After a symbol: adapt the equaliser and the carrier loop toward the
+ * decided (or known) point d.  adapt_eq: 0 = no, 1 = yes. */
+void xm_qam_rx_adapt(xm_qam_rx_t *r, float complex y, float complex d, int adapt_eq);
+void xm_qam_rx_set_gains(xm_qam_rx_t *r, float eq_mu, float pll_a, float pll_b,
+                         float timing_gain, float timing_int_gain);
+/* Rotate the carrier reference by phi radians (used once the absolute
+ * phase of a training pattern is known). */
+void xm_qam_rx_rotate(xm_qam_rx_t *r, float phi);
+
+/* ---- status events shared by the modem receivers ---- */
+enum {
+    XM_EV_CARRIER_UP = 1,
+    XM_EV_CARRIER_DOWN = 2,
+    XM_EV_TRAINING_SUCCEEDED = 3,
+    XM_EV_TRAINING_FAILED = 4,
+};
+#define XM_EV_MAX 32
+
+typedef struct {
+    int code[XM_EV_MAX];
+    long bit[XM_EV_MAX];          /* bits delivered before the event */
+    int n;
+} xm_events_t;
+
+void xm_events_push(xm_events_t *ev, int code, long bit);
+/* Copy out and clear; returns the number copied. */
+int xm_events_take(xm_events_t *ev, int *codes, long *bits, int max);
+
+/* the modems built on these blocks (one include in modems.h for all) */
+#include "v27ter.h"
+
+#endif

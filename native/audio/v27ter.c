@@ -1,0 +1,498 @@
+/* V.27 ter modem (4800/2400 bit/s), transmitter and receiver; see v27ter.h. */
+#include "v27ter.h"
+#include "dsp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CARRIER_HZ 1800.0           /* V.27 ter §2.1 */
+#define ROLL_OFF 0.5                /* V.27 ter §2.3: 50% raised cosine, split equally */
+#define TEP_MS 190                  /* V.27 ter §2.5, segment 1: 185-200 ms */
+#define SILENCE_MS 20               /* segment 2 */
+#define REV_LONG 50                 /* segment 3, continuous 180° reversals */
+#define REV_SHORT 14
+#define COND_LONG 1074              /* segment 4, equaliser conditioning */
+#define COND_SHORT 58
+#define ONES_SYMBOLS 8              /* segment 5, scrambled binary ones */
+#define FLUSH_SYMBOLS 32            /* scrambled ones after the data, before stopping */
+#define TRAIN_SEED 0x3C             /* segment 4 scrambler state (newest bit = bit 0) */
+#define QUEUE_BITS 65536
+
+/* ---- scrambler: 1 + x^-6 + x^-7 with the guard against repetitive
+ * patterns.  # V.27 ter §2.4 (Figure 3): the output is compared with the
+ * outputs 8, 9 and 12 bits before; after 33 bits in a row where it equals
+ * at least one of them, the next output is inverted. ---- */
+typedef struct {
+    uint32_t reg;                   /* past line bits, newest in bit 0 */
+    int count;
+} scrambler_t;
+
+static int repeats(uint32_t reg, int bit)
+{
+    return bit == (int) ((reg >> 7) & 1) || bit == (int) ((reg >> 8) & 1)
+        || bit == (int) ((reg >> 11) & 1);
+}
+
+static int scramble(scrambler_t *s, int in)
+{
+    int out = (in ^ (int) (s->reg >> 5) ^ (int) (s->reg >> 6)) & 1;
+    if (s->count >= 33) {
+        out ^= 1;
+        s->count = 0;
+    } else if (repeats(s->reg, out)) {
+        s->count++;
+    } else {
+        s->count = 0;
+    }
+    s->reg = (s->reg << 1) | (uint32_t) out;
+    return out;
+}
+
+static int descramble(scrambler_t *s, int in)
+{
+    int out = (in ^ (int) (s->reg >> 5) ^ (int) (s->reg >> 6)) & 1;
+    if (s->count >= 33) {
+        out ^= 1;
+        s->count = 0;
+    } else if (repeats(s->reg, in)) {
+        s->count++;
+    } else {
+        s->count = 0;
+    }
+    s->reg = (s->reg << 1) | (uint32_t) in;
+    return out;
+}
+
+/* Segment 4: the scrambler fed with ones from TRAIN_SEED, three steps per
+ * symbol as for a tribit; the first bit of each group picks a 0° (0) or
+ * 180° (1) phase change.  # V.27 ter §2.5 */
+static int train_bit(uint32_t *reg)
+{
+    int first = 0;
+    for (int i = 0; i < 3; i++) {
+        int out = (1 ^ (int) (*reg >> 5) ^ (int) (*reg >> 6)) & 1;
+        *reg = ((*reg << 1) | (uint32_t) out) & 0x7F;
+        if (i == 0)
+            first = out;
+    }
+    return first;
+}
+
+/* Phase change in units of 45° for a tribit (first bit in time is the
+ * high bit).  # V.27 ter §2.2.1, Table 1 */
+static const int TRIBIT_PHASE[8] = { 1, 0, 2, 3, 6, 7, 5, 4 };
+/* dibits at 2400 bit/s.  # V.27 ter §2.2.2, Table 2 */
+static const int DIBIT_PHASE[4] = { 0, 2, 6, 4 };
+
+static float complex point(int phase)
+{
+    static const float complex pts[8] = {
+        1.0f, 0.70710678f + 0.70710678f * I, I, -0.70710678f + 0.70710678f * I,
+        -1.0f, -0.70710678f - 0.70710678f * I, -I, 0.70710678f - 0.70710678f * I,
+    };
+    return pts[phase & 7];
+}
+
+/* ================= transmitter ================= */
+
+enum { TX_TEP, TX_SILENCE, TX_REV, TX_COND, TX_ONES, TX_DATA, TX_FLUSH, TX_TAIL, TX_DONE };
+
+struct xm_v27ter_tx {
+    int bit_rate, baud, long_train;
+    xm_shaper_t sh;
+    int seg, left;                  /* current segment, symbols left in it */
+    int phase;                      /* 0..7, units of 45° */
+    scrambler_t scr;
+    uint32_t train_reg;
+    uint8_t *queue;
+    int q_head, q_len;
+    int finishing;
+    int done;
+};
+
+static void tx_enter(xm_v27ter_tx_t *tx, int seg)
+{
+    tx->seg = seg;
+    switch (seg) {
+    case TX_TEP: tx->left = TEP_MS * tx->baud / 1000; break;
+    case TX_SILENCE: tx->left = SILENCE_MS * tx->baud / 1000; break;
+    case TX_REV: tx->left = tx->long_train ? REV_LONG : REV_SHORT; break;
+    case TX_COND: tx->left = tx->long_train ? COND_LONG : COND_SHORT; tx->train_reg = TRAIN_SEED; break;
+    case TX_ONES: tx->left = ONES_SYMBOLS; break;
+    case TX_FLUSH: tx->left = FLUSH_SYMBOLS; break;
+    case TX_TAIL: tx->left = XM_TX_SPAN; break;
+    default: tx->left = 0; break;
+    }
+}
+
+xm_v27ter_tx_t *xm_v27ter_tx_new(int bit_rate, int long_train, int tep, float level_dbm0)
+{
+    if (bit_rate != 4800 && bit_rate != 2400)
+        return NULL;
+    xm_v27ter_tx_t *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return NULL;
+    tx->queue = malloc(QUEUE_BITS);
+    if (!tx->queue) {
+        free(tx);
+        return NULL;
+    }
+    tx->bit_rate = bit_rate;
+    tx->baud = bit_rate == 4800 ? 1600 : 1200;
+    tx->long_train = long_train ? 1 : 0;
+    xm_shaper_init(&tx->sh, tx->baud, ROLL_OFF, CARRIER_HZ, level_dbm0);
+    tx_enter(tx, tep ? TX_TEP : TX_REV);
+    return tx;
+}
+
+void xm_v27ter_tx_free(xm_v27ter_tx_t *tx)
+{
+    if (tx) {
+        free(tx->queue);
+        free(tx);
+    }
+}
+
+int xm_v27ter_tx_put_bits(xm_v27ter_tx_t *tx, const uint8_t *bits, int n)
+{
+    int room = QUEUE_BITS - tx->q_len;
+    if (tx->finishing || n <= 0)
+        return 0;
+    if (n > room)
+        n = room;
+    for (int i = 0; i < n; i++)
+        tx->queue[(tx->q_head + tx->q_len + i) % QUEUE_BITS] = bits[i] & 1;
+    tx->q_len += n;
+    return n;
+}
+
+void xm_v27ter_tx_finish(xm_v27ter_tx_t *tx) { tx->finishing = 1; }
+int xm_v27ter_tx_done(const xm_v27ter_tx_t *tx) { return tx->done; }
+int xm_v27ter_tx_queued(const xm_v27ter_tx_t *tx) { return tx->q_len; }
+
+static int tx_next_bit(xm_v27ter_tx_t *tx)
+{
+    if (tx->seg == TX_DATA && tx->q_len > 0) {
+        int b = tx->queue[tx->q_head];
+        tx->q_head = (tx->q_head + 1) % QUEUE_BITS;
+        tx->q_len--;
+        return b;
+    }
+    return 1;                       /* segment 5, idle and turn-off: binary ones */
+}
+
+static int tx_data_phase(xm_v27ter_tx_t *tx)
+{
+    if (tx->bit_rate == 4800) {
+        int v = 0;
+        for (int i = 0; i < 3; i++)
+            v = (v << 1) | scramble(&tx->scr, tx_next_bit(tx));
+        return TRIBIT_PHASE[v];
+    }
+    int v = 0;
+    for (int i = 0; i < 2; i++)
+        v = (v << 1) | scramble(&tx->scr, tx_next_bit(tx));
+    return DIBIT_PHASE[v];
+}
+
+static float complex tx_symbol(xm_v27ter_tx_t *tx)
+{
+    for (;;) {
+        if (tx->seg == TX_DATA) {
+            if (tx->q_len == 0 && tx->finishing) {
+                tx_enter(tx, TX_FLUSH);
+                continue;
+            }
+            tx->phase = (tx->phase + tx_data_phase(tx)) & 7;
+            return point(tx->phase);
+        }
+        if (tx->seg == TX_DONE)
+            return 0.0f;
+        if (tx->left <= 0) {
+            static const int next[] = {
+                [TX_TEP] = TX_SILENCE, [TX_SILENCE] = TX_REV, [TX_REV] = TX_COND,
+                [TX_COND] = TX_ONES, [TX_ONES] = TX_DATA, [TX_DATA] = TX_FLUSH,
+                [TX_FLUSH] = TX_TAIL, [TX_TAIL] = TX_DONE, [TX_DONE] = TX_DONE,
+            };
+            int seg = next[tx->seg];
+            tx_enter(tx, seg);
+            if (seg == TX_DONE)
+                tx->done = 1;
+            continue;
+        }
+        tx->left--;
+        switch (tx->seg) {
+        case TX_TEP: return point(tx->phase);
+        case TX_SILENCE: return 0.0f;
+        case TX_REV: tx->phase = (tx->phase + 4) & 7; return point(tx->phase);
+        case TX_COND: tx->phase = (tx->phase + (train_bit(&tx->train_reg) ? 4 : 0)) & 7; return point(tx->phase);
+        case TX_ONES:
+        case TX_FLUSH: tx->phase = (tx->phase + tx_data_phase(tx)) & 7; return point(tx->phase);
+        default: return 0.0f;       /* TX_TAIL: let the shaping filter empty */
+        }
+    }
+}
+
+int xm_v27ter_tx_generate(xm_v27ter_tx_t *tx, int16_t *out, int n)
+{
+    int signal = 0;
+    for (int i = 0; i < n; i++) {
+        if (tx->done) {
+            out[i] = 0;
+            continue;
+        }
+        while (xm_shaper_needs_symbol(&tx->sh))
+            xm_shaper_push(&tx->sh, tx_symbol(tx));
+        float v = xm_shaper_sample(&tx->sh);
+        if (v > 32767.0f) v = 32767.0f;
+        if (v < -32768.0f) v = -32768.0f;
+        out[i] = (int16_t) lrintf(v);
+        signal = i + 1;
+    }
+    return signal;
+}
+
+/* ================= receiver ================= */
+
+enum { RX_IDLE, RX_SEARCH, RX_COND, RX_WINDOW, RX_ONES, RX_DATA, RX_FAILED };
+#define WINDOW 16
+#define MIN_REVERSALS 4
+#define SEARCH_LIMIT_SYMBOLS 2000
+
+struct xm_v27ter_rx {
+    int bit_rate, baud;
+    xm_carrier_detect_t cd;
+    xm_qam_rx_t q;
+    xm_events_t ev;
+    int state;
+    int prev_k;                     /* last decided phase, units of 45° */
+    int reversals;
+    int symbols;                    /* symbols since carrier up */
+    int cond_index;                 /* segment-4 symbols seen */
+    uint32_t train_reg;
+    int win[WINDOW], win_match, win_n;
+    int ones_left;
+    scrambler_t scr;
+    long bits_total;
+    uint8_t *out;
+    int out_n, out_max;
+};
+
+xm_v27ter_rx_t *xm_v27ter_rx_new(int bit_rate)
+{
+    if (bit_rate != 4800 && bit_rate != 2400)
+        return NULL;
+    xm_v27ter_rx_t *rx = calloc(1, sizeof(*rx));
+    if (!rx)
+        return NULL;
+    xm_v27ter_rx_restart(rx, bit_rate);
+    return rx;
+}
+
+void xm_v27ter_rx_free(xm_v27ter_rx_t *rx) { free(rx); }
+
+void xm_v27ter_rx_restart(xm_v27ter_rx_t *rx, int bit_rate)
+{
+    if (bit_rate != 4800 && bit_rate != 2400)
+        bit_rate = rx->bit_rate ? rx->bit_rate : 4800;
+    memset(rx, 0, sizeof(*rx));
+    rx->bit_rate = bit_rate;
+    rx->baud = bit_rate == 4800 ? 1600 : 1200;
+    /* # V.27 ter §7 / T.30: on above -43 dBm0, off below -48 dBm0 */
+    xm_cd_init(&rx->cd, -45.0f, -48.0f);
+    xm_qam_rx_init(&rx->q, rx->baud, ROLL_OFF, CARRIER_HZ, 17, 1.0f);
+    rx->state = RX_IDLE;
+}
+
+static void put_bit(xm_v27ter_rx_t *rx, int bit)
+{
+    if (rx->out_n < rx->out_max)
+        rx->out[rx->out_n++] = (uint8_t) bit;
+    rx->bits_total++;
+}
+
+/* Phase change -> line bits -> descrambled data bits (delivered or not). */
+static void rx_data_symbol(xm_v27ter_rx_t *rx, int dphase, int deliver)
+{
+    int v, nb;
+    if (rx->bit_rate == 4800) {
+        static const int inv[8] = { 1, 0, 2, 3, 7, 6, 4, 5 };
+        v = inv[dphase & 7];
+        nb = 3;
+    } else {
+        static const int inv[8] = { 0, 0, 1, 1, 3, 3, 2, 2 };
+        v = inv[dphase & 7];
+        nb = 2;
+    }
+    for (int i = nb - 1; i >= 0; i--) {
+        int b = descramble(&rx->scr, (v >> i) & 1);
+        if (deliver)
+            put_bit(rx, b);
+    }
+}
+
+static int nearest_phase(const xm_v27ter_rx_t *rx, float complex y)
+{
+    float a = atan2f(cimagf(y), crealf(y));
+    if (rx->bit_rate == 4800)
+        return (int) lrintf(a / 0.78539816f) & 7;
+    return ((int) lrintf(a / 1.57079633f) * 2) & 7;
+}
+
+static void rx_training_done(xm_v27ter_rx_t *rx)
+{
+    float limit = rx->bit_rate == 4800 ? 0.06f : 0.15f;
+    if (rx->q.mse < limit) {
+        rx->state = RX_DATA;
+        rx->q.agc_frozen = 1;
+        xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00005f);
+        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+    } else {
+        rx->state = RX_FAILED;
+        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+    }
+}
+
+static void rx_symbol(xm_v27ter_rx_t *rx, float complex y)
+{
+    int k = nearest_phase(rx, y);
+    int d = (k - rx->prev_k) & 7;
+    rx->symbols++;
+    switch (rx->state) {
+    case RX_SEARCH:
+        xm_qam_rx_adapt(&rx->q, y, point(k), rx->symbols > 8);
+        if (d == 4) {
+            rx->reversals++;
+        } else if (d == 0 && rx->reversals >= MIN_REVERSALS) {
+            /* first symbol of segment 4 (its first bit is 0) */
+            rx->train_reg = TRAIN_SEED;
+            (void) train_bit(&rx->train_reg);
+            rx->cond_index = 1;
+            rx->state = RX_COND;
+            xm_qam_rx_set_gains(&rx->q, 0.04f, 0.1f, 0.002f, 0.01f, 0.0002f);
+        } else {
+            rx->reversals = 0;
+        }
+        if (rx->state == RX_SEARCH && rx->symbols > SEARCH_LIMIT_SYMBOLS) {
+            rx->state = RX_FAILED;
+            xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+        }
+        break;
+    case RX_COND: {
+        /* the pattern is known: train on it */
+        int want = train_bit(&rx->train_reg) ? 4 : 0;
+        k = (rx->prev_k + want) & 7;
+        xm_qam_rx_adapt(&rx->q, y, point(k), 1);
+        rx->cond_index++;
+        if (rx->cond_index == COND_SHORT) {
+            rx->state = RX_WINDOW;
+            rx->win_n = rx->win_match = 0;
+        } else if (rx->cond_index == COND_LONG) {
+            rx->state = RX_ONES;
+            rx->ones_left = ONES_SYMBOLS;
+        }
+        break;
+    }
+    case RX_WINDOW: {
+        /* long or short train?  the long one goes on with segment 4 */
+        int want = train_bit(&rx->train_reg) ? 4 : 0;
+        xm_qam_rx_adapt(&rx->q, y, point(k), 1);
+        rx->win[rx->win_n++] = d;
+        rx->win_match += d == want;
+        if (rx->win_n == WINDOW) {
+            if (rx->win_match >= 12) {
+                rx->cond_index += WINDOW;
+                rx->state = RX_COND;
+            } else {
+                for (int i = 0; i < ONES_SYMBOLS; i++)
+                    rx_data_symbol(rx, rx->win[i], 0);
+                rx_training_done(rx);
+                if (rx->state == RX_DATA)
+                    for (int i = ONES_SYMBOLS; i < WINDOW; i++)
+                        rx_data_symbol(rx, rx->win[i], 1);
+            }
+        }
+        break;
+    }
+    case RX_ONES:
+        xm_qam_rx_adapt(&rx->q, y, point(k), 1);
+        rx_data_symbol(rx, d, 0);
+        if (--rx->ones_left == 0)
+            rx_training_done(rx);
+        break;
+    case RX_DATA:
+        xm_qam_rx_adapt(&rx->q, y, point(k), 1);
+        rx_data_symbol(rx, d, 1);
+        break;
+    default:
+        break;
+    }
+    rx->prev_k = k;
+}
+
+static void rx_carrier_up(xm_v27ter_rx_t *rx)
+{
+    xm_qam_rx_t *q = &rx->q;
+    /* keep the sample history (the start of the signal is in it), restart
+     * everything that learns */
+    q->prev_sym = q->mid = 0.0f;
+    q->timing_int = 0.0f;
+    q->power_sum = (double) rx->cd.level * 64.0;
+    q->power_n = 64;
+    q->agc_frozen = 0;
+    memset(q->eq, 0, sizeof(q->eq));
+    q->eq[q->eq_len / 2] = 1.0f;
+    q->eq_power = 1.0f;
+    q->theta = q->freq = 0.0f;
+    q->derot = 1.0f;
+    q->mse = 1.0f;
+    xm_qam_rx_set_gains(q, 0.03f, 0.2f, 0.004f, 0.04f, 0.0008f);
+    rx->state = RX_SEARCH;
+    rx->reversals = 0;
+    rx->symbols = 0;
+    rx->prev_k = 0;
+    memset(&rx->scr, 0, sizeof(rx->scr));
+    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
+}
+
+int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max)
+{
+    rx->out = bits;
+    rx->out_n = 0;
+    rx->out_max = max;
+    for (int i = 0; i < n; i++) {
+        int c = xm_cd_sample(&rx->cd, (float) amp[i]);
+        if (c > 0) {
+            rx_carrier_up(rx);
+        } else if (c < 0) {
+            rx->state = RX_IDLE;
+            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
+        }
+        float complex y;
+        if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)
+            rx_symbol(rx, y);
+    }
+    rx->out = NULL;
+    return rx->out_n;
+}
+
+int xm_v27ter_rx_events(xm_v27ter_rx_t *rx, int *codes, long *bits, int max)
+{
+    return xm_events_take(&rx->ev, codes, bits, max);
+}
+
+int xm_v27ter_rx_carrier(const xm_v27ter_rx_t *rx) { return rx->cd.present; }
+
+int xm_v27ter_rx_state(const xm_v27ter_rx_t *rx)
+{
+    switch (rx->state) {
+    case RX_IDLE: return 0;
+    case RX_DATA: return 2;
+    case RX_FAILED: return 3;
+    default: return 1;
+    }
+}
+
+float xm_v27ter_rx_signal_dbm0(const xm_v27ter_rx_t *rx) { return xm_mean_square_to_dbm0(rx->cd.level); }
+float xm_v27ter_rx_mse(const xm_v27ter_rx_t *rx) { return rx->q.mse; }
