@@ -3,4 +3,5 @@
 #ifndef XMFAX_MODEMS_H
 #define XMFAX_MODEMS_H
 #include "g711.h"
+#include "dsp.h"
 #endif
