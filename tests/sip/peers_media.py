@@ -16,8 +16,9 @@ class SpandspT38Endpoint:
     """spandsp's T.38 terminal (tests/interop/spandsp_t38.py, libspandsp2) on a UDP port of
     127.0.0.1, run by a thread: the media end of a call whose SIP side is sipp.
 
-    It answers the first address that sends it a datagram (and sends there from then on):
-    xmfax speaks first in both roles (CNG as the caller, CED as the callee). spandsp speaks
+    It answers the first address that sends it a datagram (and sends there from then on), and
+    spandsp's clock starts only then, as the T.38 session starts: xmfax speaks first in both
+    roles (CNG as the caller, CED as the callee). spandsp speaks
     IFP only; its UDPTL framing is xmfax's UDPTLSender/UDPTLReceiver (as in
     tests/interop/test_t38_spandsp.py; the IFP inside is spandsp's own). spandsp's clock
     advances 20 ms every ``20 / speed`` ms of wall time (unpaced both sides: ``speed`` 4 makes
@@ -83,7 +84,11 @@ class SpandspT38Endpoint:
                         for seq, ifp in self._rx.receive(data):
                             if ifp is not None:
                                 self.peer.feed(ifp, seq)
-                if time.monotonic() >= next_tick:
+                if self.remote is None:
+                    # spandsp's T.30 starts with the T.38 session: at the far end's first
+                    # datagram (a fax gateway starts it when the media switch to T.38)
+                    next_tick = time.monotonic() + step
+                elif time.monotonic() >= next_tick:
                     next_tick += step
                     self.peer.tick(160)
                 for ifp, _copies in self.peer.take():
