@@ -3,5 +3,7 @@
 #ifndef XMFAX_MODEMS_H
 #define XMFAX_MODEMS_H
 #include "g711.h"
+#include "hdlc.h"
+#include "fsk.h"
 #include "dsp.h"
 #endif

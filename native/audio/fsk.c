@@ -1,0 +1,381 @@
+/* V.21 300 bit/s FSK (ITU-T V.21 §2: channel 1 F_A 980 Hz / F_Z 1180 Hz, channel 2
+ * F_A 1650 Hz / F_Z 1850 Hz; F_A = binary 1 = mark, F_Z = binary 0 = space), as T.30
+ * §5.1.1 uses channel 2 for its binary-coded signalling.
+ *
+ * Transmitter: a phase-continuous oscillator switched between the two frequencies at
+ * the bit clock. Receiver: non-coherent detection by two complex correlators, each
+ * one bit long, sliding sample by sample; their energy difference is the soft bit, their
+ * sum the in-band power for carrier detect (T.30 §5.1.1 / V.21 §7: carrier on above
+ * -43 dBm0, off below -48 dBm0); a DPLL on the soft bit's zero crossings places the
+ * bit decisions mid-bit. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsk.h"
+#include "osc.h"
+
+#define BAUD 300
+#define WINDOW 27                 /* correlator length: one bit (26.7 samples) */
+#define RAW_TX_CAP 8192
+#define RAW_RX_CAP 8192
+#define TIMING_SCALE XM_SAMPLE_RATE   /* bit clock: + BAUD a sample, a bit every 8000 */
+
+static void channel_freqs(int channel, double *f_one, double *f_zero)
+{
+    if (channel == XM_V21_CH1) {
+        *f_one = 980.0;
+        *f_zero = 1180.0;
+    } else {
+        *f_one = 1650.0;
+        *f_zero = 1850.0;
+    }
+}
+
+/* ------------------------------------------------------------------ transmit */
+
+struct xm_fsk_tx {
+    int mode;
+    int preamble_flags;
+    float amp;
+    uint32_t phase;
+    uint32_t step[2];           /* [bit] */
+    int clock;                  /* bit clock, 0..TIMING_SCALE */
+    int bit;                    /* the bit being sent, -1 = carrier off */
+    int ended;
+    int done;
+    xm_hdlc_tx *hdlc;
+    uint8_t raw[RAW_TX_CAP];
+    int raw_head, raw_count;
+};
+
+xm_fsk_tx *xm_fsk_tx_new(int channel, int mode, double level_dbm0, int preamble_flags,
+                         int max_len)
+{
+    xm_fsk_tx *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    double f1, f0;
+    channel_freqs(channel, &f1, &f0);
+    s->mode = mode;
+    s->preamble_flags = preamble_flags;
+    s->amp = (float) xm_dbm0_to_peak(level_dbm0);
+    s->step[1] = xm_phase_step(f1);
+    s->step[0] = xm_phase_step(f0);
+    if (mode == XM_FSK_HDLC) {
+        s->hdlc = xm_hdlc_tx_new(max_len > 0 ? max_len : 2048, 4 * (max_len > 0 ? max_len : 2048));
+        if (!s->hdlc) {
+            free(s);
+            return NULL;
+        }
+    }
+    xm_fsk_tx_restart(s);
+    return s;
+}
+
+void xm_fsk_tx_free(xm_fsk_tx *s)
+{
+    if (!s)
+        return;
+    xm_hdlc_tx_free(s->hdlc);
+    free(s);
+}
+
+void xm_fsk_tx_restart(xm_fsk_tx *s)
+{
+    s->phase = 0;
+    s->clock = 0;
+    s->bit = -1;
+    s->ended = 0;
+    s->done = 0;
+    s->raw_head = s->raw_count = 0;
+    if (s->hdlc) {
+        xm_hdlc_tx_reset(s->hdlc);
+        xm_hdlc_tx_flags(s->hdlc, s->preamble_flags);
+    }
+}
+
+int xm_fsk_tx_frame(xm_fsk_tx *s, const uint8_t *data, int len, int bad_fcs)
+{
+    if (!s->hdlc || s->ended)
+        return -1;
+    return xm_hdlc_tx_frame(s->hdlc, data, len, bad_fcs);
+}
+
+void xm_fsk_tx_abort(xm_fsk_tx *s)
+{
+    if (s->hdlc)
+        xm_hdlc_tx_abort(s->hdlc);
+}
+
+int xm_fsk_tx_put_bits(xm_fsk_tx *s, const uint8_t *bits, int n)
+{
+    if (s->hdlc || s->ended)
+        return 0;
+    int i;
+    for (i = 0; i < n && s->raw_count < RAW_TX_CAP; i++) {
+        s->raw[(s->raw_head + s->raw_count) % RAW_TX_CAP] = bits[i] & 1;
+        s->raw_count++;
+    }
+    return i;
+}
+
+void xm_fsk_tx_end(xm_fsk_tx *s)
+{
+    s->ended = 1;
+}
+
+int xm_fsk_tx_done(const xm_fsk_tx *s)
+{
+    return s->done;
+}
+
+/* The next bit to send; -1 when the transmission is over. */
+static int next_bit(xm_fsk_tx *s)
+{
+    if (s->hdlc) {
+        int b = xm_hdlc_tx_get_bit(s->hdlc);
+        if (b >= 0)
+            return b;
+        if (s->ended)
+            return -1;
+        xm_hdlc_tx_flags(s->hdlc, 1);      /* idle between frames: flags keep the line */
+        return xm_hdlc_tx_get_bit(s->hdlc);
+    }
+    if (s->raw_count) {
+        int b = s->raw[s->raw_head];
+        s->raw_head = (s->raw_head + 1) % RAW_TX_CAP;
+        s->raw_count--;
+        return b;
+    }
+    return s->ended ? -1 : 1;              /* idle: marks */
+}
+
+int xm_fsk_tx_run(xm_fsk_tx *s, int16_t *out, int max)
+{
+    int i;
+    if (s->done)
+        return 0;
+    if (s->bit < 0) {
+        s->bit = next_bit(s);
+        if (s->bit < 0) {
+            s->done = 1;
+            return 0;
+        }
+    }
+    for (i = 0; i < max; i++) {
+        out[i] = xm_sat16(s->amp * xm_sin(s->phase));
+        s->phase += s->step[s->bit];
+        s->clock += BAUD;
+        if (s->clock >= TIMING_SCALE) {
+            s->clock -= TIMING_SCALE;
+            int b = next_bit(s);
+            if (b < 0) {
+                s->done = 1;
+                return i + 1;
+            }
+            s->bit = b;
+        }
+    }
+    return i;
+}
+
+/* ------------------------------------------------------------------ receive */
+
+struct xm_fsk_rx {
+    int mode;
+    uint32_t lo_phase[2], lo_step[2];       /* [0] = F_Z (0), [1] = F_A (1) */
+    float ring[WINDOW][4];                  /* products: re/im for 0, re/im for 1 */
+    int ring_pos;
+    double sum[4];
+    int filled;
+    double power;                           /* smoothed in-band power (int16 scale) */
+    double on_power, off_power;
+    int carrier;
+    int below;                              /* samples below the off level */
+    /* bit timing */
+    int clock;
+    float last_d;
+    int edge_done;
+    int transitions;
+    long long sample;
+    xm_hdlc_rx *hdlc;                       /* frames (HDLC mode) and the event queue */
+    uint8_t bits[RAW_RX_CAP];
+    int bits_head, bits_count;
+    long long bit_overruns;
+};
+
+xm_fsk_rx *xm_fsk_rx_new(int channel, int mode, double on_dbm0, double off_dbm0, int max_len)
+{
+    xm_fsk_rx *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    double f1, f0;
+    channel_freqs(channel, &f1, &f0);
+    s->mode = mode;
+    s->lo_step[0] = xm_phase_step(f0);
+    s->lo_step[1] = xm_phase_step(f1);
+    s->on_power = xm_dbm0_to_power(on_dbm0);
+    s->off_power = xm_dbm0_to_power(off_dbm0);
+    s->hdlc = xm_hdlc_rx_new(max_len > 0 ? max_len : 2048, 2);
+    if (!s->hdlc) {
+        free(s);
+        return NULL;
+    }
+    xm_fsk_rx_reset(s);
+    return s;
+}
+
+void xm_fsk_rx_free(xm_fsk_rx *s)
+{
+    if (!s)
+        return;
+    xm_hdlc_rx_free(s->hdlc);
+    free(s);
+}
+
+void xm_fsk_rx_reset(xm_fsk_rx *s)
+{
+    memset(s->ring, 0, sizeof(s->ring));
+    memset(s->sum, 0, sizeof(s->sum));
+    s->lo_phase[0] = s->lo_phase[1] = 0;
+    s->ring_pos = 0;
+    s->filled = 0;
+    s->power = 0.0;
+    s->carrier = 0;
+    s->below = 0;
+    s->clock = 0;
+    s->last_d = 0.0f;
+    s->edge_done = 0;
+    s->transitions = 0;
+    s->bits_head = s->bits_count = 0;
+    xm_hdlc_rx_reset(s->hdlc);
+}
+
+static void put_bit(xm_fsk_rx *s, int bit)
+{
+    if (s->mode == XM_FSK_HDLC) {
+        xm_hdlc_rx_set_sample(s->hdlc, s->sample);
+        xm_hdlc_rx_put_bit(s->hdlc, bit);
+        return;
+    }
+    if (s->bits_count == RAW_RX_CAP) {
+        s->bit_overruns++;
+        return;
+    }
+    s->bits[(s->bits_head + s->bits_count) % RAW_RX_CAP] = (uint8_t) bit;
+    s->bits_count++;
+}
+
+int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
+{
+    /* a power estimate smoothed over ~4 ms: 1/32 a sample */
+    const double alpha = 1.0 / 32.0;
+    const double norm = 2.0 / ((double) WINDOW * WINDOW);
+    int i;
+    for (i = 0; i < len; i++) {
+        if (xm_hdlc_rx_room(s->hdlc) < 3 || s->bits_count >= RAW_RX_CAP - 1)
+            break;                          /* let the caller take what is queued */
+        float x = (float) amp[i];
+        float *slot = s->ring[s->ring_pos];
+        float p[4];
+        p[0] = x * xm_cos(s->lo_phase[0]);
+        p[1] = x * xm_sin(s->lo_phase[0]);
+        p[2] = x * xm_cos(s->lo_phase[1]);
+        p[3] = x * xm_sin(s->lo_phase[1]);
+        for (int k = 0; k < 4; k++) {
+            s->sum[k] += (double) p[k] - (double) slot[k];
+            slot[k] = p[k];
+        }
+        if (++s->ring_pos == WINDOW) {
+            s->ring_pos = 0;
+            /* start each lap from exact sums so rounding never accumulates */
+            for (int k = 0; k < 4; k++) {
+                double t = 0.0;
+                for (int j = 0; j < WINDOW; j++)
+                    t += s->ring[j][k];
+                s->sum[k] = t;
+            }
+        }
+        s->lo_phase[0] += s->lo_step[0];
+        s->lo_phase[1] += s->lo_step[1];
+        s->sample++;
+
+        double e0 = s->sum[0] * s->sum[0] + s->sum[1] * s->sum[1];
+        double e1 = s->sum[2] * s->sum[2] + s->sum[3] * s->sum[3];
+        s->power += ((e0 + e1) * norm - s->power) * alpha;
+
+        /* carrier detect with hysteresis */
+        if (!s->carrier) {
+            if (s->power >= s->on_power) {
+                s->carrier = 1;
+                s->below = 0;
+                s->clock = TIMING_SCALE / 2;
+                s->transitions = 0;
+                s->edge_done = 0;
+                s->last_d = (float) (e1 - e0);
+                xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_UP, s->sample);
+            }
+            continue;
+        }
+        if (s->power < s->off_power) {
+            /* a bit time below the off level: the carrier has gone */
+            if (++s->below >= WINDOW) {
+                s->carrier = 0;
+                xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_DOWN, s->sample);
+                continue;
+            }
+        } else {
+            s->below = 0;
+        }
+
+        /* bit timing: a zero crossing of the soft bit marks a bit edge, which should
+         * fall half-way between two decisions (clock = TIMING_SCALE / 2) */
+        float d = (float) (e1 - e0);
+        if ((d > 0.0f) != (s->last_d > 0.0f) && !s->edge_done) {
+            int err = s->clock - TIMING_SCALE / 2;
+            int shift = s->transitions < 4 ? 1 : 3;     /* fast pull-in, then 1/8 */
+            s->clock -= err >> shift;
+            s->transitions++;
+            s->edge_done = 1;
+        }
+        s->last_d = d;
+        s->clock += BAUD;
+        if (s->clock >= TIMING_SCALE) {
+            s->clock -= TIMING_SCALE;
+            s->edge_done = 0;
+            put_bit(s, d > 0.0f);
+        }
+    }
+    return i;
+}
+
+int xm_fsk_rx_next(xm_fsk_rx *s, xm_rx_event *ev, uint8_t *data, int cap)
+{
+    return xm_hdlc_rx_next(s->hdlc, ev, data, cap);
+}
+
+int xm_fsk_rx_bits(xm_fsk_rx *s, uint8_t *out, int cap)
+{
+    int n = 0;
+    while (n < cap && s->bits_count) {
+        out[n++] = s->bits[s->bits_head];
+        s->bits_head = (s->bits_head + 1) % RAW_RX_CAP;
+        s->bits_count--;
+    }
+    return n;
+}
+
+int xm_fsk_rx_carrier(const xm_fsk_rx *s)
+{
+    return s->carrier;
+}
+
+double xm_fsk_rx_power_dbm0(const xm_fsk_rx *s)
+{
+    return xm_power_to_dbm0(s->power);
+}
+
+void xm_fsk_rx_stats(const xm_fsk_rx *s, long long out[6])
+{
+    xm_hdlc_rx_stats(s->hdlc, out);
+}
