@@ -282,6 +282,25 @@ def test_send_g711_then_own_reinvite_to_t38(tmp_path):
     assert sent_bye_by(got) == "xmfax"
 
 
+def test_send_sipp_hangs_up_mid_fax(tmp_path):
+    """sipp sends BYE while the pages are on their way: xmfax answers it 200 and reports a
+    failure, never success, and claims no page spandsp did not get whole."""
+    rx = tmp_path / "rx.tif"
+    from faxkit import text_page
+    sent = [text_page(k, lines=30) for k in (1, 2, 3)]
+    with SpandspT38Endpoint(calling=False, rx_tiff=str(rx), speed=1.0) as media, \
+            Sipp("uas_t38.xml", tmp_path / "uas", params={"bye_wait": 1500},
+                 variables={"t38_port": media.port}) as uas:
+        result = run(send_to(uas, sip=sip_options(offer="t38"), realtime=True))
+        got = uas.wait(15)
+    assert got.ok, got.log()
+    assert sent_bye_by(got) == "sipp"
+    assert not result.ok, (result.reason, result.reason_text)
+    assert result.reason in ("line_lost", "hangup"), (result.reason, result.reason_text)
+    delivered = len(read_tiff(rx)) if rx.exists() and rx.stat().st_size else 0
+    assert result.page_count <= delivered < len(sent)
+
+
 def test_send_t38_offered_directly(tmp_path):
     rx = tmp_path / "rx.tif"
     sent = page()
