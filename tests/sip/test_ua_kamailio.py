@@ -1,12 +1,10 @@
-"""Two xmfax user agents (the sans-IO core alone, driven by a tiny socket pump written here)
+"""Two xmfax user agents (the sans-IO core alone, driven by uapair.UdpPump over real sockets)
 through a real Kamailio (examples/kamailio/proxy.cfg): REGISTER with a 401 challenge, INVITE
 with a 407 challenge, routed by the registrar's location to the callee, record-routed, the
 callee's re-INVITE to T.38 and the caller's BYE through the route set, then unREGISTER."""
 from __future__ import annotations
 
-import select
 import shutil
-import socket
 import time
 
 import pytest
@@ -14,7 +12,8 @@ import pytest
 from xmfax.sip.auth import Credentials
 from xmfax.sip.events import (Answered, CallEnded, IncomingCall, MediaChanged, Registered,
                               SipMessage)
-from xmfax.sip.ua import UAConfig, UserAgent
+
+from .uapair import UdpPump
 
 pytestmark = pytest.mark.interop
 
@@ -22,66 +21,6 @@ LOCAL = "127.0.0.1"
 REALM = "xmfax.test"
 SEND = Credentials("sender", "pw-send-123")
 RECV = Credentials("15550100", "pw-recv-456")
-
-
-class Pump:
-    """UserAgents on real UDP sockets, their clock time.monotonic(); every wait bounded."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, tuple[socket.socket, UserAgent]] = {}
-        self.events: dict[str, list] = {}
-
-    def add(self, name: str, **config) -> UserAgent:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((LOCAL, 0))
-        sock.setblocking(False)
-        ua = UserAgent(UAConfig(host=LOCAL, port=sock.getsockname()[1], **config),
-                       time.monotonic())
-        self.nodes[name] = (sock, ua)
-        self.events[name] = []
-        return ua
-
-    def _flush(self) -> None:
-        for name, (sock, ua) in self.nodes.items():
-            for out in ua.outgoing():
-                sock.sendto(out.data, out.dest)
-            self.events[name].extend(ua.events())
-
-    def run_until(self, done, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            self._flush()
-            if done():
-                return
-            now = time.monotonic()
-            if now > deadline:
-                raise AssertionError(f"timed out; events: {self.summary()}")
-            timers = [t for _, ua in self.nodes.values() if (t := ua.next_timer()) is not None]
-            wait = min([0.05, *[max(0.0, t - now) for t in timers]])
-            socks = {sock: (name, ua) for name, (sock, ua) in self.nodes.items()}
-            readable, _, _ = select.select(list(socks), [], [], wait)
-            for sock in readable:
-                try:
-                    data, addr = sock.recvfrom(65535)
-                except OSError:         # ICMP port unreachable from an earlier send
-                    continue
-                socks[sock][1].receive(data, addr, "udp", time.monotonic())
-            now = time.monotonic()
-            for _, ua in self.nodes.values():
-                t = ua.next_timer()
-                if t is not None and t <= now:
-                    ua.handle_timer(now)
-
-    def of(self, name: str, cls) -> list:
-        return [e for e in self.events[name] if isinstance(e, cls)]
-
-    def summary(self) -> dict:
-        return {n: [f"{e.direction} {e.summary}" if isinstance(e, SipMessage) else repr(e)[:120]
-                    for e in evs] for n, evs in self.events.items()}
-
-    def close(self) -> None:
-        for sock, _ in self.nodes.values():
-            sock.close()
 
 
 @pytest.fixture
@@ -101,7 +40,7 @@ def kamailio(tmp_path):
 
 def test_register_call_reinvite_bye_through_kamailio(kamailio):
     proxy = (LOCAL, kamailio.port)
-    pump = Pump()
+    pump = UdpPump()
     try:
         recv = pump.add("recv", credentials=RECV, t38_switch_after=0.3,
                         registrar=f"sip:{RECV.username}@{LOCAL}:{kamailio.port}",

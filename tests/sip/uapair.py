@@ -14,9 +14,13 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import select
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from xmfax.sip.events import SipMessage
 from xmfax.sip.message import (NameAddr, Request, Response, URI, Via, make_response, new_tag,
                                parse)
 from xmfax.sip.transaction import Outgoing
@@ -283,3 +287,65 @@ class FarEnd:
 
 def contact_of(address: tuple[str, int]) -> str:
     return f"<{URI(scheme='sip', user='far', host=address[0], port=address[1])}>"
+
+
+# ------------------------------------------------------------------ real sockets
+class UdpPump:
+    """UserAgents on real UDP sockets (for tests against real peers), their clock
+    time.monotonic(); every wait bounded."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, tuple[socket.socket, UserAgent]] = {}
+        self.events: dict[str, list] = {}
+
+    def add(self, name: str, **config) -> UserAgent:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((LOCAL, 0))
+        sock.setblocking(False)
+        ua = UserAgent(UAConfig(host=LOCAL, port=sock.getsockname()[1], **config),
+                       time.monotonic())
+        self.nodes[name] = (sock, ua)
+        self.events[name] = []
+        return ua
+
+    def _flush(self) -> None:
+        for name, (sock, ua) in self.nodes.items():
+            for out in ua.outgoing():
+                sock.sendto(out.data, out.dest)
+            self.events[name].extend(ua.events())
+
+    def run_until(self, done, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._flush()
+            if done():
+                return
+            now = time.monotonic()
+            if now > deadline:
+                raise AssertionError(f"timed out; events: {self.summary()}")
+            timers = [t for _, ua in self.nodes.values() if (t := ua.next_timer()) is not None]
+            wait = min([0.05, *[max(0.0, t - now) for t in timers]])
+            socks = {sock: (name, ua) for name, (sock, ua) in self.nodes.items()}
+            readable, _, _ = select.select(list(socks), [], [], wait)
+            for sock in readable:
+                try:
+                    data, addr = sock.recvfrom(65535)
+                except OSError:         # ICMP port unreachable from an earlier send
+                    continue
+                socks[sock][1].receive(data, addr, "udp", time.monotonic())
+            now = time.monotonic()
+            for _, ua in self.nodes.values():
+                t = ua.next_timer()
+                if t is not None and t <= now:
+                    ua.handle_timer(now)
+
+    def of(self, name: str, cls) -> list:
+        return [e for e in self.events[name] if isinstance(e, cls)]
+
+    def summary(self) -> dict:
+        return {n: [f"{e.direction} {e.summary}" if isinstance(e, SipMessage) else repr(e)[:120]
+                    for e in evs] for n, evs in self.events.items()}
+
+    def close(self) -> None:
+        for sock, _ in self.nodes.values():
+            sock.close()
