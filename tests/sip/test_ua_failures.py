@@ -511,3 +511,23 @@ def test_require_we_do_not_support_gets_420():
     (resp,) = far.got
     assert resp.status == 420 and resp.headers.get("Unsupported") == "100rel, precondition"
     assert not net.of("a", IncomingCall)
+
+
+def test_unregister_while_a_register_is_in_flight():
+    held = []
+
+    def slow_registrar(request, far):
+        if request.headers.get("Expires") != "0" and not held:
+            held.append(request)            # answered only after the unREGISTER
+            return []
+        replies = [far.reply(request, 200, headers=(("Expires", request.headers.get("Expires")),))]
+        if held and request.headers.get("Expires") == "0":
+            replies.insert(0, far.reply(held[0], 200, headers=(("Expires", "3600"),)))
+        return replies
+    net, ua, far = setup(slow_registrar, registrar=f"sip:alice@{LOCAL}:{FAR_PORT}")
+    ua.register(net.now)
+    net.run(0.1)
+    ua.unregister(net.now)
+    net.run(1.0)
+    assert [r.expires for r in net.of("a", Registered)] == [0]
+    assert ua.registration.granted == 0 and ua.registration.refresh_at is None

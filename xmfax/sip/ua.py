@@ -550,8 +550,8 @@ class UserAgent(ClientSide, ServerSide):
     def _on_register_response(self, response: Response, now: float) -> None:
         reg = self.registration
         status = response.status
-        if status < 200:
-            return
+        if status < 200 or response.cseq[0] != reg.cseq:
+            return                  # provisional, or for a REGISTER a newer one superseded
         request = self._register_request
         transport = reg.uri.transport or self.config.transport
         if status < 300:
