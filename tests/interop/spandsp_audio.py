@@ -215,7 +215,9 @@ class V21HdlcTx:
 
     def __init__(self, level_dbm0: float | None = None, preamble_flags: int = 0):
         self.lib = lib = load()
-        self.hdlc = lib.hdlc_tx_init(None, 0, 1, 0, None, None)
+        self.underflows = 0
+        self._underflow = HDLC_UNDERFLOW(self._on_underflow)
+        self.hdlc = lib.hdlc_tx_init(None, 0, 1, 0, ctypes.cast(self._underflow, vp), None)
         self.fsk = lib.fsk_tx_init(None, fsk_spec(lib, FSK_V21CH2),
                                    fn_ptr(lib, "hdlc_tx_get_bit"), self.hdlc)
         if level_dbm0 is not None:
@@ -223,14 +225,35 @@ class V21HdlcTx:
         if preamble_flags:
             lib.hdlc_tx_flags(self.hdlc, preamble_flags)
 
-    def frame(self, data: bytes) -> None:
-        if self.lib.hdlc_tx_frame(self.hdlc, data, len(data)) != 0:
-            raise RuntimeError("spandsp hdlc_tx_frame refused the frame (queue full)")
+    def _on_underflow(self, _user):
+        self.underflows += 1
 
     def tx(self, n: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.int16)
         got = self.lib.fsk_tx(self.fsk, _i16(out), n)
         return out[:got]
+
+    def send(self, frames, block: int = 40, tail_bits: int = 16,
+             limit_s: float = 60.0) -> np.ndarray:
+        """The samples of ``frames`` sent in one carrier: spandsp's hdlc_tx takes a frame
+        when it has room; once it reports an underflow after the last one, ``tail_bits``
+        more bits (flags) go out and the carrier stops."""
+        parts = []
+        total = 0
+        pending = list(frames)
+        while total < limit_s * 8000:
+            while pending and self.lib.hdlc_tx_frame(self.hdlc, pending[0], len(pending[0])) == 0:
+                pending.pop(0)
+                self.underflows = 0
+            if not pending and self.underflows:
+                parts.append(self.tx(tail_bits * 8000 // 300))
+                break
+            out = self.tx(block)
+            parts.append(out)
+            total += len(out)
+        else:
+            raise RuntimeError("spandsp fsk_tx did not end its carrier")
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
     def close(self) -> None:
         if self.fsk:
