@@ -119,7 +119,7 @@ def mutated(draw):
     return bytes(data)
 
 
-@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=st.lists(mutated(), min_size=1, max_size=8))
 def test_mutated_real_messages_never_break_the_ua(messages):
     net = Network()

@@ -8,6 +8,9 @@ timers on a fake clock, so a 32 s SIP timeout is tested in microseconds. Besides
 * ``Proxy``: a stateless record-routing loose-routing proxy (RFC 3261 §16.6 steps 4-8,
   §16.7 step 3 for responses), enough to test route sets;
 * ``FarEnd``: a scripted UAS/registrar: a function of each request returns the responses.
+
+``UdpPump`` drives user agents over real UDP sockets instead, for the tests against real
+peers (Kamailio, baresip).
 """
 from __future__ import annotations
 
