@@ -278,8 +278,9 @@ def test_dispatcher_config_checks():
 @needs_sipp
 def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
     """The config alone, sipp standing in for xmfax: 20 calls spread evenly over two nodes;
-    node b killed: the OPTIONS probes mark it down within 3 s (no call needed), and every
-    later call goes to a and succeeds."""
+    node b killed: the OPTIONS probes mark it down within 2.5 s (no call needed), and every
+    later call goes to a and succeeds; b started again: a probe marks it up, and it takes
+    its share of the calls again."""
     pa, pb = free_ports(2)
     procs: list[Proc] = []
     try:
@@ -308,6 +309,16 @@ def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
         assert len(invites_received(tmp_path, "a") - got_a) == 10
         assert invites_received(tmp_path, "b") == got_b      # nothing more reached b
         assert "fails over" not in kam.text()[mark:]
+
+        # b back on its port: the next probe it answers makes it active again
+        mark = len(kam.text())
+        procs.append(sipp_node(tmp_path, "b2", pb))
+        kam.wait_for(rf"fax node up: sip:127\.0\.0\.1:{pb}", timeout=5, start=mark)
+        before = invites_received(tmp_path, "a")
+        again = sipp_calls(tmp_path, kport, 10, tag="again")
+        assert again.returncode == 0, (again.stdout[-2000:], kam.text()[mark:][-3000:])
+        assert len(invites_received(tmp_path, "b2")) == 5
+        assert len(invites_received(tmp_path, "a") - before) == 5
     finally:
         for p in reversed(procs):
             p.kill()
