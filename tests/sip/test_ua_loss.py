@@ -417,3 +417,19 @@ def test_inbound_through_a_strict_router_is_refused():
                             f"Record-Route: <sip:{LOCAL}:5999>\r\n"))
     assert probe.statuses == [400] and b"Strict Routing" in probe.raw[0]
     assert not net.of("a", IncomingCall) and ua.settled
+
+
+def test_cancel_after_our_final_answer_gets_200_and_changes_nothing():
+    net, ua, probe = one_ua()
+    invite = raw("INVITE", call_id="cx@x", body=SDP_T38, extra="Content-Type: application/sdp\r\n")
+    send(net, ua, invite)
+    ua.reject("cx@x", 486, None, net.now)
+    net.run(0.01)
+    cancel = invite.replace(b"INVITE sip:", b"CANCEL sip:", 1).replace(b"1 INVITE", b"1 CANCEL") \
+        .split(b"Content-Type")[0] + b"Content-Length: 0\r\n\r\n"
+    send(net, ua, cancel)
+    assert probe.statuses == [100, 486, 200]
+    assert probe.got[1].to.tag == probe.got[2].to.tag
+    assert [e.reason for e in net.of("a", CallEnded)] == ["busy"]
+    send(net, ua, cancel.replace(b"branch=z9hG4bK", b"branch=z9hG4bKother"))
+    assert probe.statuses[-1] == 481                 # a CANCEL that matches no INVITE

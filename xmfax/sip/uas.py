@@ -144,11 +144,17 @@ class ServerSide:
     def _on_cancel(self, ev: RequestReceived, now: float) -> None:
         request, txn, invite_txn = ev.request, ev.transaction, ev.cancelled
         call = self._calls.get(request.call_id)
-        if invite_txn is None or call is None:                    # RFC 3261 §9.2
+        if invite_txn is None:                                    # RFC 3261 §9.2
             self._respond(txn, request, 481, now=now)
             return
-        self._respond(txn, request, 200, now=now, tag=call.local_tag)
-        if call.role == "inbound" and call.invite_txn is invite_txn and not call.ended:
+        # the INVITE was found: 200, whether or not it had its final answer already (then
+        # the CANCEL changes nothing); the same To tag as our answer to the INVITE
+        tag = call.local_tag if call is not None else None
+        if tag is None and invite_txn.last_response is not None:
+            tag = invite_txn.last_response.to.tag
+        self._respond(txn, request, 200, now=now, tag=tag)
+        if call is not None and call.role == "inbound" and call.invite_txn is invite_txn \
+                and not call.ended:
             self._respond(invite_txn, call.invite, 487, tag=call.local_tag, now=now)
             call.invite_txn = None
             self._end(call, "cancelled", 487, "remote", "CANCEL from the caller", now)
