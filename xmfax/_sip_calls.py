@@ -15,6 +15,7 @@ from . import record as _record
 from .api import Call, FaxResult, Receiver, Reject, _Dispatcher, _failure_reason, _Observed, _replace
 from .errors import DriverError
 from .drivers import sip as sip_driver
+from .drivers.sip_transport import resolve
 from .page import Page
 from .t30 import Session, T30Config
 from .t30 import events as t30_events
@@ -68,8 +69,14 @@ async def serve(receiver: Receiver, dispatcher: _Dispatcher) -> None:
     """One endpoint, a task per call, until stopped: then new calls get 503, the calls in
     progress finish, the registration is removed."""
     bind, transport = sip_driver.parse_sip_listen(receiver.via)
+    peer = None                  # bound to 0.0.0.0: our Contact is the address that reaches the registrar
+    if receiver.sip_options.get("registrar"):
+        try:
+            peer = await resolve(sip_driver.parse_sip_target(receiver.sip_options["registrar"]).host)
+        except OSError:
+            peer = None          # the REGISTER itself will fail and say so
     endpoint = await sip_driver.SipEndpoint.open(bind, transport=transport, credentials=receiver.credentials,
-                                                 t38=receiver.t38, **receiver.sip_options)
+                                                 t38=receiver.t38, peer=peer, **receiver.sip_options)
     tasks: set[asyncio.Task] = set()
 
     def incoming(ev: Any) -> None:
