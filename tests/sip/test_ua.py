@@ -314,3 +314,24 @@ def test_call_states_move_only_along_the_table():
         inner.move(State.CONFIRMED)             # no ACK without our 2xx first
     assert (State.INCOMING, State.ANSWERING) in TRANSITIONS
     assert not any(old is State.ENDED for old, _ in TRANSITIONS)
+
+
+def test_a_refresh_reinvite_with_the_same_media_is_not_a_media_change():
+    net, a, b = pair(a={"offer": "t38"})
+    cid = call(net, a, b)
+    dialog = a._calls[cid].dialog
+    # a's session refresh: the same T.38 offer again, in the dialog (as RFC 4028 timers do)
+    offer = a._calls[cid].sdp.offer(t38_port=4002, t38=T38Config())
+    request = dialog.request("INVITE", via_host=LOCAL, via_port=A_PORT,
+                             contact=f"<sip:xmfax@{LOCAL}:{A_PORT}>", user_agent="x",
+                             body=offer.encode())
+    a.txn.send_request(request, dialog.next_hop()[0], "udp", net.now)
+    net.run(0.01)
+    assert net.lines()[-1].startswith("SIP/2.0 200")
+    ack = dialog.request("ACK", via_host=LOCAL, via_port=A_PORT, contact=None, user_agent="x",
+                         cseq=request.cseq[0])
+    a.txn.send_ack(ack, dialog.next_hop()[0], "udp")
+    net.run(5.0)
+    assert net.lines().count("SIP/2.0 200 OK") == 2     # b's answer came once: ACKed
+    assert not net.of("b", MediaChanged)
+    assert b.call(cid).media.kind == "t38" and not ended(net, "b")

@@ -181,8 +181,6 @@ class ServerSide:
                 self._end(call, "not_acceptable", None, "local",
                           f"answer to our offer in the ACK unusable: {exc}", now)
                 return
-            if kind == "reinvite" and media == call.media:
-                return                          # a session refresh: nothing changed
         if call.bye_wanted:
             call.bye_wanted = False
             self._send_bye(call, now)
@@ -191,6 +189,7 @@ class ServerSide:
         if call.ended:
             self._maybe_reap(call, now)
             return
+        changed = media != call.media
         call.media = media
         if kind == "initial":
             call.move(State.CONFIRMED)
@@ -199,7 +198,7 @@ class ServerSide:
                 call.t38_switch = {"by": "offer", "t": now - call.started}
             self._events.append(Answered(now, call.call_id, media))
             self._arm_switch(call, now)
-        else:
+        elif changed:       # (the same media again: a session refresh, nothing to tell)
             if media.kind == "t38":
                 call.timers.pop("t38_switch", None)
                 if call.t38_switch is None:
