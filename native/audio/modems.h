@@ -5,5 +5,6 @@
 #include "g711.h"
 #include "hdlc.h"
 #include "fsk.h"
+#include "tones.h"
 #include "dsp.h"
 #endif
