@@ -7,7 +7,10 @@ import socket
 import time
 from dataclasses import dataclass
 
-from peers import HOST, REPO
+try:                                    # as tests/sip/peers_media.py of the package "sip"
+    from .peers import HOST, REPO
+except ImportError:                     # with tests/sip on sys.path (tests/interop)
+    from peers import HOST, REPO
 
 
 # -- spandsp's T.38 terminal on a UDP port -------------------------------------------------
