@@ -183,8 +183,8 @@ void xm_qam_rx_reset(xm_qam_rx_t *r)
     r->prev_sym = r->mid = 0.0f;
     r->timing_int = 0.0f;
     r->gain = 0.0f;
-    r->power_sum = 0.0;
-    r->power_n = 0;
+    r->power = 0.0f;
+    r->agc_alpha = 1.0f / 64.0f;
     r->agc_frozen = 0;
     memset(r->eq, 0, sizeof(r->eq));
     r->eq[r->eq_len / 2] = 1.0f;
@@ -195,6 +195,7 @@ void xm_qam_rx_reset(xm_qam_rx_t *r)
     r->theta = 0.0f;
     r->freq = 0.0f;
     r->mse = 1.0f;
+    r->mse_alpha = 0.1f;
 }
 
 void xm_qam_rx_rotate(xm_qam_rx_t *r, float phi)
@@ -220,10 +221,8 @@ static float complex mf_output(const xm_qam_rx_t *r, double t)
 int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
 {
     float xf = (float) x;
-    if (!r->agc_frozen) {
-        r->power_sum += (double) xf * xf;
-        r->power_n++;
-    }
+    if (!r->agc_frozen)
+        r->power += r->agc_alpha * (xf * xf - r->power);
     float complex z = xf * r->rot;
     r->rot *= r->step;
     if (++r->rot_count >= 128) {
@@ -236,8 +235,8 @@ int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
     int ready = 0;
     /* every T/2 instant whose filter window is complete */
     while (r->t_next + r->half_span + 1.0 <= (double) (r->n - 1)) {
-        if (!r->agc_frozen && r->power_n > 0) {
-            double ms = r->power_sum / r->power_n;
+        if (!r->agc_frozen) {
+            double ms = r->power;
             /* see xm_qam_rx_init: a matched symbol a comes out as a/2 and
              * the mean square of the line is 0.5 E|a|^2 E / sps */
             r->gain = (ms > 1.0) ? (float) (r->target_rms / (0.5 * sqrt(2.0 * r->sps * ms / r->mf_energy)))
@@ -280,7 +279,7 @@ void xm_qam_rx_adapt(xm_qam_rx_t *r, float complex y, float complex d, int adapt
     float complex err = d - y;
     float p2 = r->target_rms * r->target_rms;
     float e2 = (crealf(err) * crealf(err) + cimagf(err) * cimagf(err)) / p2;
-    r->mse += 0.02f * (e2 - r->mse);
+    r->mse += r->mse_alpha * (e2 - r->mse);
     if (adapt_eq) {
         float complex g = err * conjf(r->derot) * (r->eq_mu / (r->eq_len * (r->eq_power + 1e-6f)));
         int newest = r->eq_pos - 1 + r->eq_len;

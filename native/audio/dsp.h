@@ -89,8 +89,8 @@ typedef struct {
     float timing_gain, timing_int_gain, timing_int;
     /* AGC */
     float gain;
-    double power_sum;
-    long power_n;
+    float power;                  /* EMA of the line's mean square */
+    float agc_alpha;              /* its smoothing per sample */
     int agc_frozen;
     /* equaliser (T/2 spaced) */
     int eq_len;
@@ -104,6 +104,7 @@ typedef struct {
     float theta, freq, pll_a, pll_b;
     /* quality */
     float mse;
+    float mse_alpha;              /* smoothing of mse per symbol */
     float target_rms;             /* rms of the constellation the AGC aims for */
 } xm_qam_rx_t;
 

@@ -257,7 +257,7 @@ int xm_v27ter_tx_generate(xm_v27ter_tx_t *tx, int16_t *out, int n)
 
 enum { RX_IDLE, RX_SEARCH, RX_COND, RX_WINDOW, RX_ONES, RX_DATA, RX_FAILED };
 #define WINDOW 16
-#define MIN_REVERSALS 4
+#define SYNC_BITS 12
 #define SEARCH_LIMIT_SYMBOLS 2000
 
 struct xm_v27ter_rx {
@@ -267,7 +267,8 @@ struct xm_v27ter_rx {
     xm_events_t ev;
     int state;
     int prev_k;                     /* last decided phase, units of 45° */
-    int reversals;
+    uint32_t hist;                  /* recent phase changes, 1 = 180° */
+    uint32_t prefix;                /* segment 4's first SYNC_BITS, newest in bit 0 */
     int symbols;                    /* symbols since carrier up */
     int cond_index;                 /* segment-4 symbols seen */
     uint32_t train_reg;
@@ -303,6 +304,9 @@ void xm_v27ter_rx_restart(xm_v27ter_rx_t *rx, int bit_rate)
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
     xm_qam_rx_init(&rx->q, rx->baud, ROLL_OFF, CARRIER_HZ, 17, 1.0f);
     rx->state = RX_IDLE;
+    uint32_t reg = TRAIN_SEED;
+    for (int i = 0; i < SYNC_BITS; i++)
+        rx->prefix = (rx->prefix << 1) | (uint32_t) train_bit(&reg);
 }
 
 static void put_bit(xm_v27ter_rx_t *rx, int bit)
@@ -342,11 +346,12 @@ static int nearest_phase(const xm_v27ter_rx_t *rx, float complex y)
 
 static void rx_training_done(xm_v27ter_rx_t *rx)
 {
-    float limit = rx->bit_rate == 4800 ? 0.06f : 0.15f;
+    float limit = rx->bit_rate == 4800 ? 0.1f : 0.25f;
     if (rx->q.mse < limit) {
         rx->state = RX_DATA;
         rx->q.agc_frozen = 1;
-        xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00005f);
+        xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
+        rx->q.mse_alpha = 0.02f;
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
     } else {
         rx->state = RX_FAILED;
@@ -360,25 +365,30 @@ static void rx_symbol(xm_v27ter_rx_t *rx, float complex y)
     int d = (k - rx->prev_k) & 7;
     rx->symbols++;
     switch (rx->state) {
-    case RX_SEARCH:
+    case RX_SEARCH: {
+        /* find the end of segment 3 and the start of segment 4: the last 12
+         * phase changes match segment 4's first 12 (one error allowed) and
+         * the 4 before them are reversals (one error allowed) */
         xm_qam_rx_adapt(&rx->q, y, point(k), rx->symbols > 8);
-        if (d == 4) {
-            rx->reversals++;
-        } else if (d == 0 && rx->reversals >= MIN_REVERSALS) {
-            /* first symbol of segment 4 (its first bit is 0) */
+        int bit = (d >= 3 && d <= 5);
+        rx->hist = (rx->hist << 1) | (uint32_t) bit;
+        uint32_t seen = rx->hist & 0xFFFF;
+        uint32_t want = (0xFu << SYNC_BITS) | rx->prefix;
+        if (rx->symbols >= 16 && __builtin_popcount((seen ^ want) & 0xFFF) <= 1
+            && __builtin_popcount((seen ^ want) & 0xF000) <= 1) {
             rx->train_reg = TRAIN_SEED;
-            (void) train_bit(&rx->train_reg);
-            rx->cond_index = 1;
+            for (int i = 0; i < SYNC_BITS; i++)
+                (void) train_bit(&rx->train_reg);
+            rx->cond_index = SYNC_BITS;
             rx->state = RX_COND;
-            xm_qam_rx_set_gains(&rx->q, 0.04f, 0.1f, 0.002f, 0.01f, 0.0002f);
-        } else {
-            rx->reversals = 0;
-        }
-        if (rx->state == RX_SEARCH && rx->symbols > SEARCH_LIMIT_SYMBOLS) {
+            rx->q.agc_alpha = 1.0f / 2048.0f;
+            xm_qam_rx_set_gains(&rx->q, 0.05f, 0.1f, 0.002f, 0.01f, 0.00005f);
+        } else if (rx->symbols > SEARCH_LIMIT_SYMBOLS) {
             rx->state = RX_FAILED;
             xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
         }
         break;
+    }
     case RX_COND: {
         /* the pattern is known: train on it */
         int want = train_bit(&rx->train_reg) ? 4 : 0;
@@ -438,8 +448,15 @@ static void rx_carrier_up(xm_v27ter_rx_t *rx)
      * everything that learns */
     q->prev_sym = q->mid = 0.0f;
     q->timing_int = 0.0f;
-    q->power_sum = (double) rx->cd.level * 64.0;
-    q->power_n = 64;
+    /* seed the AGC with the power of the last few samples (the carrier
+     * detector's smoothed level lags the start of the signal) */
+    double p = 0.0;
+    for (int i = 1; i <= 24; i++) {
+        float complex z = q->ring[(int) ((q->n - i) % XM_RING) + XM_RING];
+        p += (double) (crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
+    }
+    q->power = (float) (p / 24.0);
+    q->agc_alpha = 1.0f / 64.0f;     /* fast until segment 4, then slow */
     q->agc_frozen = 0;
     memset(q->eq, 0, sizeof(q->eq));
     q->eq[q->eq_len / 2] = 1.0f;
@@ -447,9 +464,10 @@ static void rx_carrier_up(xm_v27ter_rx_t *rx)
     q->theta = q->freq = 0.0f;
     q->derot = 1.0f;
     q->mse = 1.0f;
-    xm_qam_rx_set_gains(q, 0.03f, 0.2f, 0.004f, 0.04f, 0.0008f);
+    q->mse_alpha = 0.1f;
+    xm_qam_rx_set_gains(q, 0.05f, 0.2f, 0.004f, 0.04f, 0.0f);
     rx->state = RX_SEARCH;
-    rx->reversals = 0;
+    rx->hist = 0;
     rx->symbols = 0;
     rx->prev_k = 0;
     memset(&rx->scr, 0, sizeof(rx->scr));

@@ -29,8 +29,8 @@ int xm_v27ter_tx_queued(const xm_v27ter_tx_t *tx);
 xm_v27ter_rx_t *xm_v27ter_rx_new(int bit_rate);
 void xm_v27ter_rx_free(xm_v27ter_rx_t *rx);
 void xm_v27ter_rx_restart(xm_v27ter_rx_t *rx, int bit_rate);
-/* Process n samples; the bits received go to bits[] (at most max; with
- * max >= n none is ever lost).  Returns the number of bits written. */
+/* Process n samples; the bits received go to bits[] (at most max, the
+ * rest dropped; max >= 2n + 64 never drops).  Returns the bits written. */
 int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max);
 int xm_v27ter_rx_events(xm_v27ter_rx_t *rx, int *codes, long *bits, int max);
 int xm_v27ter_rx_carrier(const xm_v27ter_rx_t *rx);

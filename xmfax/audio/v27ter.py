@@ -154,7 +154,7 @@ class _PskRx:
     def receive(self, samples) -> np.ndarray:
         """Process samples (any block size); returns the data bits received (uint8 0/1)."""
         x = as_i16(samples)
-        out = np.empty(len(x), dtype=np.uint8)
+        out = np.empty(2 * len(x) + 64, dtype=np.uint8)
         got = 0
         if len(x):
             got = getattr(lib, f"{self._prefix}_process")(self._s, i16_in(x), len(x),

@@ -1,0 +1,142 @@
+"""V.27 ter and V.29 against spandsp: bit errors against line impairments.
+
+For each modem and rate, and each direction (xmfax->xmfax, xmfax->spandsp,
+spandsp->xmfax, spandsp->spandsp, measured in the same run), the lowest SNR
+(white noise, 1 dB steps) at which the receiver trains and delivers N random bits
+with no error; then 0-error checks at -10/-26/-43 dBm0, ±100 ppm clock drift and
+µ->A->µ tandem coding.  Run: ``python3 benchmarks/audio_psk.py [--bits N]``.
+
+The helpers (:func:`link`) are shared with tests/interop/test_audio_spandsp_psk.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "interop"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "audio"))
+
+import impair  # noqa: E402  (tests/audio/impair.py)
+
+MODEMS = {"v27ter": (4800, 2400), "v29": (9600, 7200)}
+SIDES = ("xmfax", "spandsp")
+
+
+def _ours(modem: str):
+    if modem == "v27ter":
+        from xmfax.audio.v27ter import V27terRx, V27terTx
+        return V27terTx, V27terRx
+    from xmfax.audio.v29 import V29Rx, V29Tx
+    return V29Tx, V29Rx
+
+
+def transmit(side: str, modem: str, rate: int, bits: np.ndarray, level_dbm0: float = -10.0) -> np.ndarray:
+    """The line signal of ``bits`` sent by ``side`` from its first non-zero sample, with
+    50 ms of silence after it (so noise added to it lies over the transmission only)."""
+    if side == "xmfax":
+        tx_cls, _ = _ours(modem)
+        tx = tx_cls(rate, level_dbm0=level_dbm0)
+        tx.put_bits(bits)
+        tx.finish()
+        x = tx.generate_all()
+    else:
+        import spandsp_psk
+        tx = spandsp_psk.SpandspTx(modem, rate, bits, level_dbm0=level_dbm0)
+        try:
+            x = tx.all()
+        finally:
+            tx.close()
+    nz = np.flatnonzero(x)
+    x = x[nz[0]:] if len(nz) else x
+    return np.concatenate([x, np.zeros(400, dtype=np.int16)])
+
+
+def receive(side: str, modem: str, rate: int, x: np.ndarray) -> tuple[bool, np.ndarray]:
+    """(trained, bits delivered) when ``side`` receives ``x``."""
+    if side == "xmfax":
+        _, rx_cls = _ours(modem)
+        rx = rx_cls(rate)
+        parts = [rx.receive(x[i:i + 160]) for i in range(0, len(x), 160)]
+        kinds = [e.kind for e in rx.events()]
+        bits = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+        return "training-succeeded" in kinds, bits
+    import spandsp_psk
+    rx = spandsp_psk.SpandspRx(modem, rate)
+    try:
+        rx.receive(x)
+        return rx.trained, np.array(rx.bits, dtype=np.uint8)
+    finally:
+        rx.close()
+
+
+def errors(sent: np.ndarray, got: np.ndarray) -> int:
+    """Bit errors of ``got`` against ``sent`` (missing bits count as errors)."""
+    n = min(len(sent), len(got))
+    return int(np.sum(sent[:n] != got[:n])) + (len(sent) - n)
+
+
+def link(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray, impairment=None,
+         level_dbm0: float = -10.0) -> int:
+    """Bit errors over one link (the number of bits when the receiver did not train)."""
+    x = transmit(tx, modem, rate, bits, level_dbm0)
+    if impairment is not None:
+        x = impairment(x)
+    trained, got = receive(rx, modem, rate, x)
+    return errors(bits, got) if trained else len(bits)
+
+
+def noisy(snr_db: float, seed: int = 7):
+    def apply(x):
+        active = x[np.abs(x) > 0]
+        return impair.with_snr(x, snr_db, rng=seed, ref=active)
+    return apply
+
+
+def lowest_snr(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray,
+               start: float = 30.0, stop: float = 0.0) -> float | None:
+    """The lowest SNR (1 dB steps, going down from ``start``) with no error; None if none."""
+    best = None
+    snr = start
+    while snr >= stop:
+        if link(tx, rx, modem, rate, bits, noisy(snr)) != 0:
+            break
+        best = snr
+        snr -= 1.0
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bits", type=int, default=20000)
+    ap.add_argument("--modem", choices=sorted(MODEMS), action="append")
+    args = ap.parse_args()
+    import spandsp_psk
+    if spandsp_psk.load() is None:
+        sys.exit("spandsp not available")
+    bits = np.random.default_rng(1).integers(0, 2, args.bits).astype(np.uint8)
+    for modem in args.modem or sorted(MODEMS):
+        for rate in MODEMS[modem]:
+            print(f"\n{modem} {rate} bit/s, {args.bits} random bits: lowest SNR with 0 errors")
+            print(f"{'tx -> rx':22} {'SNR dB':>7} {'-10dBm0':>8} {'-43dBm0':>8} {'+100ppm':>8} "
+                  f"{'-100ppm':>8} {'tandem':>7}")
+            for tx in SIDES:
+                for rx in SIDES:
+                    snr = lowest_snr(tx, rx, modem, rate, bits)
+                    checks = [
+                        link(tx, rx, modem, rate, bits, level_dbm0=-10.0),
+                        link(tx, rx, modem, rate, bits, level_dbm0=-43.0),
+                        link(tx, rx, modem, rate, bits, lambda x: impair.drift(x, 100.0)),
+                        link(tx, rx, modem, rate, bits, lambda x: impair.drift(x, -100.0)),
+                        link(tx, rx, modem, rate, bits, impair.g711_tandem),
+                    ]
+                    cells = " ".join(f"{c:>8}" for c in checks[:4]) + f" {checks[4]:>7}"
+                    print(f"{tx + ' -> ' + rx:22} {snr if snr is not None else '-':>7} {cells}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""V.27 ter and V.29 against spandsp's modems (v27ter_tx/rx, v29_tx/rx through ctypes):
+our transmitter into spandsp's receiver and spandsp's transmitter into ours, at every rate,
+on a clean line and with impairments; and bit errors near the noise threshold, no worse
+than spandsp into spandsp measured in the same run.
+
+The full tables (lowest SNR with 0 errors per direction) are printed by
+benchmarks/audio_psk.py, which holds the link helpers used here.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "audio"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "benchmarks"))
+import spandsp_psk  # noqa: E402
+
+pytestmark = pytest.mark.interop
+if spandsp_psk.load() is None:
+    import spandsp_audio
+    pytest.skip(spandsp_audio.unavailable_reason(), allow_module_level=True)
+
+import audio_psk as ap  # noqa: E402  (benchmarks/audio_psk.py)
+import impair  # noqa: E402  (tests/audio/impair.py)
+
+V27 = [("v27ter", 4800), ("v27ter", 2400)]
+V29 = [("v29", 9600), ("v29", 7200)]
+DIRECTIONS = [("xmfax", "spandsp"), ("spandsp", "xmfax")]
+
+
+def _have(modem):
+    if modem == "v29":
+        pytest.importorskip("xmfax.audio.v29", reason="V.29 not built yet")
+
+
+def bits(n, seed=1):
+    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("tx,rx", DIRECTIONS)
+def test_clean_line_random_and_tcf(modem, rate, tx, rx):
+    _have(modem)
+    for data in (bits(5000), np.zeros(rate * 3 // 2 // 2, np.uint8)):
+        x = ap.transmit(tx, modem, rate, data)
+        trained, got = ap.receive(rx, modem, rate, x)
+        assert trained
+        assert ap.errors(data, got) == 0
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("tx,rx", DIRECTIONS)
+def test_repetitive_patterns_exercise_the_scrambler(modem, rate, tx, rx):
+    # patterns that make a guarded scrambler act (V.27 ter's repetition guard fires on 1,0,0)
+    _have(modem)
+    for pattern in ([1, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0], [1]):
+        data = np.tile(np.array(pattern, np.uint8), 3000 // len(pattern))
+        assert ap.link(tx, rx, modem, rate, data) == 0, pattern
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("tx,rx", DIRECTIONS)
+@pytest.mark.parametrize("level", [-10.0, -43.0])
+def test_levels(modem, rate, tx, rx, level):
+    _have(modem)
+    assert ap.link(tx, rx, modem, rate, bits(4000, 2), level_dbm0=level) == 0
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("tx,rx", DIRECTIONS)
+@pytest.mark.parametrize("ppm", [100.0, -100.0])
+def test_clock_drift(modem, rate, tx, rx, ppm):
+    _have(modem)
+    data = bits(rate * 3, 3)
+    assert ap.link(tx, rx, modem, rate, data, lambda x: impair.drift(x, ppm)) == 0
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("tx,rx", DIRECTIONS)
+def test_g711_tandem(modem, rate, tx, rx):
+    _have(modem)
+    assert ap.link(tx, rx, modem, rate, bits(4000, 4), impair.g711_tandem) == 0
+
+
+# SNRs (dB, white noise over the 4 kHz band) a little above the measured thresholds:
+# every direction delivers with 0 errors; then at the thresholds, ours makes no more
+# errors than spandsp into spandsp.
+CLEAR = {("v27ter", 4800): 17.0, ("v27ter", 2400): 10.0, ("v29", 9600): 23.0, ("v29", 7200): 20.0}
+EDGE = {("v27ter", 4800): (12.0, 13.0, 14.0), ("v27ter", 2400): (5.0, 6.0, 7.0),
+        ("v29", 9600): (17.0, 18.0, 19.0), ("v29", 7200): (14.0, 15.0, 16.0)}
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("tx,rx", DIRECTIONS)
+def test_white_noise_clear(modem, rate, tx, rx):
+    _have(modem)
+    assert ap.link(tx, rx, modem, rate, bits(8000, 5), ap.noisy(CLEAR[modem, rate])) == 0
+
+
+def _near_threshold(modem, rate):
+    data = bits(8000, 6)
+    total = {}
+    for tx, rx in [("spandsp", "spandsp"), ("xmfax", "spandsp"), ("spandsp", "xmfax"), ("xmfax", "xmfax")]:
+        total[tx, rx] = sum(ap.link(tx, rx, modem, rate, data, ap.noisy(snr, seed))
+                            for snr in EDGE[modem, rate] for seed in (1, 2))
+    return total
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+def test_our_receiver_no_worse_than_spandsp_near_threshold(modem, rate):
+    # the same signals (spandsp's, then ours) into both receivers
+    _have(modem)
+    total = _near_threshold(modem, rate)
+    assert total["spandsp", "xmfax"] <= total["spandsp", "spandsp"], total
+    assert total["xmfax", "xmfax"] <= total["xmfax", "spandsp"], total
+
+
+KNOWN_TX_GAP = {
+    ("v27ter", 4800): "spandsp's receiver makes ~30% more bit errors on our 4800 signal than on "
+                      "its own near 13 dB SNR (same spectrum, EVM -58 dB); cause not found yet",
+    ("v27ter", 2400): "spandsp's receiver fails to train on our 2400 signal in 2-3 of 20 runs at "
+                      "5-8 dB SNR where it trains on its own; cause not found yet",
+}
+
+
+@pytest.mark.parametrize("modem,rate", [
+    pytest.param(m, r, marks=pytest.mark.xfail(strict=True, reason=KNOWN_TX_GAP[m, r]))
+    if (m, r) in KNOWN_TX_GAP else (m, r) for m, r in V27 + V29])
+def test_our_transmitter_no_worse_than_spandsp_near_threshold(modem, rate):
+    # both transmitters into spandsp's receiver (a training failure counts every bit)
+    _have(modem)
+    total = _near_threshold(modem, rate)
+    assert total["xmfax", "spandsp"] <= total["spandsp", "spandsp"], total
