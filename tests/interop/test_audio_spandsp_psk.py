@@ -123,8 +123,6 @@ def test_our_receiver_no_worse_than_spandsp_near_threshold(modem, rate):
 KNOWN_TX_GAP = {
     ("v27ter", 4800): "spandsp's receiver makes ~30% more bit errors on our 4800 signal than on "
                       "its own near 13 dB SNR (same spectrum, EVM -58 dB); cause not found yet",
-    ("v27ter", 2400): "spandsp's receiver fails to train on our 2400 signal in 2-3 of 20 runs at "
-                      "5-8 dB SNR where it trains on its own; cause not found yet",
 }
 
 
