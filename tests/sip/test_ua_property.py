@@ -143,3 +143,43 @@ def test_mutated_real_messages_never_break_the_ua(messages):
     net.settle(400.0)
     assert a.errors == [] and b.errors == []
     assert a.idle and b.idle
+
+
+# ------------------------------------------------------------------ hostile offers
+_OFFER = ("v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+          "m=audio 7000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+          "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
+          "m=image 7002 udptl t38\r\na=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\n"
+          "a=T38FaxMaxDatagram:400\r\na=T38FaxUdpEC:t38UDPRedundancy\r\n")
+
+
+@st.composite
+def mutated_offer(draw):
+    text = list(_OFFER)
+    for _ in range(draw(st.integers(1, 8))):
+        i = draw(st.integers(0, len(text) - 1))
+        text[i:i + draw(st.integers(0, 3))] = draw(st.text(min_size=0, max_size=4))
+    return "".join(text)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(offer=mutated_offer(), with_t38=st.booleans())
+def test_any_offer_is_answered_200_or_refused_never_a_crash(offer, with_t38):
+    from .test_ua_loss import Probe, raw
+    net = Network()
+    ua = net.ua("a", A)
+    probe = net.add("probe", Probe(), (LOCAL, 5999))
+    body = offer.encode("utf-8", "surrogatepass")
+    data = raw("INVITE", call_id="h@x", extra="Content-Type: application/sdp\r\n") \
+        .replace(b"Content-Length: 0\r\n\r\n", f"Content-Length: {len(body)}\r\n\r\n".encode()) \
+        + body
+    ua.receive(data, (LOCAL, 5999), "udp", net.now)
+    net.run(0.01)
+    incoming = net.of("a", IncomingCall)
+    if incoming:
+        ua.answer("h@x", audio_port=4000, t38_port=4002 if with_t38 else None, now=net.now)
+        net.run(0.01)
+        assert probe.statuses[-1] in (200, 488)
+    else:
+        assert probe.statuses and probe.statuses[-1] in (400, 415, 488, 413)
+    assert ua.errors == []

@@ -248,11 +248,11 @@ class UserAgent(ClientSide, ServerSide):
             answer, media = call.sdp.answer(call.remote_offer, audio_port=audio_port,
                                             t38_port=t38_port, t38=self.config.t38,
                                             accept=accept)
-        except _sdp.NotAcceptable as exc:
+        except (_sdp.NotAcceptable, ValueError) as exc:     # (ValueError: a value in it)
             self._respond(call.invite_txn, call.invite, 488, tag=call.local_tag, now=now)
             call.invite_txn = None
             self._end(call, "not_acceptable", 488, "local",
-                      f"nothing in the offer we can take: {exc.reason}", now)
+                      f"nothing in the offer we can take: {getattr(exc, 'reason', exc)}", now)
             self._flush(now)
             return
         self._send_2xx(call, call.invite_txn, call.invite, answer, media, "initial", now)

@@ -99,11 +99,11 @@ class ServerSide:
                 return
             try:
                 offer = _sdp.SessionDescription.parse(request.body)
+                kinds = _sdp.offer_kinds(offer)
             except (_sdp.SDPError, ValueError) as exc:
                 self._respond(txn, request, 400, "Bad SDP", now=now,
                               extra=(("Warning", f'399 xmfax "{_quote(str(exc))}"'),))
                 return
-            kinds = _sdp.offer_kinds(offer)
             if not kinds:
                 self._respond(txn, request, 488, now=now)
                 return
@@ -242,7 +242,7 @@ class ServerSide:
             answer, media = call.sdp.answer(offer, audio_port=call.audio_port,
                                             t38_port=call.t38_port, t38=self.config.t38,
                                             accept=accept)
-        except _sdp.NotAcceptable:
+        except (_sdp.NotAcceptable, ValueError):
             # RFC 3261 §14.2: the call goes on as it was
             self._respond(txn, request, 488, now=now, tag=call.local_tag)
             return
@@ -296,4 +296,5 @@ class ServerSide:
 
 
 def _quote(text: str) -> str:
-    return text.replace("\\", "").replace('"', "'")[:120]
+    """Text fit for a quoted Warning (RFC 3261 §20.43): printable ASCII, no quotes, short."""
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)[:120]
