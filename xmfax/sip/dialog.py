@@ -1,6 +1,7 @@
 """SIP dialogs (RFC 3261 §12) and the pieces of a call the user agent keeps: building requests
-inside and outside a dialog, the route set, the remote target, CSeq, digest retries, and the
-one-line summaries of messages for the ladder. Sans-IO, like all of xmfax/sip."""
+inside and outside a dialog, the route set, the remote target, CSeq, digest retries, the
+call record (``Call``) with its states and their legal moves (``State``, ``TRANSITIONS``), and
+the one-line summaries of messages for the ladder. Sans-IO, like all of xmfax/sip."""
 from __future__ import annotations
 
 import re
