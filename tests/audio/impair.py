@@ -138,3 +138,26 @@ def speech_like(n: int, level_dbm0: float, rng=None) -> np.ndarray:
     active = out[env > 0.1]
     scale = g711.dbm0_to_rms(level_dbm0) / math.sqrt(max(power(active), 1e-12))
     return saturate(out * scale)
+
+
+def bit_errors(sent, received, max_lag: int = 400) -> tuple[int, int]:
+    """(errors, bits compared) of ``received`` against ``sent``, aligned at the lag
+    (up to ``max_lag`` leading bits of ``received`` skipped) that matches best.
+
+    Bits of ``sent`` missing at the end of ``received`` count as errors."""
+    s = np.asarray(sent, dtype=np.int8)
+    r = np.asarray(received, dtype=np.int8)
+    if not len(s):
+        return 0, 0
+    best = None
+    head = min(len(s), 256)
+    for lag in range(0, min(max_lag, max(len(r) - head, 0)) + 1):
+        m = int(np.sum(r[lag:lag + head] == s[:head]))
+        if best is None or m > best[0]:
+            best = (m, lag)
+    if best is None:
+        return len(s), len(s)
+    lag = best[1]
+    got = r[lag:lag + len(s)]
+    errors = int(np.sum(got != s[:len(got)])) + (len(s) - len(got))
+    return errors, len(s)

@@ -297,3 +297,55 @@ class V21HdlcRx:
             self.lib.fsk_rx_free(self.fsk)
             self.lib.hdlc_rx_free(self.hdlc)
             self.fsk = self.hdlc = None
+
+
+class V21BitsTx:
+    """spandsp's fsk_tx (V.21 channel 2) sending given bits (then marks) from Python."""
+
+    def __init__(self, bits, level_dbm0: float | None = None, channel: int = FSK_V21CH2):
+        self.lib = lib = load()
+        self.bits = [int(b) & 1 for b in bits]
+        self.pos = 0
+        self._get = GET_BIT(self._get_bit)
+        self.fsk = lib.fsk_tx_init(None, fsk_spec(lib, channel), ctypes.cast(self._get, vp), None)
+        if level_dbm0 is not None:
+            lib.fsk_tx_power(self.fsk, level_dbm0)
+
+    def _get_bit(self, _user):
+        if self.pos < len(self.bits):
+            self.pos += 1
+            return self.bits[self.pos - 1]
+        return 1
+
+    def samples(self) -> np.ndarray:
+        """The samples of all the bits (and one bit time more)."""
+        n = (len(self.bits) + 1) * 8000 // 300
+        out = np.zeros(n, dtype=np.int16)
+        got = self.lib.fsk_tx(self.fsk, _i16(out), n)
+        return out[:got]
+
+    def close(self) -> None:
+        if self.fsk:
+            self.lib.fsk_tx_free(self.fsk)
+            self.fsk = None
+
+
+def v21_rx_bits(samples: np.ndarray, channel: int = FSK_V21CH2, block: int = 160) -> np.ndarray:
+    """The bits spandsp's fsk_rx (synchronous mode) demodulates from ``samples``."""
+    lib = load()
+    bits: list[int] = []
+
+    def put(_user, bit):
+        if bit >= 0:              # negative values are status reports
+            bits.append(bit)
+
+    cb = PUT_BIT(put)
+    s = lib.fsk_rx_init(None, fsk_spec(lib, channel), FSK_FRAME_MODE_SYNC, ctypes.cast(cb, vp), None)
+    try:
+        x = np.ascontiguousarray(samples, dtype=np.int16)
+        for k in range(0, len(x), block):
+            part = x[k:k + block]
+            lib.fsk_rx(s, _i16(part), len(part))
+    finally:
+        lib.fsk_rx_free(s)
+    return np.array(bits, dtype=np.uint8)
