@@ -6,7 +6,36 @@ Sans-IO, like the rest of xmfax/sip: bytes and time go in (``receive``, ``handle
 transactions below (xmfax/sip/transaction.py) retransmit and match; this module decides.
 
 Calls are named by their Call-ID. Every command that ends a call emits its CallEnded at once;
-the messages that tidy up after it (CANCEL, BYE, the ACK of a late 2xx) follow on their own."""
+the messages that tidy up after it (CANCEL, BYE, the ACK of a late 2xx) follow on their own,
+and ``settled`` says when they are done (``idle`` also waits for the lingering transactions).
+
+Policies (the UAC half is xmfax/sip/uac.py, the UAS half xmfax/sip/uas.py):
+
+* Dialogs: route set from Record-Route (§12.1.1/§12.1.2), loose routing only (a strict router
+  ends the call, or gets 400 on the way in); remote target from Contact, refreshed by
+  re-INVITEs; CSeq per dialog, an out-of-order one gets 500 (§12.2.2).
+* Offer/answer: the first INVITE offers G.711 or T.38 alone (``UAConfig.offer``); a T.38-only
+  offer refused with 488/415/606 is followed by a new INVITE offering G.711. Our answer takes
+  T.38 when offered. An audio call is switched by our re-INVITE (m=image) ``t38_switch_after``
+  seconds after it was answered unless the far end's re-INVITE came first. INVITEs and
+  re-INVITEs without SDP get our offer in the 2xx, the answer from the ACK.
+* Glare: a re-INVITE while an INVITE of ours is in progress on the dialog gets 491 (§14.2);
+  our re-INVITE answered 491 is retried after 2.1-4 s (we own the Call-ID) or 0-2 s (§14.1).
+  Any other non-2xx leaves the call on its media (MediaRefused), 481/408 end it (§12.2.1.2).
+* 2xx: as UAS retransmitted at T1 doubling to T2 until the ACK, BYE after 64*T1 without it
+  (CallEnded no_ack, §13.3.1.4); as UAC every 2xx retransmission ACKed again, a 2xx from
+  another fork ACKed and BYEd (§13.2.2.4), a 2xx crossing our CANCEL ACKed and BYEd (§15).
+* CANCEL in: 200, and 487 to the INVITE if not answered yet (§9.2). CANCEL out only after a
+  provisional (§9.1); no final answer 64*T1 later and the INVITE is given up.
+* Digest (RFC 7616): 401/407 retried once per challenge (once more when stale=true), for
+  INVITE, re-INVITE, BYE and REGISTER; the credentials never reach an event.
+* REGISTER refreshed at half the granted expiry; 423 asks again with Min-Expires; a failure
+  is reported and tried again a minute later.
+* OPTIONS (in or out of a dialog): 200 with Allow, Accept, Supported. Other methods: 405 with
+  Allow. A request for an unknown dialog: 481. More than ``max_calls`` calls: 503.
+* Nothing the far end sends raises out of ``receive``: a malformed request gets 400 (or 505,
+  413) when it can be answered, garbage is counted in ``dropped``; a bug of ours caught there
+  is listed in ``errors`` (tests assert it stays empty)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
