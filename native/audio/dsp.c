@@ -135,7 +135,8 @@ void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int e
 {
     memset(r, 0, sizeof(*r));
     r->sps = (double) XM_SAMPLE_RATE / baud;
-    r->half_span = (float) (4.0 * r->sps);
+    /* a smaller roll-off has longer tails: keep more of them when they fit */
+    r->half_span = (float) ((beta < 0.4 && 12.0 * r->sps + 2 <= XM_MF_MAX_TAPS ? 6.0 : 4.0) * r->sps);
     r->ntaps = (int) floor(2.0 * r->half_span) + 2;
     if (r->ntaps > XM_MF_MAX_TAPS) {
         r->ntaps = XM_MF_MAX_TAPS;

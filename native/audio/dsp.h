@@ -144,5 +144,6 @@ int xm_events_take(xm_events_t *ev, int *codes, long *bits, int max);
 
 /* the modems built on these blocks (one include in modems.h for all) */
 #include "v27ter.h"
+#include "v29.h"
 
 #endif

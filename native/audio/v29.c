@@ -1,0 +1,529 @@
+/* V.29 modem (9600/7200 bit/s), transmitter and receiver; see v29.h. */
+#include "v29.h"
+#include "dsp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+#define BAUD 2400                   /* V.29 §2 */
+#define CARRIER_HZ 1700.0           /* V.29 §2 */
+#define ROLL_OFF 0.25
+#define TEP_MS 190                  /* echo protection tone, 185-200 ms */
+#define TEP_GAP_MS 20
+#define SEG1 48                     /* V.29 §4 training: segment 1, no energy */
+#define SEG2 128                    /* segment 2, alternations A B A B */
+#define SEG3 384                    /* segment 3, equaliser conditioning C/D */
+#define SEG4 48                     /* segment 4, scrambled binary ones */
+#define FLUSH_SYMBOLS 32
+#define QUEUE_BITS 65536
+
+/* ---- scrambler 1 + x^-18 + x^-23.  # V.29 §3 ---- */
+static int scramble(uint32_t *reg, int in)
+{
+    int out = (in ^ (int) (*reg >> 17) ^ (int) (*reg >> 22)) & 1;
+    *reg = (*reg << 1) | (uint32_t) out;
+    return out;
+}
+
+static int descramble(uint32_t *reg, int in)
+{
+    int out = (in ^ (int) (*reg >> 17) ^ (int) (*reg >> 22)) & 1;
+    *reg = (*reg << 1) | (uint32_t) in;
+    return out;
+}
+
+/* Segment 3: the sequence of 1 + x^-6 + x^-7 from the state 0101010 (its
+ * first seven bits), 0 sends C and 1 sends D.  # V.29 §4 */
+static void conditioning_bits(uint8_t *bits)
+{
+    static const uint8_t init[7] = { 0, 1, 0, 1, 0, 1, 0 };
+    for (int n = 0; n < SEG3; n++)
+        bits[n] = n < 7 ? init[n] : (uint8_t) (bits[n - 6] ^ bits[n - 7]);
+}
+
+/* Training points A, B, C, D (A at 180°).  # V.29 §4, Table 3 */
+typedef struct { float complex a, b, c, d; int phase_c, phase_d; } training_points_t;
+
+static training_points_t training_points(int bit_rate)
+{
+    training_points_t t;
+    t.a = -3.0f;
+    t.c = 3.0f;
+    if (bit_rate == 9600) {
+        t.b = 3.0f - 3.0f * I;
+        t.d = -3.0f + 3.0f * I;
+    } else {
+        t.b = 1.0f - 1.0f * I;
+        t.d = -1.0f + 1.0f * I;
+    }
+    t.phase_c = 0;                  /* absolute phases in units of 45° */
+    t.phase_d = 3;
+    return t;
+}
+
+/* Phase change for Q2Q3Q4 (Q2 first in time).  # V.29 §2, Table 1 */
+static const int TRIBIT_PHASE[8] = { 1, 0, 2, 3, 6, 7, 5, 4 };
+static const int PHASE_TRIBIT[8] = { 1, 0, 2, 3, 7, 6, 4, 5 };
+
+/* The signal element of absolute phase p (45° units) and amplitude bit q1:
+ * on the axes 3 or 5, on the diagonals (1,1) or (3,3).  # V.29 §2, Figure 1 */
+static float complex element(int p, int q1)
+{
+    static const float complex unit[8] = {
+        1.0f, 0.70710678f + 0.70710678f * I, I, -0.70710678f + 0.70710678f * I,
+        -1.0f, -0.70710678f - 0.70710678f * I, -I, 0.70710678f - 0.70710678f * I,
+    };
+    float amp = (p & 1) ? (q1 ? 4.2426407f : 1.4142136f) : (q1 ? 5.0f : 3.0f);
+    return unit[p & 7] * amp;
+}
+
+static float rms_of(int bit_rate)
+{
+    /* mean power of the data elements: 9600 (9+25+2+18)/4, 7200 (9+2)/2 */
+    return bit_rate == 9600 ? 3.6742346f : 2.3452079f;
+}
+
+/* ================= transmitter ================= */
+
+enum { TX_TEP, TX_GAP, TX_SEG1, TX_SEG2, TX_SEG3, TX_SEG4, TX_DATA, TX_FLUSH, TX_TAIL, TX_DONE };
+
+struct xm_v29_tx {
+    int bit_rate;
+    xm_shaper_t sh;
+    training_points_t tp;
+    uint8_t cond[SEG3];
+    int seg, left, index;
+    int phase;
+    uint32_t scr;
+    float scale;                    /* 1 / rms of the constellation */
+    uint8_t *queue;
+    int q_head, q_len;
+    int finishing, done;
+};
+
+static void tx_enter(xm_v29_tx_t *tx, int seg)
+{
+    static const int len[] = {
+        [TX_TEP] = TEP_MS * BAUD / 1000, [TX_GAP] = TEP_GAP_MS * BAUD / 1000, [TX_SEG1] = SEG1,
+        [TX_SEG2] = SEG2, [TX_SEG3] = SEG3, [TX_SEG4] = SEG4, [TX_DATA] = 0,
+        [TX_FLUSH] = FLUSH_SYMBOLS, [TX_TAIL] = XM_TX_SPAN, [TX_DONE] = 0,
+    };
+    tx->seg = seg;
+    tx->left = len[seg];
+    tx->index = 0;
+    if (seg == TX_DONE)
+        tx->done = 1;
+}
+
+xm_v29_tx_t *xm_v29_tx_new(int bit_rate, int long_train, int tep, float level_dbm0)
+{
+    (void) long_train;
+    if (bit_rate != 9600 && bit_rate != 7200)
+        return NULL;
+    xm_v29_tx_t *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return NULL;
+    tx->queue = malloc(QUEUE_BITS);
+    if (!tx->queue) {
+        free(tx);
+        return NULL;
+    }
+    tx->bit_rate = bit_rate;
+    tx->tp = training_points(bit_rate);
+    conditioning_bits(tx->cond);
+    tx->scale = 1.0f / rms_of(bit_rate);
+    xm_shaper_init(&tx->sh, BAUD, ROLL_OFF, CARRIER_HZ, level_dbm0);
+    tx_enter(tx, tep ? TX_TEP : TX_SEG1);
+    return tx;
+}
+
+void xm_v29_tx_free(xm_v29_tx_t *tx)
+{
+    if (tx) {
+        free(tx->queue);
+        free(tx);
+    }
+}
+
+int xm_v29_tx_put_bits(xm_v29_tx_t *tx, const uint8_t *bits, int n)
+{
+    int room = QUEUE_BITS - tx->q_len;
+    if (tx->finishing || n <= 0)
+        return 0;
+    if (n > room)
+        n = room;
+    for (int i = 0; i < n; i++)
+        tx->queue[(tx->q_head + tx->q_len + i) % QUEUE_BITS] = bits[i] & 1;
+    tx->q_len += n;
+    return n;
+}
+
+void xm_v29_tx_finish(xm_v29_tx_t *tx) { tx->finishing = 1; }
+int xm_v29_tx_done(const xm_v29_tx_t *tx) { return tx->done; }
+int xm_v29_tx_queued(const xm_v29_tx_t *tx) { return tx->q_len; }
+
+static int tx_bit(xm_v29_tx_t *tx)
+{
+    int b = 1;                      /* segment 4, idle and turn-off: binary ones */
+    if (tx->seg == TX_DATA && tx->q_len > 0) {
+        b = tx->queue[tx->q_head];
+        tx->q_head = (tx->q_head + 1) % QUEUE_BITS;
+        tx->q_len--;
+    }
+    return scramble(&tx->scr, b);
+}
+
+static float complex tx_data_element(xm_v29_tx_t *tx)
+{
+    int q1 = 0;
+    if (tx->bit_rate == 9600)
+        q1 = tx_bit(tx);
+    int v = 0;
+    for (int i = 0; i < 3; i++)
+        v = (v << 1) | tx_bit(tx);
+    tx->phase = (tx->phase + TRIBIT_PHASE[v]) & 7;
+    return element(tx->phase, q1);
+}
+
+static float complex tx_symbol(xm_v29_tx_t *tx)
+{
+    static const int next[] = {
+        [TX_TEP] = TX_GAP, [TX_GAP] = TX_SEG1, [TX_SEG1] = TX_SEG2, [TX_SEG2] = TX_SEG3,
+        [TX_SEG3] = TX_SEG4, [TX_SEG4] = TX_DATA, [TX_DATA] = TX_FLUSH, [TX_FLUSH] = TX_TAIL,
+        [TX_TAIL] = TX_DONE, [TX_DONE] = TX_DONE,
+    };
+    for (;;) {
+        if (tx->seg == TX_DONE)
+            return 0.0f;
+        if (tx->seg == TX_DATA) {
+            if (tx->q_len == 0 && tx->finishing) {
+                tx_enter(tx, TX_FLUSH);
+                continue;
+            }
+            return tx_data_element(tx) * tx->scale;
+        }
+        if (tx->left <= 0) {
+            tx_enter(tx, next[tx->seg]);
+            continue;
+        }
+        tx->left--;
+        int i = tx->index++;
+        switch (tx->seg) {
+        case TX_TEP: return 3.0f * tx->scale;
+        case TX_SEG2: return ((i & 1) ? tx->tp.b : tx->tp.a) * tx->scale;
+        case TX_SEG3:
+            tx->phase = tx->cond[i] ? tx->tp.phase_d : tx->tp.phase_c;
+            return (tx->cond[i] ? tx->tp.d : tx->tp.c) * tx->scale;
+        case TX_SEG4:
+        case TX_FLUSH: return tx_data_element(tx) * tx->scale;
+        default: return 0.0f;       /* TX_GAP, TX_SEG1, TX_TAIL */
+        }
+    }
+}
+
+int xm_v29_tx_generate(xm_v29_tx_t *tx, int16_t *out, int n)
+{
+    int signal = 0;
+    for (int i = 0; i < n; i++) {
+        if (tx->done) {
+            out[i] = 0;
+            continue;
+        }
+        while (xm_shaper_needs_symbol(&tx->sh))
+            xm_shaper_push(&tx->sh, tx_symbol(tx));
+        float v = xm_shaper_sample(&tx->sh);
+        if (v > 32767.0f) v = 32767.0f;
+        if (v < -32768.0f) v = -32768.0f;
+        out[i] = (int16_t) lrintf(v);
+        signal = i + 1;
+    }
+    return signal;
+}
+
+/* ================= receiver ================= */
+
+enum { RX_IDLE, RX_SEARCH, RX_ABAB, RX_COND, RX_ONES, RX_DATA, RX_FAILED };
+#define SETTLE 24                   /* symbols for timing to settle on segment 2 */
+#define AVERAGE 32                  /* symbols averaged to find A and B */
+#define MAX_TRIES 6
+#define ABAB_LIMIT 400
+
+struct xm_v29_rx {
+    int bit_rate;
+    float rms;
+    xm_carrier_detect_t cd;
+    xm_qam_rx_t q;
+    xm_events_t ev;
+    training_points_t tp;
+    uint8_t cond[SEG3];
+    int state;
+    int symbols, tries;
+    float complex even, odd;        /* sums over the averaging window */
+    int a_parity;                   /* symbols & 1 of the A slots */
+    int flips;
+    int index;
+    int prev_phase;
+    uint32_t scr;
+    long bits_total;
+    uint8_t *out;
+    int out_n, out_max;
+};
+
+xm_v29_rx_t *xm_v29_rx_new(int bit_rate)
+{
+    if (bit_rate != 9600 && bit_rate != 7200)
+        return NULL;
+    xm_v29_rx_t *rx = calloc(1, sizeof(*rx));
+    if (!rx)
+        return NULL;
+    xm_v29_rx_restart(rx, bit_rate);
+    return rx;
+}
+
+void xm_v29_rx_free(xm_v29_rx_t *rx) { free(rx); }
+
+void xm_v29_rx_restart(xm_v29_rx_t *rx, int bit_rate)
+{
+    if (bit_rate != 9600 && bit_rate != 7200)
+        bit_rate = rx->bit_rate ? rx->bit_rate : 9600;
+    memset(rx, 0, sizeof(*rx));
+    rx->bit_rate = bit_rate;
+    rx->rms = rms_of(bit_rate);
+    rx->tp = training_points(bit_rate);
+    conditioning_bits(rx->cond);
+    /* # V.29 §7 / T.30: on above -43 dBm0, off below -48 dBm0 */
+    xm_cd_init(&rx->cd, -45.0f, -48.0f);
+    xm_qam_rx_init(&rx->q, BAUD, ROLL_OFF, CARRIER_HZ, 25, rx->rms);
+    rx->state = RX_IDLE;
+}
+
+static void put_bit(xm_v29_rx_t *rx, int bit)
+{
+    if (rx->out_n < rx->out_max)
+        rx->out[rx->out_n++] = (uint8_t) bit;
+    rx->bits_total++;
+}
+
+/* nearest data element: returns it, with its phase and amplitude bit */
+static float complex slice(const xm_v29_rx_t *rx, float complex y, int *phase, int *q1)
+{
+    float best = 1e30f;
+    float complex bp = 0.0f;
+    int nq = rx->bit_rate == 9600 ? 2 : 1;
+    for (int p = 0; p < 8; p++)
+        for (int a = 0; a < nq; a++) {
+            float complex e = element(p, a);
+            float complex d = y - e;
+            float dist = crealf(d) * crealf(d) + cimagf(d) * cimagf(d);
+            if (dist < best) {
+                best = dist;
+                bp = e;
+                *phase = p;
+                *q1 = a;
+            }
+        }
+    return bp;
+}
+
+static void data_bits(xm_v29_rx_t *rx, int phase, int q1, int deliver)
+{
+    int v = PHASE_TRIBIT[(phase - rx->prev_phase) & 7];
+    rx->prev_phase = phase;
+    int line[4], n = 0;
+    if (rx->bit_rate == 9600)
+        line[n++] = q1;
+    for (int i = 2; i >= 0; i--)
+        line[n++] = (v >> i) & 1;
+    for (int i = 0; i < n; i++) {
+        int b = descramble(&rx->scr, line[i]);
+        if (deliver)
+            put_bit(rx, b);
+    }
+}
+
+static void fail(xm_v29_rx_t *rx)
+{
+    rx->state = RX_FAILED;
+    xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+}
+
+/* Segment 2 seen for a while: which of the alternating points is A, and the
+ * rotation that puts A at 180°. */
+static void identify(xm_v29_rx_t *rx)
+{
+    float complex e = rx->even / AVERAGE * 2.0f, o = rx->odd / AVERAGE * 2.0f;
+    float complex want = rx->tp.b / rx->tp.a;       /* B/A */
+    if (cabsf(e) < 1e-6f || cabsf(o) < 1e-6f) {
+        fail(rx);
+        return;
+    }
+    float complex r1 = o / e, r2 = e / o;           /* even is A, or odd is A */
+    float d1 = cabsf(r1 - want) / cabsf(want), d2 = cabsf(r2 - want) / cabsf(want);
+    float best = d1 < d2 ? d1 : d2;
+    if (best > 0.35f) {
+        /* not segment 2 (yet): look again, a few times */
+        if (++rx->tries >= MAX_TRIES)
+            fail(rx);
+        rx->even = rx->odd = 0.0f;
+        rx->symbols = SETTLE;
+        return;
+    }
+    float complex a = d1 < d2 ? e : o;
+    rx->a_parity = d1 < d2 ? 0 : 1;
+    /* rotate A onto 180° and scale it to 3 */
+    float alpha = cargf(a);
+    xm_qam_rx_rotate(&rx->q, alpha - (float) M_PI);
+    rx->q.gain *= 3.0f / cabsf(a);
+    rx->q.agc_frozen = 1;
+    rx->flips = 0;
+    rx->state = RX_ABAB;
+    xm_qam_rx_set_gains(&rx->q, 0.05f, 0.1f, 0.002f, 0.01f, 0.00005f);
+}
+
+static void rx_training_done(xm_v29_rx_t *rx)
+{
+    float limit = rx->bit_rate == 9600 ? 0.04f : 0.08f;
+    if (rx->q.mse < limit) {
+        rx->state = RX_DATA;
+        xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
+        rx->q.mse_alpha = 0.02f;
+        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+    } else {
+        fail(rx);
+    }
+}
+
+static void rx_symbol(xm_v29_rx_t *rx, float complex y)
+{
+    int slot = rx->symbols & 1;
+    rx->symbols++;
+    switch (rx->state) {
+    case RX_SEARCH:
+        /* timing settles on the alternations; nothing else learns yet */
+        xm_qam_rx_adapt(&rx->q, y, y, 0);
+        if (rx->symbols > SETTLE) {
+            if (slot)
+                rx->odd += y;
+            else
+                rx->even += y;
+            if (rx->symbols == SETTLE + AVERAGE)
+                identify(rx);
+        }
+        break;
+    case RX_ABAB: {
+        float complex want = (slot == rx->a_parity) ? rx->tp.a : rx->tp.b;
+        float complex dw = y - want, df = y + want;
+        if (crealf(df) * crealf(df) + cimagf(df) * cimagf(df)
+            < crealf(dw) * crealf(dw) + cimagf(dw) * cimagf(dw)) {
+            /* segment 3 starts C D C = -A -B -A */
+            if (++rx->flips == 3) {
+                rx->state = RX_COND;
+                rx->index = 3;
+            }
+        } else {
+            rx->flips = 0;
+            xm_qam_rx_adapt(&rx->q, y, want, 1);
+        }
+        if (rx->state == RX_ABAB && rx->symbols > ABAB_LIMIT)
+            fail(rx);
+        break;
+    }
+    case RX_COND: {
+        int bit = rx->cond[rx->index++];
+        xm_qam_rx_adapt(&rx->q, y, bit ? rx->tp.d : rx->tp.c, 1);
+        if (rx->index == SEG3) {
+            rx->prev_phase = bit ? rx->tp.phase_d : rx->tp.phase_c;
+            rx->state = RX_ONES;
+            rx->index = 0;
+        }
+        break;
+    }
+    case RX_ONES:
+    case RX_DATA: {
+        int phase = 0, q1 = 0;
+        float complex d = slice(rx, y, &phase, &q1);
+        xm_qam_rx_adapt(&rx->q, y, d, 1);
+        data_bits(rx, phase, q1, rx->state == RX_DATA);
+        if (rx->state == RX_ONES && ++rx->index == SEG4)
+            rx_training_done(rx);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void rx_carrier_up(xm_v29_rx_t *rx)
+{
+    xm_qam_rx_t *q = &rx->q;
+    q->prev_sym = q->mid = 0.0f;
+    q->timing_int = 0.0f;
+    double p = 0.0;
+    for (int i = 1; i <= 24; i++) {
+        float complex z = q->ring[(int) ((q->n - i) % XM_RING) + XM_RING];
+        p += (double) (crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
+    }
+    q->power = (float) (p / 24.0);
+    q->agc_alpha = 1.0f / 64.0f;
+    q->agc_frozen = 0;
+    memset(q->eq, 0, sizeof(q->eq));
+    q->eq[q->eq_len / 2] = 1.0f;
+    q->eq_power = rx->rms * rx->rms;
+    q->theta = q->freq = 0.0f;
+    q->derot = 1.0f;
+    q->mse = 1.0f;
+    q->mse_alpha = 0.1f;
+    xm_qam_rx_set_gains(q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
+    rx->state = RX_SEARCH;
+    rx->symbols = 0;
+    rx->tries = 0;
+    rx->even = rx->odd = 0.0f;
+    rx->scr = 0;
+    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
+}
+
+int xm_v29_rx_process(xm_v29_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max)
+{
+    rx->out = bits;
+    rx->out_n = 0;
+    rx->out_max = max;
+    for (int i = 0; i < n; i++) {
+        int c = xm_cd_sample(&rx->cd, (float) amp[i]);
+        if (c > 0) {
+            rx_carrier_up(rx);
+        } else if (c < 0) {
+            rx->state = RX_IDLE;
+            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
+        }
+        float complex y;
+        if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)
+            rx_symbol(rx, y);
+    }
+    rx->out = NULL;
+    return rx->out_n;
+}
+
+int xm_v29_rx_events(xm_v29_rx_t *rx, int *codes, long *bits, int max)
+{
+    return xm_events_take(&rx->ev, codes, bits, max);
+}
+
+int xm_v29_rx_carrier(const xm_v29_rx_t *rx) { return rx->cd.present; }
+
+int xm_v29_rx_state(const xm_v29_rx_t *rx)
+{
+    switch (rx->state) {
+    case RX_IDLE: return 0;
+    case RX_DATA: return 2;
+    case RX_FAILED: return 3;
+    default: return 1;
+    }
+}
+
+float xm_v29_rx_signal_dbm0(const xm_v29_rx_t *rx) { return xm_mean_square_to_dbm0(rx->cd.level); }
+float xm_v29_rx_mse(const xm_v29_rx_t *rx) { return rx->q.mse; }
