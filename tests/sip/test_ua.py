@@ -335,3 +335,23 @@ def test_a_refresh_reinvite_with_the_same_media_is_not_a_media_change():
     assert net.lines().count("SIP/2.0 200 OK") == 2     # b's answer came once: ACKed
     assert not net.of("b", MediaChanged)
     assert b.call(cid).media.kind == "t38" and not ended(net, "b")
+
+
+def test_ipv6_call():
+    from .uapair import Network as Net
+    from xmfax.sip.ua import UAConfig, UserAgent
+    net = Net()
+    a = net.add("a", UserAgent(UAConfig(host="::1", port=5060), 0.0), ("::1", 5060))
+    b = net.add("b", UserAgent(UAConfig(host="::1", port=5070, t38_switch_after=0.5), 0.0),
+                ("::1", 5070))
+    cid = a.invite("sip:+15550100@[::1]:5070", audio_port=4000, t38_port=4002, now=0.0)
+    net.run(0.01)
+    b.answer(cid, audio_port=6000, t38_port=6002, now=net.now)
+    net.run(1.0)
+    assert net.of("a", MediaChanged)[0].media.remote == ("::1", 6002)
+    invite = net.sent[0].message()
+    assert invite.vias[0].host == "::1" and "[::1]" in invite.headers.get("Contact")
+    assert b"IN IP6 ::1" in invite.body
+    a.hangup(cid, net.now)
+    net.run(0.1)
+    assert [e.reason for e in ended(net, "b")] == ["hangup"] and a.errors == b.errors == []
