@@ -238,3 +238,65 @@ def test_idle_tcp_connections_are_closed(monkeypatch):
 
     rest, conns = run(main())
     assert rest == b"" and conns == 0
+
+
+# --------------------------------------------------------------------------- the pump, fuzzed
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+TRACES_DIR = os.path.join(os.path.dirname(__file__), "traces")
+TRACES = [open(os.path.join(TRACES_DIR, n), "rb").read() for n in sorted(os.listdir(TRACES_DIR))
+          if n.endswith(".sip")]
+
+
+@st.composite
+def mutated(draw) -> bytes:
+    """A captured message, maybe cut, with some octets changed or lines repeated."""
+    data = bytearray(draw(st.sampled_from(TRACES)))
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["flip", "cut", "dup", "junk"]))
+        if not data:
+            break
+        i = draw(st.integers(0, len(data) - 1))
+        if kind == "flip":
+            data[i] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del data[i:]
+        elif kind == "dup":
+            line_end = data.find(b"\r\n", i)
+            if line_end > 0:
+                start = data.rfind(b"\r\n", 0, i) + 2
+                data[line_end + 2:line_end + 2] = data[start:line_end + 2]
+        else:
+            data[i:i] = draw(st.binary(max_size=40))
+    return bytes(data)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(mutated(), st.binary(max_size=200)), min_size=1, max_size=12),
+       st.sampled_from(["udp", "tcp"]))
+def test_the_pump_takes_any_input_and_keeps_no_call_it_does_not_follow(messages, transport):
+    """Mutated real traces and junk into a live endpoint (its sockets open, nothing sent by
+    the test but these): nothing escapes, the user agent reports no internal error, every
+    new call is refused and forgotten, and the endpoint still closes cleanly."""
+    from xmfax.drivers.sip import SipEndpoint
+
+    async def main():
+        ep = await SipEndpoint.open(LOCAL)
+        refused = []
+
+        def incoming(ev):
+            refused.append(ev.call_id)
+            ep.release(ev.call_id)
+            ep.command("reject", ev.call_id, 486, None)
+
+        ep.on_incoming = incoming
+        try:
+            for data in messages:
+                ep._on_message(data, ("127.0.0.1", 9), transport)   # as the transport hands it up
+            ua = ep.ua
+            return refused, ep.calls, list(ua.errors)
+        finally:
+            await ep.close(timeout=0.5)
+
+    refused, calls, errors = run(main())
+    assert calls == 0 and errors == []
