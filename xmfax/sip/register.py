@@ -30,11 +30,13 @@ class Registration:
     auth: AuthState = field(default_factory=AuthState)
 
     @classmethod
-    def create(cls, registrar: str, host: str, expires: int) -> "Registration":
+    def create(cls, registrar: str, host: str, expires: int,
+               user: str | None = None) -> "Registration":
+        """``registrar``: "sip:user@registrar[:port]" (without a user part, ``user``'s AOR)."""
         target = URI.parse(registrar)
-        if target.scheme not in ("sip", "sips") or not target.host:
+        if target.scheme != "sip" or not target.host or not (target.user or user):
             raise ValueError(f"registrar {registrar!r}: expected sip:user@host[:port]")
-        aor = URI(scheme=target.scheme, user=target.user, host=target.host)
+        aor = URI(scheme=target.scheme, user=target.user or user, host=target.host)
         uri = URI(scheme=target.scheme, host=target.host, port=target.port,
                   params={k: v for k, v in target.params.items() if k == "transport"})
         # RFC 3261 §10.2.4: every REGISTER of one binding uses the same Call-ID

@@ -115,7 +115,7 @@ class UserAgent(ClientSide, ServerSide):
             URI(scheme="sip", user=config.user, host=config.host)
         self._identity = identity
         self.registration = (Registration.create(config.registrar, config.host,
-                                                 config.register_expires)
+                                                 config.register_expires, config.user)
                              if config.registrar else None)
         self._register_request: Request | None = None
 
