@@ -531,3 +531,23 @@ def test_unregister_while_a_register_is_in_flight():
     net.run(1.0)
     assert [r.expires for r in net.of("a", Registered)] == [0]
     assert ua.registration.granted == 0 and ua.registration.refresh_at is None
+
+
+@pytest.mark.parametrize("contact", ["<mailto:fax@example.com>", "<tel:+15550100>", "garbage<<"])
+def test_a_2xx_whose_contact_is_no_sip_uri_keeps_the_request_uri_as_target(contact):
+    def script(request, far):
+        if request.method == "INVITE":
+            return [far.reply(request, 200, headers=(("Contact", contact),),
+                              body=answer_sdp(request))]
+        if request.method == "BYE":
+            return [far.reply(request, 200)]
+        return []
+    net, ua, far = setup(script)
+    cid = ua.invite(TARGET, audio_port=4000, t38_port=None, now=net.now)
+    net.run(0.1)
+    if net.of("a", Answered):
+        assert ua.call(cid).remote_target == TARGET
+        ua.hangup(cid, net.now)
+        net.run(0.1)
+        assert len(far.requests("BYE")) == 1
+    assert ua.errors == []

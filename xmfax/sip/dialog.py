@@ -163,10 +163,13 @@ class Dialog:
 
 
 def _contacts(message: Request | Response) -> list[NameAddr]:
+    """The Contacts fit for a remote target (sip:/sips: with a host); a malformed Contact is
+    as if there were none (the caller decides what to do then)."""
     try:
-        return message.contacts
-    except ValueError:          # a malformed Contact: as if there were none (the caller decides)
+        contacts = message.contacts
+    except ValueError:
         return []
+    return [c for c in contacts if c.uri.scheme in ("sip", "sips") and c.uri.host]
 
 
 @dataclass
