@@ -74,6 +74,8 @@ def test_any_network_every_call_ends_once_and_both_go_idle(seed, loss, dup, dela
         assert len(net.of(other, CallEnded)) == 1
     assert a.idle and b.idle
     assert a.errors == [] and b.errors == []
+    for ua in (a, b):                       # nothing left behind
+        assert not ua._owners and not ua._calls and not ua._fork_acks and len(ua.txn) == 0
 
 
 # ------------------------------------------------------------------ hostile peers
