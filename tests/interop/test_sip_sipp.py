@@ -80,10 +80,6 @@ def assert_same(sent_images, got_images) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-def sip_options(**kw) -> dict:
-    return dict(kw)
-
-
 def ladder_of(result) -> list[tuple[str, str]]:
     return [(e["dir"], e["summary"]) for e in result.events if e.get("type") == "SipMessage"]
 
@@ -267,7 +263,7 @@ def test_send_g711_then_own_reinvite_to_t38(tmp_path):
     with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
             Sipp("uas_g711_await_reinvite.xml", tmp_path / "uas", params={"bye_wait": 20000},
                  variables={"t38_port": media.port}) as uas:
-        result = run(send_to(uas, sip=sip_options(t38_switch_after=0.3)))
+        result = run(send_to(uas, sip=dict(t38_switch_after=0.3)))
         got = uas.wait(15)
         assert media.wait(5) == 0
     assert result.ok, (result.reason, result.reason_text)
@@ -291,7 +287,7 @@ def test_send_sipp_hangs_up_mid_fax(tmp_path):
     with SpandspT38Endpoint(calling=False, rx_tiff=str(rx), speed=1.0) as media, \
             Sipp("uas_t38.xml", tmp_path / "uas", params={"bye_wait": 1500},
                  variables={"t38_port": media.port}) as uas:
-        result = run(send_to(uas, sip=sip_options(offer="t38"), realtime=True))
+        result = run(send_to(uas, sip=dict(offer="t38"), realtime=True))
         got = uas.wait(15)
     assert got.ok, got.log()
     assert sent_bye_by(got) == "sipp"
@@ -307,7 +303,7 @@ def test_send_t38_offered_directly(tmp_path):
     with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
             Sipp("uas_t38.xml", tmp_path / "uas", params={"bye_wait": 20000},
                  variables={"t38_port": media.port}) as uas:
-        result = run(send_to(uas, sip=sip_options(offer="t38")))
+        result = run(send_to(uas, sip=dict(offer="t38")))
         got = uas.wait(15)
         assert media.wait(5) == 0
     assert result.ok, (result.reason, result.reason_text)
@@ -326,7 +322,7 @@ def test_small_t38_datagram(tmp_path):
             Sipp("uas_t38.xml", tmp_path / "uas", params={"bye_wait": 20000},
                  variables={"t38_port": media.port, "t38_datagram": 176}) as uas:
         try:
-            result = run(send_to(uas, sip=sip_options(offer="t38")))
+            result = run(send_to(uas, sip=dict(offer="t38")))
         finally:
             uas.wait(15)
         assert media.wait(5) == 0
@@ -339,7 +335,7 @@ def test_send_t38_refused_with_488_keeps_the_call_until_bye(tmp_path):
     """sipp (a phone without T.38) answers the re-INVITE 488: the call stays up on G.711 (RFC 3261
     §14.1) and xmfax ends it with its own BYE in the same dialog, reason t38_refused."""
     with Sipp("uas_g711_refuse_t38.xml", tmp_path / "uas", params={"bye_wait": 20000}) as uas:
-        result = run(send_to(uas, sip=sip_options(t38_switch_after=0.2)))
+        result = run(send_to(uas, sip=dict(t38_switch_after=0.2)))
         got = uas.wait(15)
     assert got.ok, got.log()
     assert not result.ok and result.reason == "t38_refused", (result.reason, result.reason_text)
@@ -395,7 +391,7 @@ def test_send_cancel_before_answer(tmp_path):
     200 to it, 487 to the INVITE, and gets its ACK (RFC 3261 §9.1)."""
     with Sipp("uas_ring_await_cancel.xml", tmp_path / "uas") as uas:
         t0 = time.monotonic()
-        result = run(send_to(uas, sip=sip_options(invite_timeout=1.0)))
+        result = run(send_to(uas, sip=dict(invite_timeout=1.0)))
         took = time.monotonic() - t0
         got = uas.wait(15)
     assert got.ok, got.log()
@@ -434,7 +430,7 @@ def test_receive_g711_then_own_reinvite(tmp_path, transport):
         results, got, calls, pages = run(receive_from(
             tmp_path, "uac_g711_await_reinvite.xml", transport=transport,
             sipp_kw=dict(variables={"t38_port": media.port}, params={"bye_wait": 20000}),
-            sip=sip_options(t38_switch_after=0.3)))
+            sip=dict(t38_switch_after=0.3)))
         assert media.wait(5) == 0
     assert got.ok, got.log()
     assert len(results) == 1 and results[0].ok, (results[0].reason, results[0].reason_text)
@@ -458,7 +454,7 @@ def test_receive_sipp_reinvites_to_t38(tmp_path):
         results, got, calls, pages = run(receive_from(
             tmp_path, "uac_g711_sipp_reinvites.xml",
             sipp_kw=dict(variables={"t38_port": media.port}, pause=50, params={"bye_wait": 20000}),
-            sip=sip_options(t38_switch_after=5.0)))
+            sip=dict(t38_switch_after=5.0)))
         assert media.wait(5) == 0
     assert got.ok, got.log()
     assert results[0].ok, (results[0].reason, results[0].reason_text)
@@ -487,7 +483,7 @@ def test_receive_t38_offered_directly(tmp_path, transport):
 def test_receive_t38_refused_with_488_ends_with_bye(tmp_path):
     results, got, calls, pages = run(receive_from(
         tmp_path, "uac_g711_refuse_t38.xml", sipp_kw=dict(params={"bye_wait": 20000}),
-        sip=sip_options(t38_switch_after=0.2)))
+        sip=dict(t38_switch_after=0.2)))
     assert got.ok, got.log()
     assert not results[0].ok and results[0].reason == "t38_refused", (results[0].reason, results[0].reason_text)
     assert not pages
@@ -516,7 +512,7 @@ def test_receive_first_200_lost_is_retransmitted(tmp_path):
     §13.3.1.4) until sipp's ACK, then stops."""
     async def go():
         receiver = api.receive(via="sip://127.0.0.1:0", once=True, realtime=False, local_id="+1 555 0199",
-                               sip=sip_options(t38_switch_after=None))
+                               sip=dict(t38_switch_after=None))
         task = asyncio.create_task(receiver.run())
         host, port = await asyncio.wait_for(receiver.ready(), 10)
         with UdpTap((host, port), lose=("SIP/2.0 200", 2)) as tap:
