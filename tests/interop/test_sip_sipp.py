@@ -565,3 +565,28 @@ def test_register_with_challenge_and_refresh(tmp_path):
     assert regs[0].header("Call-ID") == regs[2].header("Call-ID")
     contact = regs[1].header("Contact")
     assert "127.0.0.1" in contact
+
+
+def test_options_ping_with_sipsak():
+    """sipsak's OPTIONS ping (what Kamailio's dispatcher and monitoring send) gets 200 with
+    Allow and Accept from a receiver. (sipsak writes at most 4 digits of a port in its
+    Request-URI and To; it still sends to the right port.)"""
+    if shutil.which("sipsak") is None:
+        pytest.skip("sipsak is not installed (Debian package sipsak; scripts/install.sh --test)")
+    import subprocess
+
+    async def go():
+        receiver = api.receive(via="sip://127.0.0.1:0", realtime=False)
+        task = asyncio.create_task(receiver.run())
+        try:
+            host, port = await asyncio.wait_for(receiver.ready(), 10)
+            return await asyncio.to_thread(subprocess.run, ["sipsak", "-vv", "-s", f"sip:fax@{host}:{port}"],
+                                           capture_output=True, text=True, timeout=15)
+        finally:
+            receiver.stop()
+            await asyncio.wait_for(task, 15)
+    out = run(go())
+    assert out.returncode == 0, out.stdout + out.stderr
+    reply = out.stdout.split("message received:", 1)[1]
+    assert reply.lstrip().startswith("SIP/2.0 200 OK"), reply
+    assert re.search(r"^Allow: .*INVITE.*OPTIONS", reply, re.M) and "Accept: application/sdp" in reply
