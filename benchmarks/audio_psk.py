@@ -2,8 +2,8 @@
 
 For each modem and rate, and each direction (xmfax->xmfax, xmfax->spandsp,
 spandsp->xmfax, spandsp->spandsp, measured in the same run), the lowest SNR
-(white noise, 1 dB steps) at which the receiver trains and delivers N random bits
-with no error; then 0-error checks at -10/-26/-43 dBm0, ±100 ppm clock drift and
+(white noise over the 4 kHz band, 1 dB steps) at which the receiver trains and
+delivers N random bits with no error in each of 3 noise realisations; then 0-error checks at -10/-26/-43 dBm0, ±100 ppm clock drift and
 µ->A->µ tandem coding.  Run: ``python3 benchmarks/audio_psk.py [--bits N]``.
 
 The helpers (:func:`link`) are shared with tests/interop/test_audio_spandsp_psk.py.
@@ -98,12 +98,13 @@ def noisy(snr_db: float, seed: int = 7):
 
 
 def lowest_snr(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray,
-               start: float = 30.0, stop: float = 0.0) -> float | None:
-    """The lowest SNR (1 dB steps, going down from ``start``) with no error; None if none."""
+               start: float = 30.0, stop: float = 0.0, seeds: int = 3) -> float | None:
+    """The lowest SNR (1 dB steps, going down from ``start``) at which ``seeds`` noise
+    realisations all give 0 errors; None if even ``start`` does not."""
     best = None
     snr = start
     while snr >= stop:
-        if link(tx, rx, modem, rate, bits, noisy(snr)) != 0:
+        if any(link(tx, rx, modem, rate, bits, noisy(snr, seed)) for seed in range(seeds)):
             break
         best = snr
         snr -= 1.0
@@ -121,7 +122,8 @@ def main() -> None:
     bits = np.random.default_rng(1).integers(0, 2, args.bits).astype(np.uint8)
     for modem in args.modem or sorted(MODEMS):
         for rate in MODEMS[modem]:
-            print(f"\n{modem} {rate} bit/s, {args.bits} random bits: lowest SNR with 0 errors")
+            print(f"\n{modem} {rate} bit/s, {args.bits} random bits: lowest SNR with 0 errors (3 runs); "
+                  "bit errors at each impairment")
             print(f"{'tx -> rx':22} {'SNR dB':>7} {'-10dBm0':>8} {'-43dBm0':>8} {'+100ppm':>8} "
                   f"{'-100ppm':>8} {'tandem':>7}")
             for tx in SIDES:

@@ -249,8 +249,8 @@ int xm_v29_tx_generate(xm_v29_tx_t *tx, int16_t *out, int n)
 
 enum { RX_IDLE, RX_SEARCH, RX_ABAB, RX_COND, RX_ONES, RX_DATA, RX_FAILED };
 #define SETTLE 24                   /* symbols for timing to settle on segment 2 */
-#define AVERAGE 32                  /* symbols averaged to find A and B */
-#define MAX_TRIES 6
+#define AVERAGE 24                  /* symbols averaged to find A and B */
+#define SEARCH_LIMIT 2400          /* symbols (1 s) looking for segment 2 */
 #define ABAB_LIMIT 400
 
 struct xm_v29_rx {
@@ -265,6 +265,8 @@ struct xm_v29_rx {
     int symbols, tries;
     float complex even, odd;        /* sums over the averaging window */
     int a_parity;                   /* symbols & 1 of the A slots */
+    int matched;                    /* the last window looked like segment 2 */
+    float complex last_a;
     int flips;
     int index;
     int prev_phase;
@@ -358,23 +360,37 @@ static void identify(xm_v29_rx_t *rx)
 {
     float complex e = rx->even / AVERAGE * 2.0f, o = rx->odd / AVERAGE * 2.0f;
     float complex want = rx->tp.b / rx->tp.a;       /* B/A */
-    if (cabsf(e) < 1e-6f || cabsf(o) < 1e-6f) {
-        fail(rx);
-        return;
+    float d1 = 1e9f, d2 = 1e9f;
+    if (cabsf(e) > 1e-3f && cabsf(o) > 1e-3f) {
+        /* even is A, or odd is A */
+        d1 = cabsf(o / e - want) / cabsf(want);
+        d2 = cabsf(e / o - want) / cabsf(want);
     }
-    float complex r1 = o / e, r2 = e / o;           /* even is A, or odd is A */
-    float d1 = cabsf(r1 - want) / cabsf(want), d2 = cabsf(r2 - want) / cabsf(want);
     float best = d1 < d2 ? d1 : d2;
     if (best > 0.35f) {
-        /* not segment 2 (yet): look again, a few times */
-        if (++rx->tries >= MAX_TRIES)
+        /* not segment 2 (yet; an echo protection tone, silence): look again */
+        rx->matched = 0;
+        rx->tries++;
+        if (rx->tries * AVERAGE > SEARCH_LIMIT)
             fail(rx);
         rx->even = rx->odd = 0.0f;
         rx->symbols = SETTLE;
         return;
     }
     float complex a = d1 < d2 ? e : o;
-    rx->a_parity = d1 < d2 ? 0 : 1;
+    int parity = d1 < d2 ? 0 : 1;
+    /* accept on two windows in a row that agree (the first may straddle
+     * the start of segment 2) */
+    float complex prev = rx->last_a;
+    int agree = rx->matched && parity == rx->a_parity
+        && cabsf(a - prev) < 0.25f * cabsf(a);
+    rx->matched = 1;
+    rx->a_parity = parity;
+    rx->last_a = a;
+    rx->even = rx->odd = 0.0f;
+    rx->symbols = SETTLE;
+    if (!agree)
+        return;
     /* rotate A onto 180° and scale it to 3 */
     float alpha = cargf(a);
     xm_qam_rx_rotate(&rx->q, alpha - (float) M_PI);
@@ -482,6 +498,7 @@ static void rx_carrier_up(xm_v29_rx_t *rx)
     rx->state = RX_SEARCH;
     rx->symbols = 0;
     rx->tries = 0;
+    rx->matched = 0;
     rx->even = rx->odd = 0.0f;
     rx->scr = 0;
     xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);

@@ -105,9 +105,13 @@ class SpandspTx:
 
 
 class SpandspRx:
-    """spandsp's receiver: collects the bits it delivers and its status reports."""
+    """spandsp's receiver: collects the bits it delivers and its status reports.
 
-    def __init__(self, modem: str, rate: int):
+    ``cutoff_dbm0`` sets its signal cut-off (``*_rx_signal_cutoff``): the default, T.30's
+    -48 dBm0 off level, lets it hold the -43 dBm0 signals T.30 requires (at its own default,
+    or at -45, it loses a -43 dBm0 V.29 carrier, its own as well as ours)."""
+
+    def __init__(self, modem: str, rate: int, cutoff_dbm0: float | None = -48.0):
         self.lib = load()
         _, self._rx = _names(modem)
         self.bits: list[int] = []
@@ -118,6 +122,8 @@ class SpandspRx:
         if not self.state:
             raise RuntimeError(f"{self._rx}_init failed for rate {rate}")
         getattr(self.lib, f"{self._rx}_set_modem_status_handler")(self.state, self._st, None)
+        if cutoff_dbm0 is not None:
+            getattr(self.lib, f"{self._rx}_signal_cutoff")(self.state, float(cutoff_dbm0))
 
     def _put_bit(self, _user, bit):
         if bit < 0:

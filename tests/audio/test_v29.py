@@ -1,0 +1,195 @@
+"""V.29 (xmfax/audio/v29.py over native/audio/v29.c): our transmitter into our receiver,
+on a clean line and with impairments (tests/audio/impair.py).
+
+Against spandsp: tests/interop/test_audio_spandsp_psk.py.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from xmfax.audio.v29 import (CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED,
+                             V29Rx, V29Tx)
+
+sys.path.insert(0, os.path.dirname(__file__))
+import impair  # noqa: E402
+
+RATES = (9600, 7200)
+BAUD = 2400
+
+
+def send(rate, bits, *, tep=False, level=-10.0, block=800):
+    tx = V29Tx(rate, tep=tep, level_dbm0=level)
+    tx.put_bits(bits)
+    tx.finish()
+    parts = []
+    while not tx.done:
+        parts.append(tx.generate(block))
+        assert len(parts) < 10_000
+    return np.concatenate(parts + [np.zeros(400, np.int16)])
+
+
+def recv(rate, x, block=160):
+    rx = V29Rx(rate)
+    got = [rx.receive(x[i:i + block]) for i in range(0, len(x), block)]
+    return rx, np.concatenate(got), rx.events()
+
+
+def data(n, seed=1):
+    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_clean_line_random_and_tcf(rate):
+    for bits in (data(5000), np.zeros(rate * 3 // 2 // 4, np.uint8)):
+        rx, got, events = recv(rate, send(rate, bits))
+        kinds = [e.kind for e in events]
+        assert kinds[:2] == [CARRIER_UP, TRAINING_SUCCEEDED]
+        assert kinds[-1] == CARRIER_DOWN
+        assert events[1].bit == 0
+        assert np.array_equal(got[:len(bits)], bits)
+        assert rx.state == "idle"
+
+
+def test_training_sequence_shape():
+    # V.29: segment 1 (48 symbols of silence), 2 (128 ABAB), 3 (384 C/D), 4 (48 ones)
+    tx = V29Tx(9600)
+    tx.finish()
+    x = tx.generate_all()
+    sps = 8000 / BAUD
+    first = np.flatnonzero(x)[0]
+    assert 48 * sps - 6 * sps <= first <= 48 * sps       # the shaping filter's lead-in
+    end = np.flatnonzero(x)[-1] + 1
+    assert (48 + 128 + 384 + 48 + 32) * sps <= end <= (48 + 128 + 384 + 48 + 32 + 12) * sps
+    # segment 2 is two points alternating: its power is in lines at 1700 - 1200, 1700 and
+    # 1700 + 1200 Hz
+    seg2 = x[int(60 * sps):int(170 * sps)].astype(float)
+    spec = np.abs(np.fft.rfft(seg2 * np.hanning(len(seg2)))) ** 2
+    f = np.fft.rfftfreq(len(seg2), 1 / 8000)
+    near = [spec[np.abs(f - line) < 40].sum() / spec.sum() for line in (500, 1700, 2900)]
+    assert sum(near) > 0.95 and min(near) > 0.02, near
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_any_block_size(rate):
+    bits = data(2000, seed=3)
+    ref = send(rate, bits, block=800)
+    odd = send(rate, bits, block=29)
+    assert np.array_equal(ref[:len(odd)], odd[:len(ref)])
+    _, a, _ = recv(rate, ref, block=160)
+    _, b, _ = recv(rate, ref, block=1)
+    _, c, _ = recv(rate, ref, block=len(ref))
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+    assert np.array_equal(a[:len(bits)], bits)
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("level", [-10.0, -26.0, -43.0])
+def test_levels(rate, level):
+    bits = data(3000, seed=4)
+    x = send(rate, bits, level=level)
+    _, got, events = recv(rate, x)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert np.array_equal(got[:len(bits)], bits)
+
+
+def test_carrier_detect_levels():
+    x = send(9600, data(600), level=-10.0)
+    for level, expect in ((-43.0, True), (-49.0, False)):
+        rx = V29Rx(9600)
+        rx.receive(impair.at_level(x, level, ref=x[np.abs(x) > 0]))
+        assert (CARRIER_UP in [e.kind for e in rx.events()]) is expect, level
+
+
+@pytest.mark.parametrize("rate,snr", [(9600, 21.0), (7200, 17.0)])
+def test_white_noise(rate, snr):
+    bits = data(9600, seed=5)
+    x = send(rate, bits)
+    y = impair.with_snr(x, snr, rng=11, ref=x[np.abs(x) > 0])
+    _, got, events = recv(rate, y)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert np.array_equal(got[:len(bits)], bits)
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("ppm", [100.0, -100.0])
+def test_clock_drift(rate, ppm):
+    bits = data(rate * 4, seed=6)
+    _, got, _ = recv(rate, impair.drift(send(rate, bits), ppm))
+    assert np.array_equal(got[:len(bits)], bits)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_g711_tandem_and_echo(rate):
+    bits = data(4000, seed=8)
+    x = send(rate, bits)
+    _, got, _ = recv(rate, impair.g711_tandem(x))
+    assert np.array_equal(got[:len(bits)], bits)
+    _, got, _ = recv(rate, impair.echo(x, 20.0, -20.0))
+    assert np.array_equal(got[:len(bits)], bits)
+
+
+def test_echo_protection_tone_first():
+    bits = data(1000, seed=7)
+    x = send(9600, bits, tep=True)
+    tone = x[:1400].astype(float)
+    spec = np.abs(np.fft.rfft(tone))
+    assert abs(np.argmax(spec) * 8000 / len(tone) - 1700) < 10
+    _, got, events = recv(9600, x)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert np.array_equal(got[:len(bits)], bits)
+
+
+def test_noise_alone_never_trains():
+    rx = V29Rx(9600)
+    bits = rx.receive(impair.noise(16000, -20.0, rng=2))
+    kinds = [e.kind for e in rx.events()]
+    assert kinds[0] == CARRIER_UP
+    assert TRAINING_SUCCEEDED not in kinds
+    assert len(bits) == 0
+
+
+def test_wrong_rate_is_not_delivered_as_data():
+    bits = data(2000)
+    rx = V29Rx(7200)
+    got = rx.receive(send(9600, bits))
+    kinds = [e.kind for e in rx.events()]
+    assert TRAINING_SUCCEEDED not in kinds or not np.array_equal(got[:2000], bits)
+    rx.restart(9600)
+    assert np.array_equal(rx.receive(send(9600, bits))[:2000], bits)
+
+
+def test_two_transmissions_back_to_back():
+    a, b = data(1200, seed=9), data(1300, seed=10)
+    x = np.concatenate([send(9600, a), np.zeros(600, np.int16), send(9600, b)])
+    _, got, events = recv(9600, x)
+    starts = [e.bit for e in events if e.kind == TRAINING_SUCCEEDED]
+    assert len(starts) == 2
+    assert np.array_equal(got[:1200], a)
+    assert np.array_equal(got[starts[1]:starts[1] + 1300], b)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        V29Tx(4800)
+    with pytest.raises(ValueError):
+        V29Rx(2400)
+    with pytest.raises(ValueError):
+        V29Tx(9600).put_bits(np.array([[0, 1]]))
+
+
+@settings(max_examples=25)
+@given(st.binary(min_size=0, max_size=4000), st.integers(min_value=1, max_value=500))
+def test_garbage_in_never_crashes(raw, block):
+    x = np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16)
+    rx = V29Rx(9600)
+    total = 0
+    for i in range(0, len(x), block):
+        total += len(rx.receive(x[i:i + block]))
+    assert total <= 2 * len(x)
+    for e in rx.events():
+        assert e.kind in (CARRIER_UP, CARRIER_DOWN, TRAINING_FAILED, TRAINING_SUCCEEDED)
