@@ -297,6 +297,30 @@ def test_send_sipp_hangs_up_mid_fax(tmp_path):
     assert result.page_count <= delivered < len(sent)
 
 
+def test_send_reinvite_glare_491_then_retry(tmp_path):
+    """Both ends re-INVITE to T.38 at once (sipp sends its own as xmfax's arrives): xmfax answers
+    sipp's 491, ACKs the 491 sipp gives it, and, as the Call-ID's owner, retries after 2.1-4 s
+    (RFC 3261 §14.1); the retry is answered T.38 and the fax goes through."""
+    rx = tmp_path / "rx.tif"
+    sent = page()
+    with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
+            Sipp("uas_glare.xml", tmp_path / "uas", params={"bye_wait": 20000},
+                 variables={"t38_port": media.port}) as uas:
+        result = run(send_to(uas, sip=dict(t38_switch_after=0.2)))
+        got = uas.wait(15)
+        assert media.wait(5) == 0
+    assert got.ok, got.log()
+    assert result.ok, (result.reason, result.reason_text)
+    assert_same([sent.image], read_tiff(rx))
+    assert [m.status for m in got.received("SIP/2.0 491")] == [491]      # xmfax refused ours
+    invites = got.received("INVITE")
+    assert len(invites) == 3, got.ladder()                               # initial, re-INVITE, retry
+    ours_491 = got.sent("SIP/2.0 491")[0]
+    assert 2.0 <= invites[2].time - ours_491.time <= 4.2, got.ladder()
+    assert int(invites[2].header("CSeq").split()[0]) > int(invites[1].header("CSeq").split()[0])
+    assert result.sip["t38_switch"]["by"] == "local"
+
+
 def test_send_t38_offered_directly(tmp_path):
     rx = tmp_path / "rx.tif"
     sent = page()

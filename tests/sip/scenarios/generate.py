@@ -345,6 +345,51 @@ sipp sends its own BYE only after @bye_wait@ ms (then the test fails on the ladd
 """ + msg(resp(488, "Not Acceptable Here", extra='Warning: 304 sipp "Media type not available"'))
       + '  <recv request="ACK" timeout="10000"/>\n\n' + uas_end())
 
+write("uas_glare.xml", "xmfax calls; both ends re-INVITE at once (glare)", f"""
+sipp answers (UAS) with G.711; when the caller's re-INVITE to T.38 arrives, sipp sends its own
+re-INVITE before answering (glare, RFC 3261 §14.1): the caller must answer sipp's 491 Request
+Pending, and sipp answers the caller's re-INVITE 491 too. The caller owns the Call-ID, so it
+retries after 2.1-4 s (§14.1): that INVITE is answered 200 with T.38; then either side hangs
+up. The test reads the retry's delay from the -trace_msg times.
+{COMMON_UAS}""",
+      uas_recv_invite(CHECK_AUDIO.format(v="a_m"))
+      + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
+      + '  <recv request="ACK" timeout="10000"/>\n\n' + f"""  <recv request="INVITE" timeout="10000">
+    <action>
+      {CHECK_IMAGE.format(v="i_m")}
+      <ereg regexp=".*" search_in="hdr" header="Via:" check_it="true" assign_to="x_via"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="x_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="x_to"/>
+      <ereg regexp=".*" search_in="hdr" header="CSeq:" check_it="true" assign_to="x_cseq"/>
+    </action>
+  </recv>
+""" + uas_in_dialog("INVITE", 100, SDP_T38.format(sess=7, ver=2))
+      + """  <recv response="100" optional="true"/>
+  <recv response="491" timeout="5000"/>
+""" + msg("""      ACK [$contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
+      To: [$from_hdr]
+      Call-ID: [call_id]
+      CSeq: 100 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+""") + msg("""      SIP/2.0 491 Request Pending
+      Via: [$x_via]
+      From: [$x_from]
+      To: [$x_to]
+      Call-ID: [call_id]
+      CSeq: [$x_cseq]
+      Content-Length: 0
+""") + """  <recv request="ACK" timeout="5000"/>
+  <recv request="INVITE" timeout="8000">
+    <action>
+      """ + CHECK_IMAGE.format(v="i_m2") + """
+    </action>
+  </recv>
+""" + msg(resp(200, "OK", sdp=SDP_T38.format(sess=7, ver=3)), ' retrans="500"')
+      + '  <recv request="ACK" timeout="10000"/>\n\n' + uas_end())
+
 for status, hdr, auth_hdr in ((401, "WWW-Authenticate", "Authorization"),
                               (407, "Proxy-Authenticate", "Proxy-Authorization")):
     reason = "Unauthorized" if status == 401 else "Proxy Authentication Required"
