@@ -25,7 +25,7 @@ def register(sub) -> None:
         "When it is ready for calls it prints one line to stderr, 'receive: ready on URL' "
         "(also with --quiet and --json). "
         "Exit status: with --once 0 a fax was received, 1 not; 3 DIR is not a folder it can "
-        "write in, or the port is in use.")
+        "write in, the port is in use, or the SIP registration failed.")
     p.add_argument("--via", required=True, metavar="URL",
                    help="t38://HOST:PORT[?remote=HOST:PORT], sip://HOST:PORT[;transport=tcp] or class1:PORT")
     p.add_argument("--register", metavar="SIP_URI", help="SIP: register at this address of record "
