@@ -150,6 +150,8 @@ def test_glare_both_reinvite_at_once_one_retry_wins():
     assert ma[0].media.kind == mb[0].media.kind == "t38"
     invites = [p for p in net.sent if p.first_line.startswith("INVITE")]
     assert len(invites) == 4        # the first INVITE, two crossing re-INVITEs, one retry
+    retry = invites[-1]
+    assert retry.src == (LOCAL, B_PORT) and 0.0 <= retry.at - invites[1].at <= 2.01  # §14.1
     assert a.call(cid).state == "confirmed"
     assert not ended(net, "a") and not ended(net, "b")
 

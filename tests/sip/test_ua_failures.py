@@ -8,8 +8,8 @@ import pytest
 
 from xmfax.sip import auth
 from xmfax.sip import sdp as sdpmod
-from xmfax.sip.events import (Answered, CallEnded, CallProgress, IncomingCall, MediaRefused,
-                              Registered, RegistrationFailed, SipMessage)
+from xmfax.sip.events import (Answered, CallEnded, CallProgress, IncomingCall, MediaChanged,
+                              MediaRefused, Registered, RegistrationFailed, SipMessage)
 from xmfax.sip.message import Request
 from xmfax.t38.config import T38Config
 
@@ -551,3 +551,24 @@ def test_a_2xx_whose_contact_is_no_sip_uri_keeps_the_request_uri_as_target(conta
         net.run(0.1)
         assert len(far.requests("BYE")) == 1
     assert ua.errors == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_491_to_our_reinvite_retried_after_2_1_to_4_s_by_the_call_id_owner(seed):
+    def script(request, far):
+        if request.method == "INVITE" and request.to.tag is None:
+            return [far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=answer_sdp(request))]
+        if request.method == "INVITE":
+            if len(far.requests("INVITE")) == 2:
+                return [far.reply(request, 491)]
+            return [far.reply(request, 200, headers=(("Contact", contact_of(far.address)),),
+                              body=answer_sdp(request, "t38"))]
+        return []
+    net, ua, far = setup(script, t38_switch_after=0.5)
+    ua.invite(TARGET, audio_port=4000, t38_port=4002, now=net.now)
+    net.run(6.0)
+    first, reinvite, retry = [p for p in net.sent if p.first_line.startswith("INVITE")]
+    assert 2.1 <= retry.at - reinvite.at <= 4.0
+    (changed,) = net.of("a", MediaChanged)
+    assert changed.media.kind == "t38" and changed.by == "local"
