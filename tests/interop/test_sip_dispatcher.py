@@ -1,7 +1,7 @@
 """Scale-out: fax nodes behind Kamailio's dispatcher (examples/kamailio/dispatcher.cfg).
 
 Two nodes behind one Kamailio on 127.0.0.1: calls are spread over both; a node killed with
-SIGKILL is found dead by the OPTIONS probes within ~2.5 s and gets no new calls; a call that
+SIGKILL is found dead by the OPTIONS probes within ~1.9 s and gets no new calls; a call that
 reaches the dead node before that fails over to the other (tm timeout -> ds_next_dst). The
 nodes are sipp UAS processes standing in for xmfax (the config alone), then real
 `xmfax receive --via sip://...` processes with 20 faxes sent through Kamailio.
@@ -278,7 +278,7 @@ def test_dispatcher_config_checks():
 @needs_sipp
 def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
     """The config alone, sipp standing in for xmfax: 20 calls spread evenly over two nodes;
-    node b killed: the OPTIONS probes mark it down within 2.5 s (no call needed), and every
+    node b killed: the OPTIONS probes mark it down within 1.9 s (no call needed), and every
     later call goes to a and succeeds; b started again: a probe marks it up, and it takes
     its share of the calls again."""
     pa, pb = free_ports(2)
@@ -300,7 +300,7 @@ def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
         killed = time.monotonic()
         kam.wait_for(rf"fax node down: sip:127\.0\.0\.1:{pb}", timeout=5, start=mark)
         detected = time.monotonic() - killed
-        # DS_PING_INTERVAL 1 s + PING_TIMEOUT 1.5 s, plus slack for a loaded machine
+        # DS_PING_INTERVAL 1 s + PING_TIMEOUT 0.9 s, plus slack for a loaded machine
         assert detected < 4.0, detected
         assert "silent for" not in kam.text()[mark:]   # found by a probe, not by a call
 
