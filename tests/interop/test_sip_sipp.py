@@ -516,6 +516,42 @@ def test_receive_t38_refused_with_488_ends_with_bye(tmp_path):
     assert bye.header("Call-ID") == got.received("INVITE")[0].header("Call-ID")
 
 
+def test_receive_malformed_sdp_gets_400_then_a_good_call_works(tmp_path):
+    """An INVITE with a malformed SDP gets a final 400 with a Warning (never reaches on_call,
+    no record of a fax), sipp ACKs it, and the same receiver then takes a proper call."""
+    sent = page()
+
+    async def go(media):
+        calls, pages = [], []
+        receiver = api.receive(via="sip://127.0.0.1:0", realtime=False, local_id="+1 555 0199",
+                               on_call=lambda call: calls.append(call) or api.Accept(),
+                               on_page=lambda call, ev: pages.append(ev.page))
+        task = asyncio.create_task(receiver.run())
+        try:
+            host, port = await asyncio.wait_for(receiver.ready(), 10)
+            bad = await asyncio.to_thread(Sipp("uac_bad_sdp.xml", tmp_path / "bad", remote=f"{host}:{port}",
+                                               service=DNIS).run, 15)
+            good = await asyncio.to_thread(Sipp("uac_t38.xml", tmp_path / "good", remote=f"{host}:{port}",
+                                                service=DNIS, variables={"t38_port": media.port},
+                                                params={"bye_wait": 20000}).run, 30)
+        finally:
+            receiver.stop()
+            results = await asyncio.wait_for(task, 15)
+        return bad, good, calls, pages, results
+
+    with spandsp_sender(tmp_path, sent) as media:
+        bad, good, calls, pages, results = run(go(media))
+        assert media.wait(5) == 0
+    assert bad.ok, bad.log()
+    refusal = [m for m in bad.received("SIP/2.0 4")]
+    assert [m.status for m in refusal] == [400], bad.ladder()
+    assert refusal[0].header("Warning"), refusal[0].text
+    assert good.ok, good.log()
+    assert len(calls) == 1 and calls[0].info.get("offer") == ["t38"]
+    assert len(results) == 1 and results[0].ok
+    assert_same([sent.image], [p.image for p in pages])
+
+
 def test_receive_cancel_while_on_call_decides(tmp_path):
     """sipp CANCELs while on_call is still deciding: 200 to the CANCEL, 487 to the INVITE, no fax,
     no success, and the receiver goes on."""

@@ -285,6 +285,40 @@ Terminated to the INVITE, which sipp ACKs (RFC 3261 §9.2). sipp CANCELs on a 18
       Content-Length: 0
 """) + '  <timewait milliseconds="@linger@"/>\n')
 
+write("uac_bad_sdp.xml", "sipp calls with a malformed SDP offer", f"""
+sipp calls (UAC) with an INVITE whose SDP is malformed (an o= line with one field, a port that is
+not a number, an unknown address type). The callee must answer a final 4xx (400, or 488 if
+it reads the SDP as nothing it can take), which sipp ACKs; the call never reaches on_call.
+""",
+      msg(f"""      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {FROM_UAC}
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      {CONTACT}
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=broken
+      m=image seventeen udptl t38
+      c=IN IP9 nowhere
+""", ' retrans="500"') + """  <recv response="100" optional="true"/>
+  <recv response="488" optional="true" next="refused"/>
+  <recv response="400" timeout="5000"/>
+  <label id="refused"/>
+""" + msg(f"""      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-4]
+      {FROM_UAC}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+""") + '  <timewait milliseconds="@linger@"/>\n')
+
 # =============================== xmfax calls sipp ======================================
 write("uas_g711_sipp_reinvites.xml", "xmfax calls; sipp answers G.711 and re-INVITEs to T.38", f"""
 sipp answers (UAS) with G.711, then (after -d ms) re-INVITEs to T.38 itself, as a fax gateway
