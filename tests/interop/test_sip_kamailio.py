@@ -78,8 +78,9 @@ async def fax_through_proxy(tmp: Path, proxy: Kamailio, *, send_transport: str, 
     return sent, results, calls, sent_pages, got_pages
 
 
-@pytest.mark.parametrize("send_transport,recv_transport", [("udp", "udp"), ("tcp", "udp"), ("udp", "tcp")],
-                         ids=["udp-udp", "tcp-udp", "udp-tcp"])
+@pytest.mark.parametrize("send_transport,recv_transport", [("udp", "udp"), ("tcp", "udp"), ("udp", "tcp"),
+                                                           ("tcp", "tcp")],
+                         ids=["udp-udp", "tcp-udp", "udp-tcp", "tcp-tcp"])
 def test_fax_xmfax_kamailio_xmfax(tmp_path, send_transport, recv_transport):
     with Kamailio(tmp_path / "kamailio", defines=DEFINES) as proxy:
         sent, results, calls, sent_pages, got_pages = asyncio.run(asyncio.wait_for(

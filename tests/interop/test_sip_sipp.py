@@ -516,6 +516,23 @@ def test_receive_t38_refused_with_488_ends_with_bye(tmp_path):
     assert bye.header("Call-ID") == got.received("INVITE")[0].header("Call-ID")
 
 
+@pytest.mark.parametrize("status", [486, 603, 404])
+def test_receive_reject_with_a_sip_status(tmp_path, status):
+    """on_call returns Reject(status=...): sipp gets exactly that final status and ACKs it; the
+    receiver's record is a rejection, never a fax."""
+    async def refuse(call):
+        return api.Reject("not for us", status=status)
+
+    results, got, calls, pages = run(receive_from(
+        tmp_path, "uac_rejected.xml", on_call=refuse, timeout=15,
+        sipp_kw=dict(params={"reject_status": status})))
+    assert got.ok, got.log()
+    finals = [m.status for m in got.received("SIP/2.0") if m.status >= 200]
+    assert finals == [status], got.ladder()
+    assert len(results) == 1 and not results[0].ok and results[0].sip["final_status"] == status
+    assert not pages
+
+
 def test_receive_malformed_sdp_gets_400_then_a_good_call_works(tmp_path):
     """An INVITE with a malformed SDP gets a final 400 with a Warning (never reaches on_call,
     no record of a fax), sipp ACKs it, and the same receiver then takes a proper call."""

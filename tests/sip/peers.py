@@ -350,6 +350,7 @@ SCENARIO_PARAMS: dict[str, object] = {
     "refresh_wait": 10000,   # ms uas_register waits for the refreshing REGISTER
     "auth_user": "xmfax",    # the username uas_challenge_407 expects in Proxy-Authorization
     "linger": 500,           # ms a scenario stays after its last message (its <timewait>)
+    "reject_status": 486,    # the final status uac_rejected expects
     "ring_wait": 500,        # ms uac_cancel waits for a 180 before it CANCELs anyway
 }
 _PARAM = re.compile(r"@([a-z][a-z0-9_]*)@")

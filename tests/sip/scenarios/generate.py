@@ -285,6 +285,24 @@ Terminated to the INVITE, which sipp ACKs (RFC 3261 §9.2). sipp CANCELs on a 18
       Content-Length: 0
 """) + '  <timewait milliseconds="@linger@"/>\n')
 
+write("uac_rejected.xml", "sipp calls and is refused", f"""
+sipp calls (UAC) with G.711 and expects the callee to refuse the call with @reject_status@
+(template parameter: 486 busy, 603 decline, 404 unknown number ...), which it ACKs (RFC 3261
+§17.1.1.3: same branch as the INVITE).
+{COMMON_UAC}""",
+      uac_invite(SDP_AUDIO.format(sess=1, ver=1), rtd=False) + """  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="@reject_status@" timeout="10000"/>
+""" + msg(f"""      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-4]
+      {FROM_UAC}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+""") + '  <timewait milliseconds="@linger@"/>\n')
+
 write("uac_bad_sdp.xml", "sipp calls with a malformed SDP offer", f"""
 sipp calls (UAC) with an INVITE whose SDP is malformed (an o= line with one field, a port that is
 not a number, an unknown address type). The callee must answer a final 4xx (400, or 488 if
