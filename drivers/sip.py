@@ -50,8 +50,9 @@ T38_WAIT = 40.0
 BYE_WAIT = 2.0
 # The caller's own T.38 re-INVITE comes this long after the answer, unless told otherwise.
 SEND_SWITCH_AFTER = 3.0
-# UAConfig fields a caller may set (the driver fills in host, port, transport, credentials).
-_UA_FIELDS = {f.name for f in dataclasses.fields(UAConfig)} - {"host", "port"}
+# UAConfig fields a caller may set: the driver fills in host and port, the transport comes
+# from the URL, credentials and t38 have keywords of their own.
+_UA_FIELDS = {f.name for f in dataclasses.fields(UAConfig)} - {"host", "port", "transport", "credentials", "t38"}
 
 
 def ua_options(options: dict | None) -> dict:
@@ -599,9 +600,7 @@ async def send_fax(make_session: Callable[[T38Config], Any], target: str, *, rea
     # the answering side switches to T.38 after 1 s (UAConfig's default): the caller waits
     # longer before its own re-INVITE, so two xmfax ends do not collide (491) every time
     options.setdefault("t38_switch_after", SEND_SWITCH_AFTER)
-    transport = uri.transport or "udp"
-    options.setdefault("transport", transport)
-    udp_tcp = options.pop("transport")
+    udp_tcp = uri.transport or "udp"
     proxy = options.get("outbound_proxy")
     peer_host = proxy[0] if proxy else uri.host
     try:

@@ -515,8 +515,11 @@ def test_sip_urls_are_checked_before_calling():
         api.send_sync([text_page(1)], via="sip://127.0.0.1:5060")
     with pytest.raises(ValueError, match="bad SIP address|transport"):
         api.send_sync([text_page(1)], via="sip:+1555@127.0.0.1;transport=sctp")
+    for bad in ({"colour": "blue"}, {"transport": "tcp"}, {"host": "h"}, {"credentials": None}):
+        with pytest.raises(ValueError, match="unknown SIP option"):
+            api.send_sync([text_page(1)], via="sip:+1555@127.0.0.1", sip=bad)
     with pytest.raises(ValueError, match="unknown SIP option"):
-        api.send_sync([text_page(1)], via="sip:+1555@127.0.0.1", sip={"colour": "blue"})
+        api.receive(via="sip://127.0.0.1:0", sip={"transport": "tcp"})
     with pytest.raises(ValueError):
         api.receive(via="sip://127.0.0.1:5060;transport=sctp")
     with pytest.raises(ValueError):
