@@ -144,6 +144,8 @@ async def _take_call(receiver: Receiver, endpoint: Any, incoming: Any, dispatche
             result = await receiver._serve(call, decision, dispatcher, wall_start, common, refuse=refuse, run=run)
             if result.sip is None:          # storage refused it before the call was answered
                 result.sip = outcome.sip
+                result.events = _record.merge_events(result.events, [
+                    _record.sip_message_to_dict(m, outcome.t0) for m in outcome.messages])
     except Exception as exc:       # a bug must not take the other calls down: recorded, hung up
         print(f"xmfax: SIP call {incoming.call_id} failed: {exc!r}", file=sys.stderr, flush=True)
         endpoint.release(incoming.call_id)

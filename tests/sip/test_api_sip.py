@@ -421,6 +421,24 @@ def test_caller_gives_up_with_cancel_while_on_call_decides():
                           "SIP/2.0 487 Request Terminated", next(s for s in lines if s.startswith("ACK "))]
 
 
+def test_nowhere_to_store_the_fax_answers_503(tmp_path):
+    """The output folder is gone when the call comes: the call is not answered (503, the
+    caller may retry), and the receiver records why."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    async def main():
+        receiver, task, where = await start_sip_receiver(output_dir=inbox, once=True)
+        inbox.rmdir()
+        sent = await api.send([text_page(1)], via=f"sip:+1555@{where}", realtime=False)
+        return sent, (await asyncio.wait_for(task, 15))[0]
+
+    sent, got = run(main())
+    assert (sent.reason, sent.sip["final_status"]) == ("unavailable", 503)
+    assert got.reason == "storage" and got.sip["final_status"] == 503 and got.files == []
+    assert any(s.startswith("SIP/2.0 503 ") for d, s in sip_lines(got) if d == "out")
+
+
 def test_nobody_listening_on_tcp_fails_at_once():
     """Connection refused ends the INVITE transaction at once (RFC 3261 §17.1.4), not after
     Timer B; a failure with a reason, never an exception."""
