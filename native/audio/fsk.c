@@ -197,6 +197,9 @@ struct xm_fsk_rx {
     float last_d;
     int edge_done;
     int transitions;
+    double slow_power;                      /* the power over ~64 ms */
+    int since_up;
+    int surging;
     long long sample;
     xm_hdlc_rx *hdlc;                       /* frames (HDLC mode) and the event queue */
     uint8_t bits[RAW_RX_CAP];
@@ -247,6 +250,9 @@ void xm_fsk_rx_reset(xm_fsk_rx *s)
     s->last_d = 0.0f;
     s->edge_done = 0;
     s->transitions = 0;
+    s->slow_power = 0.0;
+    s->since_up = 1;
+    s->surging = 0;
     s->bits_head = s->bits_count = 0;
     xm_hdlc_rx_reset(s->hdlc);
 }
@@ -304,14 +310,31 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
         double e1 = s->sum[2] * s->sum[2] + s->sum[3] * s->sum[3];
         s->power += ((e0 + e1) * norm - s->power) * alpha;
 
+        /* a signal starting on top of noise (the power jumps by 4 dB over its recent
+         * level) starts the bit timing acquisition again, as at carrier up */
+        /* (a running mean over the first 64 ms of a carrier, then a 64 ms average) */
+        if (s->since_up < 512)
+            s->since_up++;
+        s->slow_power += (s->power - s->slow_power) / (double) s->since_up;
+        if (!s->surging && s->power > 2.5 * s->slow_power) {
+            s->surging = 1;
+            s->transitions = 0;
+        } else if (s->surging && s->power < 1.25 * s->slow_power) {
+            s->surging = 0;
+        }
+
         /* carrier detect with hysteresis */
         if (!s->carrier) {
             if (s->power >= s->on_power) {
                 s->carrier = 1;
                 s->below = 0;
                 s->clock = TIMING_SCALE / 2;
+                s->slow_power = s->power;
+                s->since_up = 1;
+                s->surging = 0;
                 s->transitions = 0;
                 s->edge_done = 0;
+
                 s->last_d = (float) (e1 - e0);
                 xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_UP, s->sample);
             }
@@ -333,8 +356,19 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
         float d = (float) (e1 - e0);
         if ((d > 0.0f) != (s->last_d > 0.0f) && !s->edge_done) {
             int err = s->clock - TIMING_SCALE / 2;
-            int shift = s->transitions < 4 ? 1 : 3;     /* fast pull-in, then 1/8 */
-            s->clock -= err >> shift;
+            int corr;
+            if (s->transitions < 4) {
+                corr = err / 2;                          /* pull in fast */
+            } else {
+                /* then small, bounded steps, so that a crossing moved by noise cannot
+                 * throw the clock far and the bit count does not slip in heavy noise */
+                corr = err / 16;
+                if (corr > TIMING_SCALE / 64)
+                    corr = TIMING_SCALE / 64;
+                else if (corr < -TIMING_SCALE / 64)
+                    corr = -TIMING_SCALE / 64;
+            }
+            s->clock -= corr;
             s->transitions++;
             s->edge_done = 1;
         }

@@ -265,9 +265,11 @@ class V21HdlcTx:
 class V21HdlcRx:
     """spandsp's fsk_rx (V.21 channel 2, synchronous) putting bits into its hdlc_rx.
 
-    ``frames`` is [(bytes without FCS, ok, sample index)], bad-FCS frames included."""
+    ``frames`` is [(bytes without FCS, ok, sample index)], bad-FCS frames included.
+    The carrier cut-off is T.30's -43 dBm0 (§5.1.1) unless told otherwise: fsk_rx's own
+    preset for V.21 ignores signals below about -30 dBm0."""
 
-    def __init__(self, cutoff_dbm0: float | None = None):
+    def __init__(self, cutoff_dbm0: float | None = -43.0):
         self.lib = lib = load()
         self.frames: list[tuple[bytes, bool, int]] = []
         self.samples = 0
@@ -330,7 +332,8 @@ class V21BitsTx:
             self.fsk = None
 
 
-def v21_rx_bits(samples: np.ndarray, channel: int = FSK_V21CH2, block: int = 160) -> np.ndarray:
+def v21_rx_bits(samples: np.ndarray, channel: int = FSK_V21CH2, block: int = 160,
+                cutoff_dbm0: float | None = -43.0) -> np.ndarray:
     """The bits spandsp's fsk_rx (synchronous mode) demodulates from ``samples``."""
     lib = load()
     bits: list[int] = []
@@ -341,6 +344,8 @@ def v21_rx_bits(samples: np.ndarray, channel: int = FSK_V21CH2, block: int = 160
 
     cb = PUT_BIT(put)
     s = lib.fsk_rx_init(None, fsk_spec(lib, channel), FSK_FRAME_MODE_SYNC, ctypes.cast(cb, vp), None)
+    if cutoff_dbm0 is not None:
+        lib.fsk_rx_signal_cutoff(s, cutoff_dbm0)
     try:
         x = np.ascontiguousarray(samples, dtype=np.int16)
         for k in range(0, len(x), block):

@@ -22,7 +22,7 @@ from ._c import as_i16, ffi, i16_in, i16_out, lib, u8_in, u8_out
 
 __all__ = ["V21Config", "V21Transmitter", "V21Receiver", "RxEvent", "CarrierUp",
            "CarrierDown", "FramingOK", "HdlcFrame", "FrameAborted", "FrameTooLong",
-           "modulate", "demodulate", "BAUD", "RATE"]
+           "modulate", "modulate_bits", "demodulate", "BAUD", "RATE"]
 
 RATE = 8000
 BAUD = 300
@@ -252,6 +252,21 @@ def modulate(frames: Iterable[bytes], config: V21Config = V21Config()) -> np.nda
     tx = V21Transmitter(config)
     tx.send_frames(frames)
     return tx.drain()
+
+
+def modulate_bits(bits, config: V21Config = V21Config()) -> np.ndarray:
+    """One carrier holding ``bits`` (raw, no framing), however many."""
+    tx = V21Transmitter(config, raw=True)
+    rest = np.asarray(bits, dtype=np.uint8)
+    parts = []
+    while len(rest):
+        n = tx.put_bits(rest)
+        rest = rest[n:]
+        if len(rest):
+            parts.append(tx.samples(n * RATE // BAUD))
+    tx.end()
+    parts.append(tx.drain(limit_s=len(bits) / BAUD + 10.0))
+    return np.concatenate(parts)
 
 
 def demodulate(samples, config: V21Config = V21Config()) -> list[HdlcFrame]:
