@@ -153,18 +153,22 @@ class SipEndpoint:
         kernel would use to reach ``peer``, or to reach anywhere). DriverError if the port
         is taken."""
         self = cls()
-        self.local = await self.transport.open(bind)
-        if host is None:
-            host = self.local[0]
-            if _wildcard(host):
-                host = route_source(peer or ("2001:db8::1" if ":" in bind[0] else "192.0.2.1"),
-                                    "::1" if ":" in bind[0] else "127.0.0.1")
-        kwargs = dict(ua_options(options))
+        kwargs = dict(ua_options(options))         # bad options: ValueError before any socket
         if t38 is not None:
             kwargs["t38"] = t38
-        self.config = UAConfig(host=host, port=self.local[1], transport=transport, credentials=credentials,
-                               **kwargs)
-        self.ua = UserAgent(self.config, self.loop.time())
+        self.local = await self.transport.open(bind)
+        try:
+            if host is None:
+                host = self.local[0]
+                if _wildcard(host):
+                    host = route_source(peer or ("2001:db8::1" if ":" in bind[0] else "192.0.2.1"),
+                                        "::1" if ":" in bind[0] else "127.0.0.1")
+            self.config = UAConfig(host=host, port=self.local[1], transport=transport, credentials=credentials,
+                                   **kwargs)
+            self.ua = UserAgent(self.config, self.loop.time())
+        except BaseException:
+            await self.transport.close()
+            raise
         return self
 
     # ---------------------------------------------------------------- driver -> core
