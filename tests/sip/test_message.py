@@ -559,8 +559,8 @@ def test_size_limit():
     pad = b"x" * (MAX_MESSAGE_SIZE - len(invite(body=b"")) - 10)
     ok = invite(body=pad)
     assert len(ok) <= MAX_MESSAGE_SIZE and parse(ok).body == pad
-    err = reject(invite(body=b"x" * MAX_MESSAGE_SIZE), "Message Too Large", 413)
-    assert err.status == 413
+    err = reject(invite(body=b"x" * MAX_MESSAGE_SIZE), "Message Too Large", 513)
+    assert err.status == 513
 
 
 def test_header_count_limit():
@@ -632,8 +632,8 @@ def test_error_response_status_and_compact_headers():
     resp = parse(error_response(data, err))
     assert (resp.status, resp.reason, resp.to.tag, resp.call_id) == (505, err.reason, "2", "q")
     big = invite(body=b"x" * (MAX_MESSAGE_SIZE + 1))
-    resp = parse(error_response(big, reject(big, status=413)))
-    assert (resp.status, resp.reason) == (413, "Message Too Large")
+    resp = parse(error_response(big, reject(big, status=513)))
+    assert (resp.status, resp.reason) == (513, "Message Too Large")
 
 
 @pytest.mark.parametrize("data", [
@@ -683,9 +683,9 @@ def test_framer_body_split_across_feeds():
     (invite().replace(b"Content-Length: 0\r\n", b""), "Missing Content-Length", 400),
     (invite().replace(b"Content-Length: 0", b"Content-Length: x"), "Bad Content-Length", 400),
     (invite("l: 5"), "Duplicate Content-Length", 400),
-    (invite().replace(b"Content-Length: 0", b"Content-Length: 70000"), "Message Too Large", 413),
+    (invite().replace(b"Content-Length: 0", b"Content-Length: 70000"), "Message Too Large", 513),
     (b"INVITE sip:h SIP/2.0\r\nSubject: " + b"x" * (MAX_MESSAGE_SIZE + 10), "Message Too Large",
-     413),
+     513),
 ])
 def test_framer_errors_are_sticky(stream, reason, status):
     framer = StreamFramer()

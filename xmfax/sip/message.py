@@ -466,7 +466,7 @@ def parse(data: bytes) -> Request | Response:
     Content-Length larger than the data, or an oversize message, is an error; without
     Content-Length the body runs to the end of the data (UDP, §18.3)."""
     if len(data) > MAX_MESSAGE_SIZE:
-        raise SIPParseError("Message Too Large", 413)
+        raise SIPParseError("Message Too Large", 513)   # RFC 3261 §21.5.7
     start, lines, body_at = _split_head(bytes(data))
     message = _start_line(start)
     for name, value in _unfold(lines):
@@ -682,7 +682,7 @@ class StreamFramer:
             if m is None:
                 self._scanned = len(buf)
                 if len(buf) > MAX_MESSAGE_SIZE:
-                    raise SIPParseError("Message Too Large", 413)
+                    raise SIPParseError("Message Too Large", 513)   # RFC 3261 §21.5.7
                 return None
             lengths = {v.strip(b" \t") for v in _CL_RE.findall(bytes(buf[:m.start()]))}
             if not lengths:
@@ -694,7 +694,7 @@ class StreamFramer:
                 raise SIPParseError("Bad Content-Length")
             self._total = m.end() + int(text)
             if self._total > MAX_MESSAGE_SIZE:
-                raise SIPParseError("Message Too Large", 413)
+                raise SIPParseError("Message Too Large", 513)   # RFC 3261 §21.5.7
         if len(buf) < self._total:
             return None
         message = bytes(buf[:self._total])

@@ -34,7 +34,7 @@ Policies (the UAC half is xmfax/sip/uac.py, the UAS half xmfax/sip/uas.py):
 * OPTIONS (in or out of a dialog): 200 with Allow, Accept, Supported. Other methods: 405 with
   Allow. A request for an unknown dialog: 481. More than ``max_calls`` calls: 503.
 * Nothing the far end sends raises out of ``receive``: a malformed request gets 400 (or 505,
-  413) when it can be answered, garbage is counted in ``dropped``; a bug of ours caught there
+  513) when it can be answered, garbage is counted in ``dropped``; a bug of ours caught there
   is listed in ``errors`` (tests assert it stays empty)."""
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ class SIPParseError(RemoteProtocolError, ValueError):
     """A SIP message, or a part of one, that cannot be read.
 
     ``reason`` is a short phrase fit for the reason of the error response ("Missing Call-ID");
-    ``status`` is the response code it deserves: 413 for an oversize message, 505 for an
+    ``status`` is the response code it deserves: 513 (Message Too Large, RFC 3261 §21.5.7) for an oversize message, 505 for an
     unsupported SIP version, 416 for an unsupported Request-URI scheme, 400 otherwise.
     """
 
