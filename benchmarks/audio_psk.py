@@ -91,9 +91,13 @@ def link(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray, impairment=N
 
 
 def noisy(snr_db: float, seed: int = 7):
+    """White noise ``snr_db`` below the signal, after a start delayed by 0-19 samples
+    (chosen by ``seed``): spandsp's receivers train more or less often depending on
+    where the symbols fall between samples, so every transmitter gets the same spread."""
     def apply(x):
         active = x[np.abs(x) > 0]
-        return impair.with_snr(x, snr_db, rng=seed, ref=active)
+        delayed = np.concatenate([np.zeros(seed * 3 % 20, dtype=np.int16), x])
+        return impair.with_snr(delayed, snr_db, rng=seed, ref=active)
     return apply
 
 

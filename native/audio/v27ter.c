@@ -65,8 +65,10 @@ static int descramble(scrambler_t *s, int in)
 }
 
 /* Segment 4: the scrambler fed with ones from TRAIN_SEED, three steps per
- * symbol as for a tribit; the first bit of each group picks a 0° (0) or
- * 180° (1) phase change.  # V.27 ter §2.5 */
+ * symbol as for a tribit (at both rates); the first bit of each group picks
+ * a 0° (0) or 180° (1) phase change.  # V.27 ter §2.5.  The transmitter runs
+ * its scrambler (which continues into segment 5); the receiver this copy,
+ * to recognise the pattern. */
 static int train_bit(uint32_t *reg)
 {
     int first = 0;
@@ -104,7 +106,6 @@ struct xm_v27ter_tx {
     int seg, left;                  /* current segment, symbols left in it */
     int phase;                      /* 0..7, units of 45° */
     scrambler_t scr;
-    uint32_t train_reg;
     uint8_t *queue;
     int q_head, q_len;
     int finishing;
@@ -118,7 +119,13 @@ static void tx_enter(xm_v27ter_tx_t *tx, int seg)
     case TX_TEP: tx->left = TEP_MS * tx->baud / 1000; break;
     case TX_SILENCE: tx->left = SILENCE_MS * tx->baud / 1000; break;
     case TX_REV: tx->left = tx->long_train ? REV_LONG : REV_SHORT; break;
-    case TX_COND: tx->left = tx->long_train ? COND_LONG : COND_SHORT; tx->train_reg = TRAIN_SEED; break;
+    case TX_COND:
+        /* segment 4 comes from the scrambler itself, which then runs on
+         * into segment 5 and the data */
+        tx->left = tx->long_train ? COND_LONG : COND_SHORT;
+        tx->scr.reg = TRAIN_SEED;
+        tx->scr.count = 0;
+        break;
     case TX_ONES: tx->left = ONES_SYMBOLS; break;
     case TX_FLUSH: tx->left = FLUSH_SYMBOLS; break;
     case TX_TAIL: tx->left = XM_TX_SPAN; break;
@@ -226,7 +233,13 @@ static float complex tx_symbol(xm_v27ter_tx_t *tx)
         case TX_TEP: return point(tx->phase);
         case TX_SILENCE: return 0.0f;
         case TX_REV: tx->phase = (tx->phase + 4) & 7; return point(tx->phase);
-        case TX_COND: tx->phase = (tx->phase + (train_bit(&tx->train_reg) ? 4 : 0)) & 7; return point(tx->phase);
+        case TX_COND: {
+            int first = scramble(&tx->scr, 1);
+            (void) scramble(&tx->scr, 1);
+            (void) scramble(&tx->scr, 1);
+            tx->phase = (tx->phase + (first ? 4 : 0)) & 7;
+            return point(tx->phase);
+        }
         case TX_ONES:
         case TX_FLUSH: tx->phase = (tx->phase + tx_data_phase(tx)) & 7; return point(tx->phase);
         default: return 0.0f;       /* TX_TAIL: let the shaping filter empty */
