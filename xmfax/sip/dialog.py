@@ -243,22 +243,22 @@ class State(str, Enum):
 
 
 S = State
-# Every move a call may make (RFC 3261 §13, §15; both roles in one table). A call leaves the
-# table only by being forgotten (ENDED, from any state: Call.finish()). Anything else is a
-# bug of ours: Call.move() raises LocalProtocolError.
+# Every move a call may make, both roles in one table (RFC 3261 §13, RFC 3261 §15). A call
+# leaves the table only by being forgotten (ENDED, from any state: Call.finish()). Anything
+# else is a bug of ours: Call.move() raises LocalProtocolError.
 TRANSITIONS: frozenset[tuple[State, State]] = frozenset({
-    (S.CALLING, S.EARLY),           # a provisional                      §13.2.2.1
-    (S.CALLING, S.CONFIRMED),       # a 2xx                              §13.2.2.4
-    (S.CALLING, S.CANCELLING),      # hung up / invite_timeout           §9.1
+    (S.CALLING, S.EARLY),           # a provisional                      RFC 3261 §13.2.2.1
+    (S.CALLING, S.CONFIRMED),       # a 2xx                              RFC 3261 §13.2.2.4
+    (S.CALLING, S.CANCELLING),      # hung up / invite_timeout           RFC 3261 §9.1
     (S.EARLY, S.CONFIRMED),
     (S.EARLY, S.CANCELLING),
     (S.EARLY, S.CALLING),           # a new INVITE (auth, redirect, G.711 fall-back)
     (S.CALLING, S.CALLING),
-    (S.CANCELLING, S.ENDING),       # a 2xx crossed our CANCEL: ACK, BYE  §15
-    (S.INCOMING, S.ANSWERING),      # answer(): our 2xx                  §13.3.1.4
+    (S.CANCELLING, S.ENDING),       # a 2xx crossed our CANCEL: ACK, BYE  RFC 3261 §15
+    (S.INCOMING, S.ANSWERING),      # answer(): our 2xx                  RFC 3261 §13.3.1.4
     (S.ANSWERING, S.CONFIRMED),     # their ACK
     (S.ANSWERING, S.ENDING),        # no ACK in 64*T1, or hung up and the ACK came: BYE
-    (S.CONFIRMED, S.ENDING),        # hangup(): BYE                      §15.1.1
+    (S.CONFIRMED, S.ENDING),        # hangup(): BYE                      RFC 3261 §15.1.1
 })
 
 

@@ -18,7 +18,7 @@ RETRY_AFTER_FAILURE = 60.0      # seconds before trying a failed registration ag
 class Registration:
     registrar: str                  # "sip:user@registrar[:port]" as configured
     aor: URI                        # the address of record (To/From)
-    uri: URI                        # the Request-URI: the registrar's domain (§10.2)
+    uri: URI                        # the Request-URI: the registrar's domain (RFC 3261 §10.2)
     call_id: str
     tag: str
     expires: int                    # what we ask for

@@ -149,7 +149,8 @@ class ClientSide:
                                                  host=target.host, port=target.port,
                                                  params=dict(target.params)), now)
                 return
-            why = "no Contact we can call" if not contacts else f"more than {cfg.max_redirects} redirects"
+            why = "no Contact we can call" if not contacts else \
+                f"more than {cfg.max_redirects} redirects"
             self._end(call, "redirected", status, "remote", f"{status} {response.reason}: {why}",
                       now)
             return
@@ -185,7 +186,7 @@ class ClientSide:
         call.dialog = dialog
         call.final_status = response.status
         # RFC 3261 §13.2.2.4: the UA ACKs a 2xx itself, same CSeq number, method ACK, and the
-        # INVITE's credentials (§22.1)
+        # INVITE's credentials (RFC 3261 §22.1)
         ack = self._in_dialog(dialog, "ACK", cseq=call.invite.cseq[0], contact=False,
                               extra=_credentials_of(call.invite))
         dest, transport = dialog.next_hop()

@@ -54,7 +54,7 @@ class ServerSide:
             return
         cseq = request.cseq[0]
         if dialog.remote_cseq is not None and cseq <= dialog.remote_cseq:
-            self._respond(txn, request, 500, "CSeq Out of Order", now=now)   # §12.2.2
+            self._respond(txn, request, 500, "CSeq Out of Order", now=now)   # RFC 3261 §12.2.2
             return
         dialog.remote_cseq = cseq
         if method == "BYE":
