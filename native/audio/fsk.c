@@ -195,7 +195,8 @@ struct xm_fsk_rx {
     /* bit timing */
     int clock;
     float last_d;
-    int edge_done;
+    float edge_slope;                       /* the steepest crossing in this bit time */
+    int edge_err;                           /* ... and where it fell */
     int transitions;
     double slow_power;                      /* the power over ~64 ms */
     int since_up;
@@ -248,7 +249,8 @@ void xm_fsk_rx_reset(xm_fsk_rx *s)
     s->below = 0;
     s->clock = 0;
     s->last_d = 0.0f;
-    s->edge_done = 0;
+    s->edge_slope = 0.0f;
+    s->edge_err = 0;
     s->transitions = 0;
     s->slow_power = 0.0;
     s->since_up = 1;
@@ -310,13 +312,13 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
         double e1 = s->sum[2] * s->sum[2] + s->sum[3] * s->sum[3];
         s->power += ((e0 + e1) * norm - s->power) * alpha;
 
-        /* a signal starting on top of noise (the power jumps by 4 dB over its recent
+        /* a signal starting on top of noise (the power jumps by 6 dB over its recent
          * level) starts the bit timing acquisition again, as at carrier up */
         /* (a running mean over the first 64 ms of a carrier, then a 64 ms average) */
         if (s->since_up < 512)
             s->since_up++;
         s->slow_power += (s->power - s->slow_power) / (double) s->since_up;
-        if (!s->surging && s->power > 2.5 * s->slow_power) {
+        if (!s->surging && s->power > 4.0 * s->slow_power) {
             s->surging = 1;
             s->transitions = 0;
         } else if (s->surging && s->power < 1.25 * s->slow_power) {
@@ -333,7 +335,7 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
                 s->since_up = 1;
                 s->surging = 0;
                 s->transitions = 0;
-                s->edge_done = 0;
+                s->edge_slope = 0.0f;
 
                 s->last_d = (float) (e1 - e0);
                 xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_UP, s->sample);
@@ -352,32 +354,41 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
         }
 
         /* bit timing: a zero crossing of the soft bit marks a bit edge, which should
-         * fall half-way between two decisions (clock = TIMING_SCALE / 2) */
+         * fall half-way between two decisions (clock = TIMING_SCALE / 2). Noise adds
+         * crossings of its own: of those in a bit time, the steepest is taken (a real
+         * transition swings the soft bit from one tone's full energy to the other's),
+         * and the clock is corrected at the decision. */
         float d = (float) (e1 - e0);
-        if ((d > 0.0f) != (s->last_d > 0.0f) && !s->edge_done) {
-            int err = s->clock - TIMING_SCALE / 2;
-            int corr;
-            if (s->transitions < 4) {
-                corr = err / 2;                          /* pull in fast */
-            } else {
-                /* then small, bounded steps, so that a crossing moved by noise cannot
-                 * throw the clock far and the bit count does not slip in heavy noise */
-                corr = err / 16;
-                if (corr > TIMING_SCALE / 64)
-                    corr = TIMING_SCALE / 64;
-                else if (corr < -TIMING_SCALE / 64)
-                    corr = -TIMING_SCALE / 64;
+        if ((d > 0.0f) != (s->last_d > 0.0f)) {
+            float slope = fabsf(d - s->last_d);
+            if (slope > s->edge_slope) {
+                s->edge_slope = slope;
+                s->edge_err = s->clock - TIMING_SCALE / 2;
             }
-            s->clock -= corr;
-            s->transitions++;
-            s->edge_done = 1;
         }
         s->last_d = d;
         s->clock += BAUD;
         if (s->clock >= TIMING_SCALE) {
             s->clock -= TIMING_SCALE;
-            s->edge_done = 0;
             put_bit(s, d > 0.0f);
+            if (s->edge_slope > 0.0f) {
+                int err = s->edge_err;
+                int corr;
+                if (s->transitions < 4) {
+                    corr = err / 2;                      /* pull in fast */
+                } else {
+                    /* then small, bounded steps, so that a crossing moved by noise
+                     * cannot throw the clock far and the bit count does not slip */
+                    corr = err / 16;
+                    if (corr > TIMING_SCALE / 64)
+                        corr = TIMING_SCALE / 64;
+                    else if (corr < -TIMING_SCALE / 64)
+                        corr = -TIMING_SCALE / 64;
+                }
+                s->clock -= corr;
+                s->transitions++;
+                s->edge_slope = 0.0f;
+            }
         }
     }
     return i;

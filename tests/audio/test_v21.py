@@ -19,6 +19,7 @@ from xmfax.t30.frames import DCS, DIS, Frame, encode_id
 from . import impair
 
 RATE = 8000
+FLAG = np.array([0, 1, 1, 1, 1, 1, 1, 0], np.uint8)
 
 
 def t30_frames() -> list[bytes]:
@@ -313,7 +314,7 @@ def _ber(snr, n=3000, seed=1, impair_fn=None):
     rng = np.random.default_rng(seed)
     bits = rng.integers(0, 2, n).astype(np.uint8)
     tx = V21Transmitter(raw=True)
-    tx.put_bits(np.ones(30, np.uint8))
+    tx.put_bits(np.tile(FLAG, 4))          # a preamble of flags for the bit timing
     tx.put_bits(bits)
     tx.end()
     s = tx.drain()
