@@ -536,7 +536,8 @@ class Kamailio(PeerProcess):
         super().__init__(workdir)
         if config is None:
             config = KAMAILIO_PROXY_CFG
-        self.template = Path(config).read_text() if isinstance(config, Path) else config
+        is_path = isinstance(config, Path) or ("\n" not in config and Path(config).is_file())
+        self.template = Path(config).read_text() if is_path else config
         self.defines = {"SIP_IP": HOST, **(defines or {})}
         self.defines.setdefault("SIP_PORT", free_port())
         self.port = int(self.defines["SIP_PORT"])
