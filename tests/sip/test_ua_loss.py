@@ -433,3 +433,17 @@ def test_cancel_after_our_final_answer_gets_200_and_changes_nothing():
     assert [e.reason for e in net.of("a", CallEnded)] == ["busy"]
     send(net, ua, cancel.replace(b"branch=z9hG4bK", b"branch=z9hG4bKother"))
     assert probe.statuses[-1] == 481                 # a CANCEL that matches no INVITE
+
+
+def test_a_call_the_driver_never_answers_ends_with_480():
+    from xmfax.sip.transaction import TimerConfig
+    net = Network()
+    ua = net.ua("a", A, timers=TimerConfig(invite_limit=20.0))
+    probe = net.add("probe", Probe(), (LOCAL, 5999))
+    send(net, ua, raw("INVITE", call_id="na@x", body=SDP_T38,
+                      extra="Content-Type: application/sdp\r\n"))
+    assert net.of("a", IncomingCall)
+    net.run(25.0)
+    (ended,) = net.of("a", CallEnded)
+    assert (ended.reason, ended.status) == ("timeout", 480)
+    assert probe.statuses == [100, 480] and ua.settled and ua.errors == []

@@ -508,7 +508,9 @@ class UserAgent(ClientSide, ServerSide):
             call = self._calls.get(getattr(txn.request, "call_id", None) or "")
             if call is not None and call.invite_txn is txn and call.role == "inbound":
                 call.invite_txn = None
-                self._end(call, "timeout", None, "local", "the call was never answered", now)
+                # tell the caller too (the transaction is gone: sent once, statelessly)
+                self._respond(txn, call.invite, 480, tag=call.local_tag, now=now)
+                self._end(call, "timeout", 480, "local", "the call was never answered", now)
             return
         kind, call = owner
         what = f"transport error: {error}" if error else "no response (transaction timeout)"
