@@ -300,3 +300,47 @@ def test_the_pump_takes_any_input_and_keeps_no_call_it_does_not_follow(messages,
 
     refused, calls, errors = run(main())
     assert calls == 0 and errors == []
+
+
+def test_sip_addresses_parse_or_say_what_is_wrong():
+    from xmfax.drivers.sip import hostport, parse_sip_listen, parse_sip_target
+
+    assert parse_sip_listen("sip://0.0.0.0:5060") == (("0.0.0.0", 5060), "udp")
+    assert parse_sip_listen("sip://127.0.0.1:0;transport=TCP") == (("127.0.0.1", 0), "tcp")
+    assert parse_sip_listen("sip://[::1]:5070") == (("::1", 5070), "udp")
+    assert parse_sip_listen("sip://127.0.0.1") == (("127.0.0.1", 5060), "udp")
+    for bad in ("sip:+1@h", "sip://h:1;transport=sctp", "sip://h:1;lr", "sip://h:99999", "sip://:5"):
+        with pytest.raises(ValueError):
+            parse_sip_listen(bad)
+    uri = parse_sip_target("sip:+15550100@192.0.2.7:5080;transport=TCP")
+    assert (uri.user, uri.host, uri.port, uri.transport) == ("+15550100", "192.0.2.7", 5080, "tcp")
+    for bad in ("sips:+1@h", "sip:+1@h;transport=sctp", "tel:+15550100", "sip:", "http://h"):
+        with pytest.raises(ValueError):
+            parse_sip_target(bad)
+    assert hostport(("::1", 5)) == "[::1]:5" and hostport(("127.0.0.1", 5)) == "127.0.0.1:5"
+
+
+def test_call_media_binds_two_ports_and_drains_audio():
+    from xmfax.drivers.sip import CallMedia
+
+    async def main():
+        media = await CallMedia.open("127.0.0.1")
+        ports = media.t38_port, media.audio_port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(5):
+                s.sendto(b"\x80" + bytes(171), ("127.0.0.1", media.audio_port))    # RTP-sized
+            async with asyncio.timeout(5):
+                while media.audio_drain.datagrams < 5:
+                    await asyncio.sleep(0.01)
+        sock = media.take_t38()
+        assert sock.getsockname()[1] == ports[0] and media.t38_sock is None
+        sock.close()
+        media.close()
+        await asyncio.sleep(0)
+        for port in ports:                       # both free again
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", port))
+        return ports
+
+    t38_port, audio_port = run(main())
+    assert t38_port != audio_port and 0 not in (t38_port, audio_port)
