@@ -268,7 +268,7 @@ int xm_v27ter_tx_generate(xm_v27ter_tx_t *tx, int16_t *out, int n)
 
 /* ================= receiver ================= */
 
-enum { RX_IDLE, RX_SEARCH, RX_COND, RX_WINDOW, RX_ONES, RX_DATA, RX_FAILED };
+enum { RX_IDLE, RX_SEARCH, RX_COND, RX_WINDOW, RX_ONES, RX_DATA };
 #define WINDOW 16
 #define SYNC_BITS 12
 #define SEARCH_LIMIT_SYMBOLS 2000
@@ -279,6 +279,7 @@ struct xm_v27ter_rx {
     xm_qam_rx_t q;
     xm_events_t ev;
     int state;
+    int failed;                     /* a failure reported, no success since */
     int prev_k;                     /* last decided phase, units of 45° */
     uint32_t hist;                  /* recent phase changes, 1 = 180° */
     uint32_t prefix;                /* segment 4's first SYNC_BITS, newest in bit 0 */
@@ -357,6 +358,18 @@ static int nearest_phase(const xm_v27ter_rx_t *rx, float complex y)
     return ((int) lrintf(a / 1.57079633f) * 2) & 7;
 }
 
+static void rx_learn_again(xm_v27ter_rx_t *rx);
+
+/* Training failed: say so (once per carrier) and look for a new training
+ * while the carrier lasts (one may follow noise or a lost one). */
+static void rx_fail(xm_v27ter_rx_t *rx)
+{
+    if (!rx->failed)
+        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+    rx->failed = 1;
+    rx_learn_again(rx);
+}
+
 static void rx_training_done(xm_v27ter_rx_t *rx)
 {
     float limit = rx->bit_rate == 4800 ? 0.1f : 0.25f;
@@ -365,10 +378,10 @@ static void rx_training_done(xm_v27ter_rx_t *rx)
         rx->q.agc_frozen = 1;
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
         rx->q.mse_alpha = 0.02f;
+        rx->failed = 0;
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
     } else {
-        rx->state = RX_FAILED;
-        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+        rx_fail(rx);
     }
 }
 
@@ -397,8 +410,7 @@ static void rx_symbol(xm_v27ter_rx_t *rx, float complex y)
             rx->q.agc_alpha = 1.0f / 2048.0f;
             xm_qam_rx_set_gains(&rx->q, 0.05f, 0.1f, 0.002f, 0.01f, 0.00005f);
         } else if (rx->symbols > SEARCH_LIMIT_SYMBOLS) {
-            rx->state = RX_FAILED;
-            xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+            rx_fail(rx);
         }
         break;
     }
@@ -454,7 +466,7 @@ static void rx_symbol(xm_v27ter_rx_t *rx, float complex y)
     rx->prev_k = k;
 }
 
-static void rx_carrier_up(xm_v27ter_rx_t *rx)
+static void rx_learn_again(xm_v27ter_rx_t *rx)
 {
     xm_qam_rx_t *q = &rx->q;
     /* keep the sample history (the start of the signal is in it), restart
@@ -484,6 +496,12 @@ static void rx_carrier_up(xm_v27ter_rx_t *rx)
     rx->symbols = 0;
     rx->prev_k = 0;
     memset(&rx->scr, 0, sizeof(rx->scr));
+}
+
+static void rx_carrier_up(xm_v27ter_rx_t *rx)
+{
+    rx->failed = 0;
+    rx_learn_again(rx);
     xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
 }
 
@@ -520,8 +538,7 @@ int xm_v27ter_rx_state(const xm_v27ter_rx_t *rx)
     switch (rx->state) {
     case RX_IDLE: return 0;
     case RX_DATA: return 2;
-    case RX_FAILED: return 3;
-    default: return 1;
+    default: return rx->failed ? 3 : 1;
     }
 }
 

@@ -247,7 +247,7 @@ int xm_v29_tx_generate(xm_v29_tx_t *tx, int16_t *out, int n)
 
 /* ================= receiver ================= */
 
-enum { RX_IDLE, RX_SEARCH, RX_ABAB, RX_COND, RX_ONES, RX_DATA, RX_FAILED };
+enum { RX_IDLE, RX_SEARCH, RX_ABAB, RX_COND, RX_ONES, RX_DATA };
 #define SETTLE 24                   /* symbols for timing to settle on segment 2 */
 #define AVERAGE 24                  /* symbols averaged to find A and B */
 #define SEARCH_LIMIT 2400          /* symbols (1 s) looking for segment 2 */
@@ -262,6 +262,7 @@ struct xm_v29_rx {
     training_points_t tp;
     uint8_t cond[SEG3];
     int state;
+    int failed;                     /* a failure reported, no success since */
     int symbols, tries;
     float complex even, odd;        /* sums over the averaging window */
     int a_parity;                   /* symbols & 1 of the A slots */
@@ -348,10 +349,16 @@ static void data_bits(xm_v29_rx_t *rx, int phase, int q1, int deliver)
     }
 }
 
+static void rx_learn_again(xm_v29_rx_t *rx);
+
+/* Training failed: say so (once per carrier) and look for a new training
+ * while the carrier lasts (one may follow noise or a lost one). */
 static void fail(xm_v29_rx_t *rx)
 {
-    rx->state = RX_FAILED;
-    xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+    if (!rx->failed)
+        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+    rx->failed = 1;
+    rx_learn_again(rx);
 }
 
 /* Segment 2 seen for a while: which of the alternating points is A, and the
@@ -408,6 +415,7 @@ static void rx_training_done(xm_v29_rx_t *rx)
         rx->state = RX_DATA;
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
         rx->q.mse_alpha = 0.02f;
+        rx->failed = 0;
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
     } else {
         fail(rx);
@@ -474,7 +482,7 @@ static void rx_symbol(xm_v29_rx_t *rx, float complex y)
     }
 }
 
-static void rx_carrier_up(xm_v29_rx_t *rx)
+static void rx_learn_again(xm_v29_rx_t *rx)
 {
     xm_qam_rx_t *q = &rx->q;
     q->prev_sym = q->mid = 0.0f;
@@ -501,6 +509,12 @@ static void rx_carrier_up(xm_v29_rx_t *rx)
     rx->matched = 0;
     rx->even = rx->odd = 0.0f;
     rx->scr = 0;
+}
+
+static void rx_carrier_up(xm_v29_rx_t *rx)
+{
+    rx->failed = 0;
+    rx_learn_again(rx);
     xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
 }
 
@@ -537,8 +551,7 @@ int xm_v29_rx_state(const xm_v29_rx_t *rx)
     switch (rx->state) {
     case RX_IDLE: return 0;
     case RX_DATA: return 2;
-    case RX_FAILED: return 3;
-    default: return 1;
+    default: return rx->failed ? 3 : 1;
     }
 }
 

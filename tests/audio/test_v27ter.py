@@ -213,3 +213,17 @@ def test_garbage_in_never_crashes(raw, block):
     assert total <= len(x)
     for e in rx.events():
         assert e.kind in (CARRIER_UP, CARRIER_DOWN, TRAINING_FAILED, TRAINING_SUCCEEDED)
+
+
+def test_training_after_long_noise_is_still_found():
+    # noise above the carrier threshold for 2 s: training failure is reported once, the
+    # receiver keeps looking and trains on the signal that follows
+    bits = data(2000, seed=13)
+    s = send(4800, bits, level=-20.0)
+    x = np.concatenate([np.zeros(16000, np.int16), s])
+    x = impair.saturate(x.astype(float) + impair.noise(len(x), -40.0, rng=3))
+    rx, got, events = recv(4800, x)
+    kinds = [e.kind for e in events]
+    assert kinds == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
+    assert np.array_equal(got[:len(bits)], bits)
+    assert rx.state == "data"

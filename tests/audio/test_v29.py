@@ -193,3 +193,15 @@ def test_garbage_in_never_crashes(raw, block):
     assert total <= 2 * len(x)
     for e in rx.events():
         assert e.kind in (CARRIER_UP, CARRIER_DOWN, TRAINING_FAILED, TRAINING_SUCCEEDED)
+
+
+def test_training_after_long_noise_is_still_found():
+    bits = data(3000, seed=13)
+    s = send(9600, bits, level=-20.0)
+    x = np.concatenate([np.zeros(16000, np.int16), s])
+    x = impair.saturate(x.astype(float) + impair.noise(len(x), -40.0, rng=3))
+    rx, got, events = recv(9600, x)
+    kinds = [e.kind for e in events]
+    assert kinds == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
+    assert np.array_equal(got[:len(bits)], bits)
+    assert rx.state == "data"

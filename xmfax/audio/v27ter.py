@@ -182,7 +182,9 @@ class _PskRx:
 
     @property
     def state(self) -> str:
-        """'idle', 'training', 'data' (trained, delivering bits) or 'failed'."""
+        """'idle' (no carrier), 'training', 'data' (trained, delivering bits) or 'failed'
+        (a training failed; the receiver is still looking for a new one while the carrier
+        lasts, and says 'data' if it finds one)."""
         return _STATES[getattr(lib, f"{self._prefix}_state")(self._s)]
 
     @property
