@@ -180,6 +180,9 @@ PAIRS = {
             dict(AUTH_KEYS, params={"bye_wait": 5000, "auth_user": USER}), dict(auth=(USER, PASSWORD)), ("udp",)),
     "register": ("uas_register.xml", "partners/uac_registers.xml", AUTH_KEYS,
                  dict(AUTH_KEYS, auth=(USER, PASSWORD), pause=1500), ("udp",)),
+    "rejected": ("partners/uas_refuses.xml", "uac_rejected.xml", dict(params={"reject_status": 603}),
+                 dict(params={"reject_status": 603}), ("udp",)),
+    "bad-sdp": ("partners/uas_refuses.xml", "uac_bad_sdp.xml", dict(params={"reject_status": 400}), {}, ("udp",)),
 }
 PAIR_CASES = [(name, t) for name, spec in PAIRS.items() for t in spec[4]]
 

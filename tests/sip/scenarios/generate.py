@@ -643,3 +643,14 @@ pwrite("uac_registers.xml", "uas_register.xml (-au/-ap and -key auth_user)",
        + REG(2, True) + '  <recv response="200" timeout="5000"/>\n  <pause/>\n'
        + REG(3, False) + '  <recv response="401" auth="true" timeout="5000"/>\n'
        + REG(4, True) + '  <recv response="200" timeout="5000"/>\n')
+
+pwrite("uas_refuses.xml", "uac_rejected.xml and uac_bad_sdp.xml (@reject_status@)",
+       """  <recv request="INVITE" crlf="true"/>
+""" + msg(resp(100, "Trying")) + msg("""      SIP/2.0 @reject_status@ Refused
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+""") + '  <recv request="ACK" timeout="5000"/>\n  <timewait milliseconds="@linger@"/>\n')
