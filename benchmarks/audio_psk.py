@@ -115,14 +115,62 @@ def lowest_snr(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray,
     return best
 
 
+def speed(modem: str, rate: int, seconds: int = 30) -> str:
+    """Receivers and transmitters in 160-sample blocks: times real time, xmfax vs spandsp
+    (spandsp's put_bit is a C no-op, its get_bit a Python callback as in the harness)."""
+    import ctypes
+    import time
+
+    import spandsp_psk
+    from spandsp_audio import i16p, i32, vp
+
+    lib = spandsp_psk.load()
+    bits = np.random.default_rng(1).integers(0, 2, rate * seconds).astype(np.uint8)
+    tx_cls, rx_cls = _ours(modem)
+    t = time.process_time()
+    tx = tx_cls(rate)
+    tx.put_bits(bits)
+    tx.finish()
+    x = tx.generate_all()
+    our_tx = time.process_time() - t
+    rx = rx_cls(rate)
+    t = time.process_time()
+    for i in range(0, len(x), 160):
+        rx.receive(x[i:i + 160])
+    our_rx = time.process_time() - t
+    name = "v27ter_rx" if modem == "v27ter" else "v29_rx"
+    init = getattr(lib, f"{name}_init")
+    noop = ctypes.cast(ctypes.CDLL(None).srand, vp)      # void srand(unsigned): harmless put_bit
+    state = ctypes.CFUNCTYPE(vp, vp, i32, vp, vp)(ctypes.cast(init, vp).value)(None, rate, noop, None)
+    t = time.process_time()
+    for i in range(0, len(x), 160):
+        c = np.ascontiguousarray(x[i:i + 160])
+        getattr(lib, name)(state, c.ctypes.data_as(i16p), len(c))
+    their_rx = time.process_time() - t
+    getattr(lib, f"{name}_free")(state)
+    t = time.process_time()
+    transmit("spandsp", modem, rate, bits)
+    their_tx = time.process_time() - t
+    sec = len(x) / 8000
+    return (f"{modem} {rate}: rx xmfax {sec / our_rx:6.0f}x  spandsp {sec / their_rx:6.0f}x real time; "
+            f"tx xmfax {sec / our_tx:6.0f}x  spandsp {sec / their_tx:6.0f}x (with Python get_bit)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bits", type=int, default=20000)
     ap.add_argument("--modem", choices=sorted(MODEMS), action="append")
+    ap.add_argument("--speed", action="store_true", help="only the speed table")
     args = ap.parse_args()
     import spandsp_psk
     if spandsp_psk.load() is None:
         sys.exit("spandsp not available")
+    print("CPU cost (process time, one core):")
+    for modem in args.modem or sorted(MODEMS):
+        for rate in MODEMS[modem]:
+            print(" ", speed(modem, rate))
+    if args.speed:
+        return
     bits = np.random.default_rng(1).integers(0, 2, args.bits).astype(np.uint8)
     for modem in args.modem or sorted(MODEMS):
         for rate in MODEMS[modem]:
