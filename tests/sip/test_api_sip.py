@@ -181,7 +181,7 @@ def test_whole_fax_over_sip_pixels_numbers_and_records(tmp_path, transport):
         assert r.sip["t38"]["max_bit_rate"] == 14400 and r.sip["t38"]["version"] == 0
     # G.711 first (the default), then the receiver's re-INVITE to T.38
     assert got.sip["t38_switch"]["by"] == "local" and sent.sip["t38_switch"]["by"] == "remote"
-    assert 0.5 < sent.sip["t38_switch"]["t"] < 5
+    assert 0.5 < sent.sip["t38_switch"]["t"] < 10      # the receiver's switch, 1 s after the answer
     lines = sip_lines(sent)
     assert lines[0][0] == "out" and lines[0][1].startswith("INVITE sip:+15550100@") and "(SDP: audio)" in lines[0][1]
     assert ("in", "SIP/2.0 200 OK (SDP: audio)") in lines
@@ -209,7 +209,7 @@ def test_t38_offered_directly():
     sent, got, _ = run(sip_fax([text_page(1)], sip={"offer": "t38"}))
     assert sent.ok and got.ok, (sent.summary(), got.summary())
     assert sent.sip["t38_switch"] == {"by": "offer", "t": sent.sip["t38_switch"]["t"]}
-    assert got.sip["t38_switch"]["by"] == "offer" and sent.sip["t38_switch"]["t"] < 0.5
+    assert got.sip["t38_switch"]["by"] == "offer" and sent.sip["t38_switch"]["t"] < 5
     lines = sip_lines(sent)
     assert lines[0][1].endswith("(SDP: t38)")
     assert sum(1 for d, s in lines if s.startswith("INVITE ")) == 1     # no re-INVITE
@@ -220,7 +220,7 @@ def test_g711_first_then_the_sender_switches():
                                receiver_kwargs=dict(sip={"t38_switch_after": None})))
     assert sent.ok and got.ok
     assert sent.sip["t38_switch"]["by"] == "local" and got.sip["t38_switch"]["by"] == "remote"
-    assert sent.sip["t38_switch"]["t"] < 1.5
+    assert sent.sip["t38_switch"]["t"] < 2.5           # 0.2 s asked; the default would be 3 s
     assert [s for d, s in sip_lines(sent) if s.startswith("INVITE ")][1].endswith("(SDP: t38)")
 
 
@@ -293,7 +293,8 @@ def test_far_end_bye_during_the_fax_ends_it_at_once():
     sent, outcome, took = run(main())
     assert (sent.status, sent.reason) == ("failure", "line_lost")
     assert "far end hung up (BYE)" in sent.reason_text
-    assert sent.page_count == 0 and took < 4.0
+    # the two paced pages would take over 20 s: the call ended with the BYE, not the fax
+    assert sent.page_count == 0 and took < 15.0
     assert ("in", next(s for d, s in sip_lines(sent) if s.startswith("BYE "))) in sip_lines(sent)
     assert outcome.t30 is not None and outcome.t30.reason.name == "LINE_LOST"
 
@@ -454,7 +455,7 @@ def test_nobody_listening_on_tcp_fails_at_once():
 
     sent, took = run(main())
     assert sent.status == "failure" and sent.reason == "timeout" and "transport" in sent.reason_text
-    assert took < 3.0 and sent.page_count == 0
+    assert took < 10.0 and sent.page_count == 0        # not Timer B (32 s)
 
 
 def test_garbage_does_not_disturb_the_receiver():

@@ -211,7 +211,7 @@ def test_t38_run_call_ends_at_once_when_the_call_is_hung_up():
         return results, time.monotonic() - t
 
     (sent, received), took = run(main())
-    assert took < 1.0
+    assert took < 5.0           # two paced pages still had well over 10 s to go
     for r in (sent, received):
         assert r.status == "failure" and r.reason.name == "LINE_LOST"
         assert "far end hung up (BYE)" in r.text
