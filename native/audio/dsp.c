@@ -177,7 +177,6 @@ void xm_qam_rx_reset(xm_qam_rx_t *r)
     r->rot = 1.0f;
     r->rot_count = 0;
     memset(r->ring, 0, sizeof(r->ring));
-    r->pos = 0;
     r->n = 0;
     r->t_next = r->half_span + r->sps / 2.0;
     r->parity = 1;

@@ -55,7 +55,7 @@ typedef struct {
     float gain;
 } xm_shaper_t;
 
-/* beta: roll-off; carrier in Hz; rms_dbm0: output level for a stream of
+/* beta: roll-off; carrier in Hz; dbm0: the line level of a stream of
  * symbols of mean power 1. */
 void xm_shaper_init(xm_shaper_t *s, int baud, double beta, double carrier, float dbm0);
 void xm_shaper_set_level(xm_shaper_t *s, float dbm0);
@@ -74,15 +74,14 @@ typedef struct {
     /* demodulator and matched filter */
     float complex rot, step;
     int rot_count;
-    float complex ring[2 * XM_RING];
-    int pos;
+    float complex ring[2 * XM_RING];  /* baseband samples, each stored twice */
     long n;                       /* samples received */
     int ntaps;
     float half_span;              /* D, samples */
     double mf_energy;
     float h[XM_MF_PHASES + 1][XM_MF_MAX_TAPS];
     double sps;                   /* samples per symbol */
-    double t_next;                /* time of the next T/2 sample (in samples, relative to n) */
+    double t_next;                /* time of the next T/2 sample, in samples since the start */
     int parity;                   /* 1 when the next T/2 sample is a symbol instant */
     /* Gardner timing */
     float complex prev_sym, mid;

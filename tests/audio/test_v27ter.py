@@ -227,3 +227,24 @@ def test_training_after_long_noise_is_still_found():
     assert kinds == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
     assert np.array_equal(got[:len(bits)], bits)
     assert rx.state == "data"
+
+
+def test_shared_blocks_levels_and_pulse():
+    from xmfax.audio import g711
+    from xmfax.audio._c import lib
+    # 0 dBm0 is the same mean square as xmfax.audio.g711's scale
+    assert abs(lib.xm_dbm0_to_mean_square(0.0) / g711.dbm0_to_rms(0.0) ** 2 - 1.0) < 1e-3
+    assert abs(lib.xm_mean_square_to_dbm0(lib.xm_dbm0_to_mean_square(-43.0)) + 43.0) < 1e-3
+    # root raised cosine: peak 1 - b + 4b/pi, even, and its square sampled at the symbol
+    # rate sums (over the pulse convolved with itself) to a Nyquist pulse
+    for beta in (0.25, 0.5):
+        assert abs(lib.xm_rrc(0.0, beta) - (1 - beta + 4 * beta / np.pi)) < 1e-9
+        t = np.arange(-8 * 16, 8 * 16 + 1) / 16
+        h = np.array([lib.xm_rrc(float(v), beta) for v in t])
+        assert np.allclose(h, h[::-1])
+        rc = np.convolve(h, h) / 16
+        mid = len(rc) // 2
+        taps = rc[mid % 16::16]
+        centre = np.argmax(taps)
+        assert abs(taps[centre] - 1.0) < 0.01
+        assert np.max(np.abs(np.delete(taps, centre))) < 0.01
