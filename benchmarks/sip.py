@@ -327,8 +327,8 @@ async def role_senders(urls: list[str], ramp: float, sip_offer: str | None) -> N
         try:
             r = await xmfax.send([pages[i]], via=url, local_id=tsi(i), realtime=True, max_duration=300,
                                  **kwargs)
-            results.append(dict(i=i, ok=r.ok, reason=r.reason, start=t0, end=time.monotonic(),
-                                pages=len(r.pages)))
+            results.append(dict(i=i, ok=r.ok, reason=r.reason, text=r.reason_text[-200:], start=t0,
+                                end=time.monotonic(), pages=len(r.pages)))
         except Exception as exc:        # a benchmark reports, it does not stop at the first error
             results.append(dict(i=i, ok=False, reason=f"exception {exc!r}", start=t0, end=time.monotonic()))
 
@@ -459,11 +459,13 @@ def t38_load(n: int, transport: str, ramp: float, workdir: Path) -> dict:
         peak = max(peak, cur)
     durations = sorted(c["end"] - c["start"] for c in ok)
     reasons: dict[str, int] = {}
+    examples: dict[str, str] = {}
     for c in failed:
         reasons[c["reason"]] = reasons.get(c["reason"], 0) + 1
+        examples.setdefault(c["reason"], c.get("text", ""))
     return dict(n=n, ok=len(ok), failed=len(failed), received_ok=good, damaged=damaged, peak=peak,
                 cpu=cpu, busy=busy, load=cpu / busy if busy else 0.0, peak_cpu=peak_cpu, tx_peak=tx_peak,
-                rx_failed=rx_failed, unconfirmed=len(unconfirmed),
+                rx_failed=rx_failed, unconfirmed=len(unconfirmed), examples=examples,
                 median=durations[len(durations) // 2] if durations else 0.0,
                 worst=durations[-1] if durations else 0.0,
                 note="; ".join(x for x in [f"senders: {reasons}" if reasons else "",
@@ -567,6 +569,9 @@ def main() -> None:
                   f"{r.get('worst', 0):>9.1f}  {r.get('note', '')}")
         best = max((r["n"] for r in rows if not r["failed"] and not r.get("damaged")
                     and r.get("received_ok") == r["n"]), default=0)
+        for r in rows:
+            for reason, text in (r.get("examples") or {}).items():
+                print(f"  N={r['n']} {reason}: e.g. {text}")
         lies = sum(r.get("unconfirmed", 0) + r.get("damaged", 0) for r in rows)
         print(f"calls reported sent whose page did not arrive intact, over all steps: {lies}")
         print(f"largest N with every call ok and every page intact: {best} (target >= 200)")
