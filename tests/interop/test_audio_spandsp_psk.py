@@ -145,3 +145,13 @@ def test_our_transmitter_against_spandsps_near_threshold(modem, rate):
     ours, theirs = total["xmfax", "spandsp"], total["spandsp", "spandsp"]
     assert ours[0] <= theirs[0] + 4, total
     assert ours[1] <= 1.5 * theirs[1] + 100, total
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("delay_ms", [10.0, 30.0, 50.0])
+def test_talker_echo_into_our_receiver(modem, rate, delay_ms):
+    # an echo at -20 dB after 10-50 ms: our receiver takes both transmitters without error
+    _have(modem)
+    data = bits(4000, 7)
+    for tx in ("spandsp", "xmfax"):
+        assert ap.link(tx, "xmfax", modem, rate, data, lambda x: impair.echo(x, delay_ms, -20.0)) == 0, tx
