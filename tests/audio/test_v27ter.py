@@ -45,7 +45,7 @@ def data(n, seed=1):
 @pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("long_train", [True, False])
 def test_clean_line_random_and_tcf(rate, long_train):
-    for bits in (data(3000), np.zeros(rate * 3 // 2 // 4, np.uint8)):   # random, and TCF-like zeros
+    for bits in (data(3000), np.zeros(rate * 3 // 2, np.uint8)):   # random, and a TCF (1.5 s of zeros)
         rx, got, events = recv(rate, send(rate, bits, long_train=long_train))
         kinds = [e.kind for e in events]
         assert kinds[:2] == [CARRIER_UP, TRAINING_SUCCEEDED]
