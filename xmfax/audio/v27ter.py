@@ -74,7 +74,10 @@ class _PskTx:
         self._finished = False
 
     def put_bits(self, bits) -> None:
-        """Queue data bits (0/1) to send after the training (or after earlier bits)."""
+        """Queue data bits (0/1) to send after the training (or after earlier bits).
+
+        If the queue runs dry before :meth:`finish`, the transmitter keeps the line up
+        with (scrambled) binary ones until more bits come, as a modem does."""
         if self._finished:
             raise ValueError("put_bits after finish()")
         b = _bits(bits)
