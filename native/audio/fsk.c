@@ -1,11 +1,11 @@
-/* V.21 300 bit/s FSK (ITU-T V.21 §2: channel 1 F_A 980 Hz / F_Z 1180 Hz, channel 2
+/* V.21 300 bit/s FSK (ITU-T V.21: channel 1 F_A 980 Hz / F_Z 1180 Hz, channel 2
  * F_A 1650 Hz / F_Z 1850 Hz; F_A = binary 1 = mark, F_Z = binary 0 = space), as T.30
- * §5.1.1 uses channel 2 for its binary-coded signalling.
+ * uses channel 2 for its binary-coded signalling.
  *
  * Transmitter: a phase-continuous oscillator switched between the two frequencies at
  * the bit clock. Receiver: non-coherent detection by two complex correlators, each
  * one bit long, sliding sample by sample; their energy difference is the soft bit, their
- * sum the in-band power for carrier detect (T.30 §5.1.1 / V.21 §7: carrier on above
+ * sum the in-band power for carrier detect (V.21's received line signal detector, as T.30 uses it: on above
  * -43 dBm0, off below -48 dBm0); a DPLL on the soft bit's zero crossings places the
  * bit decisions mid-bit. */
 #include <stdlib.h>

@@ -1,13 +1,13 @@
-/* G.711 µ-law and A-law (ITU-T G.711 §2 / §3, Tables 1a/1b µ-law, 2a/2b A-law).
+/* G.711 µ-law and A-law (ITU-T G.711: the segment/step tables of both laws).
  *
  * Linear samples are 16-bit: the 14-bit (µ-law) and 13-bit (A-law) ranges of G.711
  * scaled up by 4 and 8. Encoding is the segment ("chord") and step arithmetic of
  * the tables: the segment is the position of the leading 1 of the (biased, for µ-law)
  * magnitude, the 4-bit step the bits after it. µ-law code words are sent inverted,
- * A-law code words with the even bits inverted (G.711 §3: XOR 0x55). */
+ * A-law code words with the even bits inverted (G.711: XOR 0x55). */
 #include "g711.h"
 
-#define ULAW_BIAS 0x84       /* 33 in 14-bit units, scaled by 4: G.711 Table 1a offset */
+#define ULAW_BIAS 0x84       /* 33 in 14-bit units, scaled by 4: µ-law's offset */
 #define ULAW_CLIP 32635      /* largest magnitude that, with the bias, stays in segment 7 */
 
 static int top_bit(unsigned v)

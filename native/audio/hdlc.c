@@ -366,14 +366,12 @@ static void end_frame(xm_hdlc_rx *s)
             push_event(s, XM_RX_FRAMING_OK, 1, 0);
         }
         return;
-    } else if (extra != 0) {
-        s->stats[4]++;                   /* not a whole number of octets */
-        if (s->len >= 2) {
-            uint8_t *d = push_event(s, XM_RX_FRAME, 0, s->len - 2);
-            memcpy(d, s->frame, (size_t) (s->len - 2));
-        }
     } else if (s->len < 4) {
         s->stats[5]++;                   /* shorter than address + control + FCS: noise */
+    } else if (extra != 0) {
+        s->stats[4]++;                   /* not a whole number of octets: a damaged frame */
+        uint8_t *d = push_event(s, XM_RX_FRAME, 0, s->len - 2);
+        memcpy(d, s->frame, (size_t) (s->len - 2));
     } else {
         int ok = xm_crc16(0xFFFF, s->frame, s->len) == GOOD_RESIDUE;
         s->stats[ok ? 0 : 1]++;

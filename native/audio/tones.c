@@ -1,9 +1,9 @@
 /* Fax and modem connect tones: generators and a detector.
  *
- * CNG:   T.30 §5.2.1.1 (1100 Hz +/- 38 Hz, 0.5 s on, 3 s off).
- * CED:   T.30 §5.2.1.2 = V.25 ANS (2100 Hz +/- 15 Hz, 2.6 s to 4 s, V.25 §2.2.1: with
+ * CNG:   T.30 (1100 Hz +/- 38 Hz, 0.5 s on, 3 s off).
+ * CED:   T.30 = V.25 ANS (2100 Hz +/- 15 Hz, 2.6 s to 4 s; V.25: with
  *        phase reversals every 450 ms +/- 25 ms when echo cancellers must be disabled).
- * ANSam: V.8 §5.2.1 (ANS amplitude-modulated by a 15 Hz sine, 20% +/- 1%).
+ * ANSam: V.8 (ANS amplitude-modulated by a 15 Hz sine, 20% +/- 1%).
  *
  * The detector mixes the signal down at each nominal frequency and sums it over 5 ms
  * blocks (a 200 Hz wide DFT bin). Over the last 40 ms it measures the share of the
@@ -81,7 +81,7 @@ int xm_tone_tx_run(xm_tone_tx *s, int16_t *out, int max)
             continue;
         }
         if (pr && s->n > 0 && s->n % (45 * XM_SAMPLE_RATE / 100) == 0)
-            s->phase += 0x80000000u;            /* V.25 §2.2.1: reversal every 450 ms */
+            s->phase += 0x80000000u;            /* V.25: a reversal every 450 ms */
         float v = s->amp * xm_sin(s->phase);
         if (am) {
             v *= 1.0f + 0.2f * xm_sin(s->am_phase);

@@ -1,6 +1,6 @@
-/* The fax and modem connect tones: CNG (T.30 §5.2.1.1: 1100 Hz, 0.5 s on, 3 s off),
- * CED / ANS (T.30 §5.2.1.2, V.25 §2.2: 2100 Hz for 2.6 to 4 s, optionally with a phase
- * reversal every 450 ms) and ANSam (V.8 §5.2.1: ANS amplitude-modulated at 15 Hz, 20%).
+/* The fax and modem connect tones: CNG (T.30: 1100 Hz, 0.5 s on, 3 s off),
+ * CED / ANS (T.30, V.25: 2100 Hz for 2.6 to 4 s, optionally with a phase
+ * reversal every 450 ms) and ANSam (V.8: ANS amplitude-modulated at 15 Hz, 20%).
  * Generators, and one detector for all of them. */
 #ifndef XMFAX_TONES_H
 #define XMFAX_TONES_H

@@ -11,6 +11,9 @@ seed), so every test is reproducible.
 - :func:`echo`       add a delayed, attenuated copy (a talker echo)
 - :func:`drift`      sample-clock drift in ppm (band-limited resampling)
 - :func:`g711_tandem` µ-law -> A-law -> µ-law coding
+- :func:`freq_shift` a frequency offset (single sideband)
+- :func:`speech_like`, :func:`voiced_speech` talk, for detector false alarms
+- :func:`bit_errors` bit error count of a received stream against the sent one
 - :func:`silence`, :func:`concat` to build line signals
 """
 from __future__ import annotations
@@ -161,3 +164,52 @@ def bit_errors(sent, received, max_lag: int = 400) -> tuple[int, int]:
     got = r[lag:lag + len(s)]
     errors = int(np.sum(got != s[:len(got)])) + (len(s) - len(got))
     return errors, len(s)
+
+
+_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480),
+           (660, 1720, 2410), (490, 1350, 1690), (570, 840, 2410), (440, 1020, 2240))
+
+
+def voiced_speech(n: int, level_dbm0: float, rng=None) -> np.ndarray:
+    """Vowel-like talk for detector false-alarm tests: a glottal pulse train whose pitch
+    glides between 80 and 260 Hz (so its harmonics sweep across 1100 and 2100 Hz), through
+    three formant resonators per vowel, in syllables of 80-400 ms with pauses, some of
+    them held notes (a steady pitch for up to 600 ms, the hardest case)."""
+    from scipy import signal as sps
+
+    r = _rng(rng)
+    n = int(n)
+    out = np.zeros(n)
+    k = 0
+    while k < n:
+        held = r.random() < 0.25
+        dur = int(r.uniform(0.3, 0.6) * RATE) if held else int(r.uniform(0.08, 0.4) * RATE)
+        dur = min(dur, n - k)
+        f0a = r.uniform(80, 260)
+        f0b = f0a if held else float(np.clip(f0a * r.uniform(0.7, 1.4), 80, 260))
+        f0 = np.linspace(f0a, f0b, dur) * (1 + 0.01 * r.standard_normal(dur).cumsum() / 50)
+        phase = np.cumsum(f0 / RATE)
+        pulses = np.diff(np.floor(phase), prepend=0.0)                 # one per period
+        src = sps.lfilter([1.0], [1.0, -0.95], pulses)                 # glottal roll-off
+        y = np.zeros(dur)
+        for fc in _VOWELS[r.integers(len(_VOWELS))]:
+            bw = 80.0 + fc * 0.05
+            rad = np.exp(-np.pi * bw / RATE)
+            a = [1.0, -2 * rad * np.cos(2 * np.pi * fc / RATE), rad * rad]
+            y += sps.lfilter([1.0 - rad], a, src)
+        y *= np.hanning(dur) if dur > 2 else 1.0
+        out[k:k + dur] = y
+        k += dur + int(r.uniform(0.05, 0.25) * RATE)
+    active = out[np.abs(out) > 1e-9]
+    scale = g711.dbm0_to_rms(level_dbm0) / math.sqrt(max(power(active), 1e-12))
+    return saturate(out * scale)
+
+
+def freq_shift(x, hz: float) -> np.ndarray:
+    """``x`` with every frequency moved by ``hz`` (single-sideband shift through the
+    analytic signal), as an FDM carrier system with an offset does."""
+    from scipy import signal as sps
+
+    a = sps.hilbert(np.asarray(x, dtype=np.float64))
+    k = np.arange(len(a))
+    return saturate(np.real(a * np.exp(2j * np.pi * hz * k / RATE)))

@@ -36,7 +36,7 @@ def test_cng_cadence_frequency_level():
     x = generate(Tone.CNG, 2 * 28000)                 # two cycles of 0.5 s on, 3 s off
     on = np.convolve(np.abs(x), np.ones(9), "same") > 0       # bridge the sine's zeros
     edges = np.flatnonzero(np.diff(on[8:].astype(int))) + 8
-    # on from 0 to 0.5 s, off to 3.5 s, on again: T.30 §5.2.1.1
+    # on from 0 to 0.5 s, off to 3.5 s, on again (T.30 CNG)
     assert np.all(np.abs(edges[:3] - [4000, 28000, 32000]) <= 5), edges
     assert abs(_peak_hz(x[:4000]) - 1100) < 1
     assert abs(g711.level_dbm0(x[:4000]) - (-13.0)) < 0.05
@@ -67,7 +67,7 @@ def test_phase_reversals_every_450_ms(tone, reversals):
     if not reversals:
         assert len(jumps) == 0
         return
-    # V.25 §2.2.1: a 180 degree reversal every 450 ms +/- 25 ms
+    # V.25: a 180 degree reversal every 450 ms +/- 25 ms
     assert len(jumps) == 26400 // 3600
     assert np.all(np.abs(np.diff(jumps) - 3600) <= 40)
 
@@ -78,7 +78,7 @@ def test_ansam_modulation(tone):
     env = np.abs(sps.hilbert(x))[400:-400]
     spec = np.abs(np.fft.rfft(env - env.mean()))
     freqs = np.fft.rfftfreq(len(env), 1 / RATE)
-    assert abs(freqs[np.argmax(spec)] - 15.0) < 0.2          # V.8 §5.2.1: 15 Hz
+    assert abs(freqs[np.argmax(spec)] - 15.0) < 0.2          # V.8: 15 Hz
     depth = (np.percentile(env, 99.5) - np.percentile(env, 0.5)) / (2 * env.mean())
     assert 0.17 < depth < 0.23                               # 20% +/- 1% (+ measuring)
 
@@ -178,12 +178,27 @@ def test_no_tone_in_speech_like_noise_or_white_noise():
         assert _ons(detect(impair.noise(30 * RATE, level, rng))) == []
 
 
+def test_no_tone_in_voiced_speech():
+    # pitch harmonics sweep through 1100 and 2100 Hz, some notes held for 600 ms
+    for seed in range(3):
+        for level in (-10, -25):
+            assert _ons(detect(impair.voiced_speech(40 * RATE, level, seed))) == []
+
+
 def test_tone_under_speech():
     # a CED with someone talking over it 10 dB down is still CED
     rng = np.random.default_rng(9)
     ced = generate(Tone.ANS, level_dbm0=-15)
     x = impair.saturate(ced.astype(float) + impair.speech_like(len(ced), -25, rng))
     assert _ons(detect(x))[0].tone == Tone.ANS
+
+
+@pytest.mark.parametrize("shift", [-10.0, 10.0])
+def test_detects_with_a_frequency_offset(shift):
+    for tone in (Tone.CNG, Tone.ANSAM_PR):
+        ev = _ons(detect(_pad(impair.freq_shift(generate(tone, 3 * 8000), shift))))
+        nominal = 1100.0 if tone == Tone.CNG else 2100.0
+        assert ev[-1].tone == tone and abs(ev[0].freq_hz - (nominal + shift)) < 2
 
 
 def test_detects_after_g711_tandem_and_drift():

@@ -192,7 +192,7 @@ def test_frequencies_and_bit_rate():
     x = tx.drain().astype(float)
     assert len(x) == round(1200 * RATE / 300)               # 300 bit/s
     one, zero = x[100:30 * 80 // 3 - 100], x[30 * 80 // 3 + 100:60 * 80 // 3 - 100]
-    for seg, f in ((one, 1650), (zero, 1850)):              # V.21 §2: F_A (1) 1650, F_Z (0) 1850
+    for seg, f in ((one, 1650), (zero, 1850)):              # V.21: F_A (1) 1650, F_Z (0) 1850
         spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg)), 16 * len(seg)))
         assert abs(np.argmax(spec) * RATE / (16 * len(seg)) - f) < 2
     assert abs(g711.level_dbm0(x) - (-13.0)) < 0.05
@@ -349,6 +349,17 @@ def test_g711_tandem_and_low_level():
     assert _ber(None, impair_fn=impair.g711_tandem) == 0.0
     assert _ber(None, impair_fn=lambda y: impair.gain(y, -30.0)) == 0.0   # -43 dBm0
     assert _ber(15, impair_fn=lambda y: impair.g711_tandem(impair.gain(y, -25.0))) == 0.0
+
+
+@pytest.mark.parametrize("shift", [-15.0, 15.0])
+def test_frequency_offset(shift):
+    assert _ber(12, impair_fn=lambda y: impair.freq_shift(y, shift)) == 0.0
+
+
+def test_speech_gives_no_frames():
+    rx = V21Receiver()
+    ev = rx.receive(impair.voiced_speech(30 * RATE, -12, 2))
+    assert not [f for f in _frames(ev) if f.fcs_ok]
 
 
 def test_frames_under_all_impairments_at_once():

@@ -1,7 +1,7 @@
 """G.711 µ-law and A-law (ITU-T G.711), in C: linear int16 <-> 8-bit code words.
 
 Also the level scale of the digital line: a sine at full scale (peak 32767) is
-+3.14 dBm0 (G.711 §4 / Table 5, the theoretical load capacity), which is how every
++3.14 dBm0 (G.711's theoretical load capacity), which is how every
 level in xmfax.audio (T.30's -43 dBm0 cut-off, tone levels) maps onto samples.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def transcode(codes, from_law: Law, to_law: Law) -> bytes:
     """Code words of one law to the other through the linear value (decode, re-encode).
 
     This is what a VoIP media gateway that transcodes through linear PCM does; G.711's
-    direct conversion tables (Tables 3/4) round a few dozen codes one step the other way."""
+    direct µ/A conversion tables round a few dozen codes one step the other way."""
     c = _codes(codes)
     out = np.empty(len(c), dtype=np.uint8)
     f, t = _law(from_law), _law(to_law)

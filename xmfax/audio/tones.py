@@ -1,9 +1,9 @@
 """The fax tones, in C: CNG, CED/ANS, ANSam (with or without phase reversals).
 
-* CNG (T.30 §5.2.1.1): 1100 Hz, 0.5 s on, 3 s off, from the calling fax.
-* CED (T.30 §5.2.1.2) = ANS (V.25 §2.2): 2100 Hz for 2.6 to 4 s from the answering one;
-  ``ANS_PR`` reverses the phase every 450 ms (V.25 §2.2.1: echo cancellers off).
-* ANSam (V.8 §5.2.1): ANS amplitude-modulated by 15 Hz at 20%; ``ANSAM_PR`` likewise.
+* CNG (T.30): 1100 Hz, 0.5 s on, 3 s off, from the calling fax.
+* CED (T.30) = ANS (V.25): 2100 Hz for 2.6 to 4 s from the answering one;
+  ``ANS_PR`` reverses the phase every 450 ms (V.25: to disable echo cancellers).
+* ANSam (V.8): ANS amplitude-modulated by 15 Hz at 20%; ``ANSAM_PR`` likewise.
 
 :class:`ToneGenerator` makes them; :class:`ToneDetector` hears them in any samples,
 tolerant in frequency (CNG +/- 38 Hz, ANS +/- 15 Hz, with a measurement margin) and level
@@ -79,10 +79,10 @@ def generate(tone: Tone | int, n: int | None = None, *, level_dbm0: float = -13.
 class ToneDetectorConfig:
     detect_cng: bool = True
     detect_ans: bool = True              # ANS/CED, ANSam, with or without reversals
-    on_dbm0: float = -43.0               # T.30 §5.1.1 cut-off levels, as for carriers
+    on_dbm0: float = -43.0               # the carriers' cut-off levels (V.21 as T.30 uses it)
     off_dbm0: float = -48.0
-    cng_tolerance_hz: float = 38.0 + 7.0   # T.30 §5.2.1.1: +/- 38 Hz (+ measuring margin)
-    ans_tolerance_hz: float = 15.0 + 7.0   # V.25 §2.2: +/- 15 Hz
+    cng_tolerance_hz: float = 38.0 + 7.0   # T.30: CNG +/- 38 Hz (+ measuring margin)
+    ans_tolerance_hz: float = 15.0 + 7.0   # V.25: ANS +/- 15 Hz
     cng_min_ms: int = 350                # bursts are 0.5 s +/- 15%
     ans_min_ms: int = 400                # six periods of ANSam's 15 Hz modulation
     min_purity: float = 0.5              # share of the power within ~100 Hz of the tone

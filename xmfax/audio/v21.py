@@ -35,7 +35,7 @@ class V21Config:
     channel: int = 2                  # V.21 channel 2 (1650/1850 Hz) is T.30's
     tx_level_dbm0: float = -13.0
     preamble_ms: float = 1000.0       # T.30 §5.3.1: flags for 1 s +/- 15% before the frames
-    carrier_on_dbm0: float = -43.0    # T.30 §5.1.1 / V.21 §7: carrier on above -43 dBm0
+    carrier_on_dbm0: float = -43.0    # V.21's signal detector, as T.30 uses it: on above -43 dBm0
     carrier_off_dbm0: float = -48.0   # ... and off below -48 dBm0
     max_frame: int = 2048             # octets of a frame without its FCS
 
