@@ -102,6 +102,8 @@ typedef struct {
     uint32_t lo_phase, lo_step;
     double zr, zi;                /* the block being summed */
     double hr[HIST], hi[HIST];    /* the last HIST block sums */
+    int strong[HIST];             /* the block alone looks like the tone (own purity, level) */
+    long long last_strong;        /* the sample count at the end of the last such block */
     int run;                      /* blocks since the tone started (0 = none) */
     int miss;
     int active;
@@ -186,7 +188,8 @@ static void push(xm_tone_rx *s, const tone_chan *c, int kind, int on, double lev
     e->level_dbm0 = level;
     e->freq_hz = c->f0 + c->df;
     e->am_depth = c->env_sum > 0.0 ? 2.0 * hypot(c->am_re, c->am_im) / c->env_sum : 0.0;
-    e->duration_ms = (double) (s->sample - c->start) * 1000.0 / XM_SAMPLE_RATE;
+    long long end = on ? s->sample : c->last_strong;
+    e->duration_ms = (double) (end - c->start) * 1000.0 / XM_SAMPLE_RATE;
     s->ev_count++;
 }
 
@@ -228,6 +231,12 @@ static void end_block(xm_tone_rx *s)
             }
         }
         double purity = pe > 0.0 ? 2.0 * pz / (BLOCK * pe) : 0.0;
+        /* the block on its own, to place the tone's edges to within 5 ms */
+        double zb = c->hr[slot] * c->hr[slot] + c->hi[slot] * c->hi[slot];
+        c->strong[slot] = s->he[slot] > 0.0 && 2.0 * zb / (BLOCK * s->he[slot]) >= s->cfg.min_purity
+                          && s->he[slot] / BLOCK >= s->off_power;
+        if (c->strong[slot])
+            c->last_strong = s->sample;
         double step = atan2(ci, cr);                  /* phase advance per block */
         double df = step * XM_SAMPLE_RATE / (TWO_PI * BLOCK);
         double need = c->active ? s->off_power : s->on_power;
@@ -250,7 +259,11 @@ static void end_block(xm_tone_rx *s)
             continue;
         }
         if (c->run == 0) {
-            c->start = s->sample - HIST * BLOCK;      /* the window reaches back 40 ms */
+            /* the tone began with the run of strong blocks that ends here */
+            int back = 0;
+            while (back < s->blocks && c->strong[(slot + HIST - back) % HIST])
+                back++;
+            c->start = s->sample - (long long) (back > 0 ? back : 1) * BLOCK;
             c->env_sum = c->am_re = c->am_im = 0.0;
             c->reversals = 0;
             c->rev_pending = 0;

@@ -104,7 +104,7 @@ def test_detects_and_classifies_each_tone(tone):
     if tone == Tone.CNG:
         assert [e.tone for e in ons] == [Tone.CNG]
         off = [e for e in ev if isinstance(e, ToneOff)]
-        assert len(off) == 1 and 450 <= off[0].duration_ms <= 650
+        assert len(off) == 1 and 490 <= off[0].duration_ms <= 510      # measured to 5 ms
         assert ons[0].sample < 800 + 4000                   # heard before the burst ends
     else:
         assert ons[-1].tone == tone                          # PR kinds once a reversal is heard
@@ -112,7 +112,7 @@ def test_detects_and_classifies_each_tone(tone):
         assert ons[0].tone == (Tone.ANSAM if tone >= Tone.ANSAM else Tone.ANS)
         assert ons[0].sample <= 800 + 4400                  # within 450 ms
         off = [e for e in ev if isinstance(e, ToneOff)]
-        assert len(off) == 1 and 3250 <= off[0].duration_ms <= 3450
+        assert len(off) == 1 and 3290 <= off[0].duration_ms <= 3310
     assert abs(ons[0].level_dbm0 - (-13.0)) < 1.0
 
 
@@ -151,6 +151,17 @@ def test_level_threshold(level, heard):
     for tone in (Tone.CNG, Tone.ANS):
         x = _pad(generate(tone, 8000, level_dbm0=level))
         assert bool(_ons(detect(x))) == heard, (tone, level)
+
+
+def test_cng_cadence_measured_in_noise():
+    # the on and off times of CNG (0.5 s / 3 s) come out of the events to within 10 ms
+    rng = np.random.default_rng(8)
+    clean = generate(Tone.CNG, 3 * 28000, level_dbm0=-25)
+    ev = detect(impair.with_snr(_pad(clean), 10, rng, ref=clean[:4000]))
+    offs = [e for e in ev if isinstance(e, ToneOff)]
+    assert len(offs) == 3 and all(abs(e.duration_ms - 500) <= 10 for e in offs)
+    ends = [e.sample - e.duration_ms * 8 for e in offs]            # the bursts' starts
+    assert all(abs(b - a - 28000) <= 80 for a, b in zip(ends, ends[1:]))
 
 
 def test_hysteresis_keeps_a_fading_tone():
