@@ -249,3 +249,13 @@ def test_shared_blocks_levels_and_pulse():
         centre = np.argmax(taps)
         assert abs(taps[centre] - 1.0) < 0.01
         assert np.max(np.abs(np.delete(taps, centre))) < 0.01
+
+
+@settings(max_examples=10)
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=1500), st.sampled_from(RATES),
+       st.booleans(), st.integers(min_value=1, max_value=997))
+def test_any_bits_any_blocks_round_trip(bits, rate, long_train, block):
+    b = np.array(bits, np.uint8)
+    _, got, events = recv(rate, send(rate, b, long_train=long_train, block=block), block=block)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert np.array_equal(got[:len(b)], b)

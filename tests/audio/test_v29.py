@@ -208,3 +208,13 @@ def test_training_after_long_noise_is_still_found():
     assert kinds == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
     assert np.array_equal(got[:len(bits)], bits)
     assert rx.state == "data"
+
+
+@settings(max_examples=10)
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=2500), st.sampled_from(RATES),
+       st.integers(min_value=1, max_value=997))
+def test_any_bits_any_blocks_round_trip(bits, rate, block):
+    b = np.array(bits, np.uint8)
+    _, got, events = recv(rate, send(rate, b, block=block), block=block)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert np.array_equal(got[:len(b)], b)
