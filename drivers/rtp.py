@@ -90,6 +90,8 @@ class RTPResult:
     foreign: int                 # datagrams from anyone else (ignored)
     socket_errors: int
     ssrc: int                    # ours
+    peer_ssrc: int | None        # the stream's SSRC at the end (None: nothing heard)
+    unplayed: int                # samples received but still in the jitter buffer at the end
 
 
 class RTPDriver(asyncio.DatagramProtocol):
@@ -235,7 +237,8 @@ class RTPDriver(asyncio.DatagramProtocol):
 
     def result(self) -> RTPResult:
         return RTPResult(self.receiver.stats, self.remote, self.sender.packets_sent, self.pulled,
-                         self.datagrams_in, self.foreign, self.socket_errors, self.sender.ssrc)
+                         self.datagrams_in, self.foreign, self.socket_errors, self.sender.ssrc,
+                         self.receiver.ssrc, self.receiver.buffered)
 
 
 async def run_rtp(source: Source | None, sink: Sink | None, *, local: Address = ("0.0.0.0", 0),
