@@ -239,6 +239,22 @@ def test_blocks_of_any_size_give_the_same_events(cuts):
     assert got == whole and d.samples_received == len(x)
 
 
+@settings(max_examples=20)
+@given(st.sampled_from(list(Tone)[:5]), st.lists(st.integers(0, 5000), max_size=20))
+def test_generator_blocks_of_any_size(tone, cuts):
+    whole = ToneGenerator(tone, duration_ms=2000).samples(20000)
+    g = ToneGenerator(tone, duration_ms=2000)
+    parts = [g.samples(c) for c in cuts] + [g.samples(20000)]
+    assert np.array_equal(np.concatenate(parts), whole) and len(whole) == 16000 and g.done
+
+
+@settings(max_examples=30)
+@given(st.binary(min_size=2, max_size=6000))
+def test_fuzz_detector_random_samples(raw):
+    ev = ToneDetector().receive(np.frombuffer(raw[: len(raw) // 2 * 2], np.int16))
+    assert all(isinstance(e, (ToneOn, ToneOff)) for e in ev)
+
+
 def test_config_validation():
     with pytest.raises(ValueError):
         ToneDetectorConfig(on_dbm0=-50, off_dbm0=-40)

@@ -126,6 +126,31 @@ def test_c_hdlc_round_trip_with_bad_fcs_frames(frames, data):
     assert got == [(k not in bad, f) for k, f in enumerate(frames)]
 
 
+@settings(max_examples=80)
+@given(st.binary(max_size=600), st.integers(4, 64))
+def test_fuzz_hdlc_rx_random_bits(raw, max_len):
+    bits = np.unpackbits(np.frombuffer(raw, np.uint8))
+    for t, ok, data in CHdlc(max_len=max_len).decode(bits):
+        assert t in (1, 2, 3, 6)
+        if t == 1:
+            assert 2 <= len(data) <= max_len
+            if ok:
+                assert pyhdlc.fcs_ok(data + pyhdlc.fcs16(data))
+
+
+@settings(max_examples=30)
+@given(st.binary(min_size=2, max_size=4000))
+def test_fuzz_receivers_random_samples(raw):
+    x = np.frombuffer(raw[: len(raw) // 2 * 2], np.int16)
+    ev = V21Receiver().receive(x)
+    assert all(isinstance(e, (CarrierUp, CarrierDown, FramingOK, HdlcFrame, FrameAborted,
+                              v21.FrameTooLong)) for e in ev)
+    assert [e.sample for e in ev] == sorted(e.sample for e in ev)
+    raw_rx = V21Receiver(raw=True)
+    raw_rx.receive(x)
+    assert len(raw_rx.bits()) <= len(x) * 300 // 8000 + 1
+
+
 def test_stuffing_flags_and_ones_inside_frames():
     frames = [b"\x7e\x7e\x7e", b"\xff" * 40, b"\x3f\x7e\xfc\x1f\xf8", bytes(range(256))]
     h = CHdlc()
