@@ -395,6 +395,8 @@ class _Source:
         elif udelta == 0 or udelta > _MOD16 - MAX_MISORDER:
             ext = self.cycles + seq - (_MOD16 if seq > self.max_seq else 0)
             kind = "duplicate" if ext in self.seen else "old"
+            if kind == "old" and ext < self.base:
+                self.base = ext             # it was sent before the first one we saw: expected
         elif seq == self.bad_seq:
             return "restart", seq                           # the jump is believed: caller restarts
         else:

@@ -254,6 +254,21 @@ def test_packets_later_than_the_depth_are_dropped_and_counted():
     assert st.late == 2 and st.lost == 0 and st.reordered == 2 and st.played_packets == 18
 
 
+def test_a_stream_whose_first_packets_arrive_out_of_order_loses_nothing():
+    data = codes(160 * 6)
+    pk = stream(data)
+    arrivals = [(0.0, pk[2]), (0.001, pk[0]), (0.002, pk[1])] + [(0.02 * k, pk[k]) for k in range(3, 6)]
+    r = RTPReceiver(RTPConfig(jitter_depth=0.1), 0.0)
+    for t, d in arrivals:
+        r.receive(d, t)
+    st = r.stats
+    assert st.lost == 0 and st.reordered == 2 and st.played_packets == 6 and st.late == 0
+    # anchored on packet 2 (100 ms after it came), packets 0 and 1 still had room before it
+    out = r.play(1.0)
+    start = 800 - 320
+    assert out[start:start + len(data)] == data and set(out[:start]) == {U}
+
+
 def test_duplicates_are_dropped_and_counted():
     data = codes(160 * 20)
     pk = stream(data)
@@ -554,3 +569,76 @@ def test_driver_tick_keeps_the_clock_after_a_stall():
     d.tick(lambda n: pulled.append(n) or np.zeros(n, np.int16), lambda y: played.append(len(y)))
     assert pulled == [2400, 160] and played == [2400, 160]
     assert d.sender.packets_sent == 16 and d.sender.pending == 0
+
+
+class _ImpairingRelay(asyncio.DatagramProtocol):
+    """A UDP relay on 127.0.0.1 that loses, duplicates and delays (so reorders) what the
+    sender sends on to the receiver, with a seeded random; what comes back is dropped."""
+
+    def __init__(self, target, rng: random.Random, *, loss=0.05, dup=0.05, delay=0.04):
+        self.target, self.rng = target, rng
+        self.loss, self.dup, self.delay = loss, dup, delay
+        self.sender = None
+        self.dropped: list[int] = []
+        self.forwarded: list[int] = []
+        self.duplicated = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data, addr) -> None:
+        if addr[1] == self.target[1]:
+            return                                    # the receiver's own stream: not needed
+        seq = parse_rtp(data).sequence
+        loop = asyncio.get_running_loop()
+        if self.forwarded and self.rng.random() < self.loss:   # (never the first packet)
+            self.dropped.append(seq)
+            return
+        self.forwarded.append(seq)
+        copies = 2 if self.rng.random() < self.dup else 1
+        self.duplicated += copies - 1
+        for _ in range(copies):
+            loop.call_later(self.rng.uniform(0, self.delay), self.transport.sendto, data, self.target)
+
+
+def test_driver_over_a_lossy_jittery_udp_path_plays_exactly_what_arrived():
+    x = _tone(12000)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        ready = loop.create_future()
+        heard: list[np.ndarray] = []
+        cfg = RTPConfig(jitter_depth=0.1)            # 40 ms of network jitter, and margin
+        b = loop.create_task(run_rtp(None, heard.append, local=("127.0.0.1", 0), stop=stop,
+                                     on_ready=ready.set_result, config=cfg))
+        b_addr = await ready
+        transport, relay = await loop.create_datagram_endpoint(
+            lambda: _ImpairingRelay(tuple(b_addr), random.Random(5)), local_addr=("127.0.0.1", 0))
+        try:
+            relay_port = transport.get_extra_info("sockname")[1]
+            ra = await run_rtp(_Source(x), None, local=("127.0.0.1", 0),
+                               remote=("127.0.0.1", relay_port), duration=1.6, sender=sender())
+            await asyncio.sleep(0.3)
+            stop.set()
+            rb = await b
+        finally:
+            transport.close()
+        return ra, rb, relay, np.concatenate(heard)
+
+    ra, rb, relay, y = asyncio.run(asyncio.wait_for(main(), 20))
+    assert relay.dropped and relay.duplicated, "the seeded relay should both lose and duplicate"
+    first = sender().sequence
+    want = bytearray(g711.encode(x, "ulaw"))
+    for seq in relay.dropped:
+        k = (seq - first) % 65536
+        want[160 * k:160 * (k + 1)] = bytes([U]) * 160
+    heard = g711.encode(y, "ulaw")
+    i = heard.find(bytes(want[:400]))
+    assert i >= 0 and heard[i:i + len(want)] == bytes(want)
+    st = rb.stats
+    last = max(relay.forwarded, key=lambda s: (s - first) % 65536)
+    lost = [s for s in relay.dropped if (s - first) % 65536 < (last - first) % 65536]
+    assert st.lost == len(lost) and st.duplicate == relay.duplicated and st.late == 0
+    assert st.played_packets == len(relay.forwarded) and st.reordered > 0
+    assert len(y) == rb.samples_sent
