@@ -183,5 +183,5 @@ def test_any_offer_is_answered_200_or_refused_never_a_crash(offer, with_t38):
         net.run(0.01)
         assert probe.statuses[-1] in (200, 488)
     else:
-        assert probe.statuses and probe.statuses[-1] in (400, 415, 488, 413)
+        assert probe.statuses and probe.statuses[-1] in (400, 415, 488, 513)
     assert ua.errors == []
