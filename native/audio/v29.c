@@ -387,10 +387,13 @@ static void identify(xm_v29_rx_t *rx)
     float complex a = d1 < d2 ? e : o;
     int parity = d1 < d2 ? 0 : 1;
     /* accept on two windows in a row that agree (the first may straddle
-     * the start of segment 2) */
+     * the start of segment 2); A turning from one to the next is a carrier
+     * frequency offset (V.29 allows the receiver to see up to ±7 Hz, about
+     * 25° a window) */
     float complex prev = rx->last_a;
+    float turn = cargf(a * conjf(prev));
     int agree = rx->matched && parity == rx->a_parity
-        && cabsf(a - prev) < 0.25f * cabsf(a);
+        && fabsf(cabsf(a) - cabsf(prev)) < 0.25f * cabsf(a) && fabsf(turn) < 0.8f;
     rx->matched = 1;
     rx->a_parity = parity;
     rx->last_a = a;
@@ -398,9 +401,12 @@ static void identify(xm_v29_rx_t *rx)
     rx->symbols = SETTLE;
     if (!agree)
         return;
-    /* rotate A onto 180° and scale it to 3 */
-    float alpha = cargf(a);
+    /* rotate A (as it is now, half a window after the middle of the last
+     * one) onto 180°, start the carrier loop at the offset, scale A to 3 */
+    float per_symbol = turn / AVERAGE;
+    float alpha = cargf(a) + per_symbol * (AVERAGE / 2 + 1);
     xm_qam_rx_rotate(&rx->q, alpha - (float) M_PI);
+    rx->q.freq = per_symbol;
     rx->q.gain *= 3.0f / cabsf(a);
     rx->q.agc_frozen = 1;
     rx->flips = 0;

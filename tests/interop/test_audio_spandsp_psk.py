@@ -141,3 +141,21 @@ def test_talker_echo_into_our_receiver(modem, rate, delay_ms):
     data = bits(4000, 7)
     for tx in ("spandsp", "xmfax"):
         assert ap.link(tx, "xmfax", modem, rate, data, lambda x: impair.echo(x, delay_ms, -20.0)) == 0, tx
+
+
+def _frequency_shift(hz):
+    from scipy.signal import hilbert
+
+    def apply(x):
+        n = np.arange(len(x))
+        return impair.saturate(np.real(hilbert(x.astype(float)) * np.exp(2j * np.pi * hz * n / 8000)))
+    return apply
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+@pytest.mark.parametrize("hz", [7.0, -7.0])
+def test_carrier_offset_into_our_receiver(modem, rate, hz):
+    # V.29 asks a receiver to take the carrier ±7 Hz off (FDM links); V.27 ter likewise
+    data = bits(4000, 8)
+    for tx in ("spandsp", "xmfax"):
+        assert ap.link(tx, "xmfax", modem, rate, data, _frequency_shift(hz)) == 0, tx
