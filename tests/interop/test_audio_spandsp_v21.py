@@ -184,3 +184,75 @@ def test_bit_error_rate_no_worse_than_spandsp(snr):
     assert mean(False, True) <= ss * 1.1, snr
     # spandsp's receiver does as well on our signal as on its own
     assert mean(True, False) <= ss * 1.25, snr
+
+
+# ---- HDLC alone, bit for bit: our framing into spandsp's hdlc_rx and spandsp's hdlc_tx
+#      into ours (no modem in between)
+
+def _random_frames(rng, n):
+    frames = []
+    for _ in range(n):
+        size = int(rng.integers(3, 300))
+        f = rng.integers(0, 256, size, dtype=np.uint8)
+        f[rng.random(size) < 0.2] = rng.choice([0x7E, 0xFF, 0x1F, 0xF8])   # stuffing-heavy
+        frames.append(f.tobytes())
+    return frames
+
+
+def test_hdlc_bits_ours_into_spandsp():
+    import ctypes
+
+    from xmfax.audio._c import ffi, lib as xm
+
+    frames = _random_frames(np.random.default_rng(21), 60)
+    tx = ffi.gc(xm.xm_hdlc_tx_new(2048, 65536), xm.xm_hdlc_tx_free)
+    xm.xm_hdlc_tx_flags(tx, 2)
+    for f in frames:
+        assert xm.xm_hdlc_tx_frame(tx, f, len(f), 0) == 0
+    bits = np.zeros(200000, np.uint8)
+    n = xm.xm_hdlc_tx_get_bits(tx, ffi.from_buffer("uint8_t[]", bits, True), len(bits))
+    lib = sa.load()
+    got = []
+    cb = sa.HDLC_FRAME(lambda _u, pkt, length, ok: got.append((ctypes.string_at(pkt, length), bool(ok)))
+                       if length >= 0 else None)
+    rx = lib.hdlc_rx_init(None, 0, 1, 1, cb, None)
+    try:
+        for b in bits[:n]:
+            lib.hdlc_rx_put_bit(rx, int(b))
+    finally:
+        lib.hdlc_rx_free(rx)
+    assert got == [(f, True) for f in frames]
+
+
+def test_hdlc_bits_spandsp_into_ours():
+    from xmfax.audio._c import ffi, lib as xm
+
+    frames = _random_frames(np.random.default_rng(22), 60)
+    lib = sa.load()
+    tx = lib.hdlc_tx_init(None, 0, 1, 0, None, None)
+    bits = []
+    try:
+        lib.hdlc_tx_flags(tx, 2)
+        pending = list(frames)
+        while pending:
+            if lib.hdlc_tx_frame(tx, pending[0], len(pending[0])) == 0:
+                pending.pop(0)
+            bits.append(lib.hdlc_tx_get_bit(tx))
+            if len(bits) > 400000:
+                raise AssertionError("spandsp hdlc_tx did not take the frames")
+        # the last two frames are still queued: their bits (with stuffing) and flags after
+        bits += [lib.hdlc_tx_get_bit(tx) for _ in range(2 * 10 * 310)]
+    finally:
+        lib.hdlc_tx_free(tx)
+    rx = ffi.gc(xm.xm_hdlc_rx_new(2048, 2), xm.xm_hdlc_rx_free)
+    ev = ffi.new("xm_rx_event *")
+    buf = ffi.new("uint8_t[4096]")
+    got = []
+    arr = np.array(bits, np.uint8)
+    for k in range(0, len(arr), 64):
+        part = arr[k:k + 64]
+        xm.xm_hdlc_rx_put_bits(rx, ffi.from_buffer("uint8_t[]", part), len(part))
+        while xm.xm_hdlc_rx_next(rx, ev, buf, 4096):
+            if ev.type == 1:
+                got.append((bytes(ffi.buffer(buf, ev.len)), bool(ev.ok)))
+    assert got == [(f, True) for f in frames]
