@@ -84,12 +84,17 @@ class Dispatcher(peers.Kamailio):
     """Kamailio running examples/kamailio/dispatcher.cfg (tests/sip/peers.py starts, checks
     with `kamailio -c`, and always stops it) with ``nodes`` (127.0.0.1 ports) in its list."""
 
-    def __init__(self, tmp: Path, nodes: list[int]) -> None:
+    def __init__(self, tmp: Path, nodes: list[int], *, maxload: int | None = None) -> None:
         port = peers.free_port()
         dslist = tmp / "dispatcher.list"
-        dslist.write_text("".join(f"1 sip:127.0.0.1:{p} 8 0\n" for p in nodes))
+        attrs = f" duid=n{{p}};maxload={maxload}" if maxload else ""
+        dslist.write_text("".join(f"1 sip:127.0.0.1:{p} 8 0{attrs.format(p=p)}\n" for p in nodes))
+        self.call_load = maxload is not None
         super().__init__(tmp / "kamailio", CFG, transports=("udp",), defines={
             "SIP_PORT": port, "LISTEN": f"udp:127.0.0.1:{port}", "DS_LIST": f'"{dslist}"'})
+
+    def _base(self) -> list[str]:
+        return super()._base() + (["-A", "WITH_CALL_LOAD"] if self.call_load else [])
 
     def text(self) -> str:
         """Kamailio's log so far (-E: stderr)."""
@@ -102,8 +107,8 @@ class Dispatcher(peers.Kamailio):
         self.stop(quiet=True)
 
 
-def start_kamailio(tmp: Path, nodes: list[int]) -> tuple[Dispatcher, int]:
-    kam = Dispatcher(tmp, nodes)
+def start_kamailio(tmp: Path, nodes: list[int], **kw) -> tuple[Dispatcher, int]:
+    kam = Dispatcher(tmp, nodes, **kw)
     kam.start()
     return kam, kam.port
 
@@ -209,7 +214,7 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
-  <pause milliseconds="100"/>
+  <pause milliseconds="{{hold_ms}}"/>
   <send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -251,19 +256,22 @@ def invites_received(tmp: Path, name: str) -> set[str]:
     return calls
 
 
-def sipp_calls(tmp: Path, kam_port: int, calls: int, *, tag: str, rate: int = 20,
+def caller_argv(tmp: Path, kam_port: int, calls: int, *, tag: str, rate: int = 20, hold_ms: int = 100,
+                timeout: float = 60) -> list[str]:
+    scen = tmp / f"caller-{hold_ms}.xml"
+    scen.write_text(CALLER_XML.replace("{hold_ms}", str(hold_ms)))
+    return ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", str(calls),
+            "-r", str(rate), "-l", "10", "-s", "+15550100", "-nostdin", "-timeout", f"{int(timeout)}s",
+            "-timeout_error", "-trace_err", "-error_file", str(tmp / f"caller-{tag}-errors.log"),
+            "-mp", str(free_udp_port()), f"127.0.0.1:{kam_port}"]
+
+
+def sipp_calls(tmp: Path, kam_port: int, calls: int, *, tag: str, rate: int = 20, hold_ms: int = 100,
                timeout: float = 60) -> subprocess.CompletedProcess:
-    """`calls` T.38 calls through Kamailio, at most 10 at a time; sipp's exit status 0 means
-    every one was answered and hung up."""
-    scen = tmp / "caller.xml"
-    scen.write_text(CALLER_XML)
-    stat = tmp / f"caller-{tag}"
-    return subprocess.run(
-        ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", str(calls),
-         "-r", str(rate), "-l", "10", "-s", "+15550100", "-nostdin", "-timeout", f"{int(timeout)}s",
-         "-timeout_error", "-trace_err", "-error_file", f"{stat}-errors.log",
-         "-mp", str(free_udp_port()), f"127.0.0.1:{kam_port}"],
-        capture_output=True, text=True, timeout=timeout + 15)
+    """`calls` T.38 calls through Kamailio, at most 10 at a time, each held ``hold_ms``;
+    sipp's exit status 0 means every one was answered and hung up."""
+    return subprocess.run(caller_argv(tmp, kam_port, calls, tag=tag, rate=rate, hold_ms=hold_ms,
+                                      timeout=timeout), capture_output=True, text=True, timeout=timeout + 15)
 
 
 @needs_kamailio
@@ -593,3 +601,78 @@ def test_xmfax_node_stopping_finishes_its_call_and_sends_new_ones_on(tmp_path):
     finally:
         for p in reversed(procs):
             p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
+
+
+@needs_kamailio
+@needs_sipp
+def test_sipp_call_load_keeps_each_node_under_its_maxload(tmp_path):
+    """-A WITH_CALL_LOAD (algorithm 10): two nodes with maxload=3; 6 calls held 3 s land 3
+    and 3; a 7th while they are held finds no node under its limit and gets 503 from
+    Kamailio (no node is asked); once the BYEs have gone through, 6 held calls fit again."""
+    pa, pb = free_ports(2)
+    procs: list = []
+    try:
+        procs += [sipp_node(tmp_path, "a", pa), sipp_node(tmp_path, "b", pb)]
+        kam, kport = start_kamailio(tmp_path, [pa, pb], maxload=3)
+        procs.append(kam)
+        for round_ in ("first", "second"):
+            before_a, before_b = invites_received(tmp_path, "a"), invites_received(tmp_path, "b")
+            held = subprocess.Popen(caller_argv(tmp_path, kport, 6, tag=round_, rate=50, hold_ms=3000),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                dispatched = 6 * (1 + (round_ == "second"))
+                deadline = time.monotonic() + 10
+                while len(re.findall(r"call \S+ to node", kam.text())) < dispatched:
+                    assert time.monotonic() < deadline, kam.text()[-3000:]
+                    time.sleep(0.05)
+                mark = len(kam.text())
+                extra = sipp_calls(tmp_path, kport, 1, tag=f"{round_}-extra")
+                assert extra.returncode != 0                     # refused: every node is full
+                assert "no active fax node" in kam.text()[mark:]
+                assert held.wait(timeout=30) == 0               # the 6 held calls all completed
+            finally:
+                if held.poll() is None:
+                    held.kill()
+                    held.wait(timeout=5)
+            assert len(invites_received(tmp_path, "a") - before_a) == 3
+            assert len(invites_received(tmp_path, "b") - before_b) == 3
+            time.sleep(0.3)                                     # the last BYEs pass Kamailio
+    finally:
+        for p in reversed(procs):
+            p.kill()
+
+
+@needs_kamailio
+@needs_sipp
+def test_sipp_call_load_failover_moves_the_count(tmp_path):
+    """WITH_CALL_LOAD and a dead node (nothing on b's port from the start, maxload=3): a call
+    given to b fails over to a and succeeds; afterwards a's count is right: 3 held calls
+    fit on a, a 4th is refused (a count left on b, or lost from a, would show here)."""
+    pa, pb = free_ports(2)
+    procs: list = []
+    try:
+        procs.append(sipp_node(tmp_path, "a", pa))
+        kam, kport = start_kamailio(tmp_path, [pa, pb], maxload=3)
+        procs.append(kam)
+        first = sipp_calls(tmp_path, kport, 2, tag="first", rate=10, hold_ms=500)
+        assert first.returncode == 0, kam.text()[-3000:]
+        assert re.search(rf"fails over to node sip:127\.0\.0\.1:{pa}", kam.text()), kam.text()[-3000:]
+        mark = len(kam.text())
+        held = subprocess.Popen(caller_argv(tmp_path, kport, 3, tag="held", rate=50, hold_ms=2500),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while len(re.findall(r"call \S+ to node", kam.text()[mark:])) < 3:
+                assert time.monotonic() < deadline, kam.text()[-3000:]
+                time.sleep(0.05)
+            extra = sipp_calls(tmp_path, kport, 1, tag="extra")
+            assert extra.returncode != 0 and "no active fax node" in kam.text()[mark:]
+            assert held.wait(timeout=30) == 0
+        finally:
+            if held.poll() is None:
+                held.kill()
+                held.wait(timeout=5)
+        assert len(invites_received(tmp_path, "a")) == 2 + 3
+    finally:
+        for p in reversed(procs):
+            p.kill()
