@@ -4,6 +4,7 @@ with a 407 challenge, routed by the registrar's location to the callee, record-r
 callee's re-INVITE to T.38 and the caller's BYE through the route set, then unREGISTER."""
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -84,5 +85,9 @@ def test_register_call_reinvite_bye_through_kamailio(kamailio):
         assert sum(s.startswith("REGISTER ") for s in lines("recv", "out")) == 4
         assert sum(s.startswith("SIP/2.0 401") for s in lines("recv", "in")) == 2
         assert sum(s.startswith("SIP/2.0 200 OK (SDP: t38)") for s in lines("send", "out")) == 1
+        for name in ("send", "recv"):           # no credential in any event
+            text = repr(pump.events[name])
+            assert SEND.password not in text and RECV.password not in text
+            assert not re.search(r'response="?[0-9a-f]{32}', text)
     finally:
         pump.close()
