@@ -107,7 +107,7 @@ class Media:
             pt, _, rest = value.strip().partition(" ")
             name, _, tail = rest.strip().partition("/")
             rate = tail.partition("/")[0]
-            if pt and name and rate.isdigit() and len(rate) <= 9:
+            if pt and name and rate.isascii() and rate.isdigit() and len(rate) <= 9:
                 result.setdefault(pt, (name.upper(), int(rate)))
         return result
 
