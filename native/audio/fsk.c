@@ -313,8 +313,8 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
         s->power += ((e0 + e1) * norm - s->power) * alpha;
 
         /* a signal starting on top of noise (the power jumps by 6 dB over its recent
-         * level) starts the bit timing acquisition again, as at carrier up */
-        /* (a running mean over the first 64 ms of a carrier, then a 64 ms average) */
+         * level: a running mean over the first 64 ms of a carrier, then a 64 ms average)
+         * starts the bit timing acquisition again, as at carrier up */
         if (s->since_up < 512)
             s->since_up++;
         s->slow_power += (s->power - s->slow_power) / (double) s->since_up;
@@ -336,7 +336,6 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
                 s->surging = 0;
                 s->transitions = 0;
                 s->edge_slope = 0.0f;
-
                 s->last_d = (float) (e1 - e0);
                 xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_UP, s->sample);
             }

@@ -57,7 +57,8 @@ void xm_hdlc_rx_put_bits(xm_hdlc_rx *s, const uint8_t *bits, int n);
 void xm_hdlc_rx_status(xm_hdlc_rx *s, int type, long long sample);
 /* Set the sample count stamped on the following events. */
 void xm_hdlc_rx_set_sample(xm_hdlc_rx *s, long long sample);
-/* Free event slots: a feeder stops when it reaches 0 and resumes after next(). */
+/* Free event slots (16 in all): a feeder stops when it runs low and resumes after next();
+ * an event pushed into a full queue drops the oldest. */
 int xm_hdlc_rx_room(const xm_hdlc_rx *s);
 /* Pop the oldest event: 1 and its octets (up to cap) copied to data, or 0 when none. */
 int xm_hdlc_rx_next(xm_hdlc_rx *s, xm_rx_event *ev, uint8_t *data, int cap);
