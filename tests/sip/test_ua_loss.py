@@ -452,3 +452,18 @@ def test_a_call_the_driver_never_answers_ends_with_480():
     (ended,) = net.of("a", CallEnded)
     assert (ended.reason, ended.status) == ("timeout", 480)
     assert probe.statuses == [100, 480] and ua.settled and ua.errors == []
+
+
+def test_lost_reinvite_and_lost_200_to_it():
+    net, a, b = pair(a={"t38_switch_after": 0.5})
+    place(net, a, b)
+    net.run(0.01)
+    lost_invite = net.drop_nth(lambda p: p.first_line.startswith("INVITE") and p.at > 0.1)
+    lost_ok = net.drop_nth(lambda p: p.first_line.startswith("SIP/2.0 200") and p.at > 0.1
+                           and b"(SDP" not in p.data and b"m=image" in p.data)
+    net.run(3.0)
+    assert len(lost_invite) == 1 and len(lost_ok) == 1
+    (mc_a,), (mc_b,) = net.of("a", MediaChanged), net.of("b", MediaChanged)
+    assert mc_a.media.kind == mc_b.media.kind == "t38"
+    assert 1.0 < mc_a.time < 1.6                    # re-INVITE again at +T1, its 200 at +T1
+    assert sum(1 for p in net.sent if p.first_line.startswith("ACK")) == 2   # initial + re
