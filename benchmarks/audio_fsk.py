@@ -165,7 +165,7 @@ def speed_table() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=200)
-    ap.add_argument("--bits", type=int, default=20000)
+    ap.add_argument("--bits", type=int, default=40000)
     args = ap.parse_args()
     frame_table(args.frames, [8, 6, 5, 4, 3, 2, 1, 0])
     ber_table(args.bits, [4, 2, 0, -2, -4])
