@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from xmfax.errors import DriverError
-from xmfax.rtp import RATE, RTPConfig, RTPReceiver, RTPSender, RTPStats
+from xmfax.rtp import RATE, Event, RTPConfig, RTPReceiver, RTPSender, RTPStats
 
 from .t38_udp import parse_hostport
 
@@ -92,6 +92,7 @@ class RTPResult:
     ssrc: int                    # ours
     peer_ssrc: int | None        # the stream's SSRC at the end (None: nothing heard)
     unplayed: int                # samples received but still in the jitter buffer at the end
+    events: tuple[Event, ...]    # the receiver's TelephoneEvents and SourceChanges, in order
 
 
 class RTPDriver(asyncio.DatagramProtocol):
@@ -118,6 +119,8 @@ class RTPDriver(asyncio.DatagramProtocol):
         self._first_error_at: float | None = None
         self.fatal: DriverError | None = None
         self.pulled = 0               # samples taken from the source
+        self.events: list[Event] = []
+        self.on_event: Callable[[Event], None] | None = None
         self.wakeup = asyncio.Event()
 
     def connection_made(self, transport) -> None:
@@ -184,6 +187,10 @@ class RTPDriver(asyncio.DatagramProtocol):
         codes = self.receiver.play(now)
         if codes and sink is not None:
             sink(g711.decode(codes, self.config.law))
+        for event in self.receiver.events():
+            self.events.append(event)
+            if self.on_event is not None:
+                self.on_event(event)
 
     def _send(self, datagram: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -238,19 +245,22 @@ class RTPDriver(asyncio.DatagramProtocol):
     def result(self) -> RTPResult:
         return RTPResult(self.receiver.stats, self.remote, self.sender.packets_sent, self.pulled,
                          self.datagrams_in, self.foreign, self.socket_errors, self.sender.ssrc,
-                         self.receiver.ssrc, self.receiver.buffered)
+                         self.receiver.ssrc, self.receiver.buffered, tuple(self.events))
 
 
 async def run_rtp(source: Source | None, sink: Sink | None, *, local: Address = ("0.0.0.0", 0),
                   remote: Address | None = None, config: RTPConfig | None = None,
                   duration: float | None = None, until: Callable[[], bool] | None = None,
                   stop: asyncio.Event | None = None, on_ready=None,
-                  sock: socket.socket | None = None, sender: RTPSender | None = None) -> RTPResult:
+                  sock: socket.socket | None = None, sender: RTPSender | None = None,
+                  on_event: Callable[[Event], None] | None = None) -> RTPResult:
     """Pump ``source`` -> RTP -> the peer and the peer -> jitter buffer -> ``sink`` until
     ``duration`` seconds passed, ``until()`` is true, or ``stop`` is set; the RTPResult.
 
     ``source(n)`` returns the next n int16 samples to send (None: silence); ``sink(samples)``
-    takes the samples played out (None: dropped). ``on_ready(local_address)`` once the
+    takes the samples played out (None: dropped). ``on_event(event)`` for each RFC 4733
+    TelephoneEvent and SourceChanged as the receiver reports it (all of them are also in the
+    result). ``on_ready(local_address)`` once the
     socket is bound. ``sock``: an already bound UDP socket to use (closed at the end).
     DriverError if the socket cannot be opened or the far end is unreachable."""
     if duration is None and until is None and stop is None:
@@ -269,6 +279,7 @@ async def run_rtp(source: Source | None, sink: Sink | None, *, local: Address = 
     except OSError as exc:
         sock.close()
         raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
+    driver.on_event = on_event
     try:
         if on_ready is not None:
             on_ready(transport.get_extra_info("sockname")[:2])

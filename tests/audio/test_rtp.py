@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import struct
 
 import numpy as np
 import pytest
@@ -642,3 +641,27 @@ def test_driver_over_a_lossy_jittery_udp_path_plays_exactly_what_arrived():
     assert st.lost == len(lost) and st.duplicate == relay.duplicated and st.late == 0
     assert st.played_packets == len(relay.forwarded) and st.reordered > 0
     assert len(y) == rb.samples_sent
+
+
+def test_driver_passes_events_up_as_they_come():
+    class Clock:
+        t = 50.0
+
+        def time(self):
+            return self.t
+
+    clock = Clock()
+    d = RTPDriver(RTPConfig(), None, clock)
+    seen = []
+    d.on_event = seen.append
+    ev = RTPPacket(101, 7, 1000, 42, telephone_event_payload(36, 160), marker=True).encode()
+    d.datagram_received(b"junk", ("127.0.0.1", 5000))             # adopts no one
+    assert d.remote is None and d.invalid == 1
+    d.datagram_received(ev, ("127.0.0.1", 5002))                   # an event: a valid packet
+    assert d.remote == ("127.0.0.1", 5002)
+    d.datagram_received(RTPPacket(0, 8, 1160, 42, codes(160)).encode(), ("127.0.0.1", 5003))
+    assert d.foreign == 1                                          # (the socket would drop it)
+    clock.t += 0.02
+    d.tick(None, None)
+    assert seen == [TelephoneEvent(36, 10, 160, False, 1000, 42)]
+    assert d.result().events == (seen[0],) and d.result().peer_ssrc == 42

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import sys
@@ -28,11 +29,11 @@ pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "sip"))
-from peers import HOST, Baresip, Sipp, require  # noqa: E402
+from peers import HOST, Baresip, Sipp, free_tcp_port, require  # noqa: E402
 
 from xmfax.audio import g711  # noqa: E402
 from xmfax.drivers.rtp import run_rtp  # noqa: E402
-from xmfax.rtp import RTPConfig  # noqa: E402
+from xmfax.rtp import RTPConfig, TelephoneEvent  # noqa: E402
 
 RATE = 8000
 
@@ -74,14 +75,30 @@ def longest_match(haystack: bytes, needle: bytes, probe: int = 400) -> tuple[int
 
 class RecordingPhone(Baresip):
     """tests/sip/peers.Baresip playing our WAV, with its decoded audio dumped to a WAV
-    (``sndfile``; ``aubridge`` as the player, so that the receive pipeline runs)."""
+    (``sndfile``; ``aubridge`` as the player, so that the receive pipeline runs), and its
+    ``ctrl_tcp`` control port open (to press keys during the call: ``send_digits``)."""
 
     def __init__(self, workdir: Path, source: np.ndarray) -> None:
         super().__init__(workdir, quit_after=30)
         write_wav(self.wav, source)
+        self.control_port = free_tcp_port()
         cfg = self.conf_dir / "config"
         text = cfg.read_text().replace(f"audio_player aufile,{self.recording}", "audio_player aubridge,xm")
-        cfg.write_text(text + f"module sndfile.so\nsnd_path {self.workdir}\nmodule aubridge.so\n")
+        cfg.write_text(text + f"module sndfile.so\nsnd_path {self.workdir}\nmodule aubridge.so\n"
+                       f"module_app ctrl_tcp.so\nctrl_tcp_listen {HOST}:{self.control_port}\n")
+
+    async def send_digits(self, digits: str) -> None:
+        """baresip's ``sndcode`` command (its menu's "Send Code"): DTMF, which it sends as
+        RFC 4733 telephone events in the call's RTP stream."""
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, self.control_port), 5)
+        try:
+            msg = json.dumps({"command": "sndcode", "params": digits, "token": "xm"}).encode()
+            writer.write(b"%d:%s," % (len(msg), msg))                 # a netstring
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(400), 5)
+            assert b'"ok":true' in answer, answer
+        finally:
+            writer.close()
 
     def decoded(self) -> np.ndarray:
         dumps = sorted(self.workdir.glob("dump-*-dec.wav"))
@@ -177,9 +194,17 @@ def test_baresip_call_both_directions_sample_for_sample(tmp_path, law):
         try:
             remote = uac.invite(rtp.getsockname()[1], law)
             heard: list[np.ndarray] = []
-            result = asyncio.run(asyncio.wait_for(
-                run_rtp(Feed(ours), heard.append, sock=rtp, remote=remote,
-                        config=RTPConfig(law=law), duration=seconds), 20))
+
+            async def call():
+                async def keys():                   # DTMF in the middle of the call
+                    await asyncio.sleep(0.8)
+                    await phone.send_digits("159")
+                pressing = asyncio.create_task(keys())
+                result = await run_rtp(Feed(ours), heard.append, sock=rtp, remote=remote,
+                                       config=RTPConfig(law=law), duration=seconds)
+                await pressing
+                return result
+            result = asyncio.run(asyncio.wait_for(call(), 20))
             assert uac.bye().startswith("SIP/2.0 200")
         finally:
             uac.close()
@@ -189,7 +214,7 @@ def test_baresip_call_both_directions_sample_for_sample(tmp_path, law):
     # our side: a steady 8 kHz, baresip's WAV intact in it, the statistics of a clean stream
     assert len(y) == result.samples_sent and abs(len(y) - seconds * RATE) <= 400
     st = result.stats
-    assert st.received >= 140 and st.played_packets == st.received
+    assert st.received >= 140 and st.played_packets + st.telephone_events == st.received
     assert (st.lost, st.late, st.duplicate, st.overflow, st.ssrc_changes, st.timestamp_jumps) == (0,) * 6
     assert st.jitter_seconds < 0.03 and st.talkspurts >= 1
     assert st.audio_samples + result.unplayed == 160 * st.played_packets
@@ -202,6 +227,13 @@ def test_baresip_call_both_directions_sample_for_sample(tmp_path, law):
     assert start >= 480 and run == len(heard_codes) - start, (start, run)
     assert run >= 2.5 * RATE
     assert set(y[:start - 480]) <= {0, 8}        # before it: silence, never invented signal
+    # the keys pressed: each digit reported once as it starts and once as it ends, not played
+    # (baresip kept its audio going meanwhile: the WAV above ran on intact)
+    events = [e for e in result.events if isinstance(e, TelephoneEvent)]
+    assert [(e.event, e.end) for e in events] == [(1, False), (1, True), (5, False), (5, True),
+                                                  (9, False), (9, True)], result.events
+    assert all(e.duration > 0 for e in events if e.end) and st.telephone_events >= 6
+    assert len({e.timestamp for e in events}) == 3
 
     # baresip's side: what it decoded from our stream is our signal, from our first sample on
     decoded = phone.decoded()
