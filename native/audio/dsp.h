@@ -68,7 +68,7 @@ float xm_shaper_sample(xm_shaper_t *s);
 #define XM_MF_PHASES 128
 #define XM_MF_MAX_TAPS 64
 #define XM_RING 128
-#define XM_EQ_MAX 32
+#define XM_EQ_MAX 48
 
 typedef struct {
     /* demodulator and matched filter */

@@ -373,8 +373,11 @@ static void identify(xm_v29_rx_t *rx)
         d1 = cabsf(o / e - want) / cabsf(want);
         d2 = cabsf(e / o - want) / cabsf(want);
     }
-    float best = d1 < d2 ? d1 : d2;
-    if (best > 0.35f) {
+    /* one hypothesis must fit clearly better than the other; the fit itself
+     * may be loose, as line distortion weighs the carrier line (1700 Hz)
+     * and the alternation's (1700 ± 1200 Hz) differently */
+    float best = d1 < d2 ? d1 : d2, other = d1 < d2 ? d2 : d1;
+    if (best > 0.8f || best > 0.5f * other) {
         /* not segment 2 (yet; an echo protection tone, silence): look again */
         rx->matched = 0;
         rx->tries++;
@@ -411,7 +414,7 @@ static void identify(xm_v29_rx_t *rx)
     rx->q.agc_frozen = 1;
     rx->flips = 0;
     rx->state = RX_ABAB;
-    xm_qam_rx_set_gains(&rx->q, 0.05f, 0.1f, 0.002f, 0.01f, 0.00005f);
+    xm_qam_rx_set_gains(&rx->q, 0.25f, 0.1f, 0.002f, 0.01f, 0.00005f);   /* fast, for segment 3 */
 }
 
 static void rx_training_done(xm_v29_rx_t *rx)
@@ -456,8 +459,10 @@ static void rx_symbol(xm_v29_rx_t *rx, float complex y)
                 rx->index = 3;
             }
         } else {
+            /* carrier phase only: the alternations excite three frequencies,
+             * an equaliser trained on them would be wrong everywhere else */
             rx->flips = 0;
-            xm_qam_rx_adapt(&rx->q, y, want, 1);
+            xm_qam_rx_adapt(&rx->q, y, want, 0);
         }
         if (rx->state == RX_ABAB && rx->symbols > ABAB_LIMIT)
             fail(rx);
@@ -466,6 +471,8 @@ static void rx_symbol(xm_v29_rx_t *rx, float complex y)
     case RX_COND: {
         int bit = rx->cond[rx->index++];
         xm_qam_rx_adapt(&rx->q, y, bit ? rx->tp.d : rx->tp.c, 1);
+        if (rx->index == SEG3 / 2)
+            rx->q.eq_mu = 0.08f;    /* converged roughly: now finely */
         if (rx->index == SEG3) {
             rx->prev_phase = bit ? rx->tp.phase_d : rx->tp.phase_c;
             rx->state = RX_ONES;

@@ -159,3 +159,18 @@ def test_carrier_offset_into_our_receiver(modem, rate, hz):
     data = bits(4000, 8)
     for tx in ("spandsp", "xmfax"):
         assert ap.link(tx, "xmfax", modem, rate, data, _frequency_shift(hz)) == 0, tx
+
+
+def _band_pass(x):
+    # a steep line: 8th-order Butterworth 400-3200 Hz (amplitude and group-delay
+    # distortion at both edges of the modems' bands)
+    from scipy.signal import butter, lfilter
+    b, a = butter(8, [400, 3200], btype="band", fs=8000)
+    return impair.saturate(lfilter(b, a, x.astype(float)))
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+def test_distorted_line_into_our_receiver(modem, rate):
+    data = bits(4000, 9)
+    for tx in ("spandsp", "xmfax"):
+        assert ap.link(tx, "xmfax", modem, rate, data, _band_pass) == 0, tx
