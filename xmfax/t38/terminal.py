@@ -205,6 +205,7 @@ class T38Terminal:
         self._events: list = []
         self._started = False
         self._closed = False
+        self._timer = self._compute_timer()
 
     # ------------------------------------------------------------------ driver API
     def start(self, now: float) -> None:
@@ -212,6 +213,7 @@ class T38Terminal:
         self._tx_free_at = now
         self.session.start(now)
         self._pump(now)
+        self._timer = self._compute_timer()
 
     @property
     def done(self) -> bool:
@@ -241,6 +243,12 @@ class T38Terminal:
         return out
 
     def next_timer(self) -> float | None:
+        """When handle_timer() is next due (None: nothing pending). Kept from the end of the
+        last call that can move it (start, receive_*, handle_timer, close): this terminal and
+        its session change only when called, and a paced call asks this thousands of times."""
+        return self._timer
+
+    def _compute_timer(self) -> float | None:
         tx = self._tx
         best = None
         if tx is not None:
@@ -282,6 +290,7 @@ class T38Terminal:
         if t is not None and now >= t:
             self.session.handle_timer(now)
             self._pump(now)
+        self._timer = self._compute_timer()
 
     def receive_datagram(self, data: bytes, now: float) -> None:
         """A UDPTL datagram from the far end. Malformed ones are counted, never raised."""
@@ -299,6 +308,7 @@ class T38Terminal:
             self.stats.packets_lost += lost
             self._lost(now, lost)
         self._pump(now)
+        self._timer = self._compute_timer()
 
     def receive_ifp(self, ifp: bytes, now: float, seq: int | None = None) -> None:
         """An IFP packet without UDPTL (e.g. passed straight from another terminal).
@@ -315,6 +325,7 @@ class T38Terminal:
             self._rx_expected_seq = (seq + 1) & 0xFFFF
         self._receive_ifp_bytes(ifp, now)
         self._pump(now)
+        self._timer = self._compute_timer()
 
     def close(self, reason: str = "transport closed", now: float = 0.0) -> None:
         """The transport is gone: tell the session (LineLost)."""
@@ -323,6 +334,7 @@ class T38Terminal:
             self._pump(now)
         self._closed = True
         self._tail.clear()                    # nothing more goes out
+        self._timer = self._compute_timer()
 
     # ------------------------------------------------------------------ session pump
     def _pump(self, now: float) -> None:
