@@ -7,6 +7,9 @@
   decodes our stream and its ``sndfile`` filter writes what it decoded to a WAV: that is our
   signal, sample for sample (baresip has no file player; ``aubridge`` stands in for one so that
   its receive pipeline runs).
+- baresip's stream again, through a relay that loses, duplicates and delays (reorders) its
+  packets: the play-out has baresip's audio where packets arrived and silence exactly where
+  they were lost, with the counts to match.
 - sipp 3.6 with ``-rtp_echo``: it sends every RTP packet back; our receiver plays the echoed
   stream back intact.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import socket
 import sys
@@ -33,7 +37,7 @@ from peers import HOST, Baresip, Sipp, free_tcp_port, require  # noqa: E402
 
 from xmfax.audio import g711  # noqa: E402
 from xmfax.drivers.rtp import run_rtp  # noqa: E402
-from xmfax.rtp import RTPConfig, TelephoneEvent  # noqa: E402
+from xmfax.rtp import SILENCE, RTPConfig, TelephoneEvent, parse_rtp  # noqa: E402
 
 RATE = 8000
 
@@ -208,6 +212,7 @@ def test_baresip_call_both_directions_sample_for_sample(tmp_path, law):
             assert uac.bye().startswith("SIP/2.0 200")
         finally:
             uac.close()
+            rtp.close()
         time.sleep(0.3)                         # baresip closes its dump files on the BYE
     y = np.concatenate(heard)
 
@@ -260,4 +265,104 @@ def test_sipp_rtp_echo_comes_back_intact(tmp_path):
     assert st.ssrc_changes == 0 and result.peer_ssrc == result.ssrc       # the echo keeps our SSRC
     start, run = longest_match(g711.encode(y, "ulaw"), g711.encode(ours, "ulaw"))
     assert start >= 480 and run == len(ours), (start, run)
+    assert len(y) == result.samples_sent
+
+
+class ImpairingRelay(asyncio.DatagramProtocol):
+    """Between baresip (``phone``: its RTP address, once its answer gave it) and us (``us``):
+    what anyone but us sends (baresip) is lost, duplicated or delayed (so reordered) with a seeded random before it goes on to us;
+    what we send goes to baresip untouched."""
+
+    def __init__(self, phone: tuple[str, int], us: tuple[str, int], rng: random.Random) -> None:
+        self.phone, self.us, self.rng = phone, us, rng
+        self.open = True                  # False: baresip's packets are no longer passed on
+        self.dropped: list[int] = []
+        self.forwarded: list[int] = []
+        self.duplicated = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data, addr) -> None:
+        if addr[:2] == self.us:
+            if self.phone[1]:
+                self.transport.sendto(data, self.phone)
+            return
+        if not self.open:
+            return
+        seq = parse_rtp(data).sequence
+        if self.forwarded and self.rng.random() < 0.06:
+            self.dropped.append(seq)
+            return
+        self.forwarded.append(seq)
+        copies = 2 if self.rng.random() < 0.05 else 1
+        self.duplicated += copies - 1
+        loop = asyncio.get_running_loop()
+        for _ in range(copies):
+            loop.call_later(self.rng.uniform(0, 0.04), self.transport.sendto, data, self.us)
+
+
+def test_baresip_stream_through_loss_duplication_and_jitter(tmp_path):
+    require("baresip")
+    theirs, ours = signal(4.0, 4), signal(3.0, 5)
+    silence = SILENCE["ulaw"]
+    with RecordingPhone(tmp_path / "phone", theirs) as phone:
+        uac = MiniUAC(phone.uri, (HOST, phone.port))
+        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtp.bind((HOST, 0))
+
+        async def call():
+            loop = asyncio.get_running_loop()
+            transport, relay = await loop.create_datagram_endpoint(
+                lambda: ImpairingRelay(("", 0), rtp.getsockname()[:2], random.Random(11)),
+                local_addr=(HOST, 0))
+            try:
+                remote = await asyncio.to_thread(uac.invite, transport.get_extra_info("sockname")[1], "ulaw")
+                relay.phone = remote
+                heard: list[np.ndarray] = []
+                stop = asyncio.Event()
+
+                async def end():                # close the relay, let what it holds arrive
+                    await asyncio.sleep(3.0)
+                    relay.open = False
+                    await asyncio.sleep(0.25)
+                    stop.set()
+                ending = asyncio.create_task(end())
+                # remote=None: symmetric RTP learns the relay from the first packet it passes on
+                result = await run_rtp(Feed(ours), heard.append, sock=rtp, remote=None,
+                                       config=RTPConfig(jitter_depth=0.1), stop=stop)
+                await ending
+                return result, relay, np.concatenate(heard)
+            finally:
+                transport.close()
+        try:
+            result, relay, y = asyncio.run(asyncio.wait_for(call(), 20))
+            uac.bye()
+        finally:
+            uac.close()
+            rtp.close()
+    assert relay.dropped and relay.duplicated, "the seeded relay should both lose and duplicate"
+    heard = g711.encode(y, "ulaw")
+    want = g711.encode(theirs, "ulaw")
+    start = heard.find(want[:160])
+    assert start >= 0
+    first = relay.forwarded[0]
+
+    def index(seq: int) -> int:
+        return (seq - first) % 65536
+    last = max(index(s) for s in relay.forwarded)
+    blocks = last + 1                      # up to the last packet passed on (then: silence)
+    assert start + 160 * blocks <= len(heard)
+    silent = []
+    for k in range(blocks):
+        got = heard[start + 160 * k:start + 160 * (k + 1)]
+        if got != want[160 * k:160 * (k + 1)]:
+            assert got == bytes([silence]) * 160, f"block {k}: neither baresip's audio nor silence"
+            silent.append(k)
+    st = result.stats
+    # every lost packet is one silent block, and nothing else is missing
+    assert sorted(silent) == sorted(index(s) for s in relay.dropped if index(s) < blocks)
+    assert st.lost == len([s for s in relay.dropped if index(s) < last])     # RFC 3550 A.3
+    assert st.duplicate == relay.duplicated and st.late == 0 and st.reordered > 0
+    assert st.played_packets == len(relay.forwarded)
     assert len(y) == result.samples_sent
