@@ -37,6 +37,7 @@ from typing import Literal
 from xmfax.errors import RemoteProtocolError
 
 __all__ = ["RTPError", "RTPPacket", "parse_rtp", "TelephoneEvent", "parse_telephone_event",
+           "telephone_event_payload",
            "RTPConfig", "RTPSender", "RTPReceiver", "RTPStats", "SourceChanged", "Event",
            "PT_PCMU", "PT_PCMA", "PT_CN", "SILENCE", "RATE"]
 
@@ -157,8 +158,13 @@ def parse_rtp(data: bytes) -> RTPPacket:
                      extension, padding)
 
 
+class Event:
+    """Base of what RTPReceiver.events() returns."""
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
-class TelephoneEvent:
+class TelephoneEvent(Event):
     """An RFC 4733 named event (a DTMF digit 0-15, or a fax tone: 32 ANS, 36 CNG ... §3.2).
 
     Reported once when it starts (``end`` False) and once when it ends (``end`` True, with
@@ -233,10 +239,6 @@ class RTPConfig:
 
     def replace(self, **changes) -> "RTPConfig":
         return replace(self, **changes)
-
-
-class Event:
-    """Base of what RTPReceiver.events() returns."""
 
 
 @dataclass(frozen=True, slots=True)
