@@ -16,12 +16,14 @@ xm_enc *xm_enc_new(int width, int codec, int k, int eol, int byte_align,
                    int min_row_bits, int lsb);
 void xm_enc_free(xm_enc *e);
 long xm_enc_rows(xm_enc *e, const uint8_t *rows, long n);
+long xm_enc_rows_packed(xm_enc *e, const uint8_t *rows, long n);
 long xm_enc_finish(xm_enc *e, int rtc);
 const uint8_t *xm_enc_data(const xm_enc *e);
 void xm_enc_clear(xm_enc *e);
 
 typedef struct xm_dec xm_dec;
-xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows);
+xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows,
+                   int packed);
 void xm_dec_free(xm_dec *d);
 int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                uint8_t *out, long out_cap, long *out_rows, int final);

@@ -21,6 +21,8 @@ void xm_enc_free(xm_enc *e);
 /* Code n rows (n x width bytes, 0 = white, nonzero = black). Returns the number
  * of complete output bytes now held (see xm_enc_data), or -1 if out of memory. */
 long xm_enc_rows(xm_enc *e, const uint8_t *rows, long n);
+/* The same from packed rows: n x ((width + 7) / 8) bytes, MSB first, 1 = black. */
+long xm_enc_rows_packed(xm_enc *e, const uint8_t *rows, long n);
 /* RTC / EOFB if rtc, then pad the last byte; returns the bytes held, or -1. */
 long xm_enc_finish(xm_enc *e, int rtc);
 const uint8_t *xm_enc_data(const xm_enc *e);
@@ -32,9 +34,12 @@ typedef struct xm_dec xm_dec;
 enum { XM_END_NONE = 0, XM_END_RTC, XM_END_EOFB, XM_END_DATA, XM_END_ERROR, XM_END_LIMIT };
 enum { XM_NEED_INPUT = 0, XM_OUT_FULL = 1, XM_ENDED = 2 };
 
-xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows);
+/* packed = 0: rows out as width bytes of 0/1; 1: as (width + 7) / 8 bytes, MSB first,
+ * 1 = black, the pad bits 0. */
+xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows,
+                   int packed);
 void xm_dec_free(xm_dec *d);
-/* Decode from data[0..len): rows are written as width bytes of 0/1 each into
+/* Decode from data[0..len): rows are written (as set by packed) into
  * out (room for out_cap rows); *consumed and *out_rows say how much of each was
  * used. final = 1: the input ends with this call. Returns XM_NEED_INPUT (all
  * input taken), XM_OUT_FULL (call again with the rest and a fresh out) or

@@ -26,6 +26,8 @@ enum { P_SEEK, P_TAG, P_ROW, P_ALIGN, P_DONE };
 
 struct xm_dec {
     int width, codec, eol, byte_align, lsb;
+    int packed;             /* rows out as packed bits, not bytes of 0/1 */
+    size_t row_bytes;       /* output bytes a row: width, or (width + 7) / 8 packed */
     long max_rows;
     uint64_t acc;           /* nbits valid bits at the top, zeros below */
     int nbits;
@@ -68,7 +70,8 @@ static void start_row(xm_dec *d, int two_d)
     d->phase = P_ROW;
 }
 
-xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows)
+xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows,
+                   int packed)
 {
     if (width < 1 || width > XM_MAX_WIDTH || codec < XM_MH || codec > XM_MMR || max_rows < 0)
         return NULL;
@@ -81,6 +84,8 @@ xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long 
     d->byte_align = byte_align;
     d->lsb = lsb;
     d->max_rows = max_rows;
+    d->packed = packed != 0;
+    d->row_bytes = packed ? ((size_t)width + 7) / 8 : (size_t)width;
     /* changing elements: at most width distinct ones, plus at most width + EXTRA_ZEROS
      * zero-length runs, plus 3 imaginary ones at the width */
     d->ref = malloc(sizeof(int32_t) * (size_t)(2 * width + EXTRA_ZEROS + 4));
@@ -150,6 +155,39 @@ static void render(uint8_t *row, const int32_t *ch, int n, int width)
     memset(row + pos, n & 1, (size_t)(width - pos));
 }
 
+/* Set bits a..b-1 (a < b) of a packed row, MSB first. */
+static inline void set_bits(uint8_t *row, int32_t a, int32_t b)
+{
+    int32_t ia = a >> 3, ib = (b - 1) >> 3;
+    uint8_t head = (uint8_t)(0xffu >> (a & 7)), tail = (uint8_t)(0xff00u >> (((b - 1) & 7) + 1));
+    if (ia == ib) {
+        row[ia] |= head & tail;
+        return;
+    }
+    row[ia] |= head;
+    for (int32_t i = ia + 1; i < ib; i++)
+        row[i] = 0xff;
+    row[ib] |= tail;
+}
+
+/* The row's changing elements as packed bits (MSB first, 1 = black, pad bits 0):
+ * element i starts a black run when i is even; ch[n] is the width (a sentinel). */
+static void render_packed(uint8_t *row, const int32_t *ch, int n, int width)
+{
+    memset(row, 0, ((size_t)width + 7) / 8);
+    for (int i = 0; i < n; i += 2)
+        if (ch[i] < ch[i + 1])
+            set_bits(row, ch[i], ch[i + 1]);
+}
+
+static void render_row(const xm_dec *d, uint8_t *row, const int32_t *ch, int n)
+{
+    if (d->packed)
+        render_packed(row, ch, n, d->width);
+    else
+        render(row, ch, n, d->width);
+}
+
 static void note_error(xm_dec *d, const char *what, uint64_t pos)
 {
     if (d->error_position >= 0)
@@ -186,7 +224,7 @@ static void emit_good(xm_dec *d, uint8_t *row)
 {
     int32_t *t;
     d->cur[d->ncur] = d->cur[d->ncur + 1] = d->cur[d->ncur + 2] = d->width;
-    render(row, d->cur, d->ncur, d->width);
+    render_row(d, row, d->cur, d->ncur);
     t = d->ref;
     d->ref = d->cur;
     d->cur = t;
@@ -198,7 +236,7 @@ static void emit_good(xm_dec *d, uint8_t *row)
 /* A bad row: output a copy of the previous output row (all white at first). */
 static void emit_bad(xm_dec *d, uint8_t *row, const char *what, uint64_t pos)
 {
-    render(row, d->ref, d->nref, d->width);
+    render_row(d, row, d->ref, d->nref);
     damage(d);
     d->bad_rows++;
     d->consec_bad++;
@@ -448,7 +486,7 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
     int status = XM_NEED_INPUT;
     *out_rows = 0;
 
-#define ROWPTR (out + (size_t)(*out_rows) * (size_t)width)
+#define ROWPTR (out + (size_t)(*out_rows) * d->row_bytes)
 #define CONSUME(n) do { int n_ = (n); d->acc = n_ >= 64 ? 0 : d->acc << n_; \
                         d->nbits -= n_; d->bitpos += (uint64_t)n_; } while (0)
 

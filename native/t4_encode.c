@@ -169,6 +169,47 @@ static int find_changes(const uint8_t *row, int width, int32_t *ch)
 }
 #endif
 
+/* Changing elements of a packed row (MSB first, 1 = black, (width + 7) / 8 bytes;
+ * the pad bits after width are ignored), 64 pels at a time: the changes are the bits
+ * where a word differs from itself shifted right by one pel, the last pel of the
+ * previous word (or the imaginary white pel, T.4 §4.2.1.3.4) shifted in. */
+static int find_changes_packed(const uint8_t *row, int width, int32_t *ch)
+{
+    const int nbytes = (width + 7) >> 3;
+    uint64_t prev = 0;
+    int n = 0;
+    for (int x = 0; x < width; x += 64) {
+        const uint8_t *p = row + (x >> 3);
+        int left = nbytes - (x >> 3);
+        uint64_t w = 0;
+        if (left >= 8) {
+            w = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40
+                | (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16
+                | (uint64_t)p[6] << 8 | (uint64_t)p[7];
+        } else {
+            for (int j = 0; j < left; j++)
+                w |= (uint64_t)p[j] << (56 - 8 * j);
+        }
+        uint64_t keep = width - x >= 64 ? ~0ULL : ~(~0ULL >> (width - x));
+        w &= keep;
+        uint64_t t = (w ^ (w >> 1 | prev << 63)) & keep;
+        prev = w & 1;
+        while (t) {
+#if defined(__GNUC__)
+            int lz = __builtin_clzll(t);
+#else
+            int lz = 0;
+            while (!(t >> (63 - lz) & 1))
+                lz++;
+#endif
+            ch[n++] = x + lz;
+            t &= ~(1ULL << (63 - lz));
+        }
+    }
+    ch[n] = ch[n + 1] = ch[n + 2] = width;
+    return n;
+}
+
 /* ---- rows ---- */
 
 static void code_1d(xm_enc *e, const int32_t *cur, int n)
@@ -255,46 +296,68 @@ void xm_enc_free(xm_enc *e)
     free(e);
 }
 
+/* Code one row whose changing elements are in e->cur (nc of them). */
+static void code_row(xm_enc *e, int nc)
+{
+    if (e->codec == XM_MMR) {
+        code_2d(e, e->ref, e->cur);
+    } else {
+        int one_d = e->codec == XM_MH || e->row % e->k == 0;
+        uint64_t start = 0;
+        /* (bit positions below are e->len * 8 + e->nbits) */
+        if (e->eol) {
+            if (e->byte_align)
+                align_before(e, 12);
+            start = bitpos(e);
+            put(e, 1, 12);                      /* EOL, T.4 §4.1.2 */
+            if (e->codec == XM_MR)
+                put(e, one_d, 1);               /* tag bit, T.4 §4.2.1.3.1 */
+        }
+        if (one_d)
+            code_1d(e, e->cur, nc);
+        else
+            code_2d(e, e->ref, e->cur);
+        if (e->eol) {
+            uint64_t used = bitpos(e) - start;
+            if (used < (uint64_t)e->min_row_bits)
+                put_zeros(e, (long)((uint64_t)e->min_row_bits - used));
+        } else if (e->byte_align) {
+            align_before(e, 0);
+        }
+    }
+    int32_t *t = e->ref;
+    e->ref = e->cur;
+    e->cur = t;
+    e->row++;
+}
+
+/* worst case per row: 12 bits a pel plus make-ups, EOL, tag and fill */
+static size_t row_max(const xm_enc *e)
+{
+    return ((size_t)e->width * 14 + (size_t)e->min_row_bits + 128) / 8 + 8;
+}
+
 long xm_enc_rows(xm_enc *e, const uint8_t *rows, long n)
 {
     const int width = e->width;
-    /* worst case per row: 12 bits a pel plus make-ups, EOL, tag and fill */
-    size_t row_max = ((size_t)width * 14 + (size_t)e->min_row_bits + 128) / 8 + 8;
+    const size_t most = row_max(e);
     for (long r = 0; r < n; r++) {
-        if (reserve(e, row_max))
+        if (reserve(e, most))
             return -1;
-        const uint8_t *row = rows + (size_t)r * (size_t)width;
-        int nc = find_changes(row, width, e->cur);
-        if (e->codec == XM_MMR) {
-            code_2d(e, e->ref, e->cur);
-        } else {
-            int one_d = e->codec == XM_MH || e->row % e->k == 0;
-            uint64_t start = 0;
-            /* (bit positions below are e->len * 8 + e->nbits) */
-            if (e->eol) {
-                if (e->byte_align)
-                    align_before(e, 12);
-                start = bitpos(e);
-                put(e, 1, 12);                      /* EOL, T.4 §4.1.2 */
-                if (e->codec == XM_MR)
-                    put(e, one_d, 1);               /* tag bit, T.4 §4.2.1.3.1 */
-            }
-            if (one_d)
-                code_1d(e, e->cur, nc);
-            else
-                code_2d(e, e->ref, e->cur);
-            if (e->eol) {
-                uint64_t used = bitpos(e) - start;
-                if (used < (uint64_t)e->min_row_bits)
-                    put_zeros(e, (long)((uint64_t)e->min_row_bits - used));
-            } else if (e->byte_align) {
-                align_before(e, 0);
-            }
-        }
-        int32_t *t = e->ref;
-        e->ref = e->cur;
-        e->cur = t;
-        e->row++;
+        code_row(e, find_changes(rows + (size_t)r * (size_t)width, width, e->cur));
+    }
+    reverse_done(e);
+    return (long)e->len;
+}
+
+long xm_enc_rows_packed(xm_enc *e, const uint8_t *rows, long n)
+{
+    const int width = e->width;
+    const size_t stride = ((size_t)width + 7) / 8, most = row_max(e);
+    for (long r = 0; r < n; r++) {
+        if (reserve(e, most))
+            return -1;
+        code_row(e, find_changes_packed(rows + (size_t)r * stride, width, e->cur));
     }
     reverse_done(e);
     return (long)e->len;

@@ -313,3 +313,109 @@ def test_misuse_raises():
     enc.finish(True)
     with pytest.raises(Exception):
         enc.encode(np.zeros((1, 1728), dtype=np.uint8))
+
+
+# --- packed rows: the same rows as the bool path, bit for bit in both backends ---------
+
+def packed_decode(module, data, width, codec, chunks=None, **kw):
+    """full_decode with packed output: uint8 (rows, (width + 7) // 8) and the statistics."""
+    dec = module.Decoder(width, codec, packed=True, **kw)
+    pieces, pos = [], 0
+    for size in (chunks or [len(data)]):
+        pieces.append(dec.feed(data[pos:pos + size]))
+        pos += size
+    pieces.append(dec.feed(data[pos:]))
+    pieces.append(dec.finish())
+    image = np.concatenate(pieces)
+    assert image.dtype == np.uint8 and image.shape == (dec.rows, (width + 7) // 8)
+    return image, (dec.rows, dec.bad_rows, dec.max_consecutive_bad_rows, dec.end,
+                   dec.error_position, dec.garbled_fill_rows, dec.first_bad_row)
+
+
+def assert_packed_agrees(data, width, codec, chunks=None, **kw):
+    """Both backends' packed rows equal each other and the packed bool rows, with the
+    same statistics as the bool decoders, pad bits 0."""
+    img, stats = assert_same_decode(data, width, codec, chunks=chunks, **kw)
+    want = np.packbits(img, axis=1)
+    for module in (_c, _ref):
+        got, pstats = packed_decode(module, data, width, codec, chunks=chunks, **kw)
+        assert pstats == stats, module.__name__
+        assert np.array_equal(got, want), module.__name__
+    return img, stats
+
+
+@settings(max_examples=200, deadline=None)
+@given(images(), st.sampled_from(ENCODE_OPTIONS), st.integers(0, 255),
+       st.lists(st.integers(1, 30), max_size=6))
+def test_packed_encode_and_decode(img, opts, pad, chunks):
+    """Packed rows in (pad bits set at random: ignored) give the bool path's bytes, and
+    packed rows out are the bool rows packed, in both backends."""
+    width = img.shape[1]
+    packed = np.packbits(img, axis=1)
+    if width % 8:                              # garbage in the pad bits of the last byte
+        packed[:, -1] |= np.uint8(pad & (0xFF >> (width % 8)))
+    data = codecs.encode(img, impl="python", **opts)
+    for impl in BACKENDS:
+        assert codecs.encode(packed, width=width, packed=True, impl=impl, **opts) == data, impl
+        assert codecs.encode(packed.tobytes(), width=width, impl=impl, **opts) == data, impl
+    kw = decode_options(opts)
+    kw["eol"] = bool(kw["eol"]) if kw["eol"] is not None else True
+    got, _ = assert_packed_agrees(data, width, chunks=chunks, **kw)
+    assert np.array_equal(got, img)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from(DECODE_KINDS), st.sampled_from([1, 5, 12, 40, 1728]),
+       st.integers(1, 50))
+def test_packed_random_bytes(data, kind, width, max_rows):
+    """Garbage too: bad rows (copies of the row above) come out packed the same."""
+    kind = dict(kind)
+    codec = kind.pop("codec")
+    assert_packed_agrees(data, width, codec, max_rows=max_rows, **kind)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["dense", "dithered", "edges", "width-9", "odd-width", "long-runs"]),
+       st.sampled_from(ENCODE_OPTIONS), st.integers(0, 2**32 - 1),
+       st.lists(st.integers(1, 30), max_size=10))
+def test_packed_mutated_streams(page, opts, seed, chunks):
+    img = GENERATED[page]()[:25]
+    data = mutate(np.random.default_rng(seed), codecs.encode(img, impl="c", **opts))
+    kw = decode_options(opts)
+    kw["eol"] = bool(kw["eol"]) if kw["eol"] is not None else True
+    assert_packed_agrees(data, img.shape[1], chunks=chunks, **kw)
+
+
+@pytest.mark.parametrize("page", sorted(GENERATED))
+@pytest.mark.parametrize("codec", ["mh", "mr", "mmr"])
+def test_packed_generated_pages(page, codec):
+    img = GENERATED[page]()
+    packed = np.packbits(img, axis=1)
+    data = {impl: codecs.encode(packed, codec, k=4, width=img.shape[1], packed=True, impl=impl)
+            for impl in BACKENDS}
+    assert data["c"] == data["python"] == codecs.encode(img, codec, k=4, impl="c")
+    for impl in BACKENDS:
+        res = codecs.decode(data["c"], img.shape[1], codec, packed=True, impl=impl)
+        assert res.ok and np.array_equal(res.image, packed), impl
+
+
+@pytest.mark.parametrize("codec", ["mh", "mr", "mmr"])
+def test_packed_whole_itu_pages_c(codec):
+    """Every ITU page, packed in and out through the C path, against the bool path."""
+    for n in range(1, 9):
+        img = itu(n)
+        packed = np.packbits(img, axis=1)
+        data = codecs.encode(packed, codec, k=4, width=1728, packed=True, impl="c")
+        assert data == codecs.encode(img, codec, k=4, impl="c")
+        res = codecs.decode(data, 1728, codec, packed=True, impl="c")
+        assert res.ok and np.array_equal(res.image, packed)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+@pytest.mark.parametrize("codec", ["mh", "mmr"])
+def test_packed_itu_pages_python(n, codec):
+    img = itu(n, rows=500)
+    packed = np.packbits(img, axis=1)
+    data = codecs.encode(packed, codec, width=1728, packed=True, impl="python")
+    assert data == codecs.encode(packed, codec, width=1728, packed=True, impl="c")
+    assert np.array_equal(codecs.decode(data, 1728, codec, packed=True, impl="python").image, packed)

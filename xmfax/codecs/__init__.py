@@ -5,6 +5,11 @@
 >>> result = codecs.decode(data, width=1728, codec="mr")
 >>> result.image.shape, result.bad_rows, result.end
 ((2376, 1728), 0, 'rtc')
+>>> packed = codecs.decode(data, width=1728, codec="mr", packed=True).image
+>>> packed.shape, packed.dtype                         # 1 bit a pel, MSB first, 1 = black
+((2376, 216), dtype('uint8'))
+>>> codecs.encode(packed, "mr", k=4, width=1728, packed=True) == data
+True
 
 Two backends implement the same contract (docs/codec-backends.md): C (``_c``)
 and pure Python (``_ref``). ``XMFAX_IMPL=auto|c|python`` chooses at import;
@@ -28,7 +33,7 @@ import numpy as np
 from ..errors import CodecError
 
 __all__ = [
-    "encode", "decode", "StreamEncoder", "StreamDecoder", "RowCounter", "DecodeResult",
+    "encode", "decode", "packed_rows", "StreamEncoder", "StreamDecoder", "RowCounter", "DecodeResult",
     "backend", "available_backends", "CODECS", "MAX_WIDTH", "DEFAULT_MAX_ROWS",
 ]
 
@@ -153,6 +158,34 @@ def as_rows(image: Any, width: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(rows, dtype=np.uint8)
 
 
+def packed_rows(image: Any, width: int | None) -> tuple[Any, int]:
+    """Packed rows (MSB first, 1 = black, each row padded to whole bytes, pad bits
+    ignored) as a C-contiguous buffer and its row count, checked, never unpacked.
+
+    Bytes-like data, or a numpy uint8 array (rows, (width + 7) // 8) such as
+    ``decode(..., packed=True).image``; ``width`` is needed for both.
+    """
+    if width is None:
+        raise CodecError("packed rows need width=")
+    width = _check_width(width)
+    stride = (width + 7) // 8
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        buf = memoryview(image).cast("B") if isinstance(image, memoryview) else image
+        if len(buf) % stride:
+            raise CodecError(f"{len(buf)} bytes is not a whole number of {stride}-byte rows")
+        return buf, len(buf) // stride
+    if not isinstance(image, np.ndarray):
+        raise CodecError(f"packed rows are bytes or a numpy uint8 array, not {type(image).__name__}")
+    if image.dtype != np.uint8 or image.ndim != 2 or image.shape[1] != stride:
+        raise CodecError(f"packed rows of width {width} are uint8 (rows, {stride}), "
+                         f"not {image.dtype} {image.shape}")
+    return np.ascontiguousarray(image), image.shape[0]
+
+
+def _is_packed(image: Any, packed: bool) -> bool:
+    return bool(packed) or isinstance(image, (bytes, bytearray, memoryview))
+
+
 # --- encoding --------------------------------------------------------------------------------
 
 class StreamEncoder:
@@ -176,9 +209,12 @@ class StreamEncoder:
             self.width, self.codec, k=k, eol=bool(eol), byte_align=bool(byte_align),
             min_row_bits=min_row_bits, bit_order=_check_bit_order(bit_order))
 
-    def encode(self, rows: Any) -> bytes:
-        """Code more rows (any accepted image form of this width); returns the whole bytes
-        produced so far (a partial byte waits for the next call)."""
+    def encode(self, rows: Any, *, packed: bool = False) -> bytes:
+        """Code more rows (any accepted image form of this width; bytes, or a uint8 array
+        with ``packed=True``, are packed rows); returns the whole bytes produced so far
+        (a partial byte waits for the next call)."""
+        if _is_packed(rows, packed):
+            return self._enc.encode_packed(*packed_rows(rows, self.width))
         return self._enc.encode(as_rows(rows, self.width))
 
     def finish(self) -> bytes:
@@ -187,7 +223,8 @@ class StreamEncoder:
 
 def encode(image: Any, codec: str = "mh", *, k: int = 2, eol: bool = True,
            byte_align: bool = False, rtc: bool = True, min_row_bits: int = 0,
-           bit_order: str = "msb", width: int | None = None, impl: str | None = None) -> bytes:
+           bit_order: str = "msb", width: int | None = None, packed: bool = False,
+           impl: str | None = None) -> bytes:
     """Encode a page.
 
     codec: "mh" (T.4 1-D), "mr" (T.4 2-D, K = ``k``), "mmr" (T.6).
@@ -195,8 +232,16 @@ def encode(image: Any, codec: str = "mh", *, k: int = 2, eol: bool = True,
     byte boundary (without EOL: each row starts on one). rtc: end with RTC (MH/MR,
     not added without EOL) or EOFB (MMR). min_row_bits: pad each row (from its EOL)
     to at least this many bits. bit_order: "msb" (TIFF FillOrder=1) or "lsb" (the
-    order on a fax line, FillOrder=2). width: needed for packed bytes.
+    order on a fax line, FillOrder=2). width: needed for packed rows.
+    packed: the image is packed rows, a numpy uint8 array (rows, (width + 7) // 8) as
+    ``decode(..., packed=True)`` gives (bytes are always taken as packed rows). Packed
+    rows go to the backend as they are: the C encoder finds changes 64 pels at a time.
     """
+    if _is_packed(image, packed):
+        buf, nrows = packed_rows(image, width)
+        enc = StreamEncoder(width, codec, k=k, eol=eol, byte_align=byte_align, rtc=rtc,
+                            min_row_bits=min_row_bits, bit_order=bit_order, impl=impl)
+        return enc._enc.encode_packed(buf, nrows) + enc.finish()
     rows = as_rows(image, width)
     enc = StreamEncoder(rows.shape[1], codec, k=k, eol=eol, byte_align=byte_align, rtc=rtc,
                         min_row_bits=min_row_bits, bit_order=bit_order, impl=impl)
@@ -209,7 +254,8 @@ def encode(image: Any, codec: str = "mh", *, k: int = 2, eol: bool = True,
 class DecodeResult:
     """What a decoder made of a stream.
 
-    image: bool (rows, width), True = black (see StreamDecoder.finish for what it holds there).
+    image: bool (rows, width), True = black (see StreamDecoder.finish for what it holds there);
+    with ``packed=True``, uint8 (rows, (width + 7) // 8): MSB first, 1 = black, pad bits 0.
     rows: rows output (bad ones included); bad_rows: rows replaced by the previous
     row; max_consecutive_bad_rows: the longest run of them. end: "rtc" | "eofb" |
     "data" (input ended without an end marker) | "error" (MMR / EOL-less MH stopped
@@ -252,7 +298,7 @@ def _has_eol(bits_head: str) -> bool | None:
 
 class StreamDecoder:
     """Decode a stream as it arrives: ``feed(chunk)`` returns the rows it completed
-    (bool (n, width)); ``finish()`` ends the input and returns a DecodeResult whose
+    (bool (n, width), or with ``packed=True`` uint8 (n, (width + 7) // 8)); ``finish()`` ends the input and returns a DecodeResult whose
     stats cover the whole stream and whose ``image`` holds the rows finish() completed,
     or every row of the page if ``keep=True``.
 
@@ -264,8 +310,10 @@ class StreamDecoder:
 
     def __init__(self, width: int = 1728, codec: str = "mh", *, eol: bool | None = None,
                  byte_align: bool = False, bit_order: str = "msb",
-                 max_rows: int = DEFAULT_MAX_ROWS, keep: bool = False, impl: str | None = None):
+                 max_rows: int = DEFAULT_MAX_ROWS, keep: bool = False, packed: bool = False,
+                 impl: str | None = None):
         self.width = _check_width(width)
+        self.packed = bool(packed)
         self.codec = _check_codec(codec)
         self.bit_order = _check_bit_order(bit_order)
         self.max_rows = _check_int("max_rows", max_rows, 1)
@@ -282,7 +330,7 @@ class StreamDecoder:
         self.eol = eol
         self._dec = self._module.Decoder(self.width, self.codec, eol=eol,
                                          byte_align=self.byte_align, bit_order=self.bit_order,
-                                         max_rows=self.max_rows)
+                                         max_rows=self.max_rows, packed=self.packed)
 
     def _detect(self, final: bool) -> None:
         head = self._head
@@ -301,6 +349,8 @@ class StreamDecoder:
             self._head += bytes(chunk)
             self._detect(False)
             if self._dec is None:
+                if self.packed:
+                    return np.zeros((0, (self.width + 7) // 8), dtype=np.uint8)
                 return np.zeros((0, self.width), dtype=bool)
             chunk, self._head = self._head, b""
         rows = self._dec.feed(chunk)
@@ -352,18 +402,21 @@ class RowCounter(StreamDecoder):
 
 def decode(data: bytes, width: int = 1728, codec: str = "mh", *, eol: bool | None = None,
            byte_align: bool = False, bit_order: str = "msb", max_rows: int = DEFAULT_MAX_ROWS,
-           impl: str | None = None) -> DecodeResult:
+           packed: bool = False, impl: str | None = None) -> DecodeResult:
     """Decode a whole page. Tolerant of a missing leading EOL, a missing RTC and trailing
     garbage; bad MH/MR rows are replaced by the previous row; never raises on bad data.
 
     eol: None detects (EOLs if the first 1 bit follows 11+ zeros), True/False forces
     (MH only; MR always has EOLs, MMR none). byte_align: EOL-less MH rows start on
     byte boundaries (TIFF Compression=2). max_rows: stop there with end="limit".
+    packed: ``image`` is packed rows, uint8 (rows, (width + 7) // 8), MSB first, 1 = black,
+    pad bits 0 (what a TIFF with FillOrder=1 and PhotometricInterpretation=0 holds),
+    painted straight from the decoded runs: no bool array is made.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError(f"data must be bytes, not {type(data).__name__}")
     dec = StreamDecoder(width, codec, eol=eol, byte_align=byte_align, bit_order=bit_order,
-                        max_rows=max_rows, keep=True, impl=impl)
+                        max_rows=max_rows, keep=True, packed=packed, impl=impl)
     dec.feed(data)
     return dec.finish()
 

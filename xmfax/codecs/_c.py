@@ -70,6 +70,19 @@ class Encoder:
         n = lib.xm_enc_rows(self._enc, ffi.from_buffer("uint8_t[]", rows), rows.shape[0])
         return self._take(n)
 
+    def encode_packed(self, data, nrows: int) -> bytes:
+        """Code ``nrows`` packed rows (a buffer of nrows x ((width + 7) // 8) bytes, MSB
+        first, 1 = black; pad bits ignored); return whole bytes."""
+        if self._finished:
+            raise CodecError("encode() after finish()")
+        stride = (self.width + 7) // 8
+        buf = ffi.from_buffer("uint8_t[]", data)
+        if len(buf) != nrows * stride:
+            raise ValueError(f"{len(buf)} bytes is not {nrows} rows of {stride}")
+        if nrows == 0:
+            return b""
+        return self._take(lib.xm_enc_rows_packed(self._enc, buf, nrows))
+
     def finish(self, rtc: bool = True) -> bytes:
         """RTC (T.4) / EOFB (T.6) if rtc, then the last byte padded with 0 bits."""
         if self._finished:
@@ -86,12 +99,15 @@ class Decoder:
     """Streaming T.4/T.6 decoder: chunks in, complete rows out (see the contract)."""
 
     def __init__(self, width: int, codec: str, *, eol: bool = True, byte_align: bool = False,
-                 bit_order: str = "msb", max_rows: int = 16384):
+                 bit_order: str = "msb", max_rows: int = 16384, packed: bool = False):
         self.width = int(width)
         self.codec = codec
         self.max_rows = int(max_rows)
+        self.packed = bool(packed)
+        # a row out: bool (width,), or packed uint8 ((width + 7) // 8,)
+        self._shape = ((self.width + 7) // 8, np.uint8) if self.packed else (self.width, np.bool_)
         handle = lib.xm_dec_new(self.width, _codec(codec), int(bool(eol)), int(bool(byte_align)),
-                                _lsb(bit_order), self.max_rows)
+                                _lsb(bit_order), self.max_rows, int(self.packed))
         if handle == ffi.NULL:
             raise MemoryError("xmfax C decoder: cannot allocate (or invalid width/max_rows)")
         self._dec = ffi.gc(handle, lib.xm_dec_free)
@@ -112,7 +128,7 @@ class Decoder:
     def _run(self, data, final: bool) -> np.ndarray:
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         total = len(view)
-        width = self.width
+        width, dtype = self._shape
         pieces = []
         offset = 0
         cap = min(8 * total + 2, _MAX_CHUNK_ROWS)    # a row takes at least 1 bit (MMR V0)
@@ -126,10 +142,10 @@ class Decoder:
             cap = max(1, min(cap, left_rows))
             if small and cap <= _SMALL_ROWS:
                 if self._scratch is None:
-                    self._scratch = np.empty((_SMALL_ROWS, width), dtype=np.bool_)
+                    self._scratch = np.empty((_SMALL_ROWS, width), dtype=dtype)
                 out = self._scratch[:cap]
             else:
-                out = np.empty((cap, width), dtype=np.bool_)
+                out = np.empty((cap, width), dtype=dtype)
             chunk = view[offset:] if offset else view
             status = lib.xm_dec_run(self._dec, ffi.from_buffer("uint8_t[]", chunk), total - offset,
                                     self._consumed, ffi.from_buffer("uint8_t[]", out, True), cap,
@@ -145,7 +161,7 @@ class Decoder:
             cap = min(cap * 2, _MAX_CHUNK_ROWS)
             small = False
         if not pieces:
-            return np.zeros((0, width), dtype=np.bool_)
+            return np.zeros((0, width), dtype=dtype)
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
     def _update(self) -> None:
@@ -160,11 +176,12 @@ class Decoder:
             self.error = ffi.string(lib.xm_dec_error(self._dec)).decode("ascii", "replace")
 
     def feed(self, data: bytes) -> np.ndarray:
-        """Decode a chunk; return the rows it completed, bool (n, width)."""
+        """Decode a chunk; return the rows it completed: bool (n, width), or packed
+        uint8 (n, (width + 7) // 8)."""
         if self._finished:
             raise CodecError("feed() after finish()")
         if not len(data) or self.end is not None:
-            return np.zeros((0, self.width), dtype=np.bool_)
+            return np.zeros((0, self._shape[0]), dtype=self._shape[1])
         return self._run(data, False)
 
     def finish(self) -> np.ndarray:
@@ -173,5 +190,5 @@ class Decoder:
             raise CodecError("finish() called twice")
         self._finished = True
         if self.end is not None:
-            return np.zeros((0, self.width), dtype=np.bool_)
+            return np.zeros((0, self._shape[0]), dtype=self._shape[1])
         return self._run(b"", True)

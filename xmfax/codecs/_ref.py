@@ -96,6 +96,34 @@ def _paint(trans_rows: list[list[int]], width: int) -> np.ndarray:
     return (np.cumsum(marks, axis=1, dtype=np.int32) & 1).astype(bool)
 
 
+def _paint_packed(trans_rows: list[list[int]], width: int) -> np.ndarray:
+    """Rows as packed bits (uint8 (n, (width + 7) // 8), MSB first, 1 = black, pad bits 0)
+    from their changing elements, through one Python int a row: no array of pixels.
+
+    A black run [s, e) is the int 2**(W - s) - 2**(W - e), W being the row's bits with
+    its padding; black runs start at the even elements and end at the odd ones (or at
+    the width), so a row is the alternating sum of 2**(W - t) over its elements t (a
+    zero-length run adds and takes away the same power)."""
+    stride = (width + 7) // 8
+    top = stride * 8
+    out = bytearray()
+    for trans in trans_rows:
+        value = sum(1 << (top - t) for t in trans[0::2]) - sum(1 << (top - t) for t in trans[1::2])
+        if len(trans) & 1:
+            value -= 1 << (top - width)
+        out += value.to_bytes(stride, "big")
+    return np.frombuffer(bytes(out), dtype=np.uint8).reshape(len(trans_rows), stride)
+
+
+def _unpack_rows(data, nrows: int, width: int) -> np.ndarray:
+    """Packed rows (MSB first, 1 = black) as uint8 (nrows, width) of 0/1 (pad bits dropped)."""
+    raw = np.frombuffer(bytes(data), dtype=np.uint8)
+    stride = (width + 7) // 8
+    if raw.size != nrows * stride:
+        raise CodecError(f"{raw.size} bytes is not {nrows} rows of {stride}")
+    return np.unpackbits(raw.reshape(nrows, stride), axis=1)[:, :width]
+
+
 def _to_bytes(bits: str) -> bytes:
     return int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
 
@@ -159,6 +187,13 @@ class Encoder:
             self._row += 1
         self._ref = ref
         return self._emit("".join(parts))
+
+    def encode_packed(self, data, nrows: int) -> bytes:
+        """``encode`` of packed rows (nrows x ((width + 7) // 8) bytes, MSB first, 1 =
+        black; pad bits ignored). The reference simply unpacks them."""
+        if self._finished:
+            raise CodecError("encode() after finish()")
+        return self.encode(_unpack_rows(data, nrows, self.width))
 
     def finish(self, rtc: bool = True) -> bytes:
         if self._finished:
@@ -240,8 +275,9 @@ class Decoder:
     """Streaming decoder; see docs/codec-backends.md for the rules it follows."""
 
     def __init__(self, width: int, codec: str, *, eol: bool = True, byte_align: bool = False,
-                 bit_order: str = "msb", max_rows: int = 16384):
+                 bit_order: str = "msb", max_rows: int = 16384, packed: bool = False):
         self.width = width
+        self.packed = packed         # rows out as packed bits (_paint_packed), not bool
         self.codec = codec
         self.eol = True if codec == "mr" else (eol if codec == "mh" else False)
         self.byte_align = byte_align
@@ -309,7 +345,7 @@ class Decoder:
 
     def _take(self) -> np.ndarray:
         out, self._out = self._out, []
-        return _paint(out, self.width)
+        return (_paint_packed if self.packed else _paint)(out, self.width)
 
     # -- row bookkeeping
 
