@@ -23,7 +23,7 @@
 float xm_dbm0_to_mean_square(float dbm0);
 float xm_mean_square_to_dbm0(float ms);
 
-/* Carrier detect with hysteresis.  # T.30 §5.2.3.3 (reception on above
+/* Carrier detect with hysteresis.  # T.30: modem signal detection (reception on above
  * -43 dBm0, off below -48 dBm0) */
 typedef struct {
     float level;            /* smoothed mean square */

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CARRIER_HZ 1800.0           /* V.27 ter §2.1 */
-#define ROLL_OFF 0.5                /* V.27 ter §2.3: 50% raised cosine, split equally */
-#define TEP_MS 190                  /* V.27 ter §2.5, segment 1: 185-200 ms */
+#define CARRIER_HZ 1800.0           /* V.27 ter: carrier frequency */
+#define ROLL_OFF 0.5                /* V.27 ter: 50% raised cosine, split equally */
+#define TEP_MS 190                  /* V.27 ter training, segment 1: 185-200 ms */
 #define SILENCE_MS 20               /* segment 2 */
 #define REV_LONG 50                 /* segment 3, continuous 180° reversals */
 #define REV_SHORT 14
@@ -20,7 +20,7 @@
 #define QUEUE_BITS 65536
 
 /* ---- scrambler: 1 + x^-6 + x^-7 with the guard against repetitive
- * patterns.  # V.27 ter §2.4 (Figure 3): the output is compared with the
+ * patterns.  # V.27 ter: scrambler (its figure): the output is compared with the
  * outputs 8, 9 and 12 bits before; after 33 bits in a row where it equals
  * at least one of them, the next output is inverted. ---- */
 typedef struct {
@@ -66,7 +66,7 @@ static int descramble(scrambler_t *s, int in)
 
 /* Segment 4: the scrambler fed with ones from TRAIN_SEED, three steps per
  * symbol as for a tribit (at both rates); the first bit of each group picks
- * a 0° (0) or 180° (1) phase change.  # V.27 ter §2.5.  The transmitter runs
+ * a 0° (0) or 180° (1) phase change.  # V.27 ter: training sequence.  The transmitter runs
  * its scrambler (which continues into segment 5); the receiver this copy,
  * to recognise the pattern. */
 static int train_bit(uint32_t *reg)
@@ -82,9 +82,9 @@ static int train_bit(uint32_t *reg)
 }
 
 /* Phase change in units of 45° for a tribit (first bit in time is the
- * high bit).  # V.27 ter §2.2.1, Table 1 */
+ * high bit).  # V.27 ter: encoding at 4800 bit/s */
 static const int TRIBIT_PHASE[8] = { 1, 0, 2, 3, 6, 7, 5, 4 };
-/* dibits at 2400 bit/s.  # V.27 ter §2.2.2, Table 2 */
+/* dibits at 2400 bit/s.  # V.27 ter: encoding at 2400 bit/s */
 static const int DIBIT_PHASE[4] = { 0, 2, 6, 4 };
 
 static float complex point(int phase)
@@ -314,7 +314,7 @@ void xm_v27ter_rx_restart(xm_v27ter_rx_t *rx, int bit_rate)
     memset(rx, 0, sizeof(*rx));
     rx->bit_rate = bit_rate;
     rx->baud = bit_rate == 4800 ? 1600 : 1200;
-    /* # V.27 ter §7 / T.30: on above -43 dBm0, off below -48 dBm0 */
+    /* # T.30: on above -43 dBm0, off below -48 dBm0 */
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
     xm_qam_rx_init(&rx->q, rx->baud, ROLL_OFF, CARRIER_HZ, 17, 1.0f);
     rx->state = RX_IDLE;

@@ -10,19 +10,19 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#define BAUD 2400                   /* V.29 §2 */
-#define CARRIER_HZ 1700.0           /* V.29 §2 */
+#define BAUD 2400                   /* V.29: symbol rate */
+#define CARRIER_HZ 1700.0           /* V.29: carrier frequency */
 #define ROLL_OFF 0.25
 #define TEP_MS 190                  /* echo protection tone, 185-200 ms */
 #define TEP_GAP_MS 20
-#define SEG1 48                     /* V.29 §4 training: segment 1, no energy */
+#define SEG1 48                     /* V.29 training: segment 1, no energy */
 #define SEG2 128                    /* segment 2, alternations A B A B */
 #define SEG3 384                    /* segment 3, equaliser conditioning C/D */
 #define SEG4 48                     /* segment 4, scrambled binary ones */
 #define FLUSH_SYMBOLS 32
 #define QUEUE_BITS 65536
 
-/* ---- scrambler 1 + x^-18 + x^-23.  # V.29 §3 ---- */
+/* ---- scrambler 1 + x^-18 + x^-23.  # V.29: scrambler ---- */
 static int scramble(uint32_t *reg, int in)
 {
     int out = (in ^ (int) (*reg >> 17) ^ (int) (*reg >> 22)) & 1;
@@ -38,7 +38,7 @@ static int descramble(uint32_t *reg, int in)
 }
 
 /* Segment 3: the sequence of 1 + x^-6 + x^-7 from the state 0101010 (its
- * first seven bits), 0 sends C and 1 sends D.  # V.29 §4 */
+ * first seven bits), 0 sends C and 1 sends D.  # V.29: training sequence */
 static void conditioning_bits(uint8_t *bits)
 {
     static const uint8_t init[7] = { 0, 1, 0, 1, 0, 1, 0 };
@@ -46,7 +46,7 @@ static void conditioning_bits(uint8_t *bits)
         bits[n] = n < 7 ? init[n] : (uint8_t) (bits[n - 6] ^ bits[n - 7]);
 }
 
-/* Training points A, B, C, D (A at 180°).  # V.29 §4, Table 3 */
+/* Training points A, B, C, D (A at 180°).  # V.29: training sequence, its table */
 typedef struct { float complex a, b, c, d; int phase_c, phase_d; } training_points_t;
 
 static training_points_t training_points(int bit_rate)
@@ -66,12 +66,12 @@ static training_points_t training_points(int bit_rate)
     return t;
 }
 
-/* Phase change for Q2Q3Q4 (Q2 first in time).  # V.29 §2, Table 1 */
+/* Phase change for Q2Q3Q4 (Q2 first in time).  # V.29: encoding */
 static const int TRIBIT_PHASE[8] = { 1, 0, 2, 3, 6, 7, 5, 4 };
 static const int PHASE_TRIBIT[8] = { 1, 0, 2, 3, 7, 6, 4, 5 };
 
 /* The signal element of absolute phase p (45° units) and amplitude bit q1:
- * on the axes 3 or 5, on the diagonals (1,1) or (3,3).  # V.29 §2, Figure 1 */
+ * on the axes 3 or 5, on the diagonals (1,1) or (3,3).  # V.29: signal space diagram */
 static float complex element(int p, int q1)
 {
     static const float complex unit[8] = {
@@ -299,7 +299,7 @@ void xm_v29_rx_restart(xm_v29_rx_t *rx, int bit_rate)
     rx->rms = rms_of(bit_rate);
     rx->tp = training_points(bit_rate);
     conditioning_bits(rx->cond);
-    /* # V.29 §7 / T.30: on above -43 dBm0, off below -48 dBm0 */
+    /* # T.30: on above -43 dBm0, off below -48 dBm0 */
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
     xm_qam_rx_init(&rx->q, BAUD, ROLL_OFF, CARRIER_HZ, 25, rx->rms);
     rx->state = RX_IDLE;

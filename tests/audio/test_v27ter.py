@@ -57,7 +57,7 @@ def test_clean_line_random_and_tcf(rate, long_train):
 
 
 def test_training_lengths_follow_v27ter():
-    # V.27 ter §2.5: long train 50 + 1074 + 8 symbols, short 14 + 58 + 8, at the baud rate
+    # V.27 ter training: long train 50 + 1074 + 8 symbols, short 14 + 58 + 8, at the baud rate
     for rate, baud in ((4800, 1600), (2400, 1200)):
         for long_train, symbols in ((True, 50 + 1074 + 8), (False, 14 + 58 + 8)):
             tx = V27terTx(rate, long_train=long_train)

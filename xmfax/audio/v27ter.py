@@ -3,7 +3,7 @@
 
 :class:`V27terTx`: bits in (:meth:`~V27terTx.put_bits`), int16 8 kHz samples out
 (:meth:`~V27terTx.generate`), starting with the long or short training sequence of
-V.27 ter §2.5 (the ones T.30 uses), then the scrambled data; :meth:`~V27terTx.finish`
+V.27 ter (the ones T.30 uses), then the scrambled data; :meth:`~V27terTx.finish`
 ends the transmission once the queued bits are sent.
 
 :class:`V27terRx`: samples in, data bits out (:meth:`~V27terRx.receive`), with status
