@@ -174,3 +174,23 @@ def test_distorted_line_into_our_receiver(modem, rate):
     data = bits(4000, 9)
     for tx in ("spandsp", "xmfax"):
         assert ap.link(tx, "xmfax", modem, rate, data, _band_pass) == 0, tx
+
+
+@pytest.mark.parametrize("modem,rate", V27 + V29)
+def test_echo_protection_tone_both_ways(modem, rate):
+    # the optional talker echo protection tone (and its 20 ms gap) before the training
+    data = bits(3000, 10)
+    theirs = spandsp_psk.SpandspTx(modem, rate, data, tep=True)
+    try:
+        x = theirs.all()
+    finally:
+        theirs.close()
+    trained, got = ap.receive("xmfax", modem, rate, np.concatenate([x, np.zeros(400, np.int16)]))
+    assert trained and ap.errors(data, got) == 0
+    tx_cls, _ = ap._ours(modem)
+    ours = tx_cls(rate, tep=True)
+    ours.put_bits(data)
+    ours.finish()
+    trained, got = ap.receive("spandsp", modem, rate,
+                              np.concatenate([ours.generate_all(), np.zeros(400, np.int16)]))
+    assert trained and ap.errors(data, got) == 0
