@@ -164,6 +164,20 @@ def encode_ifp(packet: IFPPacket, version: int = 0) -> bytes:
         raise LocalProtocolError(f"not an IFP packet: {packet!r}")
     dt = int(packet.data_type)
     fields = packet.fields
+    if len(fields) == 1 and dt < _ROOT_DATA_TYPES:
+        # fast path, the common packet (one root field): what the general loop below
+        # produces, built directly -- a field header octet (data-present bit, the
+        # extension bit from version 1, the type, padding), then an aligned 16-bit
+        # length (size - 1) and the data
+        f = fields[0]
+        ft = int(f.type)
+        data = f.data
+        if ft < _ROOT_FIELD_TYPES and len(data) <= _MAX_FIELD_DATA:
+            head = ft << 4 if version == 0 else ft << 3
+            if not data:
+                return bytes((0xC0 | (dt << 1), 1, head))
+            size = len(data) - 1
+            return bytes((0xC0 | (dt << 1), 1, 0x80 | head, size >> 8, size & 0xFF)) + data
     present = 0x80 if fields else 0
     if dt < _ROOT_DATA_TYPES:
         out = bytearray((present | 0x40 | (dt << 1),))
@@ -243,6 +257,9 @@ class _Bits:
 
     def align(self) -> None:
         self.pos = (self.pos + 7) & ~7
+
+
+_BARE = tuple(Field(ft) for ft in _FIELD_TYPES[:_ROOT_FIELD_TYPES])   # data-less fields, shared
 
 
 def _decode_fields(buf: bytes, pos: int, count: int, version: int, octet_per_field: bool) -> tuple[tuple[Field, ...], int]:
@@ -372,6 +389,10 @@ def decode_ifp(buf: bytes, version: int = 0) -> IFPPacket:
             ft, ext = (h >> 3) & 7, h & 0x40
         if not ext and h & 0x80 and pos + 3 + ((buf[pos + 1] << 8) | buf[pos + 2]) + 1 == n:
             return DataPacket(head, (Field(_FIELD_TYPES[ft], buf[pos + 3:]),))
+    if count == 1 and pos + 1 == n and not buf[pos] & 0x80 and (version == 0 or not buf[pos] & 0x40):
+        # fast path: one root field without data in the last octet (an FCS verdict, a
+        # sig-end); both readings below agree on it
+        return DataPacket(head, (_BARE[(buf[pos] >> 4 if version == 0 else buf[pos] >> 3) & 7],))
     strict_error = None
     try:
         fields, end = _decode_fields(buf, pos, count, version, octet_per_field=False)

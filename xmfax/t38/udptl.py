@@ -147,6 +147,21 @@ def decode_udptl(buf: bytes, max_entries: int | None = None) -> UDPTLPacket:
     return result
 
 
+def _redundancy_datagram(seq: int, ifp: bytes, secondary: list[bytes]) -> bytes:
+    """encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary))), built directly when every
+    item and the count are under 128 (one-octet length determinants: the usual case)."""
+    if len(ifp) < 0x80 and len(secondary) < 0x80:
+        parts = [bytes((seq >> 8, seq & 0xFF, len(ifp))), ifp, bytes((0, len(secondary)))]
+        for sec in secondary:
+            if len(sec) >= 0x80:
+                break
+            parts.append(bytes((len(sec),)))
+            parts.append(sec)
+        else:
+            return b"".join(parts)
+    return encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary)))
+
+
 def _xor(parts: list[bytes]) -> bytes:
     size = max(map(len, parts), default=0)
     acc = 0
@@ -183,7 +198,7 @@ class UDPTLSender:
             depth = 0 if cfg.udp_ec == EC_NONE else (cfg.redundancy_depth if redundancy is None else redundancy)
             depth = min(depth, len(hist))
             secondary = hist[len(hist) - depth:][::-1]
-            data = encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary)))
+            data = _redundancy_datagram(seq, ifp, secondary)
             while len(data) > limit and secondary:
                 secondary.pop()          # drop the oldest copy first (T.38 §9.1.4.1 leaves this to us)
                 self.trimmed += 1
