@@ -1,0 +1,585 @@
+"""The audio fax terminal: a T.30 Session driven over the C modems, sans-IO.
+
+The terminal stands where a fax modem would on an analogue or G.711 line: it turns
+the session's modem commands (:mod:`xmfax.t30.modem`) into samples, and samples from
+the far end into modem events. Samples are int16 at 8 kHz; time is passed in, nothing
+here sleeps or reads a socket. A driver pumps it::
+
+    term = AudioTerminal(session, AudioConfig(), now)
+    term.start(now)
+    every block (say 20 ms):
+        line_out = term.samples_to_send(160, now)      # always 160 samples (silence when idle)
+        term.receive_samples(line_in, now)             # what the far end sent
+        term.handle_timer(now) when now >= term.next_timer()
+    until term.done
+
+Transmission (each command in line order; the next starts when one has gone):
+  SendSilence  -> that many ms of zeros (T.30 §5.3.2: the 75 ms gap before each signal)
+  SendTone     -> CED (2100 Hz, 3 s unless told) or CNG (1100 Hz, 0.5 s on; with
+                  ``AudioConfig.cng_repeat`` its 0.5 s on / 3 s off cadence goes on until
+                  something is heard or the session has something else to send, T.30 §4.1)
+  SendHDLC     -> V.21 ch 2: 1 s of flags (T.30 §5.3.1), the frames, the closing flag;
+                  at a high-speed modulation (ECM, T.30 Annex A): training, 200 ms of flags,
+                  the frames, closing flags, the modem's turn-off
+  SendData     -> training, then the bytes LSB first (TCF: zeros; a non-ECM page), turn-off
+  SendComplete is reported when the last sample of a SendHDLC / SendData has been taken.
+
+Reception: a V.21 ch 2 receiver always listens (T.30's fallback: a V.21 signal may come
+where high-speed data was expected); the high-speed receiver of the modulation named by
+the session's last ``Receive`` listens beside it. A V.21 signal is announced when its
+flags are recognised (its energy detector alone would also fire on a V.29 or V.27 ter
+carrier, which overlaps 1650-1850 Hz); a high-speed signal when its training succeeds.
+  V.21 flags           -> CarrierUp(V21) (first WrongCarrier(expected, V21) if a
+                          high-speed signal was expected), HDLCFrame per frame,
+                          CarrierDown(V21) when the carrier drops
+  high-speed training  -> CarrierUp(mod); the data as DataReceived (Expect.DATA) or
+                          HDLCFrame(modulation=mod) (Expect.HDLC); CarrierDown(mod)
+  CNG / CED            -> ToneDetected
+
+Only the modems that exist are offered: :func:`available_modulations` lists them and
+:meth:`AudioConfig.limit_t30` narrows a T.30 configuration to them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import hdlc as H
+from ..t30 import modem as M
+from . import tones as T
+from .v21 import V21Config, V21Receiver, V21Transmitter
+from .v21 import CarrierDown as V21Down
+from .v21 import FramingOK as V21Framing
+from .v21 import HdlcFrame as V21Frame
+from .v27ter import CARRIER_DOWN, TRAINING_FAILED, TRAINING_SUCCEEDED, V27terRx, V27terTx
+from .v29 import V29Rx, V29Tx
+
+__all__ = ["AudioConfig", "AudioTerminal", "AudioStats", "available_modulations", "RATE"]
+
+RATE = 8000
+Mod = M.Modulation
+Family = M.Family
+
+TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2 CED 2.6-4 s
+# The end of a high-speed transmission: the modems send scrambled ones (which descramble
+# to ones) before the carrier stops, and a receiver turns the fading carrier into a few tens
+# of ms of random bits before its detector drops. Raw data (TCF, a non-ECM page) is held
+# back HOLD_MS, and at carrier down cut where the last run of TURNOFF_ONES ones begins: no
+# T.4 page ends that way (it ends with RTC), and TCF is zeros. The judge of TCF (T.30
+# §5.3.6.2) counts junk that a zero octet follows, and the fading carrier makes both.
+HOLD_MS = 150
+TURNOFF_ONES = 32
+
+
+def _modem_classes() -> dict[Family, tuple[type, type]]:
+    """(transmitter, receiver) classes of each high-speed family built into xmfax._modems."""
+    found = {Family.V27TER: (V27terTx, V27terRx), Family.V29: (V29Tx, V29Rx)}
+    try:       # V.17 is optional until its modem is in the tree
+        v17 = importlib.import_module(f"{__package__}.v17")
+        found[Family.V17] = (v17.V17Tx, v17.V17Rx)
+    except (ImportError, AttributeError):
+        pass
+    return found
+
+
+_CLASSES = _modem_classes()
+
+
+def available_modulations() -> frozenset[Mod]:
+    """Every modulation this terminal can send and receive."""
+    return frozenset(m for m in Mod if m is Mod.V21 or m.family in _CLASSES)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioConfig:
+    """How the audio terminal uses the line."""
+
+    v21_level_dbm0: float = -13.0      # transmit levels (T.30 allows 0 to -15 dBm; -13 is usual)
+    hs_level_dbm0: float = -13.0
+    tone_level_dbm0: float = -13.0
+    v21_preamble_ms: float = 1000.0    # T.30 §5.3.1: 1 s +/- 15 % of flags before V.21 frames
+    hs_flags_ms: float = 200.0         # T.30 Annex A: flags between high-speed training and frames
+    hs_closing_flags: int = 4          # flags after the last ECM frame, before the turn-off
+    cng_repeat: bool = True            # CNG keeps its cadence until something is heard
+    detect_tones: bool = True          # report CNG / CED (ToneDetected)
+
+    def __post_init__(self) -> None:
+        for name in ("v21_level_dbm0", "hs_level_dbm0", "tone_level_dbm0"):
+            v = getattr(self, name)
+            if not -60.0 <= v <= 0.0:
+                raise ValueError(f"{name} {v} is outside -60..0 dBm0")
+        if not 0.0 <= self.v21_preamble_ms <= 2000.0:
+            raise ValueError(f"v21_preamble_ms {self.v21_preamble_ms} is outside 0..2000")
+        if not 0.0 <= self.hs_flags_ms <= 1000.0:
+            raise ValueError(f"hs_flags_ms {self.hs_flags_ms} is outside 0..1000")
+        if not 1 <= self.hs_closing_flags <= 100:
+            raise ValueError("hs_closing_flags is 1..100")
+
+    def replace(self, **kw) -> "AudioConfig":
+        return dataclasses.replace(self, **kw)
+
+    @staticmethod
+    def limit_t30(t30_config):
+        """``t30_config`` offering only the modems this terminal has (and a max_rate
+        no faster than the fastest of them)."""
+        fams = frozenset(f for f in t30_config.modems if f in _CLASSES)
+        if not fams:
+            raise ValueError("none of the T.30 configuration's modems exists in xmfax.audio")
+        top = max(m.bit_rate for m in available_modulations() if m.family in fams)
+        return dataclasses.replace(t30_config, modems=fams, max_rate=min(t30_config.max_rate, top))
+
+
+@dataclass
+class AudioStats:
+    samples_sent: int = 0
+    samples_received: int = 0
+    frames_received: int = 0            # V.21 and high-speed HDLC frames with a good FCS
+    frames_bad: int = 0
+    trainings: int = 0                  # high-speed trainings recognised
+    training_failures: int = 0
+    wrong_carrier: int = 0              # V.21 heard where high speed was expected
+    tones: Counter = field(default_factory=Counter)
+    ignored: Counter = field(default_factory=Counter)
+
+
+# --------------------------------------------------------------------------- transmit sources
+class _Source:
+    """Samples of one command. ``take(n)`` gives at most ``n``; ``done`` once all are out."""
+
+    report = False                      # SendComplete when done (SendHDLC / SendData)
+    interruptible = False               # may be cut short by the next command
+
+    def take(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    done = False
+
+
+class _Silence(_Source):
+    def __init__(self, ms: float):
+        self.left = int(round(ms * RATE / 1000))
+        self.done = self.left <= 0
+
+    def take(self, n: int) -> np.ndarray:
+        k = min(n, self.left)
+        self.left -= k
+        self.done = self.left <= 0
+        return np.zeros(k, np.int16)
+
+
+class _Tone(_Source):
+    def __init__(self, tone: M.Tone, ms: int, level: float, endless_cng: bool):
+        kind = T.Tone.CNG if tone is M.Tone.CNG else T.Tone.ANS
+        if endless_cng:
+            self.gen = T.ToneGenerator(kind, level)            # the cadence, for ever
+            self.interruptible = True
+        else:
+            self.gen = T.ToneGenerator(kind, level, duration_ms=ms or TONE_MS[tone])
+
+    def take(self, n: int) -> np.ndarray:
+        out = self.gen.samples(n)
+        self.done = self.gen.done
+        return out
+
+
+class _V21Send(_Source):
+    report = True
+
+    def __init__(self, frames, config: V21Config):
+        self.tx = V21Transmitter(config)
+        self.tx.send_frames(frames)
+
+    def take(self, n: int) -> np.ndarray:
+        out = self.tx.samples(n)
+        self.done = len(out) < n or self.tx.done
+        return out
+
+
+class _PskSend(_Source):
+    """A high-speed transmission: training, the bits, turn-off (V.27 ter / V.29 / V.17)."""
+
+    report = True
+    STEP = 80                            # samples generated between checks for the end (10 ms)
+
+    def __init__(self, mod: Mod, bits: np.ndarray, short: bool, level: float):
+        tx_cls = _CLASSES[mod.family][0]
+        long_train = not (short and mod.family is Family.V17)   # only V.17 has a short train in T.30
+        self.tx = tx_cls(mod.bit_rate, long_train=long_train, level_dbm0=level)
+        self.tx.put_bits(bits)
+        self.tx.finish()
+
+    def take(self, n: int) -> np.ndarray:
+        parts = []
+        got = 0
+        while got < n and not self.done:
+            part = self.tx.generate(min(self.STEP, n - got))
+            parts.append(part)
+            got += len(part)
+            self.done = self.tx.done
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+def _turnoff_start(bits: np.ndarray, min_run: int = TURNOFF_ONES) -> int | None:
+    """Where the last run of at least ``min_run`` one bits begins (None: no such run)."""
+    b = np.concatenate([[0], bits.astype(np.int8), [0]])
+    d = np.diff(b)
+    starts = np.nonzero(d == 1)[0]
+    ends = np.nonzero(d == -1)[0]
+    long = np.nonzero(ends - starts >= min_run)[0]
+    return int(starts[long[-1]]) if len(long) else None
+
+
+def _lsb_bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes(data), np.uint8), bitorder="little")
+
+
+# --------------------------------------------------------------------------- the terminal
+class AudioTerminal:
+    """Runs one T.30 ``Session`` over audio samples. See the module docstring."""
+
+    def __init__(self, session, config: AudioConfig | None = None, now: float = 0.0):
+        self.session = session
+        self.config = cfg = config or AudioConfig()
+        t30cfg = getattr(session, "config", None)
+        fams = getattr(t30cfg, "modems", None)
+        if fams is not None:
+            missing = sorted(f.value for f in fams if f not in _CLASSES)
+            if missing:
+                raise ValueError(f"the T.30 session offers {', '.join(missing)}, which xmfax.audio "
+                                 "does not have: build it with AudioConfig.limit_t30(config)")
+        self.stats = AudioStats()
+        self._v21cfg = V21Config(tx_level_dbm0=cfg.v21_level_dbm0, preamble_ms=cfg.v21_preamble_ms)
+        self._commands: deque = deque()
+        self._tx: _Source | None = None
+        self._clock = now                    # time of the next sample to send when not told
+        self._events: list = []
+        self._closed = False
+        self._started = False
+        # receivers
+        self._v21 = V21Receiver(self._v21cfg)
+        self._v21_up = False                 # CarrierUp(V21) reported for the signal now on
+        self._tones = T.ToneDetector() if cfg.detect_tones else None
+        self._tone_on: set = set()
+        self._hs_mod: Mod | None = None      # the high-speed modulation listened for
+        self._hs_kind = M.Expect.DATA
+        self._hs = None                      # its receiver
+        self._hs_up = False                  # trained: CarrierUp(mod) reported
+        self._hs_bits = 0                    # bits delivered since the receiver's restart
+        self._carry = np.zeros(0, np.uint8)  # received bits not yet a whole octet
+        self._held = np.zeros(0, np.uint8)   # the last HOLD_MS of raw data bits
+        self._deframer: H.Decoder | None = None
+        self._heard = False                  # anything recognised from the far end yet
+
+    # ------------------------------------------------------------------ driver API
+    def start(self, now: float) -> None:
+        self._started = True
+        self._clock = now
+        self.session.start(now)
+        self._pump(now)
+
+    @property
+    def done(self) -> bool:
+        """The call is over and everything the session asked to send has gone."""
+        if not self.session.done:
+            return False
+        return self._tx is None and not any(
+            isinstance(c, (M.SendHDLC, M.SendData, M.SendTone, M.SendSilence)) for c in self._commands)
+
+    @property
+    def result(self):
+        return self.session.result
+
+    def events(self) -> list:
+        """Session events collected so far (drained)."""
+        out, self._events = self._events, []
+        return out
+
+    def next_timer(self) -> float | None:
+        return self.session.next_timer()
+
+    def handle_timer(self, now: float) -> None:
+        t = self.session.next_timer()
+        if t is not None and now >= t:
+            self.session.handle_timer(now)
+            self._pump(now)
+
+    def close(self, reason: str = "line closed", now: float = 0.0) -> None:
+        """The line is gone: tell the session (LineLost)."""
+        if not self.session.done:
+            self._feed(M.LineLost(reason), now)
+        self._closed = True
+        self._tx = None
+        self._commands.clear()
+
+    def samples_to_send(self, n: int, now: float | None = None) -> np.ndarray:
+        """The next ``n`` samples for the line (``now``: when the first of them goes out).
+        Always ``n``: silence when there is nothing to send."""
+        n = int(n)
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        base = self._clock if now is None else now
+        out = np.zeros(n, np.int16)
+        pos = 0
+        while pos < n:
+            if self._tx is None or (self._tx.interruptible and self._commands):
+                self._tx = None
+                self._advance(base + pos / RATE)
+                if self._tx is None:
+                    break
+            part = self._tx.take(n - pos)
+            out[pos:pos + len(part)] = part
+            pos += len(part)
+            if self._tx.done:
+                src, self._tx = self._tx, None
+                if src.report:
+                    self._feed(M.SendComplete(), base + pos / RATE)
+                self._pump(base + pos / RATE)
+            elif not len(part):
+                break                        # a source with nothing now (never expected)
+        self._clock = base + n / RATE
+        self.stats.samples_sent += n
+        return out
+
+    def receive_samples(self, samples, now: float) -> None:
+        """Samples from the far end (any block size; ``now``: when the last arrived)."""
+        x = np.asarray(samples)
+        if x.ndim != 1:
+            raise ValueError(f"samples must be a 1-D array, not shape {x.shape}")
+        if x.dtype != np.int16:
+            if x.size and not np.issubdtype(x.dtype, np.integer):
+                raise ValueError(f"samples must be int16, not {x.dtype}")
+            x = np.clip(x, -32768, 32767).astype(np.int16)
+        if not len(x):
+            return
+        self.stats.samples_received += len(x)
+        if self._closed or (self.session.done and self._tx is None):
+            return
+        if self._tones is not None and not self._hs_up:
+            for ev in self._tones.receive(x):
+                self._on_tone(ev, now)
+        if self._hs is not None:
+            bits = self._hs.receive(x)
+            self._on_hs(bits, self._hs.events(), now)
+        for ev in self._v21.receive(x):
+            self._on_v21(ev, now)
+        self._pump(now)
+
+    # ------------------------------------------------------------------ session pump
+    def _feed(self, event, now: float) -> None:
+        self.session.receive(event, now)
+
+    def _pump(self, now: float) -> None:
+        s = self.session
+        cmds = s.data_to_send()
+        if cmds:
+            self._commands.extend(cmds)
+        evs = s.events()
+        if evs:
+            self._events.extend(evs)
+        if self._tx is None or (self._tx.interruptible and self._commands):
+            if self._tx is not None:
+                self._tx = None
+            self._advance(now)
+
+    def _advance(self, now: float) -> None:
+        """Take commands until one has samples to send (Receive and Hangup act at once)."""
+        while self._tx is None and self._commands:
+            cmd = self._commands.popleft()
+            if isinstance(cmd, M.Receive):
+                self._listen(cmd)
+            elif isinstance(cmd, M.Hangup):
+                self._closed = True
+                self._commands.clear()
+            elif isinstance(cmd, M.SendSilence):
+                src = _Silence(cmd.ms)
+                if not src.done:
+                    self._tx = src
+            elif isinstance(cmd, M.SendTone):
+                endless = cmd.tone is M.Tone.CNG and self.config.cng_repeat and not self._heard
+                self._tx = _Tone(cmd.tone, cmd.ms, self.config.tone_level_dbm0, endless)
+            elif isinstance(cmd, M.SendHDLC):
+                self._tx = self._hdlc_source(cmd)
+            elif isinstance(cmd, M.SendData):
+                if cmd.modulation is Mod.V21:
+                    raise ValueError("SendData at V.21: T.30 sends only HDLC frames at V.21")
+                self._check_mod(cmd.modulation)
+                self._tx = _PskSend(cmd.modulation, _lsb_bits(cmd.data), cmd.short_training,
+                                    self.config.hs_level_dbm0)
+            else:
+                self.stats.ignored[f"command {type(cmd).__name__}"] += 1
+
+    def _check_mod(self, mod: Mod) -> None:
+        if mod.family not in _CLASSES and mod is not Mod.V21:
+            raise ValueError(f"{mod} is not available in xmfax.audio")
+
+    def _hdlc_source(self, cmd: M.SendHDLC) -> _Source:
+        if cmd.modulation is Mod.V21:
+            return _V21Send(cmd.frames, self._v21cfg)
+        self._check_mod(cmd.modulation)
+        cfg = self.config
+        flags = max(1, int(round(cfg.hs_flags_ms / 1000 * cmd.modulation.bit_rate / 8)))
+        stream = H.encode(cmd.frames, preamble_flags=flags, closing_flags=cfg.hs_closing_flags)
+        return _PskSend(cmd.modulation, _lsb_bits(stream), cmd.short_training, cfg.hs_level_dbm0)
+
+    # ------------------------------------------------------------------ receive
+    def _listen(self, cmd: M.Receive) -> None:
+        """What T.30 expects next: V.21 only, or a high-speed modulation beside it."""
+        mod = cmd.modulation
+        if mod is Mod.V21:
+            self._stop_hs(None)
+            return
+        self._check_mod(mod)
+        if self._hs is not None and self._hs_mod is mod and self._hs_kind is cmd.expect:
+            return                           # already listening (perhaps mid-signal)
+        if self._hs is not None and self._hs_mod.family is mod.family:
+            self._hs.restart(mod.bit_rate)
+        else:
+            rx_cls = _CLASSES[mod.family][1]
+            self._hs = rx_cls(mod.bit_rate)
+        self._hs_mod, self._hs_kind = mod, cmd.expect
+        self._hs_up = False
+        self._hs_bits = 0
+        self._carry = np.zeros(0, np.uint8)
+        self._deframer = H.Decoder(H.DEFAULT_MAX_FRAME) if cmd.expect is M.Expect.HDLC else None
+
+    def _stop_hs(self, now: float | None) -> None:
+        if self._hs_up and now is not None:
+            self._feed(M.CarrierDown(self._hs_mod), now)
+        self._hs = None
+        self._hs_mod = None
+        self._hs_up = False
+
+    def _on_tone(self, ev, now: float) -> None:
+        if isinstance(ev, T.ToneOn):
+            tone = M.Tone.CNG if ev.tone is T.Tone.CNG else M.Tone.CED
+            if tone in self._tone_on:
+                return
+            self._tone_on.add(tone)
+            self.stats.tones[tone.value] += 1
+            if tone is M.Tone.CED:
+                self._heard = True
+                self._stop_cng()
+            self._feed(M.ToneDetected(tone), now)
+        elif isinstance(ev, T.ToneOff):
+            self._tone_on.discard(M.Tone.CNG if ev.tone is T.Tone.CNG else M.Tone.CED)
+
+    def _stop_cng(self) -> None:
+        if self._tx is not None and self._tx.interruptible:
+            self._tx = None
+
+    def _v21_carrier_up(self, now: float) -> None:
+        if self._v21_up:
+            return
+        self._heard = True
+        self._stop_cng()
+        if self._hs is not None and not self._hs_up:
+            # T.30 §5.3.2 fallback: V.21 where high speed was expected (Class 1 +FCERROR)
+            self.stats.wrong_carrier += 1
+            self._feed(M.WrongCarrier(self._hs_mod, Mod.V21), now)
+        self._v21_up = True
+        self._feed(M.CarrierUp(Mod.V21), now)
+
+    def _on_v21(self, ev, now: float) -> None:
+        if self._hs_up:
+            # a high-speed signal is being received: its energy fools the FSK receiver
+            if isinstance(ev, V21Frame):
+                self.stats.ignored["V.21 frame during high speed"] += 1
+            return
+        if isinstance(ev, V21Framing):
+            self._v21_carrier_up(now)
+        elif isinstance(ev, V21Frame):
+            if not self._v21_up and not ev.fcs_ok:
+                # before flags are recognised a bad frame is no V.21 signal: the FSK
+                # receiver makes such frames out of V.27 ter / V.29 carriers
+                self.stats.ignored["bad V.21 frame without a preamble"] += 1
+                return
+            self._v21_carrier_up(now)
+            if ev.fcs_ok:
+                self.stats.frames_received += 1
+            else:
+                self.stats.frames_bad += 1
+            self._feed(M.HDLCFrame(ev.data, ev.fcs_ok, Mod.V21), now)
+        elif isinstance(ev, V21Down):
+            if self._v21_up:
+                self._v21_up = False
+                self._feed(M.CarrierDown(Mod.V21), now)
+
+    def _on_hs(self, bits: np.ndarray, events, now: float) -> None:
+        base = self._hs_bits                 # the receiver's bit count when this block began
+        pos = 0
+        for ev in events:
+            upto = min(len(bits), max(pos, ev.bit - base))
+            self._hs_data(bits[pos:upto], now)
+            pos = upto
+            if ev.kind == TRAINING_SUCCEEDED:
+                self.stats.trainings += 1
+                if self._v21_up:             # the V.21 detector held on across the 75 ms gap
+                    self._v21_up = False
+                    self._feed(M.CarrierDown(Mod.V21), now)
+                self._hs_up = True
+                self._carry = np.zeros(0, np.uint8)
+                self._held = np.zeros(0, np.uint8)
+                if self._deframer is not None:
+                    self._deframer = H.Decoder(H.DEFAULT_MAX_FRAME)
+                self._feed(M.CarrierUp(self._hs_mod), now)
+            elif ev.kind == TRAINING_FAILED:
+                self.stats.training_failures += 1
+            elif ev.kind == CARRIER_DOWN and self._hs_up:
+                self._flush_hs(now)
+                self._hs_up = False
+                # ready for the next signal (counting bits from zero again)
+                self._hs.restart(self._hs_mod.bit_rate)
+                self._hs_bits = 0
+                self._feed(M.CarrierDown(self._hs_mod), now)
+                return
+        self._hs_data(bits[pos:], now)
+        self._hs_bits = base + len(bits)
+
+    def _hs_data(self, bits: np.ndarray, now: float) -> None:
+        if not self._hs_up or not len(bits):
+            return
+        if self._deframer is None:
+            # raw data: hold the last HOLD_MS back, to cut the turn-off at carrier down
+            held = np.concatenate([self._held, bits]) if len(self._held) else bits
+            keep = int(self._hs_mod.bit_rate * HOLD_MS / 1000)
+            if len(held) <= keep:
+                self._held = held
+                return
+            self._held = held[-keep:].copy()
+            bits = held[:-keep]
+        self._octets(bits, now)
+
+    def _octets(self, bits: np.ndarray, now: float) -> None:
+        allbits = np.concatenate([self._carry, bits]) if len(self._carry) else bits
+        whole = len(allbits) // 8 * 8
+        self._carry = allbits[whole:].copy()
+        if not whole:
+            return
+        data = np.packbits(allbits[:whole], bitorder="little").tobytes()
+        self._deliver(data, now)
+
+    def _flush_hs(self, now: float) -> None:
+        if len(self._held):
+            held, self._held = self._held, np.zeros(0, np.uint8)
+            cut = _turnoff_start(held)
+            self._octets(held if cut is None else held[:cut], now)
+        if len(self._carry):
+            pad = np.concatenate([self._carry, np.ones(8 - len(self._carry), np.uint8)])
+            self._carry = np.zeros(0, np.uint8)
+            self._deliver(np.packbits(pad, bitorder="little").tobytes(), now)
+
+    def _deliver(self, data: bytes, now: float) -> None:
+        mod = self._hs_mod
+        if self._deframer is None:
+            self._feed(M.DataReceived(data, mod), now)
+            return
+        for fr in self._deframer.feed(data):
+            if fr.fcs_ok:
+                self.stats.frames_received += 1
+            else:
+                self.stats.frames_bad += 1
+            self._feed(M.HDLCFrame(fr.frame, fr.fcs_ok, mod), now)
