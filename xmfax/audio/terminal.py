@@ -268,6 +268,7 @@ class AudioTerminal:
         self._hs_kind = M.Expect.DATA
         self._hs = None                      # its receiver
         self._hs_up = False                  # trained: CarrierUp(mod) reported
+        self._hs_failed = False              # a training failed in the signal now on
         self._hs_bits = 0                    # bits delivered since the receiver's restart
         self._carry = np.zeros(0, np.uint8)  # received bits not yet a whole octet
         self._held = np.zeros(0, np.uint8)   # the last HOLD_MS of raw data bits
@@ -441,7 +442,7 @@ class AudioTerminal:
             rx_cls = _CLASSES[mod.family][1]
             self._hs = rx_cls(mod.bit_rate)
         self._hs_mod, self._hs_kind = mod, cmd.expect
-        self._hs_up = False
+        self._hs_up = self._hs_failed = False
         self._hs_bits = 0
         self._carry = np.zeros(0, np.uint8)
         self._deframer = H.Decoder(H.DEFAULT_MAX_FRAME) if cmd.expect is M.Expect.HDLC else None
@@ -528,6 +529,16 @@ class AudioTerminal:
                 self._feed(M.CarrierUp(self._hs_mod), now)
             elif ev.kind == TRAINING_FAILED:
                 self.stats.training_failures += 1
+                self._hs_failed = not self._v21_up
+            elif ev.kind == CARRIER_DOWN and self._hs_failed and not self._hs_up:
+                # a signal came but no training was recognised in it. Raw data expected
+                # (TCF, a page): that is a carrier with no data, which T.30 judges as such
+                # (FTT after a TCF, T.30 §5.3.6.2; RTN after a page), so the sender
+                # retrains or falls back at once instead of waiting out its timers
+                self._hs_failed = False
+                if self._deframer is None and not self._v21_up:
+                    self._feed(M.CarrierUp(self._hs_mod), now)
+                    self._feed(M.CarrierDown(self._hs_mod), now)
             elif ev.kind == CARRIER_DOWN and self._hs_up:
                 self._flush_hs(now)
                 self._hs_up = False

@@ -1,0 +1,176 @@
+"""Whole xmfax <-> xmfax audio fax calls: two AudioTerminals joined by a sample pipe on a
+fake clock (no real time), every rate the modems have, ECM on and off, both directions
+(the caller sends; a polled answerer sends), with noise, G.711 tandem coding and a low level.
+Pages must arrive pixel-identical."""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from xmfax.audio.terminal import AudioConfig, AudioTerminal, available_modulations
+from xmfax.page import Page, Resolution
+from xmfax.t30.config import T30Config
+from xmfax.t30.modem import Family, Modulation
+from xmfax.t30.session import Session
+
+sys.path.insert(0, os.path.dirname(__file__))
+import impair  # noqa: E402
+
+BLOCK = 160          # 20 ms, as RTP would carry it
+
+
+def small_pages(n: int = 1, rows: int = 120, seed: int = 0) -> list[Page]:
+    """Small text-like pages (fast to code, not trivial)."""
+    rng = np.random.default_rng(seed)
+    pages = []
+    for k in range(n):
+        img = np.zeros((rows, 1728), dtype=bool)
+        for r in range(0, rows - 12, 16):
+            for c in range(40, 1600, 24):
+                if rng.random() < 0.6:
+                    h, w = rng.integers(4, 11), rng.integers(6, 18)
+                    img[r:r + h, c:c + w] = True
+        img[3 + k:7 + k, 100:1600] = True
+        pages.append(Page(img, Resolution.FINE, source=f"audio test {k}"))
+    return pages
+
+
+class Pipe:
+    """One direction of the line: an impairment applied block by block (stateful)."""
+
+    def __init__(self, *, snr_db: float | None = None, gain_db: float = 0.0, tandem: bool = False,
+                 signal_dbm0: float = -13.0, seed: int = 1):
+        self.snr_db, self.gain_db, self.tandem = snr_db, gain_db, tandem
+        self.noise_dbm0 = None if snr_db is None else signal_dbm0 + gain_db - snr_db
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.gain_db:
+            x = impair.gain(x, self.gain_db)
+        if self.noise_dbm0 is not None:
+            x = impair.saturate(x.astype(np.float64) + impair.noise(len(x), self.noise_dbm0, self.rng))
+        if self.tandem:
+            x = impair.g711_tandem(x)
+        return x
+
+
+def run_pair(a: AudioTerminal, b: AudioTerminal, ab=None, ba=None, block: int = BLOCK,
+             limit: float = 200.0) -> float:
+    """Run two terminals joined by a sample pipe until both are done; the line time taken."""
+    now = 0.0
+    a.start(now)
+    b.start(now)
+    while not (a.done and b.done) and now < limit:
+        xa = a.samples_to_send(block, now)
+        xb = b.samples_to_send(block, now)
+        assert len(xa) == len(xb) == block          # the line never stalls
+        now += block / 8000
+        b.receive_samples(ab(xa) if ab else xa, now)
+        a.receive_samples(ba(xb) if ba else xb, now)
+        for t in (a, b):
+            due = t.next_timer()
+            if due is not None and due <= now:
+                t.handle_timer(now)
+    return now
+
+
+def t30(rate: int, ecm: bool, **kw) -> T30Config:
+    return AudioConfig.limit_t30(T30Config(ecm=ecm, max_rate=rate, **kw))
+
+
+def send_call(rate: int, ecm: bool, pages=None, ab=None, ba=None, polling: bool = False,
+              audio: AudioConfig | None = None):
+    pages = pages if pages is not None else small_pages(1)
+    cfg = t30(rate, ecm)
+    if polling:      # the answerer sends: the caller polls (DTC), the roles of T.30 swap
+        sender = Session(cfg, calling=False, pages=pages)
+        receiver = Session(cfg, calling=True, receive=True)
+        a, b = AudioTerminal(receiver, audio), AudioTerminal(sender, audio)
+    else:
+        sender = Session(cfg, calling=True, pages=pages)
+        receiver = Session(cfg, calling=False, receive=True)
+        a, b = AudioTerminal(sender, audio), AudioTerminal(receiver, audio)
+    line_time = run_pair(a, b, ab, ba)
+    return pages, sender, receiver, a, b, line_time
+
+
+def assert_delivered(pages, sender, receiver, rate=None, ecm=None):
+    assert sender.result.status == "success", (sender.result.reason, sender.result.detail)
+    assert receiver.result.status == "success", (receiver.result.reason, receiver.result.detail)
+    got = receiver.result.received_pages
+    assert len(got) == len(pages)
+    for p, q in zip(pages, got):
+        assert np.array_equal(p.image, q.image)
+    for st in receiver.result.pages_received:
+        assert rate is None or st.rate == rate
+        assert ecm is None or st.ecm == ecm
+        assert st.bad_rows == 0
+
+
+RATES = sorted({m.bit_rate for m in available_modulations() if m is not Modulation.V21
+                and m.family in (Family.V27TER, Family.V29)})
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
+@pytest.mark.parametrize("rate", RATES)
+def test_call_at_every_rate(rate, ecm):
+    pages, s, r, a, b, _ = send_call(rate, ecm)
+    assert_delivered(pages, s, r, rate=rate, ecm=ecm)
+    assert s.result.training_attempts == 1 and s.result.fallbacks == 0     # TCF passed at once
+    assert b.stats.trainings >= 2 and b.stats.training_failures == 0        # TCF + page(s)
+    assert a.stats.frames_bad == 0 and b.stats.frames_bad == 0
+
+
+def test_rates_are_what_the_modems_have():
+    assert RATES == [2400, 4800, 7200, 9600]
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
+def test_polled_answerer_sends(ecm):
+    pages, s, r, a, b, _ = send_call(9600, ecm, pages=small_pages(2, rows=60, seed=4), polling=True)
+    assert_delivered(pages, s, r)
+
+
+def test_two_pages_ecm_at_v27ter_4800():
+    pages, s, r, *_ = send_call(4800, True, pages=small_pages(2, rows=80, seed=2),
+                                )
+    assert_delivered(pages, s, r)
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
+def test_noise_25db_snr(ecm):
+    pages, s, r, *_ = send_call(9600, ecm, ab=Pipe(snr_db=25, seed=1), ba=Pipe(snr_db=25, seed=2))
+    assert_delivered(pages, s, r)
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
+def test_g711_tandem(ecm):
+    pages, s, r, *_ = send_call(9600, ecm, ab=Pipe(tandem=True), ba=Pipe(tandem=True))
+    assert_delivered(pages, s, r)
+
+
+@pytest.mark.parametrize("rate", [4800, 9600])
+def test_level_minus_30_dbm0(rate):
+    # both ends send at -13 dBm0; the line loses 17 dB (and codes twice through G.711)
+    pipe = dict(gain_db=-17.0, tandem=True)
+    pages, s, r, *_ = send_call(rate, True, ab=Pipe(**pipe), ba=Pipe(**pipe))
+    assert_delivered(pages, s, r)
+
+
+def test_everything_at_once_snr_tandem_level():
+    pipe = dict(gain_db=-10.0, tandem=True, snr_db=28)
+    pages, s, r, *_ = send_call(7200, False, ab=Pipe(seed=5, **pipe), ba=Pipe(seed=6, **pipe))
+    assert_delivered(pages, s, r)
+
+
+def test_a_dead_line_ends_in_failure_not_a_hang():
+    # the far end never answers: T1 (35 s) runs out on the fake clock, the caller gives up
+    cfg = t30(9600, True)
+    a = AudioTerminal(Session(cfg, calling=True, pages=small_pages(1)))
+    b = AudioTerminal(Session(cfg, calling=False, receive=True))
+    run_pair(a, b, ab=lambda x: np.zeros_like(x), ba=lambda x: np.zeros_like(x), limit=120)
+    assert a.done and a.result.status == "failure"
+    assert b.done and b.result.status == "failure"
