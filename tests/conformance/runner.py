@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tsb85_script import DEFAULT_XML, Repeat, Script, ScriptError, Step, TestCase, hex_value, parse  # noqa: E402
 import tsb85_line as line  # noqa: E402
 from tsb85_line import DCSInfo, fmt, to_wire  # noqa: E402
+from tsb85_checks import EcmSendCheck, PageTally, compare_images, reason_agrees, REASONS  # noqa: E402
 
 from xmfax.t30 import modem as M  # noqa: E402
 
@@ -43,22 +44,6 @@ CHUNK_SECONDS = 0.25           # page data is fed to the DUT in pieces of this m
 
 ACOUSTIC_WORDS = ("preamble", "silence", "ms", " s ", "s to", "intensity", "level", "CED is",
                   "interval", "length", "seconds")
-
-
-# TSB-85 end states and the xmfax Reason names that say the same thing (informative).
-STATUS_REASONS = {
-    "RX_DCNDATA": ("UNEXPECTED_DCN",), "RX_DCNPHD": ("UNEXPECTED_DCN", "LINE_LOST"),
-    "RX_DCNNORTN": ("UNEXPECTED_DCN", "PAGE_REFUSED"), "RX_DCNWHY": ("UNEXPECTED_DCN",),
-    "RX_INVALCMD": ("PROTOCOL",), "RX_INCAPABLE": ("INCOMPATIBLE",),
-    "TX_PHDDEAD": ("NO_RESPONSE_TO_PAGE",), "TX_PHBDEAD": ("NO_RESPONSE_TO_DCS", "NO_DIS"),
-    "TX_INCAPABLE": ("NOTHING_TO_POLL", "INCOMPATIBLE", "NOTHING_TO_SEND"),
-    "TX_T5EXP": ("RNR_TIMEOUT",), "TX_BADDCS": ("PROTOCOL", "UNEXPECTED_DCN"),
-    "TX_BADPG": ("LINE_LOST", "NO_RESPONSE_TO_PAGE"), "TX_NODIS": ("NO_DIS",),
-    "TX_INVALRSP": ("PROTOCOL",), "CANNOT_TRAIN": ("TRAINING_FAILED",),
-    "RETRYDCN": ("NO_RESPONSE", "NO_RESPONSE_TO_PAGE", "NO_POST_PAGE", "ECM_FAILED", "NO_DCS"),
-    "CALLDROPPED": ("LINE_LOST", "NO_DIS", "UNEXPECTED_DCN"),
-    "UNEXPECTED": ("PROTOCOL",), "PWD_UNACCEPTABLE": ("PROTOCOL", "NOTHING_TO_POLL"),
-}
 
 
 class TestFailed(Exception):
@@ -107,6 +92,11 @@ class TestResult:
     log: list = field(default_factory=list)
     acoustic_checks: int = 0
     sim_seconds: float = 0.0
+    pages_compared: int = 0        # pages checked pixel for pixel against their source
+    pages_equal: int = 0
+    status_expected: str = ""      # the script's STATUS value ("" without a STATUS step)
+    dut_reason: str = ""           # the xmfax Reason name the DUT ended with
+    reason_agrees: bool | None = None
 
 
 # --------------------------------------------------------------------------- the DUT
@@ -144,6 +134,23 @@ class Tester:
         self.doc: str | None = None
         self.dut_pages_sent = 0
         self.hung_up = False
+        # content checks (tsb85_checks.py)
+        self.tally = PageTally()
+        self.dut_source: list = []               # the pages the DUT was given to send, in order
+        self.dut_next = 0                        # index of the page the DUT must send next
+        self.dut_may_skip = False                # after RTN the DUT may resend or go on (T.30 §5.3.6.1.5)
+        self.ecm_tx = EcmSendCheck()
+        self.dut_ecm_pps = False                 # the DUT's last command was a PPS (ECM sending)
+        self.rx_pending = None                   # (what, image, ignore rows, ecm) the tester's last page
+        self.rx_expected: list = []              # pages the DUT confirmed on the line
+        self.tester_pps_null = False             # the tester's last PPS was PPS-NULL
+        self.tester_page = 0                     # the tester's ECM pages the DUT confirmed
+        self.pp_new = False                      # the tester sent page data since then
+        self.tester_ecm_pages: dict = {}         # page number -> (file, coded image) the tester sends
+        self.dut_page_open = False               # a non-ECM page of the DUT awaits the tester's answer
+        self.status_expected = ""
+        self.status_reason = ""
+        self.status_agrees: bool | None = None
 
     # ------------------------------------------------------------------ DUT plumbing
     def _note(self, text: str) -> None:
@@ -346,6 +353,7 @@ class Tester:
         doc = self.settings.get("TXFILE") or self.doc
         if doc:
             pages = list(line.load_pages(doc))
+            self.dut_source = list(pages)
         if self.role == "CALL":
             calling, receive = False, True
         else:
@@ -375,6 +383,8 @@ class Tester:
             self.pump_to(self.now + 60.0)
             if not getattr(self.session, "done", False):
                 raise TestFailed("DUT still in the call 60 s after the end of the script")
+        if self.session is not None:
+            self.check_received()
 
     def run_repeat(self, rep: Repeat, rest) -> None:
         first = rep.steps[0] if rep.steps else None
@@ -418,6 +428,7 @@ class Tester:
                 # a second document during the call: the DUT's current page then ends with
                 # EOM, and the new document follows a new phase B (T.30 §5.3.6.1.4)
                 pages = list(line.load_pages(s.value))
+                self.dut_source.extend(pages)
                 self._trace(f"DUT: add_document({len(pages)} pages)")
                 self._call("add_document", self.session.add_document, pages, self.now)
                 return
@@ -436,25 +447,41 @@ class Tester:
         sess = self.session
         if sess is None:
             raise TestFailed("no DUT at STATUS")
+        self.status_expected = expected
+        self.pump_to(self.now)
         if not getattr(sess, "done", False):
+            if expected == "OK" and str(getattr(getattr(sess, "result", None), "status", "")) == "in progress":
+                # The script ends here with the call still up (MTGX01 stops after the DUT's
+                # TCF): STATUS is the call's state now, not after timers the script never
+                # meant to run out. The tester then leaves the line.
+                self._note("STATUS OK judged with the DUT still in the call (no failure so far); "
+                           "the tester then drops the line")
+                self.status_reason, self.status_agrees = "OK", True
+                self.feed(M.LineLost("the script ended"))
+                self.queue.clear()
+                return
+            # a failure the script expects comes with the DUT's own timers: let them run
             self.pump_to(self.now + 60.0)
         if not getattr(sess, "done", False):
             raise TestFailed(f"STATUS {expected}: DUT call not finished")
         res = getattr(sess, "result", None)
         status = str(getattr(res, "status", "?"))
         reason = getattr(res, "reason", None)
-        text = f"{status}" + (f" ({getattr(reason, 'name', reason)})" if reason is not None else "")
+        name = getattr(reason, "name", str(reason))
+        text = f"{status}" + (f" ({name})" if reason is not None else "")
         self._trace(f"DUT result: {text}")
+        self.status_reason = name
+        self.status_agrees = reason_agrees(expected, name)
         ok = status.lower() in ("success", "ok")
         if expected == "OK" and not ok:
             raise TestFailed(f"STATUS: expected OK, DUT ended with {text}")
         if expected != "OK" and ok:
             raise TestFailed(f"STATUS: expected a failure ({expected}), DUT reported success")
-        if expected != "OK":
-            near = STATUS_REASONS.get(expected, ())
-            name = getattr(reason, "name", str(reason))
-            agree = "agrees" if name in near else f"TSB-85 code {expected} would be {'/'.join(near) or '?'}"
-            self._note(f"STATUS {expected}: DUT reported {text} ({agree}; only failure vs success is enforced)")
+        if self.status_agrees is None:
+            raise ScriptError(f"STATUS {expected}: a code tsb85_checks.REASONS does not know")
+        if not self.status_agrees:
+            raise TestFailed(f"STATUS {expected}: DUT ended with {text}; that code means "
+                             f"{' / '.join(REASONS[expected])}")
 
     def do_CLEAR_T(self, s: Step) -> None:
         # The tester hangs up now: a DUT transmission not finished by now (an answer still
@@ -519,9 +546,17 @@ class Tester:
         if self.carrier is not None:
             self._close()
         if m is M.Modulation.V21:
-            self.advance((flags or line.V21_PREAMBLE_FLAGS) * 8 / 300)
-        else:
-            self.advance(line.training_s(m))
+            # A V.21 receiver hears the carrier and the first flags long before the 1 s
+            # preamble ends (and a T.30 engine holds its own repeat once it does, T.30
+            # §5.4.3.1): CarrierUp after DETECT_FLAGS flags, the frames after the preamble
+            n = flags or line.V21_PREAMBLE_FLAGS
+            early = min(n, line.DETECT_FLAGS)
+            self.advance(early * 8 / 300)
+            self.carrier = m
+            self.feed(M.CarrierUp(m))
+            self.advance((n - early) * 8 / 300)
+            return
+        self.advance(line.training_s(m))
         self.carrier = m
         self.feed(M.CarrierUp(m))
 
@@ -549,12 +584,20 @@ class Tester:
         if self.carrier is None:
             self.unexpected()
             self._open(line.modem(s.get("modem")) or M.Modulation.V21)
-        if len(frame) >= 7 and frame[2] & 0xFE == 0xBE:      # PPS: the real frame count (T.30 A.4.3)
+        if len(frame) >= 7 and frame[2] & 0xFE == 0xBE:      # PPS: the real frame count (T.30 §A.4)
             frame[6] = (self.pp_frames - 1) & 0xFF if self.pp_frames else frame[6]
+            if self.pp_new and frame[4] < self.tester_page:
+                # new page data under the number of a page the DUT already confirmed: the
+                # script's page counter is a placeholder like its counts (OREN09 numbers both
+                # pages 0); the page counter moves on with each page (T.30 §A.4)
+                self._note(f"PPS page counter {frame[4]} -> {self.tester_page} (page already confirmed)")
+                frame[4] = self.tester_page & 0xFF
         if len(frame) >= 3 and frame[2] & 0xFE == 0x82 and len(frame) > 3:   # DCS
             self.dcs = DCSInfo.decode(bytes(frame[3:]))
         bad = s.get("crc_error") is not None
         self.crc_sent = bad
+        if not bad and len(frame) >= 3:
+            self._tester_frame(bytes(frame))
         self.advance((len(frame) + 3) * 8 / (300 if self.carrier is M.Modulation.V21 else self.carrier.bit_rate))
         self.feed(M.HDLCFrame(bytes(frame), fcs_ok=not bad, modulation=self.carrier))
 
@@ -588,6 +631,7 @@ class Tester:
         bad = [int(x) for x in (s.get("bad_rows") or "").replace(",", " ").split()]
         data = line.page_data(s.value, 0, DCSInfo(m, dcs.codec, dcs.resolution, dcs.ecm,
                                                   dcs.frame_size, dcs.scan_ms), bad_rows=bad)
+        self.rx_pending = (s.value, line.load_pages(s.value)[0].image, tuple(bad), False)
         self._send_data(m, data)
 
     def do_PP_T(self, s: Step) -> None:
@@ -600,8 +644,28 @@ class Tester:
         codec = "mmr" if (s.get("compression") or "").upper() == "T.6" else self.dcs.codec
         size = s.int_attr("frame_size", self.dcs.frame_size)
         block = s.int_attr("block", 0)
-        image = line.ecm_image(s.value, 0, codec, s.int_attr("min_bits", 0))
+        named = self._next_pps(s)
+        page_no = None
+        if named is not None:
+            page_no, pps_block = named
+            if pps_block != block:
+                # OREN01 sends a page's second block with a PP step that names no block:
+                # the PPS after it says which block it is (T.30 §A.4)
+                self._note(f"{s.describe()}: block {pps_block} as the PPS after it says (step says {block})")
+                block = pps_block
+        key = (page_no, s.value, codec)
+        if page_no is not None and key in self.tester_ecm_pages:
+            # the page's coding is fixed by its first PP step (OREN01 gives min_bits only there)
+            image = self.tester_ecm_pages[key]
+        else:
+            image = line.ecm_image(s.value, 0, codec, s.int_attr("min_bits", 0))
+            self.tester_ecm_pages[key] = image
         frames = line.ecm_frames(image, size, block)
+        self.pp_new = True
+        if not frames:
+            raise ScriptError(f"{s.describe()}: the page has no block {block} at {size}-octet frames")
+        if self.rx_pending is None or self.rx_pending[0] != s.value:
+            self.rx_pending = (s.value, line.load_pages(s.value)[0].image, (), True)
         bad = s.int_attr("crc_error")
         for i, payload in enumerate(frames):
             f = bytes([0xFF, 0x03, 0x06, i]) + payload              # FCD (T.30 §A.3.6)
@@ -614,6 +678,120 @@ class Tester:
         self._close()
         self._trace(f"   partial page: {len(frames)} frames of {size} octets, block {block}, "
                     f"{len(image)} octets coded ({codec})")
+
+    # -- content checks (tsb85_checks.py): pages pixel for pixel, ECM framing
+    def _next_pps(self, s: Step) -> tuple[int, int] | None:
+        """(page, block) of the first PPS the tester sends after step ``s``."""
+        seen = False
+        for st in self.test.steps():
+            if st is s:
+                seen = True
+            elif seen and st.dir == "T" and st.type == "HDLC" and st.tag.startswith(("PPS", "EOR")):
+                raw = to_wire(hex_value(st.value)[0])
+                if raw[2] & 0xFE != 0xBE or len(raw) < 7:
+                    return None                       # EOR carries no counters
+                return max(raw[4], self.tester_page), raw[5]     # (as do_HDLC_T corrects it)
+            elif seen and st.type == "PP":
+                return None
+        return None
+
+    def _tester_frame(self, frame: bytes) -> None:
+        """A good frame the tester sends: its answers move the DUT's page/block on."""
+        f = frame[2] & 0xFE
+        if f in (0xBE, 0xCE):                              # PPS / EOR: is this the page's last block?
+            self.tester_pps_null = len(frame) < 4 or frame[3] & 0xFE == 0
+        if f in (0x8C, 0xCC, 0x1C):                        # MCF, RTP, ERR
+            if self.dut_ecm_pps:
+                self.dut_ecm_pps = False
+                if self.ecm_tx.confirmed():
+                    self._check_ecm_page(given_up=self.ecm_tx.given_up)
+            elif self.dut_page_open:
+                self.dut_page_open = False
+                self.dut_next += 1
+                self.dut_may_skip = False
+        elif f == 0x4C and self.dut_page_open:             # RTN: resend or go on (T.30 §5.3.6.1.5)
+            self.dut_page_open = False
+            self.dut_may_skip = True
+
+    def _dut_frame(self, frame: bytes) -> None:
+        """A frame the DUT sent: its answer to the tester's page, or its own PPS/EOR."""
+        f = frame[2] & 0xFE
+        if f == 0xBE and len(frame) >= 7:                   # the DUT's PPS after its burst
+            problems = self.ecm_tx.pps(frame[3:])
+            if problems:
+                raise TestFailed(f"ECM frames of the DUT's page {self.dut_next + 1}: " + "; ".join(problems))
+            self.dut_ecm_pps = True
+        elif f == 0xCE and len(frame) >= 4:                 # EOR: the DUT gives the block up
+            self.ecm_tx.eor(frame[3] & 0xFE)
+            self.dut_ecm_pps = True
+        elif f in (0x8C, 0xCC) and self.rx_pending is not None:   # MCF / RTP
+            if not (self.rx_pending[3] and self.tester_pps_null):
+                self.rx_expected.append(self.rx_pending)
+                if self.rx_pending[3]:
+                    self.tester_page += 1
+                    self.pp_new = False
+                self.rx_pending = None
+        elif f in (0x4C, 0x1C) and self.rx_pending is not None:   # RTN; ERR (block given up)
+            if f == 0x4C or not self.tester_pps_null:
+                self.rx_pending = None
+            else:
+                self.rx_pending = self.rx_pending[:3] + ("hole",)
+
+    def _source(self, what: str):
+        if self.dut_next >= len(self.dut_source):
+            raise TestFailed(f"{what}: the DUT sent page {self.dut_next + 1}, it was given {len(self.dut_source)}")
+        return self.dut_source[self.dut_next]
+
+    def _compare_sent(self, what: str, image) -> None:
+        """A page the DUT sent against the page it was given (after RTN: that one or the next)."""
+        diff = compare_images(image, self._source(what).image)
+        if diff is not None and self.dut_may_skip and self.dut_next + 1 < len(self.dut_source):
+            if compare_images(image, self.dut_source[self.dut_next + 1].image) is None:
+                self.dut_next += 1
+                diff = None
+        self.tally.record(f"DUT page {self.dut_next + 1} sent", diff)
+        self.dut_page_open = True
+        if diff is not None:
+            raise TestFailed(f"{what}: the page the DUT sent is not its page {self.dut_next + 1}: {diff}")
+
+    def _check_ecm_page(self, given_up: bool) -> None:
+        data, problems = self.ecm_tx.page_data()
+        what = f"DUT's ECM page {self.dut_next + 1}"
+        self.ecm_tx.next_page()
+        if given_up:
+            self._note(f"{what} had a block given up (EOR/ERR): not compared")
+            self.dut_next += 1
+            return
+        if problems:
+            raise TestFailed(f"{what}: " + "; ".join(problems))
+        from xmfax import codecs
+        res = codecs.decode(data, width=1728, codec=self.dut_dcs.codec, bit_order="lsb")
+        self._trace(f"   {what}: {len(data)} octets, {res.rows} rows, {res.bad_rows} bad, end {res.end}")
+        diff = compare_images(res.image, self._source(what).image)
+        if diff is None and (res.bad_rows or res.end not in ("rtc", "eofb")):
+            diff = f"{res.bad_rows} bad rows, coded data ends with {res.end}, not RTC/EOFB"
+        self.tally.record(what, diff)
+        if diff is not None:
+            raise TestFailed(f"{what} (its FCD frames put together) is not the page it was given: {diff}")
+        self.dut_next += 1
+
+    def check_received(self) -> None:
+        """The pages the DUT confirmed on the line are what it delivers, pixel for pixel."""
+        res = getattr(self.session, "result", None)
+        if res is None or not self.rx_expected:
+            return
+        stats = list(getattr(res, "pages_received", []))
+        pages = list(getattr(res, "received_pages", []))
+        got = [p for p, st in zip(pages, stats) if st.response in ("MCF", "RTP")]
+        want = [e for e in self.rx_expected if e[3] != "hole"]
+        if len(got) != len(want):
+            raise TestFailed(f"the DUT confirmed {len(want)} whole pages on the line and delivers {len(got)}")
+        for i, (page, (name, image, bad, _)) in enumerate(zip(got, want)):
+            diff = compare_images(page.image, image, ignore_rows=bad)
+            self.tally.record(f"page {i + 1} received ({name})", diff)
+            if diff is not None:
+                raise TestFailed(f"page {i + 1} the DUT received and confirmed is not the {name} the "
+                                 f"tester sent{' (damaged rows excepted)' if bad else ''}: {diff}")
 
     # -- the DUT's transmissions
     def _hdlc_matches(self, s: Step, tx: Tx) -> bool:
@@ -663,6 +841,7 @@ class Tester:
             raise TestFailed(f"{s.describe()}: frame sent at {tx.modulation}, expected {want}")
         if len(tx.frame) > 3 and tx.frame[2] & 0xFE == 0x82:
             self.dcs = self.dut_dcs = DCSInfo.decode(tx.frame[3:])
+        self._dut_frame(tx.frame)
         self.crc_sent = False
         self.take(tx)
 
@@ -710,6 +889,7 @@ class Tester:
         self._trace(f"   DUT page {self.dut_pages_sent}: {res.rows} rows, {res.bad_rows} bad, codec {dcs.codec}")
         if res.rows == 0 or res.bad_rows:
             raise TestFailed(f"{s.describe()}: DUT's page decodes to {res.rows} rows with {res.bad_rows} bad rows")
+        self._compare_sent(s.describe(), res.image)
         need = dcs.min_row_bits()
         if need and dcs.codec in ("mh", "mr"):
             rows = line._rows_of_mh(line._bits_of(tx.data))[1:res.rows + 1]
@@ -738,6 +918,7 @@ class Tester:
             self._note(f"{s.describe()}: the DUT's FCD frames are longer than the script's frame_size "
                        f"{size} (the DUT chooses 256 or 64, T.30 Annex A; not enforced)")
         self._trace(f"   DUT partial page: {len(fcd)} FCD frames, {len(rcp)} RCP")
+        self.ecm_tx.burst(fcd)
         for t in frames:
             self.queue.remove(t)
         self.pump_to(tx.end)
@@ -762,7 +943,8 @@ def run_test(test: TestCase, verbose: bool = False) -> TestResult:
     except Exception as exc:  # a bug of the runner itself: still one test's failure
         outcome, reason = "fail", f"runner error {type(exc).__name__}: {exc}"
         t.log.append(traceback.format_exc())
-    return TestResult(test.name, test.annex, outcome, reason, t.notes, t.log, t.acoustic, t.now)
+    return TestResult(test.name, test.annex, outcome, reason, t.notes, t.log, t.acoustic, t.now,
+                      t.tally.compared, t.tally.equal, t.status_expected, t.status_reason, t.status_agrees)
 
 
 def run_all(script: Script, annex: str | None = None, name: str | None = None, verbose: bool = False):
@@ -774,6 +956,23 @@ def run_all(script: Script, annex: str | None = None, name: str | None = None, v
         yield run_test(test, verbose)
 
 
+def content_summary(results) -> list[str]:
+    """The page and reason lines of the report (docs/conformance.md quotes them)."""
+    cmp_ = sum(r.pages_compared for r in results)
+    eq = sum(r.pages_equal for r in results)
+    with_pages = sum(1 for r in results if r.pages_compared)
+    judged = [r for r in results if r.reason_agrees is not None]
+    agree = sum(1 for r in judged if r.reason_agrees)
+    coded = [r for r in judged if r.status_expected != "OK"]
+    coded_ok = sum(1 for r in coded if r.reason_agrees)
+    return [
+        f"pages compared pixel for pixel with their source: {eq} of {cmp_} equal "
+        f"(in {with_pages} tests)",
+        f"STATUS reasons agreeing with the script: {agree} of {len(judged)} judged "
+        f"({coded_ok} of {len(coded)} failure codes)",
+    ]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--xml", default=DEFAULT_XML)
@@ -781,7 +980,15 @@ def main(argv=None) -> int:
     ap.add_argument("--test", help="only this test (e.g. MRGN01)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each test's line log")
     ap.add_argument("--markdown", action="store_true", help="print the summary as a Markdown table")
+    ap.add_argument("--mutant", help="run an engine broken on purpose instead (mutants.py: "
+                    "all-white, first-block, always-mcf); the score must drop")
     args = ap.parse_args(argv)
+    if args.mutant:
+        global _session_api
+        from mutants import MUTANTS
+        from xmfax.t30 import T30Config
+        cls = MUTANTS[args.mutant]
+        _session_api = lambda: (cls, T30Config)   # noqa: E731
     script = parse(args.xml)
     per_annex: dict[str, dict[str, int]] = {}
     results = []
@@ -808,6 +1015,8 @@ def main(argv=None) -> int:
         else:
             print(f"{groups[a]:55s} pass {c['pass']:3d}  fail {c['fail']:3d}  n/a {c['n/a']:3d}")
     print(f"{'total':55s} pass {tot['pass']:3d}  fail {tot['fail']:3d}  n/a {tot['n/a']:3d}")
+    for ln in content_summary(results):
+        print(ln)
     return 0 if tot["fail"] == 0 else 1
 
 

@@ -15,6 +15,7 @@ import runner  # noqa: E402
 import tsb85_line as line  # noqa: E402
 from tsb85_script import DEFAULT_XML, Repeat, Step, TestCase, hex_value, parse  # noqa: E402
 from xmfax.t30 import modem as M  # noqa: E402
+from xmfax.t30.result import Reason  # noqa: E402
 
 needs_xml = pytest.mark.skipif(not os.path.exists(DEFAULT_XML), reason=f"{DEFAULT_XML} not present")
 
@@ -138,13 +139,20 @@ def test_a_bad_dut_fails_one_test_not_the_run(monkeypatch, dut, words):
 
 
 class _Result:
-    status = "in progress"
-    reason = None
+    def __init__(self):
+        self.status = "in progress"
+        self.reason = None
+        self.pages_received = []
+        self.received_pages = []
+
+
+class _Stats:
+    response = "MCF"
 
 
 class _TinyReceiver(_Silent):
     """Just enough of an answering fax receiver for MRGN02: CED, DIS; CFR after
-    DCS and TCF; MCF after MPS/EOP; hang up on DCN."""
+    DCS and TCF; MCF after MPS/EOP, keeping the page decoded; hang up on DCN."""
 
     DIS = bytes([0xFF, 0x13, 0x80, 0x00, 0x4E, 0x00])   # bits 10-14 (V.27ter/V.29), 15
 
@@ -153,6 +161,8 @@ class _TinyReceiver(_Silent):
         self.out = []
         self.result = _Result()
         self.tcf = False
+        self.data = bytearray()
+        self.page = None
 
     def start(self, now):
         self.out += [M.SendTone(M.Tone.CED), M.SendSilence(75), M.SendHDLC((self.DIS,))]
@@ -164,13 +174,24 @@ class _TinyReceiver(_Silent):
                 self.tcf = True
             elif fcf in (0x4E, 0x2E):
                 self.out.append(M.SendHDLC((bytes([0xFF, 0x13, 0x8C]),)))
+                self.result.received_pages.append(self.page)
+                self.result.pages_received.append(_Stats())
             elif fcf == 0xFA:
                 self.result.status = "success"
+                self.result.reason = Reason.OK
                 self.done = True
                 self.out.append(M.Hangup())
+        elif isinstance(ev, M.DataReceived) and not self.tcf:
+            self.data += ev.data
         elif isinstance(ev, M.CarrierDown) and ev.modulation is not M.Modulation.V21 and self.tcf:
             self.tcf = False
+            self.data = bytearray()
             self.out.append(M.SendHDLC((bytes([0xFF, 0x13, 0x84]),)))
+        elif isinstance(ev, M.CarrierDown) and ev.modulation is not M.Modulation.V21:
+            from xmfax import codecs
+            from xmfax.page import Page
+            self.page = Page(codecs.decode(bytes(self.data), 1728, "mh", bit_order="lsb").image)
+            self.data = bytearray()
 
     def data_to_send(self):
         out, self.out = self.out, []

@@ -84,6 +84,7 @@ def data_s(m: Modulation, nbytes: int) -> float:
 
 
 V21_PREAMBLE_FLAGS = 37      # TSB-85 messages: slow HDLC preamble == 37 flag octets (~1 s)
+DETECT_FLAGS = 3             # flags a V.21 receiver needs to report the carrier (80 ms)
 
 
 def hdlc_s(frames, m: Modulation = Modulation.V21, preamble_flags: int = V21_PREAMBLE_FLAGS) -> float:
