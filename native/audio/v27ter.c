@@ -18,6 +18,7 @@
 #define FLUSH_SYMBOLS 32            /* scrambled ones after the data, before stopping */
 #define TRAIN_SEED 0x3C             /* segment 4 scrambler state (newest bit = bit 0) */
 #define QUEUE_BITS 65536
+#define LOST_DROP 0.0630957f          /* -12 dB: the signal has ended */
 
 /* ---- scrambler: 1 + x^-6 + x^-7 with the guard against repetitive
  * patterns.  # V.27 ter: scrambler (its figure): the output is compared with the
@@ -280,6 +281,7 @@ struct xm_v27ter_rx {
     xm_events_t ev;
     int state;
     int failed;                     /* a failure reported, no success since */
+    float lost_level;               /* mean square under which the signal has ended */
     int prev_k;                     /* last decided phase, units of 45° */
     uint32_t hist;                  /* recent phase changes, 1 = 180° */
     uint32_t prefix;                /* segment 4's first SYNC_BITS, newest in bit 0 */
@@ -379,6 +381,7 @@ static void rx_training_done(xm_v27ter_rx_t *rx)
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
+        rx->lost_level = rx->cd.level * LOST_DROP;
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
     } else {
         rx_fail(rx);
@@ -514,7 +517,11 @@ int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t 
         int c = xm_cd_sample(&rx->cd, (float) amp[i]);
         if (c > 0) {
             rx_carrier_up(rx);
-        } else if (c < 0) {
+        } else if (c < 0 || (rx->state == RX_DATA && rx->cd.level < rx->lost_level)) {
+            /* off below the cut-off, or (in data) 12 dB under the level the
+             * training came at: the transmitter has stopped, and what follows
+             * is the tail of its filters, not data */
+            rx->cd.present = 0;
             rx->state = RX_IDLE;
             xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
         }

@@ -21,6 +21,7 @@
 #define SEG4 48                     /* segment 4, scrambled binary ones */
 #define FLUSH_SYMBOLS 32
 #define QUEUE_BITS 65536
+#define LOST_DROP 0.0630957f          /* -12 dB: the signal has ended */
 
 /* ---- scrambler 1 + x^-18 + x^-23.  # V.29: scrambler ---- */
 static int scramble(uint32_t *reg, int in)
@@ -263,6 +264,7 @@ struct xm_v29_rx {
     uint8_t cond[SEG3];
     int state;
     int failed;                     /* a failure reported, no success since */
+    float lost_level;               /* mean square under which the signal has ended */
     int symbols, tries;
     float complex even, odd;        /* sums over the averaging window */
     int a_parity;                   /* symbols & 1 of the A slots */
@@ -425,6 +427,7 @@ static void rx_training_done(xm_v29_rx_t *rx)
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
+        rx->lost_level = rx->cd.level * LOST_DROP;
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
     } else {
         fail(rx);
@@ -540,7 +543,11 @@ int xm_v29_rx_process(xm_v29_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
         int c = xm_cd_sample(&rx->cd, (float) amp[i]);
         if (c > 0) {
             rx_carrier_up(rx);
-        } else if (c < 0) {
+        } else if (c < 0 || (rx->state == RX_DATA && rx->cd.level < rx->lost_level)) {
+            /* off below the cut-off, or (in data) 12 dB under the level the
+             * training came at: the transmitter has stopped, and what follows
+             * is the tail of its filters, not data */
+            rx->cd.present = 0;
             rx->state = RX_IDLE;
             xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
         }

@@ -226,9 +226,12 @@ def test_training_after_long_noise_is_still_found():
     x = impair.saturate(x.astype(float) + impair.noise(len(x), -40.0, rng=3))
     rx, got, events = recv(4800, x)
     kinds = [e.kind for e in events]
-    assert kinds == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
+    assert kinds[:3] == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
     assert np.array_equal(got[:len(bits)], bits)
-    assert rx.state == "data"
+    # the end of the signal is seen 20 dB down, in the noise that goes on (which then
+    # looks like a new carrier: it never trains)
+    assert kinds[3] == CARRIER_DOWN
+    assert TRAINING_SUCCEEDED not in kinds[4:]
 
 
 def test_shared_blocks_levels_and_pulse():
@@ -260,3 +263,16 @@ def test_any_bits_any_blocks_round_trip(bits, rate, long_train, block):
     _, got, events = recv(rate, send(rate, b, long_train=long_train, block=block), block=block)
     assert TRAINING_SUCCEEDED in [e.kind for e in events]
     assert np.array_equal(got[:len(b)], b)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_few_bits_after_the_end(rate):
+    # the carrier is dropped once the line falls 12 dB under its level at training:
+    # after the data only the turn-off ones (32 symbols) and a short tail come out
+    bits = data(3000, seed=14)
+    _, got, events = recv(rate, np.concatenate([send(rate, bits), np.zeros(4000, np.int16)]))
+    per_symbol = 3 if rate == 4800 else 2
+    assert np.array_equal(got[:len(bits)], bits)
+    assert np.all(got[len(bits):len(bits) + 32 * per_symbol - 8 * per_symbol] == 1)
+    assert len(got) - len(bits) < (32 + 20) * per_symbol
+    assert events[-1].kind == CARRIER_DOWN
