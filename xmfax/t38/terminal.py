@@ -110,6 +110,10 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 _HDLC_FIELD_END = {FieldType.HDLC_FCS_OK: True, FieldType.HDLC_FCS_BAD: False,
                    FieldType.HDLC_FCS_OK_SIG_END: True, FieldType.HDLC_FCS_BAD_SIG_END: False}
 _DCS = 0x82
+# field types as plain ints for the per-packet receive path (IntEnum members compare equal)
+_HDLC_DATA, _HDLC_SIG_END = int(FieldType.HDLC_DATA), int(FieldType.HDLC_SIG_END)
+_HDLC_LAST, _HDLC_SIG_END_FCS = int(FieldType.HDLC_FCS_BAD_SIG_END), int(FieldType.HDLC_FCS_OK_SIG_END)
+_T4_LAST = int(FieldType.T4_NON_ECM_SIG_END)
 # indicators whose repeat, with nothing received between, is no new event (a repeated
 # training or preamble indicator is handled by _on_indicator, which knows the signal state)
 _IDEMPOTENT = frozenset({Indicator.NO_SIGNAL, Indicator.CNG, Indicator.CED})
@@ -272,15 +276,17 @@ class T38Terminal:
         return self._rx_last + (RX_SILENCE_V21 if self._rx_mod is Mod.V21 else RX_SILENCE_HS)
 
     def handle_timer(self, now: float) -> None:
-        due = self._rx_deadline()
+        due = None if self._rx_mod is None else self._rx_deadline()
         if due is not None and now >= due:
             # the rest of the signal was lost: whatever frame is in progress is bad
             self.stats.ignored["signal ended in silence"] += 1
             self._lost(now, 1)
             self._carrier_down(now)
             self._pump(now)
-        self._run_tail(now)
-        self._run_tx(now)
+        if self._tail:
+            self._run_tail(now)
+        if self._tx is not None:
+            self._run_tx(now)
         if self._indicator_due is not None and now >= self._indicator_due:
             if self._tx is None:
                 self._repeat_indicator(now)
@@ -710,9 +716,14 @@ class T38Terminal:
             return
         for f in pkt.fields:
             ft = f.type
-            if ft <= FieldType.HDLC_FCS_BAD_SIG_END:
+            data = f.data
+            if ft == _HDLC_DATA and data and self._rx_mod is mod and self._rx_kind == "hdlc" \
+                    and self._rx_announced and len(self._frame) + len(data) <= MAX_HDLC_FRAME:
+                self._frame += data.translate(REVERSE)     # the common case: more of a frame
+                continue
+            if ft <= _HDLC_LAST:
                 if self._rx_mod is not mod or self._rx_kind == "data":
-                    if ft == FieldType.HDLC_SIG_END and not f.data and self._rx_mod is None:
+                    if ft == _HDLC_SIG_END and not data and self._rx_mod is None:
                         # INTEROP(various): a superfluous sig-end after the signal ended
                         self.stats.ignored["superfluous sig-end"] += 1
                         continue
@@ -734,11 +745,11 @@ class T38Terminal:
                         # its frame was lost whole (or never sent): a boundary all the same
                         self.stats.ignored["FCS verdict without a frame"] += 1
                         self._boundary()
-                    if ft >= FieldType.HDLC_FCS_OK_SIG_END:
+                    if ft >= _HDLC_SIG_END_FCS:
                         self._carrier_down(now)
-                elif ft == FieldType.HDLC_SIG_END:
+                elif ft == _HDLC_SIG_END:
                     self._carrier_down(now)
-            elif ft <= FieldType.T4_NON_ECM_SIG_END:
+            elif ft <= _T4_LAST:
                 if self._rx_mod is not mod or self._rx_kind == "hdlc":
                     if ft == FieldType.T4_NON_ECM_SIG_END and not f.data and self._rx_mod is None:
                         self.stats.ignored["superfluous sig-end"] += 1
@@ -751,7 +762,7 @@ class T38Terminal:
                     self._rx_octets += len(f.data)
                     self._rx_packets += 1
                     self._feed(M.DataReceived(f.data.translate(REVERSE), mod), now)
-                if ft == FieldType.T4_NON_ECM_SIG_END:
+                if ft == _T4_LAST:
                     self._carrier_down(now)
             else:
                 self.stats.ignored[f"field {ft.name}"] += 1
