@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tsb85_script import DEFAULT_XML, Repeat, Script, ScriptError, Step, TestCase, hex_value, parse  # noqa: E402
 import tsb85_line as line  # noqa: E402
 from tsb85_line import DCSInfo, fmt, to_wire  # noqa: E402
-from tsb85_checks import EcmSendCheck, PageTally, compare_images, reason_agrees, REASONS  # noqa: E402
+from tsb85_checks import (ContentChecks, EcmSendCheck, PageTally, RunnerError, TestFailed,  # noqa: E402,F401
+                          content_summary)
 
 from xmfax.t30 import modem as M  # noqa: E402
 
@@ -44,14 +45,6 @@ CHUNK_SECONDS = 0.25           # page data is fed to the DUT in pieces of this m
 
 ACOUSTIC_WORDS = ("preamble", "silence", "ms", " s ", "s to", "intensity", "level", "CED is",
                   "interval", "length", "seconds")
-
-
-class TestFailed(Exception):
-    """A check of the script failed (the DUT did something else)."""
-
-
-class RunnerError(Exception):
-    """The DUT broke the simulation (exception, livelock, time budget)."""
 
 
 @dataclass
@@ -105,8 +98,8 @@ def _session_api():
     return Session, T30Config
 
 
-class Tester:
-    """Runs one TestCase against a fresh Session."""
+class Tester(ContentChecks):
+    """Runs one TestCase against a fresh Session (page and ECM checks: tsb85_checks.py)."""
 
     def __init__(self, test: TestCase, verbose: bool = False):
         self.test = test
@@ -442,47 +435,6 @@ class Tester:
     def do_WAIT_X(self, s: Step) -> None:
         self.advance((s.int_attr("value", 0) or 0) / 1000)
 
-    def do_STATUS_X(self, s: Step) -> None:
-        expected = (s.value or "").strip()
-        sess = self.session
-        if sess is None:
-            raise TestFailed("no DUT at STATUS")
-        self.status_expected = expected
-        self.pump_to(self.now)
-        if not getattr(sess, "done", False):
-            if expected == "OK" and str(getattr(getattr(sess, "result", None), "status", "")) == "in progress":
-                # The script ends here with the call still up (MTGX01 stops after the DUT's
-                # TCF): STATUS is the call's state now, not after timers the script never
-                # meant to run out. The tester then leaves the line.
-                self._note("STATUS OK judged with the DUT still in the call (no failure so far); "
-                           "the tester then drops the line")
-                self.status_reason, self.status_agrees = "OK", True
-                self.feed(M.LineLost("the script ended"))
-                self.queue.clear()
-                return
-            # a failure the script expects comes with the DUT's own timers: let them run
-            self.pump_to(self.now + 60.0)
-        if not getattr(sess, "done", False):
-            raise TestFailed(f"STATUS {expected}: DUT call not finished")
-        res = getattr(sess, "result", None)
-        status = str(getattr(res, "status", "?"))
-        reason = getattr(res, "reason", None)
-        name = getattr(reason, "name", str(reason))
-        text = f"{status}" + (f" ({name})" if reason is not None else "")
-        self._trace(f"DUT result: {text}")
-        self.status_reason = name
-        self.status_agrees = reason_agrees(expected, name)
-        ok = status.lower() in ("success", "ok")
-        if expected == "OK" and not ok:
-            raise TestFailed(f"STATUS: expected OK, DUT ended with {text}")
-        if expected != "OK" and ok:
-            raise TestFailed(f"STATUS: expected a failure ({expected}), DUT reported success")
-        if self.status_agrees is None:
-            raise ScriptError(f"STATUS {expected}: a code tsb85_checks.REASONS does not know")
-        if not self.status_agrees:
-            raise TestFailed(f"STATUS {expected}: DUT ended with {text}; that code means "
-                             f"{' / '.join(REASONS[expected])}")
-
     def do_CLEAR_T(self, s: Step) -> None:
         # The tester hangs up now: a DUT transmission not finished by now (an answer still
         # behind its 75 ms gap and 1 s preamble) is cut off, never heard, so not unexpected
@@ -644,22 +596,7 @@ class Tester:
         codec = "mmr" if (s.get("compression") or "").upper() == "T.6" else self.dcs.codec
         size = s.int_attr("frame_size", self.dcs.frame_size)
         block = s.int_attr("block", 0)
-        named = self._next_pps(s)
-        page_no = None
-        if named is not None:
-            page_no, pps_block = named
-            if pps_block != block:
-                # OREN01 sends a page's second block with a PP step that names no block:
-                # the PPS after it says which block it is (T.30 §A.4)
-                self._note(f"{s.describe()}: block {pps_block} as the PPS after it says (step says {block})")
-                block = pps_block
-        key = (page_no, s.value, codec)
-        if page_no is not None and key in self.tester_ecm_pages:
-            # the page's coding is fixed by its first PP step (OREN01 gives min_bits only there)
-            image = self.tester_ecm_pages[key]
-        else:
-            image = line.ecm_image(s.value, 0, codec, s.int_attr("min_bits", 0))
-            self.tester_ecm_pages[key] = image
+        block, image = self._pp_page(s, codec, block)
         frames = line.ecm_frames(image, size, block)
         self.pp_new = True
         if not frames:
@@ -678,120 +615,6 @@ class Tester:
         self._close()
         self._trace(f"   partial page: {len(frames)} frames of {size} octets, block {block}, "
                     f"{len(image)} octets coded ({codec})")
-
-    # -- content checks (tsb85_checks.py): pages pixel for pixel, ECM framing
-    def _next_pps(self, s: Step) -> tuple[int, int] | None:
-        """(page, block) of the first PPS the tester sends after step ``s``."""
-        seen = False
-        for st in self.test.steps():
-            if st is s:
-                seen = True
-            elif seen and st.dir == "T" and st.type == "HDLC" and st.tag.startswith(("PPS", "EOR")):
-                raw = to_wire(hex_value(st.value)[0])
-                if raw[2] & 0xFE != 0xBE or len(raw) < 7:
-                    return None                       # EOR carries no counters
-                return max(raw[4], self.tester_page), raw[5]     # (as do_HDLC_T corrects it)
-            elif seen and st.type == "PP":
-                return None
-        return None
-
-    def _tester_frame(self, frame: bytes) -> None:
-        """A good frame the tester sends: its answers move the DUT's page/block on."""
-        f = frame[2] & 0xFE
-        if f in (0xBE, 0xCE):                              # PPS / EOR: is this the page's last block?
-            self.tester_pps_null = len(frame) < 4 or frame[3] & 0xFE == 0
-        if f in (0x8C, 0xCC, 0x1C):                        # MCF, RTP, ERR
-            if self.dut_ecm_pps:
-                self.dut_ecm_pps = False
-                if self.ecm_tx.confirmed():
-                    self._check_ecm_page(given_up=self.ecm_tx.given_up)
-            elif self.dut_page_open:
-                self.dut_page_open = False
-                self.dut_next += 1
-                self.dut_may_skip = False
-        elif f == 0x4C and self.dut_page_open:             # RTN: resend or go on (T.30 §5.3.6.1.5)
-            self.dut_page_open = False
-            self.dut_may_skip = True
-
-    def _dut_frame(self, frame: bytes) -> None:
-        """A frame the DUT sent: its answer to the tester's page, or its own PPS/EOR."""
-        f = frame[2] & 0xFE
-        if f == 0xBE and len(frame) >= 7:                   # the DUT's PPS after its burst
-            problems = self.ecm_tx.pps(frame[3:])
-            if problems:
-                raise TestFailed(f"ECM frames of the DUT's page {self.dut_next + 1}: " + "; ".join(problems))
-            self.dut_ecm_pps = True
-        elif f == 0xCE and len(frame) >= 4:                 # EOR: the DUT gives the block up
-            self.ecm_tx.eor(frame[3] & 0xFE)
-            self.dut_ecm_pps = True
-        elif f in (0x8C, 0xCC) and self.rx_pending is not None:   # MCF / RTP
-            if not (self.rx_pending[3] and self.tester_pps_null):
-                self.rx_expected.append(self.rx_pending)
-                if self.rx_pending[3]:
-                    self.tester_page += 1
-                    self.pp_new = False
-                self.rx_pending = None
-        elif f in (0x4C, 0x1C) and self.rx_pending is not None:   # RTN; ERR (block given up)
-            if f == 0x4C or not self.tester_pps_null:
-                self.rx_pending = None
-            else:
-                self.rx_pending = self.rx_pending[:3] + ("hole",)
-
-    def _source(self, what: str):
-        if self.dut_next >= len(self.dut_source):
-            raise TestFailed(f"{what}: the DUT sent page {self.dut_next + 1}, it was given {len(self.dut_source)}")
-        return self.dut_source[self.dut_next]
-
-    def _compare_sent(self, what: str, image) -> None:
-        """A page the DUT sent against the page it was given (after RTN: that one or the next)."""
-        diff = compare_images(image, self._source(what).image)
-        if diff is not None and self.dut_may_skip and self.dut_next + 1 < len(self.dut_source):
-            if compare_images(image, self.dut_source[self.dut_next + 1].image) is None:
-                self.dut_next += 1
-                diff = None
-        self.tally.record(f"DUT page {self.dut_next + 1} sent", diff)
-        self.dut_page_open = True
-        if diff is not None:
-            raise TestFailed(f"{what}: the page the DUT sent is not its page {self.dut_next + 1}: {diff}")
-
-    def _check_ecm_page(self, given_up: bool) -> None:
-        data, problems = self.ecm_tx.page_data()
-        what = f"DUT's ECM page {self.dut_next + 1}"
-        self.ecm_tx.next_page()
-        if given_up:
-            self._note(f"{what} had a block given up (EOR/ERR): not compared")
-            self.dut_next += 1
-            return
-        if problems:
-            raise TestFailed(f"{what}: " + "; ".join(problems))
-        from xmfax import codecs
-        res = codecs.decode(data, width=1728, codec=self.dut_dcs.codec, bit_order="lsb")
-        self._trace(f"   {what}: {len(data)} octets, {res.rows} rows, {res.bad_rows} bad, end {res.end}")
-        diff = compare_images(res.image, self._source(what).image)
-        if diff is None and (res.bad_rows or res.end not in ("rtc", "eofb")):
-            diff = f"{res.bad_rows} bad rows, coded data ends with {res.end}, not RTC/EOFB"
-        self.tally.record(what, diff)
-        if diff is not None:
-            raise TestFailed(f"{what} (its FCD frames put together) is not the page it was given: {diff}")
-        self.dut_next += 1
-
-    def check_received(self) -> None:
-        """The pages the DUT confirmed on the line are what it delivers, pixel for pixel."""
-        res = getattr(self.session, "result", None)
-        if res is None or not self.rx_expected:
-            return
-        stats = list(getattr(res, "pages_received", []))
-        pages = list(getattr(res, "received_pages", []))
-        got = [p for p, st in zip(pages, stats) if st.response in ("MCF", "RTP")]
-        want = [e for e in self.rx_expected if e[3] != "hole"]
-        if len(got) != len(want):
-            raise TestFailed(f"the DUT confirmed {len(want)} whole pages on the line and delivers {len(got)}")
-        for i, (page, (name, image, bad, _)) in enumerate(zip(got, want)):
-            diff = compare_images(page.image, image, ignore_rows=bad)
-            self.tally.record(f"page {i + 1} received ({name})", diff)
-            if diff is not None:
-                raise TestFailed(f"page {i + 1} the DUT received and confirmed is not the {name} the "
-                                 f"tester sent{' (damaged rows excepted)' if bad else ''}: {diff}")
 
     # -- the DUT's transmissions
     def _hdlc_matches(self, s: Step, tx: Tx) -> bool:
@@ -954,23 +777,6 @@ def run_all(script: Script, annex: str | None = None, name: str | None = None, v
         if name and test.name.lower() != name.lower():
             continue
         yield run_test(test, verbose)
-
-
-def content_summary(results) -> list[str]:
-    """The page and reason lines of the report (docs/conformance.md quotes them)."""
-    cmp_ = sum(r.pages_compared for r in results)
-    eq = sum(r.pages_equal for r in results)
-    with_pages = sum(1 for r in results if r.pages_compared)
-    judged = [r for r in results if r.reason_agrees is not None]
-    agree = sum(1 for r in judged if r.reason_agrees)
-    coded = [r for r in judged if r.status_expected != "OK"]
-    coded_ok = sum(1 for r in coded if r.reason_agrees)
-    return [
-        f"pages compared pixel for pixel with their source: {eq} of {cmp_} equal "
-        f"(in {with_pages} tests)",
-        f"STATUS reasons agreeing with the script: {agree} of {len(judged)} judged "
-        f"({coded_ok} of {len(coded)} failure codes)",
-    ]
 
 
 def main(argv=None) -> int:
