@@ -66,13 +66,15 @@ class PhaseBMixin:
     def _on_dtc(self, fr: F.Frame) -> None:
         if self.state not in (State.SEND_DIS, State.RX_AFTER_EOM):
             return
-        if not self.pages or self._page_index >= len(self.pages):
-            self._fail(Reason.NOTHING_TO_SEND)
-            return
         if self.config.password and self._rx_ids.get("PWD") != self.config.password:
-            # T.30 §5.3.6.2.?: a polled station that requires a password checks PWD
+            # a polled station that requires a password checks PWD first, as for a DIS
+            # above: a caller without the password learns nothing about what we hold
+            # (TSB-85 MRGP03 expects PWD_UNACCEPTABLE from a DUT with nothing to send)
             self._fail(Reason.PASSWORD_REJECTED,
                        "no PWD with DTC" if "PWD" not in self._rx_ids else "wrong PWD")
+            return
+        if not self.pages or self._page_index >= len(self.pages):
+            self._fail(Reason.NOTHING_TO_SEND)
             return
         self._remote = F.DIS.decode(fr.fif)
         self.result.remote_dis = fr.fif
