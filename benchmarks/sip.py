@@ -132,6 +132,7 @@ def setup_sipp_sipp(calls: int, window: int) -> dict:
                             "-mp", str(free_port())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
+        sipp_uac(port, window, window, timeout=30)          # warm-up, not measured
         c0 = cpu_seconds(uas.pid)
         wall, code, tail = sipp_uac(port, calls, window, timeout=120)
         cpu = cpu_seconds(uas.pid) - c0
@@ -143,17 +144,21 @@ def setup_sipp_sipp(calls: int, window: int) -> dict:
 
 def setup_sipp_xmfax(calls: int, window: int) -> dict:
     port = free_port()
+    errors = tempfile.TemporaryFile("w+")       # a file, not a pipe: it can never fill and block
     server = subprocess.Popen([sys.executable, __file__, "--role", "uas", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=errors, text=True)
     try:
         line = server.stdout.readline()
         if not line.startswith("ready"):
-            raise RuntimeError(f"xmfax UAS did not start: {line}{server.stderr.read()[-2000:]}")
+            errors.seek(0)
+            raise RuntimeError(f"xmfax UAS did not start: {line}{errors.read()[-2000:]}")
+        sipp_uac(port, window, window, timeout=30)          # warm-up (imports, caches), not measured
         c0 = cpu_seconds(server.pid)
         wall, code, tail = sipp_uac(port, calls, window, timeout=120)
         cpu = cpu_seconds(server.pid) - c0
     finally:
         stop(server, signal.SIGTERM)
+        errors.close()
     return dict(pair="sipp -> xmfax", measured="xmfax UAS", calls=calls if code == 0 else 0, wall=wall,
                 cpu=cpu, ok=code == 0, detail="" if code == 0 else tail)
 
@@ -274,6 +279,9 @@ async def role_uac(port: int, calls: int, window: int) -> None:
                 reasons["bench_timeout"] = reasons.get("bench_timeout", 0) + 1
             ep.release(call_id)
 
+    await asyncio.gather(*(one() for _ in range(window)))     # warm-up, not measured
+    ok = 0
+    reasons.clear()
     c0 = time.process_time()
     t0 = time.monotonic()
     await asyncio.gather(*(one() for _ in range(calls)))
