@@ -316,7 +316,8 @@ void xm_v27ter_rx_restart(xm_v27ter_rx_t *rx, int bit_rate)
     memset(rx, 0, sizeof(*rx));
     rx->bit_rate = bit_rate;
     rx->baud = bit_rate == 4800 ? 1600 : 1200;
-    /* # T.30: on above -43 dBm0, off below -48 dBm0 */
+    /* # T.30: a signal above -43 dBm0 is received, one below -48 dBm0 is not;
+     * the detector switches on at -45 so a -43 dBm0 carrier is seen at once */
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
     xm_qam_rx_init(&rx->q, rx->baud, ROLL_OFF, CARRIER_HZ, 17, 1.0f);
     rx->state = RX_IDLE;

@@ -301,7 +301,8 @@ void xm_v29_rx_restart(xm_v29_rx_t *rx, int bit_rate)
     rx->rms = rms_of(bit_rate);
     rx->tp = training_points(bit_rate);
     conditioning_bits(rx->cond);
-    /* # T.30: on above -43 dBm0, off below -48 dBm0 */
+    /* # T.30: a signal above -43 dBm0 is received, one below -48 dBm0 is not;
+     * the detector switches on at -45 so a -43 dBm0 carrier is seen at once */
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
     xm_qam_rx_init(&rx->q, BAUD, ROLL_OFF, CARRIER_HZ, 25, rx->rms);
     rx->state = RX_IDLE;
