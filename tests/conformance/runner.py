@@ -679,7 +679,7 @@ class Tester(ContentChecks):
         if want is not None and tx.modulation is not want:
             raise TestFailed(f"{s.describe()}: TCF at {tx.modulation}, expected {want}")
         secs = line.data_s(tx.modulation, len(tx.data))
-        if not 1.35 <= secs <= 1.65:                      # T.30 §5.3.6.2.? 1.5 s +-10 %
+        if not 1.35 <= secs <= 1.65:                      # TCF: T.30 asks 1.5 s +-10 %
             raise TestFailed(f"{s.describe()}: TCF lasts {secs:.2f} s, T.30 asks 1.5 s +-10 %")
         if any(tx.data):
             raise TestFailed(f"{s.describe()}: TCF is not all zeros ({sum(1 for b in tx.data if b)} non-zero octets)")

@@ -141,7 +141,7 @@ class DCSInfo:
                    _SCAN_MS[tuple(int(bit(fif, n)) for n in (21, 22, 23))])
 
     def min_row_bits(self) -> int:
-        """Bits per row the sender must reach (T.30 §5.3.6.2.?, T.4 §4.1.1 fill)."""
+        """Bits per row the sender must reach (Table 2/T.30 bits 21-23, T.4 §4.1.1 fill)."""
         ms = self.scan_ms
         if self.resolution is Resolution.FINE:
             ms = ms // 2 if ms else 0  # (bit 49 'half at higher resolution' ignored: a floor)
@@ -277,7 +277,7 @@ def ecm_frames(image: bytes, frame_size: int, block: int) -> list[bytes]:
 
 
 def tcf_data(m: Modulation, nbytes: int, pattern: int | None = None) -> bytes:
-    """TCF: zeros (T.30 §5.3.6.2.? 1.5 s of 0 bits); ``pattern`` = that many leading
+    """TCF: zeros (T.30's training check: 1.5 s of 0 bits); ``pattern`` = that many leading
     octets of alternating 0/1 bits (the TSB-85 "corrupted TCF" cases)."""
     head = bytes([0x55]) * min(pattern or 0, nbytes)
     return head + bytes(nbytes - len(head))

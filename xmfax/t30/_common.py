@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import frames as F
 from .modem import Command, Modulation, SendData, SendHDLC, SendSilence, SendTone
 
-GAP_MS = 75                  # T.30 §5.3.2.?: 75 +-20 ms between signals in opposite directions
+GAP_MS = 75                  # T.30 §5 Notes 3 and 4: 75 +-20 ms before signalling in another modulation
 V21_PREAMBLE_S = 1.0         # T.30 §5.3.1: 1 s of flags before the first V.21 frame
 HS_TRAINING_S = 1.5          # a generous bound for a high-speed training sequence
 

@@ -73,7 +73,7 @@ def width_name(page: Page) -> str | None:
 
 
 def length_name(page: Page) -> str:
-    """The recording length a page needs (T.4 §2.?: A4 297 mm, B4 364 mm)."""
+    """The recording length a page needs (ISO A4 297 mm, B4 364 mm)."""
     mm = page.rows / (page.resolution.y_dpi / 25.4)
     if mm <= 300:
         return "a4"
@@ -121,7 +121,7 @@ def choose_dcs(config: T30Config, remote: DIS, page: Page, modulation: Modulatio
     allowed_len = min(LENGTHS.index(remote.max_length), LENGTHS.index(config.max_length))
     length = need if LENGTHS.index(need) <= allowed_len else LENGTHS[allowed_len]
     if ecm:
-        scan = 0                     # T.30 §A.?: no minimum scan line time with ECM
+        scan = 0                     # no minimum scan line time with ECM (T.4 Annex A: no fill)
     else:
         scan = remote.min_scan_ms
         if remote.scan_halves and page.resolution is not Resolution.STANDARD:
@@ -133,7 +133,7 @@ def choose_dcs(config: T30Config, remote: DIS, page: Page, modulation: Modulatio
 
 
 def check_dcs(local: DIS, dcs: DCS) -> None:
-    """RemoteProtocolError unless the far end's DCS is within our DIS (T.30 §5.3.6.2.?)."""
+    """RemoteProtocolError unless the far end's DCS is within our DIS (Table 2/T.30)."""
     if dcs.modulation.family not in local.modems:
         raise RemoteProtocolError(f"DCS selects {dcs.modulation}, which our DIS did not offer")
     if dcs.compression not in local.compressions:

@@ -59,7 +59,7 @@ class CopyQuality:
 
 @dataclass(frozen=True, slots=True)
 class TCFCheck:
-    """The receiver's rule for judging TCF (T.30 §5.3.5.2.?: 1.5 s of zeros).
+    """The receiver's rule for judging TCF (T.30's training check: 1.5 s of zeros).
 
     Accept when the longest run of zero octets lasts at least ``min_zero_ms``
     and at most ``max_nonzero`` non-zero octets occur inside the 1.5 s window
@@ -86,7 +86,7 @@ class T30Config:
     max_length: str = "unlimited"               # a4 | b4 | unlimited
     min_scan_line_ms: int = 0                   # what we need as a receiver: 0, 5, 10, 20, 40
     nsf: bytes | None = None                    # NSF/NSC FIF (T.35 country + vendor + data)
-    # T.30 §5.3.6.2.? identifiers (Table 3/T.30 characters, <= 20), all optional:
+    # identifiers of T.30's PWD/SID, SUB, SEP frames (Table 3/T.30 characters, <= 20), all optional:
     password: str = ""          # polling: sent as PWD with DTC; as a polled station: required in PWD
                                 # sending: sent as SID with DCS (when the far end's DIS has bit 50)
     subaddress: str = ""        # sending: SUB with DCS (when the far end's DIS has bit 49)
@@ -94,7 +94,7 @@ class T30Config:
     copy_quality: CopyQuality = field(default_factory=CopyQuality)
     tcf_check: TCFCheck = field(default_factory=TCFCheck)
     timers: Timers = field(default_factory=Timers)
-    retries: int = 3                            # tries of a command without answer (T.30 §5.4.?)
+    retries: int = 3                            # tries of a command without answer (T.30: 3, then DCN)
     page_retries: int = 3                       # sends of one page refused with RTN before giving up
     mr_k: int | None = None                     # MR K; None: 2 at standard, 4 above (T.4 §4.2)
     ppr_before_ctc: int = 4                     # PPRs for one block before CTC/EOR (T.30 §A.4)

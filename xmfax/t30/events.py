@@ -42,7 +42,7 @@ class BadFrame(Event):
 
 @dataclass(frozen=True, slots=True)
 class PhaseChanged(Event):
-    """T.30 §2.? phases: "A" call set-up, "B" pre-message, "C" message,
+    """T.30's phases (Figure 1/T.30): "A" call set-up, "B" pre-message, "C" message,
     "D" post-message, "E" release."""
 
     time: float

@@ -382,7 +382,7 @@ PPS_NULL = 0x00
 
 
 def encode_pps(fcf2: int, page: int, block: int, frames: int) -> bytes:
-    """PPS FIF (T.30 §A.4.?, §5.3.6.2.10): post-message FCF (or NULL), page and
+    """PPS FIF (T.30 §A.4, §5.3.6.2.10): post-message FCF (or NULL), page and
     block counters (modulo 256) and the number of frames in the block minus one."""
     if not 1 <= frames <= 256:
         raise ValueError(f"an ECM block holds 1..256 frames, not {frames}")
@@ -425,7 +425,7 @@ def decode_ctc(fif: bytes) -> Modulation:
 
 
 def fcd(number: int, data: bytes) -> bytes:
-    """An ECM FCD frame (T.30 §A.3.?): address, control, FCD, frame number, data."""
+    """An ECM FCD frame (T.30 Annex A): address, control, FCD, frame number, data."""
     return bytes((ADDRESS, CONTROL_NONFINAL, int(FCF.FCD), number & 0xFF)) + data
 
 

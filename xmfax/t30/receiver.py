@@ -124,7 +124,13 @@ class ReceiverMixin:
     def _on_carrier_down(self, ev: CarrierDown) -> None:
         st = self.state
         if ev.modulation is Modulation.V21:
-            # a burst of frames ended: if it held only damaged frames, ask for a repeat (CRP)
+            # a burst of frames ended: if it held only damaged frames, ask for a repeat (CRP).
+            # Decided against T.30 (issue #13, docs/t30.md "Frames in error"): a frame with a
+            # bad FCS, or an intact one that is no T.30 frame, while we wait for a command is
+            # line noise: CRP (T.30 Appendix III: an optional response to any command) or, in
+            # other states, silence and the far end's T4 repeat (T.30 §5.4); never the end of
+            # the call. TSB-85 MRGN17 allows "CRP | nothing"; MRGX09/10/12 and MTGX17/18
+            # expect the call to end after one such frame: a deliberate disagreement.
             if self._burst_bad and not self._burst_good and self._storage is None and st in (State.RX_WAIT_PMC, State.RX_WAIT_DCS,
                                                                     State.SEND_DIS):
                 self._send_frames([self._frame(FCF.CRP)], remember=False)

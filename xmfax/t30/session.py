@@ -380,7 +380,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._send_frames(frames)
 
     def _enter_send_dcs(self) -> None:
-        # T.30 §5.3.6.2: [NSS] TSI DCS, then TCF at the chosen rate (T.30 §5.3.6.2.?)
+        # T.30 §5.3.6.2: [NSS] TSI DCS, then TCF at the chosen rate
         if self._modulation is None:
             self._modulation = self._allowed[0]
         page = self._current_page()
@@ -395,7 +395,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if self.config.subaddress and self._remote.subaddressing:
             frames.append(self._frame(FCF.SUB, F.encode_id(self.config.subaddress), final=False))
         if self.config.password and self._remote.password and self.calling:
-            # SID is the sender's password (T.30 §5.3.6.1.?); a polled station's password is
+            # SID is the sender's password (Table 2/T.30 bit 50); a polled station's password is
             # the one it requires of the poller, not one to send back (TSB-85 MRGP02)
             frames.append(self._frame(FCF.SID, F.encode_id(self.config.password), final=False))
         frames.append(self._frame(FCF.DCS, self._dcs.encode()))
@@ -623,7 +623,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         elif f is FCF.RR:
             self._on_rr()
         elif st in _COMMANDER and fr.final and f not in (FCF.DIS, FCF.DTC, FCF.DCS):
-            # a valid frame that is no answer to our command (T.30 §5.4.?): give up
+            # a valid frame that is no answer to our command (T.30 Appendix III lists the
+            # responses each command allows): give up (TSB-85 MTGX20)
             self._fail(Reason.PROTOCOL, f"{fr.name} is no answer in {st.value}")
         # anything else here is unexpected: ignored (T.30 §5.4: the far end's T4 recovers)
 

@@ -1,4 +1,4 @@
-"""TCF, the training check (T.30 §5.3.6.2.? "TCF"): 1.5 s of zeros at the page rate.
+"""TCF, T.30's training check: 1.5 s of zeros at the page rate.
 
 The sender sends 1.5 s +-10 % of 0 bits at the modulation the DCS chose; the
 receiver judges it and answers CFR (good) or FTT (bad). T.30 leaves the judging
