@@ -145,6 +145,20 @@ IFPPacket = IndicatorPacket | DataPacket
 
 
 # --------------------------------------------------------------------------- encode
+def encode_one_field(data_type: int, field_type: int, data: bytes, version: int = 0) -> bytes:
+    """``encode_ifp(DataPacket(data_type, (Field(field_type, data),)), version)`` for a root
+    data type (v21..v17-14400) and a root field type (hdlc-data..t4-non-ecm-sig-end), the
+    common packet, built directly without the objects: the header octet, a field count of 1,
+    the field's header octet (data-present bit, the extension bit from version 1, the type,
+    padding), then an aligned 16-bit length (size - 1) and the data. The caller keeps to
+    those ranges and to 65535 octets of data (encode_ifp checks them)."""
+    head = field_type << 4 if version == 0 else field_type << 3
+    if not data:
+        return bytes((0xC0 | (data_type << 1), 1, head))
+    size = len(data) - 1
+    return bytes((0xC0 | (data_type << 1), 1, 0x80 | head, size >> 8, size & 0xFF)) + data
+
+
 def encode_ifp(packet: IFPPacket, version: int = 0) -> bytes:
     """Encode one IFP packet in aligned PER for T38FaxVersion ``version`` (0..3).
 
@@ -165,19 +179,10 @@ def encode_ifp(packet: IFPPacket, version: int = 0) -> bytes:
     dt = int(packet.data_type)
     fields = packet.fields
     if len(fields) == 1 and dt < _ROOT_DATA_TYPES:
-        # fast path, the common packet (one root field): what the general loop below
-        # produces, built directly -- a field header octet (data-present bit, the
-        # extension bit from version 1, the type, padding), then an aligned 16-bit
-        # length (size - 1) and the data
         f = fields[0]
         ft = int(f.type)
-        data = f.data
-        if ft < _ROOT_FIELD_TYPES and len(data) <= _MAX_FIELD_DATA:
-            head = ft << 4 if version == 0 else ft << 3
-            if not data:
-                return bytes((0xC0 | (dt << 1), 1, head))
-            size = len(data) - 1
-            return bytes((0xC0 | (dt << 1), 1, 0x80 | head, size >> 8, size & 0xFF)) + data
+        if ft < _ROOT_FIELD_TYPES and len(f.data) <= _MAX_FIELD_DATA:
+            return encode_one_field(dt, ft, f.data, version)
     present = 0x80 if fields else 0
     if dt < _ROOT_DATA_TYPES:
         out = bytearray((present | 0x40 | (dt << 1),))
@@ -369,30 +374,43 @@ def decode_ifp_prefix(buf: bytes, version: int = 0) -> tuple[IFPPacket, int]:
     return DataPacket(head, fields), end
 
 
+def one_field(buf: bytes, version: int = 0) -> tuple[int, int, bytes] | None:
+    """``(data type, field type, data)`` of a packet that is a root data type with exactly
+    one root field (what encode_one_field makes: the common packet), read straight from its
+    octets; None for anything else, valid or not (decode_ifp reads those in full). For
+    such a packet decode_ifp gives the same as ``DataPacket(dt, (Field(ft, data),))``."""
+    n = len(buf)
+    if n < 3 or buf[1] != 1:
+        return None
+    b0 = buf[0]
+    if b0 & 0xE0 != 0xC0:                 # data-field present, t30-data, no extension
+        return None
+    dt = (b0 >> 1) & 0x0F
+    h = buf[2]
+    if dt >= _ROOT_DATA_TYPES or (version and h & 0x40):
+        return None
+    ft = (h >> 4 if version == 0 else h >> 3) & 7
+    if h & 0x80:                           # with data: aligned 16-bit length (size - 1)
+        if n >= 6 and 6 + ((buf[3] << 8) | buf[4]) == n:
+            return dt, ft, buf[5:]
+        return None
+    return (dt, ft, b"") if n == 3 else None   # without: the field ends in the last octet
+
+
 def decode_ifp(buf: bytes, version: int = 0) -> IFPPacket:
     """Decode exactly one IFP packet occupying all of ``buf``.
 
     Raises IFPDecodeError (a RemoteProtocolError) with a short ``reason``."""
+    one = one_field(buf, version)
+    if one is not None:                    # fast path: the common packet
+        dt, ft, data = one
+        return DataPacket(_DATA_TYPES[dt], (Field(_FIELD_TYPES[ft], data) if data else _BARE[ft],))
     head, count, pos = _header(buf, version)
     n = len(buf)
     if not count:
         if pos != n:
             raise IFPDecodeError("trailing octets", f"packet is {pos} octets, datagram field {n}")
         return head
-    if count == 1 and pos + 3 <= n:
-        # fast path: one field (the common case), header octet then, if present,
-        # an aligned 16-bit length and the data
-        h = buf[pos]
-        if version == 0:
-            ft, ext = (h >> 4) & 7, 0
-        else:
-            ft, ext = (h >> 3) & 7, h & 0x40
-        if not ext and h & 0x80 and pos + 3 + ((buf[pos + 1] << 8) | buf[pos + 2]) + 1 == n:
-            return DataPacket(head, (Field(_FIELD_TYPES[ft], buf[pos + 3:]),))
-    if count == 1 and pos + 1 == n and not buf[pos] & 0x80 and (version == 0 or not buf[pos] & 0x40):
-        # fast path: one root field without data in the last octet (an FCS verdict, a
-        # sig-end); both readings below agree on it
-        return DataPacket(head, (_BARE[(buf[pos] >> 4 if version == 0 else buf[pos] >> 3) & 7],))
     strict_error = None
     try:
         fields, end = _decode_fields(buf, pos, count, version, octet_per_field=False)

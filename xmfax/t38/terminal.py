@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from ..t30 import modem as M
 from .config import RATE_LOCAL_TCF, T38Config
 from .ifp import (DataPacket, DataType, Field, FieldType, IFPDecodeError, Indicator,
-                  IndicatorPacket, decode_ifp, encode_ifp)
+                  IndicatorPacket, decode_ifp, encode_ifp, encode_one_field, one_field)
 from .udptl import UDPTLReceiver, UDPTLSender
 
 __all__ = ["T38Terminal", "T38Stats"]
@@ -113,7 +113,8 @@ _DCS = 0x82
 # field types as plain ints for the per-packet receive path (IntEnum members compare equal)
 _HDLC_DATA, _HDLC_SIG_END = int(FieldType.HDLC_DATA), int(FieldType.HDLC_SIG_END)
 _HDLC_LAST, _HDLC_SIG_END_FCS = int(FieldType.HDLC_FCS_BAD_SIG_END), int(FieldType.HDLC_FCS_OK_SIG_END)
-_T4_LAST = int(FieldType.T4_NON_ECM_SIG_END)
+_T4_LAST, _T4_DATA = int(FieldType.T4_NON_ECM_SIG_END), int(FieldType.T4_NON_ECM_DATA)
+_HDLC_FCS_OK = int(FieldType.HDLC_FCS_OK)
 # indicators whose repeat, with nothing received between, is no new event (a repeated
 # training or preamble indicator is handled by _on_indicator, which knows the signal state)
 _IDEMPOTENT = frozenset({Indicator.NO_SIGNAL, Indicator.CNG, Indicator.CED})
@@ -209,6 +210,8 @@ class T38Terminal:
         self._events: list = []
         self._started = False
         self._closed = False
+        self._s_timer: float | None = None    # the session's next_timer(), asked again only
+        self._s_asked = False                 # ... after the session was called (_pump, _feed)
         self._timer = self._compute_timer()
 
     # ------------------------------------------------------------------ driver API
@@ -265,7 +268,10 @@ class T38Terminal:
         due = self._rx_deadline()
         if due is not None and (best is None or due < best):
             best = due
-        t = self.session.next_timer()
+        if not self._s_asked:
+            self._s_timer = self.session.next_timer()
+            self._s_asked = True
+        t = self._s_timer
         if t is not None and (best is None or t < best):
             best = t
         return best
@@ -292,7 +298,7 @@ class T38Terminal:
                 self._repeat_indicator(now)
             else:
                 self._indicator_due = None
-        t = self.session.next_timer()
+        t = self._s_timer if self._s_asked else self.session.next_timer()
         if t is not None and now >= t:
             self.session.handle_timer(now)
             self._pump(now)
@@ -309,11 +315,13 @@ class T38Terminal:
                 self.stats.packets_lost += lost
                 self._lost(now, lost)
                 lost = 0
-            self._receive_ifp_bytes(ifp, now)
+            if not self._receive_ifp_bytes(ifp, now):
+                self._s_asked = False
         if lost:
             self.stats.packets_lost += lost
             self._lost(now, lost)
-        self._pump(now)
+        if not self._s_asked:
+            self._pump(now)
         self._timer = self._compute_timer()
 
     def receive_ifp(self, ifp: bytes, now: float, seq: int | None = None) -> None:
@@ -329,8 +337,8 @@ class T38Terminal:
                 self.stats.packets_lost += delta
                 self._lost(now, delta)
             self._rx_expected_seq = (seq + 1) & 0xFFFF
-        self._receive_ifp_bytes(ifp, now)
-        self._pump(now)
+        if not self._receive_ifp_bytes(ifp, now) or self._s_asked is False:
+            self._pump(now)
         self._timer = self._compute_timer()
 
     def close(self, reason: str = "transport closed", now: float = 0.0) -> None:
@@ -345,6 +353,7 @@ class T38Terminal:
     # ------------------------------------------------------------------ session pump
     def _pump(self, now: float) -> None:
         s = self.session
+        self._s_asked = False
         while True:
             cmds = s.data_to_send()
             if cmds:
@@ -359,6 +368,7 @@ class T38Terminal:
             break
 
     def _feed(self, event, now: float) -> None:
+        self._s_asked = False
         self.session.receive(event, now)
 
     # ------------------------------------------------------------------ transmit
@@ -464,14 +474,16 @@ class T38Terminal:
         t += lead / 1000
         rate = mod.bit_rate / 8.0                     # octets per second
         chunk = min(self._paced_chunk(rate), room)
+        v = self.config.version
         for i, fr in enumerate(frames):
+            # paced data packets are planned as their IFP octets (many per call)
             for k in range(0, len(fr), chunk):
                 piece = fr[k:k + chunk]
                 t += len(piece) / rate
-                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, piece),))))
+                steps.append((t, encode_one_field(dt, _HDLC_DATA, piece, v)))
             t += 3 / rate                              # FCS and a closing flag
             last = i == len(frames) - 1
-            steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_FCS_OK_SIG_END if last else FieldType.HDLC_FCS_OK),))))
+            steps.append((t, encode_one_field(dt, _HDLC_SIG_END_FCS if last else _HDLC_FCS_OK, b"", v)))
         if not frames:
             steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_SIG_END),))))
         steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
@@ -506,11 +518,11 @@ class T38Terminal:
         chunk = min(self._paced_chunk(rate), self._data_room())
         n = len(data)
         period = chunk / rate
+        v = cfg.version
         for k in range(0, n, chunk):
             t += period
-            last = k + chunk >= n
-            ft = FieldType.T4_NON_ECM_SIG_END if last else FieldType.T4_NON_ECM_DATA
-            steps.append((t, DataPacket(dt, (Field(ft, data[k:k + chunk]),))))
+            ft = _T4_LAST if k + chunk >= n else _T4_DATA
+            steps.append((t, encode_one_field(dt, ft, data[k:k + chunk], v)))   # as IFP octets
         if not n:
             steps.append((t, DataPacket(dt, (Field(FieldType.T4_NON_ECM_SIG_END),))))
         steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
@@ -536,6 +548,11 @@ class T38Terminal:
             last = None
             while steps and steps[0][0] <= now:
                 at, pkt = steps.popleft()
+                if type(pkt) is bytes:           # a paced data packet, encoded when planned
+                    self._tail.clear()
+                    self._send(pkt, False)
+                    last = (at, pkt)
+                    continue
                 if type(pkt) is _Again:
                     self._repeat(encode_ifp(pkt.packet, self.config.version))
                     continue
@@ -600,7 +617,24 @@ class T38Terminal:
         self._schedule_indicator_repeat(now)
 
     # ------------------------------------------------------------------ receive
-    def _receive_ifp_bytes(self, raw: bytes, now: float) -> None:
+    def _receive_ifp_bytes(self, raw: bytes, now: float) -> bool:
+        """Take one IFP packet; True if it was only more of the frame being received
+        (then nothing reached the session: it needs no pumping)."""
+        one = one_field(raw, self.config.version)
+        if (one is not None and one[1] == _HDLC_DATA and one[2] and self._rx_kind == "hdlc"
+                and self._rx_announced and MODULATION.get(one[0]) is self._rx_mod
+                and len(self._frame) + len(one[2]) <= MAX_HDLC_FRAME):
+            # the common packet, more of the frame being received: what decode_ifp and
+            # _on_data would do with it, without building the packet
+            self.stats.packets_received += 1
+            self._rx_last = now
+            self._rx_prev_ind = None
+            self._frame += one[2].translate(REVERSE)
+            return True
+        self._on_packet(raw, now)
+        return False
+
+    def _on_packet(self, raw: bytes, now: float) -> None:
         try:
             pkt = decode_ifp(raw, self.config.version)
         except IFPDecodeError as exc:
