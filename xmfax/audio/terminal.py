@@ -211,15 +211,20 @@ class _PskSend(_Source):
         self.tx = tx_cls(mod.bit_rate, long_train=long_train, level_dbm0=level)
         self.tx.put_bits(bits)
         self.tx.finish()
+        self.pos = 0
 
     def take(self, n: int) -> np.ndarray:
+        # the end is looked for every STEP samples from the start of the transmission, so
+        # the signal (and when the next one starts) does not depend on the block sizes asked
         parts = []
         got = 0
         while got < n and not self.done:
-            part = self.tx.generate(min(self.STEP, n - got))
-            parts.append(part)
-            got += len(part)
-            self.done = self.tx.done
+            k = min(self.STEP - self.pos % self.STEP, n - got)
+            parts.append(self.tx.generate(k))
+            got += k
+            self.pos += k
+            if self.pos % self.STEP == 0 and self.tx.done:
+                self.done = True
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
 
@@ -323,11 +328,12 @@ class AudioTerminal:
         if n < 0:
             raise ValueError("n must be >= 0")
         base = self._clock if now is None else now
+        if self._started and not self._closed:
+            self._pump(base)                 # (what the session was told directly: abort ...)
         out = np.zeros(n, np.int16)
         pos = 0
         while pos < n:
             if self._tx is None or (self._tx.interruptible and self._commands):
-                self._tx = None
                 self._advance(base + pos / RATE)
                 if self._tx is None:
                     break
@@ -382,13 +388,17 @@ class AudioTerminal:
         if evs:
             self._events.extend(evs)
         if self._tx is None or (self._tx.interruptible and self._commands):
-            if self._tx is not None:
-                self._tx = None
             self._advance(now)
 
     def _advance(self, now: float) -> None:
-        """Take commands until one has samples to send (Receive and Hangup act at once)."""
-        while self._tx is None and self._commands:
+        """Take commands until one has samples to send (Receive and Hangup act at once).
+        An endless CNG goes on under Receive commands and gives way to anything else."""
+        while self._commands:
+            if self._tx is not None:
+                if not self._tx.interruptible:
+                    break
+                if not isinstance(self._commands[0], M.Receive):
+                    self._tx = None
             cmd = self._commands.popleft()
             if isinstance(cmd, M.Receive):
                 self._listen(cmd)
