@@ -57,8 +57,24 @@ class Pipe:
         return x
 
 
+class Echo:
+    """A talker echo: what an end sends comes back to it ``delay_ms`` later, ``level_db`` down
+    (a 2-wire hybrid), added to what the far end sends."""
+
+    def __init__(self, delay_ms: float, level_db: float = -20.0):
+        self.delay = int(delay_ms * 8)
+        self.g = 10.0 ** (level_db / 20.0)
+        self.hist = np.zeros(self.delay, np.int16)
+
+    def __call__(self, own: np.ndarray, far: np.ndarray) -> np.ndarray:
+        both = np.concatenate([self.hist, own])
+        back = both[:len(own)]
+        self.hist = both[len(own):]
+        return impair.saturate(far.astype(np.float64) + back * self.g)
+
+
 def run_pair(a: AudioTerminal, b: AudioTerminal, ab=None, ba=None, block: int = BLOCK,
-             limit: float = 200.0) -> float:
+             limit: float = 200.0, echo_a=None, echo_b=None) -> float:
     """Run two terminals joined by a sample pipe until both are done; the line time taken."""
     now = 0.0
     a.start(now)
@@ -68,8 +84,14 @@ def run_pair(a: AudioTerminal, b: AudioTerminal, ab=None, ba=None, block: int = 
         xb = b.samples_to_send(block, now)
         assert len(xa) == len(xb) == block          # the line never stalls
         now += block / 8000
-        b.receive_samples(ab(xa) if ab else xa, now)
-        a.receive_samples(ba(xb) if ba else xb, now)
+        to_b = ab(xa) if ab else xa
+        to_a = ba(xb) if ba else xb
+        if echo_a is not None:
+            to_a = echo_a(xa, to_a)
+        if echo_b is not None:
+            to_b = echo_b(xb, to_b)
+        b.receive_samples(to_b, now)
+        a.receive_samples(to_a, now)
         for t in (a, b):
             due = t.next_timer()
             if due is not None and due <= now:
@@ -82,7 +104,7 @@ def t30(rate: int, ecm: bool, **kw) -> T30Config:
 
 
 def send_call(rate: int, ecm: bool, pages=None, ab=None, ba=None, polling: bool = False,
-              audio: AudioConfig | None = None):
+              audio: AudioConfig | None = None, echo_ms: float | None = None):
     pages = pages if pages is not None else small_pages(1)
     cfg = t30(rate, ecm)
     if polling:      # the answerer sends: the caller polls (DTC), the roles of T.30 swap
@@ -93,7 +115,8 @@ def send_call(rate: int, ecm: bool, pages=None, ab=None, ba=None, polling: bool 
         sender = Session(cfg, calling=True, pages=pages)
         receiver = Session(cfg, calling=False, receive=True)
         a, b = AudioTerminal(sender, audio), AudioTerminal(receiver, audio)
-    line_time = run_pair(a, b, ab, ba)
+    echoes = (Echo(echo_ms), Echo(echo_ms)) if echo_ms is not None else (None, None)
+    line_time = run_pair(a, b, ab, ba, echo_a=echoes[0], echo_b=echoes[1])
     return pages, sender, receiver, a, b, line_time
 
 
@@ -158,6 +181,27 @@ def test_level_minus_30_dbm0(rate):
     pipe = dict(gain_db=-17.0, tandem=True)
     pages, s, r, *_ = send_call(rate, True, ab=Pipe(**pipe), ba=Pipe(**pipe))
     assert_delivered(pages, s, r)
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
+@pytest.mark.parametrize("delay_ms", [10, 50])
+def test_talker_echo_at_minus_20_db(delay_ms, ecm):
+    # each end hears itself 20 dB down: its receivers are deaf while it sends and just after
+    pages, s, r, a, b, _ = send_call(9600, ecm, echo_ms=delay_ms)
+    assert_delivered(pages, s, r)
+    assert a.stats.frames_bad == b.stats.frames_bad == 0
+
+
+def test_without_the_mute_an_echo_is_heard_as_frames():
+    # the guard above is needed: our own DCS/DIS, echoed, reach a receiver that is not muted
+    import xmfax.audio.terminal as term
+    s = Session(t30(9600, True), calling=True, pages=small_pages(1))
+    a = AudioTerminal(s)
+    a._mute = lambda x, now: x
+    b = AudioTerminal(Session(t30(9600, True), calling=False, receive=True))
+    run_pair(a, b, echo_a=Echo(10), echo_b=Echo(10), limit=20.0)
+    own = [e for e in a.events() if type(e).__name__ == "FrameReceived" and e.frame.fcf.name == "DCS"]
+    assert own and term.ECHO_GUARD_MS > 50
 
 
 def test_everything_at_once_snr_tandem_level():

@@ -73,6 +73,9 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 # §5.3.6.2) counts junk that a zero octet follows, and the fading carrier makes both.
 HOLD_MS = 150
 TURNOFF_ONES = 32
+# After our own signal ends its echo goes on for the echo path's delay (up to tens of ms on
+# a telephone line); the far end answers no sooner than 75 ms after it (T.30 §5 Note 3).
+ECHO_GUARD_MS = 60
 
 
 def _modem_classes() -> dict[Family, tuple[type, type]]:
@@ -152,6 +155,8 @@ class _Source:
 
     report = False                      # SendComplete when done (SendHDLC / SendData)
     interruptible = False               # may be cut short by the next command
+    mutes = True                        # our receivers are deaf while it is sent
+    started = False
 
     def take(self, n: int) -> np.ndarray:
         raise NotImplementedError
@@ -160,6 +165,8 @@ class _Source:
 
 
 class _Silence(_Source):
+    mutes = False
+
     def __init__(self, ms: float):
         self.left = int(round(ms * RATE / 1000))
         self.done = self.left <= 0
@@ -177,6 +184,7 @@ class _Tone(_Source):
         if endless_cng:
             self.gen = T.ToneGenerator(kind, level)            # the cadence, for ever
             self.interruptible = True
+            self.mutes = False          # the answer (CED, DIS) may come during it
         else:
             self.gen = T.ToneGenerator(kind, level, duration_ms=ms or TONE_MS[tone])
 
@@ -264,6 +272,7 @@ class AudioTerminal:
         self._events: list = []
         self._closed = False
         self._started = False
+        self._mutes: list = []               # (start, end or None): when we sent a signal
         # receivers
         self._v21 = V21Receiver(self._v21cfg)
         self._v21_up = False                 # CarrierUp(V21) reported for the signal now on
@@ -337,11 +346,17 @@ class AudioTerminal:
                 self._advance(base + pos / RATE)
                 if self._tx is None:
                     break
-            part = self._tx.take(n - pos)
+            src = self._tx
+            if src.mutes and not src.started:
+                src.started = True
+                self._mutes.append((base + pos / RATE, None))
+            part = src.take(n - pos)
             out[pos:pos + len(part)] = part
             pos += len(part)
-            if self._tx.done:
-                src, self._tx = self._tx, None
+            if src.done:
+                self._tx = None
+                if src.mutes and src.started:
+                    self._end_mute(base + pos / RATE)
                 if src.report:
                     self._feed(M.SendComplete(), base + pos / RATE)
                 self._pump(base + pos / RATE)
@@ -365,6 +380,7 @@ class AudioTerminal:
         self.stats.samples_received += len(x)
         if self._closed or (self.session.done and self._tx is None):
             return
+        x = self._mute(x, now)
         if self._tones is not None and not self._hs_up:
             for ev in self._tones.receive(x):
                 self._on_tone(ev, now)
@@ -374,6 +390,29 @@ class AudioTerminal:
         for ev in self._v21.receive(x):
             self._on_v21(ev, now)
         self._pump(now)
+
+    def _mute(self, x: np.ndarray, now: float) -> np.ndarray:
+        """``x`` with zeros where we were sending a signal, and ECHO_GUARD_MS after (T.30
+        is half duplex: what is heard then is our own echo, which our receivers would take
+        for the far end's frames). The receivers still run over the zeros, so their
+        carrier detectors see the signal end."""
+        if not self._mutes:
+            return x
+        n = len(x)
+        t0 = now - n / RATE                   # the time of x[0]
+        guard = ECHO_GUARD_MS / 1000
+        out = None
+        for start, end in self._mutes:
+            stop = (now + 1.0) if end is None else end + guard
+            a = max(0, int(np.ceil((start - t0) * RATE - 1e-6)))
+            b = min(n, int(np.ceil((stop - t0) * RATE - 1e-6)))
+            if a < b:
+                if out is None:
+                    out = x.copy()
+                out[a:b] = 0
+        # forget what is over
+        self._mutes = [(s, e) for s, e in self._mutes if e is None or e + guard > now]
+        return x if out is None else out
 
     # ------------------------------------------------------------------ session pump
     def _feed(self, event, now: float) -> None:
@@ -477,6 +516,10 @@ class AudioTerminal:
             self._feed(M.ToneDetected(tone), now)
         elif isinstance(ev, T.ToneOff):
             self._tone_on.discard(M.Tone.CNG if ev.tone is T.Tone.CNG else M.Tone.CED)
+
+    def _end_mute(self, t: float) -> None:
+        if self._mutes and self._mutes[-1][1] is None:
+            self._mutes[-1] = (self._mutes[-1][0], t)
 
     def _stop_cng(self) -> None:
         if self._tx is not None and self._tx.interruptible:
