@@ -520,7 +520,7 @@ int xm_dec_run(xm_dec *d, const uint8_t *data, size_t len, size_t *consumed,
                 row_done(d, row);
                 continue;
             }
-            if (d->nbits < NEED_BITS && !final)
+            if (d->nbits < NEED_BITS && (p < pend || !final))
                 continue;                       /* refill (or wait) first */
         }
 

@@ -419,3 +419,25 @@ def test_packed_itu_pages_python(n, codec):
     data = codecs.encode(packed, codec, width=1728, packed=True, impl="python")
     assert data == codecs.encode(packed, codec, width=1728, packed=True, impl="c")
     assert np.array_equal(codecs.decode(data, 1728, codec, packed=True, impl="python").image, packed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["dense", "dithered", "edges", "width-9"]), st.sampled_from(ENCODE_OPTIONS),
+       st.integers(0, 2**32 - 1), st.integers(0, 400), st.booleans(), st.booleans())
+def test_finish_with_the_last_chunk(page, opts, seed, cut, damaged, packed):
+    """finish(data) (how decode() hands over a whole page) equals feed(data) + finish(),
+    in both backends: the input's last bits decode as they would have from a feed."""
+    img = GENERATED[page]()[:25]
+    data = codecs.encode(img, impl="c", **opts)
+    if damaged:
+        data = mutate(np.random.default_rng(seed), data)
+    cut = min(cut, len(data))
+    kw = decode_options(opts)
+    kw["eol"] = bool(kw["eol"]) if kw["eol"] is not None else True
+    want_img, want_stats = full_decode(_ref, data, img.shape[1], **kw)
+    for module in (_c, _ref):
+        dec = module.Decoder(img.shape[1], max_rows=16384, packed=packed, **kw)
+        rows = np.concatenate([dec.feed(data[:cut]), dec.finish(data[cut:])])
+        assert (dec.rows, dec.bad_rows, dec.max_consecutive_bad_rows, dec.end, dec.error_position,
+                dec.garbled_fill_rows, dec.first_bad_row) == want_stats, module.__name__
+        assert np.array_equal(rows, np.packbits(want_img, axis=1) if packed else want_img)

@@ -358,14 +358,19 @@ class StreamDecoder:
             self._keep.append(rows)
         return rows
 
-    def finish(self) -> DecodeResult:
+    def finish(self, data: bytes = b"") -> DecodeResult:
+        """End the input, after ``data`` if given (the last chunk: its rows are in the
+        result's ``image`` rather than returned by a ``feed``)."""
         if self._finished:
             raise CodecError("finish() called twice")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CodecError(f"data must be bytes, not {type(data).__name__}")
         if self._dec is None:
+            self._head += bytes(data)
             self._detect(True)
-            self._dec.feed(self._head)
+            data, self._head = self._head, b""
         self._finished = True
-        rows = self._dec.finish()
+        rows = self._dec.finish(data)
         if self._keep is not None:
             if len(rows) or not self._keep:
                 self._keep.append(rows)
@@ -417,8 +422,7 @@ def decode(data: bytes, width: int = 1728, codec: str = "mh", *, eol: bool | Non
         raise CodecError(f"data must be bytes, not {type(data).__name__}")
     dec = StreamDecoder(width, codec, eol=eol, byte_align=byte_align, bit_order=bit_order,
                         max_rows=max_rows, keep=True, packed=packed, impl=impl)
-    dec.feed(data)
-    return dec.finish()
+    return dec.finish(data)          # one call: the rows come out as one array, not joined
 
 
 def count_rows(chunks: Iterable[bytes], width: int = 1728, codec: str = "mh",

@@ -154,8 +154,15 @@ class Decoder:
             n = self._nrows[0]
             self._update()
             if n:
-                reused = small and out.base is self._scratch
-                pieces.append(out[:n].copy() if reused or n * 2 < cap else out[:n])
+                if small and out.base is self._scratch:
+                    pieces.append(out[:n].copy())
+                elif n * 2 < cap:
+                    # far fewer rows than room (a whole page decodes into room for 4096
+                    # rows): give the rest back in place rather than copy the rows
+                    out.resize((n, width), refcheck=False)
+                    pieces.append(out)
+                else:
+                    pieces.append(out[:n])
             if status != _OUT_FULL:
                 break
             cap = min(cap * 2, _MAX_CHUNK_ROWS)
@@ -184,11 +191,12 @@ class Decoder:
             return np.zeros((0, self._shape[0]), dtype=self._shape[1])
         return self._run(data, False)
 
-    def finish(self) -> np.ndarray:
-        """The input is over: decode what is left; return the rows still pending."""
+    def finish(self, data: bytes = b"") -> np.ndarray:
+        """The input is over after ``data``: decode it and what is left; return the rows
+        still pending (a whole page in one call decodes into one array)."""
         if self._finished:
             raise CodecError("finish() called twice")
         self._finished = True
         if self.end is not None:
             return np.zeros((0, self._shape[0]), dtype=self._shape[1])
-        return self._run(b"", True)
+        return self._run(data, True)

@@ -311,6 +311,10 @@ class Decoder:
     def feed(self, data: bytes) -> np.ndarray:
         if self._finished:
             raise CodecError("feed() after finish()")
+        self._push(data)
+        return self._take()
+
+    def _push(self, data: bytes) -> None:
         data = bytes(data)
         for start in range(0, len(data), _CHUNK):
             if self.end is not None:
@@ -323,11 +327,11 @@ class Decoder:
             self._pos -= cut
             self._bits = self._bits[cut:] + "".join(map(_BYTE_BITS.__getitem__, chunk))
             self._step()
-        return self._take()
 
-    def finish(self) -> np.ndarray:
+    def finish(self, data: bytes = b"") -> np.ndarray:
         if self._finished:
             raise CodecError("finish() called twice")
+        self._push(data)
         self._final = True
         if self.end is None:
             self._step()
