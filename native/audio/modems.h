@@ -7,4 +7,5 @@
 #include "fsk.h"
 #include "tones.h"
 #include "dsp.h"
+#include "v17.h"
 #endif

@@ -1,0 +1,710 @@
+/* V.17 modem (14400/12000/9600/7200 bit/s), transmitter and receiver; see v17.h.
+ *
+ * The signal points of each rate (their labels Y0 Y1 Y2 Q3..Q6) and the 8-state
+ * trellis code are in v17_tables.h.  They, the segment-2 sequence and the segment-3
+ * bridge were measured on spandsp's V.17 transmitter (an ideal receiver and GF(2)
+ * algebra on the scrambler's equations: tests/interop/test_audio_spandsp_v17.py), as the
+ * figures of V.17 were not at hand; the tests check both directions against spandsp.
+ * INTEROP(spandsp): the labelling may differ from V.17's Figures 2-3 by a rotation of
+ * Y1Y2 (which the differential code and a 90° invariant trellis cannot tell apart).
+ */
+#include "v17.h"
+#include "dsp.h"
+#include "v17_tables.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+#define BAUD 2400                   /* V.17 §2 */
+#define CARRIER_HZ 1800.0           /* V.17 §2 */
+#define ROLL_OFF 0.25
+#define TEP_MS 190                  /* echo protection tone, 185-200 ms */
+#define TEP_GAP_MS 20
+#define SEG1 256                    /* V.17 §6: alternations A B */
+#define SEG2_LONG 2976              /* equaliser conditioning, long training */
+#define SEG2_SHORT 38               /* and short training */
+#define SEG3 64                     /* bridge (long training only) */
+#define SEG4 48                     /* scrambled ones, trellis-coded at the data rate */
+#define FLUSH_SYMBOLS 48
+#define QUEUE_BITS 65536
+#define SEG2_HISTORY 0x51322Au      /* the 23 bits before segment 2, newest lowest */
+
+/* the four training points, in the units of the tables */
+static const float complex PT_A = -6.0f - 2.0f * I, PT_B = 2.0f - 6.0f * I;
+static const float complex PT_C = 6.0f + 2.0f * I, PT_D = -2.0f + 6.0f * I;
+
+static float complex train_point(int label)
+{
+    switch (label & 3) {
+    case 0: return PT_A;
+    case 1: return PT_D;
+    case 2: return PT_B;
+    default: return PT_C;
+    }
+}
+
+/* segment 3, the bridge: labels of the training points */
+static const uint8_t BRIDGE[SEG3] = {
+    2, 2, 3, 1, 1, 0, 1, 2, 0, 3, 0, 1, 0, 3, 1, 2, 3, 0, 0, 3, 1, 0, 1, 3, 2, 3, 2, 3, 2, 2, 0, 3,
+    2, 1, 3, 3, 0, 1, 3, 2, 3, 1, 1, 3, 0, 3, 3, 3, 0, 1, 3, 0, 1, 3, 3, 2, 3, 0, 0, 0, 1, 1, 0, 0,
+};
+
+/* segment 2: two bits a symbol of 1 + x^-18 + x^-23 run without input */
+static void seg2_labels(uint8_t *labels, int n)
+{
+    uint32_t reg = SEG2_HISTORY;
+    for (int k = 0; k < n; k++) {
+        int v = 0;
+        for (int i = 0; i < 2; i++) {
+            int b = (int) ((reg >> 17) ^ (reg >> 22)) & 1;
+            reg = ((reg << 1) | (uint32_t) b) & 0x7FFFFFu;
+            v |= b << i;
+        }
+        labels[k] = (uint8_t) v;
+    }
+}
+
+/* ---- scrambler 1 + x^-18 + x^-23.  # V.17 §5 ---- */
+static int scramble(uint32_t *reg, int in)
+{
+    int out = (in ^ (int) (*reg >> 17) ^ (int) (*reg >> 22)) & 1;
+    *reg = (*reg << 1) | (uint32_t) out;
+    return out;
+}
+
+static int descramble(uint32_t *reg, int in)
+{
+    int out = (in ^ (int) (*reg >> 17) ^ (int) (*reg >> 22)) & 1;
+    *reg = (*reg << 1) | (uint32_t) in;
+    return out;
+}
+
+typedef struct {
+    int bit_rate, bits;             /* data bits a symbol */
+    int npoints;                    /* 2^(bits + 1) */
+    const int8_t (*points)[2];
+    const uint8_t (*next)[4];
+    const uint8_t (*y0)[4];
+    float rms;                      /* of the data points */
+    float d0;                       /* least distance between points */
+} rate_t;
+
+static int rate_of(int bit_rate, rate_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->bit_rate = bit_rate;
+    switch (bit_rate) {
+    case 14400: r->bits = 6; r->points = V17_POINTS_14400; r->next = V17_NEXT_14400; r->y0 = V17_Y0_14400; break;
+    case 12000: r->bits = 5; r->points = V17_POINTS_12000; r->next = V17_NEXT_12000; r->y0 = V17_Y0_12000; break;
+    case 9600: r->bits = 4; r->points = V17_POINTS_9600; r->next = V17_NEXT_9600; r->y0 = V17_Y0_9600; break;
+    case 7200: r->bits = 3; r->points = V17_POINTS_7200; r->next = V17_NEXT_7200; r->y0 = V17_Y0_7200; break;
+    default: return -1;
+    }
+    r->npoints = 1 << (r->bits + 1);
+    double p = 0.0, dmin = 1e9;
+    for (int i = 0; i < r->npoints; i++) {
+        double x = r->points[i][0], y = r->points[i][1];
+        p += x * x + y * y;
+        for (int j = 0; j < i; j++) {
+            double dx = x - r->points[j][0], dy = y - r->points[j][1];
+            double d = sqrt(dx * dx + dy * dy);
+            if (d < dmin)
+                dmin = d;
+        }
+    }
+    r->rms = (float) sqrt(p / r->npoints);
+    r->d0 = (float) dmin;
+    return 0;
+}
+
+static float complex point(const rate_t *r, int label)
+{
+    return (float) r->points[label][0] + (float) r->points[label][1] * I;
+}
+
+/* ================= transmitter ================= */
+
+enum { TX_TEP, TX_GAP, TX_SEG1, TX_SEG2, TX_SEG3, TX_SEG4, TX_DATA, TX_FLUSH, TX_TAIL, TX_DONE };
+
+struct xm_v17_tx {
+    rate_t r;
+    int long_train;
+    xm_shaper_t sh;
+    uint8_t seg2[SEG2_LONG];
+    int seg, left, index;
+    uint32_t scr;
+    int diff;                       /* Y1 | Y2 << 1 of the last symbol */
+    int state;                      /* trellis encoder */
+    float scale;
+    uint8_t *queue;
+    int q_head, q_len;
+    int finishing, done;
+};
+
+static void tx_enter(xm_v17_tx_t *tx, int seg)
+{
+    int len = 0;
+    switch (seg) {
+    case TX_TEP: len = TEP_MS * BAUD / 1000; break;
+    case TX_GAP: len = TEP_GAP_MS * BAUD / 1000; break;
+    case TX_SEG1: len = SEG1; break;
+    case TX_SEG2: len = tx->long_train ? SEG2_LONG : SEG2_SHORT; break;
+    case TX_SEG3: len = tx->long_train ? SEG3 : 0; break;
+    case TX_SEG4: len = SEG4; break;
+    case TX_FLUSH: len = FLUSH_SYMBOLS; break;
+    case TX_TAIL: len = XM_TX_SPAN; break;
+    default: break;
+    }
+    tx->seg = seg;
+    tx->left = len;
+    tx->index = 0;
+    if (seg == TX_DONE)
+        tx->done = 1;
+}
+
+xm_v17_tx_t *xm_v17_tx_new(int bit_rate, int long_train, int tep, float level_dbm0)
+{
+    rate_t r;
+    if (rate_of(bit_rate, &r) < 0)
+        return NULL;
+    xm_v17_tx_t *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return NULL;
+    tx->queue = malloc(QUEUE_BITS);
+    if (!tx->queue) {
+        free(tx);
+        return NULL;
+    }
+    tx->r = r;
+    tx->long_train = long_train ? 1 : 0;
+    seg2_labels(tx->seg2, SEG2_LONG);
+    tx->scale = 1.0f / r.rms;
+    xm_shaper_init(&tx->sh, BAUD, ROLL_OFF, CARRIER_HZ, level_dbm0);
+    tx_enter(tx, tep ? TX_TEP : TX_SEG1);
+    return tx;
+}
+
+void xm_v17_tx_free(xm_v17_tx_t *tx)
+{
+    if (tx) {
+        free(tx->queue);
+        free(tx);
+    }
+}
+
+int xm_v17_tx_put_bits(xm_v17_tx_t *tx, const uint8_t *bits, int n)
+{
+    int room = QUEUE_BITS - tx->q_len;
+    if (tx->finishing || n <= 0)
+        return 0;
+    if (n > room)
+        n = room;
+    for (int i = 0; i < n; i++)
+        tx->queue[(tx->q_head + tx->q_len + i) % QUEUE_BITS] = bits[i] & 1;
+    tx->q_len += n;
+    return n;
+}
+
+void xm_v17_tx_finish(xm_v17_tx_t *tx) { tx->finishing = 1; }
+int xm_v17_tx_done(const xm_v17_tx_t *tx) { return tx->done; }
+int xm_v17_tx_queued(const xm_v17_tx_t *tx) { return tx->q_len; }
+
+static int tx_bit(xm_v17_tx_t *tx)
+{
+    int b = 1;                      /* segment 4, idle and turn-off: binary ones */
+    if (tx->seg == TX_DATA && tx->q_len > 0) {
+        b = tx->queue[tx->q_head];
+        tx->q_head = (tx->q_head + 1) % QUEUE_BITS;
+        tx->q_len--;
+    }
+    return scramble(&tx->scr, b);
+}
+
+/* Q1 Q2 differentially encoded to Y1 Y2 (Y = Y' + Q mod 4, Q1 and Y1 the low
+ * bits), Y0 from the trellis encoder, Q3.. uncoded.  # V.17 §3, Table 1 */
+static float complex tx_data_symbol(xm_v17_tx_t *tx)
+{
+    int q = 0;
+    for (int i = 0; i < tx->r.bits; i++)
+        q |= tx_bit(tx) << i;
+    tx->diff = (tx->diff + (q & 3)) & 3;
+    int y0 = tx->r.y0[tx->state][tx->diff];
+    tx->state = tx->r.next[tx->state][tx->diff];
+    int label = y0 | (tx->diff << 1) | ((q >> 2) << 3);
+    return point(&tx->r, label) * tx->scale;
+}
+
+static float complex tx_symbol(xm_v17_tx_t *tx)
+{
+    static const int next[] = {
+        [TX_TEP] = TX_GAP, [TX_GAP] = TX_SEG1, [TX_SEG1] = TX_SEG2, [TX_SEG2] = TX_SEG3,
+        [TX_SEG3] = TX_SEG4, [TX_SEG4] = TX_DATA, [TX_DATA] = TX_FLUSH, [TX_FLUSH] = TX_TAIL,
+        [TX_TAIL] = TX_DONE, [TX_DONE] = TX_DONE,
+    };
+    for (;;) {
+        if (tx->seg == TX_DONE)
+            return 0.0f;
+        if (tx->seg == TX_DATA) {
+            if (tx->q_len == 0 && tx->finishing) {
+                tx_enter(tx, TX_FLUSH);
+                continue;
+            }
+            return tx_data_symbol(tx);
+        }
+        if (tx->left <= 0) {
+            tx_enter(tx, next[tx->seg]);
+            continue;
+        }
+        tx->left--;
+        int i = tx->index++;
+        switch (tx->seg) {
+        case TX_TEP: return PT_C * tx->scale;
+        case TX_SEG1: return ((i & 1) ? PT_B : PT_A) * tx->scale;
+        case TX_SEG2: return train_point(tx->seg2[i]) * tx->scale;
+        case TX_SEG3: return train_point(BRIDGE[i]) * tx->scale;
+        case TX_SEG4:
+        case TX_FLUSH: return tx_data_symbol(tx);
+        default: return 0.0f;       /* TX_GAP, TX_TAIL */
+        }
+    }
+}
+
+int xm_v17_tx_generate(xm_v17_tx_t *tx, int16_t *out, int n)
+{
+    int signal = 0;
+    for (int i = 0; i < n; i++) {
+        if (tx->done) {
+            out[i] = 0;
+            continue;
+        }
+        while (xm_shaper_needs_symbol(&tx->sh))
+            xm_shaper_push(&tx->sh, tx_symbol(tx));
+        float v = xm_shaper_sample(&tx->sh);
+        if (v > 32767.0f) v = 32767.0f;
+        if (v < -32768.0f) v = -32768.0f;
+        out[i] = (int16_t) lrintf(v);
+        signal = i + 1;
+    }
+    return signal;
+}
+
+/* ================= receiver ================= */
+
+enum { RX_IDLE, RX_SEARCH, RX_ABAB, RX_SEG2, RX_SEG3, RX_SEG4, RX_DATA };
+#define SETTLE 24                   /* symbols for timing to settle on segment 1 */
+#define AVERAGE 24                  /* symbols averaged to find A and B */
+#define SEARCH_LIMIT 2400           /* symbols (1 s) looking for segment 1 */
+#define ABAB_LIMIT 600
+#define DEPTH 32                    /* Viterbi traceback */
+
+struct xm_v17_rx {
+    rate_t r;
+    int long_train;
+    int trained_once;               /* an equaliser from a long training is kept */
+    xm_carrier_detect_t cd;
+    xm_qam_rx_t q;
+    xm_events_t ev;
+    uint8_t seg2[SEG2_LONG];
+    int state;
+    int failed;
+    int symbols, tries;
+    float complex even, odd;
+    int a_parity;
+    int matched;
+    float complex last_a;
+    int flips;
+    int index;
+    /* Viterbi */
+    float metric[8];
+    uint8_t prev[DEPTH][8];
+    uint8_t label[DEPTH][8];
+    int vpos, vcount;
+    long decoded;                   /* symbols out of the decoder since segment 4 */
+    int diff;
+    uint32_t scr;
+    long bits_total;
+    uint8_t *out;
+    int out_n, out_max;
+    float complex saved_eq[XM_EQ_MAX];
+};
+
+xm_v17_rx_t *xm_v17_rx_new(int bit_rate)
+{
+    rate_t r;
+    if (rate_of(bit_rate, &r) < 0)
+        return NULL;
+    xm_v17_rx_t *rx = calloc(1, sizeof(*rx));
+    if (!rx)
+        return NULL;
+    rx->r = r;
+    xm_v17_rx_restart(rx, bit_rate, 1);
+    return rx;
+}
+
+void xm_v17_rx_free(xm_v17_rx_t *rx) { free(rx); }
+
+void xm_v17_rx_restart(xm_v17_rx_t *rx, int bit_rate, int long_train)
+{
+    rate_t r;
+    if (rate_of(bit_rate, &r) < 0)
+        r = rx->r;
+    int kept = rx->trained_once && !long_train;
+    float complex eq[XM_EQ_MAX];
+    memcpy(eq, rx->saved_eq, sizeof(eq));
+    memset(rx, 0, sizeof(*rx));
+    rx->r = r;
+    rx->long_train = kept ? 0 : 1;
+    rx->trained_once = kept;
+    memcpy(rx->saved_eq, eq, sizeof(eq));
+    seg2_labels(rx->seg2, SEG2_LONG);
+    /* # T.30 §5.2.3.3: on above -43 dBm0, off below -48 dBm0 */
+    xm_cd_init(&rx->cd, -45.0f, -48.0f);
+    xm_qam_rx_init(&rx->q, BAUD, ROLL_OFF, CARRIER_HZ, 25, r.rms);
+    rx->state = RX_IDLE;
+}
+
+static void put_bit(xm_v17_rx_t *rx, int bit)
+{
+    if (rx->out_n < rx->out_max)
+        rx->out[rx->out_n++] = (uint8_t) bit;
+    rx->bits_total++;
+}
+
+static void rx_learn_again(xm_v17_rx_t *rx);
+
+static void fail(xm_v17_rx_t *rx)
+{
+    if (!rx->failed)
+        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+    rx->failed = 1;
+    rx_learn_again(rx);
+}
+
+/* Segment 1 seen for a while: which of the alternating points is A (B = jA), and
+ * the rotation that puts A where it belongs. */
+static void identify(xm_v17_rx_t *rx)
+{
+    float complex e = rx->even / AVERAGE * 2.0f, o = rx->odd / AVERAGE * 2.0f;
+    float complex want = PT_B / PT_A;
+    float d1 = 1e9f, d2 = 1e9f;
+    if (cabsf(e) > 1e-3f && cabsf(o) > 1e-3f) {
+        d1 = cabsf(o / e - want) / cabsf(want);
+        d2 = cabsf(e / o - want) / cabsf(want);
+    }
+    float best = d1 < d2 ? d1 : d2, other = d1 < d2 ? d2 : d1;
+    if (best > 0.8f || best > 0.5f * other) {
+        rx->matched = 0;
+        rx->tries++;
+        if (rx->tries * AVERAGE > SEARCH_LIMIT)
+            fail(rx);
+        rx->even = rx->odd = 0.0f;
+        rx->symbols = SETTLE;
+        return;
+    }
+    float complex a = d1 < d2 ? e : o;
+    int parity = d1 < d2 ? 0 : 1;
+    float complex prev = rx->last_a;
+    float turn = cargf(a * conjf(prev));
+    int agree = rx->matched && parity == rx->a_parity
+        && fabsf(cabsf(a) - cabsf(prev)) < 0.25f * cabsf(a) && fabsf(turn) < 0.8f;
+    rx->matched = 1;
+    rx->a_parity = parity;
+    rx->last_a = a;
+    rx->even = rx->odd = 0.0f;
+    rx->symbols = SETTLE;
+    if (!agree)
+        return;
+    float per_symbol = turn / AVERAGE;
+    float alpha = cargf(a) + per_symbol * (AVERAGE / 2 + 1);
+    xm_qam_rx_rotate(&rx->q, alpha - cargf(PT_A));
+    rx->q.freq = per_symbol;
+    rx->q.gain *= cabsf(PT_A) / cabsf(a);
+    rx->q.agc_frozen = 1;
+    rx->flips = 0;
+    rx->state = RX_ABAB;
+    xm_qam_rx_set_gains(&rx->q, 0.25f, 0.1f, 0.002f, 0.01f, 0.00005f);
+}
+
+static void viterbi_reset(xm_v17_rx_t *rx)
+{
+    for (int s = 0; s < 8; s++)
+        rx->metric[s] = 0.0f;
+    rx->vpos = rx->vcount = 0;
+    rx->decoded = 0;
+    rx->diff = 0;
+}
+
+/* one decoded symbol: differential decoding, descrambling, delivery after segment 4 */
+static void symbol_out(xm_v17_rx_t *rx, int label)
+{
+    int y = (label >> 1) & 3;
+    int q = ((y - rx->diff) & 3) | ((label >> 3) << 2);
+    rx->diff = y;
+    int deliver = rx->decoded >= SEG4;
+    rx->decoded++;
+    for (int i = 0; i < rx->r.bits; i++) {
+        int b = descramble(&rx->scr, (q >> i) & 1);
+        if (deliver)
+            put_bit(rx, b);
+    }
+}
+
+/* The label at the oldest kept step on the best path. */
+static int traceback(const xm_v17_rx_t *rx, int steps)
+{
+    int best = 0;
+    for (int s = 1; s < 8; s++)
+        if (rx->metric[s] < rx->metric[best])
+            best = s;
+    int pos = (rx->vpos - 1 + DEPTH) % DEPTH, s = best, label = 0;
+    for (int i = 0; i < steps; i++) {
+        label = rx->label[pos][s];
+        s = rx->prev[pos][s];
+        pos = (pos - 1 + DEPTH) % DEPTH;
+    }
+    return label;
+}
+
+/* # V.17 §3: the 8-state trellis; branch metrics from the nearest point of each of
+ * the 8 subsets Y0 Y1 Y2 */
+static void viterbi_symbol(xm_v17_rx_t *rx, float complex y)
+{
+    float dist[8];
+    int best_label[8];
+    for (int u = 0; u < 8; u++)
+        dist[u] = 1e30f;
+    for (int l = 0; l < rx->r.npoints; l++) {
+        float dx = crealf(y) - rx->r.points[l][0], dy = cimagf(y) - rx->r.points[l][1];
+        float d = dx * dx + dy * dy;
+        int u = l & 7;
+        if (d < dist[u]) {
+            dist[u] = d;
+            best_label[u] = l;
+        }
+    }
+    float next[8];
+    for (int s = 0; s < 8; s++)
+        next[s] = 1e30f;
+    int pos = rx->vpos;
+    for (int s = 0; s < 8; s++)
+        for (int c = 0; c < 4; c++) {
+            int u = rx->r.y0[s][c] | (c << 1);
+            int ns = rx->r.next[s][c];
+            float m = rx->metric[s] + dist[u];
+            if (m < next[ns]) {
+                next[ns] = m;
+                rx->prev[pos][ns] = (uint8_t) s;
+                rx->label[pos][ns] = (uint8_t) best_label[u];
+            }
+        }
+    float low = next[0];
+    for (int s = 1; s < 8; s++)
+        if (next[s] < low)
+            low = next[s];
+    for (int s = 0; s < 8; s++)
+        rx->metric[s] = next[s] - low;
+    rx->vpos = (pos + 1) % DEPTH;
+    if (rx->vcount < DEPTH)
+        rx->vcount++;
+    if (rx->vcount == DEPTH)
+        symbol_out(rx, traceback(rx, DEPTH));
+}
+
+/* the symbols still in the decoder, oldest first (at the end of a carrier) */
+static void viterbi_flush(xm_v17_rx_t *rx)
+{
+    int n = rx->vcount == DEPTH ? DEPTH - 1 : rx->vcount;
+    for (int k = n; k >= 1; k--)
+        symbol_out(rx, traceback(rx, k));
+    rx->vcount = 0;
+}
+
+static float complex slice(const xm_v17_rx_t *rx, float complex y)
+{
+    float best = 1e30f;
+    float complex bp = 0.0f;
+    for (int l = 0; l < rx->r.npoints; l++) {
+        float complex p = point(&rx->r, l);
+        float complex d = y - p;
+        float dd = crealf(d) * crealf(d) + cimagf(d) * cimagf(d);
+        if (dd < best) {
+            best = dd;
+            bp = p;
+        }
+    }
+    return bp;
+}
+
+static void rx_training_done(xm_v17_rx_t *rx)
+{
+    float half = 0.5f * rx->r.d0;
+    float limit = 0.5f * half * half / (rx->r.rms * rx->r.rms);
+    if (rx->q.mse < limit) {
+        rx->state = RX_SEG4;
+        xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
+        rx->q.mse_alpha = 0.02f;
+        rx->failed = 0;
+        rx->index = 0;
+        viterbi_reset(rx);
+        if (rx->long_train) {
+            memcpy(rx->saved_eq, rx->q.eq, sizeof(rx->saved_eq));
+            rx->trained_once = 1;
+        }
+        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+    } else {
+        fail(rx);
+    }
+}
+
+static void rx_symbol(xm_v17_rx_t *rx, float complex y)
+{
+    int slot = rx->symbols & 1;
+    rx->symbols++;
+    switch (rx->state) {
+    case RX_SEARCH:
+        xm_qam_rx_adapt(&rx->q, y, y, 0);
+        if (rx->symbols > SETTLE) {
+            if (slot)
+                rx->odd += y;
+            else
+                rx->even += y;
+            if (rx->symbols == SETTLE + AVERAGE)
+                identify(rx);
+        }
+        break;
+    case RX_ABAB: {
+        float complex want = (slot == rx->a_parity) ? PT_A : PT_B;
+        float complex dw = y - want, df = y + want;
+        if (crealf(df) * crealf(df) + cimagf(df) * cimagf(df)
+            < crealf(dw) * crealf(dw) + cimagf(dw) * cimagf(dw)) {
+            /* segment 2 starts C D C = -A -B -A */
+            if (++rx->flips == 3) {
+                rx->state = RX_SEG2;
+                rx->index = 3;
+            }
+        } else {
+            rx->flips = 0;
+            xm_qam_rx_adapt(&rx->q, y, want, rx->trained_once && !rx->long_train);
+        }
+        if (rx->state == RX_ABAB && rx->symbols > ABAB_LIMIT)
+            fail(rx);
+        break;
+    }
+    case RX_SEG2: {
+        int n2 = rx->long_train ? SEG2_LONG : SEG2_SHORT;
+        xm_qam_rx_adapt(&rx->q, y, train_point(rx->seg2[rx->index++]), 1);
+        if (rx->index == 400)
+            rx->q.eq_mu = 0.08f;
+        if (rx->index == 1500)
+            rx->q.eq_mu = 0.03f;
+        if (rx->index == n2) {
+            rx->index = 0;
+            if (rx->long_train)
+                rx->state = RX_SEG3;
+            else
+                rx_training_done(rx);
+        }
+        break;
+    }
+    case RX_SEG3:
+        xm_qam_rx_adapt(&rx->q, y, train_point(BRIDGE[rx->index++]), 1);
+        if (rx->index == SEG3)
+            rx_training_done(rx);
+        break;
+    case RX_SEG4:
+    case RX_DATA:
+        xm_qam_rx_adapt(&rx->q, y, slice(rx, y), 1);
+        viterbi_symbol(rx, y);
+        if (rx->state == RX_SEG4 && ++rx->index == SEG4)
+            rx->state = RX_DATA;
+        break;
+    default:
+        break;
+    }
+}
+
+static void rx_learn_again(xm_v17_rx_t *rx)
+{
+    xm_qam_rx_t *q = &rx->q;
+    q->prev_sym = q->mid = 0.0f;
+    q->timing_int = 0.0f;
+    double p = 0.0;
+    for (int i = 1; i <= 24; i++) {
+        float complex z = q->ring[(int) ((q->n - i) % XM_RING) + XM_RING];
+        p += (double) (crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
+    }
+    q->power = (float) (p / 24.0);
+    q->agc_alpha = 1.0f / 64.0f;
+    q->agc_frozen = 0;
+    memset(q->eq, 0, sizeof(q->eq));
+    if (rx->trained_once && !rx->long_train)
+        memcpy(q->eq, rx->saved_eq, sizeof(q->eq));
+    else
+        q->eq[q->eq_len / 2] = 1.0f;
+    q->eq_power = rx->r.rms * rx->r.rms;
+    q->theta = q->freq = 0.0f;
+    q->derot = 1.0f;
+    q->mse = 1.0f;
+    q->mse_alpha = 0.1f;
+    xm_qam_rx_set_gains(q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
+    rx->state = RX_SEARCH;
+    rx->symbols = 0;
+    rx->tries = 0;
+    rx->matched = 0;
+    rx->even = rx->odd = 0.0f;
+}
+
+static void rx_carrier_up(xm_v17_rx_t *rx)
+{
+    rx->failed = 0;
+    rx_learn_again(rx);
+    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
+}
+
+int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max)
+{
+    rx->out = bits;
+    rx->out_n = 0;
+    rx->out_max = max;
+    for (int i = 0; i < n; i++) {
+        int c = xm_cd_sample(&rx->cd, (float) amp[i]);
+        if (c > 0) {
+            rx_carrier_up(rx);
+        } else if (c < 0) {
+            if (rx->state == RX_DATA || rx->state == RX_SEG4)
+                viterbi_flush(rx);
+            rx->state = RX_IDLE;
+            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
+        }
+        float complex y;
+        if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)
+            rx_symbol(rx, y);
+    }
+    rx->out = NULL;
+    return rx->out_n;
+}
+
+int xm_v17_rx_events(xm_v17_rx_t *rx, int *codes, long *bits, int max)
+{
+    return xm_events_take(&rx->ev, codes, bits, max);
+}
+
+int xm_v17_rx_carrier(const xm_v17_rx_t *rx) { return rx->cd.present; }
+
+int xm_v17_rx_state(const xm_v17_rx_t *rx)
+{
+    switch (rx->state) {
+    case RX_IDLE: return 0;
+    case RX_DATA:
+    case RX_SEG4: return 2;
+    default: return rx->failed ? 3 : 1;
+    }
+}
+
+float xm_v17_rx_signal_dbm0(const xm_v17_rx_t *rx) { return xm_mean_square_to_dbm0(rx->cd.level); }
+float xm_v17_rx_mse(const xm_v17_rx_t *rx) { return rx->q.mse; }
