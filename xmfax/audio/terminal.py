@@ -14,7 +14,7 @@ here sleeps or reads a socket. A driver pumps it::
     until term.done
 
 Transmission (each command in line order; the next starts when one has gone):
-  SendSilence  -> that many ms of zeros (T.30 §5.3.2: the 75 ms gap before each signal)
+  SendSilence  -> that many ms of zeros (T.30 §5 Notes 3 and 4: the 75 ms gap before a signal)
   SendTone     -> CED (2100 Hz, 3 s unless told) or CNG (1100 Hz, 0.5 s on; with
                   ``AudioConfig.cng_repeat`` its 0.5 s on / 3 s off cadence goes on until
                   something is heard or the session has something else to send, T.30 §4.1)
@@ -69,8 +69,8 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 # to ones) before the carrier stops, and a receiver turns the fading carrier into a few tens
 # of ms of random bits before its detector drops. Raw data (TCF, a non-ECM page) is held
 # back HOLD_MS, and at carrier down cut where the last run of TURNOFF_ONES ones begins: no
-# T.4 page ends that way (it ends with RTC), and TCF is zeros. The judge of TCF (T.30
-# §5.3.6.2) counts junk that a zero octet follows, and the fading carrier makes both.
+# T.4 page ends that way (it ends with RTC), and TCF is zeros. xmfax's judge of TCF
+# (xmfax.t30.tcf) counts junk that a zero octet follows, and the fading carrier makes both.
 HOLD_MS = 150
 TURNOFF_ONES = 32
 # After our own signal ends its echo goes on for the echo path's delay (up to tens of ms on
@@ -531,7 +531,8 @@ class AudioTerminal:
         self._heard = True
         self._stop_cng()
         if self._hs is not None and not self._hs_up:
-            # T.30 §5.3.2 fallback: V.21 where high speed was expected (Class 1 +FCERROR)
+            # V.21 where high speed was expected (a repeated command, an answer): the
+            # Class 1 +FCERROR case; T.30 listens for V.21 again
             self.stats.wrong_carrier += 1
             self._feed(M.WrongCarrier(self._hs_mod, Mod.V21), now)
         self._v21_up = True
