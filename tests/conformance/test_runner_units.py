@@ -215,3 +215,48 @@ def test_a_conforming_fake_passes_and_a_wrong_one_fails(monkeypatch):
     monkeypatch.setattr(runner, "_session_api", lambda: (_WrongResponse, _Cfg))
     r = runner.run_test(test)
     assert r.outcome == "fail" and "FF C8 31" in r.reason and "FF C8 32" in r.reason, r.reason
+
+
+@needs_xml
+def test_the_reason_and_the_delivered_pages_are_checked(monkeypatch):
+    test = parse(DEFAULT_XML).by_name("MRGN02")
+
+    class _WrongReason(_TinyReceiver):
+        def receive(self, ev, now):
+            super().receive(ev, now)
+            if self.result.reason is Reason.OK:
+                self.result.reason = Reason.NO_DCN        # "success" with another reason
+
+    monkeypatch.setattr(runner, "_session_api", lambda: (_WrongReason, _Cfg))
+    r = runner.run_test(test)
+    assert r.outcome == "fail" and "STATUS OK" in r.reason and "NO_DCN" in r.reason, r.reason
+    assert r.reason_agrees is False
+
+    class _LosesAPage(_TinyReceiver):
+        def receive(self, ev, now):
+            super().receive(ev, now)
+            if len(self.result.received_pages) == 2:
+                self.result.received_pages.pop()
+                self.result.pages_received.pop()
+
+    monkeypatch.setattr(runner, "_session_api", lambda: (_LosesAPage, _Cfg))
+    r = runner.run_test(test)
+    assert r.outcome == "fail" and "confirmed 2 whole pages on the line and delivers 1" in r.reason, r.reason
+
+    class _BlackRow(_TinyReceiver):
+        def receive(self, ev, now):
+            super().receive(ev, now)
+            if self.page is not None and not self.page.image[5].all():
+                self.page.image[5] = True                  # one row differs from the source
+
+    monkeypatch.setattr(runner, "_session_api", lambda: (_BlackRow, _Cfg))
+    r = runner.run_test(test)
+    assert r.outcome == "fail" and "first row 5" in r.reason, r.reason
+
+
+@needs_xml
+def test_a_pp_step_sends_the_block_its_pps_names():
+    test = parse(DEFAULT_XML).by_name("OREN01")
+    t = runner.Tester(test)
+    pps = [s for s in test.steps() if s.type == "PP"]
+    assert [t._next_pps(s) for s in pps] == [(0, 0), (0, 1), (1, 0)]

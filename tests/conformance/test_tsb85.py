@@ -38,13 +38,13 @@ NOT_APPLICABLE: dict[str, str] = {}
 
 # name -> why xmfax fails it today (docs/conformance.md has the detail).
 KNOWN_FAILURES: dict[str, str] = {
-    'MRGX09': 'deliberate: one garbage frame does not end the call (T.30 §5.4): DUT sent HDLC[FF C8 58] at V.21 300 where the script expects nothing from it',
-    'MRGX10': 'deliberate: one garbage frame does not end the call (T.30 §5.4): STATUS: expected a failure (UNEXPECTED), DUT reported success',
-    'MRGX12': 'deliberate: one garbage frame does not end the call (T.30 §5.4): DUT sent HDLC[FF C8 58] at V.21 300 where the script expects nothing from it',
+    'MRGX09': 'deliberate: one garbage frame does not end the call (CRP, T.30 Appendix III; T4 repeats, T.30 §5.4; docs/t30.md "Frames in error"): DUT sent HDLC[FF C8 58] at V.21 300 where the script expects nothing from it',
+    'MRGX10': 'deliberate: one garbage frame does not end the call (CRP, T.30 Appendix III; T4 repeats, T.30 §5.4; docs/t30.md "Frames in error"): STATUS: expected a failure (UNEXPECTED), DUT reported success',
+    'MRGX12': 'deliberate: one garbage frame does not end the call (CRP, T.30 Appendix III; T4 repeats, T.30 §5.4; docs/t30.md "Frames in error"): DUT sent HDLC[FF C8 58] at V.21 300 where the script expects nothing from it',
     'MTGN26': 'deliberate: a page refused with RTN is sent again (T.30 §5.3.6.1.5): DUT sent HDLC[FF C8 C1 00 70 00] at V.21 300 where the script expects nothing from it',
     'MTGN28': 'deliberate: a page refused with RTN is sent again (T.30 §5.3.6.1.5): #20 R HDLC DCN+ V.21: expected [FF C8 DF], DUT sent HDLC[FF C8 C1 00 40 00] at V.21 300',
-    'MTGX17': 'deliberate: one garbage frame does not end the call (T.30 §5.4): DUT sent HDLC[FF C8 C1 00 50 00] at V.21 300 where the script expects nothing from it',
-    'MTGX18': 'deliberate: one garbage frame does not end the call (T.30 §5.4): STATUS: expected a failure (UNEXPECTED), DUT reported success',
+    'MTGX17': 'deliberate: one garbage frame does not end the call (CRP, T.30 Appendix III; T4 repeats, T.30 §5.4; docs/t30.md "Frames in error"): DUT sent HDLC[FF C8 C1 00 50 00] at V.21 300 where the script expects nothing from it',
+    'MTGX18': 'deliberate: one garbage frame does not end the call (CRP, T.30 Appendix III; T4 repeats, T.30 §5.4; docs/t30.md "Frames in error"): STATUS: expected a failure (UNEXPECTED), DUT reported success',
     'OREN04': 'deliberate: the ECM page (one block of a 31 kB page, no RTC) does not decode whole, so it is not confirmed (issue #10): DUT sent HDLC[FF C8 5F] at V.21 300 where MCF was expected',
     'OREN09': "deliberate: with the second page's PPS counter moved on to page 1 (T.30 §A.4; the script numbers both pages 0, a placeholder like its frame counts) the call ends normally (PPS-EOP, MCF, DCN) with both pages delivered equal to the source: STATUS: expected a failure (RX_DCNDATA), DUT reported success",
     'MRGP01': "deliberate: DCS gives the page's own length (A4), not the DTC's unlimited: #11 R HDLC DCS: expected [FF C8 41 00 50 10], DUT sent HDLC[FF C8 41 00 50 00] at V.21 300",

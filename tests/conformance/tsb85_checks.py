@@ -374,7 +374,9 @@ class ContentChecks:
         self.status_expected = expected
         self.pump_to(self.now)
         if not getattr(sess, "done", False):
-            if expected == "OK" and str(getattr(getattr(sess, "result", None), "status", "")) == "in progress":
+            last = bool(self.test.items) and self.test.items[-1] is s
+            if expected == "OK" and last and not self.hung_up and \
+                    str(getattr(getattr(sess, "result", None), "status", "")) == "in progress":
                 # The script ends here with the call still up (MTGX01 stops after the DUT's
                 # TCF): STATUS is the call's state now, not after timers the script never
                 # meant to run out. The tester then leaves the line.
