@@ -18,7 +18,7 @@ received pages are compared with the sent ones, pixel for pixel, outside the tim
 Pages: the ITU T.24 test pages itu1-3 (1728x2376, fine) from ../shared/corpus/itu when
 present, else synthetic pages.
 
-    python benchmarks/t38.py [--runs N] [--no-ecm] [--profile paced|unpaced]
+    python benchmarks/t38.py [--runs N] [--no-ecm] [--no-breakdown]
 """
 from __future__ import annotations
 
@@ -71,50 +71,61 @@ def load_pages() -> tuple[list[Page], str]:
 
 
 # ---------------------------------------------------------------------------- xmfax
-def xmfax_call(pages, *, paced: bool, ecm: bool, udptl: bool, limit: float = 600.0) -> dict:
+def xmfax_call(pages, *, paced: bool, ecm: bool, udptl: bool, limit: float = 600.0,
+               check: bool = True) -> dict:
     """One call between two xmfax terminals in memory; CPU from building the sessions to the
     end of the call (the pump included: a few deque operations per packet)."""
     t0 = time.process_time()
     cfg = T38Config(paced=paced)
     a = T38Terminal(Session(T30Config(ecm=ecm), calling=True, pages=pages), cfg, udptl=udptl)
     b = T38Terminal(Session(T30Config(ecm=ecm), calling=False, receive=True), cfg, udptl=udptl)
-    ends = (a, b)
-    queues = (deque(), deque())          # packets in flight to end 0, to end 1 (arrival, payload)
-    take = [t.datagrams_to_send if udptl else t.packets_to_send for t in ends]
+    to_a: deque = deque()                 # packets in flight: (arrival time, payload)
+    to_b: deque = deque()
+    take_a = a.datagrams_to_send if udptl else a.packets_to_send
+    take_b = b.datagrams_to_send if udptl else b.packets_to_send
     now = 0.0
     a.start(now)
     b.start(now)
     packets = 0
-    while not (a.done and b.done) and now < limit:
-        for i in (0, 1):
-            out = take[i]()
-            if out:
-                packets += len(out)
-                q = queues[1 - i]
-                at = now + DELAY
-                q.extend((at, d) for d in out)
-        ta, tb = a.next_timer(), b.next_timer()
-        nxt = min((t for t in (ta, tb, queues[0][0][0] if queues[0] else None,
-                               queues[1][0][0] if queues[1] else None) if t is not None), default=None)
+    # the loop is written for speed: it is timed with the engines (spandsp's is C); it ends
+    # when neither end has anything left to do (a.done and b.done are checked after)
+    while now < limit:
+        out = take_a()
+        if out:
+            packets += len(out)
+            at = now + DELAY
+            to_b.extend([(at, d) for d in out])
+        out = take_b()
+        if out:
+            packets += len(out)
+            at = now + DELAY
+            to_a.extend([(at, d) for d in out])
+        nxt = a.next_timer()
+        t = b.next_timer()
+        if t is not None and (nxt is None or t < nxt):
+            nxt = t
+        if to_a and (nxt is None or to_a[0][0] < nxt):
+            nxt = to_a[0][0]
+        if to_b and (nxt is None or to_b[0][0] < nxt):
+            nxt = to_b[0][0]
         if nxt is None:
             break
         if nxt > now:
             now = nxt
-        for i, t in enumerate(ends):
-            q = queues[i]
+        for term, q in ((a, to_a), (b, to_b)):
             while q and q[0][0] <= now:
                 d = q.popleft()[1]
                 if udptl:
-                    t.receive_datagram(d, now)
+                    term.receive_datagram(d, now)
                 else:
-                    t.receive_ifp(d[1], now, seq=d[0])
-            nt = t.next_timer()
-            if nt is not None and nt <= now:
-                t.handle_timer(now)
+                    term.receive_ifp(d[1], now, d[0])
+            t = term.next_timer()
+            if t is not None and t <= now:
+                term.handle_timer(now)
     cpu = time.process_time() - t0
     got = b.result.received_pages
-    ok = (a.result.status == "success" and len(got) == len(pages)
-          and all(np.array_equal(g.image, p.image) for g, p in zip(got, pages)))
+    ok = (a.done and b.done and a.result.status == "success" and len(got) == len(pages)
+          and (not check or all(np.array_equal(g.image, p.image) for g, p in zip(got, pages))))
     return {"cpu": cpu, "sim": now, "packets": packets, "ok": ok}
 
 
@@ -170,29 +181,50 @@ KINDS = [  # (label, engine, udptl)
 ]
 
 
-def profile(pages, paced: bool, ecm: bool) -> None:
+COMPONENTS = [  # (label, path fragment of the code it covers)
+    ("the pump (this file)", "benchmarks/"),
+    ("T38Terminal: pacing, IFP <-> modem events", "xmfax/t38/terminal"),
+    ("IFP encode/decode", "xmfax/t38/ifp"),
+    ("UDPTL pack/receive", "xmfax/t38/udptl"),
+    ("T.30 session, ECM, frames", "xmfax/t30/"),
+    ("T.4/T.6 codecs (C) and pages", "xmfax/codecs"),
+]
+
+
+def where_time_goes(pages, paced: bool, ecm: bool, udptl: bool, runs: int = 3) -> list[tuple[str, float]]:
+    """Shares of one xmfax call's CPU by component, from cProfile (own time; a C builtin's
+    time goes to the component that called it most). cProfile adds a cost per Python call,
+    so the shares lean towards code making many small calls: a guide, not a measurement."""
     import cProfile
     import pstats
 
-    prof = cProfile.Profile()
-    prof.enable()
-    xmfax_call(pages, paced=paced, ecm=ecm, udptl=False)
-    prof.disable()
-    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    totals: dict[str, float] = {}
+    for _ in range(runs):
+        prof = cProfile.Profile()
+        prof.enable()
+        xmfax_call(pages, paced=paced, ecm=ecm, udptl=udptl, check=False)
+        prof.disable()
+        for (path, _line, name), (_cc, _nc, tt, _ct, callers) in pstats.Stats(prof).stats.items():
+            if path == "~" and callers:
+                path = max(callers.items(), key=lambda kv: kv[1][2])[0][0]
+            label = next((lab for lab, frag in COMPONENTS if frag in path.replace(os.sep, "/")), None)
+            if label is None and "_native" in name:
+                label = COMPONENTS[-1][0]
+            label = label or "other (numpy, enum, Python runtime)"
+            totals[label] = totals.get(label, 0.0) + tt
+    whole = sum(totals.values())
+    return sorted(((k, v / whole) for k, v in totals.items()), key=lambda kv: -kv[1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="calls of each kind (median shown)")
     ap.add_argument("--no-ecm", action="store_true")
-    ap.add_argument("--profile", choices=("paced", "unpaced"),
-                    help="profile one xmfax bare-IFP call instead of the benchmark")
+    ap.add_argument("--no-breakdown", action="store_true",
+                    help="skip the table of where xmfax's time goes (cProfile)")
     args = ap.parse_args()
     ecm = not args.no_ecm
     pages, what = load_pages()
-    if args.profile:
-        profile(pages, args.profile == "paced", ecm)
-        return
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     results: dict[tuple[str, bool], list[dict]] = {}
     with tempfile.TemporaryDirectory(dir=shm) as tmp:
@@ -230,6 +262,17 @@ def main() -> None:
                   f"{max(cpus):>9.4f}{statistics.median(r['sim'] for r in rs):>8.1f}"
                   f"{rs[0]['packets']:>9}{ratio}  {ok}/{len(rs)}")
     print("vs spandsp: xmfax CPU / spandsp CPU in this run (<= 1.00 is the target)")
+    if args.no_breakdown:
+        return
+    print()
+    print("where an xmfax call's CPU goes (cProfile shares, own time; a guide, not a measurement)")
+    kinds = [(p, u) for p in (True, False) for u in (False, True)]
+    shares = {k: dict(where_time_goes(pages, k[0], ecm, k[1])) for k in kinds}
+    heads = [f"{'paced' if p else 'unpaced'}{', UDPTL' if u else ''}" for p, u in kinds]
+    print(f"{'component':<44}" + "".join(f"{h:>16}" for h in heads))
+    labels = [lab for lab, _ in COMPONENTS] + ["other (numpy, enum, Python runtime)"]
+    for lab in labels:
+        print(f"{lab:<44}" + "".join(f"{shares[k].get(lab, 0.0) * 100:>15.0f}%" for k in kinds))
 
 
 if __name__ == "__main__":

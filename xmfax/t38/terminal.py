@@ -56,9 +56,10 @@ from ..t30 import modem as M
 from .config import RATE_LOCAL_TCF, T38Config
 from .ifp import (DataPacket, DataType, Field, FieldType, IFPDecodeError, Indicator,
                   IndicatorPacket, decode_ifp, encode_ifp, encode_one_field, one_field)
+from .fillbits import remove_fill_bits
 from .udptl import UDPTLReceiver, UDPTLSender
 
-__all__ = ["T38Terminal", "T38Stats"]
+__all__ = ["T38Terminal", "T38Stats", "remove_fill_bits"]
 
 Mod = M.Modulation
 
@@ -265,9 +266,10 @@ class T38Terminal:
         due = self._indicator_due
         if due is not None and (best is None or due < best):
             best = due
-        due = self._rx_deadline()
-        if due is not None and (best is None or due < best):
-            best = due
+        if self._rx_mod is not None:
+            due = self._rx_deadline()
+            if best is None or due < best:
+                best = due
         if not self._s_asked:
             self._s_timer = self.session.next_timer()
             self._s_asked = True
@@ -549,7 +551,8 @@ class T38Terminal:
             while steps and steps[0][0] <= now:
                 at, pkt = steps.popleft()
                 if type(pkt) is bytes:           # a paced data packet, encoded when planned
-                    self._tail.clear()
+                    if self._tail:
+                        self._tail.clear()
                     self._send(pkt, False)
                     last = (at, pkt)
                     continue
@@ -830,30 +833,3 @@ class T38Terminal:
         self._feed(M.CarrierUp(mod), now)
         self._feed(M.DataReceived(bytes(int(mod.bit_rate * 1.5) // 8), mod), now)
         self._feed(M.CarrierDown(mod), now)
-
-
-def remove_fill_bits(data: bytes) -> bytes:
-    """Drop fill bits (T.4 §4.1.3: zeros inserted before an EOL) as T38FaxFillBitRemoval
-    allows (T.38 Annex D). ``data`` is LSB-first T.4 MH/MR data.
-
-    Without decoding the rows we cannot tell where the last code word before the
-    EOL ends, and a code word can end in up to 3 zeros (e.g. MH black 18,
-    ``0000001000``). So every run of zeros that ends in a 1 is cut to 14: the
-    EOL's 11 zeros, plus 3 that may belong to the code word (any left over are
-    fill, which every decoder accepts)."""
-    import numpy as np  # numpy is a core dependency; imported here as only this needs it
-
-    keep_zeros = 14
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-    ones = np.flatnonzero(bits)
-    if not len(ones):
-        return data
-    starts = np.concatenate(([0], ones[:-1] + 1))
-    runs = ones - starts                      # zeros before each 1
-    long = runs > keep_zeros
-    if not long.any():
-        return data
-    keep = np.ones(len(bits), dtype=bool)
-    for s, r in zip(starts[long], runs[long]):
-        keep[s:s + r - keep_zeros] = False
-    return np.packbits(bits[keep], bitorder="little").tobytes()

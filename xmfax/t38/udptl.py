@@ -147,19 +147,18 @@ def decode_udptl(buf: bytes, max_entries: int | None = None) -> UDPTLPacket:
     return result
 
 
-def _redundancy_datagram(seq: int, ifp: bytes, secondary: list[bytes]) -> bytes:
-    """encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary))), built directly when every
-    item and the count are under 128 (one-octet length determinants: the usual case)."""
-    if len(ifp) < 0x80 and len(secondary) < 0x80:
-        parts = [bytes((seq >> 8, seq & 0xFF, len(ifp))), ifp, bytes((0, len(secondary)))]
-        for sec in secondary:
-            if len(sec) >= 0x80:
-                break
-            parts.append(bytes((len(sec),)))
-            parts.append(sec)
-        else:
-            return b"".join(parts)
-    return encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary)))
+def _item(ifp: bytes) -> bytes | None:
+    """``ifp`` behind its one-octet length determinant, or None if it needs two."""
+    return bytes((len(ifp),)) + ifp if len(ifp) < 0x80 else None
+
+
+def _redundancy_datagram(seq: int, item: bytes | None, secondary: list[bytes | None]) -> bytes | None:
+    """encode_udptl(UDPTLPacket(seq, ifp, secondary ifps)) from the packets' _item()s
+    (each IFP packet is prefixed once, though it travels in up to depth + 1 datagrams);
+    None when one of them, or the count, needs a two-octet length (encode_udptl then)."""
+    if item is None or len(secondary) >= 0x80 or None in secondary:
+        return None
+    return b"".join((bytes((seq >> 8, seq & 0xFF)), item, bytes((0, len(secondary))), *secondary))
 
 
 def _xor(parts: list[bytes]) -> bytes:
@@ -178,6 +177,7 @@ class UDPTLSender:
         self.config = config or T38Config()
         self.seq = first_seq & 0xFFFF
         self._history: list[bytes] = []   # most recent last
+        self._items: list[bytes | None] = []   # the same packets as _item()s
         self.trimmed = 0                  # datagrams whose error recovery was trimmed to fit
 
     def pack(self, ifp: bytes, redundancy: int | None = None) -> bytes:
@@ -196,17 +196,23 @@ class UDPTLSender:
             data = self._pack_fec(seq, ifp, limit)
         else:
             depth = 0 if cfg.udp_ec == EC_NONE else (cfg.redundancy_depth if redundancy is None else redundancy)
-            depth = min(depth, len(hist))
-            secondary = hist[len(hist) - depth:][::-1]
-            data = _redundancy_datagram(seq, ifp, secondary)
-            while len(data) > limit and secondary:
-                secondary.pop()          # drop the oldest copy first (T.38 §9.1.4.1 leaves this to us)
-                self.trimmed += 1
-                data = encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary)))
+            cut = len(hist) - min(depth, len(hist))
+            item = _item(ifp)
+            data = _redundancy_datagram(seq, item, self._items[cut:][::-1])
+            if data is None or len(data) > limit:
+                secondary = hist[cut:][::-1]
+                if data is None:
+                    data = encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary)))
+                while len(data) > limit and secondary:
+                    secondary.pop()      # drop the oldest copy first (T.38 §9.1.4.1 leaves this to us)
+                    self.trimmed += 1
+                    data = encode_udptl(UDPTLPacket(seq, ifp, tuple(secondary)))
         hist.append(ifp)
+        self._items.append(item if cfg.udp_ec != EC_FEC else _item(ifp))
         keep = max(32, cfg.fec_span * cfg.fec_entries)   # FEC covers span * entries packets back
         if len(hist) > 2 * keep:
             del hist[:-keep]
+            del self._items[:-keep]
         self.seq = (seq + 1) & 0xFFFF
         return data
 
