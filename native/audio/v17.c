@@ -543,7 +543,9 @@ static float complex slice(const xm_v17_rx_t *rx, float complex y)
 static void rx_training_done(xm_v17_rx_t *rx)
 {
     float half = 0.5f * rx->r.d0;
-    float limit = 0.5f * half * half / (rx->r.rms * rx->r.rms);
+    /* an error of half the least distance in rms: the trellis code still decodes
+     * with no error well below that SNR */
+    float limit = half * half / (rx->r.rms * rx->r.rms);
     if (rx->q.mse < limit) {
         rx->state = RX_SEG4;
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
@@ -602,6 +604,10 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
             rx->q.eq_mu = 0.08f;
         if (rx->index == 1500)
             rx->q.eq_mu = 0.03f;
+        if (rx->index > 200 && rx->q.mse > 0.5f) {
+            fail(rx);               /* not (or no longer) the known sequence */
+            break;
+        }
         if (rx->index == n2) {
             rx->index = 0;
             if (rx->long_train)
@@ -678,6 +684,9 @@ int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
         } else if (c < 0) {
             if (rx->state == RX_DATA || rx->state == RX_SEG4)
                 viterbi_flush(rx);
+            else if (rx->state != RX_IDLE && !rx->failed)
+                /* the carrier ended before the training did */
+                xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
             rx->state = RX_IDLE;
             xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
         }

@@ -31,7 +31,8 @@ void xm_v17_rx_free(xm_v17_rx_t *rx);
  * short training reuses the equaliser learnt on the last long one. */
 void xm_v17_rx_restart(xm_v17_rx_t *rx, int bit_rate, int long_train);
 /* Process n samples; the bits received go to bits[] (at most max, the rest dropped;
- * max >= 2n + 64 never drops).  Returns the bits written. */
+ * max >= 2n + 256 never drops: the end of a carrier flushes the Viterbi decoder's
+ * 31 symbols at once).  Returns the bits written. */
 int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max);
 int xm_v17_rx_events(xm_v17_rx_t *rx, int *codes, long *bits, int max);
 int xm_v17_rx_carrier(const xm_v17_rx_t *rx);
