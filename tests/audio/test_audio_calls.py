@@ -133,22 +133,35 @@ def assert_delivered(pages, sender, receiver, rate=None, ecm=None):
         assert st.bad_rows == 0
 
 
-RATES = sorted({m.bit_rate for m in available_modulations() if m is not Modulation.V21
-                and m.family in (Family.V27TER, Family.V29)})
+MODS = sorted((m for m in available_modulations() if m is not Modulation.V21),
+              key=lambda m: (m.family.value, m.bit_rate))
+
+
+def only(mod: Modulation, ecm: bool) -> T30Config:
+    """A T.30 configuration whose best rate is ``mod`` (V.27 ter is always offered)."""
+    return T30Config(ecm=ecm, max_rate=mod.bit_rate, modems=frozenset({Family.V27TER, mod.family}))
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
-@pytest.mark.parametrize("rate", RATES)
-def test_call_at_every_rate(rate, ecm):
-    pages, s, r, a, b, _ = send_call(rate, ecm)
-    assert_delivered(pages, s, r, rate=rate, ecm=ecm)
+@pytest.mark.parametrize("mod", MODS, ids=str)
+def test_call_at_every_rate(mod, ecm):
+    pages = small_pages(1)
+    cfg = only(mod, ecm)
+    s, r = Session(cfg, calling=True, pages=pages), Session(cfg, calling=False, receive=True)
+    a, b = AudioTerminal(s), AudioTerminal(r)
+    run_pair(a, b)
+    assert_delivered(pages, s, r, rate=mod.bit_rate, ecm=ecm)
+    assert s.result.modulation == r.result.modulation == str(mod)
     assert s.result.training_attempts == 1 and s.result.fallbacks == 0     # TCF passed at once
     assert b.stats.trainings >= 2 and b.stats.training_failures == 0        # TCF + page(s)
     assert a.stats.frames_bad == 0 and b.stats.frames_bad == 0
 
 
 def test_rates_are_what_the_modems_have():
-    assert RATES == [2400, 4800, 7200, 9600]
+    names = {str(m) for m in MODS}
+    assert {"V.27ter 2400", "V.27ter 4800", "V.29 7200", "V.29 9600"} <= names
+    assert Family.V17 not in {m.family for m in MODS} or {
+        "V.17 7200", "V.17 9600", "V.17 12000", "V.17 14400"} <= names
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
@@ -163,10 +176,22 @@ def test_two_pages_ecm_at_v27ter_4800():
     assert_delivered(pages, s, r)
 
 
+def mod_call(mod: Modulation, ecm: bool, ab=None, ba=None, pages=None):
+    pages = pages or small_pages(1)
+    cfg = only(mod, ecm)
+    s, r = Session(cfg, calling=True, pages=pages), Session(cfg, calling=False, receive=True)
+    a, b = AudioTerminal(s), AudioTerminal(r)
+    run_pair(a, b, ab, ba)
+    return pages, s, r, a, b
+
+
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
-def test_noise_25db_snr(ecm):
-    pages, s, r, *_ = send_call(9600, ecm, ab=Pipe(snr_db=25, seed=1), ba=Pipe(snr_db=25, seed=2))
-    assert_delivered(pages, s, r)
+@pytest.mark.parametrize("mod", [Modulation.V29_9600, Modulation.V27TER_4800], ids=str)
+def test_noise_25db_snr(mod, ecm):
+    # white noise at -38 dBm0, above T.30's -43 dBm0 cut-off: the receivers must still see
+    # each carrier end (V.17's receiver does not yet: see docs/audio.md)
+    pages, s, r, *_ = mod_call(mod, ecm, ab=Pipe(snr_db=25, seed=1), ba=Pipe(snr_db=25, seed=2))
+    assert_delivered(pages, s, r, rate=mod.bit_rate)
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])

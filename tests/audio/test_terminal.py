@@ -91,11 +91,15 @@ def test_only_existing_modems_are_offered():
     assert cfg.max_rate == max(m.bit_rate for m in mods)
 
 
-@pytest.mark.skipif(Mod.V17_14400 in available_modulations(), reason="V.17 is built in")
-def test_a_session_offering_a_missing_modem_is_refused():
+def test_a_session_offering_a_missing_modem_is_refused(monkeypatch):
+    import xmfax.audio.terminal as term
     from xmfax.t30.session import Session
+    monkeypatch.delitem(term._CLASSES, M.Family.V29)          # as if V.29 were not built
     with pytest.raises(ValueError, match="limit_t30"):
         AudioTerminal(Session(T30Config(), calling=True, receive=True))
+    cfg = AudioConfig.limit_t30(T30Config())
+    assert M.Family.V29 not in cfg.modems
+    AudioTerminal(Session(cfg, calling=True, receive=True))
 
 
 @pytest.mark.parametrize("bad", [dict(v21_level_dbm0=3.0), dict(hs_flags_ms=-1),
@@ -144,6 +148,24 @@ def test_send_data_reaches_a_receiver_of_that_modem(mod, rx_cls):
     bits = rx.receive(np.concatenate([x, silence(100)]))
     got = np.packbits(bits, bitorder="little").tobytes()
     assert data in got
+
+
+@pytest.mark.skipif(Mod.V17_14400 not in available_modulations(), reason="no V.17 modem")
+def test_v17_short_training_after_a_long_one_until_the_next_dcs():
+    # TCF after a DCS: long training (~1.4 s); the page after it: short (~0.14 s); after a
+    # new DCS, long again. The same data takes that much longer or shorter to send.
+    v17 = Mod.V17_14400
+    page = bytes(1800)                                           # 1 s at 14400 bit/s
+    s, t = terminal(M.SendHDLC((DCS,)), M.SendData(v17, page), M.SendData(v17, page),
+                    M.SendHDLC((DCS,)), M.SendData(v17, page), M.SendHDLC((CFR,)),
+                    M.SendData(v17, page))
+    play(t, 8000 * 20, block=160)
+    ends = [now for _, now in s.got]
+    assert len(ends) == 7
+    lengths = [ends[2] - ends[1], ends[4] - ends[3], ends[6] - ends[5]]
+    long_, short, again = ends[1] - ends[0], lengths[0], lengths[1]
+    assert long_ - short > 1.0 and abs(again - long_) < 0.05     # long, short, long
+    assert abs(lengths[2] - short) < 0.05                        # a CFR does not retrain
 
 
 def test_ced_and_cng_are_heard_as_such():

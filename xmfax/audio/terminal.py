@@ -50,6 +50,7 @@ import numpy as np
 
 from .. import hdlc as H
 from ..t30 import modem as M
+from ..t30.fcf import FCF, split
 from . import tones as T
 from .v21 import V21Config, V21Receiver, V21Transmitter
 from .v21 import CarrierDown as V21Down
@@ -246,6 +247,11 @@ def _turnoff_start(bits: np.ndarray, min_run: int = TURNOFF_ONES) -> int | None:
     return int(starts[long[-1]]) if len(long) else None
 
 
+def _retrains(frame: bytes) -> bool:
+    """A DCS or CTC frame: the next high-speed signal starts with a long training."""
+    return len(frame) >= 3 and split(frame[2])[0] in (FCF.DCS, FCF.CTC)
+
+
 def _lsb_bits(data: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bytes(data), np.uint8), bitorder="little")
 
@@ -280,7 +286,12 @@ class AudioTerminal:
         self._tone_on: set = set()
         self._hs_mod: Mod | None = None      # the high-speed modulation listened for
         self._hs_kind = M.Expect.DATA
-        self._hs = None                      # its receiver
+        self._hs = None                      # its receiver (one of _rx_pool)
+        self._rx_pool: dict = {}             # family -> receiver, kept (V.17's equaliser)
+        self._hs_long = True                 # the receiver waits for a long training
+        self._hs_short_asked = False         # the session's Receive asked for a short one
+        self._rx_trained: Mod | None = None  # V.17 rate of the last long training heard
+        self._tx_trained: Mod | None = None  # V.17 rate of the last long training sent
         self._hs_up = False                  # trained: CarrierUp(mod) reported
         self._hs_failed = False              # a training failed in the signal now on
         self._hs_bits = 0                    # bits delivered since the receiver's restart
@@ -457,7 +468,8 @@ class AudioTerminal:
                 if cmd.modulation is Mod.V21:
                     raise ValueError("SendData at V.21: T.30 sends only HDLC frames at V.21")
                 self._check_mod(cmd.modulation)
-                self._tx = _PskSend(cmd.modulation, _lsb_bits(cmd.data), cmd.short_training,
+                self._tx = _PskSend(cmd.modulation, _lsb_bits(cmd.data),
+                                    self._tx_short(cmd.modulation, cmd.short_training),
                                     self.config.hs_level_dbm0)
             else:
                 self.stats.ignored[f"command {type(cmd).__name__}"] += 1
@@ -468,12 +480,24 @@ class AudioTerminal:
 
     def _hdlc_source(self, cmd: M.SendHDLC) -> _Source:
         if cmd.modulation is Mod.V21:
+            if any(_retrains(f) for f in cmd.frames):
+                self._tx_trained = None      # the TCF after a DCS (a block after CTC): long
             return _V21Send(cmd.frames, self._v21cfg)
         self._check_mod(cmd.modulation)
         cfg = self.config
         flags = max(1, int(round(cfg.hs_flags_ms / 1000 * cmd.modulation.bit_rate / 8)))
         stream = H.encode(cmd.frames, preamble_flags=flags, closing_flags=cfg.hs_closing_flags)
-        return _PskSend(cmd.modulation, _lsb_bits(stream), cmd.short_training, cfg.hs_level_dbm0)
+        return _PskSend(cmd.modulation, _lsb_bits(stream),
+                        self._tx_short(cmd.modulation, cmd.short_training), cfg.hs_level_dbm0)
+
+    def _tx_short(self, mod: Mod, asked: bool) -> bool:
+        """V.17's short training: after a long one at this rate, until the next DCS/CTC."""
+        if mod.family is not Family.V17:
+            return False
+        short = asked or self._tx_trained is mod
+        if not short:
+            self._tx_trained = mod
+        return short
 
     # ------------------------------------------------------------------ receive
     def _listen(self, cmd: M.Receive) -> None:
@@ -483,18 +507,38 @@ class AudioTerminal:
             self._stop_hs(None)
             return
         self._check_mod(mod)
-        if self._hs is not None and self._hs_mod is mod and self._hs_kind is cmd.expect:
+        self._hs_short_asked = cmd.short_training
+        if (self._hs is not None and self._hs_mod is mod and self._hs_kind is cmd.expect
+                and (self._hs_up or self._hs_long == self._rx_long(mod))):
             return                           # already listening (perhaps mid-signal)
-        if self._hs is not None and self._hs_mod.family is mod.family:
-            self._hs.restart(mod.bit_rate)
+        self._hs_kind = cmd.expect
+        self._arm(mod)
+
+    def _rx_long(self, mod: Mod) -> bool:
+        """Whether the next signal at ``mod`` starts with a long training. Only V.17 has a
+        short one: after a long training to this receiver at the same rate, until the next
+        DCS or CTC (TCF is always long-trained; the pages and ECM blocks after it short)."""
+        if mod.family is not Family.V17:
+            return True
+        return not (self._hs_short_asked or self._rx_trained is mod)
+
+    def _arm(self, mod: Mod) -> None:
+        """(Re)start the high-speed receiver for the next signal at ``mod``."""
+        long = self._rx_long(mod)
+        rx = self._rx_pool.get(mod.family)
+        if rx is None:
+            rx = self._rx_pool[mod.family] = _CLASSES[mod.family][1](mod.bit_rate)
+            long = True                      # a new receiver has no equaliser to start from
+        elif mod.family is Family.V17:
+            rx.restart(mod.bit_rate, long_train=long)
         else:
-            rx_cls = _CLASSES[mod.family][1]
-            self._hs = rx_cls(mod.bit_rate)
-        self._hs_mod, self._hs_kind = mod, cmd.expect
+            rx.restart(mod.bit_rate)
+        self._hs, self._hs_mod, self._hs_long = rx, mod, long
         self._hs_up = self._hs_failed = False
         self._hs_bits = 0
         self._carry = np.zeros(0, np.uint8)
-        self._deframer = H.Decoder(H.DEFAULT_MAX_FRAME) if cmd.expect is M.Expect.HDLC else None
+        self._held = np.zeros(0, np.uint8)
+        self._deframer = H.Decoder(H.DEFAULT_MAX_FRAME) if self._hs_kind is M.Expect.HDLC else None
 
     def _stop_hs(self, now: float | None) -> None:
         if self._hs_up and now is not None:
@@ -555,6 +599,8 @@ class AudioTerminal:
             self._v21_carrier_up(now)
             if ev.fcs_ok:
                 self.stats.frames_received += 1
+                if _retrains(ev.data):
+                    self._rx_trained = None  # a TCF (or CTC's new rate) comes with a long training
             else:
                 self.stats.frames_bad += 1
             self._feed(M.HDLCFrame(ev.data, ev.fcs_ok, Mod.V21), now)
@@ -576,6 +622,8 @@ class AudioTerminal:
                     self._v21_up = False
                     self._feed(M.CarrierDown(Mod.V21), now)
                 self._hs_up = True
+                if self._hs_long and self._hs_mod.family is Family.V17:
+                    self._rx_trained = self._hs_mod
                 self._carry = np.zeros(0, np.uint8)
                 self._held = np.zeros(0, np.uint8)
                 if self._deframer is not None:
@@ -597,9 +645,9 @@ class AudioTerminal:
                 self._flush_hs(now)
                 self._hs_up = False
                 # ready for the next signal (counting bits from zero again)
-                self._hs.restart(self._hs_mod.bit_rate)
-                self._hs_bits = 0
-                self._feed(M.CarrierDown(self._hs_mod), now)
+                mod = self._hs_mod
+                self._arm(mod)
+                self._feed(M.CarrierDown(mod), now)
                 return
         self._hs_data(bits[pos:], now)
         self._hs_bits = base + len(bits)
