@@ -624,16 +624,25 @@ class T38Terminal:
         """Take one IFP packet; True if it was only more of the frame being received
         (then nothing reached the session: it needs no pumping)."""
         one = one_field(raw, self.config.version)
-        if (one is not None and one[1] == _HDLC_DATA and one[2] and self._rx_kind == "hdlc"
-                and self._rx_announced and MODULATION.get(one[0]) is self._rx_mod
-                and len(self._frame) + len(one[2]) <= MAX_HDLC_FRAME):
-            # the common packet, more of the frame being received: what decode_ifp and
-            # _on_data would do with it, without building the packet
-            self.stats.packets_received += 1
-            self._rx_last = now
-            self._rx_prev_ind = None
-            self._frame += one[2].translate(REVERSE)
-            return True
+        if one is not None and one[2] and MODULATION.get(one[0]) is self._rx_mod:
+            # the common packets, more data of the signal being received: what decode_ifp
+            # and _on_data would do with them, without building the packet
+            dt, ft, data = one
+            if (ft == _HDLC_DATA and self._rx_kind == "hdlc" and self._rx_announced
+                    and len(self._frame) + len(data) <= MAX_HDLC_FRAME):
+                self.stats.packets_received += 1
+                self._rx_last = now
+                self._rx_prev_ind = None
+                self._frame += data.translate(REVERSE)
+                return True
+            if ft == _T4_DATA and self._rx_kind == "data" and not self._lost_pending:
+                self.stats.packets_received += 1
+                self._rx_last = now
+                self._rx_prev_ind = None
+                self._rx_octets += len(data)
+                self._rx_packets += 1
+                self._feed(M.DataReceived(data.translate(REVERSE), self._rx_mod), now)
+                return False
         self._on_packet(raw, now)
         return False
 
