@@ -138,8 +138,10 @@ MODS = sorted((m for m in available_modulations() if m is not Modulation.V21),
 
 
 def only(mod: Modulation, ecm: bool) -> T30Config:
-    """A T.30 configuration whose best rate is ``mod`` (V.27 ter is always offered)."""
-    return T30Config(ecm=ecm, max_rate=mod.bit_rate, modems=frozenset({Family.V27TER, mod.family}))
+    """A T.30 configuration whose best rate is ``mod``. V.27 ter is always offered, and V.29
+    with V.17: DIS has no code for V.17 without V.29 (Table 2/T.30 bits 11-14)."""
+    fams = {Family.V27TER, mod.family} | ({Family.V29} if mod.family is Family.V17 else set())
+    return T30Config(ecm=ecm, max_rate=mod.bit_rate, modems=frozenset(fams))
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])

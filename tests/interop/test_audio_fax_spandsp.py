@@ -10,6 +10,7 @@ xmfax.document writes, and what it receives is read back with xmfax.document's l
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -27,13 +28,16 @@ if sf.load() is None:
 
 from test_audio_calls import Pipe, small_pages  # noqa: E402
 
-from xmfax.audio.terminal import AudioConfig, AudioTerminal  # noqa: E402
+from xmfax.audio.terminal import AudioConfig, AudioTerminal, available_modulations  # noqa: E402
 from xmfax.document import load, write_tiff  # noqa: E402
 from xmfax.t30 import modem as M  # noqa: E402
 from xmfax.t30.config import T30Config  # noqa: E402
 from xmfax.t30.session import Session  # noqa: E402
 
-RATES = [2400, 4800, 7200, 9600]
+MODS = sorted((m for m in available_modulations() if m is not M.Modulation.V21),
+              key=lambda m: (m.family.value, m.bit_rate))
+
+BEST = max(MODS, key=lambda m: m.bit_rate)             # V.17 14400 when V.17 is built
 
 
 class RefusingTerminal(AudioTerminal):
@@ -67,12 +71,15 @@ def run(xterm, peer, ab=None, ba=None, limit=240.0, block=160):
     return now
 
 
-def t30(rate, ecm):
-    return AudioConfig.limit_t30(T30Config(ecm=ecm, max_rate=rate, local_id="+1 555 0100"))
+def t30(mod, ecm):
+    """Our T.30 configuration with ``mod`` the best rate. V.27 ter is always offered, and
+    V.29 with V.17: DIS has no code for V.17 without V.29 (Table 2/T.30 bits 11-14)."""
+    fams = {M.Family.V27TER, mod.family} | ({M.Family.V29} if mod.family is M.Family.V17 else set())
+    return T30Config(ecm=ecm, max_rate=mod.bit_rate, local_id="+1 555 0100", modems=frozenset(fams))
 
 
-def xmfax_sends(tmp_path, rate, ecm, pages, ab=None, ba=None):
-    sess = Session(t30(rate, ecm), calling=True, pages=pages)
+def xmfax_sends(tmp_path, mod, ecm, pages, ab=None, ba=None):
+    sess = Session(t30(mod, ecm), calling=True, pages=pages)
     xterm = AudioTerminal(sess)
     rx = str(tmp_path / "rx.tif")
     peer = sf.SpandspFax(False, rx_file=rx, ecm=ecm)
@@ -83,6 +90,7 @@ def xmfax_sends(tmp_path, rate, ecm, pages, ab=None, ba=None):
         assert peer.completion == sf.T30_ERR_OK, peer.completion
         assert st.pages_rx == len(pages)
         assert bool(st.error_correcting_mode) == ecm
+        assert st.bit_rate == mod.bit_rate and sess.result.modulation == str(mod)
         got = load(rx)
         assert len(got) == len(pages)
         for p, g in zip(pages, got):
@@ -92,12 +100,14 @@ def xmfax_sends(tmp_path, rate, ecm, pages, ab=None, ba=None):
         peer.close()
 
 
-def spandsp_sends(tmp_path, rate, ecm, pages, ab=None, ba=None):
+def spandsp_sends(tmp_path, mod, ecm, pages, ab=None, ba=None):
     tx = str(tmp_path / "tx.tif")
     write_tiff(pages, tx)
-    sess = Session(t30(9600, ecm), calling=False, receive=True)
+    # our DIS offers mod's family (and V.27 ter); TCF above mod's rate is refused
+    cfg = t30(mod, ecm)
+    sess = Session(dataclasses.replace(cfg, max_rate=14400), calling=False, receive=True)
     xterm = RefusingTerminal(sess)
-    xterm.max_rate = rate
+    xterm.max_rate = mod.bit_rate
     peer = sf.SpandspFax(True, tx_file=tx, ecm=ecm)
     try:
         run(xterm, peer, ab, ba)
@@ -107,6 +117,7 @@ def spandsp_sends(tmp_path, rate, ecm, pages, ab=None, ba=None):
         assert res.status == "success", (res.reason, res.detail)
         assert st.pages_tx == len(pages)
         assert bool(st.error_correcting_mode) == ecm
+        assert st.bit_rate == mod.bit_rate and res.modulation == str(mod)
         assert len(res.received_pages) == len(pages)
         for p, g in zip(pages, res.received_pages):
             assert g.image.shape == p.image.shape and np.array_equal(g.image, p.image)
@@ -116,36 +127,34 @@ def spandsp_sends(tmp_path, rate, ecm, pages, ab=None, ba=None):
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
-@pytest.mark.parametrize("rate", RATES)
-def test_xmfax_sends_to_spandsp(tmp_path, rate, ecm):
-    sess, st = xmfax_sends(tmp_path, rate, ecm, small_pages(1, seed=rate))
-    assert st.bit_rate == rate
+@pytest.mark.parametrize("mod", MODS, ids=str)
+def test_xmfax_sends_to_spandsp(tmp_path, mod, ecm):
+    sess, st = xmfax_sends(tmp_path, mod, ecm, small_pages(1, seed=mod.bit_rate))
     assert sess.result.training_attempts == 1          # spandsp passed our first TCF
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
-@pytest.mark.parametrize("rate", RATES)
-def test_spandsp_sends_to_xmfax(tmp_path, rate, ecm):
-    sess, st = spandsp_sends(tmp_path, rate, ecm, small_pages(1, seed=rate + 1))
-    assert st.bit_rate == rate
-    assert all(p.rate == rate for p in sess.result.pages_received)
+@pytest.mark.parametrize("mod", MODS, ids=str)
+def test_spandsp_sends_to_xmfax(tmp_path, mod, ecm):
+    sess, st = spandsp_sends(tmp_path, mod, ecm, small_pages(1, seed=mod.bit_rate + 1))
+    assert all(p.rate == mod.bit_rate for p in sess.result.pages_received)
 
 
 def test_two_pages_each_way(tmp_path):
-    xmfax_sends(tmp_path, 9600, True, small_pages(2, rows=80, seed=21))
-    spandsp_sends(tmp_path, 9600, False, small_pages(2, rows=80, seed=22))
+    xmfax_sends(tmp_path, BEST, True, small_pages(2, rows=80, seed=21))
+    spandsp_sends(tmp_path, BEST, False, small_pages(2, rows=80, seed=22))
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
 def test_through_g711_tandem_with_noise_and_loss_of_level(tmp_path, ecm):
     # 10 dB of loss (-23 dBm0 at the receiver), three G.711 codings, noise 28 dB below
     pipe = dict(gain_db=-10.0, tandem=True, snr_db=28)
-    xmfax_sends(tmp_path, 9600, ecm, small_pages(1, seed=31), Pipe(seed=1, **pipe), Pipe(seed=2, **pipe))
-    spandsp_sends(tmp_path, 9600, ecm, small_pages(1, seed=32), Pipe(seed=3, **pipe), Pipe(seed=4, **pipe))
+    xmfax_sends(tmp_path, BEST, ecm, small_pages(1, seed=31), Pipe(seed=1, **pipe), Pipe(seed=2, **pipe))
+    spandsp_sends(tmp_path, BEST, ecm, small_pages(1, seed=32), Pipe(seed=3, **pipe), Pipe(seed=4, **pipe))
 
 
 def test_at_minus_30_dbm0(tmp_path):
     # xmfax sends at -13 dBm0, spandsp at its defaults (-11 to -14 dBm0); 17 dB of line loss
     # puts both near -30 dBm0 at the receiver
-    xmfax_sends(tmp_path, 9600, True, small_pages(1, seed=41), Pipe(gain_db=-17.0), Pipe(gain_db=-17.0))
-    spandsp_sends(tmp_path, 9600, True, small_pages(1, seed=42), Pipe(gain_db=-17.0), Pipe(gain_db=-17.0))
+    xmfax_sends(tmp_path, BEST, True, small_pages(1, seed=41), Pipe(gain_db=-17.0), Pipe(gain_db=-17.0))
+    spandsp_sends(tmp_path, BEST, True, small_pages(1, seed=42), Pipe(gain_db=-17.0), Pipe(gain_db=-17.0))
