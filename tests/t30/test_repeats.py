@@ -72,3 +72,21 @@ def test_repeated_eom_after_we_went_back_to_dis_is_answered(ecm):
     assert b[:5] == ["DIS", "CFR", "MCF", "DIS", "MCF"]  # the repeat was answered in phase B
     assert tx.result.ok and rx.result.ok, (tx.result.text, rx.result.text)
     assert all(same_image(a, b) for a, b in zip(flat(docs), rx.result.received_pages))
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["non-ecm", "ecm"])
+def test_late_cfr_to_a_repeated_dcs_is_ignored(ecm):
+    """Our DCS went unanswered for T4 and was repeated; the far end's answer to the first
+    copy comes only after its answer to the repeat, once we are sending the page (an
+    overloaded T.38 path showed this). That late CFR answers a command of ours: it is
+    ignored, the fax goes through, and nothing is counted twice (issue #11)."""
+    pg = page(7, rows=100)
+    cfg = T30Config(ecm=ecm)
+    tx, rx, line = call(cfg, cfg, pages=[pg],
+                        faults=Faults(frame=frame_fault("b", FCF.CFR, "delay", times=1), duplicate_delay=8.5))
+    a, b = names(line, "a"), names(line, "b")
+    assert a.count("DCS") == 2 and b.count("CFR") == 2        # the DCS was repeated, both answered
+    assert tx.result.ok and rx.result.ok, (tx.result.text, rx.result.text)
+    assert len(rx.result.received_pages) == 1 and same_image(pg, rx.result.received_pages[0])
+    bad = [e for e in tx.events() if type(e).__name__ == "BadFrame"]
+    assert sum("late CFR" in e.reason for e in bad) == 1, bad

@@ -115,6 +115,7 @@ class PhaseBMixin:
     def _on_training_answer(self, ok: bool) -> None:
         mod = self._modulation
         self._events.append(TrainingResult(self._now, str(mod), ok, "CFR" if ok else "FTT"))
+        self._late_cfr = self._tries        # each repeat of our DCS may still draw an answer
         if ok:
             self._go(Input.CFR_ECM if self._dcs.ecm else Input.CFR)
             return

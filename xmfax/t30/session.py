@@ -114,6 +114,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._tx_end = now                            # when our queued transmissions should end
         self._outstanding = 0                         # SendHDLC/SendData not yet reported complete
         self._tries = 0
+        self._late_cfr = 0          # CFR/FTT copies that may still come: our DCS went out more than once
         self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
                                          ready_to_receive=self.receive_ok)
         self._remote: F.DIS | None = None
@@ -580,6 +581,14 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             # late copy of an earlier answer (a lossy T.38 path can deliver one twice): it is
             # ignored, and the command's own answer (or T4 and the repeat rules) decides.
             self._events.append(BadFrame(self._now, fr.encode(), f"stale {f.name} ignored in {st.value}"))
+            return
+        if st in _COMMANDER and st is not State.SEND_DCS and f in (FCF.CFR, FCF.FTT) and self._late_cfr > 0:
+            # our DCS was repeated (T4) and answered: the far end may answer each copy, and a
+            # slow one's answer to the repeat arrives after we moved on (seen on an overloaded
+            # T.38 path). It answers a command of ours, just not the current one: ignored, never
+            # a protocol failure (T.30 §5.4.3)
+            self._late_cfr -= 1
+            self._events.append(BadFrame(self._now, fr.encode(), f"late {f.name} to a repeated DCS ignored in {st.value}"))
             return
         if f is FCF.CRP:
             if st in _COMMANDER:
