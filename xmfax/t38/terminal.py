@@ -54,60 +54,16 @@ from dataclasses import dataclass, field
 
 from ..t30 import modem as M
 from .config import RATE_LOCAL_TCF, T38Config
-from .ifp import (DataPacket, DataType, Field, FieldType, IFPDecodeError, Indicator,
+from .ifp import (DataPacket, Field, FieldType, IFPDecodeError, Indicator,
                   IndicatorPacket, decode_ifp, encode_ifp, encode_one_field, one_field)
 from .fillbits import remove_fill_bits
+from .signals import (DATA_TYPE, HS_FLAGS_MS, INDICATED, MODULATION, TONE_MS, TRAINING,  # noqa: F401
+                      TRAINING_MS, V21_PREAMBLE_MS)
 from .udptl import UDPTLReceiver, UDPTLSender
 
 __all__ = ["T38Terminal", "T38Stats", "remove_fill_bits"]
 
 Mod = M.Modulation
-
-# T.38 data type of each modulation, and back
-DATA_TYPE = {
-    Mod.V21: DataType.V21, Mod.V27TER_2400: DataType.V27TER_2400, Mod.V27TER_4800: DataType.V27TER_4800,
-    Mod.V29_7200: DataType.V29_7200, Mod.V29_9600: DataType.V29_9600,
-    Mod.V17_7200: DataType.V17_7200, Mod.V17_9600: DataType.V17_9600,
-    Mod.V17_12000: DataType.V17_12000, Mod.V17_14400: DataType.V17_14400,
-}
-MODULATION = {v: k for k, v in DATA_TYPE.items()}
-
-# training indicator of (modulation, short training)
-TRAINING = {
-    (Mod.V27TER_2400, False): Indicator.V27TER_2400_TRAINING,
-    (Mod.V27TER_4800, False): Indicator.V27TER_4800_TRAINING,
-    (Mod.V29_7200, False): Indicator.V29_7200_TRAINING,
-    (Mod.V29_9600, False): Indicator.V29_9600_TRAINING,
-    (Mod.V17_7200, False): Indicator.V17_7200_LONG_TRAINING,
-    (Mod.V17_7200, True): Indicator.V17_7200_SHORT_TRAINING,
-    (Mod.V17_9600, False): Indicator.V17_9600_LONG_TRAINING,
-    (Mod.V17_9600, True): Indicator.V17_9600_SHORT_TRAINING,
-    (Mod.V17_12000, False): Indicator.V17_12000_LONG_TRAINING,
-    (Mod.V17_12000, True): Indicator.V17_12000_SHORT_TRAINING,
-    (Mod.V17_14400, False): Indicator.V17_14400_LONG_TRAINING,
-    (Mod.V17_14400, True): Indicator.V17_14400_SHORT_TRAINING,
-}
-INDICATED = {v: k[0] for k, v in TRAINING.items()}
-INDICATED[Indicator.V21_PREAMBLE] = Mod.V21
-# the short-training form has no V.27ter/V.29 variant: use the long one
-for (_m, _short), _ind in list(TRAINING.items()):
-    TRAINING.setdefault((_m, True), _ind)
-
-# Start-up time of each signal in ms, for pacing: training (V.27ter §2.5.2,
-# V.29 §1.5, V.17 Table 3) and the preamble flags (T.30 §5.3.1: 1 s of V.21
-# flags; 200 ms of flags before high-speed HDLC, T.30 §A.3).
-TRAINING_MS = {
-    Indicator.V27TER_2400_TRAINING: 943, Indicator.V27TER_4800_TRAINING: 708,
-    Indicator.V29_7200_TRAINING: 234, Indicator.V29_9600_TRAINING: 234,
-    Indicator.V17_7200_SHORT_TRAINING: 142, Indicator.V17_7200_LONG_TRAINING: 1393,
-    Indicator.V17_9600_SHORT_TRAINING: 142, Indicator.V17_9600_LONG_TRAINING: 1393,
-    Indicator.V17_12000_SHORT_TRAINING: 142, Indicator.V17_12000_LONG_TRAINING: 1393,
-    Indicator.V17_14400_SHORT_TRAINING: 142, Indicator.V17_14400_LONG_TRAINING: 1393,
-    Indicator.V21_PREAMBLE: 0,
-}
-V21_PREAMBLE_MS = 1000
-HS_FLAGS_MS = 200
-TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2 CED 2.6-4 s
 _HDLC_FIELD_END = {FieldType.HDLC_FCS_OK: True, FieldType.HDLC_FCS_BAD: False,
                    FieldType.HDLC_FCS_OK_SIG_END: True, FieldType.HDLC_FCS_BAD_SIG_END: False}
 _DCS = 0x82
