@@ -2,8 +2,9 @@
  *
  * The signal points of each rate (their labels Y0 Y1 Y2 Q3..Q6) and the 8-state
  * trellis code are in v17_tables.h.  They, the segment-2 sequence and the segment-3
- * bridge were measured on spandsp's V.17 transmitter (an ideal receiver and GF(2)
- * algebra on the scrambler's equations: tests/interop/test_audio_spandsp_v17.py), as the
+ * bridge were measured on spandsp's V.17 transmitter (an ideal receiver, GF(2)
+ * elimination on the descrambler's equations, the minimal machine behind the Y0s:
+ * native/audio/gen_v17_tables.py, tests/interop/test_audio_spandsp_v17.py), as the
  * figures of V.17 were not at hand; the tests check both directions against spandsp.
  * INTEROP(spandsp): the labelling may differ from V.17's Figures 2-3 by a rotation of
  * Y1Y2 (which the differential code and a 90° invariant trellis cannot tell apart).
