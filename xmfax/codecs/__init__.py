@@ -333,10 +333,10 @@ class StreamDecoder:
                                          max_rows=self.max_rows, packed=self.packed)
 
     def _detect(self, final: bool) -> None:
-        head = self._head
+        head = bytes(self._head[:4])
         if self.bit_order == "lsb":
             head = head.translate(bytes(int(f"{i:08b}"[::-1], 2) for i in range(256)))
-        found = _has_eol("".join(f"{b:08b}" for b in head[:4]))
+        found = _has_eol("".join(f"{b:08b}" for b in head))
         if found is None and final:
             found = True           # no 1 bit at all: an empty page either way
         if found is not None:
@@ -346,7 +346,7 @@ class StreamDecoder:
         if self._finished:
             raise CodecError("feed() after finish()")
         if self._dec is None:
-            self._head += bytes(chunk)
+            self._head = bytes(self._head) + bytes(chunk) if len(self._head) else chunk
             self._detect(False)
             if self._dec is None:
                 if self.packed:
@@ -366,7 +366,7 @@ class StreamDecoder:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise CodecError(f"data must be bytes, not {type(data).__name__}")
         if self._dec is None:
-            self._head += bytes(data)
+            self._head = bytes(self._head) + bytes(data) if len(self._head) else data  # no page copy
             self._detect(True)
             data, self._head = self._head, b""
         self._finished = True
