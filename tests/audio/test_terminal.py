@@ -370,3 +370,52 @@ def test_any_output_block_sizes_give_the_same_signal(sizes):
     assert np.array_equal(got, want)
     assert s.kinds() == ref_s.kinds() == ["SendComplete"] * 3
 
+
+
+# ------------------------------------------------------------------ hostile input
+_SIGNALS = {}
+
+
+def _signal(kind: str) -> np.ndarray:
+    if kind not in _SIGNALS:
+        rng = np.random.default_rng(7)
+        _SIGNALS[kind] = {
+            "v21": lambda: v21.modulate([DCS, CFR]),
+            "v29": lambda: _psk(Mod.V29_9600, bytes(rng.integers(0, 256, 600, dtype=np.uint8))),
+            "v27": lambda: _psk(Mod.V27TER_4800, bytes(300)),
+            "ced": lambda: tones.generate(tones.Tone.ANS, duration_ms=600),
+            "noise": lambda: (rng.standard_normal(4000) * 3000).astype(np.int16),
+            "clipped": lambda: np.where(rng.random(4000) < 0.5, -32768, 32767).astype(np.int16),
+        }[kind]()
+    return _SIGNALS[kind]
+
+
+@settings(max_examples=25)
+@given(expect=st.sampled_from([(M.Expect.HDLC, Mod.V21), (M.Expect.DATA, Mod.V29_9600),
+                               (M.Expect.HDLC, Mod.V29_9600), (M.Expect.DATA, Mod.V27TER_4800)]),
+       parts=st.lists(st.tuples(st.sampled_from(["v21", "v29", "v27", "ced", "noise", "clipped"]),
+                                st.integers(0, 4000), st.integers(1, 4000), st.integers(1, 800)),
+                      min_size=1, max_size=6))
+def test_any_line_gives_only_well_formed_events(expect, parts):
+    """Pieces of every signal, cut anywhere, in any order, at any block size: no exception,
+    only modem events, carriers up and down in pairs per modulation, never two up at once."""
+    s, t = terminal(M.Receive(expect[0], expect[1]))
+    now = 0.0
+    for kind, start, length, block in parts:
+        x = _signal(kind)[start:start + length]
+        for i in range(0, len(x), block):
+            now += len(x[i:i + block]) / 8000
+            t.receive_samples(x[i:i + block], now)
+    hear(t, silence(400), start=now)
+    up = None
+    for e, _ in s.got:
+        assert isinstance(e, M.ModemEvent)
+        if isinstance(e, M.CarrierUp):
+            assert up is None, s.kinds()
+            up = e.modulation
+        elif isinstance(e, M.CarrierDown):
+            assert up is e.modulation, s.kinds()
+            up = None
+        elif isinstance(e, (M.HDLCFrame, M.DataReceived)):
+            assert up is not None and e.modulation is up
+    assert up is None                                           # every carrier ended

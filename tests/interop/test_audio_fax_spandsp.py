@@ -26,7 +26,7 @@ pytestmark = pytest.mark.interop
 if sf.load() is None:
     pytest.skip(f"spandsp is not available: {sf.unavailable_reason()}", allow_module_level=True)
 
-from test_audio_calls import Pipe, small_pages  # noqa: E402
+from test_audio_calls import Echo, Pipe, small_pages  # noqa: E402
 
 from xmfax.audio.terminal import AudioConfig, AudioTerminal, available_modulations  # noqa: E402
 from xmfax.document import load, write_tiff  # noqa: E402
@@ -52,8 +52,9 @@ class RefusingTerminal(AudioTerminal):
         super()._feed(event, now)
 
 
-def run(xterm, peer, ab=None, ba=None, limit=240.0, block=160):
-    """xmfax and spandsp joined by a sample pipe until both have finished."""
+def run(xterm, peer, ab=None, ba=None, limit=240.0, block=160, echo=None):
+    """xmfax and spandsp joined by a sample pipe until both have finished (``echo``: what
+    xmfax sends comes back to it, as test_audio_calls.Echo makes it)."""
     now = 0.0
     xterm.start(now)
     while now < limit:
@@ -62,7 +63,10 @@ def run(xterm, peer, ab=None, ba=None, limit=240.0, block=160):
         assert len(xo) == len(po) == block
         now += block / 8000
         peer.receive(ab(xo) if ab else xo)
-        xterm.receive_samples(ba(po) if ba else po, now)
+        heard = ba(po) if ba else po
+        if echo is not None:
+            heard = echo(xo, heard)
+        xterm.receive_samples(heard, now)
         due = xterm.next_timer()
         if due is not None and due <= now:
             xterm.handle_timer(now)
@@ -78,13 +82,13 @@ def t30(mod, ecm):
     return T30Config(ecm=ecm, max_rate=mod.bit_rate, local_id="+1 555 0100", modems=frozenset(fams))
 
 
-def xmfax_sends(tmp_path, mod, ecm, pages, ab=None, ba=None):
+def xmfax_sends(tmp_path, mod, ecm, pages, ab=None, ba=None, echo=None):
     sess = Session(t30(mod, ecm), calling=True, pages=pages)
     xterm = AudioTerminal(sess)
     rx = str(tmp_path / "rx.tif")
     peer = sf.SpandspFax(False, rx_file=rx, ecm=ecm)
     try:
-        run(xterm, peer, ab, ba)
+        run(xterm, peer, ab, ba, echo=echo)
         st = peer.stats()
         assert sess.result.status == "success", (sess.result.reason, sess.result.detail)
         assert peer.completion == sf.T30_ERR_OK, peer.completion
@@ -100,7 +104,7 @@ def xmfax_sends(tmp_path, mod, ecm, pages, ab=None, ba=None):
         peer.close()
 
 
-def spandsp_sends(tmp_path, mod, ecm, pages, ab=None, ba=None):
+def spandsp_sends(tmp_path, mod, ecm, pages, ab=None, ba=None, echo=None):
     tx = str(tmp_path / "tx.tif")
     write_tiff(pages, tx)
     # our DIS offers mod's family (and V.27 ter); TCF above mod's rate is refused
@@ -110,7 +114,7 @@ def spandsp_sends(tmp_path, mod, ecm, pages, ab=None, ba=None):
     xterm.max_rate = mod.bit_rate
     peer = sf.SpandspFax(True, tx_file=tx, ecm=ecm)
     try:
-        run(xterm, peer, ab, ba)
+        run(xterm, peer, ab, ba, echo=echo)
         res = sess.result
         st = peer.stats()
         assert peer.completion == sf.T30_ERR_OK, peer.completion
@@ -158,3 +162,10 @@ def test_at_minus_30_dbm0(tmp_path):
     # puts both near -30 dBm0 at the receiver
     xmfax_sends(tmp_path, BEST, True, small_pages(1, seed=41), Pipe(gain_db=-17.0), Pipe(gain_db=-17.0))
     spandsp_sends(tmp_path, BEST, True, small_pages(1, seed=42), Pipe(gain_db=-17.0), Pipe(gain_db=-17.0))
+
+
+@pytest.mark.parametrize("delay_ms", [10, 50])
+def test_xmfax_hears_its_own_echo(tmp_path, delay_ms):
+    # a 2-wire line: what xmfax sends comes back 20 dB down, 10 or 50 ms later
+    xmfax_sends(tmp_path, BEST, True, small_pages(1, seed=51), echo=Echo(delay_ms))
+    spandsp_sends(tmp_path, BEST, False, small_pages(1, seed=52), echo=Echo(delay_ms))
