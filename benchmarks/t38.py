@@ -81,25 +81,20 @@ def xmfax_call(pages, *, paced: bool, ecm: bool, udptl: bool, limit: float = 600
     b = T38Terminal(Session(T30Config(ecm=ecm), calling=False, receive=True), cfg, udptl=udptl)
     to_a: deque = deque()                 # packets in flight: (arrival time, payload)
     to_b: deque = deque()
-    take_a = a.datagrams_to_send if udptl else a.packets_to_send
-    take_b = b.datagrams_to_send if udptl else b.packets_to_send
+    ends = ((a, to_a, to_b, a.datagrams_to_send if udptl else a.packets_to_send),
+            (b, to_b, to_a, b.datagrams_to_send if udptl else b.packets_to_send))
     now = 0.0
-    a.start(now)
-    b.start(now)
     packets = 0
-    # the loop is written for speed: it is timed with the engines (spandsp's is C); it ends
-    # when neither end has anything left to do (a.done and b.done are checked after)
+    for term, _, out_q, take in ends:
+        term.start(now)
+        out = take()
+        packets += len(out)
+        out_q.extend([(now + DELAY, d) for d in out])
+    # the loop is written for speed: it is timed with the engines (spandsp's is C). Each
+    # step goes to the earliest of the ends' timers and the packets' arrivals, and asks an
+    # end for packets only when it was called. It ends when neither end has anything left
+    # to do (a.done and b.done are checked after).
     while now < limit:
-        out = take_a()
-        if out:
-            packets += len(out)
-            at = now + DELAY
-            to_b.extend([(at, d) for d in out])
-        out = take_b()
-        if out:
-            packets += len(out)
-            at = now + DELAY
-            to_a.extend([(at, d) for d in out])
         nxt = a.next_timer()
         t = b.next_timer()
         if t is not None and (nxt is None or t < nxt):
@@ -112,16 +107,25 @@ def xmfax_call(pages, *, paced: bool, ecm: bool, udptl: bool, limit: float = 600
             break
         if nxt > now:
             now = nxt
-        for term, q in ((a, to_a), (b, to_b)):
-            while q and q[0][0] <= now:
-                d = q.popleft()[1]
+        for term, in_q, out_q, take in ends:
+            called = False
+            while in_q and in_q[0][0] <= now:
+                d = in_q.popleft()[1]
                 if udptl:
                     term.receive_datagram(d, now)
                 else:
                     term.receive_ifp(d[1], now, d[0])
+                called = True
             t = term.next_timer()
             if t is not None and t <= now:
                 term.handle_timer(now)
+                called = True
+            if called:
+                out = take()
+                if out:
+                    packets += len(out)
+                    at = now + DELAY
+                    out_q.extend([(at, d) for d in out])
     cpu = time.process_time() - t0
     got = b.result.received_pages
     ok = (a.done and b.done and a.result.status == "success" and len(got) == len(pages)
