@@ -124,17 +124,29 @@ def noisy(snr_db: float, seed: int = 7):
 
 
 def lowest_snr(tx: str, rx: str, rate: int, bits: np.ndarray, start: float = 36.0,
-               stop: float = 5.0, seeds: int = 3, short: bool = False) -> float | None:
-    """The lowest SNR (1 dB steps, going down from ``start``) at which ``seeds`` noise
-    realisations all give 0 errors; None if even ``start`` does not."""
-    best = None
+               stop: float = 5.0, seeds: int = 3, short: bool = False) -> tuple[float | None, list]:
+    """(the lowest SNR, 1 dB steps down from ``start``, at which ``seeds`` noise
+    realisations all give 0 errors; the SNRs above it where some did not).  The scan goes
+    on past a failing level and stops after two failing levels in a row, as a receiver
+    may fail now and then above its threshold (spandsp's short training does)."""
+    best, failed, misses = None, [], 0
     snr = start
-    while snr >= stop:
+    while snr >= stop and misses < 2:
         if any(link(tx, rx, rate, bits, noisy(snr, seed), short=short) for seed in range(seeds)):
-            break
-        best = snr
+            failed.append(snr)
+            misses += 1
+        else:
+            best = snr
+            misses = 0
         snr -= 1.0
-    return best
+    return best, [f for f in failed if best is not None and f > best]
+
+
+def snr_cell(result: tuple[float | None, list]) -> str:
+    best, above = result
+    if best is None:
+        return "-"
+    return f"{best:.0f}" + (" (fails " + ",".join(f"{f:.0f}" for f in above) + ")" if above else "")
 
 
 def speed(rate: int, seconds: int = 30) -> str:
@@ -205,7 +217,7 @@ def main() -> None:
             for rx in SIDES:
                 snr = lowest_snr(tx, rx, rate, bits, short=args.short)
                 if args.snr_only:
-                    print(f"{tx + ' -> ' + rx:22} {snr if snr is not None else '-':>7}")
+                    print(f"{tx + ' -> ' + rx:22} {snr_cell(snr):>7}")
                     continue
                 checks = [
                     link(tx, rx, rate, bits, level_dbm0=-10.0, short=args.short),
@@ -216,7 +228,7 @@ def main() -> None:
                     link(tx, rx, rate, bits, lambda x: impair.echo(x, 30.0, -20.0), short=args.short),
                 ]
                 cells = " ".join(f"{c:>8}" for c in checks[:4]) + f" {checks[4]:>7} {checks[5]:>7}"
-                print(f"{tx + ' -> ' + rx:22} {snr if snr is not None else '-':>7} {cells}")
+                print(f"{tx + ' -> ' + rx:22} {snr_cell(snr):>7} {cells}")
 
 
 if __name__ == "__main__":
