@@ -158,11 +158,10 @@ class _Source:
     interruptible = False               # may be cut short by the next command
     mutes = True                        # our receivers are deaf while it is sent
     started = False
+    done = False
 
     def take(self, n: int) -> np.ndarray:
         raise NotImplementedError
-
-    done = False
 
 
 class _Silence(_Source):
