@@ -245,3 +245,35 @@ def test_a_dead_line_ends_in_failure_not_a_hang():
     run_pair(a, b, ab=lambda x: np.zeros_like(x), ba=lambda x: np.zeros_like(x), limit=120)
     assert a.done and a.result.status == "failure"
     assert b.done and b.result.status == "failure"
+
+
+class Refusing(AudioTerminal):
+    """A receiver on a line that cannot carry more than ``max_rate``: the TCF above it
+    reaches its T.30 as ones (FTT)."""
+
+    max_rate = 14400
+
+    def _feed(self, event, now):
+        from xmfax.t30 import modem as M
+        if isinstance(event, M.DataReceived) and event.modulation.bit_rate > self.max_rate:
+            event = M.DataReceived(b"\xff" * len(event.data), event.modulation)
+        super()._feed(event, now)
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
+def test_fallback_after_ftt_retrains_long_each_time(ecm):
+    # 14400 and 12000 are refused: a DCS and a long-trained TCF at each rate, then the pages
+    # at 9600 after a short training (V.17) or at V.29 9600 without V.17
+    best = max(available_modulations(), key=lambda m: m.bit_rate)
+    pages = small_pages(2, rows=60, seed=9)
+    cfg = AudioConfig.limit_t30(T30Config(ecm=ecm))
+    s, r = Session(cfg, calling=True, pages=pages), Session(cfg, calling=False, receive=True)
+    a, b = AudioTerminal(s), Refusing(r)
+    b.max_rate = 9600
+    run_pair(a, b)
+    assert_delivered(pages, s, r, rate=9600)
+    if best.family is Family.V17:                 # 14400, 12000 refused; 9600 trained
+        assert s.result.modulation == "V.17 9600"
+        assert (s.result.fallbacks, s.result.training_attempts) == (2, 3)
+        assert b.stats.trainings == 3 + len(pages)      # three TCFs, one signal a page
+        assert b.stats.training_failures == 0     # short-trained pages after the long TCF
