@@ -320,6 +320,8 @@ struct xm_v17_rx {
     float complex last_a;
     int flips;
     int index;
+    int still_seg2;                 /* symbols after a short segment 2 that went on like it */
+    int pending;                    /* training succeeded, not said yet */
     /* Viterbi */
     float metric[8];
     uint8_t prev[DEPTH][8];
@@ -553,12 +555,18 @@ static void rx_training_done(xm_v17_rx_t *rx)
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
         rx->index = 0;
+        rx->still_seg2 = 0;
         viterbi_reset(rx);
         if (rx->long_train) {
             memcpy(rx->saved_eq, rx->q.eq, sizeof(rx->saved_eq));
             rx->trained_once = 1;
         }
-        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+        /* after a short training, said once 16 symbols show it was no long one */
+        rx->pending = 1;
+        if (rx->long_train) {
+            xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+            rx->pending = 0;
+        }
     } else {
         fail(rx);
     }
@@ -624,11 +632,32 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
             rx_training_done(rx);
         break;
     case RX_SEG4:
+        if (!rx->long_train && rx->index == rx->still_seg2 && rx->index < 16) {
+            /* a long training where a short one was expected: segment 2 goes on */
+            float complex d = y - train_point(rx->seg2[SEG2_SHORT + rx->index]);
+            if (crealf(d) * crealf(d) + cimagf(d) * cimagf(d) < 4.0f)
+                rx->still_seg2++;
+            if (rx->still_seg2 == 16) {
+                rx->long_train = 1;
+                rx->pending = 0;
+                rx->state = RX_SEG2;
+                rx->index = SEG2_SHORT + 16;
+                xm_qam_rx_set_gains(&rx->q, 0.08f, 0.1f, 0.002f, 0.01f, 0.00005f);
+                break;
+            }
+        }
+        /* fall through */
     case RX_DATA:
         xm_qam_rx_adapt(&rx->q, y, slice(rx, y), 1);
         viterbi_symbol(rx, y);
-        if (rx->state == RX_SEG4 && ++rx->index == SEG4)
-            rx->state = RX_DATA;
+        if (rx->state == RX_SEG4) {
+            if (++rx->index == 16 && rx->pending) {
+                xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+                rx->pending = 0;
+            }
+            if (rx->index == SEG4)
+                rx->state = RX_DATA;
+        }
         break;
     default:
         break;

@@ -208,3 +208,16 @@ def test_property_any_bits_come_back(rate, n, seed, block):
     _, got, events = recv(rate, send(rate, bits), block=block)
     assert TRAINING_SUCCEEDED in [e.kind for e in events]
     assert np.array_equal(got[:n], bits)
+
+
+@pytest.mark.parametrize("rate", [14400, 7200])
+def test_a_long_training_where_a_short_one_was_expected(rate):
+    # the receiver armed for a short training gets a long one: it sees segment 2 go on,
+    # trains on all of it and says so once
+    rx, _, _ = recv(rate, send(rate, data(600)))
+    rx.restart(rate, long_train=False)
+    bits = data(4000, seed=4)
+    _, got, events = recv(rate, send(rate, bits), rx=rx)
+    assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN]
+    assert events[1].bit == 0
+    assert np.array_equal(got[:len(bits)], bits)

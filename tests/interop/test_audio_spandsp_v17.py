@@ -408,3 +408,16 @@ def test_trellis_code_is_what_spandsp_sends(rate):
             s = nxt[s][c]
         else:
             pytest.fail("a changed Y0 still fits the code")
+
+
+@pytest.mark.parametrize("rate", [14400, 9600])
+def test_spandsps_long_training_where_we_expected_a_short_one(rate):
+    from xmfax.audio.v17 import TRAINING_SUCCEEDED, V17Rx
+    rx = V17Rx(rate)
+    rx.receive(av.transmit("spandsp", rate, bits(600)))
+    rx.events()
+    rx.restart(rate, long_train=False)
+    data = bits(5000, seed=10)
+    got = rx.receive(av.transmit("spandsp", rate, data))
+    assert [e.kind for e in rx.events()].count(TRAINING_SUCCEEDED) == 1
+    assert np.array_equal(got[:len(data)], data)
