@@ -172,7 +172,8 @@ def spandsp_call(exe: str, tiff: str, rxdir: str, pages, *, paced: bool, ecm: bo
     if ok:
         got = read_tiff(rx)
         ok = len(got) == len(pages) and all(np.array_equal(g, p.image) for g, p in zip(got, pages))
-    os.unlink(rx)
+    if os.path.exists(rx):
+        os.unlink(rx)
     return {"cpu": float(fields["cpu"]), "sim": float(fields["sim"]),
             "packets": int(fields["packets"]), "ok": ok}
 
