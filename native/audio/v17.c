@@ -600,7 +600,7 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
             }
         } else {
             rx->flips = 0;
-            xm_qam_rx_adapt(&rx->q, y, want, rx->trained_once && !rx->long_train);
+            xm_qam_rx_adapt(&rx->q, y, want, 0);
         }
         if (rx->state == RX_ABAB && rx->symbols > ABAB_LIMIT)
             fail(rx);
