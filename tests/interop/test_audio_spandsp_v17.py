@@ -179,6 +179,8 @@ def test_clean_line_both_ways(rate, tx, rx, short):
     ("-100 ppm", lambda x: impair.drift(x, -100.0)),
     ("tandem", impair.g711_tandem),
     ("echo 20 ms -25 dB", lambda x: impair.echo(x, 20.0, -25.0)),
+    ("+7 Hz", lambda x: impair.freq_shift(x, 7.0)),
+    ("-7 Hz", lambda x: impair.freq_shift(x, -7.0)),
 ])
 def test_impairments_both_ways(tx, rx, name, impairment):
     data = bits(6000, seed=4)
