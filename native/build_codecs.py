@@ -39,7 +39,7 @@ ffibuilder.set_source(
     sources=[os.path.relpath(os.path.join(HERE, f)) for f in ("t4_encode.c", "t4_decode.c")],
     include_dirs=[HERE],
     depends=[os.path.join(HERE, f) for f in ("t4.h", "t4_common.h", "t4_tables.h")],
-    extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-function"],
+    extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-function"],
 )
 
 if __name__ == "__main__":

@@ -197,14 +197,20 @@ static void render_packed(uint8_t *row, const int32_t *ch, int n, int width)
     const int words = (width + 63) >> 6, stride = (width + 7) >> 3;
     uint64_t acc = 0, carry = 0;        /* carry: all ones while the colour is black */
     int k = 0;                          /* the word acc gathers */
+    if (n == 0) {                       /* a white row, as most rows of a letter are */
+        memset(row, 0, (size_t)stride);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         int kt = ch[i] >> 6;
         if (kt != k) {
             uint64_t w = word_pels(acc, carry);
             put_word(row, k++, stride, w);
             carry = (uint64_t)0 - (w & 1);
-            while (k < kt)
-                put_word(row, k++, stride, carry);
+            if (kt > k) {               /* whole words of one colour (before the last) */
+                memset(row + 8 * k, (int)(carry & 0xff), (size_t)(kt - k) * 8);
+                k = kt;
+            }
             acc = 0;
         }
         acc ^= 0x8000000000000000ULL >> (ch[i] & 63);
@@ -212,8 +218,10 @@ static void render_packed(uint8_t *row, const int32_t *ch, int n, int width)
     uint64_t w = word_pels(acc, carry);
     put_word(row, k++, stride, w);
     carry = (uint64_t)0 - (w & 1);
-    while (k < words)
-        put_word(row, k++, stride, carry);
+    if (k < words) {                    /* the rest, to the end of the row */
+        memset(row + 8 * k, (int)(carry & 0xff), (size_t)(stride - 8 * k));
+        k = words;
+    }
     if (width & 7)                      /* pad bits 0, even after a black run to the edge */
         row[stride - 1] &= (uint8_t)(0xff00u >> (width & 7));
 }
@@ -342,6 +350,15 @@ static void row_done(xm_dec *d, uint8_t *row)
         start_row(d, d->codec == XM_MMR);
 }
 
+/* Four input bytes as a big-endian word, each bit-reversed first for bit order "lsb". */
+static inline uint32_t load32(const uint8_t *p, int lsb)
+{
+    if (lsb)
+        return (uint32_t)REV8[p[0]] << 24 | (uint32_t)REV8[p[1]] << 16
+               | (uint32_t)REV8[p[2]] << 8 | REV8[p[3]];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* The fast path: decode plain codes of the current row with the state in locals,
  * while at least 4 input bytes remain. It stops before anything unusual (8 zeros,
  * an invalid code, a run or element out of range), leaving that code for the
@@ -361,49 +378,56 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
     int32_t a0 = d->a0, a1 = d->a1, accum = d->accum;
 
     if (!two_d) {
-        /* one-dimensional rows (MH, MR 1-D): the same steps as below, 1-D only */
-        const uint16_t *tables[2] = { DEC_WHITE, DEC_BLACK };
-        const int shifts[2] = { 64 - DEC_WHITE_BITS, 64 - DEC_BLACK_BITS };
-        for (;;) {
-            if (nbits < 32) {
-                if (pend - p >= 4) {
-                    uint32_t w;
-                    if (lsb)
-                        w = (uint32_t)REV8[p[0]] << 24 | (uint32_t)REV8[p[1]] << 16
-                            | (uint32_t)REV8[p[2]] << 8 | REV8[p[3]];
-                    else
-                        w = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-                    acc |= (uint64_t)w << (32 - nbits);
-                    p += 4;
-                    nbits += 32;
-                } else if (nbits < NEED_BITS) {
-                    break;
-                }
-            }
-            uint16_t e = tables[colour][acc >> shifts[colour]];
-            int n = e >> 12;
-            int32_t v = e & 0xfff;
-            if ((acc >> 56) == 0 || n == 0 || a0 + accum + v > width)
-                break;
-            if (v < 64 && ncur && cur[ncur - 1] == a0 + accum + v && a0 + accum + v < width)
-                break;                          /* a zero-length run: the careful step */
-            acc <<= n;
-            nbits -= n;
-            bitpos += (uint64_t)n;
-            started = 1;
-            accum += v;
-            if (v >= 64)
-                continue;
-            int32_t pos = a0 + accum;
-            accum = 0;
-            colour ^= 1;
-            a0 = pos;
-            if (pos == width) {
-                done = 1;
-                break;
-            }
-            cur[ncur++] = pos;
+        /* one-dimensional rows (MH, MR 1-D): the same steps as below, 1-D only. White
+         * and black runs alternate, so each colour has its own copy of the step (its
+         * table fixed, no colour to look up). A zero-length run (a terminating 0 right
+         * after an element: the element is a0 then) goes to the careful step. */
+#define RUN_1D(TABLE, BITS, COLOUR)                                                    \
+        for (;;) {                                                                     \
+            if (nbits < 32) {                                                          \
+                if (pend - p >= 4) {                                                   \
+                    acc |= (uint64_t)load32(p, lsb) << (32 - nbits);                   \
+                    p += 4;                                                            \
+                    nbits += 32;                                                       \
+                } else if (nbits < NEED_BITS) {                                        \
+                    colour = COLOUR;                                                   \
+                    goto out_1d;                                                       \
+                }                                                                      \
+            }                                                                          \
+            uint16_t e = TABLE[acc >> (64 - BITS)];                                    \
+            int n = e >> 12;                                                           \
+            int32_t v = e & 0xfff, end = a0 + accum + v;                               \
+            if ((acc >> 56) == 0 || n == 0 || end > width || ((accum | v) == 0 && ncur)) { \
+                colour = COLOUR;                                                       \
+                goto out_1d;                                                           \
+            }                                                                          \
+            acc <<= n;                                                                 \
+            nbits -= n;                                                                \
+            bitpos += (uint64_t)n;                                                     \
+            started = 1;                                                               \
+            if (v >= 64) {                  /* a make-up code: the run goes on */       \
+                accum += v;                                                            \
+                continue;                                                              \
+            }                                                                          \
+            accum = 0;                                                                 \
+            a0 = end;                                                                  \
+            if (end == width) {                                                        \
+                colour = !(COLOUR);                                                    \
+                done = 1;                                                              \
+                goto out_1d;                                                           \
+            }                                                                          \
+            cur[ncur++] = end;                                                         \
+            break;                                                                     \
         }
+        if (colour)
+            goto black_1d;
+        for (;;) {
+            RUN_1D(DEC_WHITE, DEC_WHITE_BITS, 0)
+        black_1d:
+            RUN_1D(DEC_BLACK, DEC_BLACK_BITS, 1)
+        }
+#undef RUN_1D
+    out_1d:;
     }
     else for (;;) {
         if (nbits < 32) {
