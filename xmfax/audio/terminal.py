@@ -48,10 +48,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import hdlc as H
 from ..t30 import modem as M
 from ..t30.fcf import FCF, split
 from . import tones as T
+from ._c import ffi, lib, u8_in, u8_out
 from .v21 import V21Config, V21Receiver, V21Transmitter
 from .v21 import CarrierDown as V21Down
 from .v21 import FramingOK as V21Framing
@@ -73,6 +73,8 @@ TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2
 # T.4 page ends that way (it ends with RTC), and TCF is zeros. xmfax's judge of TCF
 # (xmfax.t30.tcf) counts junk that a zero octet follows, and the fading carrier makes both.
 HOLD_MS = 150
+MAX_FRAME = 2048       # octets of an HDLC frame without its FCS (an ECM frame is 4 + 256)
+_RX_FRAME = 1          # xm_rx_event.type of a frame (native/audio/hdlc.h XM_RX_FRAME)
 TURNOFF_ONES = 32
 # After our own signal ends its echo goes on for the echo path's delay (up to tens of ms on
 # a telephone line); the far end answers no sooner than 75 ms after it (T.30 §5 Note 3).
@@ -251,6 +253,58 @@ def _retrains(frame: bytes) -> bool:
     return len(frame) >= 3 and split(frame[2])[0] in (FCF.DCS, FCF.CTC)
 
 
+def _hdlc_bits(frames, preamble_flags: int, closing_flags: int) -> np.ndarray:
+    """The line bits of ``frames`` framed by the C HDLC transmitter (flags, FCS, zero-bit
+    insertion): ``preamble_flags`` flags, the frames, ``closing_flags`` flags."""
+    h = ffi.gc(lib.xm_hdlc_tx_new(MAX_FRAME, 8 * MAX_FRAME), lib.xm_hdlc_tx_free)
+    if h == ffi.NULL:
+        raise MemoryError("HDLC transmitter: cannot allocate")
+    frames = [bytes(f) for f in frames]
+    for f in frames:
+        if not 1 <= len(f) <= MAX_FRAME:
+            raise ValueError(f"an HDLC frame of {len(f)} octets (1..{MAX_FRAME})")
+    buf = np.empty(8192, np.uint8)
+    out = []
+    lib.xm_hdlc_tx_flags(h, preamble_flags)
+    i, closed = 0, False
+    while True:
+        # the transmitter's queue is bounded: queue what fits, take its bits, go on
+        while i < len(frames) and lib.xm_hdlc_tx_frame(h, frames[i], len(frames[i]), 0) == 0:
+            i += 1
+        if i == len(frames) and not closed:
+            closed = lib.xm_hdlc_tx_flags(h, closing_flags) == 0
+        n = int(lib.xm_hdlc_tx_get_bits(h, u8_out(buf), len(buf)))
+        out.append(buf[:n].copy())
+        if n < len(buf) and closed:
+            return np.concatenate(out)
+
+
+class _Deframer:
+    """The C HDLC receiver over a bit stream: (frame, fcs_ok) values as frames complete."""
+
+    CHUNK = 96       # bits put in between reads: fewer events than its 16 slots can hold
+
+    def __init__(self):
+        h = lib.xm_hdlc_rx_new(MAX_FRAME, 3)
+        if h == ffi.NULL:
+            raise MemoryError("HDLC receiver: cannot allocate")
+        self._h = ffi.gc(h, lib.xm_hdlc_rx_free)
+        self._ev = ffi.new("xm_rx_event *")
+        self._buf = ffi.new("uint8_t[]", MAX_FRAME + 2)
+
+    def feed(self, bits: np.ndarray) -> list[tuple[bytes, bool]]:
+        out = []
+        h, ev, buf = self._h, self._ev, self._buf
+        bits = np.ascontiguousarray(bits, dtype=np.uint8)
+        for k in range(0, len(bits), self.CHUNK):
+            part = bits[k:k + self.CHUNK]
+            lib.xm_hdlc_rx_put_bits(h, u8_in(part), len(part))
+            while lib.xm_hdlc_rx_next(h, ev, buf, len(buf)):
+                if ev.type == _RX_FRAME:
+                    out.append((bytes(ffi.buffer(buf, ev.len)), bool(ev.ok)))
+        return out
+
+
 def _lsb_bits(data: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bytes(data), np.uint8), bitorder="little")
 
@@ -296,7 +350,7 @@ class AudioTerminal:
         self._hs_bits = 0                    # bits delivered since the receiver's restart
         self._carry = np.zeros(0, np.uint8)  # received bits not yet a whole octet
         self._held = np.zeros(0, np.uint8)   # the last HOLD_MS of raw data bits
-        self._deframer: H.Decoder | None = None
+        self._deframer: _Deframer | None = None
         self._heard = False                  # anything recognised from the far end yet
 
     # ------------------------------------------------------------------ driver API
@@ -485,8 +539,8 @@ class AudioTerminal:
         self._check_mod(cmd.modulation)
         cfg = self.config
         flags = max(1, int(round(cfg.hs_flags_ms / 1000 * cmd.modulation.bit_rate / 8)))
-        stream = H.encode(cmd.frames, preamble_flags=flags, closing_flags=cfg.hs_closing_flags)
-        return _PskSend(cmd.modulation, _lsb_bits(stream),
+        bits = _hdlc_bits(cmd.frames, flags, cfg.hs_closing_flags)
+        return _PskSend(cmd.modulation, bits,
                         self._tx_short(cmd.modulation, cmd.short_training), cfg.hs_level_dbm0)
 
     def _tx_short(self, mod: Mod, asked: bool) -> bool:
@@ -537,7 +591,7 @@ class AudioTerminal:
         self._hs_bits = 0
         self._carry = np.zeros(0, np.uint8)
         self._held = np.zeros(0, np.uint8)
-        self._deframer = H.Decoder(H.DEFAULT_MAX_FRAME) if self._hs_kind is M.Expect.HDLC else None
+        self._deframer = _Deframer() if self._hs_kind is M.Expect.HDLC else None
 
     def _stop_hs(self, now: float | None) -> None:
         if self._hs_up and now is not None:
@@ -626,7 +680,7 @@ class AudioTerminal:
                 self._carry = np.zeros(0, np.uint8)
                 self._held = np.zeros(0, np.uint8)
                 if self._deframer is not None:
-                    self._deframer = H.Decoder(H.DEFAULT_MAX_FRAME)
+                    self._deframer = _Deframer()
                 self._feed(M.CarrierUp(self._hs_mod), now)
             elif ev.kind == TRAINING_FAILED:
                 self.stats.training_failures += 1
@@ -654,16 +708,23 @@ class AudioTerminal:
     def _hs_data(self, bits: np.ndarray, now: float) -> None:
         if not self._hs_up or not len(bits):
             return
-        if self._deframer is None:
-            # raw data: hold the last HOLD_MS back, to cut the turn-off at carrier down
-            held = np.concatenate([self._held, bits]) if len(self._held) else bits
-            keep = int(self._hs_mod.bit_rate * HOLD_MS / 1000)
-            if len(held) <= keep:
-                self._held = held
-                return
-            self._held = held[-keep:].copy()
-            bits = held[:-keep]
-        self._octets(bits, now)
+        if self._deframer is not None:       # ECM: HDLC frames at high speed
+            mod = self._hs_mod
+            for frame, ok in self._deframer.feed(bits):
+                if ok:
+                    self.stats.frames_received += 1
+                else:
+                    self.stats.frames_bad += 1
+                self._feed(M.HDLCFrame(frame, ok, mod), now)
+            return
+        # raw data: hold the last HOLD_MS back, to cut the turn-off at carrier down
+        held = np.concatenate([self._held, bits]) if len(self._held) else bits
+        keep = int(self._hs_mod.bit_rate * HOLD_MS / 1000)
+        if len(held) <= keep:
+            self._held = held
+            return
+        self._held = held[-keep:].copy()
+        self._octets(held[:-keep], now)
 
     def _octets(self, bits: np.ndarray, now: float) -> None:
         allbits = np.concatenate([self._carry, bits]) if len(self._carry) else bits
@@ -685,13 +746,4 @@ class AudioTerminal:
             self._deliver(np.packbits(pad, bitorder="little").tobytes(), now)
 
     def _deliver(self, data: bytes, now: float) -> None:
-        mod = self._hs_mod
-        if self._deframer is None:
-            self._feed(M.DataReceived(data, mod), now)
-            return
-        for fr in self._deframer.feed(data):
-            if fr.fcs_ok:
-                self.stats.frames_received += 1
-            else:
-                self.stats.frames_bad += 1
-            self._feed(M.HDLCFrame(fr.frame, fr.fcs_ok, mod), now)
+        self._feed(M.DataReceived(data, self._hs_mod), now)
