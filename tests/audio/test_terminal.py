@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from xmfax.audio import tones, v21
-from xmfax.audio.terminal import (AudioConfig, AudioTerminal, _turnoff_start,
-                                  available_modulations)
+from xmfax import hdlc as H
+from xmfax.audio.terminal import (AudioConfig, AudioTerminal, _Deframer, _hdlc_bits,
+                                  _turnoff_start, available_modulations)
 from xmfax.audio.v27ter import V27terRx, V27terTx
 from xmfax.audio.v29 import V29Rx, V29Tx
 from xmfax.t30 import modem as M
@@ -419,3 +420,30 @@ def test_any_line_gives_only_well_formed_events(expect, parts):
         elif isinstance(e, (M.HDLCFrame, M.DataReceived)):
             assert up is not None and e.modulation is up
     assert up is None                                           # every carrier ended
+
+
+# ------------------------------------------------------------------ ECM framing, C against Python
+_frame = st.binary(min_size=1, max_size=300).map(lambda b: bytes([0xFF, 0x03]) + b) | st.lists(
+    st.sampled_from([0x7E, 0xFF, 0x7D, 0x00, 0x3F, 0xFC]), min_size=3, max_size=80).map(bytes)
+
+
+@settings(max_examples=40)
+@given(frames=st.lists(_frame, min_size=1, max_size=70), pre=st.integers(1, 40),
+       post=st.integers(1, 6), split=st.integers(1, 5000))
+def test_ecm_framing_matches_the_software_hdlc(frames, pre, post, split):
+    """The C framing the terminal uses, checked both ways against xmfax.hdlc (the readable
+    reference): what one frames, the other deframes, whatever the cut of the bit stream."""
+    bits = _hdlc_bits(frames, pre, post)
+    packed = np.packbits(bits, bitorder="little").tobytes()
+    assert [(f.frame, f.fcs_ok) for f in H.decode(packed)] == [(f, True) for f in frames]
+    ref = np.unpackbits(np.frombuffer(H.encode(frames, preamble_flags=pre, closing_flags=post),
+                                      np.uint8), bitorder="little")
+    d = _Deframer()
+    got = d.feed(ref[:split]) + d.feed(ref[split:])
+    assert got == [(f, True) for f in frames]
+
+
+def test_ecm_framing_reports_a_bad_fcs():
+    ref = H.encode([b"\xff\x03\x06\x01abc"], add_fcs=False, preamble_flags=2)   # no FCS at all
+    got = _Deframer().feed(np.unpackbits(np.frombuffer(ref, np.uint8), bitorder="little"))
+    assert got == [(b"\xff\x03\x06\x01a", False)]
