@@ -338,3 +338,33 @@ def test_over_rtp_with_packet_loss_ecm_repairs_the_page():
     assert_delivered(pages, s, r)
     assert sum(x.stats.lost for x in rx) > 0
     assert s.result.retransmitted_frames > 0          # the gaps were real damage, repaired
+
+
+def test_abort_mid_call_sends_dcn_and_both_ends_finish():
+    # the operator aborts during the first page: our DCN follows the signal on the line
+    pages = small_pages(2, rows=200, seed=17)
+    cfg = AudioConfig.limit_t30(T30Config(ecm=True))
+    s, r = Session(cfg, calling=True, pages=pages), Session(cfg, calling=False, receive=True)
+    a, b = AudioTerminal(s), AudioTerminal(r)
+    now = 0.0
+    a.start(now)
+    b.start(now)
+    aborted = False
+    while not (a.done and b.done) and now < 120:
+        if not aborted and now >= 12.0:           # during the first page
+            s.abort(now, "operator")
+            aborted = True
+        xa, xb = a.samples_to_send(BLOCK, now), b.samples_to_send(BLOCK, now)
+        now += BLOCK / 8000
+        b.receive_samples(xa, now)
+        a.receive_samples(xb, now)
+        for t in (a, b):
+            due = t.next_timer()
+            if due is not None and due <= now:
+                t.handle_timer(now)
+    assert a.done and b.done and now < 60
+    assert s.result.status == "failure" and r.result.status == "failure"
+    assert s.result.reason.name == "ABORTED"
+    assert len(r.result.received_pages) < len(pages)
+    # the DCN went out (it may cross the receiver's MCF, half duplex: then T2 ends that side)
+    assert any(type(e).__name__ == "FrameSent" and e.frame.fcf.name == "DCN" for e in a.events())
