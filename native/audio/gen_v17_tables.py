@@ -9,7 +9,7 @@ not at hand, spandsp's sources may not be read):
    :func:`measure_labels` (an ideal receiver, then Gaussian elimination over GF(2) on the
    descrambler's equations for known random data);
 2. Y0 splits the points of each Y1 Y2 into the two cosets of the rate's sublattice of
-   least distance 2*sqrt(2) times the constellation's (set partitioning, V.17 §3);
+   least distance 2*sqrt(2) times the constellation's (set partitioning);
 3. the trellis: Y0 of each symbol is a function of the last three (Y0, Y1 Y2) and the
    current Y1 Y2; the minimal machine behind that table (partition refinement) has 8
    states: its next-state and Y0 tables are written out.

@@ -8,6 +8,10 @@
  * figures of V.17 were not at hand; the tests check both directions against spandsp.
  * INTEROP(spandsp): the labelling may differ from V.17's Figures 2-3 by a rotation of
  * Y1Y2 (which the differential code and a 90° invariant trellis cannot tell apart).
+ *
+ * Section numbers: only §2 (carrier, baud) is cited by number; the other citations
+ * name the part of V.17 (scrambler, signal element coding, training), whose clause
+ * numbers could not be checked here.
  */
 #include "v17.h"
 #include "dsp.h"
@@ -26,7 +30,7 @@
 #define ROLL_OFF 0.25
 #define TEP_MS 190                  /* echo protection tone, 185-200 ms */
 #define TEP_GAP_MS 20
-#define SEG1 256                    /* V.17 §6: alternations A B */
+#define SEG1 256                    /* V.17 training, segment 1: alternations A B */
 #define SEG2_LONG 2976              /* equaliser conditioning, long training */
 #define SEG2_SHORT 38               /* and short training */
 #define SEG3 64                     /* bridge (long training only) */
@@ -70,7 +74,7 @@ static void seg2_labels(uint8_t *labels, int n)
     }
 }
 
-/* ---- scrambler 1 + x^-18 + x^-23.  # V.17 §5 ---- */
+/* ---- scrambler 1 + x^-18 + x^-23.  # V.17 scrambler ---- */
 static int scramble(uint32_t *reg, int in)
 {
     int out = (in ^ (int) (*reg >> 17) ^ (int) (*reg >> 22)) & 1;
@@ -227,7 +231,7 @@ static int tx_bit(xm_v17_tx_t *tx)
 }
 
 /* Q1 Q2 differentially encoded to Y1 Y2 (Y = Y' + Q mod 4, Q1 and Y1 the low
- * bits), Y0 from the trellis encoder, Q3.. uncoded.  # V.17 §3, Table 1 */
+ * bits), Y0 from the trellis encoder, Q3.. uncoded.  # V.17 signal element coding, Table 1 */
 static float complex tx_data_symbol(xm_v17_tx_t *tx)
 {
     int q = 0;
@@ -473,7 +477,7 @@ static int traceback(const xm_v17_rx_t *rx, int steps)
     return label;
 }
 
-/* # V.17 §3: the 8-state trellis; branch metrics from the nearest point of each of
+/* # V.17 signal element coding: the 8-state trellis; branch metrics from the nearest point of each of
  * the 8 subsets Y0 Y1 Y2 */
 static void viterbi_symbol(xm_v17_rx_t *rx, float complex y)
 {

@@ -20,7 +20,7 @@ import impair  # noqa: E402
 
 RATES = (14400, 12000, 9600, 7200)
 BAUD = 2400
-SYMBOLS_LONG = 256 + 2976 + 64 + 48     # V.17 §6: segments 1-4 of the long training
+SYMBOLS_LONG = 256 + 2976 + 64 + 48     # V.17 training: segments 1-4 of the long one
 SYMBOLS_SHORT = 256 + 38 + 48
 
 

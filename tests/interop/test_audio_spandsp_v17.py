@@ -8,7 +8,7 @@
   receiver (numpy, the carrier and timing known), checked symbol by symbol against the
   rules native/audio/v17.c follows, and xmfax's training beside it;
 - the signal points and trellis code of native/audio/v17_tables.h measured again on
-  spandsp's transmitter (the way they were found: :func:`measure_labels`).  # V.17 §6
+  spandsp's transmitter (the way they were found: :func:`measure_labels`).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ DIRECTIONS = [("xmfax", "spandsp"), ("spandsp", "xmfax")]
 BAUD = 2400                       # V.17 §2
 CARRIER_HZ = 1800.0               # V.17 §2
 SPS = 8000 / BAUD
-SEG1 = 256                        # alternations; V.17 §6 (Table 2)
+SEG1 = 256                        # V.17 training, segment 1: alternations
 SEG2_LONG, SEG2_SHORT = 2976, 38  # equaliser conditioning
 SEG3 = 64                         # long training only (seen: the short one goes straight on)
 
