@@ -70,6 +70,18 @@ static void start_row(xm_dec *d, int two_d)
     d->phase = P_ROW;
 }
 
+/* Room for a row's changing elements: at most width distinct ones, plus at most width +
+ * EXTRA_ZEROS zero-length runs, plus 3 imaginary ones at the width; and one before
+ * them, below any a0, so that looking back for b1 needs no bounds check. */
+static int32_t *new_elements(int width)
+{
+    int32_t *p = malloc(sizeof(int32_t) * (size_t)(2 * width + EXTRA_ZEROS + 5));
+    if (!p)
+        return NULL;
+    p[0] = INT32_MIN;
+    return p + 1;
+}
+
 xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long max_rows,
                    int packed)
 {
@@ -86,10 +98,8 @@ xm_dec *xm_dec_new(int width, int codec, int eol, int byte_align, int lsb, long 
     d->max_rows = max_rows;
     d->packed = packed != 0;
     d->row_bytes = packed ? ((size_t)width + 7) / 8 : (size_t)width;
-    /* changing elements: at most width distinct ones, plus at most width + EXTRA_ZEROS
-     * zero-length runs, plus 3 imaginary ones at the width */
-    d->ref = malloc(sizeof(int32_t) * (size_t)(2 * width + EXTRA_ZEROS + 4));
-    d->cur = malloc(sizeof(int32_t) * (size_t)(2 * width + EXTRA_ZEROS + 4));
+    d->ref = new_elements(width);
+    d->cur = new_elements(width);
     if (!d->ref || !d->cur) {
         xm_dec_free(d);
         return NULL;
@@ -110,8 +120,10 @@ void xm_dec_free(xm_dec *d)
 {
     if (!d)
         return;
-    free(d->ref);
-    free(d->cur);
+    if (d->ref)
+        free(d->ref - 1);
+    if (d->cur)
+        free(d->cur - 1);
     free(d);
 }
 
@@ -397,7 +409,7 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
             uint16_t e = TABLE[acc >> (64 - BITS)];                                    \
             int n = e >> 12;                                                           \
             int32_t v = e & 0xfff, end = a0 + accum + v;                               \
-            if ((acc >> 56) == 0 || n == 0 || end > width || ((accum | v) == 0 && ncur)) { \
+            if (n == 0 || end > width || ((accum | v) == 0 && ncur)) {                  \
                 colour = COLOUR;                                                       \
                 goto out_1d;                                                           \
             }                                                                          \
@@ -445,14 +457,14 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
                 break;
             }
         }
-        if ((acc >> 56) == 0)
-            break;
-        if (!two_d || hstage) {
+        /* (no code starts with 8 zeros: the tables give n = 0 for them, and the careful
+         * step counts the zeros) */
+        if (hstage) {
             uint16_t e = colour ? DEC_BLACK[acc >> (64 - DEC_BLACK_BITS)]
                                 : DEC_WHITE[acc >> (64 - DEC_WHITE_BITS)];
             int n = e >> 12;
             int32_t v = e & 0xfff;
-            int32_t base = !two_d ? a0 : hstage == 1 ? (a0 < 0 ? 0 : a0) : a1;
+            int32_t base = hstage == 1 ? (a0 < 0 ? 0 : a0) : a1;
             if (n == 0 || base + accum + v > width)
                 break;
             if (v < 64 && ncur && cur[ncur - 1] == base + accum + v && base + accum + v < width)
@@ -469,7 +481,7 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
             if (pos < width)
                 cur[ncur++] = pos;
             colour ^= 1;
-            if (!two_d || hstage == 2) {
+            if (hstage == 2) {
                 a0 = pos;
                 hstage = 0;
                 if (pos == width) {
@@ -487,7 +499,7 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
                 break;
             int bi = after_pass;
             if (coded) {
-                while (ib > 0 && ref[ib - 1] > a0)
+                while (ref[ib - 1] > a0)        /* ref[-1] is INT32_MIN */
                     ib--;
                 while (ref[ib] <= a0)
                     ib++;
@@ -498,8 +510,10 @@ static int fast_codes(xm_dec *d, const uint8_t **pp, const uint8_t *pend)
             int32_t b1 = ref[bi];
             if (mode >= 3) {                    /* vertical */
                 int32_t x = b1 + (mode - 6);
-                if (x < (a0 > 0 ? a0 : 0) || x > width || (x < width && ncur && cur[ncur - 1] == x))
-                    break;                      /* out of range, or a zero-length run */
+                /* a1 in a0 + 1 .. width (a0 >= -1); a1 = a0 (maybe a zero-length run) and
+                 * out of range are for the careful step */
+                if ((uint32_t)(x - a0 - 1) >= (uint32_t)(width - a0))
+                    break;
                 if (x < width)
                     cur[ncur++] = x;
                 colour ^= 1;
