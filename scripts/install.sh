@@ -12,7 +12,7 @@ with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
 pkgs=(python3 python3-pip python3-dev gcc fonts-dejavu-core)
-[ $with_tests = 1 ] && pkgs+=(libtiff-tools libspandsp2 libspandsp-dev poppler-utils ghostscript
+[ $with_tests = 1 ] && pkgs+=(libtiff-tools libtiff-dev libspandsp2 libspandsp-dev poppler-utils ghostscript
                               iaxmodem efax iproute2 util-linux
                               sip-tester kamailio baresip-core sipsak)
 

@@ -132,3 +132,13 @@ def test_property_packed_round_trip(h, w, density, seed, codec, k, bit_order, ch
     res = dec.finish()
     assert res.image.shape == (h, (w + 7) // 8) and np.array_equal(res.image, packed)
     assert res.bad_rows == 0
+
+
+def test_no_code_starts_with_eight_zeros():
+    """The C decoder's fast path leaves a code to its careful step when the lookup table
+    says no code starts with the next bits, and relies on that for 8 zeros (an EOL, or
+    garbage): true of every run and mode code of T.4 / T.6."""
+    from xmfax.codecs import _tables as T
+    codes = [*T.run_codes(T.WHITE).values(), *T.run_codes(T.BLACK).values(), T.MODE_PASS,
+             T.MODE_HORIZONTAL, *T.MODE_VERTICAL.values(), T.MODE_EXTENSION]
+    assert codes and all(not c.startswith("0" * 8) for c in codes)
