@@ -38,6 +38,9 @@
 #define FLUSH_SYMBOLS 48
 #define QUEUE_BITS 65536
 #define SEG2_HISTORY 0x51322Au      /* the 23 bits before segment 2, newest lowest */
+#define LOST_DROP 0.0630957f        /* -12 dB: the signal has ended (as V.29's receiver) */
+#define LOST_HOLD 320               /* samples (40 ms) under it first: a lost RTP packet
+                                     * (20 ms of silence) is ridden through */
 
 /* the four training points, in the units of the tables */
 static const float complex PT_A = -6.0f - 2.0f * I, PT_B = 2.0f - 6.0f * I;
@@ -326,6 +329,10 @@ struct xm_v17_rx {
     int index;
     int still_seg2;                 /* symbols after a short segment 2 that went on like it */
     int pending;                    /* training succeeded, not said yet */
+    float lost_level;               /* mean square under which the signal has ended */
+    int low;                        /* samples in a row under it */
+    int latched;                    /* ended by level: no new carrier until silence or a
+                                     * signal 6 dB under the last one's training level */
     /* Viterbi */
     float metric[8];
     uint8_t prev[DEPTH][8];
@@ -560,6 +567,7 @@ static void rx_training_done(xm_v17_rx_t *rx)
         rx->failed = 0;
         rx->index = 0;
         rx->still_seg2 = 0;
+        rx->lost_level = rx->cd.level * LOST_DROP;
         viterbi_reset(rx);
         if (rx->long_train) {
             memcpy(rx->saved_eq, rx->q.eq, sizeof(rx->saved_eq));
@@ -713,10 +721,27 @@ int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
     rx->out_max = max;
     for (int i = 0; i < n; i++) {
         int c = xm_cd_sample(&rx->cd, (float) amp[i]);
+        if (rx->latched) {
+            if (rx->cd.level < rx->cd.off_ms || rx->cd.level > 4.0f * rx->lost_level)
+                rx->latched = 0;
+            else if (c > 0) {
+                rx->cd.present = 0;     /* the tail or the noise after the signal */
+                c = 0;
+            }
+        }
+        int in_data = rx->state == RX_DATA || rx->state == RX_SEG4;
+        rx->low = (in_data && rx->cd.level < rx->lost_level) ? rx->low + 1 : 0;
         if (c > 0) {
             rx_carrier_up(rx);
-        } else if (c < 0) {
-            if (rx->state == RX_DATA || rx->state == RX_SEG4)
+        } else if (c < 0 || rx->low >= LOST_HOLD) {
+            /* off below the cut-off, or (in data) 12 dB under the level the training
+             * came at for 40 ms: the transmitter has stopped, the rest is its filters'
+             * tail or the line's noise */
+            if (c == 0)
+                rx->latched = 1;
+            rx->cd.present = 0;
+            rx->low = 0;
+            if (in_data)
                 viterbi_flush(rx);
             else if (rx->state != RX_IDLE && !rx->failed)
                 /* the carrier ended before the training did */

@@ -221,3 +221,34 @@ def test_a_long_training_where_a_short_one_was_expected(rate):
     assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN]
     assert events[1].bit == 0
     assert np.array_equal(got[:len(bits)], bits)
+
+
+def test_the_end_of_a_signal_in_noise_louder_than_the_cut_off():
+    # noise 25 dB under a -13 dBm0 signal (-38 dBm0) goes on after it: the carrier is
+    # down once the line is 12 dB under its training level for 40 ms, once, and the next signal
+    # through the same noise is heard
+    a, b = data(6000, seed=21), data(6000, seed=22)
+    gap = np.zeros(8000, np.int16)
+    x = np.concatenate([send(14400, a, level=-13.0), gap, send(14400, b, level=-13.0), gap])
+    y = impair.with_snr(x, 25.0, rng=4, ref=x[np.abs(x) > 0])
+    _, got, events = recv(14400, y)
+    kinds = [e.kind for e in events]
+    assert kinds == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN] * 2
+    assert impair.bit_errors(a, got[:events[2].bit])[0] == 0
+    # the turn-off (48 symbols) and 40 ms of the noise after it, not seconds of noise
+    assert events[2].bit - len(a) < 1500
+    second = events[4].bit
+    assert np.array_equal(got[second:second + len(b)], b)
+
+
+def test_a_lost_packet_is_ridden_through():
+    # 20 ms of silence in the data (a lost RTP packet, no concealment): the carrier stays
+    # up, the bits around the gap come through, the gap's own are lost
+    bits = data(12000, seed=23)
+    x = send(14400, bits, level=-13.0)
+    cut = 8000 * 2
+    x[cut:cut + 160] = 0
+    _, got, events = recv(14400, x)
+    assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN]
+    assert np.array_equal(got[:2000], bits[:2000])
+    assert np.array_equal(got[len(bits) - 2000:len(bits)], bits[-2000:])
