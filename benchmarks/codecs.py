@@ -102,9 +102,12 @@ class Harness:
         except (OSError, subprocess.CalledProcessError):
             pass
         self.exe = os.path.join(tmp, "libtiff_harness")
-        res = subprocess.run([cc, "-O2", "-std=c99", "-o", self.exe,
-                              str(HERE / "libtiff_harness.c"), *flags],
-                             capture_output=True, text=True)
+        try:
+            res = subprocess.run([cc, "-O2", "-std=c99", "-o", self.exe,
+                                  str(HERE / "libtiff_harness.c"), *flags],
+                                 capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"cannot run the C compiler {cc}: {exc}") from exc
         if res.returncode:
             raise RuntimeError("cannot build the libtiff harness (libtiff-dev missing?): "
                                + (res.stderr.strip().splitlines() or ["?"])[-1])

@@ -159,8 +159,11 @@ class Decoder:
                 elif n * 2 < cap:
                     # far fewer rows than room (a whole page decodes into room for 4096
                     # rows): give the rest back in place rather than copy the rows
-                    out.resize((n, width), refcheck=False)
-                    pieces.append(out)
+                    try:
+                        out.resize((n, width), refcheck=False)
+                        pieces.append(out)
+                    except ValueError:      # still exported somewhere: copy instead
+                        pieces.append(out[:n].copy())
                 else:
                     pieces.append(out[:n])
             if status != _OUT_FULL:
