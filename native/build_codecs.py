@@ -36,7 +36,7 @@ ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "xmfax._native",
     '#include "t4.h"\n',
-    sources=[os.path.relpath(os.path.join(HERE, f)) for f in ("t4_encode.c", "t4_decode.c")],
+    sources=[os.path.relpath(os.path.join(HERE, f)) for f in ("t4_encode.c", "t4_decode.c", "t4_paint.c")],
     include_dirs=[HERE],
     depends=[os.path.join(HERE, f) for f in ("t4.h", "t4_common.h", "t4_tables.h")],
     extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-function"],

@@ -9,6 +9,11 @@
 
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define XM_FAST_SCAN 1
+/* t4_paint.c: a decoded row from its n changing elements ch[0..n) (ch[n] = width):
+ * width bytes of 0/1, or (width + 7) / 8 bytes of packed bits, MSB first, pad bits 0. */
+void xm_paint_bytes(uint8_t *row, const int32_t *ch, int n, int width);
+void xm_paint_packed(uint8_t *row, const int32_t *ch, int n, int width);
+
 #endif
 
 #define XM_ONES 0x0101010101010101ULL
@@ -25,6 +30,11 @@ static inline int find_nonzero(const uint8_t *row, int pos, int width)
             return pos + (__builtin_ctzll(w) >> 3);
         pos += 8;
     }
+/* t4_paint.c: a decoded row from its n changing elements ch[0..n) (ch[n] = width):
+ * width bytes of 0/1, or (width + 7) / 8 bytes of packed bits, MSB first, pad bits 0. */
+void xm_paint_bytes(uint8_t *row, const int32_t *ch, int n, int width);
+void xm_paint_packed(uint8_t *row, const int32_t *ch, int n, int width);
+
 #endif
     while (pos < width && !row[pos])
         pos++;
@@ -44,10 +54,20 @@ static inline int find_zero(const uint8_t *row, int pos, int width)
             return pos + (__builtin_ctzll(z) >> 3);
         pos += 8;
     }
+/* t4_paint.c: a decoded row from its n changing elements ch[0..n) (ch[n] = width):
+ * width bytes of 0/1, or (width + 7) / 8 bytes of packed bits, MSB first, pad bits 0. */
+void xm_paint_bytes(uint8_t *row, const int32_t *ch, int n, int width);
+void xm_paint_packed(uint8_t *row, const int32_t *ch, int n, int width);
+
 #endif
     while (pos < width && row[pos])
         pos++;
     return pos;
 }
+
+/* t4_paint.c: a decoded row from its n changing elements ch[0..n) (ch[n] = width):
+ * width bytes of 0/1, or (width + 7) / 8 bytes of packed bits, MSB first, pad bits 0. */
+void xm_paint_bytes(uint8_t *row, const int32_t *ch, int n, int width);
+void xm_paint_packed(uint8_t *row, const int32_t *ch, int n, int width);
 
 #endif
