@@ -188,10 +188,11 @@ def mod_call(mod: Modulation, ecm: bool, ab=None, ba=None, pages=None):
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["ecm-off", "ecm-on"])
-@pytest.mark.parametrize("mod", [Modulation.V29_9600, Modulation.V27TER_4800], ids=str)
+@pytest.mark.parametrize("mod", [Modulation.V17_14400, Modulation.V17_7200, Modulation.V29_9600,
+                                 Modulation.V27TER_4800], ids=str)
 def test_noise_25db_snr(mod, ecm):
     # white noise at -38 dBm0, above T.30's -43 dBm0 cut-off: the receivers must still see
-    # each carrier end (V.17's receiver does not yet: see docs/audio.md)
+    # each carrier end
     pages, s, r, *_ = mod_call(mod, ecm, ab=Pipe(snr_db=25, seed=1), ba=Pipe(snr_db=25, seed=2))
     assert_delivered(pages, s, r, rate=mod.bit_rate)
 
