@@ -21,8 +21,10 @@ memory behind TIFFClientOpen (no file I/O), and the harness times its own calls 
 clock_gettime(CLOCK_PROCESS_CPUTIME_ID). xmfax is timed with time.process_time around
 one public-API call (argument checks, the Python wrapper and the output array included).
 Every figure is the median of --runs single-call timings (process CPU time, taken in this
-one run, xmfax and libtiff alternating in 3 rounds per page and codec); ratio = libtiff's time / xmfax's (> 1: xmfax is faster). The last lines give the
-median of the per-page ratios.
+one run, xmfax and libtiff alternating in 3 rounds per page and codec); ratio = libtiff's
+time / xmfax's (> 1: xmfax is faster). The last lines give the median of the per-page
+ratios. The process runs with OPENBLAS_NUM_THREADS=1 (unless set): numpy's idle BLAS
+threads would otherwise add to xmfax's process CPU time.
 
 Usage: python benchmarks/codecs.py [--runs N] [--pages itu1,dither] [--python]
 """
@@ -112,7 +114,8 @@ class Harness:
             raise RuntimeError("cannot build the libtiff harness (libtiff-dev missing?): "
                                + (res.stderr.strip().splitlines() or ["?"])[-1])
 
-    def run(self, mode: str, codec: str, rows: int, data: bytes, runs: int) -> tuple[list[float], bytes]:
+    def run(self, mode: str, codec: str, rows: int, data: bytes,
+            runs: int) -> tuple[list[float], bytes]:
         """CPU seconds of each of `runs` timed calls, and the last call's output."""
         src, dst = os.path.join(self.tmp, "in"), os.path.join(self.tmp, "out")
         Path(src).write_bytes(data)
@@ -206,16 +209,16 @@ def main() -> None:
                             times.setdefault(("tiff", fmt, op), []).extend(got_times)
                 med = {key: statistics.median(v) * 1e3 for key, v in times.items()}
                 nan = float("nan")
-                rec_p = dict(page=name, codec=codec, bytes=len(data), same="-",
-                             xe=med["xm", "packed", "e"], xd=med["xm", "packed", "d"],
-                             te=med.get(("tiff", "packed", "e"), nan), td=med.get(("tiff", "packed", "d"), nan))
-                rec_b = dict(page=name, codec=codec, bytes=len(data), same="-",
-                             xe=med["xm", "bytes", "e"], xd=med["xm", "bytes", "d"],
-                             te=med.get(("tiff", "bytes", "e"), nan), td=med.get(("tiff", "bytes", "d"), nan))
+                rec_p, rec_b = ({"page": name, "codec": codec, "bytes": len(data), "same": "-",
+                                 "xe": med["xm", fmt, "e"], "xd": med["xm", fmt, "d"],
+                                 "te": med.get(("tiff", fmt, "e"), nan),
+                                 "td": med.get(("tiff", fmt, "d"), nan)}
+                                for fmt in ("packed", "bytes"))
                 if tiff:
                     for rec, fmt in ((rec_p, "packed"), (rec_b, "bytes")):
                         pels = fmt_in[fmt].view(np.uint8).tobytes()
-                        rec["same"] = "yes" if outs[fmt, "e"] == data and outs[fmt, "d"] == pels else "NO"
+                        same = outs[fmt, "e"] == data and outs[fmt, "d"] == pels
+                        rec["same"] = "yes" if same else "NO"
                 if args.python:
                     for rec, fmt in ((rec_p, True), (rec_b, False)):
                         src = packed if fmt else img

@@ -33,8 +33,8 @@ import numpy as np
 from ..errors import CodecError
 
 __all__ = [
-    "encode", "decode", "packed_rows", "StreamEncoder", "StreamDecoder", "RowCounter", "DecodeResult",
-    "backend", "available_backends", "CODECS", "MAX_WIDTH", "DEFAULT_MAX_ROWS",
+    "encode", "decode", "packed_rows", "StreamEncoder", "StreamDecoder", "RowCounter",
+    "DecodeResult", "backend", "available_backends", "CODECS", "MAX_WIDTH", "DEFAULT_MAX_ROWS",
 ]
 
 CODECS = ("mh", "mr", "mmr")
@@ -175,7 +175,8 @@ def packed_rows(image: Any, width: int | None) -> tuple[Any, int]:
             raise CodecError(f"{len(buf)} bytes is not a whole number of {stride}-byte rows")
         return buf, len(buf) // stride
     if not isinstance(image, np.ndarray):
-        raise CodecError(f"packed rows are bytes or a numpy uint8 array, not {type(image).__name__}")
+        raise CodecError("packed rows are bytes or a numpy uint8 array, "
+                         f"not {type(image).__name__}")
     if image.dtype != np.uint8 or image.ndim != 2 or image.shape[1] != stride:
         raise CodecError(f"packed rows of width {width} are uint8 (rows, {stride}), "
                          f"not {image.dtype} {image.shape}")
@@ -298,9 +299,10 @@ def _has_eol(bits_head: str) -> bool | None:
 
 class StreamDecoder:
     """Decode a stream as it arrives: ``feed(chunk)`` returns the rows it completed
-    (bool (n, width), or with ``packed=True`` uint8 (n, (width + 7) // 8)); ``finish()`` ends the input and returns a DecodeResult whose
-    stats cover the whole stream and whose ``image`` holds the rows finish() completed,
-    or every row of the page if ``keep=True``.
+    (bool (n, width), or with ``packed=True`` uint8 (n, (width + 7) // 8));
+    ``finish()`` ends the input and returns a DecodeResult whose stats cover the whole
+    stream and whose ``image`` holds the rows finish() completed, or every row of the
+    page if ``keep=True``.
 
     ``rows``, ``bad_rows``, ``max_consecutive_bad_rows``, ``garbled_fill_rows``, ``end``,
     ``error``, ``error_position`` and ``first_bad_row`` are readable at any time (``end``
@@ -349,6 +351,7 @@ class StreamDecoder:
             self._head = bytes(self._head) + bytes(chunk) if len(self._head) else chunk
             self._detect(False)
             if self._dec is None:
+                self._head = bytes(self._head)      # kept: not the caller's buffer
                 if self.packed:
                     return np.zeros((0, (self.width + 7) // 8), dtype=np.uint8)
                 return np.zeros((0, self.width), dtype=bool)
@@ -366,7 +369,8 @@ class StreamDecoder:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise CodecError(f"data must be bytes, not {type(data).__name__}")
         if self._dec is None:
-            self._head = bytes(self._head) + bytes(data) if len(self._head) else data  # no page copy
+            # (the page itself is not copied)
+            self._head = bytes(self._head) + bytes(data) if len(self._head) else data
             self._detect(True)
             data, self._head = self._head, b""
         self._finished = True
