@@ -271,9 +271,12 @@ class _Observed:
 
 def parse_via(via: str) -> tuple[str, str]:
     """``"t38://..."`` -> ("t38", via); ``"class1:/dev/ttyS0"`` -> ("class1", "/dev/ttyS0");
-    ``"sip:NUMBER@HOST"`` (to call) and ``"sip://HOST:PORT"`` (to listen) -> ("sip", via)."""
+    ``"sip:NUMBER@HOST"`` (to call) and ``"sip://HOST:PORT"`` (to listen) -> ("sip", via);
+    ``"rtp://..."`` (audio fax over G.711 RTP) -> ("rtp", via)."""
     if via.startswith("t38://"):
         return "t38", via
+    if via.startswith("rtp://"):
+        return "rtp", via
     if via.startswith("sip:"):
         return "sip", via
     if via.startswith("class1:"):
@@ -281,8 +284,8 @@ def parse_via(via: str) -> tuple[str, str]:
         if not port:
             raise ValueError(f"no port in {via!r}: class1:/dev/ttyUSB0, class1:rfc2217://host:port ...")
         return "class1", port
-    raise ValueError(f"unknown transport in {via!r}: use t38://HOST:PORT, sip:NUMBER@HOST, sip://HOST:PORT "
-                     "or class1:PORT")
+    raise ValueError(f"unknown transport in {via!r}: use t38://HOST:PORT, rtp://HOST:PORT, sip:NUMBER@HOST, "
+                     "sip://HOST:PORT or class1:PORT")
 
 
 def load_documents(documents: Iterable[Any], *, resolution: str = "fine", paper: str = "auto",
@@ -359,6 +362,15 @@ async def _run_t38(session: Any, via: str, *, answering: bool, realtime: bool, t
                                   max_duration=max_duration, on_ready=on_ready, sock=sock)
 
 
+async def _run_rtp(session: Any, via: str, *, answering: bool, local_override: tuple[str, int] | None = None,
+                   remote_override: tuple[str, int] | None = None, max_duration: float, sock: Any = None) -> Any:
+    from .drivers import audio_rtp, rtp
+
+    local, remote, config = rtp.parse_rtp_url(via, listen=answering)
+    return await audio_rtp.run_audio_call(session, local_override or local, remote_override or remote, config,
+                                          max_duration=max_duration, sock=sock)
+
+
 # --------------------------------------------------------------------------- send
 async def send(documents: Any, *, via: str, to: str | None = None, local_id: str | None = None,
                header: Any = None, cover: Any = None, resolution: str = "fine", paper: str = "auto",
@@ -369,7 +381,8 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
                sip: dict | None = None, credentials: Any = None) -> FaxResult:
     """Send ``documents`` (paths, bytes, file objects or Pages) as one fax; return its record.
 
-    ``via``: ``"t38://HOST:PORT[?local=HOST:PORT]"``, ``"class1:PORT"`` (``to`` is the
+    ``via``: ``"t38://HOST:PORT[?local=HOST:PORT]"``, ``"rtp://HOST:PORT[?local=HOST:PORT][&law=pcma]"``
+    (audio fax over G.711 RTP), ``"class1:PORT"`` (``to`` is the
     number to dial) or ``"sip:NUMBER@HOST[:PORT][;transport=tcp]"`` (T.38 over a SIP
     call: ``sip`` holds UAConfig options such as ``{"offer": "t38"}``; ``credentials``
     default to :func:`xmfax.sip.auth.load_credentials`, the environment). ``retries``: further attempts after a retryable failure (busy, no
@@ -393,6 +406,9 @@ async def send(documents: Any, *, via: str, to: str | None = None, local_id: str
         sip_driver.parse_sip_target(via)
         sip = sip_driver.ua_options(sip)
         credentials = credentials if credentials is not None else load_credentials()
+    if transport == "rtp":
+        from .drivers import rtp as rtp_driver
+        rtp_driver.parse_rtp_url(via)                # a bad rtp:// URL: ValueError now, not after rendering
     local_id = local_id or ""
     pages = await asyncio.to_thread(load_documents, documents, resolution=resolution, paper=paper,
                                     header=header, cover=cover, local_id=local_id, password=password,
@@ -428,6 +444,9 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
                      realtime: bool, t38: Any, max_duration: float, class1: Any) -> FaxResult:
     if transport == "t38" and t38 is not None:
         config = t38.limit_t30(config)      # never offer a rate above the agreed T38MaxBitRate
+    if transport == "rtp":
+        from .drivers import audio_rtp
+        config = audio_rtp.limit_t30(config)    # only the modems xmfax.audio has
     session = _Observed(Session(config, calling=True, pages=pages, now=0.0),
                         lambda ev: dispatcher.put(on_event, ev))
     wall_start = time.time()
@@ -436,6 +455,8 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
         if transport == "t38":
             t30 = await _run_t38(session, via, answering=False, realtime=realtime, t38=t38,
                                  max_duration=max_duration)
+        elif transport == "rtp":
+            t30 = await _run_rtp(session, via, answering=False, max_duration=max_duration)
         else:
             t30 = await asyncio.to_thread(_class1_send, address, to, session, class1, max_duration)
     except _DialFailed as exc:
@@ -451,8 +472,8 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
 
 def _failure_reason(exc: BaseException, transport: str) -> str:
     """The record's reason for a call the driver ended with ``exc``: over T.38 a
-    DriverTimeoutError is the call's ``max_duration`` running out."""
-    if transport == "t38" and isinstance(exc, DriverTimeoutError):
+    DriverTimeoutError is the call's ``max_duration`` running out (and over RTP audio)."""
+    if transport in ("t38", "rtp") and isinstance(exc, DriverTimeoutError):
         return "timeout"
     return "driver_error"
 
@@ -541,7 +562,10 @@ class Receiver:
                 self.sip_options["registrar"] = register
             if credentials is None:
                 self.credentials = load_credentials()
-        elif register or sip:
+        elif self.transport == "rtp":
+            from .drivers import rtp as rtp_driver
+            rtp_driver.parse_rtp_url(via, listen=True)     # ValueError now, not later
+        if self.transport != "sip" and (register or sip):
             raise ValueError(f"register= and sip= are for sip:// receivers, not {via!r}")
         for f in formats:
             if f not in ("tiff", "pdf"):
@@ -623,17 +647,24 @@ class Receiver:
         call = Call(via=self.via, transport=self.transport)
         remote = None
         driver = None
-        if self.transport == "t38":
-            from .drivers import t38_udp
+        if self.transport in ("t38", "rtp"):
+            from .drivers import audio_rtp, rtp, t38_udp
 
-            local, remote = t38_udp.parse_t38_url(self.via, listen=True)
+            if self.transport == "t38":
+                local, remote = t38_udp.parse_t38_url(self.via, listen=True)
+            else:
+                local, remote, rtp_config = rtp.parse_rtp_url(self.via, listen=True)
             if self.local_address is not None:
                 local = self.local_address          # keep the port we were given (port 0)
             if remote is None:
                 # the port stays open (held) while on_call decides: a caller's datagrams
                 # then queue for the call instead of drawing ICMP port-unreachable
-                got = await t38_udp.wait_for_caller(local, self._stop, self._bound, self._rejected,
-                                                    keep_socket=True)
+                if self.transport == "t38":
+                    got = await t38_udp.wait_for_caller(local, self._stop, self._bound, self._rejected,
+                                                        keep_socket=True)
+                else:
+                    got = await audio_rtp.wait_for_caller(local, self._stop, self._bound, self._rejected,
+                                                          rtp_config)
                 if got is None:
                     return None
                 remote, self._held_sock = got
@@ -665,6 +696,9 @@ class Receiver:
                                         ended_at=_record.utc_iso(time.time()), **common)
 
         limits = self.t38 if self.transport == "t38" else None
+        if self.transport == "rtp":
+            from .audio.terminal import AudioConfig
+            limits = AudioConfig()                  # its limit_t30: only the modems xmfax.audio has
         return await self._serve(call, decision, dispatcher, wall_start, common, refuse=refuse,
                                  run=lambda make: self._run_session(make(limits), driver, remote, wall_start, common))
 
@@ -743,6 +777,10 @@ class Receiver:
                 t30 = await _run_t38(session, self.via, answering=True, realtime=self.realtime,
                                      t38=self.t38, local_override=self.local_address, remote_override=remote,
                                      max_duration=self.max_duration, sock=sock)
+            elif self.transport == "rtp":
+                sock, self._held_sock = self._held_sock, None       # run_audio_call owns it now
+                t30 = await _run_rtp(session, self.via, answering=True, local_override=self.local_address,
+                                     remote_override=remote, max_duration=self.max_duration, sock=sock)
             else:
                 t30 = await asyncio.to_thread(_class1_answer, driver, session, self.max_duration)
             return _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,

@@ -13,12 +13,14 @@ from ._common import Progress, add_line_options, check_sip, class1_options, repo
 def register(sub) -> None:
     p = sub.add_parser(
         "receive", help="answer calls and write each fax to a folder",
-        description="Answer calls on a T.38 address or a Class 1 modem. Each fax is written to DIR as "
+        description="Answer calls on a T.38 or RTP address, over SIP, or on a Class 1 modem. Each fax is written to DIR as "
         "a TIFF Class F file (and/or PDF) with its JSON record beside it; each page is on disk "
         "before the sender is told it arrived, so a call that fails part-way still leaves the "
         "pages received, and a page that cannot be stored (disk full) fails the call. "
         "--via t38://HOST:PORT listens there and answers whoever sends first; "
         "t38://HOST:PORT?remote=HOST:PORT also sends first to that address. "
+        "--via rtp://HOST:PORT[?remote=HOST:PORT][&law=pcma] does the same for an audio fax (fax modems) "
+        "over G.711 RTP. "
         "--via sip://HOST:PORT[;transport=tcp] answers SIP calls there (many at once), T.38 offered "
         "directly or after a re-INVITE; --register sip:USER@REGISTRAR registers there "
         "(credentials from XMFAX_SIP_USERNAME/XMFAX_SIP_PASSWORD or XMFAX_SIP_CREDENTIALS=FILE). "
@@ -27,7 +29,8 @@ def register(sub) -> None:
         "Exit status: with --once 0 a fax was received, 1 not; 3 DIR is not a folder it can "
         "write in, the port is in use, or the SIP registration failed.")
     p.add_argument("--via", required=True, metavar="URL",
-                   help="t38://HOST:PORT[?remote=HOST:PORT], sip://HOST:PORT[;transport=tcp] or class1:PORT")
+                   help="t38://HOST:PORT[?remote=HOST:PORT], rtp://HOST:PORT[?remote=HOST:PORT], "
+                   "sip://HOST:PORT[;transport=tcp] or class1:PORT")
     p.add_argument("--register", metavar="SIP_URI", help="SIP: register at this address of record "
                    "(sip:USER@REGISTRAR[:PORT]) and keep the registration fresh")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for received faxes")
@@ -60,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
             async def announce() -> None:
                 address = await receiver.ready()
                 where = args.via
-                if receiver.transport == "t38" and address:
-                    where = f"t38://{address[0]}:{address[1]}"
+                if receiver.transport in ("t38", "rtp") and address:
+                    where = f"{receiver.transport}://{address[0]}:{address[1]}"
                 elif receiver.transport == "sip" and address:
                     tcp = ";transport=tcp" if "transport=tcp" in args.via.lower() else ""
                     host = f"[{address[0]}]" if ":" in address[0] else address[0]

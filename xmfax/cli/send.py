@@ -12,16 +12,18 @@ from ._common import RESOLUTIONS, Progress, add_line_options, check_sip, class1_
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "send", help="send documents as a fax (T.38 or a Class 1 modem)",
+        "send", help="send documents as a fax (T.38, G.711 RTP audio or a Class 1 modem)",
         description="Send one fax made of DOCUMENTs (PDF, TIFF, images, text). "
         "--via t38://HOST:PORT[?local=HOST:PORT] sends over T.38/UDPTL; "
+        "--via rtp://HOST:PORT[?local=HOST:PORT][&law=pcma] sends as audio (fax modems) over G.711 RTP; "
         "--via class1:PORT --to NUMBER dials through a Class 1 modem; "
         "--via sip:NUMBER@HOST[:PORT][;transport=tcp] places a SIP call and sends over T.38 "
         "(SIP credentials from XMFAX_SIP_USERNAME/XMFAX_SIP_PASSWORD or XMFAX_SIP_CREDENTIALS=FILE). "
         "Exit status: 0 the fax was delivered, 1 it was not, 2 usage, 3 unreadable document.")
     p.add_argument("documents", nargs="+", metavar="DOCUMENT")
     p.add_argument("--via", required=True, metavar="URL",
-                   help="t38://HOST:PORT[?local=HOST:PORT], sip:NUMBER@HOST[:PORT][;transport=tcp] or class1:PORT")
+                   help="t38://HOST:PORT[?local=HOST:PORT], rtp://HOST:PORT[?local=HOST:PORT], "
+                   "sip:NUMBER@HOST[:PORT][;transport=tcp] or class1:PORT")
     p.add_argument("--sip-offer", default="audio", choices=["audio", "t38"],
                    help="SIP: offer G.711 audio first and switch to T.38 (default, as fax gateways do), "
                    "or offer T.38 directly (re-offered as audio if refused)")
