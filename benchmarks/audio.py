@@ -181,6 +181,15 @@ def calls_table(pages, what: str, runs: int) -> None:
           "calls/core: line time / CPU time")
 
 
+GROUPS = (  # (label, a fragment of the path, or of a C builtin's name)
+    ("C modems and HDLC (xmfax._modems)", "xmfax._modems"),
+    ("C codecs (xmfax._native)", "xmfax._native"),
+    ("xmfax/audio (Python)", "xmfax/audio/"),
+    ("T.30 and codecs (Python)", "xmfax/t30/"),
+    ("T.30 and codecs (Python)", "xmfax/codecs/"),
+)
+
+
 def profile_table(pages, ecm: bool = True, top: int = 10) -> None:
     """cProfile of one xmfax call: the top functions by own time. cProfile adds a cost to
     every Python call, so Python's share is overstated: a guide, not a measurement."""
@@ -200,6 +209,13 @@ def profile_table(pages, ecm: bool = True, top: int = 10) -> None:
     for (path, line, name), (_cc, nc, tt, _ct, _callers) in rows:
         where = name if path == "~" else f"{os.path.relpath(path, ROOT)}:{line} {name}"
         print(f"{tt:>7.3f}{tt / whole * 100:>6.0f}%{nc:>8}  {where}")
+    groups: dict[str, float] = {}
+    for (path, _line, name), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
+        label = next((lab for lab, frag in GROUPS if frag in (name if path == "~" else path.replace(os.sep, "/"))),
+                     "other (numpy, cffi, Python runtime, the pump)")
+        groups[label] = groups.get(label, 0.0) + tt
+    print("by part: " + "; ".join(f"{lab} {v / whole * 100:.0f}%"
+                                  for lab, v in sorted(groups.items(), key=lambda kv: -kv[1])))
 
 
 # ---------------------------------------------------------------------------- modems
