@@ -12,11 +12,12 @@ Tables printed (issue #12, "Speed"):
    - xmfax: two AudioTerminals joined in memory by a minimal sample pump (no sockets), timed
      with time.process_time() from building the sessions to the end of the call; the pages
      are arrays in memory.
-   Both: 20 ms blocks (160 samples) each way per tick, each end taking the other's block of
-   the same tick; V.17 14400; the same three pages. The runs are interleaved (one call of
-   each kind per round), the table shows medians, and the received pages are compared with
-   the sent ones pixel for pixel outside the timers. "calls/core" is line time / CPU time:
-   how many such calls one core could carry at once in real time.
+   Both: 20 ms blocks (160 samples; ``--block`` for others) each way per tick, each end
+   taking the other's block of the same tick; V.17 14400; the same three pages. The runs
+   are interleaved (one call of each kind per round), the table shows medians, and the
+   received pages are compared with the sent ones pixel for pixel outside the timers.
+   "calls/core" is line time / CPU time: how many such calls one core could carry at once
+   in real time.
 2. Where an xmfax call's time goes: cProfile, top 10 functions by own time.
 3. Samples per second of each modem's transmitter and receiver, ours beside spandsp's,
    measured by the modem benchmarks' own functions (benchmarks/audio_v17.py and
@@ -29,7 +30,7 @@ Tables printed (issue #12, "Speed"):
 Pages: the ITU T.24 test pages itu1-3 (1728x2376, fine) from ../shared/corpus/itu when
 present, else synthetic pages (benchmarks/t38.py's ``load_pages``).
 
-    python benchmarks/audio.py [--runs N] [--only calls|speed|snr] [--snr-bits N] [--snr-frames N]
+    python benchmarks/audio.py [--runs N] [--block N] [--only calls|speed|snr] [--snr-bits N] [--snr-frames N]
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ load_pages, write_tiff, read_tiff = _t38.load_pages, _t38.write_tiff, _t38.read_
 
 
 # ---------------------------------------------------------------------------- xmfax
-def xmfax_call(pages, *, ecm: bool, max_rate: int = 14400, check: bool = True) -> dict:
+def xmfax_call(pages, *, ecm: bool, max_rate: int = 14400, check: bool = True,
+               block: int = BLOCK) -> dict:
     """One call between two xmfax AudioTerminals in memory; CPU from building the sessions
     to the end of the call (the pump included: two method calls per end per 20 ms)."""
     t0 = time.process_time()
@@ -88,9 +90,9 @@ def xmfax_call(pages, *, ecm: bool, max_rate: int = 14400, check: bool = True) -
     a.start(now)
     b.start(now)
     while not (a.done and b.done) and now < LIMIT:
-        xa = a.samples_to_send(BLOCK, now)
-        xb = b.samples_to_send(BLOCK, now)
-        now += BLOCK / 8000
+        xa = a.samples_to_send(block, now)
+        xb = b.samples_to_send(block, now)
+        now += block / 8000
         b.receive_samples(xa, now)
         a.receive_samples(xb, now)
         due = a.next_timer()
@@ -124,10 +126,11 @@ def build_harness(workdir: str) -> tuple[str | None, str]:
     return exe, ""
 
 
-def spandsp_call(exe: str, tiff: str, rxdir: str, pages, *, ecm: bool, max_rate: int = 14400) -> dict:
+def spandsp_call(exe: str, tiff: str, rxdir: str, pages, *, ecm: bool, max_rate: int = 14400,
+                 block: int = BLOCK) -> dict:
     """One call of the C harness; its CPU and line time, and whether both ends finished OK
     and every page came back pixel-identical (read from its TIFF outside its timer)."""
-    proc = subprocess.run([exe, tiff, rxdir, str(int(ecm)), "1", str(max_rate)],
+    proc = subprocess.run([exe, tiff, rxdir, str(int(ecm)), "1", str(max_rate), str(block)],
                           capture_output=True, text=True, timeout=300)
     if proc.returncode:
         raise RuntimeError(f"spandsp harness failed: {proc.stderr.strip()[:300]}")
@@ -144,7 +147,7 @@ def spandsp_call(exe: str, tiff: str, rxdir: str, pages, *, ecm: bool, max_rate:
             "codes": fields["codes"]}
 
 
-def calls_table(pages, what: str, runs: int) -> None:
+def calls_table(pages, what: str, runs: int, block: int = BLOCK) -> None:
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     results: dict[tuple[str, bool], list[dict]] = {}
     with tempfile.TemporaryDirectory(dir=shm) as tmp:
@@ -155,9 +158,9 @@ def calls_table(pages, what: str, runs: int) -> None:
             for ecm in (True, False):
                 if exe is not None:
                     results.setdefault(("spandsp", ecm), []).append(
-                        spandsp_call(exe, tiff, tmp, pages, ecm=ecm))
-                results.setdefault(("xmfax", ecm), []).append(xmfax_call(pages, ecm=ecm))
-    print(f"3-page audio fax call, V.17 14400, both ends in one process, 20 ms blocks, pages: {what}; "
+                        spandsp_call(exe, tiff, tmp, pages, ecm=ecm, block=block))
+                results.setdefault(("xmfax", ecm), []).append(xmfax_call(pages, ecm=ecm, block=block))
+    print(f"3-page audio fax call, V.17 14400, both ends in one process, {block}-sample blocks, pages: {what}; "
           f"median of {runs} interleaved runs, CPU s per call (both ends)")
     if exe is None:
         print(f"spandsp not measured: {why}")
@@ -190,7 +193,7 @@ GROUPS = (  # (label, a fragment of the path, or of a C builtin's name)
 )
 
 
-def profile_table(pages, ecm: bool = True, top: int = 10) -> None:
+def profile_table(pages, ecm: bool = True, top: int = 10, block: int = BLOCK) -> None:
     """cProfile of one xmfax call: the top functions by own time. cProfile adds a cost to
     every Python call, so Python's share is overstated: a guide, not a measurement."""
     import cProfile
@@ -198,13 +201,13 @@ def profile_table(pages, ecm: bool = True, top: int = 10) -> None:
 
     prof = cProfile.Profile()
     prof.enable()
-    xmfax_call(pages, ecm=ecm, check=False)
+    xmfax_call(pages, ecm=ecm, check=False, block=block)
     prof.disable()
     st = pstats.Stats(prof)
     whole = sum(v[2] for v in st.stats.values())
     rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]
     print(f"\nwhere an xmfax call's CPU goes (ECM {'on' if ecm else 'off'}; cProfile, top {top} by own "
-          f"time, {whole:.3f} s under the profiler; a guide, not a measurement)")
+          f"time, {block}-sample blocks, {whole:.3f} s under the profiler; a guide, not a measurement)")
     print(f"{'own s':>7}{'share':>7}{'calls':>8}  function")
     for (path, line, name), (_cc, nc, tt, _ct, _callers) in rows:
         where = name if path == "~" else f"{os.path.relpath(path, ROOT)}:{line} {name}"
@@ -286,6 +289,8 @@ def snr_table(nbits: int, nframes: int, seeds: int = 3) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="calls of each kind (median shown)")
+    ap.add_argument("--block", type=int, default=BLOCK,
+                    help="samples each way per tick, both pairs (160: 20 ms, as RTP; at most 8000)")
     ap.add_argument("--only", choices=("calls", "speed", "snr"), action="append")
     ap.add_argument("--speed-seconds", type=int, default=10, help="seconds of signal per speed point")
     ap.add_argument("--snr-bits", type=int, default=4000, help="random bits per SNR point")
@@ -294,9 +299,9 @@ def main() -> None:
     parts = set(args.only or ("calls", "speed", "snr"))
     if "calls" in parts:
         pages, what = load_pages()
-        calls_table(pages, what, args.runs)
-        profile_table(pages, ecm=True)
-        profile_table(pages, ecm=False)
+        calls_table(pages, what, args.runs, args.block)
+        profile_table(pages, ecm=True, block=args.block)
+        profile_table(pages, ecm=False, block=args.block)
     if "speed" in parts:
         speed_table(args.speed_seconds)
     if "snr" in parts:

@@ -5,12 +5,13 @@
    side of the benchmark, so that spandsp pays for nothing but its own engine: no Python, no
    ctypes. Usage:
 
-       spandsp_fax_pair TX.tif RX_DIR ECM(0|1) RUNS [MAX_RATE]
+       spandsp_fax_pair TX.tif RX_DIR ECM(0|1) RUNS [MAX_RATE [BLOCK]]
 
    TX.tif is the document to send (written once, before anything is timed). Each run places
-   one call: both terminals are created, then every 20 ms of line time (160 samples, as RTP
-   would carry them) each end gives 160 samples (fax_tx, silence when idle) and takes the
-   160 the other gave in the same tick (fax_rx), as xmfax's pump in benchmarks/audio.py does.
+   one call: both terminals are created, then every BLOCK samples of line time (default 160:
+   20 ms, as RTP would carry them; at most MAX_BLOCK) each end gives BLOCK samples (fax_tx,
+   silence when idle) and takes the BLOCK the other gave in the same tick (fax_rx), as
+   xmfax's pump in benchmarks/audio.py does.
    The calling end sends TX.tif; the answering end writes what it receives to RX_DIR/rxN.tif
    (use a tmpfs). The call ends when both ends have reported phase E. MAX_RATE (default
    14400) narrows the modems offered: 14400 V.17 + V.29 + V.27 ter, 9600 V.29 + V.27 ter,
@@ -31,8 +32,8 @@
 #include <tiffio.h>
 #include <spandsp.h>
 
-#define BLOCK 160                /* samples per tick: 20 ms at 8 kHz */
-#define MAX_TICKS 60000          /* 20 minutes of line time: a call that long has failed */
+#define MAX_BLOCK 8000           /* samples per tick at most: 1 s at 8 kHz */
+#define MAX_LINE_S 1200          /* 20 minutes of line time: a call that long has failed */
 
 typedef struct {
     fax_state_t *fax;
@@ -93,19 +94,26 @@ int main(int argc, char *argv[])
 {
     const char *tx_file;
     char rx_file[4096];
-    int ecm, runs, run, max_rate;
+    static int16_t a_out[MAX_BLOCK], b_out[MAX_BLOCK];
+    int ecm, runs, run, max_rate, block;
+    long max_ticks;
 
-    if (argc != 5 && argc != 6) {
-        fprintf(stderr, "usage: %s TX.tif RX_DIR ECM RUNS [MAX_RATE]\n", argv[0]);
+    if (argc < 5 || argc > 7) {
+        fprintf(stderr, "usage: %s TX.tif RX_DIR ECM RUNS [MAX_RATE [BLOCK]]\n", argv[0]);
         return 2;
     }
     tx_file = argv[1];
     ecm = atoi(argv[3]);
     runs = atoi(argv[4]);
-    max_rate = argc == 6 ? atoi(argv[5]) : 14400;
+    max_rate = argc >= 6 ? atoi(argv[5]) : 14400;
+    block = argc == 7 ? atoi(argv[6]) : 160;
+    if (block < 1 || block > MAX_BLOCK) {
+        fprintf(stderr, "spandsp_fax_pair: BLOCK is 1..%d\n", MAX_BLOCK);
+        return 2;
+    }
+    max_ticks = (long) MAX_LINE_S * SAMPLE_RATE / block;
     TIFFSetWarningHandler(NULL);
     for (run = 0; run < runs; run++) {
-        int16_t a_out[BLOCK], b_out[BLOCK];
         end_t a, b;
         t30_stats_t st;
         double t0, cpu;
@@ -120,11 +128,11 @@ int main(int argc, char *argv[])
         }
         t30_set_tx_file(a.t30, tx_file, -1, -1);
         t30_set_rx_file(b.t30, rx_file, -1);
-        for (ticks = 0; ticks < MAX_TICKS && (a.completion < 0 || b.completion < 0); ticks++) {
-            take(&a, a_out, BLOCK);
-            take(&b, b_out, BLOCK);
-            fax_rx(b.fax, a_out, BLOCK);
-            fax_rx(a.fax, b_out, BLOCK);
+        for (ticks = 0; ticks < max_ticks && (a.completion < 0 || b.completion < 0); ticks++) {
+            take(&a, a_out, block);
+            take(&b, b_out, block);
+            fax_rx(b.fax, a_out, block);
+            fax_rx(a.fax, b_out, block);
         }
         t30_get_transfer_statistics(b.t30, &st);
         ok = a.completion == T30_ERR_OK && b.completion == T30_ERR_OK;
@@ -132,7 +140,7 @@ int main(int argc, char *argv[])
         fax_free(b.fax);
         cpu = cpu_now() - t0;
         printf("cpu=%.6f sim=%.2f ok=%d codes=%d,%d pages=%d encoding=%d rate=%d ecm=%d\n",
-               cpu, ticks * (double) BLOCK / SAMPLE_RATE, ok, a.completion, b.completion,
+               cpu, ticks * (double) block / SAMPLE_RATE, ok, a.completion, b.completion,
                st.pages_rx, st.encoding, st.bit_rate, st.error_correcting_mode);
         fflush(stdout);
     }

@@ -58,6 +58,14 @@ def test_spandsp_pair_at_a_lower_rate(harness):
     assert r["ok"] and r["rate"] == 9600, r
 
 
+def test_both_pairs_with_100ms_blocks(harness):
+    exe, tiff, tmp, pages = harness
+    r = bench.spandsp_call(exe, tiff, tmp, pages, ecm=True, block=800)
+    assert r["ok"] and r["rate"] == 14400, r
+    r = bench.xmfax_call(pages, ecm=True, block=800)
+    assert r["ok"] and r["rate"] == 14400, r
+
+
 def test_spandsp_pair_reports_a_failed_call(harness, tmp_path):
     exe, _, tmp, pages = harness
     r = bench.spandsp_call(exe, str(tmp_path / "absent.tif"), tmp, pages, ecm=True)
