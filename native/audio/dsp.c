@@ -2,6 +2,7 @@
 #include "dsp.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef M_PI
@@ -128,6 +129,62 @@ float xm_shaper_sample(xm_shaper_t *s)
     return out;
 }
 
+int xm_shaper_generate(xm_shaper_t *s, float complex (*symbol)(void *ctx), void *ctx,
+                       const int *done, int16_t *out, int n)
+{
+    int signal = 0;
+    for (int i = 0; i < n; i++) {
+        if (*done) {
+            out[i] = 0;
+            continue;
+        }
+        while (xm_shaper_needs_symbol(s))
+            xm_shaper_push(s, symbol(ctx));
+        float v = xm_shaper_sample(s);
+        if (v > 32767.0f) v = 32767.0f;
+        if (v < -32768.0f) v = -32768.0f;
+        out[i] = (int16_t) lrintf(v);
+        signal = i + 1;
+    }
+    return signal;
+}
+
+int xm_txq_init(xm_txq_t *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->buf = malloc(XM_TXQ_BITS);
+    return q->buf ? 0 : -1;
+}
+
+void xm_txq_free(xm_txq_t *q)
+{
+    free(q->buf);
+    q->buf = NULL;
+}
+
+int xm_txq_put(xm_txq_t *q, const uint8_t *bits, int n)
+{
+    int room = XM_TXQ_BITS - q->len;
+    if (q->finishing || n <= 0)
+        return 0;
+    if (n > room)
+        n = room;
+    for (int i = 0; i < n; i++)
+        q->buf[(q->head + q->len + i) % XM_TXQ_BITS] = bits[i] & 1;
+    q->len += n;
+    return n;
+}
+
+int xm_txq_next(xm_txq_t *q, int data)
+{
+    if (!data || q->len == 0)
+        return 1;
+    int b = q->buf[q->head];
+    q->head = (q->head + 1) % XM_TXQ_BITS;
+    q->len--;
+    return b;
+}
+
 /* ---------------- receiver ---------------- */
 
 void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int eq_len,
@@ -194,6 +251,27 @@ void xm_qam_rx_reset(xm_qam_rx_t *r)
     r->derot = 1.0f;
     r->theta = 0.0f;
     r->freq = 0.0f;
+    r->mse = 1.0f;
+    r->mse_alpha = 0.1f;
+}
+
+void xm_qam_rx_relearn(xm_qam_rx_t *r)
+{
+    r->prev_sym = r->mid = 0.0f;
+    r->timing_int = 0.0f;
+    double p = 0.0;
+    for (int i = 1; i <= 24; i++) {
+        float complex z = r->ring[(int) ((r->n - i) % XM_RING) + XM_RING];
+        p += (double) (crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
+    }
+    r->power = (float) (p / 24.0);
+    r->agc_alpha = 1.0f / 64.0f;
+    r->agc_frozen = 0;
+    memset(r->eq, 0, sizeof(r->eq));
+    r->eq[r->eq_len / 2] = 1.0f;
+    r->eq_power = r->target_rms * r->target_rms;
+    r->theta = r->freq = 0.0f;
+    r->derot = 1.0f;
     r->mse = 1.0f;
     r->mse_alpha = 0.1f;
 }

@@ -63,6 +63,29 @@ void xm_shaper_set_level(xm_shaper_t *s, float dbm0);
 static inline int xm_shaper_needs_symbol(const xm_shaper_t *s) { return s->acc >= XM_SAMPLE_RATE; }
 void xm_shaper_push(xm_shaper_t *s, float complex symbol);
 float xm_shaper_sample(xm_shaper_t *s);
+/* Fill out[n] with the shaped signal, asking symbol(ctx) for each new symbol,
+ * until *done is set (then silence).  Returns the samples of signal written. */
+int xm_shaper_generate(xm_shaper_t *s, float complex (*symbol)(void *ctx), void *ctx,
+                       const int *done, int16_t *out, int n);
+
+/* The transmitters' queue of data bits (one per byte, low bit). */
+#define XM_TXQ_BITS 65536
+typedef struct {
+    uint8_t *buf;
+    int head, len;
+    int finishing;                /* no more bits will come */
+} xm_txq_t;
+
+/* Returns 0, or -1 with no memory. */
+int xm_txq_init(xm_txq_t *q);
+void xm_txq_free(xm_txq_t *q);
+/* Queue bits; returns how many were taken (none once finishing). */
+int xm_txq_put(xm_txq_t *q, const uint8_t *bits, int n);
+/* The next data bit when data is wanted and queued, else a binary one (the
+ * idle, training and turn-off bits of the PSK/QAM modems). */
+int xm_txq_next(xm_txq_t *q, int data);
+/* Finishing and empty: the data has all been sent. */
+static inline int xm_txq_drained(const xm_txq_t *q) { return q->finishing && q->len == 0; }
 
 /* ---- receiver ---- */
 #define XM_MF_PHASES 128
@@ -116,6 +139,11 @@ int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y);
 /* After a symbol: adapt the equaliser and the carrier loop toward the
  * decided (or known) point d.  adapt_eq: 0 = no, 1 = yes. */
 void xm_qam_rx_adapt(xm_qam_rx_t *r, float complex y, float complex d, int adapt_eq);
+/* A new carrier (or a failed training): keep the sample history (the start of
+ * the signal is in it), restart everything that learns; the AGC is seeded with
+ * the power of the last 24 baseband samples (the carrier detector's smoothed
+ * level lags the start of the signal).  The caller sets the gains. */
+void xm_qam_rx_relearn(xm_qam_rx_t *r);
 void xm_qam_rx_set_gains(xm_qam_rx_t *r, float eq_mu, float pll_a, float pll_b,
                          float timing_gain, float timing_int_gain);
 /* Rotate the carrier reference by phi radians (used once the absolute

@@ -36,7 +36,6 @@
 #define SEG3 64                     /* bridge (long training only) */
 #define SEG4 48                     /* scrambled ones, trellis-coded at the data rate */
 #define FLUSH_SYMBOLS 48
-#define QUEUE_BITS 65536
 #define SEG2_HISTORY 0x51322Au      /* the 23 bits before segment 2, newest lowest */
 #define LOST_DROP 0.0630957f        /* -12 dB: the signal has ended (as V.29's receiver) */
 #define LOST_HOLD 320               /* samples (40 ms) under it first: a lost RTP packet
@@ -149,9 +148,8 @@ struct xm_v17_tx {
     int diff;                       /* Y1 | Y2 << 1 of the last symbol */
     int state;                      /* trellis encoder */
     float scale;
-    uint8_t *queue;
-    int q_head, q_len;
-    int finishing, done;
+    xm_txq_t q;
+    int done;
 };
 
 static void tx_enter(xm_v17_tx_t *tx, int seg)
@@ -183,8 +181,7 @@ xm_v17_tx_t *xm_v17_tx_new(int bit_rate, int long_train, int tep, float level_db
     xm_v17_tx_t *tx = calloc(1, sizeof(*tx));
     if (!tx)
         return NULL;
-    tx->queue = malloc(QUEUE_BITS);
-    if (!tx->queue) {
+    if (xm_txq_init(&tx->q) < 0) {
         free(tx);
         return NULL;
     }
@@ -200,37 +197,24 @@ xm_v17_tx_t *xm_v17_tx_new(int bit_rate, int long_train, int tep, float level_db
 void xm_v17_tx_free(xm_v17_tx_t *tx)
 {
     if (tx) {
-        free(tx->queue);
+        xm_txq_free(&tx->q);
         free(tx);
     }
 }
 
 int xm_v17_tx_put_bits(xm_v17_tx_t *tx, const uint8_t *bits, int n)
 {
-    int room = QUEUE_BITS - tx->q_len;
-    if (tx->finishing || n <= 0)
-        return 0;
-    if (n > room)
-        n = room;
-    for (int i = 0; i < n; i++)
-        tx->queue[(tx->q_head + tx->q_len + i) % QUEUE_BITS] = bits[i] & 1;
-    tx->q_len += n;
-    return n;
+    return xm_txq_put(&tx->q, bits, n);
 }
 
-void xm_v17_tx_finish(xm_v17_tx_t *tx) { tx->finishing = 1; }
+void xm_v17_tx_finish(xm_v17_tx_t *tx) { tx->q.finishing = 1; }
 int xm_v17_tx_done(const xm_v17_tx_t *tx) { return tx->done; }
-int xm_v17_tx_queued(const xm_v17_tx_t *tx) { return tx->q_len; }
+int xm_v17_tx_queued(const xm_v17_tx_t *tx) { return tx->q.len; }
 
 static int tx_bit(xm_v17_tx_t *tx)
 {
-    int b = 1;                      /* segment 4, idle and turn-off: binary ones */
-    if (tx->seg == TX_DATA && tx->q_len > 0) {
-        b = tx->queue[tx->q_head];
-        tx->q_head = (tx->q_head + 1) % QUEUE_BITS;
-        tx->q_len--;
-    }
-    return scramble(&tx->scr, b);
+    /* segment 4, idle and turn-off: binary ones */
+    return scramble(&tx->scr, xm_txq_next(&tx->q, tx->seg == TX_DATA));
 }
 
 /* Q1 Q2 differentially encoded to Y1 Y2 (Y = Y' + Q mod 4, Q1 and Y1 the low
@@ -247,8 +231,9 @@ static float complex tx_data_symbol(xm_v17_tx_t *tx)
     return point(&tx->r, label) * tx->scale;
 }
 
-static float complex tx_symbol(xm_v17_tx_t *tx)
+static float complex tx_symbol(void *ctx)
 {
+    xm_v17_tx_t *tx = ctx;
     static const int next[] = {
         [TX_TEP] = TX_GAP, [TX_GAP] = TX_SEG1, [TX_SEG1] = TX_SEG2, [TX_SEG2] = TX_SEG3,
         [TX_SEG3] = TX_SEG4, [TX_SEG4] = TX_DATA, [TX_DATA] = TX_FLUSH, [TX_FLUSH] = TX_TAIL,
@@ -258,7 +243,7 @@ static float complex tx_symbol(xm_v17_tx_t *tx)
         if (tx->seg == TX_DONE)
             return 0.0f;
         if (tx->seg == TX_DATA) {
-            if (tx->q_len == 0 && tx->finishing) {
+            if (xm_txq_drained(&tx->q)) {
                 tx_enter(tx, TX_FLUSH);
                 continue;
             }
@@ -284,21 +269,7 @@ static float complex tx_symbol(xm_v17_tx_t *tx)
 
 int xm_v17_tx_generate(xm_v17_tx_t *tx, int16_t *out, int n)
 {
-    int signal = 0;
-    for (int i = 0; i < n; i++) {
-        if (tx->done) {
-            out[i] = 0;
-            continue;
-        }
-        while (xm_shaper_needs_symbol(&tx->sh))
-            xm_shaper_push(&tx->sh, tx_symbol(tx));
-        float v = xm_shaper_sample(&tx->sh);
-        if (v > 32767.0f) v = 32767.0f;
-        if (v < -32768.0f) v = -32768.0f;
-        out[i] = (int16_t) lrintf(v);
-        signal = i + 1;
-    }
-    return signal;
+    return xm_shaper_generate(&tx->sh, tx_symbol, tx, &tx->done, out, n);
 }
 
 /* ================= receiver ================= */
@@ -678,28 +649,10 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
 
 static void rx_learn_again(xm_v17_rx_t *rx)
 {
-    xm_qam_rx_t *q = &rx->q;
-    q->prev_sym = q->mid = 0.0f;
-    q->timing_int = 0.0f;
-    double p = 0.0;
-    for (int i = 1; i <= 24; i++) {
-        float complex z = q->ring[(int) ((q->n - i) % XM_RING) + XM_RING];
-        p += (double) (crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
-    }
-    q->power = (float) (p / 24.0);
-    q->agc_alpha = 1.0f / 64.0f;
-    q->agc_frozen = 0;
-    memset(q->eq, 0, sizeof(q->eq));
+    xm_qam_rx_relearn(&rx->q);
     if (rx->trained_once && !rx->long_train)
-        memcpy(q->eq, rx->saved_eq, sizeof(q->eq));
-    else
-        q->eq[q->eq_len / 2] = 1.0f;
-    q->eq_power = rx->r.rms * rx->r.rms;
-    q->theta = q->freq = 0.0f;
-    q->derot = 1.0f;
-    q->mse = 1.0f;
-    q->mse_alpha = 0.1f;
-    xm_qam_rx_set_gains(q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
+        memcpy(rx->q.eq, rx->saved_eq, sizeof(rx->q.eq));   /* a short training: the last long one's */
+    xm_qam_rx_set_gains(&rx->q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
     rx->state = RX_SEARCH;
     rx->symbols = 0;
     rx->tries = 0;

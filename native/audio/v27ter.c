@@ -17,7 +17,6 @@
 #define ONES_SYMBOLS 8              /* segment 5, scrambled binary ones */
 #define FLUSH_SYMBOLS 32            /* scrambled ones after the data, before stopping */
 #define TRAIN_SEED 0x3C             /* segment 4 scrambler state (newest bit = bit 0) */
-#define QUEUE_BITS 65536
 #define LOST_DROP 0.0630957f          /* -12 dB: the signal has ended */
 
 /* ---- scrambler: 1 + x^-6 + x^-7 with the guard against repetitive
@@ -107,9 +106,7 @@ struct xm_v27ter_tx {
     int seg, left;                  /* current segment, symbols left in it */
     int phase;                      /* 0..7, units of 45° */
     scrambler_t scr;
-    uint8_t *queue;
-    int q_head, q_len;
-    int finishing;
+    xm_txq_t q;
     int done;
 };
 
@@ -141,8 +138,7 @@ xm_v27ter_tx_t *xm_v27ter_tx_new(int bit_rate, int long_train, int tep, float le
     xm_v27ter_tx_t *tx = calloc(1, sizeof(*tx));
     if (!tx)
         return NULL;
-    tx->queue = malloc(QUEUE_BITS);
-    if (!tx->queue) {
+    if (xm_txq_init(&tx->q) < 0) {
         free(tx);
         return NULL;
     }
@@ -157,37 +153,24 @@ xm_v27ter_tx_t *xm_v27ter_tx_new(int bit_rate, int long_train, int tep, float le
 void xm_v27ter_tx_free(xm_v27ter_tx_t *tx)
 {
     if (tx) {
-        free(tx->queue);
+        xm_txq_free(&tx->q);
         free(tx);
     }
 }
 
 int xm_v27ter_tx_put_bits(xm_v27ter_tx_t *tx, const uint8_t *bits, int n)
 {
-    int room = QUEUE_BITS - tx->q_len;
-    if (tx->finishing || n <= 0)
-        return 0;
-    if (n > room)
-        n = room;
-    for (int i = 0; i < n; i++)
-        tx->queue[(tx->q_head + tx->q_len + i) % QUEUE_BITS] = bits[i] & 1;
-    tx->q_len += n;
-    return n;
+    return xm_txq_put(&tx->q, bits, n);
 }
 
-void xm_v27ter_tx_finish(xm_v27ter_tx_t *tx) { tx->finishing = 1; }
+void xm_v27ter_tx_finish(xm_v27ter_tx_t *tx) { tx->q.finishing = 1; }
 int xm_v27ter_tx_done(const xm_v27ter_tx_t *tx) { return tx->done; }
-int xm_v27ter_tx_queued(const xm_v27ter_tx_t *tx) { return tx->q_len; }
+int xm_v27ter_tx_queued(const xm_v27ter_tx_t *tx) { return tx->q.len; }
 
 static int tx_next_bit(xm_v27ter_tx_t *tx)
 {
-    if (tx->seg == TX_DATA && tx->q_len > 0) {
-        int b = tx->queue[tx->q_head];
-        tx->q_head = (tx->q_head + 1) % QUEUE_BITS;
-        tx->q_len--;
-        return b;
-    }
-    return 1;                       /* segment 5, idle and turn-off: binary ones */
+    /* segment 5, idle and turn-off: binary ones */
+    return xm_txq_next(&tx->q, tx->seg == TX_DATA);
 }
 
 static int tx_data_phase(xm_v27ter_tx_t *tx)
@@ -204,11 +187,12 @@ static int tx_data_phase(xm_v27ter_tx_t *tx)
     return DIBIT_PHASE[v];
 }
 
-static float complex tx_symbol(xm_v27ter_tx_t *tx)
+static float complex tx_symbol(void *ctx)
 {
+    xm_v27ter_tx_t *tx = ctx;
     for (;;) {
         if (tx->seg == TX_DATA) {
-            if (tx->q_len == 0 && tx->finishing) {
+            if (xm_txq_drained(&tx->q)) {
                 tx_enter(tx, TX_FLUSH);
                 continue;
             }
@@ -250,21 +234,7 @@ static float complex tx_symbol(xm_v27ter_tx_t *tx)
 
 int xm_v27ter_tx_generate(xm_v27ter_tx_t *tx, int16_t *out, int n)
 {
-    int signal = 0;
-    for (int i = 0; i < n; i++) {
-        if (tx->done) {
-            out[i] = 0;
-            continue;
-        }
-        while (xm_shaper_needs_symbol(&tx->sh))
-            xm_shaper_push(&tx->sh, tx_symbol(tx));
-        float v = xm_shaper_sample(&tx->sh);
-        if (v > 32767.0f) v = 32767.0f;
-        if (v < -32768.0f) v = -32768.0f;
-        out[i] = (int16_t) lrintf(v);
-        signal = i + 1;
-    }
-    return signal;
+    return xm_shaper_generate(&tx->sh, tx_symbol, tx, &tx->done, out, n);
 }
 
 /* ================= receiver ================= */
@@ -472,29 +442,8 @@ static void rx_symbol(xm_v27ter_rx_t *rx, float complex y)
 
 static void rx_learn_again(xm_v27ter_rx_t *rx)
 {
-    xm_qam_rx_t *q = &rx->q;
-    /* keep the sample history (the start of the signal is in it), restart
-     * everything that learns */
-    q->prev_sym = q->mid = 0.0f;
-    q->timing_int = 0.0f;
-    /* seed the AGC with the power of the last few samples (the carrier
-     * detector's smoothed level lags the start of the signal) */
-    double p = 0.0;
-    for (int i = 1; i <= 24; i++) {
-        float complex z = q->ring[(int) ((q->n - i) % XM_RING) + XM_RING];
-        p += (double) (crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
-    }
-    q->power = (float) (p / 24.0);
-    q->agc_alpha = 1.0f / 64.0f;     /* fast until segment 4, then slow */
-    q->agc_frozen = 0;
-    memset(q->eq, 0, sizeof(q->eq));
-    q->eq[q->eq_len / 2] = 1.0f;
-    q->eq_power = 1.0f;
-    q->theta = q->freq = 0.0f;
-    q->derot = 1.0f;
-    q->mse = 1.0f;
-    q->mse_alpha = 0.1f;
-    xm_qam_rx_set_gains(q, 0.05f, 0.2f, 0.004f, 0.04f, 0.0f);
+    xm_qam_rx_relearn(&rx->q);     /* the AGC fast until segment 4, then slow */
+    xm_qam_rx_set_gains(&rx->q, 0.05f, 0.2f, 0.004f, 0.04f, 0.0f);
     rx->state = RX_SEARCH;
     rx->hist = 0;
     rx->symbols = 0;

@@ -20,7 +20,6 @@
 #define SEG3 384                    /* segment 3, equaliser conditioning C/D */
 #define SEG4 48                     /* segment 4, scrambled binary ones */
 #define FLUSH_SYMBOLS 32
-#define QUEUE_BITS 65536
 #define LOST_DROP 0.0630957f          /* -12 dB: the signal has ended */
 
 /* ---- scrambler 1 + x^-18 + x^-23.  # V.29: scrambler ---- */
@@ -102,9 +101,8 @@ struct xm_v29_tx {
     int phase;
     uint32_t scr;
     float scale;                    /* 1 / rms of the constellation */
-    uint8_t *queue;
-    int q_head, q_len;
-    int finishing, done;
+    xm_txq_t q;
+    int done;
 };
 
 static void tx_enter(xm_v29_tx_t *tx, int seg)
@@ -129,8 +127,7 @@ xm_v29_tx_t *xm_v29_tx_new(int bit_rate, int long_train, int tep, float level_db
     xm_v29_tx_t *tx = calloc(1, sizeof(*tx));
     if (!tx)
         return NULL;
-    tx->queue = malloc(QUEUE_BITS);
-    if (!tx->queue) {
+    if (xm_txq_init(&tx->q) < 0) {
         free(tx);
         return NULL;
     }
@@ -146,37 +143,24 @@ xm_v29_tx_t *xm_v29_tx_new(int bit_rate, int long_train, int tep, float level_db
 void xm_v29_tx_free(xm_v29_tx_t *tx)
 {
     if (tx) {
-        free(tx->queue);
+        xm_txq_free(&tx->q);
         free(tx);
     }
 }
 
 int xm_v29_tx_put_bits(xm_v29_tx_t *tx, const uint8_t *bits, int n)
 {
-    int room = QUEUE_BITS - tx->q_len;
-    if (tx->finishing || n <= 0)
-        return 0;
-    if (n > room)
-        n = room;
-    for (int i = 0; i < n; i++)
-        tx->queue[(tx->q_head + tx->q_len + i) % QUEUE_BITS] = bits[i] & 1;
-    tx->q_len += n;
-    return n;
+    return xm_txq_put(&tx->q, bits, n);
 }
 
-void xm_v29_tx_finish(xm_v29_tx_t *tx) { tx->finishing = 1; }
+void xm_v29_tx_finish(xm_v29_tx_t *tx) { tx->q.finishing = 1; }
 int xm_v29_tx_done(const xm_v29_tx_t *tx) { return tx->done; }
-int xm_v29_tx_queued(const xm_v29_tx_t *tx) { return tx->q_len; }
+int xm_v29_tx_queued(const xm_v29_tx_t *tx) { return tx->q.len; }
 
 static int tx_bit(xm_v29_tx_t *tx)
 {
-    int b = 1;                      /* segment 4, idle and turn-off: binary ones */
-    if (tx->seg == TX_DATA && tx->q_len > 0) {
-        b = tx->queue[tx->q_head];
-        tx->q_head = (tx->q_head + 1) % QUEUE_BITS;
-        tx->q_len--;
-    }
-    return scramble(&tx->scr, b);
+    /* segment 4, idle and turn-off: binary ones */
+    return scramble(&tx->scr, xm_txq_next(&tx->q, tx->seg == TX_DATA));
 }
 
 static float complex tx_data_element(xm_v29_tx_t *tx)
@@ -191,8 +175,9 @@ static float complex tx_data_element(xm_v29_tx_t *tx)
     return element(tx->phase, q1);
 }
 
-static float complex tx_symbol(xm_v29_tx_t *tx)
+static float complex tx_symbol(void *ctx)
 {
+    xm_v29_tx_t *tx = ctx;
     static const int next[] = {
         [TX_TEP] = TX_GAP, [TX_GAP] = TX_SEG1, [TX_SEG1] = TX_SEG2, [TX_SEG2] = TX_SEG3,
         [TX_SEG3] = TX_SEG4, [TX_SEG4] = TX_DATA, [TX_DATA] = TX_FLUSH, [TX_FLUSH] = TX_TAIL,
@@ -202,7 +187,7 @@ static float complex tx_symbol(xm_v29_tx_t *tx)
         if (tx->seg == TX_DONE)
             return 0.0f;
         if (tx->seg == TX_DATA) {
-            if (tx->q_len == 0 && tx->finishing) {
+            if (xm_txq_drained(&tx->q)) {
                 tx_enter(tx, TX_FLUSH);
                 continue;
             }
@@ -229,21 +214,7 @@ static float complex tx_symbol(xm_v29_tx_t *tx)
 
 int xm_v29_tx_generate(xm_v29_tx_t *tx, int16_t *out, int n)
 {
-    int signal = 0;
-    for (int i = 0; i < n; i++) {
-        if (tx->done) {
-            out[i] = 0;
-            continue;
-        }
-        while (xm_shaper_needs_symbol(&tx->sh))
-            xm_shaper_push(&tx->sh, tx_symbol(tx));
-        float v = xm_shaper_sample(&tx->sh);
-        if (v > 32767.0f) v = 32767.0f;
-        if (v < -32768.0f) v = -32768.0f;
-        out[i] = (int16_t) lrintf(v);
-        signal = i + 1;
-    }
-    return signal;
+    return xm_shaper_generate(&tx->sh, tx_symbol, tx, &tx->done, out, n);
 }
 
 /* ================= receiver ================= */
@@ -501,25 +472,8 @@ static void rx_symbol(xm_v29_rx_t *rx, float complex y)
 
 static void rx_learn_again(xm_v29_rx_t *rx)
 {
-    xm_qam_rx_t *q = &rx->q;
-    q->prev_sym = q->mid = 0.0f;
-    q->timing_int = 0.0f;
-    double p = 0.0;
-    for (int i = 1; i <= 24; i++) {
-        float complex z = q->ring[(int) ((q->n - i) % XM_RING) + XM_RING];
-        p += (double) (crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
-    }
-    q->power = (float) (p / 24.0);
-    q->agc_alpha = 1.0f / 64.0f;
-    q->agc_frozen = 0;
-    memset(q->eq, 0, sizeof(q->eq));
-    q->eq[q->eq_len / 2] = 1.0f;
-    q->eq_power = rx->rms * rx->rms;
-    q->theta = q->freq = 0.0f;
-    q->derot = 1.0f;
-    q->mse = 1.0f;
-    q->mse_alpha = 0.1f;
-    xm_qam_rx_set_gains(q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
+    xm_qam_rx_relearn(&rx->q);
+    xm_qam_rx_set_gains(&rx->q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
     rx->state = RX_SEARCH;
     rx->symbols = 0;
     rx->tries = 0;
