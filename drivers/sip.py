@@ -14,8 +14,11 @@ come out; the events of each call go to that call's queue. :func:`send_fax` and
 :func:`answer_fax` run one fax call on top of it: INVITE or answer, wait for T.38 (offered
 directly, or a re-INVITE by either end), the T.30 session over the T.38 socket, then BYE.
 Each call has its own media sockets, bound before the offer or answer: one for T.38
-(UDPTL) and one for RTP audio, which only drains what arrives (audio fax modems are
-issue #12): a call that cannot switch to T.38 ends with reason ``t38_refused``.
+(UDPTL) and one for RTP audio, which drains what arrives until the fax needs it. A call
+that cannot switch to T.38 (488 to our re-INVITE, or no switch within the wait) goes on as
+an audio fax over G.711 on the call's RTP socket with the negotiated codec
+(drivers/audio_rtp.py); with the option ``audio_fallback=False`` it ends with BYE and
+reason ``t38_refused`` instead. The record's ``sip["media"]`` says which carried the fax.
 
 Nothing here raises for what the far end does: the outcome of a call is a
 :class:`SipOutcome` (the T.30 result, or a call-level reason with its detail).
@@ -45,6 +48,10 @@ __all__ = ["SipEndpoint", "SipOutcome", "CallMedia", "send_fax", "answer_fax", "
 # as t38_refused: the far end's own switch comes within seconds, ours after
 # UAConfig.t38_switch_after plus at most a transaction timeout (64*T1 = 32 s).
 T38_WAIT = 40.0
+# With audio fallback on, a call that neither end has switched to T.38 this long after the
+# answer goes on as an audio fax: an audio-only fax terminal on the far end gives up its
+# T.30 T1 (35 s, T.30 §5.1) long before T38_WAIT. Both xmfax ends switch within 1-3 s.
+AUDIO_WAIT = 8.0
 # After the fax: how long the answering side waits for the caller's BYE before sending its own,
 # and how long either side waits for the BYE's answer.
 BYE_WAIT = 2.0
@@ -53,16 +60,21 @@ SEND_SWITCH_AFTER = 3.0
 # UAConfig fields a caller may set: the driver fills in host and port, the transport comes
 # from the URL, credentials and t38 have keywords of their own.
 _UA_FIELDS = {f.name for f in dataclasses.fields(UAConfig)} - {"host", "port", "transport", "credentials", "t38"}
+# The driver's own options, beside UAConfig's: fax over G.711 when T.38 cannot be had.
+_DRIVER_FIELDS = {"audio_fallback"}
 
 
 def ua_options(options: dict | None) -> dict:
-    """Check a dict of UAConfig keywords (``{"offer": "t38", "t38_switch_after": None}``)."""
+    """Check a dict of UAConfig keywords (``{"offer": "t38", "t38_switch_after": None}``) and
+    the driver's own (``{"audio_fallback": False}``)."""
     options = dict(options or {})
-    unknown = set(options) - _UA_FIELDS
+    unknown = set(options) - _UA_FIELDS - _DRIVER_FIELDS
     if unknown:
-        raise ValueError(f"unknown SIP option(s) {sorted(unknown)}; known: {sorted(_UA_FIELDS)}")
+        raise ValueError(f"unknown SIP option(s) {sorted(unknown)}; known: {sorted(_UA_FIELDS | _DRIVER_FIELDS)}")
     if options.get("offer", "audio") not in ("audio", "t38"):
         raise ValueError(f"SIP offer {options['offer']!r}: 'audio' (G.711 first) or 't38'")
+    if not isinstance(options.get("audio_fallback", True), bool):
+        raise ValueError(f"SIP audio_fallback {options['audio_fallback']!r}: True or False")
     return options
 
 
@@ -135,6 +147,7 @@ class SipEndpoint:
         self.ua: UserAgent | None = None
         self.config: UAConfig | None = None
         self.local: Address | None = None
+        self.audio_fallback = True          # fax over G.711 when T.38 cannot be had
         self.on_incoming: Callable[[IncomingCall], None] | None = None
         self.accepting = True
         self.registration: Registered | RegistrationFailed | None = None
@@ -154,6 +167,7 @@ class SipEndpoint:
         is taken."""
         self = cls()
         kwargs = dict(ua_options(options))         # bad options: ValueError before any socket
+        self.audio_fallback = kwargs.pop("audio_fallback", True)
         if t38 is not None:
             kwargs["t38"] = t38
         self.local = await self.transport.open(bind)
@@ -336,11 +350,13 @@ class _Drain(asyncio.DatagramProtocol):
 
 class CallMedia:
     """The media sockets of one call, bound before the offer or answer: T.38 (a plain
-    socket handed to t38_udp.run_call, which then owns it) and RTP audio (drained)."""
+    socket handed to t38_udp.run_call, which then owns it) and RTP audio (drained through a
+    second descriptor of its socket until an audio fax takes the socket: take_audio)."""
 
     def __init__(self) -> None:
         self.t38_sock: socket.socket | None = None
         self.t38_port = 0
+        self.audio_sock: socket.socket | None = None
         self.audio: asyncio.DatagramTransport | None = None
         self.audio_drain: _Drain | None = None
         self.audio_port = 0
@@ -353,9 +369,17 @@ class CallMedia:
             self.t38_sock = socket.socket(family, socket.SOCK_DGRAM)
             self.t38_sock.bind((host, 0))
             self.t38_port = self.t38_sock.getsockname()[1]
-            self.audio, self.audio_drain = await asyncio.get_running_loop().create_datagram_endpoint(
-                _Drain, local_addr=(host, 0))
-            self.audio_port = self.audio.get_extra_info("sockname")[1]
+            self.audio_sock = socket.socket(family, socket.SOCK_DGRAM)
+            self.audio_sock.bind((host, 0))
+            self.audio_port = self.audio_sock.getsockname()[1]
+            drain = self.audio_sock.dup()        # closed with the drain; the port stays bound
+            try:
+                drain.setblocking(False)
+                self.audio, self.audio_drain = await asyncio.get_running_loop().create_datagram_endpoint(
+                    _Drain, sock=drain)
+            except BaseException:
+                drain.close()
+                raise
         except OSError as exc:
             self.close()
             raise DriverError(f"cannot open media sockets on {host}: {exc}") from exc
@@ -365,6 +389,14 @@ class CallMedia:
         sock, self.t38_sock = self.t38_sock, None
         return sock
 
+    def take_audio(self) -> socket.socket:
+        """The RTP socket for drivers/audio_rtp.py (which then owns it); draining stops."""
+        if self.audio is not None:
+            self.audio.close()
+            self.audio = None
+        sock, self.audio_sock = self.audio_sock, None
+        return sock
+
     def close(self) -> None:
         if self.t38_sock is not None:
             self.t38_sock.close()
@@ -372,6 +404,9 @@ class CallMedia:
         if self.audio is not None:
             self.audio.close()
             self.audio = None
+        if self.audio_sock is not None:
+            self.audio_sock.close()
+            self.audio_sock = None
 
 
 # --------------------------------------------------------------------------- one fax call
@@ -427,7 +462,7 @@ class _FaxCall:
         self.t38_wait = t38_wait
         self.outcome = SipOutcome(t0=self.channel.start)
         self.outcome.sip = {"call_id": call_id, "ani": None, "dnis": None, "final_status": None,
-                            "t38": None, "t38_switch": None, "transport": ep.config.transport,
+                            "media": None, "t38": None, "t38_switch": None, "transport": ep.config.transport,
                             "remote_media": None}
 
     def _since(self, t: float) -> float:
@@ -465,26 +500,39 @@ class _FaxCall:
                 return ev.media
 
     async def t38(self, media: Any) -> Any:
-        """The call's T.38 media: the answer's, or the one a re-INVITE switches to."""
+        """The call's fax media: T.38 from the answer, or the one a re-INVITE switches to;
+        else (488 to our re-INVITE, or no switch in time) the call's audio when
+        ``ep.audio_fallback``, or _Failed("t38_refused")."""
         if media.kind == "t38":
             self._switched("offer", self.ep.now())
             return media
-        until = self.ep.now() + self.t38_wait
+        fallback = self.ep.audio_fallback
+        wait = min(self.t38_wait, AUDIO_WAIT) if fallback else self.t38_wait
+        until = self.ep.now() + wait
         while True:
             ev = await self._next(until)
             if ev is None:
-                raise _Failed("t38_refused", f"no switch to T.38 within {self.t38_wait:.0f} s; "
-                              "hung up (BYE) rather than fax over audio (issue #12)")
+                if fallback:
+                    self.outcome.sip["audio_fallback"] = f"no switch to T.38 within {wait:.0f} s"
+                    return media
+                raise _Failed("t38_refused", f"no switch to T.38 within {wait:.0f} s; "
+                              "hung up (BYE) rather than fax over audio (audio_fallback off)")
             if isinstance(ev, CallEnded):
                 raise self._ended(ev, "before T.38")
-            if isinstance(ev, MediaChanged) and ev.media.kind == "t38":
-                self._switched(ev.by, ev.time)
-                return ev.media
+            if isinstance(ev, MediaChanged):
+                if ev.media.kind == "t38":
+                    self._switched(ev.by, ev.time)
+                    return ev.media
+                media = ev.media             # still audio, maybe elsewhere or another codec
             if isinstance(ev, MediaRefused):
                 if ev.status == 491:         # glare: the UA retries by itself (RFC 3261 §14.1)
                     continue
+                if fallback:
+                    self.outcome.sip["audio_fallback"] = f"T.38 re-INVITE answered {ev.status} {ev.reason}"
+                    return media
                 raise _Failed("t38_refused", f"the far end answered our T.38 re-INVITE {ev.status} "
-                              f"{ev.reason}; hung up (BYE) rather than fax over audio (issue #12)", ev.status)
+                              f"{ev.reason}; hung up (BYE) rather than fax over audio (audio_fallback off)",
+                              ev.status)
 
     def _switched(self, by: str, t: float) -> None:
         self.outcome.sip["t38_switch"] = {"by": by, "t": self._since(t)}
@@ -493,10 +541,41 @@ class _FaxCall:
         """The fax over the T.38 socket; a BYE (or a switch back to audio) from the far end
         ends it at once as a lost line."""
         config = media.t38 if media.t38 is not None else T38Config()
+        self.outcome.sip["media"] = "t38"
         self.outcome.sip["t38"] = _t38_params(config)
         self.outcome.sip["remote_media"] = hostport(media.remote)
         session = self.outcome.session = make_session(config)
+        host = self.ep.config.host
+        await self._run_media("T.38", lambda hangup: t38_udp.run_call(
+            session, local=(host, self.media.t38_port), remote=tuple(media.remote), config=config,
+            paced=self.realtime, max_duration=self.max_duration, sock=self.media.take_t38(), hangup=hangup))
+
+    async def run_audio(self, media: Any, make_session: Callable[[Any], Any]) -> None:
+        """The fax as audio (V.21, V.27 ter, V.29, V.17 over G.711) on the call's RTP socket,
+        with the codec the offer/answer agreed; a BYE or a switch to T.38 ends it as a lost line."""
+        from xmfax.audio.terminal import AudioConfig
+        from xmfax.rtp import RTPConfig
+
+        from . import audio_rtp
+
+        law = "alaw" if (media.codec or "").upper() == "PCMA" else "ulaw"
+        event_pt = media.telephone_event if media.telephone_event and 96 <= media.telephone_event <= 127 else None
+        rtp_config = RTPConfig(law=law, payload_type=media.payload_type, event_payload_type=event_pt)
+        self.outcome.sip["media"] = "audio"
+        self.outcome.sip["audio"] = {"codec": media.codec, "payload_type": media.payload_type}
+        self.outcome.sip["remote_media"] = hostport(media.remote)
+        audio = AudioConfig()
+        session = self.outcome.session = make_session(audio)     # audio.limit_t30: the modems we have
+        host = self.ep.config.host
+        await self._run_media("audio", lambda hangup: audio_rtp.run_audio_call(
+            session, (host, self.media.audio_port), tuple(media.remote), rtp_config, audio,
+            max_duration=self.max_duration, sock=self.media.take_audio(), hangup=hangup))
+
+    async def _run_media(self, what: str, run: Callable[[asyncio.Future], Any]) -> None:
+        """``run(hangup)`` (the fax over one media), its T30Result kept; a BYE, or a switch
+        of the call to other media, sets ``hangup``."""
         hangup: asyncio.Future = self.ep.loop.create_future()
+        kind = "t38" if what == "T.38" else "audio"
 
         async def watch() -> None:
             while True:
@@ -504,21 +583,17 @@ class _FaxCall:
                 if isinstance(ev, CallEnded):
                     hangup.set_result(_ended_detail(ev))
                     return
-                if isinstance(ev, MediaChanged) and ev.media.kind != "t38":
-                    hangup.set_result("the far end switched the call back to audio")
+                if isinstance(ev, MediaChanged) and ev.media.kind != kind:
+                    hangup.set_result(f"the far end switched the call to {ev.media.kind} during the {what} fax")
                     return
 
         watcher = self.ep.loop.create_task(watch())
-        host = self.ep.config.host
         try:
-            self.outcome.t30 = await t38_udp.run_call(
-                session, local=(host, self.media.t38_port), remote=tuple(media.remote), config=config,
-                paced=self.realtime, max_duration=self.max_duration, sock=self.media.take_t38(),
-                hangup=hangup)
+            self.outcome.t30 = await run(hangup)
         except (DriverError, OSError) as exc:
             self.outcome.error = exc
         except Exception as exc:      # a bug below must not escape the API: the call fails, BYE follows
-            self.outcome.error = DriverError(f"T.38 call failed: {type(exc).__name__}: {exc}")
+            self.outcome.error = DriverError(f"{what} call failed: {type(exc).__name__}: {exc}")
         finally:
             watcher.cancel()
 
@@ -573,7 +648,10 @@ class _FaxCall:
                 if self.outcome.sip["final_status"] is None:
                     self.outcome.sip["final_status"] = 200
                 media = await self.t38(media)
-                await self.run_t38(media, make_session)
+                if media.kind == "t38":
+                    await self.run_t38(media, make_session)
+                else:
+                    await self.run_audio(media, make_session)
             except _Failed as failed:
                 self.outcome.reason, self.outcome.detail = failed.reason, failed.detail
             await self.finish()

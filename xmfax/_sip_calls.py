@@ -115,7 +115,7 @@ async def _take_call(receiver: Receiver, endpoint: Any, incoming: Any, dispatche
                   dnis=call.dnis)
     outcome = sip_driver.SipOutcome(t0=endpoint.channel(incoming.call_id).start, sip={
         "call_id": incoming.call_id, "ani": call.ani, "dnis": call.dnis, "final_status": None,
-        "t38": None, "t38_switch": None, "transport": endpoint.config.transport})
+        "media": None, "t38": None, "t38_switch": None, "transport": endpoint.config.transport})
 
     def refuse_now(status: int) -> None:
         outcome.sip["final_status"] = status

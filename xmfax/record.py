@@ -38,7 +38,7 @@ CALL_REASONS: dict[str, str] = {
     "redirected": "the call was redirected too often, or without a new address (SIP 3xx)",
     "server_error": "the far end failed (SIP 5xx)",
     "no_ack": "the caller never acknowledged our answer (no ACK)",
-    "t38_refused": "the call could not switch to T.38 (audio fax is not supported yet)",
+    "t38_refused": "the call could not switch to T.38 (and the SIP audio fallback was off)",
 }
 
 

@@ -1,9 +1,10 @@
 """Interop: baresip 1.0 (Debian baresip-core) as a real G.711 phone without T.38.
 
 baresip answers a T.38 re-INVITE with 488 and stays on G.711 (RFC 3261 §14.1). xmfax, calling
-it or called by it, answers/offers G.711, re-INVITEs to T.38, gets the 488 and then, until
-audio fax exists (issue #12), ends the call itself with BYE and reason t38_refused: never a
-hang, never success. That the call did stay up after the 488 shows in baresip's own SIP trace:
+it or called by it, answers/offers G.711, re-INVITEs to T.38, gets the 488 and then, with its
+audio fallback off, ends the call itself with BYE and reason t38_refused: never a hang, never
+success. With the fallback on (the default) xmfax faxes over G.711, which baresip cannot
+answer: T.30 gives up after T1 (no DIS) and xmfax hangs up. That the call did stay up after the 488 shows in baresip's own SIP trace:
 the dialog is still there when the BYE arrives (200 OK, not 481), and baresip closes the session
 only on that BYE.
 """
@@ -88,7 +89,7 @@ def test_xmfax_calls_baresip_which_refuses_t38(tmp_path):
         t0 = time.monotonic()
         result = asyncio.run(asyncio.wait_for(api.send(
             [page()], via=f"sip:{phone.user}@127.0.0.1:{phone.port}", realtime=False, max_duration=60,
-            sip={"t38_switch_after": 0.5}), 60))
+            sip={"t38_switch_after": 0.5, "audio_fallback": False}), 60))
         took = time.monotonic() - t0
         time.sleep(0.3)                  # baresip writes its trace of the BYE's 200
     phone_log = phone.stdout_path
@@ -105,7 +106,7 @@ def test_baresip_calls_xmfax_which_reinvites_and_gets_488(tmp_path):
         calls = []
         receiver = api.receive(via="sip://127.0.0.1:0", once=True, realtime=False,
                                on_call=lambda call: calls.append(call) or api.Accept(),
-                               sip={"t38_switch_after": 0.5})
+                               sip={"t38_switch_after": 0.5, "audio_fallback": False})
         task = asyncio.create_task(receiver.run())
         host, port = await asyncio.wait_for(receiver.ready(), 10)
         phone = Baresip(tmp_path / "baresip", dial=f"sip:15550100@127.0.0.1:{port}")
@@ -122,3 +123,28 @@ def test_baresip_calls_xmfax_which_reinvites_and_gets_488(tmp_path):
     assert calls[0].dnis == "15550100"
     assert calls[0].info.get("offer") == ["audio"]
     assert_refused_then_bye(phone, results[0])
+
+
+def test_xmfax_faxes_baresip_over_audio_until_baresip_hangs_up(tmp_path):
+    """The audio fallback on: after the 488 xmfax sends CNG over G.711 on the call's RTP; baresip
+    (a phone) never answers with DIS, and hangs up itself when its 4 s audio file ends: the fax
+    ends at once as a lost line (T.30 would end it at T1, 8 s here, otherwise). Never a hang."""
+    from faxkit import TX_ID
+
+    from xmfax.t30.config import T30Config, Timers
+
+    with Baresip(tmp_path / "baresip") as phone:
+        t0 = time.monotonic()
+        result = asyncio.run(asyncio.wait_for(api.send(
+            [page()], via=f"sip:{phone.user}@127.0.0.1:{phone.port}", max_duration=60,
+            config=T30Config(local_id=TX_ID, timers=Timers(t1=8.0)), sip={"t38_switch_after": 0.5}), 60))
+        took = time.monotonic() - t0
+        time.sleep(0.3)
+    assert not result.ok and result.reason in ("line_lost", "no_dis"), (result.reason, result.reason_text)
+    assert result.reason == "no_dis" or "far end hung up (BYE)" in result.reason_text, result.reason_text
+    assert took < 15, took
+    assert result.sip["media"] == "audio" and result.sip["audio"]["codec"] in ("PCMU", "PCMA")
+    assert result.sip["audio_fallback"].startswith("T.38 re-INVITE answered 488")
+    assert result.pages == [] and result.page_count == 0
+    lines = first_lines(baresip_messages(phone.stdout_path.read_text(errors="replace")), phone.port)
+    assert lines[-2:] in (["<BYE", ">SIP/2.0 200"], [">BYE", "<SIP/2.0 200"]), lines

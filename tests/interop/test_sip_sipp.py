@@ -360,9 +360,10 @@ def test_small_t38_datagram(tmp_path):
 
 def test_send_t38_refused_with_488_keeps_the_call_until_bye(tmp_path):
     """sipp (a phone without T.38) answers the re-INVITE 488: the call stays up on G.711 (RFC 3261
-    §14.1) and xmfax ends it with its own BYE in the same dialog, reason t38_refused."""
+    §14.1) and xmfax (its audio fallback off) ends it with its own BYE in the same dialog, reason
+    t38_refused."""
     with Sipp("uas_g711_refuse_t38.xml", tmp_path / "uas", params={"bye_wait": 20000}) as uas:
-        result = run(send_to(uas, sip=dict(t38_switch_after=0.2)))
+        result = run(send_to(uas, sip=dict(t38_switch_after=0.2, audio_fallback=False)))
         got = uas.wait(15)
     assert got.ok, got.log()
     assert not result.ok and result.reason == "t38_refused", (result.reason, result.reason_text)
@@ -510,7 +511,7 @@ def test_receive_t38_offered_directly(tmp_path, transport):
 def test_receive_t38_refused_with_488_ends_with_bye(tmp_path):
     results, got, calls, pages = run(receive_from(
         tmp_path, "uac_g711_refuse_t38.xml", sipp_kw=dict(params={"bye_wait": 20000}),
-        sip=dict(t38_switch_after=0.2)))
+        sip=dict(t38_switch_after=0.2, audio_fallback=False)))
     assert got.ok, got.log()
     assert not results[0].ok and results[0].reason == "t38_refused", (results[0].reason, results[0].reason_text)
     assert not pages

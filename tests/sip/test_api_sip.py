@@ -353,9 +353,10 @@ def test_stop_refuses_new_calls_and_lets_the_current_one_finish():
 
 # --------------------------------------------------------------------------- a G.711 phone
 def test_t38_refused_ends_with_bye_and_a_clear_reason():
+    """With the audio fallback off (tests/sip/test_audio_fallback.py has it on)."""
     with Phone() as phone:
         sent = run(api.send([text_page(1)], via=f"sip:+1555@127.0.0.1:{phone.port}", realtime=False,
-                            local_id=TX_ID, sip={"t38_switch_after": 0.1}), 20)
+                            local_id=TX_ID, sip={"t38_switch_after": 0.1, "audio_fallback": False}), 20)
     assert (sent.status, sent.reason) == ("failure", "t38_refused")
     assert "488 Not Acceptable Here" in sent.reason_text and "BYE" in sent.reason_text
     assert sent.sip["final_status"] == 200 and sent.sip["t38_switch"] is None
