@@ -378,6 +378,116 @@ void xm_qam_rx_adapt(xm_qam_rx_t *r, float complex y, float complex d, int adapt
     r->derot = cexpf(-I * r->theta);
 }
 
+/* ---------------- the A B alternation ---------------- */
+
+void xm_abab_init(xm_abab_t *s, float complex a, float complex b, int abab_limit)
+{
+    memset(s, 0, sizeof(*s));
+    s->a = a;
+    s->b = b;
+    s->abab_limit = abab_limit;
+}
+
+void xm_abab_start(xm_abab_t *s)
+{
+    s->found = 0;
+    s->symbols = 0;
+    s->tries = 0;
+    s->matched = 0;
+    s->even = s->odd = 0.0f;
+}
+
+/* The alternation seen for a while: which of the alternating points is A, and
+ * the rotation that puts A where it belongs. */
+static int abab_identify(xm_abab_t *s, xm_qam_rx_t *r)
+{
+    float complex e = s->even / XM_ABAB_AVERAGE * 2.0f, o = s->odd / XM_ABAB_AVERAGE * 2.0f;
+    float complex want = s->b / s->a;
+    float d1 = 1e9f, d2 = 1e9f;
+    if (cabsf(e) > 1e-3f && cabsf(o) > 1e-3f) {
+        /* even is A, or odd is A */
+        d1 = cabsf(o / e - want) / cabsf(want);
+        d2 = cabsf(e / o - want) / cabsf(want);
+    }
+    /* one hypothesis must fit clearly better than the other; the fit itself
+     * may be loose, as line distortion weighs the carrier line and the
+     * alternation's (carrier ± baud/2) differently */
+    float best = d1 < d2 ? d1 : d2, other = d1 < d2 ? d2 : d1;
+    if (best > 0.8f || best > 0.5f * other) {
+        /* not the alternation (yet; an echo protection tone, silence): look again */
+        s->matched = 0;
+        s->tries++;
+        int gave_up = s->tries * XM_ABAB_AVERAGE > XM_ABAB_SEARCH_LIMIT;
+        s->even = s->odd = 0.0f;
+        s->symbols = XM_ABAB_SETTLE;
+        return gave_up ? XM_ABAB_GAVE_UP : XM_ABAB_MORE;
+    }
+    float complex a = d1 < d2 ? e : o;
+    int parity = d1 < d2 ? 0 : 1;
+    /* accept on two windows in a row that agree (the first may straddle the
+     * start of the alternation); A turning from one to the next is a carrier
+     * frequency offset (V.29 allows the receiver to see up to ±7 Hz, about
+     * 25° a window) */
+    float complex prev = s->last_a;
+    float turn = cargf(a * conjf(prev));
+    int agree = s->matched && parity == s->a_parity
+        && fabsf(cabsf(a) - cabsf(prev)) < 0.25f * cabsf(a) && fabsf(turn) < 0.8f;
+    s->matched = 1;
+    s->a_parity = parity;
+    s->last_a = a;
+    s->even = s->odd = 0.0f;
+    s->symbols = XM_ABAB_SETTLE;
+    if (!agree)
+        return XM_ABAB_MORE;
+    /* rotate A (as it is now, half a window after the middle of the last
+     * one) onto its place, start the carrier loop at the offset, scale A */
+    float per_symbol = turn / XM_ABAB_AVERAGE;
+    float alpha = cargf(a) + per_symbol * (XM_ABAB_AVERAGE / 2 + 1);
+    xm_qam_rx_rotate(r, alpha - cargf(s->a));
+    r->freq = per_symbol;
+    r->gain *= cabsf(s->a) / cabsf(a);
+    r->agc_frozen = 1;
+    s->flips = 0;
+    s->found = 1;
+    xm_qam_rx_set_gains(r, 0.25f, 0.1f, 0.002f, 0.01f, 0.00005f);   /* fast, for what follows */
+    return XM_ABAB_MORE;
+}
+
+int xm_abab_symbol(xm_abab_t *s, xm_qam_rx_t *r, float complex y)
+{
+    int slot = s->symbols & 1;
+    s->symbols++;
+    if (!s->found) {
+        /* timing settles on the alternations; nothing else learns yet */
+        xm_qam_rx_adapt(r, y, y, 0);
+        if (s->symbols > XM_ABAB_SETTLE) {
+            if (slot)
+                s->odd += y;
+            else
+                s->even += y;
+            if (s->symbols == XM_ABAB_SETTLE + XM_ABAB_AVERAGE)
+                return abab_identify(s, r);
+        }
+        return XM_ABAB_MORE;
+    }
+    float complex want = (slot == s->a_parity) ? s->a : s->b;
+    float complex dw = y - want, df = y + want;
+    if (crealf(df) * crealf(df) + cimagf(df) * cimagf(df)
+        < crealf(dw) * crealf(dw) + cimagf(dw) * cimagf(dw)) {
+        /* the next segment starts C D C = -A -B -A */
+        if (++s->flips == 3)
+            return XM_ABAB_END;
+    } else {
+        /* carrier phase only: the alternations excite three frequencies,
+         * an equaliser trained on them would be wrong everywhere else */
+        s->flips = 0;
+        xm_qam_rx_adapt(r, y, want, 0);
+    }
+    return s->symbols > s->abab_limit ? XM_ABAB_FAILED : XM_ABAB_MORE;
+}
+
+/* ---------------- events ---------------- */
+
 void xm_events_push(xm_events_t *ev, int code, long bit)
 {
     if (ev->n >= XM_EV_MAX) {

@@ -150,6 +150,38 @@ void xm_qam_rx_set_gains(xm_qam_rx_t *r, float eq_mu, float pll_a, float pll_b,
  * phase of a training pattern is known). */
 void xm_qam_rx_rotate(xm_qam_rx_t *r, float phi);
 
+/* ---- the alternation A B A B that opens a training (V.29 segment 2, V.17
+ * segment 1): found, its phase and level set the carrier loop and the gain,
+ * then it is followed until the next segment starts C D C = -A -B -A ---- */
+#define XM_ABAB_SETTLE 24         /* symbols for timing to settle on the alternation */
+#define XM_ABAB_AVERAGE 24        /* symbols averaged to find A and B */
+#define XM_ABAB_SEARCH_LIMIT 2400 /* symbols (1 s) looking for it */
+
+typedef struct {
+    float complex a, b;           /* the two points, in the units of the constellation */
+    int abab_limit;               /* symbols from the carrier to the end of the alternation */
+    int found;                    /* A and B identified: waiting for -A -B -A */
+    int symbols, tries;
+    float complex even, odd;      /* sums over the averaging window */
+    int a_parity;                 /* symbols & 1 of the A slots */
+    int matched;                  /* the last window looked like the alternation */
+    float complex last_a;
+    int flips;
+} xm_abab_t;
+
+enum {
+    XM_ABAB_MORE = 0,
+    XM_ABAB_END = 1,              /* -A -B -A seen: the next segment's 4th symbol comes next */
+    XM_ABAB_FAILED = -1,          /* no end after abab_limit symbols */
+    XM_ABAB_GAVE_UP = -2,         /* no alternation for 1 s */
+};
+
+void xm_abab_init(xm_abab_t *s, float complex a, float complex b, int abab_limit);
+/* Look for the alternation afresh (a new carrier, a failed training). */
+void xm_abab_start(xm_abab_t *s);
+/* One symbol y from r: returns one of the XM_ABAB_ codes. */
+int xm_abab_symbol(xm_abab_t *s, xm_qam_rx_t *r, float complex y);
+
 /* ---- status events shared by the modem receivers ---- */
 enum {
     XM_EV_CARRIER_UP = 1,

@@ -274,11 +274,8 @@ int xm_v17_tx_generate(xm_v17_tx_t *tx, int16_t *out, int n)
 
 /* ================= receiver ================= */
 
-enum { RX_IDLE, RX_SEARCH, RX_ABAB, RX_SEG2, RX_SEG3, RX_SEG4, RX_DATA };
-#define SETTLE 24                   /* symbols for timing to settle on segment 1 */
-#define AVERAGE 24                  /* symbols averaged to find A and B */
-#define SEARCH_LIMIT 2400           /* symbols (1 s) looking for segment 1 */
-#define ABAB_LIMIT 600
+enum { RX_IDLE, RX_SEARCH /* segment 1 */, RX_SEG2, RX_SEG3, RX_SEG4, RX_DATA };
+#define ABAB_LIMIT 600              /* symbols from the carrier to the end of segment 1 */
 #define DEPTH 32                    /* Viterbi traceback */
 
 struct xm_v17_rx {
@@ -291,12 +288,7 @@ struct xm_v17_rx {
     uint8_t seg2[SEG2_LONG];
     int state;
     int failed;
-    int symbols, tries;
-    float complex even, odd;
-    int a_parity;
-    int matched;
-    float complex last_a;
-    int flips;
+    xm_abab_t ab;                   /* segment 1 */
     int index;
     int still_seg2;                 /* symbols after a short segment 2 that went on like it */
     int pending;                    /* training succeeded, not said yet */
@@ -347,6 +339,7 @@ void xm_v17_rx_restart(xm_v17_rx_t *rx, int bit_rate, int long_train)
     rx->trained_once = kept;
     memcpy(rx->saved_eq, eq, sizeof(eq));
     seg2_labels(rx->seg2, SEG2_LONG);
+    xm_abab_init(&rx->ab, PT_A, PT_B, ABAB_LIMIT);
     /* # T.30 §5.2.3.3: on above -43 dBm0, off below -48 dBm0 */
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
     xm_qam_rx_init(&rx->q, BAUD, ROLL_OFF, CARRIER_HZ, 25, r.rms);
@@ -368,51 +361,6 @@ static void fail(xm_v17_rx_t *rx)
         xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
     rx->failed = 1;
     rx_learn_again(rx);
-}
-
-/* Segment 1 seen for a while: which of the alternating points is A (B = jA), and
- * the rotation that puts A where it belongs. */
-static void identify(xm_v17_rx_t *rx)
-{
-    float complex e = rx->even / AVERAGE * 2.0f, o = rx->odd / AVERAGE * 2.0f;
-    float complex want = PT_B / PT_A;
-    float d1 = 1e9f, d2 = 1e9f;
-    if (cabsf(e) > 1e-3f && cabsf(o) > 1e-3f) {
-        d1 = cabsf(o / e - want) / cabsf(want);
-        d2 = cabsf(e / o - want) / cabsf(want);
-    }
-    float best = d1 < d2 ? d1 : d2, other = d1 < d2 ? d2 : d1;
-    if (best > 0.8f || best > 0.5f * other) {
-        rx->matched = 0;
-        rx->tries++;
-        if (rx->tries * AVERAGE > SEARCH_LIMIT)
-            fail(rx);
-        rx->even = rx->odd = 0.0f;
-        rx->symbols = SETTLE;
-        return;
-    }
-    float complex a = d1 < d2 ? e : o;
-    int parity = d1 < d2 ? 0 : 1;
-    float complex prev = rx->last_a;
-    float turn = cargf(a * conjf(prev));
-    int agree = rx->matched && parity == rx->a_parity
-        && fabsf(cabsf(a) - cabsf(prev)) < 0.25f * cabsf(a) && fabsf(turn) < 0.8f;
-    rx->matched = 1;
-    rx->a_parity = parity;
-    rx->last_a = a;
-    rx->even = rx->odd = 0.0f;
-    rx->symbols = SETTLE;
-    if (!agree)
-        return;
-    float per_symbol = turn / AVERAGE;
-    float alpha = cargf(a) + per_symbol * (AVERAGE / 2 + 1);
-    xm_qam_rx_rotate(&rx->q, alpha - cargf(PT_A));
-    rx->q.freq = per_symbol;
-    rx->q.gain *= cabsf(PT_A) / cabsf(a);
-    rx->q.agc_frozen = 1;
-    rx->flips = 0;
-    rx->state = RX_ABAB;
-    xm_qam_rx_set_gains(&rx->q, 0.25f, 0.1f, 0.002f, 0.01f, 0.00005f);
 }
 
 static void viterbi_reset(xm_v17_rx_t *rx)
@@ -557,38 +505,22 @@ static void rx_training_done(xm_v17_rx_t *rx)
 
 static void rx_symbol(xm_v17_rx_t *rx, float complex y)
 {
-    int slot = rx->symbols & 1;
-    rx->symbols++;
     switch (rx->state) {
     case RX_SEARCH:
-        xm_qam_rx_adapt(&rx->q, y, y, 0);
-        if (rx->symbols > SETTLE) {
-            if (slot)
-                rx->odd += y;
-            else
-                rx->even += y;
-            if (rx->symbols == SETTLE + AVERAGE)
-                identify(rx);
-        }
-        break;
-    case RX_ABAB: {
-        float complex want = (slot == rx->a_parity) ? PT_A : PT_B;
-        float complex dw = y - want, df = y + want;
-        if (crealf(df) * crealf(df) + cimagf(df) * cimagf(df)
-            < crealf(dw) * crealf(dw) + cimagf(dw) * cimagf(dw)) {
-            /* segment 2 starts C D C = -A -B -A */
-            if (++rx->flips == 3) {
-                rx->state = RX_SEG2;
-                rx->index = 3;
-            }
-        } else {
-            rx->flips = 0;
-            xm_qam_rx_adapt(&rx->q, y, want, 0);
-        }
-        if (rx->state == RX_ABAB && rx->symbols > ABAB_LIMIT)
+        switch (xm_abab_symbol(&rx->ab, &rx->q, y)) {
+        case XM_ABAB_END:           /* segment 1, then segment 2: C D C seen */
+            rx->state = RX_SEG2;
+            rx->index = 3;
+            break;
+        case XM_ABAB_FAILED:
             fail(rx);
+            break;
+        case XM_ABAB_GAVE_UP:
+            fail(rx);
+            rx->ab.symbols = XM_ABAB_SETTLE;    /* look on at once */
+            break;
+        }
         break;
-    }
     case RX_SEG2: {
         int n2 = rx->long_train ? SEG2_LONG : SEG2_SHORT;
         xm_qam_rx_adapt(&rx->q, y, train_point(rx->seg2[rx->index++]), 1);
@@ -654,10 +586,7 @@ static void rx_learn_again(xm_v17_rx_t *rx)
         memcpy(rx->q.eq, rx->saved_eq, sizeof(rx->q.eq));   /* a short training: the last long one's */
     xm_qam_rx_set_gains(&rx->q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
     rx->state = RX_SEARCH;
-    rx->symbols = 0;
-    rx->tries = 0;
-    rx->matched = 0;
-    rx->even = rx->odd = 0.0f;
+    xm_abab_start(&rx->ab);
 }
 
 static void rx_carrier_up(xm_v17_rx_t *rx)

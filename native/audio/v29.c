@@ -219,11 +219,8 @@ int xm_v29_tx_generate(xm_v29_tx_t *tx, int16_t *out, int n)
 
 /* ================= receiver ================= */
 
-enum { RX_IDLE, RX_SEARCH, RX_ABAB, RX_COND, RX_ONES, RX_DATA };
-#define SETTLE 24                   /* symbols for timing to settle on segment 2 */
-#define AVERAGE 24                  /* symbols averaged to find A and B */
-#define SEARCH_LIMIT 2400          /* symbols (1 s) looking for segment 2 */
-#define ABAB_LIMIT 400
+enum { RX_IDLE, RX_SEARCH /* segment 2 */, RX_COND, RX_ONES, RX_DATA };
+#define ABAB_LIMIT 400              /* symbols from the carrier to the end of segment 2 */
 
 struct xm_v29_rx {
     int bit_rate;
@@ -236,12 +233,7 @@ struct xm_v29_rx {
     int state;
     int failed;                     /* a failure reported, no success since */
     float lost_level;               /* mean square under which the signal has ended */
-    int symbols, tries;
-    float complex even, odd;        /* sums over the averaging window */
-    int a_parity;                   /* symbols & 1 of the A slots */
-    int matched;                    /* the last window looked like segment 2 */
-    float complex last_a;
-    int flips;
+    xm_abab_t ab;                   /* segment 2 */
     int index;
     int prev_phase;
     uint32_t scr;
@@ -272,6 +264,7 @@ void xm_v29_rx_restart(xm_v29_rx_t *rx, int bit_rate)
     rx->rms = rms_of(bit_rate);
     rx->tp = training_points(bit_rate);
     conditioning_bits(rx->cond);
+    xm_abab_init(&rx->ab, rx->tp.a, rx->tp.b, ABAB_LIMIT);
     /* # T.30: a signal above -43 dBm0 is received, one below -48 dBm0 is not;
      * the detector switches on at -45 so a -43 dBm0 carrier is seen at once */
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
@@ -335,62 +328,6 @@ static void fail(xm_v29_rx_t *rx)
     rx_learn_again(rx);
 }
 
-/* Segment 2 seen for a while: which of the alternating points is A, and the
- * rotation that puts A at 180°. */
-static void identify(xm_v29_rx_t *rx)
-{
-    float complex e = rx->even / AVERAGE * 2.0f, o = rx->odd / AVERAGE * 2.0f;
-    float complex want = rx->tp.b / rx->tp.a;       /* B/A */
-    float d1 = 1e9f, d2 = 1e9f;
-    if (cabsf(e) > 1e-3f && cabsf(o) > 1e-3f) {
-        /* even is A, or odd is A */
-        d1 = cabsf(o / e - want) / cabsf(want);
-        d2 = cabsf(e / o - want) / cabsf(want);
-    }
-    /* one hypothesis must fit clearly better than the other; the fit itself
-     * may be loose, as line distortion weighs the carrier line (1700 Hz)
-     * and the alternation's (1700 ± 1200 Hz) differently */
-    float best = d1 < d2 ? d1 : d2, other = d1 < d2 ? d2 : d1;
-    if (best > 0.8f || best > 0.5f * other) {
-        /* not segment 2 (yet; an echo protection tone, silence): look again */
-        rx->matched = 0;
-        rx->tries++;
-        if (rx->tries * AVERAGE > SEARCH_LIMIT)
-            fail(rx);
-        rx->even = rx->odd = 0.0f;
-        rx->symbols = SETTLE;
-        return;
-    }
-    float complex a = d1 < d2 ? e : o;
-    int parity = d1 < d2 ? 0 : 1;
-    /* accept on two windows in a row that agree (the first may straddle
-     * the start of segment 2); A turning from one to the next is a carrier
-     * frequency offset (V.29 allows the receiver to see up to ±7 Hz, about
-     * 25° a window) */
-    float complex prev = rx->last_a;
-    float turn = cargf(a * conjf(prev));
-    int agree = rx->matched && parity == rx->a_parity
-        && fabsf(cabsf(a) - cabsf(prev)) < 0.25f * cabsf(a) && fabsf(turn) < 0.8f;
-    rx->matched = 1;
-    rx->a_parity = parity;
-    rx->last_a = a;
-    rx->even = rx->odd = 0.0f;
-    rx->symbols = SETTLE;
-    if (!agree)
-        return;
-    /* rotate A (as it is now, half a window after the middle of the last
-     * one) onto 180°, start the carrier loop at the offset, scale A to 3 */
-    float per_symbol = turn / AVERAGE;
-    float alpha = cargf(a) + per_symbol * (AVERAGE / 2 + 1);
-    xm_qam_rx_rotate(&rx->q, alpha - (float) M_PI);
-    rx->q.freq = per_symbol;
-    rx->q.gain *= 3.0f / cabsf(a);
-    rx->q.agc_frozen = 1;
-    rx->flips = 0;
-    rx->state = RX_ABAB;
-    xm_qam_rx_set_gains(&rx->q, 0.25f, 0.1f, 0.002f, 0.01f, 0.00005f);   /* fast, for segment 3 */
-}
-
 static void rx_training_done(xm_v29_rx_t *rx)
 {
     float limit = rx->bit_rate == 9600 ? 0.04f : 0.08f;
@@ -408,41 +345,22 @@ static void rx_training_done(xm_v29_rx_t *rx)
 
 static void rx_symbol(xm_v29_rx_t *rx, float complex y)
 {
-    int slot = rx->symbols & 1;
-    rx->symbols++;
     switch (rx->state) {
     case RX_SEARCH:
-        /* timing settles on the alternations; nothing else learns yet */
-        xm_qam_rx_adapt(&rx->q, y, y, 0);
-        if (rx->symbols > SETTLE) {
-            if (slot)
-                rx->odd += y;
-            else
-                rx->even += y;
-            if (rx->symbols == SETTLE + AVERAGE)
-                identify(rx);
-        }
-        break;
-    case RX_ABAB: {
-        float complex want = (slot == rx->a_parity) ? rx->tp.a : rx->tp.b;
-        float complex dw = y - want, df = y + want;
-        if (crealf(df) * crealf(df) + cimagf(df) * cimagf(df)
-            < crealf(dw) * crealf(dw) + cimagf(dw) * cimagf(dw)) {
-            /* segment 3 starts C D C = -A -B -A */
-            if (++rx->flips == 3) {
-                rx->state = RX_COND;
-                rx->index = 3;
-            }
-        } else {
-            /* carrier phase only: the alternations excite three frequencies,
-             * an equaliser trained on them would be wrong everywhere else */
-            rx->flips = 0;
-            xm_qam_rx_adapt(&rx->q, y, want, 0);
-        }
-        if (rx->state == RX_ABAB && rx->symbols > ABAB_LIMIT)
+        switch (xm_abab_symbol(&rx->ab, &rx->q, y)) {
+        case XM_ABAB_END:           /* segment 2, then segment 3: C D C seen */
+            rx->state = RX_COND;
+            rx->index = 3;
+            break;
+        case XM_ABAB_FAILED:
             fail(rx);
+            break;
+        case XM_ABAB_GAVE_UP:
+            fail(rx);
+            rx->ab.symbols = XM_ABAB_SETTLE;    /* look on at once */
+            break;
+        }
         break;
-    }
     case RX_COND: {
         int bit = rx->cond[rx->index++];
         xm_qam_rx_adapt(&rx->q, y, bit ? rx->tp.d : rx->tp.c, 1);
@@ -475,10 +393,7 @@ static void rx_learn_again(xm_v29_rx_t *rx)
     xm_qam_rx_relearn(&rx->q);
     xm_qam_rx_set_gains(&rx->q, 0.0f, 0.0f, 0.0f, 0.04f, 0.0f);
     rx->state = RX_SEARCH;
-    rx->symbols = 0;
-    rx->tries = 0;
-    rx->matched = 0;
-    rx->even = rx->odd = 0.0f;
+    xm_abab_start(&rx->ab);
     rx->scr = 0;
 }
 
