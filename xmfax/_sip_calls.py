@@ -25,7 +25,8 @@ async def send(pages: list[Page], via: str, config: T30Config, dispatcher: _Disp
                on_event: Callable | None, realtime: bool, t38: Any, max_duration: float,
                options: dict, credentials: Any) -> FaxResult:
     """One attempt of :func:`xmfax.api.send` over SIP: its record."""
-    def make_session(agreed: Any) -> _Observed:       # once T.38 is agreed: its rate limits T.30
+    # once the media is known: T.38's T38MaxBitRate, or the audio modems xmfax has, limit T.30
+    def make_session(agreed: Any) -> _Observed:       # (a T38Config or an AudioConfig)
         return _Observed(Session(agreed.limit_t30(config), calling=True, pages=pages, now=0.0),
                          lambda ev: dispatcher.put(on_event, ev))
 

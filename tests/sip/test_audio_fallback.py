@@ -129,6 +129,38 @@ def test_t38_refused_the_fax_goes_on_over_g711(tmp_path):
     same_pixels(pages, load(got.files[0]))
 
 
+def test_xmfax_to_xmfax_neither_switches_both_fax_over_audio(tmp_path, monkeypatch):
+    """No end re-INVITEs (t38_switch_after None): once the wait is over (AUDIO_WAIT, 1 s here
+    instead of 8) both go on over G.711, the receiving side's path too."""
+    monkeypatch.setattr(sip_driver, "AUDIO_WAIT", 1.0)
+    pages = small_pages(1, rows=60, seed=3)
+
+    async def main():
+        receiver = api.receive(via="sip://127.0.0.1:0", once=True, output_dir=tmp_path, local_id=RX_ID,
+                               sip={"t38_switch_after": None})
+        task = asyncio.create_task(receiver.run())
+        host, port = await asyncio.wait_for(receiver.ready(), 10)
+        try:
+            sent = await api.send(pages, via=f"sip:+1555@{host}:{port}", local_id=TX_ID, max_duration=50,
+                                  ecm=False, sip={"t38_switch_after": None})
+            results = await asyncio.wait_for(task, 20)
+        finally:
+            receiver.stop()
+            task.cancel()
+        return sent, results
+
+    sent, results = asyncio.run(asyncio.wait_for(main(), 80))
+    (got,) = results
+    assert sent.ok, sent.summary()
+    assert got.ok, got.summary()
+    for r in (sent, got):
+        assert r.transport == "sip" and r.sip["media"] == "audio" and r.sip["t38"] is None
+        assert r.sip["audio_fallback"] == "no switch to T.38 within 1 s"
+        assert r.sip["audio"]["codec"] == "PCMU" and not r.ecm
+    assert sent.sip["call_id"] == got.sip["call_id"]
+    same_pixels(pages, load(got.files[0]))
+
+
 def test_audio_fallback_is_checked_with_the_sip_options():
     assert sip_driver.ua_options({"audio_fallback": False}) == {"audio_fallback": False}
     with pytest.raises(ValueError, match="audio_fallback"):
