@@ -1,5 +1,6 @@
 """SIP over UDP and TCP: the asyncio driver around the sans-IO user agent (xmfax/sip/ua.py),
-and fax calls set up by it with the fax itself over T.38 (drivers/t38_udp.py).
+and fax calls set up by it with the fax itself over T.38 (drivers/t38_udp.py), or over G.711
+audio when T.38 cannot be had (drivers/audio_rtp.py).
 
     outcome = await send_fax(make_session, "sip:+15550100@192.0.2.7:5060;transport=tcp")
 
@@ -670,11 +671,12 @@ async def send_fax(make_session: Callable[[T38Config], Any], target: str, *, rea
                    options: dict | None = None, local: str | None = None,
                    headers: tuple[tuple[str, str], ...] = (), t38_wait: float = T38_WAIT,
                    on_ready: Callable[[SipEndpoint], None] | None = None) -> SipOutcome:
-    """Call ``target`` (``sip:NUMBER@HOST[:PORT][;transport=tcp]``) and send a fax over T.38.
+    """Call ``target`` (``sip:NUMBER@HOST[:PORT][;transport=tcp]``) and send a fax over T.38 (or G.711 audio).
 
-    ``make_session(t38_config)`` builds the T.30 session once T.38 is agreed (so its rate
-    can be limited to T38MaxBitRate). ``options``: UAConfig keywords (``offer``,
-    ``t38_switch_after``, ``outbound_proxy`` ...). ``local``: the local address to bind
+    ``make_session(limits)`` builds the T.30 session once the media is known: ``limits`` is
+    the agreed T38Config (so its rate can be limited to T38MaxBitRate) or, for an audio fax,
+    an AudioConfig (its ``limit_t30``: the modems xmfax.audio has). ``options``: UAConfig
+    keywords (``offer``, ``t38_switch_after``, ``outbound_proxy`` ...) and ``audio_fallback``. ``local``: the local address to bind
     (default: the one the kernel uses to reach the target). A DriverError only when no
     socket can be opened; everything the far end does is in the outcome."""
     uri = parse_sip_target(target)
@@ -718,7 +720,8 @@ async def answer_fax(ep: SipEndpoint, incoming: IncomingCall, make_session: Call
                      realtime: bool = True, max_duration: float = 1800.0, t38_wait: float = T38_WAIT,
                      ack_timeout: float = 40.0) -> SipOutcome:
     """Answer ``incoming`` (on_call said yes) and receive a fax over T.38: 200 with T.38 when
-    it was offered, else G.711 and the T.38 re-INVITE from either end."""
+    it was offered, else G.711 and the T.38 re-INVITE from either end; over G.711 audio when
+    that is refused or does not come (``ep.audio_fallback``)."""
     media = await CallMedia.open(ep.local[0])
     call = _FaxCall(ep, incoming.call_id, media, role="inbound", realtime=realtime, max_duration=max_duration,
                     t38_wait=t38_wait)
