@@ -9,6 +9,7 @@
 #define XMFAX_DSP_H
 
 #include <complex.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifndef XM_SAMPLE_RATE
@@ -181,6 +182,35 @@ void xm_abab_init(xm_abab_t *s, float complex a, float complex b, int abab_limit
 void xm_abab_start(xm_abab_t *s);
 /* One symbol y from r: returns one of the XM_ABAB_ codes. */
 int xm_abab_symbol(xm_abab_t *s, xm_qam_rx_t *r, float complex y);
+
+/* ---- where a receiver's data bits go: the caller's buffer (bits past its
+ * end dropped), all of them counted ---- */
+typedef struct {
+    uint8_t *buf;
+    int n, max;
+    long total;                   /* bits delivered since the receiver was made */
+} xm_bits_out_t;
+
+static inline void xm_bits_begin(xm_bits_out_t *o, uint8_t *buf, int max)
+{
+    o->buf = buf;
+    o->n = 0;
+    o->max = max;
+}
+
+static inline void xm_bits_put(xm_bits_out_t *o, int bit)
+{
+    if (o->n < o->max)
+        o->buf[o->n++] = (uint8_t) bit;
+    o->total++;
+}
+
+/* Returns the bits written since xm_bits_begin. */
+static inline int xm_bits_end(xm_bits_out_t *o)
+{
+    o->buf = NULL;
+    return o->n;
+}
 
 /* ---- status events shared by the modem receivers ---- */
 enum {

@@ -304,9 +304,7 @@ struct xm_v17_rx {
     long decoded;                   /* symbols out of the decoder since segment 4 */
     int diff;
     uint32_t scr;
-    long bits_total;
-    uint8_t *out;
-    int out_n, out_max;
+    xm_bits_out_t out;
     float complex saved_eq[XM_EQ_MAX];
 };
 
@@ -346,19 +344,12 @@ void xm_v17_rx_restart(xm_v17_rx_t *rx, int bit_rate, int long_train)
     rx->state = RX_IDLE;
 }
 
-static void put_bit(xm_v17_rx_t *rx, int bit)
-{
-    if (rx->out_n < rx->out_max)
-        rx->out[rx->out_n++] = (uint8_t) bit;
-    rx->bits_total++;
-}
-
 static void rx_learn_again(xm_v17_rx_t *rx);
 
 static void fail(xm_v17_rx_t *rx)
 {
     if (!rx->failed)
-        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->out.total);
     rx->failed = 1;
     rx_learn_again(rx);
 }
@@ -383,7 +374,7 @@ static void symbol_out(xm_v17_rx_t *rx, int label)
     for (int i = 0; i < rx->r.bits; i++) {
         int b = descramble(&rx->scr, (q >> i) & 1);
         if (deliver)
-            put_bit(rx, b);
+            xm_bits_put(&rx->out, b);
     }
 }
 
@@ -495,7 +486,7 @@ static void rx_training_done(xm_v17_rx_t *rx)
         /* after a short training, said once 16 symbols show it was no long one */
         rx->pending = 1;
         if (rx->long_train) {
-            xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+            xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
             rx->pending = 0;
         }
     } else {
@@ -567,7 +558,7 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
         viterbi_symbol(rx, y);
         if (rx->state == RX_SEG4) {
             if (++rx->index == 16 && rx->pending) {
-                xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+                xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
                 rx->pending = 0;
             }
             if (rx->index == SEG4)
@@ -593,14 +584,12 @@ static void rx_carrier_up(xm_v17_rx_t *rx)
 {
     rx->failed = 0;
     rx_learn_again(rx);
-    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
+    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->out.total);
 }
 
 int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max)
 {
-    rx->out = bits;
-    rx->out_n = 0;
-    rx->out_max = max;
+    xm_bits_begin(&rx->out, bits, max);
     for (int i = 0; i < n; i++) {
         int c = xm_cd_sample(&rx->cd, (float) amp[i]);
         if (rx->latched) {
@@ -627,16 +616,15 @@ int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
                 viterbi_flush(rx);
             else if (rx->state != RX_IDLE && !rx->failed)
                 /* the carrier ended before the training did */
-                xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+                xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->out.total);
             rx->state = RX_IDLE;
-            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
+            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
         }
         float complex y;
         if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)
             rx_symbol(rx, y);
     }
-    rx->out = NULL;
-    return rx->out_n;
+    return xm_bits_end(&rx->out);
 }
 
 int xm_v17_rx_events(xm_v17_rx_t *rx, int *codes, long *bits, int max)

@@ -261,9 +261,7 @@ struct xm_v27ter_rx {
     int win[WINDOW], win_match, win_n;
     int ones_left;
     scrambler_t scr;
-    long bits_total;
-    uint8_t *out;
-    int out_n, out_max;
+    xm_bits_out_t out;
 };
 
 xm_v27ter_rx_t *xm_v27ter_rx_new(int bit_rate)
@@ -296,13 +294,6 @@ void xm_v27ter_rx_restart(xm_v27ter_rx_t *rx, int bit_rate)
         rx->prefix = (rx->prefix << 1) | (uint32_t) train_bit(&reg);
 }
 
-static void put_bit(xm_v27ter_rx_t *rx, int bit)
-{
-    if (rx->out_n < rx->out_max)
-        rx->out[rx->out_n++] = (uint8_t) bit;
-    rx->bits_total++;
-}
-
 /* Phase change -> line bits -> descrambled data bits (delivered or not). */
 static void rx_data_symbol(xm_v27ter_rx_t *rx, int dphase, int deliver)
 {
@@ -319,7 +310,7 @@ static void rx_data_symbol(xm_v27ter_rx_t *rx, int dphase, int deliver)
     for (int i = nb - 1; i >= 0; i--) {
         int b = descramble(&rx->scr, (v >> i) & 1);
         if (deliver)
-            put_bit(rx, b);
+            xm_bits_put(&rx->out, b);
     }
 }
 
@@ -338,7 +329,7 @@ static void rx_learn_again(xm_v27ter_rx_t *rx);
 static void rx_fail(xm_v27ter_rx_t *rx)
 {
     if (!rx->failed)
-        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->out.total);
     rx->failed = 1;
     rx_learn_again(rx);
 }
@@ -353,7 +344,7 @@ static void rx_training_done(xm_v27ter_rx_t *rx)
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
         rx->lost_level = rx->cd.level * LOST_DROP;
-        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
     } else {
         rx_fail(rx);
     }
@@ -455,14 +446,12 @@ static void rx_carrier_up(xm_v27ter_rx_t *rx)
 {
     rx->failed = 0;
     rx_learn_again(rx);
-    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
+    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->out.total);
 }
 
 int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max)
 {
-    rx->out = bits;
-    rx->out_n = 0;
-    rx->out_max = max;
+    xm_bits_begin(&rx->out, bits, max);
     for (int i = 0; i < n; i++) {
         int c = xm_cd_sample(&rx->cd, (float) amp[i]);
         if (c > 0) {
@@ -473,14 +462,13 @@ int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t 
              * is the tail of its filters, not data */
             rx->cd.present = 0;
             rx->state = RX_IDLE;
-            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
+            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
         }
         float complex y;
         if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)
             rx_symbol(rx, y);
     }
-    rx->out = NULL;
-    return rx->out_n;
+    return xm_bits_end(&rx->out);
 }
 
 int xm_v27ter_rx_events(xm_v27ter_rx_t *rx, int *codes, long *bits, int max)

@@ -237,9 +237,7 @@ struct xm_v29_rx {
     int index;
     int prev_phase;
     uint32_t scr;
-    long bits_total;
-    uint8_t *out;
-    int out_n, out_max;
+    xm_bits_out_t out;
 };
 
 xm_v29_rx_t *xm_v29_rx_new(int bit_rate)
@@ -270,13 +268,6 @@ void xm_v29_rx_restart(xm_v29_rx_t *rx, int bit_rate)
     xm_cd_init(&rx->cd, -45.0f, -48.0f);
     xm_qam_rx_init(&rx->q, BAUD, ROLL_OFF, CARRIER_HZ, 25, rx->rms);
     rx->state = RX_IDLE;
-}
-
-static void put_bit(xm_v29_rx_t *rx, int bit)
-{
-    if (rx->out_n < rx->out_max)
-        rx->out[rx->out_n++] = (uint8_t) bit;
-    rx->bits_total++;
 }
 
 /* nearest data element: returns it, with its phase and amplitude bit */
@@ -312,7 +303,7 @@ static void data_bits(xm_v29_rx_t *rx, int phase, int q1, int deliver)
     for (int i = 0; i < n; i++) {
         int b = descramble(&rx->scr, line[i]);
         if (deliver)
-            put_bit(rx, b);
+            xm_bits_put(&rx->out, b);
     }
 }
 
@@ -323,7 +314,7 @@ static void rx_learn_again(xm_v29_rx_t *rx);
 static void fail(xm_v29_rx_t *rx)
 {
     if (!rx->failed)
-        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->bits_total);
+        xm_events_push(&rx->ev, XM_EV_TRAINING_FAILED, rx->out.total);
     rx->failed = 1;
     rx_learn_again(rx);
 }
@@ -337,7 +328,7 @@ static void rx_training_done(xm_v29_rx_t *rx)
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
         rx->lost_level = rx->cd.level * LOST_DROP;
-        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->bits_total);
+        xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
     } else {
         fail(rx);
     }
@@ -401,14 +392,12 @@ static void rx_carrier_up(xm_v29_rx_t *rx)
 {
     rx->failed = 0;
     rx_learn_again(rx);
-    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->bits_total);
+    xm_events_push(&rx->ev, XM_EV_CARRIER_UP, rx->out.total);
 }
 
 int xm_v29_rx_process(xm_v29_rx_t *rx, const int16_t *amp, int n, uint8_t *bits, int max)
 {
-    rx->out = bits;
-    rx->out_n = 0;
-    rx->out_max = max;
+    xm_bits_begin(&rx->out, bits, max);
     for (int i = 0; i < n; i++) {
         int c = xm_cd_sample(&rx->cd, (float) amp[i]);
         if (c > 0) {
@@ -419,14 +408,13 @@ int xm_v29_rx_process(xm_v29_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
              * is the tail of its filters, not data */
             rx->cd.present = 0;
             rx->state = RX_IDLE;
-            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->bits_total);
+            xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
         }
         float complex y;
         if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)
             rx_symbol(rx, y);
     }
-    rx->out = NULL;
-    return rx->out_n;
+    return xm_bits_end(&rx->out);
 }
 
 int xm_v29_rx_events(xm_v29_rx_t *rx, int *codes, long *bits, int max)
