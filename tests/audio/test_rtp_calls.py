@@ -1,5 +1,5 @@
-"""Audio fax over real RTP sockets on 127.0.0.1 (drivers/audio_rtp.py): xmfax.send to
-xmfax.receive with ``rtp://`` addresses, in real time (one call of ~17 s of line time), and
+"""Audio fax over real RTP sockets on 127.0.0.1 (drivers/audio_rtp.py): ``xmfax send`` to
+``xmfax receive`` with ``rtp://`` addresses, in real time (one call of ~17 s of line time), and
 the driver's ways of ending a call that cannot finish (hang-up, time limit, stray bytes)."""
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from xmfax.t30.config import T30Config
 from xmfax.t30.session import Session
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
 from test_audio_calls import small_pages  # noqa: E402
 
 TX_ID, RX_ID = "+1 555 0100", "+1 555 0199"
@@ -37,34 +38,34 @@ def same_pixels(sent, got) -> None:
         assert int(np.count_nonzero(a.image != b.image)) == 0, f"page {i}"
 
 
-@pytest.mark.parametrize("law", ["pcma"])
-def test_send_and_receive_over_rtp_v17_ecm_pages_identical(tmp_path, law):
+def test_xmfax_send_to_xmfax_receive_over_rtp_v17_ecm_pages_identical(tmp_path):
+    """The two commands, as a user runs them, on 127.0.0.1: V.17 14400 with ECM, A-law."""
+    from test_cli_calls import Receiving, xmfax
+    from xmfax.document import write_tiff
+
     pages = small_pages(1, rows=120)
-    calls = []
-
-    async def main():
-        receiver = api.receive(via=f"rtp://127.0.0.1:0?law={law}", output_dir=tmp_path, once=True,
-                               local_id=RX_ID, on_call=lambda call: calls.append(call) or True)
-        task = asyncio.create_task(receiver.run())
-        host, port = await asyncio.wait_for(receiver.ready(), 10)
-        sent = await api.send(pages, via=f"rtp://{host}:{port}?law={law}&local=127.0.0.1:0", local_id=TX_ID,
-                              ecm=True, max_rate=14400, max_duration=50)
-        results = await asyncio.wait_for(task, 20)
-        return sent, results
-
-    sent, results = run(main())
-    assert sent.ok, sent.summary()
-    (got,) = results
-    assert got.ok, got.summary()
-    for r, direction in ((sent, "send"), (got, "receive")):
-        assert r.transport == "rtp" and r.direction == direction and r.page_count == 1
-        assert r.modulation == "V.17 14400" and r.ecm
-    assert sent.remote_id == RX_ID and got.remote_id == TX_ID
-    (call,) = calls
-    assert call.transport == "rtp" and call.remote_address.startswith("127.0.0.1:")
-    same_pixels(pages, load(got.files[0]))
-    record = json.loads(open(got.files[0][:-4] + ".json", encoding="utf-8").read())
-    assert record["transport"] == "rtp" and len(record["pages"]) == 1
+    doc = tmp_path / "page.tif"
+    write_tiff(pages, doc)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rx = Receiving("--via", "rtp://127.0.0.1:0?law=pcma", "-o", str(inbox), "--once", "--local-id", RX_ID,
+                   "--json")
+    try:
+        where = rx.ready()
+        assert where.startswith("rtp://127.0.0.1:")
+        sent = xmfax("send", "--via", f"{where}?law=pcma&local=127.0.0.1:0", str(doc), "--local-id", TX_ID,
+                     "--json", "--max-duration", "50", timeout=90)
+    finally:
+        got = rx.finish(30)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert got.returncode == 0, got.stdout + got.stderr
+    record = json.loads(sent.stdout)
+    assert record["transport"] == "rtp" and record["direction"] == "send" and record["status"] == "success"
+    assert record["modulation"] == "V.17 14400" and record["ecm"] and record["remote_id"] == RX_ID
+    (tif,) = inbox.glob("*.tif")
+    rec = json.loads(tif.with_suffix(".json").read_text(encoding="utf-8"))
+    assert rec["transport"] == "rtp" and rec["remote_id"] == TX_ID and len(rec["pages"]) == 1
+    same_pixels(pages, load(str(tif)))
 
 
 def test_parse_via_and_bad_rtp_urls():
