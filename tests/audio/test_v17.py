@@ -17,6 +17,7 @@ from xmfax.audio.v17 import (CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING
 
 sys.path.insert(0, os.path.dirname(__file__))
 import impair  # noqa: E402
+from modem_io import data, receive, transmit  # noqa: E402
 
 RATES = (14400, 12000, 9600, 7200)
 BAUD = 2400
@@ -26,23 +27,11 @@ SYMBOLS_SHORT = 256 + 38 + 48
 
 def send(rate, bits, *, long_train=True, tep=False, level=-10.0, block=800):
     tx = V17Tx(rate, long_train=long_train, tep=tep, level_dbm0=level)
-    tx.put_bits(bits)
-    tx.finish()
-    parts = []
-    while not tx.done:
-        parts.append(tx.generate(block))
-        assert len(parts) < 4_000_000 // block + 100
-    return np.concatenate(parts + [np.zeros(400, np.int16)])
+    return transmit(tx, bits, block, max_blocks=4_000_000 // block + 100)
 
 
 def recv(rate, x, block=160, rx=None):
-    rx = rx or V17Rx(rate)
-    got = [rx.receive(x[i:i + block]) for i in range(0, len(x), block)]
-    return rx, np.concatenate(got), rx.events()
-
-
-def data(n, seed=1):
-    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
+    return receive(rx or V17Rx(rate), x, block)
 
 
 @pytest.mark.parametrize("rate", RATES)

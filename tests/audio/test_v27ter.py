@@ -17,29 +17,17 @@ from xmfax.audio.v27ter import (CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAIN
 
 sys.path.insert(0, os.path.dirname(__file__))
 import impair  # noqa: E402
+from modem_io import after_long_noise, data, feed_garbage, receive, transmit  # noqa: E402
 
 RATES = (4800, 2400)
 
 
 def send(rate, bits, *, long_train=True, tep=False, level=-10.0, block=800):
-    tx = V27terTx(rate, long_train=long_train, tep=tep, level_dbm0=level)
-    tx.put_bits(bits)
-    tx.finish()
-    parts = []
-    while not tx.done:
-        parts.append(tx.generate(block))
-        assert len(parts) < 10_000
-    return np.concatenate(parts + [np.zeros(400, np.int16)])
+    return transmit(V27terTx(rate, long_train=long_train, tep=tep, level_dbm0=level), bits, block)
 
 
 def recv(rate, x, block=160):
-    rx = V27terRx(rate)
-    got = [rx.receive(x[i:i + block]) for i in range(0, len(x), block)]
-    return rx, np.concatenate(got), rx.events()
-
-
-def data(n, seed=1):
-    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
+    return receive(V27terRx(rate), x, block)
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -207,12 +195,9 @@ def test_idle_fill_and_large_queues():
 @settings(max_examples=25)
 @given(st.binary(min_size=0, max_size=4000), st.integers(min_value=1, max_value=500))
 def test_garbage_in_never_crashes(raw, block):
-    x = np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16)
     rx = V27terRx(4800)
-    total = 0
-    for i in range(0, len(x), block):
-        total += len(rx.receive(x[i:i + block]))
-    assert total <= len(x)
+    total, samples = feed_garbage(rx, raw, block)
+    assert total <= samples
     for e in rx.events():
         assert e.kind in (CARRIER_UP, CARRIER_DOWN, TRAINING_FAILED, TRAINING_SUCCEEDED)
 
@@ -221,10 +206,7 @@ def test_training_after_long_noise_is_still_found():
     # noise above the carrier threshold for 2 s: training failure is reported once, the
     # receiver keeps looking and trains on the signal that follows
     bits = data(2000, seed=13)
-    s = send(4800, bits, level=-20.0)
-    x = np.concatenate([np.zeros(16000, np.int16), s])
-    x = impair.saturate(x.astype(float) + impair.noise(len(x), -40.0, rng=3))
-    rx, got, events = recv(4800, x)
+    rx, got, events = recv(4800, after_long_noise(send(4800, bits, level=-20.0)))
     kinds = [e.kind for e in events]
     assert kinds[:3] == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
     assert np.array_equal(got[:len(bits)], bits)

@@ -17,30 +17,18 @@ from xmfax.audio.v29 import (CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING
 
 sys.path.insert(0, os.path.dirname(__file__))
 import impair  # noqa: E402
+from modem_io import after_long_noise, data, feed_garbage, receive, transmit  # noqa: E402
 
 RATES = (9600, 7200)
 BAUD = 2400
 
 
 def send(rate, bits, *, tep=False, level=-10.0, block=800):
-    tx = V29Tx(rate, tep=tep, level_dbm0=level)
-    tx.put_bits(bits)
-    tx.finish()
-    parts = []
-    while not tx.done:
-        parts.append(tx.generate(block))
-        assert len(parts) < 10_000
-    return np.concatenate(parts + [np.zeros(400, np.int16)])
+    return transmit(V29Tx(rate, tep=tep, level_dbm0=level), bits, block)
 
 
 def recv(rate, x, block=160):
-    rx = V29Rx(rate)
-    got = [rx.receive(x[i:i + block]) for i in range(0, len(x), block)]
-    return rx, np.concatenate(got), rx.events()
-
-
-def data(n, seed=1):
-    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
+    return receive(V29Rx(rate), x, block)
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -189,22 +177,16 @@ def test_bad_arguments():
 @settings(max_examples=25)
 @given(st.binary(min_size=0, max_size=4000), st.integers(min_value=1, max_value=500))
 def test_garbage_in_never_crashes(raw, block):
-    x = np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16)
     rx = V29Rx(9600)
-    total = 0
-    for i in range(0, len(x), block):
-        total += len(rx.receive(x[i:i + block]))
-    assert total <= 2 * len(x)
+    total, samples = feed_garbage(rx, raw, block)
+    assert total <= 2 * samples
     for e in rx.events():
         assert e.kind in (CARRIER_UP, CARRIER_DOWN, TRAINING_FAILED, TRAINING_SUCCEEDED)
 
 
 def test_training_after_long_noise_is_still_found():
     bits = data(3000, seed=13)
-    s = send(9600, bits, level=-20.0)
-    x = np.concatenate([np.zeros(16000, np.int16), s])
-    x = impair.saturate(x.astype(float) + impair.noise(len(x), -40.0, rng=3))
-    rx, got, events = recv(9600, x)
+    rx, got, events = recv(9600, after_long_noise(send(9600, bits, level=-20.0)))
     kinds = [e.kind for e in events]
     assert kinds[:3] == [CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED]
     assert np.array_equal(got[:len(bits)], bits)
