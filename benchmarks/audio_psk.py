@@ -13,6 +13,7 @@ The helpers (:func:`link`) are shared with tests/interop/test_audio_spandsp_psk.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -42,31 +43,107 @@ def transmit(side: str, modem: str, rate: int, bits: np.ndarray, level_dbm0: flo
     50 ms of silence after it (so noise added to it lies over the transmission only)."""
     if side == "xmfax":
         tx_cls, _ = _ours(modem)
-        tx = tx_cls(rate, level_dbm0=level_dbm0)
-        tx.put_bits(bits)
-        tx.finish()
-        x = tx.generate_all()
-    else:
-        import spandsp_psk
-        tx = spandsp_psk.SpandspTx(modem, rate, bits, level_dbm0=level_dbm0)
-        try:
-            x = tx.all()
-        finally:
-            tx.close()
+        return on_line(send_ours(tx_cls(rate, level_dbm0=level_dbm0), bits))
+    import spandsp_psk
+    return on_line(send_theirs(spandsp_psk.SpandspTx(modem, rate, bits, level_dbm0=level_dbm0)))
+
+
+# ---- the pieces of transmit, receive and speed that audio_v17.py shares
+
+def send_ours(tx, bits: np.ndarray) -> np.ndarray:
+    """Every sample of an xmfax transmitter sending ``bits``."""
+    tx.put_bits(bits)
+    tx.finish()
+    return tx.generate_all()
+
+
+def send_theirs(tx) -> np.ndarray:
+    """Every sample of a spandsp transmitter (spandsp_psk.SpandspTx and its kind), closed after."""
+    try:
+        return tx.all()
+    finally:
+        tx.close()
+
+
+def on_line(x: np.ndarray) -> np.ndarray:
+    """``x`` from its first non-zero sample, with 50 ms of silence after it (so noise added
+    to it lies over the transmission only)."""
     nz = np.flatnonzero(x)
     x = x[nz[0]:] if len(nz) else x
     return np.concatenate([x, np.zeros(400, dtype=np.int16)])
+
+
+def receive_ours(rx, x: np.ndarray) -> tuple[bool, np.ndarray]:
+    """(trained, bits delivered) when the xmfax receiver ``rx`` gets ``x`` in 160-sample blocks."""
+    parts = [rx.receive(x[i:i + 160]) for i in range(0, len(x), 160)]
+    kinds = [e.kind for e in rx.events()]
+    bits = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+    return "training-succeeded" in kinds, bits
+
+
+def time_ours(tx_cls, rx_cls, rate: int, bits: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(the signal, process seconds to send ``bits``, process seconds to receive it in
+    160-sample blocks) for xmfax's modem."""
+    import time
+    t = time.process_time()
+    x = send_ours(tx_cls(rate), bits)
+    our_tx = time.process_time() - t
+    rx = rx_cls(rate)
+    t = time.process_time()
+    for i in range(0, len(x), 160):
+        rx.receive(x[i:i + 160])
+    return x, our_tx, time.process_time() - t
+
+
+def time_theirs_rx(lib, name: str, rate: int, x: np.ndarray) -> float:
+    """Process seconds for spandsp's receiver ``name`` (v29_rx ...) to take ``x`` in
+    160-sample blocks, its put_bit a C no-op."""
+    import ctypes
+    import time
+
+    from spandsp_audio import i16p, i32, vp
+    init = getattr(lib, f"{name}_init")
+    # long labs(long): a pure no-op put_bit (srand reseeds, 310 steps a call: 9x the rx time)
+    noop = ctypes.cast(ctypes.CDLL(None).labs, vp)
+    state = ctypes.CFUNCTYPE(vp, vp, i32, vp, vp)(ctypes.cast(init, vp).value)(None, rate, noop, None)
+    t = time.process_time()
+    for i in range(0, len(x), 160):
+        c = np.ascontiguousarray(x[i:i + 160])
+        getattr(lib, name)(state, c.ctypes.data_as(i16p), len(c))
+    their_rx = time.process_time() - t
+    getattr(lib, f"{name}_free")(state)
+    return their_rx
+
+
+def speed_line(label: str, sec: float, our_rx: float, their_rx: float, our_tx: float,
+               their_tx: float) -> str:
+    return (f"{label}: rx xmfax {sec / our_rx:6.0f}x  spandsp {sec / their_rx:6.0f}x real time; "
+            f"tx xmfax {sec / our_tx:6.0f}x  spandsp {sec / their_tx:6.0f}x (with Python get_bit)")
+
+
+IMPAIRMENT_HEADER = (f"{'tx -> rx':22} {'SNR dB':>7} {'-10dBm0':>8} {'-43dBm0':>8} {'+100ppm':>8} "
+                     f"{'-100ppm':>8} {'tandem':>7} {'echo30':>7}")
+
+
+def impairment_cells(one_link) -> str:
+    """The bit errors of ``one_link(impairment=None, level_dbm0=-10.0)`` at each impairment
+    of the table, as its cells."""
+    checks = [
+        one_link(level_dbm0=-10.0),
+        one_link(level_dbm0=-43.0),
+        one_link(lambda x: impair.drift(x, 100.0)),
+        one_link(lambda x: impair.drift(x, -100.0)),
+        one_link(impair.g711_tandem),
+        one_link(lambda x: impair.echo(x, 30.0, -20.0)),
+    ]
+    return " ".join(f"{c:>8}" for c in checks[:4]) + f" {checks[4]:>7} {checks[5]:>7}"
 
 
 def receive(side: str, modem: str, rate: int, x: np.ndarray) -> tuple[bool, np.ndarray]:
     """(trained, bits delivered) when ``side`` receives ``x``."""
     if side == "xmfax":
         _, rx_cls = _ours(modem)
-        rx = rx_cls(rate)
-        parts = [rx.receive(x[i:i + 160]) for i in range(0, len(x), 160)]
-        kinds = [e.kind for e in rx.events()]
-        bits = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-        return "training-succeeded" in kinds, bits
+        return receive_ours(rx_cls(rate), x)
     import spandsp_psk
     rx = spandsp_psk.SpandspRx(modem, rate)
     try:
@@ -120,43 +197,18 @@ def lowest_snr(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray,
 def speed(modem: str, rate: int, seconds: int = 30) -> str:
     """Receivers and transmitters in 160-sample blocks: times real time, xmfax vs spandsp
     (spandsp's put_bit is a C no-op, its get_bit a Python callback as in the harness)."""
-    import ctypes
     import time
 
     import spandsp_psk
-    from spandsp_audio import i16p, i32, vp
 
     lib = spandsp_psk.load()
     bits = np.random.default_rng(1).integers(0, 2, rate * seconds).astype(np.uint8)
-    tx_cls, rx_cls = _ours(modem)
-    t = time.process_time()
-    tx = tx_cls(rate)
-    tx.put_bits(bits)
-    tx.finish()
-    x = tx.generate_all()
-    our_tx = time.process_time() - t
-    rx = rx_cls(rate)
-    t = time.process_time()
-    for i in range(0, len(x), 160):
-        rx.receive(x[i:i + 160])
-    our_rx = time.process_time() - t
-    name = "v27ter_rx" if modem == "v27ter" else "v29_rx"
-    init = getattr(lib, f"{name}_init")
-    # long labs(long): a pure no-op put_bit (srand reseeds, 310 steps a call: 9x the rx time)
-    noop = ctypes.cast(ctypes.CDLL(None).labs, vp)
-    state = ctypes.CFUNCTYPE(vp, vp, i32, vp, vp)(ctypes.cast(init, vp).value)(None, rate, noop, None)
-    t = time.process_time()
-    for i in range(0, len(x), 160):
-        c = np.ascontiguousarray(x[i:i + 160])
-        getattr(lib, name)(state, c.ctypes.data_as(i16p), len(c))
-    their_rx = time.process_time() - t
-    getattr(lib, f"{name}_free")(state)
+    x, our_tx, our_rx = time_ours(*_ours(modem), rate, bits)
+    their_rx = time_theirs_rx(lib, "v27ter_rx" if modem == "v27ter" else "v29_rx", rate, x)
     t = time.process_time()
     transmit("spandsp", modem, rate, bits)
     their_tx = time.process_time() - t
-    sec = len(x) / 8000
-    return (f"{modem} {rate}: rx xmfax {sec / our_rx:6.0f}x  spandsp {sec / their_rx:6.0f}x real time; "
-            f"tx xmfax {sec / our_tx:6.0f}x  spandsp {sec / their_tx:6.0f}x (with Python get_bit)")
+    return speed_line(f"{modem} {rate}", len(x) / 8000, our_rx, their_rx, our_tx, their_tx)
 
 
 def main() -> None:
@@ -179,20 +231,11 @@ def main() -> None:
         for rate in MODEMS[modem]:
             print(f"\n{modem} {rate} bit/s, {args.bits} random bits: lowest SNR with 0 errors (3 runs); "
                   "bit errors at each impairment")
-            print(f"{'tx -> rx':22} {'SNR dB':>7} {'-10dBm0':>8} {'-43dBm0':>8} {'+100ppm':>8} "
-                  f"{'-100ppm':>8} {'tandem':>7} {'echo30':>7}")
+            print(IMPAIRMENT_HEADER)
             for tx in SIDES:
                 for rx in SIDES:
                     snr = lowest_snr(tx, rx, modem, rate, bits)
-                    checks = [
-                        link(tx, rx, modem, rate, bits, level_dbm0=-10.0),
-                        link(tx, rx, modem, rate, bits, level_dbm0=-43.0),
-                        link(tx, rx, modem, rate, bits, lambda x: impair.drift(x, 100.0)),
-                        link(tx, rx, modem, rate, bits, lambda x: impair.drift(x, -100.0)),
-                        link(tx, rx, modem, rate, bits, impair.g711_tandem),
-                        link(tx, rx, modem, rate, bits, lambda x: impair.echo(x, 30.0, -20.0)),
-                    ]
-                    cells = " ".join(f"{c:>8}" for c in checks[:4]) + f" {checks[4]:>7} {checks[5]:>7}"
+                    cells = impairment_cells(functools.partial(link, tx, rx, modem, rate, bits))
                     print(f"{tx + ' -> ' + rx:22} {snr if snr is not None else '-':>7} {cells}")
 
 

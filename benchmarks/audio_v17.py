@@ -14,6 +14,7 @@ The helpers (:func:`link`) are shared with tests/interop/test_audio_spandsp_v17.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -23,12 +24,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "interop"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "audio"))
+sys.path.append(HERE)            # audio_psk.py beside this file (last: benchmarks/codecs.py)
 
 import impair  # noqa: E402  (tests/audio/impair.py)
+from audio_psk import (IMPAIRMENT_HEADER, impairment_cells, noisy, on_line,  # noqa: E402
+                       receive_ours, send_ours, send_theirs, speed_line, time_ours,
+                       time_theirs_rx)
 
 RATES = (14400, 12000, 9600, 7200)
 SIDES = ("xmfax", "spandsp")
-TAIL = np.zeros(400, dtype=np.int16)
 
 
 def transmit(side: str, rate: int, bits: np.ndarray, level_dbm0: float = -10.0,
@@ -37,20 +41,10 @@ def transmit(side: str, rate: int, bits: np.ndarray, level_dbm0: float = -10.0,
     50 ms of silence after it (so noise added to it lies over the transmission only)."""
     if side == "xmfax":
         from xmfax.audio.v17 import V17Tx
-        tx = V17Tx(rate, long_train=long_train, level_dbm0=level_dbm0)
-        tx.put_bits(bits)
-        tx.finish()
-        x = tx.generate_all()
-    else:
-        import spandsp_v17
-        tx = spandsp_v17.SpandspV17Tx(rate, bits, short_train=not long_train, level_dbm0=level_dbm0)
-        try:
-            x = tx.all()
-        finally:
-            tx.close()
-    nz = np.flatnonzero(x)
-    x = x[nz[0]:] if len(nz) else x
-    return np.concatenate([x, TAIL])
+        return on_line(send_ours(V17Tx(rate, long_train=long_train, level_dbm0=level_dbm0), bits))
+    import spandsp_v17
+    return on_line(send_theirs(spandsp_v17.SpandspV17Tx(rate, bits, short_train=not long_train,
+                                                        level_dbm0=level_dbm0)))
 
 
 class Receiver:
@@ -74,13 +68,10 @@ class Receiver:
 
     def receive(self, x: np.ndarray) -> tuple[bool, np.ndarray]:
         if self.side == "xmfax":
-            parts = [self.rx.receive(x[i:i + 160]) for i in range(0, len(x), 160)]
-            kinds = [e.kind for e in self.rx.events()]
-            bits = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-            return "training-succeeded" in kinds, bits
+            return receive_ours(self.rx, x)
         self.rx.bits, self.rx.status = [], []
         self.rx.receive(x)
-        return self.rx.trained(), np.array(self.rx.bits, dtype=np.uint8)
+        return self.rx.trained, np.array(self.rx.bits, dtype=np.uint8)
 
     def close(self) -> None:
         if self.side == "spandsp":
@@ -113,16 +104,6 @@ def link(tx: str, rx: str, rate: int, bits: np.ndarray, impairment=None,
         r.close()
 
 
-def noisy(snr_db: float, seed: int = 7):
-    """White noise ``snr_db`` below the signal, after a start delayed by 0-19 samples
-    (chosen by ``seed``), so every transmitter gets the same spread of timing phases."""
-    def apply(x):
-        active = x[np.abs(x) > 0]
-        delayed = np.concatenate([np.zeros(seed * 3 % 20, dtype=np.int16), x])
-        return impair.with_snr(delayed, snr_db, rng=seed, ref=active)
-    return apply
-
-
 def lowest_snr(tx: str, rx: str, rate: int, bits: np.ndarray, start: float = 36.0,
                stop: float = 5.0, seeds: int = 3, short: bool = False) -> tuple[float | None, list]:
     """(the lowest SNR, 1 dB steps down from ``start``, at which ``seeds`` noise
@@ -152,42 +133,19 @@ def snr_cell(result: tuple[float | None, list]) -> str:
 def speed(rate: int, seconds: int = 30) -> str:
     """Receivers and transmitters in 160-sample blocks: times real time, xmfax vs spandsp
     (spandsp's put_bit is a C no-op, its get_bit a Python callback as in the harness)."""
-    import ctypes
     import time
 
     import spandsp_v17
-    from spandsp_audio import i16p, i32, vp
 
     from xmfax.audio.v17 import V17Rx, V17Tx
     lib = spandsp_v17.load()
     bits = np.random.default_rng(1).integers(0, 2, rate * seconds).astype(np.uint8)
-    t = time.process_time()
-    tx = V17Tx(rate)
-    tx.put_bits(bits)
-    tx.finish()
-    x = tx.generate_all()
-    our_tx = time.process_time() - t
-    rx = V17Rx(rate)
-    t = time.process_time()
-    for i in range(0, len(x), 160):
-        rx.receive(x[i:i + 160])
-    our_rx = time.process_time() - t
-    # long labs(long): a pure no-op put_bit (srand reseeds, 310 steps a call: 9x the rx time)
-    noop = ctypes.cast(ctypes.CDLL(None).labs, vp)
-    init = ctypes.CFUNCTYPE(vp, vp, i32, vp, vp)(ctypes.cast(lib.v17_rx_init, vp).value)
-    state = init(None, rate, noop, None)
-    t = time.process_time()
-    for i in range(0, len(x), 160):
-        c = np.ascontiguousarray(x[i:i + 160])
-        lib.v17_rx(state, c.ctypes.data_as(i16p), len(c))
-    their_rx = time.process_time() - t
-    lib.v17_rx_free(state)
+    x, our_tx, our_rx = time_ours(V17Tx, V17Rx, rate, bits)
+    their_rx = time_theirs_rx(lib, "v17_rx", rate, x)
     t = time.process_time()
     transmit("spandsp", rate, bits)
     their_tx = time.process_time() - t
-    sec = len(x) / 8000
-    return (f"v17 {rate}: rx xmfax {sec / our_rx:6.0f}x  spandsp {sec / their_rx:6.0f}x real time; "
-            f"tx xmfax {sec / our_tx:6.0f}x  spandsp {sec / their_tx:6.0f}x (with Python get_bit)")
+    return speed_line(f"v17 {rate}", len(x) / 8000, our_rx, their_rx, our_tx, their_tx)
 
 
 def main() -> None:
@@ -212,23 +170,14 @@ def main() -> None:
     for rate in rates:
         print(f"\nV.17 {rate} bit/s, {kind} training, {args.bits} random bits: lowest SNR with "
               "0 errors (3 runs); bit errors at each impairment")
-        print(f"{'tx -> rx':22} {'SNR dB':>7} {'-10dBm0':>8} {'-43dBm0':>8} {'+100ppm':>8} "
-              f"{'-100ppm':>8} {'tandem':>7} {'echo30':>7}")
+        print(IMPAIRMENT_HEADER)
         for tx in SIDES:
             for rx in SIDES:
                 snr = lowest_snr(tx, rx, rate, bits, short=args.short)
                 if args.snr_only:
                     print(f"{tx + ' -> ' + rx:22} {snr_cell(snr):>7}")
                     continue
-                checks = [
-                    link(tx, rx, rate, bits, level_dbm0=-10.0, short=args.short),
-                    link(tx, rx, rate, bits, level_dbm0=-43.0, short=args.short),
-                    link(tx, rx, rate, bits, lambda x: impair.drift(x, 100.0), short=args.short),
-                    link(tx, rx, rate, bits, lambda x: impair.drift(x, -100.0), short=args.short),
-                    link(tx, rx, rate, bits, impair.g711_tandem, short=args.short),
-                    link(tx, rx, rate, bits, lambda x: impair.echo(x, 30.0, -20.0), short=args.short),
-                ]
-                cells = " ".join(f"{c:>8}" for c in checks[:4]) + f" {checks[4]:>7} {checks[5]:>7}"
+                cells = impairment_cells(functools.partial(link, tx, rx, rate, bits, short=args.short))
                 print(f"{tx + ' -> ' + rx:22} {snr_cell(snr):>7} {cells}")
 
 

@@ -3,7 +3,8 @@
 Prototypes for ``v27ter_tx/rx`` and ``v29_tx/rx`` (spandsp/v27ter_tx.h, v27ter_rx.h,
 v29tx.h, v29rx.h) added to the loader of ``spandsp_audio`` (tests/interop/spandsp_audio.py), and two
 small wrappers: :class:`SpandspTx` (bits in, samples out) and :class:`SpandspRx`
-(samples in, bits and status changes out). Nothing here is a test.
+(samples in, bits and status changes out), which spandsp_v17's V.17 wrappers build on.
+Nothing here is a test.
 """
 from __future__ import annotations
 
@@ -60,14 +61,22 @@ class SpandspTx:
     """spandsp's transmitter: sends ``bits`` then ends (get_bit returns END_OF_DATA)."""
 
     def __init__(self, modem: str, rate: int, bits, tep: bool = False, level_dbm0: float | None = None):
-        self.lib = load()
-        self._tx, _ = _names(modem)
+        self._start(load(), _names(modem)[0], rate, bits, tep, level_dbm0)
+
+    def _start(self, lib, tx: str, rate: int, bits, tep: bool, level_dbm0: float | None,
+               short_train: bool = False) -> None:
+        """Make spandsp's ``<tx>_init`` (then ``<tx>_restart`` for a short training, the
+        V.17 transmitter's) on ``lib``; every modem's wrapper starts here."""
+        self.lib = lib
+        self._tx = tx
         self.bits = [int(b) & 1 for b in bits]
         self.pos = 0
         self._cb = GET_BIT(self._get_bit)
         self.state = getattr(self.lib, f"{self._tx}_init")(None, rate, int(tep), self._cb, None)
         if not self.state:
             raise RuntimeError(f"{self._tx}_init failed for rate {rate}")
+        if short_train:
+            getattr(self.lib, f"{self._tx}_restart")(self.state, rate, int(tep), 1)
         if level_dbm0 is not None:
             getattr(self.lib, f"{self._tx}_power")(self.state, float(level_dbm0))
 
@@ -112,8 +121,14 @@ class SpandspRx:
     or at -45, it loses a -43 dBm0 V.29 carrier, its own as well as ours)."""
 
     def __init__(self, modem: str, rate: int, cutoff_dbm0: float | None = -48.0):
-        self.lib = load()
-        _, self._rx = _names(modem)
+        self._start(load(), _names(modem)[1], rate, cutoff_dbm0)
+
+    def _start(self, lib, rx: str, rate: int, cutoff_dbm0: float | None,
+               short_train: bool = False) -> None:
+        """Make spandsp's ``<rx>_init`` (then ``<rx>_restart`` for a short training, the
+        V.17 receiver's) on ``lib``; every modem's wrapper starts here."""
+        self.lib = lib
+        self._rx = rx
         self.bits: list[int] = []
         self.status: list[int] = []
         self._put = PUT_BIT(self._put_bit)
@@ -121,6 +136,8 @@ class SpandspRx:
         self.state = getattr(self.lib, f"{self._rx}_init")(None, rate, self._put, None)
         if not self.state:
             raise RuntimeError(f"{self._rx}_init failed for rate {rate}")
+        if short_train:
+            getattr(self.lib, f"{self._rx}_restart")(self.state, rate, 1)
         getattr(self.lib, f"{self._rx}_set_modem_status_handler")(self.state, self._st, None)
         if cutoff_dbm0 is not None:
             getattr(self.lib, f"{self._rx}_signal_cutoff")(self.state, float(cutoff_dbm0))
@@ -134,10 +151,10 @@ class SpandspRx:
     def _status(self, _user, status):
         self.status.append(status)
 
-    def receive(self, samples) -> None:
+    def receive(self, samples, block: int = 160) -> None:
         s = np.ascontiguousarray(samples, dtype=np.int16)
-        for i in range(0, len(s), 160):
-            chunk = np.ascontiguousarray(s[i:i + 160])
+        for i in range(0, len(s), block):
+            chunk = np.ascontiguousarray(s[i:i + block])
             getattr(self.lib, self._rx)(self.state, chunk.ctypes.data_as(i16p), len(chunk))
 
     @property

@@ -4,7 +4,7 @@ Prototypes for ``v17_tx_*`` and ``v17_rx_*`` (spandsp/v17tx.h, v17rx.h) added to
 of ``spandsp_audio`` (tests/interop/spandsp_audio.py), and two small wrappers:
 :class:`SpandspV17Tx` (bits in, samples out; long or short training) and
 :class:`SpandspV17Rx` (samples in, bits and status changes out, and optionally the
-constellation points its slicer reports). Nothing here is a test.
+constellation points its slicer reports), built on spandsp_psk's. Nothing here is a test.
 """
 from __future__ import annotations
 
@@ -12,15 +12,10 @@ import ctypes
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from spandsp_audio import (GET_BIT, MODEM_STATUS, PUT_BIT, declare, f32, i16p,  # noqa: E402
                            i32, load as _load_base, vp)
-
-SIG_STATUS_CARRIER_DOWN, SIG_STATUS_CARRIER_UP = -1, -2
-SIG_STATUS_TRAINING_IN_PROGRESS, SIG_STATUS_TRAINING_SUCCEEDED = -3, -4
-SIG_STATUS_TRAINING_FAILED, SIG_STATUS_END_OF_DATA = -5, -7
+from spandsp_psk import SpandspRx, SpandspTx  # noqa: E402
 
 
 class ComplexF(ctypes.Structure):
@@ -60,7 +55,7 @@ def load():
     return lib
 
 
-class SpandspV17Tx:
+class SpandspV17Tx(SpandspTx):
     """spandsp's V.17 transmitter: sends ``bits`` then ends (get_bit returns END_OF_DATA).
 
     ``short_train``: the short training of V.17 (after a long one between the same
@@ -68,52 +63,10 @@ class SpandspV17Tx:
 
     def __init__(self, rate: int, bits, short_train: bool = False, tep: bool = False,
                  level_dbm0: float | None = None):
-        self.lib = load()
-        self.bits = [int(b) & 1 for b in bits]
-        self.pos = 0
-        self._cb = GET_BIT(self._get_bit)
-        self.state = self.lib.v17_tx_init(None, rate, int(tep), self._cb, None)
-        if not self.state:
-            raise RuntimeError(f"v17_tx_init failed for rate {rate}")
-        if short_train:
-            self.lib.v17_tx_restart(self.state, rate, int(tep), 1)
-        if level_dbm0 is not None:
-            self.lib.v17_tx_power(self.state, float(level_dbm0))
-
-    def _get_bit(self, _user):
-        if self.pos >= len(self.bits):
-            return SIG_STATUS_END_OF_DATA
-        b = self.bits[self.pos]
-        self.pos += 1
-        return b
-
-    def generate(self, n: int) -> np.ndarray:
-        buf = np.zeros(n, dtype=np.int16)
-        got = self.lib.v17_tx(self.state, buf.ctypes.data_as(i16p), n)
-        return buf[:got]
-
-    def all(self, max_samples: int = 8000 * 120) -> np.ndarray:
-        """Every sample until the transmitter stops."""
-        out = []
-        total = 0
-        while total < max_samples:
-            chunk = self.generate(160)
-            out.append(chunk)
-            total += len(chunk)
-            if len(chunk) < 160:
-                break
-        return np.concatenate(out) if out else np.zeros(0, np.int16)
-
-    def close(self) -> None:
-        if self.state:
-            self.lib.v17_tx_free(self.state)
-            self.state = None
-
-    def __del__(self):
-        self.close()
+        self._start(load(), "v17_tx", rate, bits, tep, level_dbm0, short_train)
 
 
-class SpandspV17Rx:
+class SpandspV17Rx(SpandspRx):
     """spandsp's V.17 receiver: collects the bits it delivers and its status reports.
 
     ``cutoff_dbm0`` sets its signal cut-off: T.30's -48 dBm0 off level by default.
@@ -123,54 +76,16 @@ class SpandspV17Rx:
 
     def __init__(self, rate: int, cutoff_dbm0: float | None = -48.0, short_train: bool = False,
                  report: bool = False):
-        self.lib = load()
-        self.bits: list[int] = []
-        self.status: list[int] = []
         self.points: list[tuple[complex, complex, int]] = []
-        self._put = PUT_BIT(self._put_bit)
-        self._st = MODEM_STATUS(self._status)
         self._qam = QAM_REPORT(self._on_qam)
-        self.state = self.lib.v17_rx_init(None, rate, self._put, None)
-        if not self.state:
-            raise RuntimeError(f"v17_rx_init failed for rate {rate}")
-        if short_train:
-            self.lib.v17_rx_restart(self.state, rate, 1)
-        self.lib.v17_rx_set_modem_status_handler(self.state, self._st, None)
+        self._start(load(), "v17_rx", rate, cutoff_dbm0, short_train)
         if report:
             self.lib.v17_rx_set_qam_report_handler(self.state, self._qam, None)
-        if cutoff_dbm0 is not None:
-            self.lib.v17_rx_signal_cutoff(self.state, float(cutoff_dbm0))
 
     def restart(self, rate: int, short_train: bool) -> None:
         self.lib.v17_rx_restart(self.state, rate, int(short_train))
-
-    def _put_bit(self, _user, bit):
-        if bit < 0:
-            self.status.append(bit)
-        else:
-            self.bits.append(bit & 1)
-
-    def _status(self, _user, status):
-        self.status.append(status)
 
     def _on_qam(self, _user, constel, target, symbol):
         if constel and target:
             c, t = constel[0], target[0]
             self.points.append((complex(c.re, c.im), complex(t.re, t.im), symbol))
-
-    def receive(self, samples, block: int = 160) -> None:
-        s = np.ascontiguousarray(samples, dtype=np.int16)
-        for i in range(0, len(s), block):
-            chunk = np.ascontiguousarray(s[i:i + block])
-            self.lib.v17_rx(self.state, chunk.ctypes.data_as(i16p), len(chunk))
-
-    def trained(self) -> bool:
-        return SIG_STATUS_TRAINING_SUCCEEDED in self.status
-
-    def close(self) -> None:
-        if self.state:
-            self.lib.v17_rx_free(self.state)
-            self.state = None
-
-    def __del__(self):
-        self.close()

@@ -125,12 +125,12 @@ def test_spandsp_pair_clean_line(rate, short):
     try:
         rx.receive(np.concatenate([long_, np.zeros(400, np.int16)]))
         if short:      # spandsp accepts a short training only after a long one it received
-            assert rx.trained()
+            assert rx.trained
             rx.restart(rate, True)
             rx.bits, rx.status = [], []
             x = spandsp_v17.SpandspV17Tx(rate, data, short_train=True).all()
             rx.receive(np.concatenate([x, np.zeros(400, np.int16)]))
-        assert rx.trained()
+        assert rx.trained
         got = np.array(rx.bits, np.uint8)
         # the receiver also delivers the last training bits before the data
         lead = len(got) - len(data)
