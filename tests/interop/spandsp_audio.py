@@ -115,6 +115,21 @@ def load():
     return lib
 
 
+def loader_with(sigs: dict):
+    """A ``load()`` for a module that adds prototypes (``sigs``, as :func:`declare` takes
+    them): libspandsp with them declared (once), or None."""
+    declared = False
+
+    def load_with():
+        nonlocal declared
+        lib = load()
+        if lib is not None and not declared:
+            declare(lib, sigs)
+            declared = True
+        return lib
+    return load_with
+
+
 def unavailable_reason() -> str:
     load()
     return _reason or ""

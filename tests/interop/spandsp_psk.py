@@ -14,8 +14,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from spandsp_audio import (GET_BIT, MODEM_STATUS, PUT_BIT, declare, f32, i16p,  # noqa: E402
-                           i32, load as _load_base, vp)
+from spandsp_audio import (GET_BIT, MODEM_STATUS, PUT_BIT, f32, i16p, i32,  # noqa: E402
+                           loader_with, vp)
 
 SIG_STATUS_CARRIER_DOWN, SIG_STATUS_CARRIER_UP = -1, -2
 SIG_STATUS_TRAINING_IN_PROGRESS, SIG_STATUS_TRAINING_SUCCEEDED = -3, -4
@@ -38,17 +38,7 @@ for _m in ("v27ter", "v29"):
         f"{_rx}_set_modem_status_handler": (None, [vp, MODEM_STATUS, vp]),
     })
 
-_declared = False
-
-
-def load():
-    """libspandsp with the V.27 ter / V.29 prototypes, or None."""
-    global _declared
-    lib = _load_base()
-    if lib is not None and not _declared:
-        declare(lib, _SIGS)
-        _declared = True
-    return lib
+load = loader_with(_SIGS)        # libspandsp with the V.27 ter / V.29 prototypes, or None
 
 
 def _names(modem: str) -> tuple[str, str]:

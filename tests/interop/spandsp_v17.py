@@ -13,8 +13,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from spandsp_audio import (GET_BIT, MODEM_STATUS, PUT_BIT, declare, f32, i16p,  # noqa: E402
-                           i32, load as _load_base, vp)
+from spandsp_audio import (GET_BIT, MODEM_STATUS, PUT_BIT, f32, i16p, i32,  # noqa: E402
+                           loader_with, vp)
 from spandsp_psk import SpandspRx, SpandspTx  # noqa: E402
 
 
@@ -42,17 +42,7 @@ _SIGS = {
 }
 
 RATES = (14400, 12000, 9600, 7200)
-_declared = False
-
-
-def load():
-    """libspandsp with the V.17 prototypes, or None."""
-    global _declared
-    lib = _load_base()
-    if lib is not None and not _declared:
-        declare(lib, _SIGS)
-        _declared = True
-    return lib
+load = loader_with(_SIGS)        # libspandsp with the V.17 prototypes, or None
 
 
 class SpandspV17Tx(SpandspTx):
