@@ -239,7 +239,8 @@ def _cseq(headers: Headers) -> tuple[int, str]:
 
 class _MessageHelpers:
     """Read-only views of the headers every message has; each raises SIPParseError when the
-    header is missing or malformed, so that a caller can answer 400."""
+    header is missing or malformed, so that a caller can answer 400. Also the encoding both
+    kinds share (each gives its ``start_line``)."""
     headers: Headers
     body: bytes
 
@@ -296,8 +297,9 @@ class _MessageHelpers:
             raise SIPParseError("Bad Content-Type", detail=value[:80])
         return f"{kind}/{sub}"
 
-    def _encode(self, start: str) -> bytes:
-        lines = [start]
+    def encode(self) -> bytes:
+        """The message on the wire, Content-Length recomputed from the body."""
+        lines = [self.start_line]
         placed = False
         for name, value in self.headers.items():
             if name == "Content-Length":
@@ -326,10 +328,6 @@ class Request(_MessageHelpers):
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
 
-    def encode(self) -> bytes:
-        """The request on the wire, Content-Length recomputed from the body."""
-        return self._encode(f"{self.method} {self.uri} SIP/2.0")
-
     @property
     def start_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
@@ -346,10 +344,6 @@ class Response(_MessageHelpers):
     reason: str
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
-
-    def encode(self) -> bytes:
-        """The response on the wire, Content-Length recomputed from the body."""
-        return self._encode(self.start_line)
 
     @property
     def start_line(self) -> str:
