@@ -92,9 +92,13 @@ def uac_invite(sdp, cseq=1, rtd=True):
 {sdp}""", ' retrans="500"' + (' start_rtd="setup"' if rtd else ''))
 
 
-def uac_in_dialog(method, cseq, sdp=None, attrs=' retrans="500"'):
-    body = (f"      Content-Type: application/sdp\n      Content-Length: [len]\n\n{sdp}" if sdp
+def content(sdp=None):
+    """The end of a request: the SDP with its Content-Type, or Content-Length 0."""
+    return (f"      Content-Type: application/sdp\n      Content-Length: [len]\n\n{sdp}" if sdp
             else "      Content-Length: 0\n")
+
+
+def uac_in_dialog(method, cseq, sdp=None, attrs=' retrans="500"'):
     return msg(f"""      {method} [$contact] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       {FROM_UAC}
@@ -104,7 +108,7 @@ def uac_in_dialog(method, cseq, sdp=None, attrs=' retrans="500"'):
       CSeq: {cseq} {method}
       {CONTACT}
       Max-Forwards: 70
-{body}""", attrs if method != "ACK" else "")
+{content(sdp)}""", attrs if method != "ACK" else "")
 
 
 def uac_wait_answer(check):
@@ -121,29 +125,58 @@ def uac_wait_answer(check):
 """
 
 
-def uac_end(bye_cseq):
-    """wait up to 8 s for the far end's BYE; else (the default hold, -d) send ours."""
+def either_hangs_up(our_bye):
+    """wait up to @bye_wait@ ms for the far end's BYE; else send ``our_bye``."""
     return f"""  <recv request="BYE" timeout="@bye_wait@" ontimeout="sipp_hangs_up"/>
 {msg(resp(200, "OK"))}  <nop next="done"/>
 
   <label id="sipp_hangs_up"/>
-{uac_in_dialog("BYE", bye_cseq)}  <recv response="200" timeout="10000"/>
+{our_bye}  <recv response="200" timeout="10000"/>
 
   <label id="done"/>
   <timewait milliseconds="@linger@"/>
 """
 
 
+def uac_end(bye_cseq):
+    return either_hangs_up(uac_in_dialog("BYE", bye_cseq))
+
+
 def uas_end():
-    """wait for the far end's BYE up to [bye_wait] ms; else send ours."""
-    return f"""  <recv request="BYE" timeout="@bye_wait@" ontimeout="sipp_hangs_up"/>
-{msg(resp(200, "OK"))}  <nop next="done"/>
+    return either_hangs_up(uas_in_dialog("BYE", 101))
 
-  <label id="sipp_hangs_up"/>
-{uas_in_dialog("BYE", 101)}  <recv response="200" timeout="10000"/>
 
-  <label id="done"/>
-  <timewait milliseconds="@linger@"/>
+def uac_ack_failure(branch, cseq=1, uri="sip:[service]@[remote_ip]:[remote_port]", to="[last_To:]"):
+    """sipp's ACK to a non-2xx final response, on a branch of its own (RFC 3261 §17.1.1.3)."""
+    return msg(f"""      ACK {uri} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-{branch}]
+      {FROM_UAC}
+      {to}
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+""")
+
+
+def recv_reinvite(extra=""):
+    """the far end's re-INVITE, which must offer T.38"""
+    return f"""  <recv request="INVITE" timeout="10000">
+    <action>
+      {CHECK_IMAGE.format(v="i_m")}{extra}
+    </action>
+  </recv>
+"""
+
+
+def recv_reinvite_ok():
+    """the 200 to sipp's own re-INVITE, which must answer T.38"""
+    return f"""  <recv response="100" optional="true"/>
+  <recv response="200" timeout="10000">
+    <action>
+      {CHECK_IMAGE.format(v="i_m")}
+    </action>
+  </recv>
 """
 
 
@@ -161,8 +194,6 @@ def uas_recv_invite(check, extra=""):
 
 
 def uas_in_dialog(method, cseq, sdp=None):
-    body = (f"      Content-Type: application/sdp\n      Content-Length: [len]\n\n{sdp}" if sdp
-            else "      Content-Length: 0\n")
     return msg(f"""      {method} [$contact] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
@@ -171,7 +202,20 @@ def uas_in_dialog(method, cseq, sdp=None):
       CSeq: {cseq} {method}
       {CONTACT}
       Max-Forwards: 70
-{body}""", ' retrans="500"' if method != "ACK" else "")
+{content(sdp)}""", ' retrans="500"' if method != "ACK" else "")
+
+
+UAS_ACK_FAILURE = msg("""      ACK [$contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
+      To: [$from_hdr]
+      Call-ID: [call_id]
+      CSeq: 100 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+""")
+UAS_200_AUDIO = msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)),
+                    ' retrans="500"')
 
 
 def scenario(name, doc, body):
@@ -206,14 +250,8 @@ Checks: the 200 answers audio; the re-INVITE carries m=image udptl t38 and is in
 (sipp's tag in its To).
 {COMMON_UAC}""",
       uac_invite(SDP_AUDIO.format(sess=1, ver=1)) + uac_wait_answer(CHECK_AUDIO.format(v="a_m"))
-      + uac_in_dialog("ACK", 1) + f"""
-  <recv request="INVITE" timeout="10000">
-    <action>
-      {CHECK_IMAGE.format(v="i_m")}
-      <ereg regexp="SIPpTag00[0-9]+" search_in="hdr" header="To:" check_it="true" assign_to="i_to"/>
-    </action>
-  </recv>
-""" + msg(resp(200, "OK", sdp=SDP_T38.format(sess=1, ver=2))) + '  <recv request="ACK" timeout="10000"/>\n\n'
+      + uac_in_dialog("ACK", 1) + "\n" + recv_reinvite(
+          '\n      <ereg regexp="SIPpTag00[0-9]+" search_in="hdr" header="To:" check_it="true" assign_to="i_to"/>') + msg(resp(200, "OK", sdp=SDP_T38.format(sess=1, ver=2))) + '  <recv request="ACK" timeout="10000"/>\n\n'
       + uac_end(2))
 
 write("uac_g711_sipp_reinvites.xml", "sipp calls with G.711 and re-INVITEs to T.38 itself", f"""
@@ -224,13 +262,7 @@ callee must answer 200 with m=image; then either side hangs up.
       uac_invite(SDP_AUDIO.format(sess=1, ver=1)) + uac_wait_answer(CHECK_AUDIO.format(v="a_m"))
       + uac_in_dialog("ACK", 1) + "\n  <pause/>\n\n"
       + uac_in_dialog("INVITE", 2, SDP_T38.format(sess=1, ver=2))
-      + f"""  <recv response="100" optional="true"/>
-  <recv response="200" timeout="10000">
-    <action>
-      {CHECK_IMAGE.format(v="i_m")}
-    </action>
-  </recv>
-""" + uac_in_dialog("ACK", 2) + "\n" + uac_end(3))
+      + recv_reinvite_ok() + uac_in_dialog("ACK", 2) + "\n" + uac_end(3))
 
 write("uac_t38.xml", "sipp calls offering T.38 only", f"""
 sipp calls (UAC) with an INVITE offering T.38 only (m=image, no audio). The callee must answer
@@ -246,13 +278,7 @@ until a BYE in the same dialog (xmfax: reason t38_refused) or sipp's own after @
 Checks: an ACK to the 488 (by the callee's INVITE client transaction); no second INVITE.
 {COMMON_UAC}""",
       uac_invite(SDP_AUDIO.format(sess=1, ver=1)) + uac_wait_answer(CHECK_AUDIO.format(v="a_m"))
-      + uac_in_dialog("ACK", 1) + f"""
-  <recv request="INVITE" timeout="10000">
-    <action>
-      {CHECK_IMAGE.format(v="i_m")}
-    </action>
-  </recv>
-""" + msg(resp(488, "Not Acceptable Here", extra='Warning: 304 sipp "Media type not available"'))
+      + uac_in_dialog("ACK", 1) + "\n" + recv_reinvite() + msg(resp(488, "Not Acceptable Here", extra='Warning: 304 sipp "Media type not available"'))
       + '  <recv request="ACK" timeout="10000"/>\n\n' + uac_end(2))
 
 write("uac_cancel.xml", "sipp calls and CANCELs before the answer", f"""
@@ -275,15 +301,7 @@ Terminated to the INVITE, which sipp ACKs (RFC 3261 §9.2). sipp CANCELs on a 18
 """, ' retrans="500"') + """  <recv response="180" optional="true"/>
   <recv response="200" timeout="5000"/>
   <recv response="487" timeout="5000"/>
-""" + msg(f"""      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-7]
-      {FROM_UAC}
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-""") + '  <timewait milliseconds="@linger@"/>\n')
+""" + uac_ack_failure(7) + '  <timewait milliseconds="@linger@"/>\n')
 
 write("uac_rejected.xml", "sipp calls and is refused", f"""
 sipp calls (UAC) with G.711 and expects the callee to refuse the call with @reject_status@
@@ -293,15 +311,7 @@ sipp calls (UAC) with G.711 and expects the callee to refuse the call with @reje
       uac_invite(SDP_AUDIO.format(sess=1, ver=1), rtd=False) + """  <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="@reject_status@" timeout="10000"/>
-""" + msg(f"""      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-4]
-      {FROM_UAC}
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-""") + '  <timewait milliseconds="@linger@"/>\n')
+""" + uac_ack_failure(4) + '  <timewait milliseconds="@linger@"/>\n')
 
 write("uac_bad_sdp.xml", "sipp calls with a malformed SDP offer", f"""
 sipp calls (UAC) with an INVITE whose SDP is malformed (an o= line with one field, a port that is
@@ -327,15 +337,7 @@ it reads the SDP as nothing it can take), which sipp ACKs; the call never reache
   <recv response="488" optional="true" next="refused"/>
   <recv response="400" timeout="5000"/>
   <label id="refused"/>
-""" + msg(f"""      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-4]
-      {FROM_UAC}
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-""") + '  <timewait milliseconds="@linger@"/>\n')
+""" + uac_ack_failure(4) + '  <timewait milliseconds="@linger@"/>\n')
 
 # =============================== xmfax calls sipp ======================================
 write("uas_g711_sipp_reinvites.xml", "xmfax calls; sipp answers G.711 and re-INVITEs to T.38", f"""
@@ -345,16 +347,10 @@ then either side hangs up.
 {COMMON_UAS}""",
       uas_recv_invite(CHECK_AUDIO.format(v="a_m"))
       + msg(resp(180, "Ringing", tag=True, rr=True))
-      + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
+      + UAS_200_AUDIO
       + '  <recv request="ACK" timeout="10000"/>\n\n  <pause/>\n\n'
       + uas_in_dialog("INVITE", 100, SDP_T38.format(sess=7, ver=2))
-      + f"""  <recv response="100" optional="true"/>
-  <recv response="200" timeout="10000">
-    <action>
-      {CHECK_IMAGE.format(v="i_m")}
-    </action>
-  </recv>
-""" + uas_in_dialog("ACK", 100) + "\n" + uas_end())
+      + recv_reinvite_ok() + uas_in_dialog("ACK", 100) + "\n" + uas_end())
 
 write("uas_g711_await_reinvite.xml", "xmfax calls with G.711 and re-INVITEs to T.38 itself", f"""
 sipp answers (UAS) with G.711 and waits for the caller's re-INVITE to T.38 (xmfax sending:
@@ -363,13 +359,8 @@ Checks: the INVITE offers audio; the re-INVITE carries m=image udptl t38.
 {COMMON_UAS}""",
       uas_recv_invite(CHECK_AUDIO.format(v="a_m"))
       + msg(resp(180, "Ringing", tag=True, rr=True))
-      + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
-      + '  <recv request="ACK" timeout="10000"/>\n\n' + f"""  <recv request="INVITE" timeout="10000">
-    <action>
-      {CHECK_IMAGE.format(v="i_m")}
-    </action>
-  </recv>
-""" + msg(resp(200, "OK", sdp=SDP_T38.format(sess=7, ver=2)), ' retrans="500"')
+      + UAS_200_AUDIO
+      + '  <recv request="ACK" timeout="10000"/>\n\n' + recv_reinvite() + msg(resp(200, "OK", sdp=SDP_T38.format(sess=7, ver=2)), ' retrans="500"')
       + '  <recv request="ACK" timeout="10000"/>\n\n' + uas_end())
 
 write("uas_t38.xml", "xmfax calls offering T.38; sipp answers T.38", f"""
@@ -388,13 +379,8 @@ without T.38), then waits for the caller's BYE in the same dialog (the call stay
 sipp sends its own BYE only after @bye_wait@ ms (then the test fails on the ladder).
 {COMMON_UAS}""",
       uas_recv_invite(CHECK_AUDIO.format(v="a_m"))
-      + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
-      + '  <recv request="ACK" timeout="10000"/>\n\n' + f"""  <recv request="INVITE" timeout="10000">
-    <action>
-      {CHECK_IMAGE.format(v="i_m")}
-    </action>
-  </recv>
-""" + msg(resp(488, "Not Acceptable Here", extra='Warning: 304 sipp "Media type not available"'))
+      + UAS_200_AUDIO
+      + '  <recv request="ACK" timeout="10000"/>\n\n' + recv_reinvite() + msg(resp(488, "Not Acceptable Here", extra='Warning: 304 sipp "Media type not available"'))
       + '  <recv request="ACK" timeout="10000"/>\n\n' + uas_end())
 
 write("uas_glare.xml", "xmfax calls; both ends re-INVITE at once (glare)", f"""
@@ -405,7 +391,7 @@ retries after 2.1-4 s (§14.1): that INVITE is answered 200 with T.38; then eith
 up. The test reads the retry's delay from the -trace_msg times.
 {COMMON_UAS}""",
       uas_recv_invite(CHECK_AUDIO.format(v="a_m"))
-      + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
+      + UAS_200_AUDIO
       + '  <recv request="ACK" timeout="10000"/>\n\n' + f"""  <recv request="INVITE" timeout="10000">
     <action>
       {CHECK_IMAGE.format(v="i_m")}
@@ -418,15 +404,7 @@ up. The test reads the retry's delay from the -trace_msg times.
 """ + uas_in_dialog("INVITE", 100, SDP_T38.format(sess=7, ver=2))
       + """  <recv response="100" optional="true"/>
   <recv response="491" timeout="5000"/>
-""" + msg("""      ACK [$contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
-      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
-      To: [$from_hdr]
-      Call-ID: [call_id]
-      CSeq: 100 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-""") + msg("""      SIP/2.0 491 Request Pending
+""" + UAS_ACK_FAILURE + msg("""      SIP/2.0 491 Request Pending
       Via: [$x_via]
       From: [$x_from]
       To: [$x_to]
@@ -480,7 +458,7 @@ hangs up. A wrong digest fails the scenario ("authvalid" test).
   <nop hide="true" next="bad_end"/>
 
   <label id="good_auth"/>
-""" + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
+""" + UAS_200_AUDIO
           + '  <recv request="ACK" timeout="10000"/>\n\n' + uas_end().replace('  <timewait milliseconds="@linger@"/>\n', '')
           + """  <nop hide="true" next="end"/>
   <label id="bad_end"/>
@@ -523,7 +501,7 @@ answered 200 G.711 and either side hangs up.
       """  <recv request="INVITE" crlf="true" lost="100" timeout="300" ontimeout="retransmitted"/>
   <label id="retransmitted"/>
 """ + uas_recv_invite(CHECK_AUDIO.format(v="a_m"))
-      + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
+      + UAS_200_AUDIO
       + '  <recv request="ACK" timeout="10000"/>\n\n' + uas_end())
 
 write("uas_register.xml", "xmfax registers; sipp is its registrar", f"""
@@ -567,37 +545,19 @@ def pwrite(fname, of, body):
         f.write(scenario(fname[:-4], PARTNER.format(of=of), body))
 
 
-ACK_NON2XX = lambda cseq, n: msg(f"""      ACK [$contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-{n}]
-      {FROM_UAC}
-      To: [$to_hdr]
-      Call-ID: [call_id]
-      CSeq: {cseq} ACK
-      Max-Forwards: 70
-      Content-Length: 0
-""")
-
 pwrite("uac_reinvite_gets_488.xml", "uas_g711_refuse_t38.xml",
        uac_invite(SDP_AUDIO.format(sess=1, ver=1)) + uac_wait_answer(CHECK_AUDIO.format(v="a_m"))
        + uac_in_dialog("ACK", 1) + uac_in_dialog("INVITE", 2, SDP_T38.format(sess=1, ver=2))
        + '  <recv response="100" optional="true"/>\n  <recv response="488" timeout="5000"/>\n'
-       + ACK_NON2XX(2, 3) + uac_in_dialog("BYE", 3) + '  <recv response="200" timeout="5000"/>\n')
+       + uac_ack_failure(3, cseq=2, uri="[$contact]", to="To: [$to_hdr]") + uac_in_dialog("BYE", 3) + '  <recv response="200" timeout="5000"/>\n')
 
 pwrite("uas_reinvite_gets_488.xml", "uac_g711_refuse_t38.xml",
        uas_recv_invite(CHECK_AUDIO.format(v="a_m"))
-       + msg(resp(200, "OK", tag=True, rr=True, sdp=SDP_AUDIO_ANSWER.format(sess=7, ver=1)), ' retrans="500"')
+       + UAS_200_AUDIO
        + '  <recv request="ACK" timeout="10000"/>\n'
        + uas_in_dialog("INVITE", 100, SDP_T38.format(sess=7, ver=2))
        + '  <recv response="100" optional="true"/>\n  <recv response="488" timeout="5000"/>\n'
-       + msg("""      ACK [$contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
-      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
-      To: [$from_hdr]
-      Call-ID: [call_id]
-      CSeq: 100 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-""") + uas_in_dialog("BYE", 101) + '  <recv response="200" timeout="5000"/>\n')
+       + UAS_ACK_FAILURE + uas_in_dialog("BYE", 101) + '  <recv response="200" timeout="5000"/>\n')
 
 pwrite("uac_answers_challenge.xml", "uas_challenge_401.xml / uas_challenge_407.xml (-au/-ap)",
        uac_invite(SDP_AUDIO.format(sess=1, ver=1), rtd=False)
@@ -613,15 +573,7 @@ pwrite("uac_answers_challenge.xml", "uas_challenge_401.xml / uas_challenge_407.x
     </action>
   </recv>
   <label id="challenged"/>
-""" + msg(f"""      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-4]
-      {FROM_UAC}
-      To: [$to_hdr]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-""") + uac_invite(SDP_AUDIO.format(sess=1, ver=1), cseq=2, rtd=False).replace(
+""" + uac_ack_failure(4, to="To: [$to_hdr]") + uac_invite(SDP_AUDIO.format(sess=1, ver=1), cseq=2, rtd=False).replace(
            "      Max-Forwards: 70\n      User-Agent", "      [authentication]\n      Max-Forwards: 70\n      User-Agent")
        + uac_wait_answer(CHECK_AUDIO.format(v="a_m")).replace(' rtd="setup"', "")
        + uac_in_dialog("ACK", 2) + uac_in_dialog("BYE", 3) + '  <recv response="200" timeout="5000"/>\n')
