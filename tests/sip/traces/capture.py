@@ -390,17 +390,32 @@ def run(args: list[str], cwd: Path, timeout: float = 20) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def sipp(how: list[str], port: int, log: Path, *rest: str) -> list[str]:
+    """sipp's command line: ``how`` (-sn/-sf and the like) on 127.0.0.1:``port``, one call,
+    no keyboard, each message traced to ``log``, then ``rest`` (the remote address)."""
+    return ["sipp", *how, "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
+            "-trace_msg", "-message_file", str(log), *rest]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate ``proc`` if it still runs; kill it if it is not gone within 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def sipp_pair(tmp: Path, name: str, transport: str) -> None:
     uas_port, uac_port = BASE_PORT, BASE_PORT + 1
-    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uas_port),
-                            "-t", transport, "-m", "1", "-nostdin", "-trace_msg",
-                            "-message_file", str(tmp / f"{name}-uas.log")], cwd=tmp,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uas = subprocess.Popen(sipp(["-sn", "uas", "-t", transport], uas_port, tmp / f"{name}-uas.log"),
+                           cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
-        run(["sipp", "-sn", "uac", "-i", "127.0.0.1", "-p", str(uac_port), "-t", transport,
-             "-m", "1", "-nostdin", "-trace_msg", "-message_file",
-             str(tmp / f"{name}-uac.log"), f"127.0.0.1:{uas_port}"], tmp)
+        run(sipp(["-sn", "uac", "-t", transport], uac_port, tmp / f"{name}-uac.log",
+                 f"127.0.0.1:{uas_port}"), tmp)
         uas.wait(timeout=10)
     finally:
         if uas.poll() is None:
@@ -423,27 +438,16 @@ def kamailio(tmp: Path) -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         time.sleep(1.5)
-        procs.append(subprocess.Popen(
-            ["sipp", "-sf", "uas.xml", "-i", "127.0.0.1", "-p", str(uas_port), "-m", "1",
-             "-nostdin", "-trace_msg", "-message_file", str(tmp / "k-uas.log")], cwd=tmp,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        run(["sipp", "-sf", "register.xml", "-i", "127.0.0.1", "-p", str(reg_port), "-m", "1",
-             "-nostdin", "-trace_msg", "-message_file", str(tmp / "k-reg.log"),
-             f"127.0.0.1:{kport}"], tmp)
+        procs.append(subprocess.Popen(sipp(["-sf", "uas.xml"], uas_port, tmp / "k-uas.log"),
+                                      cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        run(sipp(["-sf", "register.xml"], reg_port, tmp / "k-reg.log", f"127.0.0.1:{kport}"), tmp)
         # sipp digests the URI "sip:<remote address>" unless told the Request-URI
-        run(["sipp", "-sf", "invite.xml", "-i", "127.0.0.1", "-p", str(uac_port), "-m", "1",
-             "-auth_uri", f"15550100@127.0.0.1:{kport}", "-nostdin", "-trace_msg", "-message_file", str(tmp / "k-inv.log"),
-             f"127.0.0.1:{kport}"], tmp)
+        run(sipp(["-sf", "invite.xml", "-auth_uri", f"15550100@127.0.0.1:{kport}"], uac_port,
+                 tmp / "k-inv.log", f"127.0.0.1:{kport}"), tmp)
         procs[1].wait(timeout=10)
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop(p)
 
 
 def baresip(tmp: Path) -> None:
@@ -474,16 +478,10 @@ def baresip(tmp: Path) -> None:
                              stderr=subprocess.DEVNULL)
     try:
         time.sleep(2.0)
-        run(["sipp", "-sf", "baresip.xml", "-i", "127.0.0.1", "-p", str(uac_port), "-m", "1",
-             "-mp", str(rtp + 40), "-nostdin", "-trace_msg", "-message_file",
-             str(tmp / "baresip.log"), f"127.0.0.1:{port}"], tmp)
+        run(sipp(["-sf", "baresip.xml", "-mp", str(rtp + 40)], uac_port, tmp / "baresip.log",
+                 f"127.0.0.1:{port}"), tmp)
     finally:
-        phone.terminate()
-        try:
-            phone.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            phone.kill()
-            phone.wait()
+        stop(phone)
 
 
 def main() -> int:
