@@ -17,6 +17,8 @@ from xmfax.sip.auth import (Challenge, Credentials, authorization, choose, load_
                             parse_authorization, parse_challenge, parse_challenges, redact,
                             verify)
 
+from .peers import free_udp_port
+
 # RFC 2617 §3.5 worked example
 RFC2617_CHALLENGE = ('Digest realm="testrealm@host.com", qop="auth,auth-int", '
                      'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", '
@@ -498,12 +500,6 @@ _UAC_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 SIPP_PASSWORD = 's3cr3t, "x"'     # a comma and quotes: quoting must survive both parsers
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _sipp(tmp_path, scenario: str, port: int, *extra: str) -> subprocess.Popen:
     path = tmp_path / "scenario.xml"
     path.write_text(scenario)
@@ -561,7 +557,7 @@ def _recv_response(sock: socket.socket, want_cseq: int) -> str:
 def test_sipp_verifies_our_authorization(tmp_path, qop, password, status):
     if shutil.which("sipp") is None:
         pytest.skip("sipp is not installed (Debian package sip-tester)")
-    port = _free_udp_port()
+    port = free_udp_port()
     proc = _sipp(tmp_path, _UAS_SCENARIO.replace("{qop}", qop), port)
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -600,7 +596,7 @@ def test_we_verify_sipps_authorization(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(10)
         port = sock.getsockname()[1]
-        proc = _sipp(tmp_path, _UAC_SCENARIO, _free_udp_port(), f"127.0.0.1:{port}")
+        proc = _sipp(tmp_path, _UAC_SCENARIO, free_udp_port(), f"127.0.0.1:{port}")
         try:
             seen = []
             nonce = "xmfax-nonce-1"

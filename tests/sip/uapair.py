@@ -176,8 +176,24 @@ def starts(prefix: str) -> Callable[[Packet], bool]:
     return lambda p: p.first_line.startswith(prefix)
 
 
+# ------------------------------------------------------------------ far ends without timers
+class _NoTimers:
+    """A far end without timers: what it sends waits in ``_out`` until the network takes it."""
+    _out: list[Outgoing]
+
+    def outgoing(self) -> list[Outgoing]:
+        out, self._out = self._out, []
+        return out
+
+    def next_timer(self):
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        pass
+
+
 # ------------------------------------------------------------------ a record-routing proxy
-class Proxy:
+class Proxy(_NoTimers):
     """Stateless, loose routing (RFC 3261 §16.12), record-routes dialog-creating INVITEs.
     Requests not routed elsewhere go to ``forward_to`` (the registrar/location step)."""
 
@@ -229,20 +245,10 @@ class Proxy:
             dest = message.uri.hostport()
         self._out.append(Outgoing(message.encode(), dest, transport))
 
-    def outgoing(self) -> list[Outgoing]:
-        out, self._out = self._out, []
-        return out
-
-    def next_timer(self):
-        return None
-
-    def handle_timer(self, now: float) -> None:
-        pass
-
 
 # ------------------------------------------------------------------ a scripted far end
 @dataclass
-class FarEnd:
+class FarEnd(_NoTimers):
     """Answers each request with whatever ``script(request, far_end)`` returns: a list of
     Response objects (or raw bytes). Keeps every request it got."""
     script: Callable
@@ -276,16 +282,6 @@ class FarEnd:
             resp.headers.add("Content-Type", "application/sdp")
             resp.body = body
         return resp
-
-    def outgoing(self) -> list[Outgoing]:
-        out, self._out = self._out, []
-        return out
-
-    def next_timer(self):
-        return None
-
-    def handle_timer(self, now: float) -> None:
-        pass
 
 
 def contact_of(address: tuple[str, int]) -> str:
