@@ -107,6 +107,13 @@ class Dispatcher(peers.Kamailio):
         self.stop(quiet=True)
 
 
+def stop_all(procs: list) -> None:
+    """Stop what a test started, the last first: xmfax nodes by SIGTERM (they finish their
+    call and exit), sipp nodes by SIGKILL (a node dying), Kamailio by its own stop."""
+    for p in reversed(procs):
+        p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
+
+
 def start_kamailio(tmp: Path, nodes: list[int], **kw) -> tuple[Dispatcher, int]:
     kam = Dispatcher(tmp, nodes, **kw)
     kam.start()
@@ -328,8 +335,7 @@ def test_sipp_nodes_spread_then_probe_marks_dead_node(tmp_path):
         assert len(invites_received(tmp_path, "b2")) == 5
         assert len(invites_received(tmp_path, "a") - before) == 5
     finally:
-        for p in reversed(procs):
-            p.kill()
+        stop_all(procs)
 
 
 @needs_kamailio
@@ -358,8 +364,7 @@ def test_sipp_call_to_dead_node_fails_over(tmp_path):
         assert len(invites_received(tmp_path, "a")) == 1 + 4
         assert invites_received(tmp_path, "b") == got_b
     finally:
-        for p in reversed(procs):
-            p.kill()
+        stop_all(procs)
 
 
 # --------------------------------------------------------------------------- real xmfax nodes
@@ -528,8 +533,7 @@ def test_xmfax_nodes_behind_dispatcher(tmp_path):
         assert_intact(now_a)
         assert "fails over" not in kam.text()[mark:]             # b was known dead: no detour
     finally:
-        for p in reversed(procs):
-            p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
+        stop_all(procs)
 
 
 async def paced_pair(kam_port: int, numbers: list[int], during, after: float):
@@ -583,8 +587,7 @@ def test_xmfax_node_killed_mid_call_is_a_failure_never_a_success(tmp_path):
         assert list(got_a) == [40 if went[40] == str(pa) else 41]
         assert received(inbox_b) == {}                 # no record of success on b
     finally:
-        for p in reversed(procs):
-            p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
+        stop_all(procs)
 
 
 @needs_kamailio
@@ -626,8 +629,7 @@ def test_xmfax_node_stopping_finishes_its_call_and_sends_new_ones_on(tmp_path):
                          kam.text()), kam.text()[-3000:]
         assert b.p.wait(timeout=20) is not None                     # b exits after its call
     finally:
-        for p in reversed(procs):
-            p.kill(signal.SIGTERM if p.name.startswith("xmfax") else signal.SIGKILL)
+        stop_all(procs)
 
 
 @needs_kamailio
@@ -665,8 +667,7 @@ def test_sipp_call_load_keeps_each_node_under_its_maxload(tmp_path):
             assert len(invites_received(tmp_path, "b") - before_b) == 3
             time.sleep(0.3)                                     # the last BYEs pass Kamailio
     finally:
-        for p in reversed(procs):
-            p.kill()
+        stop_all(procs)
 
 
 @needs_kamailio
@@ -701,5 +702,4 @@ def test_sipp_call_load_failover_moves_the_count(tmp_path):
                 held.wait(timeout=5)
         assert len(invites_received(tmp_path, "a")) == 2 + 3
     finally:
-        for p in reversed(procs):
-            p.kill()
+        stop_all(procs)
