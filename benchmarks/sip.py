@@ -126,10 +126,15 @@ def sipp_uac(port_to: int, calls: int, window: int, timeout: float) -> tuple[flo
     return time.monotonic() - t0, r.returncode, (r.stdout + r.stderr)[-1500:]
 
 
+def sipp_uas(port: int) -> subprocess.Popen:
+    """sipp's built-in UAS on 127.0.0.1:``port``, answering every call until stopped."""
+    return subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+                             "-mp", str(free_port())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def setup_sipp_sipp(calls: int, window: int) -> dict:
     port = free_port()
-    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-                            "-mp", str(free_port())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uas = sipp_uas(port)
     try:
         time.sleep(0.5)
         sipp_uac(port, window, window, timeout=30)          # warm-up, not measured
@@ -165,8 +170,7 @@ def setup_sipp_xmfax(calls: int, window: int) -> dict:
 
 def setup_xmfax_sipp(calls: int, window: int) -> dict:
     port = free_port()
-    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-                            "-mp", str(free_port())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uas = sipp_uas(port)
     try:
         time.sleep(0.5)
         r = subprocess.run([sys.executable, __file__, "--role", "uac", "--port", str(port), "--calls",
