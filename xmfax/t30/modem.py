@@ -62,8 +62,52 @@ class Modulation(enum.Enum):
                 return m, True
         raise ValueError(f"unknown Class 1 modulation code {code}")
 
+    def training_ms(self, short_training: bool = False) -> int:
+        """Start-up time of a transmission at this modulation, in ms: the training sequence
+        of a high-speed modem (the short one if asked and the family has one), or the V.21
+        preamble of flags (see TRAINING_MS)."""
+        long_ms, short_ms = TRAINING_MS[self]
+        return short_ms if short_training else long_ms
+
+    def training_s(self, short_training: bool = False) -> float:
+        """:meth:`training_ms` in seconds."""
+        return self.training_ms(short_training) / 1000
+
     def __str__(self) -> str:
         return f"{self.family.value} {self.bit_rate}"
+
+
+# --------------------------------------------------------------------------- timing model
+# The one timing model of the line: every user (the in-memory line in pair.py, the T.38
+# terminal's pacing, the TSB-85 line in tests/conformance, the Class 1 driver's timeouts)
+# reads these instead of keeping its own values.
+#
+# Training sequences, (long, short) in ms, from the symbol counts at each family's symbol rate:
+# V.27 ter §2.5: 4800 bit/s (1600 baud) long train 708 ms, 2400 bit/s (1200 baud) 943 ms;
+# V.29 §5 (Table 3/V.29): 608 symbol intervals at 2400 baud (20 ms of silence, alternations,
+# equalizer conditioning, scrambled ones) = 253 ms;
+# V.17 §2.5.1 (Table 3/V.17): long train 3344 symbol intervals at 2400 baud = 1393 ms, short
+# train (no equalizer conditioning segment) 342 symbol intervals = 142 ms.
+# V.27 ter and V.29 have no short train: their short form is the long one.
+# V.21 has no training: its start-up is T.30's preamble of flags.
+V21_PREAMBLE_MS = 1000           # T.30 §5.3.1: 1 s +-15 % of flags before the first V.21 frame
+_V27TER_4800, _V27TER_2400, _V29, _V17_LONG, _V17_SHORT = 708, 943, 253, 1393, 142
+TRAINING_MS: dict[Modulation, tuple[int, int]] = {
+    Modulation.V21: (V21_PREAMBLE_MS, V21_PREAMBLE_MS),
+    Modulation.V27TER_2400: (_V27TER_2400, _V27TER_2400),
+    Modulation.V27TER_4800: (_V27TER_4800, _V27TER_4800),
+    Modulation.V29_7200: (_V29, _V29),
+    Modulation.V29_9600: (_V29, _V29),
+    Modulation.V17_7200: (_V17_LONG, _V17_SHORT),
+    Modulation.V17_9600: (_V17_LONG, _V17_SHORT),
+    Modulation.V17_12000: (_V17_LONG, _V17_SHORT),
+    Modulation.V17_14400: (_V17_LONG, _V17_SHORT),
+}
+SILENCE_MS = 75                  # T.30 §5 Notes 3 and 4: 75 +-20 ms before signalling in another modulation
+TCF_MS = 1500                    # T.30 §5.3.6.2.1: TCF is 1.5 s +-10 % of zeros at the DCS's rate
+HS_FLAGS_MS = 200                # T.30 §A.3: 200 ms of flags before high-speed (ECM) HDLC frames
+CNG_MS = 500                     # T.30 §4.1: CNG 0.5 s on
+CED_MS = 3000                    # T.30 §4.2: CED 2.6 s to 4 s
 
 
 class Tone(enum.Enum):
