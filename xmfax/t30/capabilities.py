@@ -34,13 +34,34 @@ _COARSER = {
 }
 
 
+# Table 2/T.30 bits 11-14: the modem families a DIS/DTC can offer, largest first.
+# There is no code for V.17 without V.29 (1,1,0,1 is V.27 ter, V.29 and V.17).
+_DIS_FAMILY_SETS = (
+    frozenset({Family.V27TER, Family.V29, Family.V17}),
+    frozenset({Family.V27TER, Family.V29}),
+    frozenset({Family.V27TER}),
+)
+
+
+def dis_modems(config: T30Config) -> frozenset:
+    """The modem families our DIS offers, and so the ones a far end's DCS may select.
+
+    The largest Table 2/T.30 code whose every family we can receive: a family counts
+    when it is in ``config.modems`` and has a rate within ``max_rate``. A configuration
+    with V.17 but not V.29 (no Table 2/T.30 code says so) offers V.27 ter only: offering
+    V.17 would offer V.29 too, and a DCS for V.29 is then one we could not receive.
+    (As a sender such a configuration still uses V.17 when the far end offers it.)
+    The DIS cannot say a rate limit within a family: a DCS at any rate of an offered
+    family is accepted; ``max_rate`` limits only what we choose to send."""
+    usable = {m.family for m in Modulation
+              if m is not Modulation.V21 and m.family in config.modems and m.bit_rate <= config.max_rate}
+    return next(s for s in _DIS_FAMILY_SETS if s <= usable or s == _DIS_FAMILY_SETS[-1])
+
+
 def local_dis(config: T30Config, *, ready_to_transmit: bool, ready_to_receive: bool) -> DIS:
     """Our DIS/DTC (Table 2/T.30) from the configuration."""
-    fams = frozenset(f for f in config.modems if f is not Family.V21)
-    if config.max_rate < 7200:
-        fams = frozenset({Family.V27TER})    # DIS cannot say more; max_rate also limits the DCS
     return DIS(ready_to_transmit=ready_to_transmit, ready_to_receive=ready_to_receive,
-               modems=fams, resolutions=frozenset(config.resolutions),
+               modems=dis_modems(config), resolutions=frozenset(config.resolutions),
                compressions=frozenset(c for c in config.compressions if c != "mmr" or config.ecm),
                max_width=config.max_width, max_length=config.max_length,
                min_scan_ms=config.min_scan_line_ms, scan_halves=False,
