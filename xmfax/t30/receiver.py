@@ -15,7 +15,8 @@ from .result import PageStats, Reason
 from .states import Input, State
 from ._common import GAP_MS, dcs_fields
 
-_POST_PAGE = {FCF.MPS, FCF.EOP, FCF.EOM}
+# MPS, EOP, EOM: the post-page commands without PRI-Q (T.30 §5.3.6.1.4); session.py uses it too
+_POST_PAGE = frozenset(PRI_Q_BASE.values())
 MAX_ROW_SECONDS = 5.0        # T.4 §3: maximum transmission time of a total coded scan line
 
 

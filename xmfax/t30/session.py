@@ -54,7 +54,7 @@ from .states import PHASE, Input, State, fire
 from .tcf import TCFChecker, tcf_bytes
 from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
 from .phase_b import PhaseBMixin
-from .receiver import ReceiverMixin
+from .receiver import _POST_PAGE, ReceiverMixin
 from .storage import StorageMixin
 from .transmitter import TransmitterMixin
 
@@ -62,7 +62,6 @@ from .transmitter import TransmitterMixin
 _COMMANDER = {State.SEND_DTC, State.SEND_DCS, State.SEND_PAGE, State.RESEND_PMC,
               State.SEND_BLOCK, State.RESEND_PPS, State.SEND_CTC, State.SEND_EOR, State.SEND_RR}
 _RESPONDER = {State.SEND_DIS, State.RX_WAIT_DCS, State.RX_WAIT_PMC, State.RX_WAIT_DCN}
-_POST_PAGE = {FCF.MPS, FCF.EOP, FCF.EOM}
 # responses a commander takes only as the answer to the command it has just sent
 _RESPONSES = {FCF.CFR, FCF.FTT, FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN, FCF.PPR, FCF.RNR,
               FCF.ERR, FCF.CTR, FCF.CRP}
