@@ -237,22 +237,10 @@ void xm_qam_rx_reset(xm_qam_rx_t *r)
     r->n = 0;
     r->t_next = r->half_span + r->sps / 2.0;
     r->parity = 1;
-    r->prev_sym = r->mid = 0.0f;
-    r->timing_int = 0.0f;
     r->gain = 0.0f;
-    r->power = 0.0f;
-    r->agc_alpha = 1.0f / 64.0f;
-    r->agc_frozen = 0;
-    memset(r->eq, 0, sizeof(r->eq));
-    r->eq[r->eq_len / 2] = 1.0f;
     memset(r->eq_buf, 0, sizeof(r->eq_buf));
     r->eq_pos = 0;
-    r->eq_power = r->target_rms * r->target_rms;
-    r->derot = 1.0f;
-    r->theta = 0.0f;
-    r->freq = 0.0f;
-    r->mse = 1.0f;
-    r->mse_alpha = 0.1f;
+    xm_qam_rx_relearn(r);           /* the ring is empty: the AGC starts from no power */
 }
 
 void xm_qam_rx_relearn(xm_qam_rx_t *r)
