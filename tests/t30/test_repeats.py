@@ -83,7 +83,7 @@ def test_late_cfr_to_a_repeated_dcs_is_ignored(ecm):
     pg = page(7, rows=100)
     cfg = T30Config(ecm=ecm)
     tx, rx, line = call(cfg, cfg, pages=[pg],
-                        faults=Faults(frame=frame_fault("b", FCF.CFR, "delay", times=1), duplicate_delay=8.5))
+                        faults=Faults(frame=frame_fault("b", FCF.CFR, "delay", times=1), duplicate_delay=10.8))
     a, b = names(line, "a"), names(line, "b")
     assert a.count("DCS") == 2 and b.count("CFR") == 2        # the DCS was repeated, both answered
     assert tx.result.ok and rx.result.ok, (tx.result.text, rx.result.text)

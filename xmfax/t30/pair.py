@@ -7,7 +7,8 @@
     a.result, b.result, line.now
 
 The line plays the modem: each side's commands take the time they would take on a
-real line (V.21 at 300 bit/s with its 1 s preamble, high-speed data at its rate),
+real line (V.21 at 300 bit/s with its 1 s preamble, high-speed data at its rate after
+its training: the timing model in modem.py),
 one transmission after another per side, and the other side hears CarrierUp,
 the frames or data, CarrierDown when the transmission ends; the sender gets
 SendComplete. Nothing here sleeps: a 60 s call runs in milliseconds.
@@ -25,7 +26,7 @@ from typing import Callable
 
 from .fcf import FCF, split
 from .frames import ADDRESS, CONTROL_FINAL
-from .modem import (CarrierDown, CarrierUp, DataReceived, Hangup, HDLCFrame, LineLost,
+from .modem import (HS_FLAGS_MS, CarrierDown, CarrierUp, DataReceived, Hangup, HDLCFrame, LineLost,
                     ModemEvent, Modulation, SendComplete, SendData, SendHDLC, SendSilence,
                     SendTone, ToneDetected)
 
@@ -143,7 +144,11 @@ class Line:
 
     def _send_hdlc(self, me: _Side, other: int, cmd: SendHDLC, start: float, heard: bool) -> None:
         mod = cmd.modulation
-        pre = 1.0 if mod is Modulation.V21 else 0.25
+        # the timing model (modem.py): V.21's 1 s preamble (T.30 §5.3.1); at high speed the
+        # training, then the flags before the first ECM frame (T.30 §A.3)
+        pre = mod.training_s(cmd.short_training)
+        if mod is not Modulation.V21:
+            pre += HS_FLAGS_MS / 1000
         t = start + pre
         if heard:
             self._deliver(t, other, CarrierUp(mod))
@@ -180,14 +185,15 @@ class Line:
         if self.faults.data is not None and heard:
             data = self.faults.data(me.name, data, mod, me.data_sent)
         me.data_sent += 1
-        end = start + 0.25 + len(cmd.data) * 8 / mod.bit_rate
+        train = mod.training_s(cmd.short_training)      # the timing model (modem.py)
+        end = start + train + len(cmd.data) * 8 / mod.bit_rate
         me.tx_free = end
         self.transcript.append((start, me.name, f"data {mod} {len(cmd.data)} octets"))
         if heard and data is not None:
-            self._deliver(start + 0.25, other, CarrierUp(mod))
+            self._deliver(start + train, other, CarrierUp(mod))
             for k in range(0, len(data), self.chunk):     # streamed as the line carries it
                 piece = data[k:k + self.chunk]
-                t = min(end, start + 0.25 + (k + len(piece)) * 8 / mod.bit_rate)
+                t = min(end, start + train + (k + len(piece)) * 8 / mod.bit_rate)
                 self._deliver(t, other, DataReceived(piece, mod))
             self._deliver(end, other, CarrierDown(mod))
         self._deliver(end, self.sides.index(me), SendComplete())

@@ -1,7 +1,8 @@
 """T.30 signals on T.38: the IFP data type of each modulation, the training indicator of each
 (modulation, short training), and the start-up times a paced terminal waits for.
 
-Moved here from terminal.py unchanged (terminal.py re-exports every name)."""
+Moved here from terminal.py (terminal.py re-exports every name); the times come from the
+timing model in xmfax/t30/modem.py."""
 from __future__ import annotations
 
 from ..t30 import modem as M
@@ -42,18 +43,11 @@ INDICATED[Indicator.V21_PREAMBLE] = Mod.V21
 for (_m, _short), _ind in list(TRAINING.items()):
     TRAINING.setdefault((_m, True), _ind)
 
-# Start-up time of each signal in ms, for pacing: training (V.27ter §2.5.2,
-# V.29 §1.5, V.17 Table 3) and the preamble flags (T.30 §5.3.1: 1 s of V.21
-# flags; 200 ms of flags before high-speed HDLC, T.30 §A.3).
-TRAINING_MS = {
-    Indicator.V27TER_2400_TRAINING: 943, Indicator.V27TER_4800_TRAINING: 708,
-    Indicator.V29_7200_TRAINING: 234, Indicator.V29_9600_TRAINING: 234,
-    Indicator.V17_7200_SHORT_TRAINING: 142, Indicator.V17_7200_LONG_TRAINING: 1393,
-    Indicator.V17_9600_SHORT_TRAINING: 142, Indicator.V17_9600_LONG_TRAINING: 1393,
-    Indicator.V17_12000_SHORT_TRAINING: 142, Indicator.V17_12000_LONG_TRAINING: 1393,
-    Indicator.V17_14400_SHORT_TRAINING: 142, Indicator.V17_14400_LONG_TRAINING: 1393,
-    Indicator.V21_PREAMBLE: 0,
-}
-V21_PREAMBLE_MS = 1000
-HS_FLAGS_MS = 200
-TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2 CED 2.6-4 s
+# Start-up time of each signal in ms, for pacing, read from the one timing model in
+# xmfax/t30/modem.py (training: V.27 ter, V.29, V.17; T.30 §5.3.1 V.21 preamble; T.30 §A.3
+# flags before high-speed HDLC). The V.21 preamble indicator's own lead is V21_PREAMBLE_MS.
+TRAINING_MS = {ind: mod.training_ms(short) for (mod, short), ind in TRAINING.items()}
+TRAINING_MS[Indicator.V21_PREAMBLE] = 0
+V21_PREAMBLE_MS = M.V21_PREAMBLE_MS
+HS_FLAGS_MS = M.HS_FLAGS_MS
+TONE_MS = {M.Tone.CNG: M.CNG_MS, M.Tone.CED: M.CED_MS}

@@ -85,7 +85,7 @@ MAX_HDLC_FRAME = 512
 # A received signal with no packet for this long has ended: its sig-end and no-signal were
 # lost (a modem's carrier detector would have dropped). V.21: the preamble is 1 s +-15 %
 # (T.30 §5.3.1) before the first data; high speed: up to 1393 ms of training and 200 ms of
-# flags. Then data flows (a T.38 gateway sends a packet every few tens of ms).
+# flags (M.TRAINING_MS, M.HS_FLAGS_MS). Then data flows (a T.38 gateway sends a packet every few tens of ms).
 RX_SILENCE_V21 = 2.0
 RX_SILENCE_HS = 3.0
 # T.38 §7.1.1 (bit and octet transmission order): HDLC and T.4 octets in IFP data fields are
@@ -787,7 +787,7 @@ class T38Terminal:
     def _local_tcf(self, frame: bytes, now: float) -> None:
         # T.38 §6.2.1 localTCF: no TCF crosses the network. A terminal has no local
         # modem to train, so the training is good by definition: tell T.30 it heard
-        # 1.5 s of zeros at the DCS's modulation.
+        # TCF's 1.5 s of zeros (M.TCF_MS) at the DCS's modulation.
         from ..t30.frames import DCS  # the T.30 frame layer owns DCS decoding
 
         try:
@@ -796,5 +796,5 @@ class T38Terminal:
             return
         self._carrier_down(now)
         self._feed(M.CarrierUp(mod), now)
-        self._feed(M.DataReceived(bytes(int(mod.bit_rate * 1.5) // 8), mod), now)
+        self._feed(M.DataReceived(bytes(mod.bit_rate * M.TCF_MS // 8000), mod), now)
         self._feed(M.CarrierDown(mod), now)
