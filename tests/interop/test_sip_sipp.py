@@ -126,6 +126,23 @@ async def send_to(uas: Sipp, *, transport: str = "udp", sip: dict | None = None,
     return await api.send([page()], via=via, sip=sip, **kw)
 
 
+def fax_to_sipp(tmp: Path, scenario: str, *, transport: str = "udp", sipp_kw: dict | None = None, **kw):
+    """One fax from xmfax to sipp playing ``scenario`` as the UAS (its BYE held 20 s), spandsp
+    receiving at the T.38 port sipp names: both sides end well and page() arrives intact.
+    (xmfax's result, sipp's result)"""
+    rx = tmp / "rx.tif"
+    with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
+            Sipp(scenario, tmp / "uas", transport=transport, params={"bye_wait": 20000},
+                 variables={"t38_port": media.port}, **(sipp_kw or {})) as uas:
+        result = run(send_to(uas, transport=transport, **kw))
+        got = uas.wait(15)
+        assert media.wait(5) == 0
+    assert result.ok, (result.reason, result.reason_text)
+    assert got.ok, got.log()
+    assert_same([page().image], read_tiff(rx))
+    return result, got
+
+
 async def receive_from(tmp: Path, scenario: str, *, transport: str = "udp", sipp_kw: dict | None = None,
                        on_call=None, sip: dict | None = None, timeout: float = 40.0, **kw):
     """One call from a sipp UAC to an xmfax receiver: (results, sipp result, calls seen, pages)."""
@@ -235,17 +252,8 @@ def test_lost_invite_scenario_sees_the_retransmission(tmp_path):
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_send_g711_then_sipp_reinvites_to_t38(tmp_path, transport):
     """sipp answers G.711 and re-INVITEs to T.38 (as a gateway on CNG); spandsp receives the fax."""
-    rx = tmp_path / "rx.tif"
-    sent = page()
-    with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
-            Sipp("uas_g711_sipp_reinvites.xml", tmp_path / "uas", transport=transport, pause=300,
-                 params={"bye_wait": 20000}, variables={"t38_port": media.port}) as uas:
-        result = run(send_to(uas, transport=transport))
-        got = uas.wait(15)
-        assert media.wait(5) == 0
-    assert result.ok, (result.reason, result.reason_text)
-    assert got.ok, got.log()
-    assert_same([sent.image], read_tiff(rx))
+    result, got = fax_to_sipp(tmp_path, "uas_g711_sipp_reinvites.xml", transport=transport,
+                              sipp_kw=dict(pause=300))
     assert result.sip["t38_switch"]["by"] == "remote"
     assert result.sip["final_status"] == 200
     assert result.sip["dnis"] == f"+{DNIS}"
@@ -261,17 +269,7 @@ def test_send_g711_then_sipp_reinvites_to_t38(tmp_path, transport):
 
 def test_send_g711_then_own_reinvite_to_t38(tmp_path):
     """sipp answers G.711 and waits; xmfax re-INVITEs to T.38 itself (t38_switch_after)."""
-    rx = tmp_path / "rx.tif"
-    sent = page()
-    with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
-            Sipp("uas_g711_await_reinvite.xml", tmp_path / "uas", params={"bye_wait": 20000},
-                 variables={"t38_port": media.port}) as uas:
-        result = run(send_to(uas, sip=dict(t38_switch_after=0.3)))
-        got = uas.wait(15)
-        assert media.wait(5) == 0
-    assert result.ok, (result.reason, result.reason_text)
-    assert got.ok, got.log()
-    assert_same([sent.image], read_tiff(rx))
+    result, got = fax_to_sipp(tmp_path, "uas_g711_await_reinvite.xml", sip=dict(t38_switch_after=0.3))
     assert result.sip["t38_switch"]["by"] == "local"
     invites = got.received("INVITE")
     assert len(invites) == 2 and "m=image" in invites[1].body and "m=audio" in invites[0].body
@@ -304,17 +302,7 @@ def test_send_reinvite_glare_491_then_retry(tmp_path):
     """Both ends re-INVITE to T.38 at once (sipp sends its own as xmfax's arrives): xmfax answers
     sipp's 491, ACKs the 491 sipp gives it, and, as the Call-ID's owner, retries after 2.1-4 s
     (RFC 3261 §14.1); the retry is answered T.38 and the fax goes through."""
-    rx = tmp_path / "rx.tif"
-    sent = page()
-    with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
-            Sipp("uas_glare.xml", tmp_path / "uas", params={"bye_wait": 20000},
-                 variables={"t38_port": media.port}) as uas:
-        result = run(send_to(uas, sip=dict(t38_switch_after=0.2)))
-        got = uas.wait(15)
-        assert media.wait(5) == 0
-    assert got.ok, got.log()
-    assert result.ok, (result.reason, result.reason_text)
-    assert_same([sent.image], read_tiff(rx))
+    result, got = fax_to_sipp(tmp_path, "uas_glare.xml", sip=dict(t38_switch_after=0.2))
     assert [m.status for m in got.received("SIP/2.0 491")] == [491]      # xmfax refused ours
     invites = got.received("INVITE")
     assert len(invites) == 3, got.ladder()                               # initial, re-INVITE, retry
@@ -325,17 +313,7 @@ def test_send_reinvite_glare_491_then_retry(tmp_path):
 
 
 def test_send_t38_offered_directly(tmp_path):
-    rx = tmp_path / "rx.tif"
-    sent = page()
-    with SpandspT38Endpoint(calling=False, rx_tiff=str(rx)) as media, \
-            Sipp("uas_t38.xml", tmp_path / "uas", params={"bye_wait": 20000},
-                 variables={"t38_port": media.port}) as uas:
-        result = run(send_to(uas, sip=dict(offer="t38")))
-        got = uas.wait(15)
-        assert media.wait(5) == 0
-    assert result.ok, (result.reason, result.reason_text)
-    assert got.ok, got.log()
-    assert_same([sent.image], read_tiff(rx))
+    result, got = fax_to_sipp(tmp_path, "uas_t38.xml", sip=dict(offer="t38"))
     assert result.sip["t38_switch"]["by"] == "offer"
     assert len(got.received("INVITE")) == 1
 
