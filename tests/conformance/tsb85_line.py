@@ -64,19 +64,13 @@ def modem(name: str | None) -> Modulation | None:
         raise ScriptError(f"unknown modem {name!r}") from exc
 
 
-# Training times (ms): V.27 ter §2.5 (long train, 4800: 708 ms, 2400: 943 ms),
-# V.29 §4 (253 ms), V.17 §2.6 (long 1393 ms, short 142 ms). Approximate values:
-# they only space out the events the DUT sees.
+# Training times: the one timing model (xmfax/t30/modem.py: V.27 ter 708/943 ms, V.29 253 ms,
+# V.17 long 1393 ms, short 142 ms). V.21 has none here: its preamble is counted in flags
+# (V21_PREAMBLE_FLAGS), as the TSB-85 messages give it.
 def training_s(m: Modulation, short: bool = False) -> float:
     if m is Modulation.V21:
         return 0.0
-    if m is Modulation.V27TER_2400:
-        return 0.943
-    if m is Modulation.V27TER_4800:
-        return 0.708
-    if m.family.name == "V29":
-        return 0.253
-    return 0.142 if short else 1.393
+    return m.training_s(short)
 
 
 def data_s(m: Modulation, nbytes: int) -> float:
