@@ -27,9 +27,6 @@ class V17Tx(_PskTx):
     _prefix = "xm_v17_tx"
     RATES = (14400, 12000, 9600, 7200)
 
-    def _new(self, rate, long_train, tep, level_dbm0):
-        return lib.xm_v17_tx_new(rate, int(bool(long_train)), int(bool(tep)), float(level_dbm0))
-
 
 class V17Rx(_PskRx):
     """V.17 receiver, ``rate`` 14400, 12000, 9600 or 7200 bit/s."""

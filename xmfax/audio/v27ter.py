@@ -57,7 +57,8 @@ class _PskTx:
     RATES: ClassVar[tuple[int, ...]]
 
     def _new(self, rate: int, long_train: bool, tep: bool, level_dbm0: float):
-        raise NotImplementedError
+        return getattr(lib, f"{self._prefix}_new")(rate, int(bool(long_train)), int(bool(tep)),
+                                                   float(level_dbm0))
 
     def __init__(self, rate: int, *, long_train: bool = True, tep: bool = False,
                  level_dbm0: float = -10.0):
@@ -204,9 +205,6 @@ class V27terTx(_PskTx):
     """V.27 ter transmitter, ``rate`` 4800 or 2400 bit/s."""
     _prefix = "xm_v27ter_tx"
     RATES = (4800, 2400)
-
-    def _new(self, rate, long_train, tep, level_dbm0):
-        return lib.xm_v27ter_tx_new(rate, int(bool(long_train)), int(bool(tep)), float(level_dbm0))
 
 
 class V27terRx(_PskRx):

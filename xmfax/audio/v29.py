@@ -9,7 +9,6 @@ samples and gives the data bits after the training, with status changes from
 """
 from __future__ import annotations
 
-from ._c import lib
 from .v27ter import (CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED, ModemStatus,
                      _PskRx, _PskTx)
 
@@ -22,9 +21,6 @@ class V29Tx(_PskTx):
     sequence: ``long_train`` is accepted for symmetry with V.27 ter and ignored)."""
     _prefix = "xm_v29_tx"
     RATES = (9600, 7200)
-
-    def _new(self, rate, long_train, tep, level_dbm0):
-        return lib.xm_v29_tx_new(rate, int(bool(long_train)), int(bool(tep)), float(level_dbm0))
 
 
 class V29Rx(_PskRx):
