@@ -41,11 +41,11 @@ from xmfax.t30.config import T30Config, TCFCheck
 
 from . import dle
 from .at import ATEngine, ModemResultError, Response, Result, parse_result
+from .mode import Input, Mode, transition
 from .probe import parse_classes
 from .profiles import TOLERANT_TCF, Quirks, get_profile
 from .trace import Trace
 
-HIGH_SPEED_ECM_PREAMBLE_S = 0.05   # flags before the first ECM frame after training
 ECM_CLOSING_FLAGS = 4
 
 
@@ -97,7 +97,8 @@ class Class1Config:
     trace_bytes: bool = True                # include raw bytes in the trace (not only AT)
     read_timeout: float = 0.02              # the port's read poll (s)
     # V.17 image data (and ECM blocks) after a TCF use the short "resync" training
-    # (V.17 §?; T.30 §5.3.6.?): +FTM/+FRM=74/98/122/146 except right after DCS/CTC.
+    # (V.17 §2.5.1, Table 3/V.17; the TCF after DCS and the block after CTC keep the
+    # long one): +FTM/+FRM=74/98/122/146 except right after DCS/CTC.
     # The engine may also ask for it itself (short_training=True).
     v17_short_training: bool = True
 
@@ -108,12 +109,6 @@ class Class1Config:
     @property
     def effective_quirks(self) -> Quirks:
         return self.quirks if self.quirks is not None else get_profile(self.profile)
-
-
-class _State:
-    IDLE = "idle"
-    RX_HDLC = "rx-hdlc"      # after ATD's CONNECT: the modem is already in +FRH=3
-    TX_HDLC = "tx-hdlc"      # after ATA's CONNECT: the modem is already in +FTH=3
 
 
 class Class1Driver:
@@ -130,14 +125,16 @@ class Class1Driver:
         self.trace = (Trace(config.trace, clock, raw=config.trace_bytes)
                       if config.trace is not None else None)
         self.at: ATEngine | None = None
-        self.state = _State.IDLE
+        self.mode = Mode.IDLE
+        self._settle_until = 0.0                 # meaningful in Mode.SETTLING only
         self.caller_id: dict[str, str] = {}
         self.accommodations: list[str] = []      # quirk handling that actually happened
         self._t0 = 0.0
-        self._last = "none"                      # last line activity: "rx", "tx", "silence"
-        self._long_train_next = True             # the next high-speed signal follows DCS/CTC
         if port is not None:
             self.at = ATEngine(port, self.trace, clock)
+
+    def _fire(self, event: Input) -> None:
+        self.mode = transition(self.mode, event)
 
     # ------------------------------------------------------------------ port
     def open(self) -> "Class1Driver":
@@ -197,13 +194,8 @@ class Class1Driver:
             if cmd.upper() == "AT+FCLASS=1" and self.quirks.prefer_class_1_0 and self._offers_class_1_0():
                 cmd = "AT+FCLASS=1.0"
             at.command(cmd, self.config.command_timeout)
-        self.state = _State.IDLE
-        if reset and self.quirks.settle_after_reset_s:
-            self._settle_until = self.clock() + self.quirks.settle_after_reset_s
-        else:
-            self._settle_until = 0.0
+        self._reset(settle=reset)
 
-    _settle_until = 0.0
     _classes: tuple[str, ...] | None = None
 
     def _offers_class_1_0(self) -> bool:
@@ -232,7 +224,8 @@ class Class1Driver:
                 return False
 
         if not answers():
-            # online data mode? escape with guard times (V.250 §6.3.? S2/S12)
+            # online data mode? escape with guard times: the modem's own "+++" with
+            # its S2 character and S12 guard time (V.250 does not define an escape)
             self.sleep(1.1)
             at.write(b"+++")
             self.sleep(1.1)
@@ -247,17 +240,29 @@ class Class1Driver:
             at.command("ATZ", 5.0, accept=None)
             if self.quirks.reset_restores_echo:
                 at.command("ATE0", 5.0, accept=None)
-            self.state = _State.IDLE
+            self._fire(Input.RESET)
             return
         except DriverTimeoutError:
             pass
         raise ModemNotResponding(f"{self.config.port}: the modem does not answer AT commands")
 
+    def _reset(self, settle: bool) -> None:
+        """The modem is back in command state with no call, after ATZ/ATH0 (``settle``:
+        it then refuses to dial for Quirks.settle_after_reset_s) or without them."""
+        if settle and self.quirks.settle_after_reset_s:
+            self._settle_until = self.clock() + self.quirks.settle_after_reset_s
+            self._fire(Input.RESET_SETTLE)
+        else:
+            self._fire(Input.RESET)
+
     def _wait_settled(self) -> None:
+        if self.mode is not Mode.SETTLING:
+            return
         wait = self._settle_until - self.clock()
         if wait > 0:
             self._note(f"waiting {wait:.1f} s for the modem to settle after reset/hang-up")
             self.sleep(wait)
+        self._fire(Input.SETTLED)
 
     # ------------------------------------------------------------------ call control
     def dial(self, number: str) -> None:
@@ -280,10 +285,8 @@ class Class1Driver:
             self._accommodate("NO DIALTONE: dialled again (the far end refuses calls just after its reset)")
             self.sleep(self.NO_DIALTONE_PAUSE)
         if resp.result is not Result.CONNECT:
-            self.state = _State.IDLE
             raise DialError(resp.result.value)
-        self.state = _State.RX_HDLC
-        self._last = "rx"
+        self._fire(Input.DIALLED)
 
     NO_DIALTONE_PAUSE = 0.5   # s between dials while Quirks.no_dialtone_retry_s lasts
 
@@ -353,8 +356,7 @@ class Class1Driver:
             raise DialError("TIMEOUT", "ATA: no CONNECT") from None
         if resp.result is not Result.CONNECT:
             raise DialError(resp.result.value)
-        self.state = _State.TX_HDLC
-        self._last = "tx"
+        self._fire(Input.ANSWERED)
 
     def hangup(self) -> None:
         """ATH0 (with recovery if the modem is stuck in a data mode)."""
@@ -362,9 +364,7 @@ class Class1Driver:
             self.at.command("ATH0", 5.0, accept=None)
         except DriverTimeoutError:
             self.recover()
-        self.state = _State.IDLE
-        if self.quirks.settle_after_reset_s:
-            self._settle_until = self.clock() + self.quirks.settle_after_reset_s
+        self._reset(settle=True)
 
     # ------------------------------------------------------------------ one-call helpers
     def send_call(self, number: str, session, *, initialize: bool = True):
@@ -398,6 +398,7 @@ class Class1Driver:
         The session's events stay queued for the caller (``session.events()``)."""
         self._t0 = self.clock()
         self._queue: deque = deque()
+        self._fire(Input.CALL)
         if start:
             self._apply_tcf_quirk(session)
             session.start(self.now())
@@ -465,15 +466,15 @@ class Class1Driver:
 
     def _note_v21_frame(self, frame: bytes) -> None:
         if len(frame) >= 3 and (frame[2] & 0xFE) in self._RETRAIN_FCF:
-            self._long_train_next = True
+            self._fire(Input.RETRAIN_FRAME)
 
     def _training(self, mod: m.Modulation, asked_short: bool) -> bool:
         """Whether this high-speed signal uses short training."""
         short = asked_short
         if (not short and self.config.v17_short_training and mod.family is m.Family.V17
-                and not self._long_train_next):
+                and not self.mode.long_train_next):
             short = True
-        self._long_train_next = False
+        self._fire(Input.HIGH_SPEED)
         return short
 
     # ------------------------------------------------------------------ command execution
@@ -481,7 +482,7 @@ class Class1Driver:
         if self.trace:
             self.trace.note(f"t30 -> {cmd!r}"[:300])
         if isinstance(cmd, m.SendSilence):
-            if self.state == _State.TX_HDLC:
+            if self.mode is Mode.IN_FTH:
                 # after ATA the modem is already sending CED then V.21 flags (+FTH=3):
                 # an AT+FTS now would be sent as frame data; the gap is the modem's
                 self._note("silence skipped: the modem is in +FTH=3 after ATA")
@@ -494,7 +495,8 @@ class Class1Driver:
             if cmd.modulation is m.Modulation.V21:
                 self._send_v21(cmd.frames)
             else:
-                pre = max(2, int(cmd.modulation.bit_rate * HIGH_SPEED_ECM_PREAMBLE_S / 8))
+                # flags before the first ECM frame after training (T.30 §A.3, the timing model)
+                pre = max(2, int(cmd.modulation.bit_rate * m.HS_FLAGS_MS / 8000))
                 data = hdlc.encode(cmd.frames, preamble_flags=pre, closing_flags=ECM_CLOSING_FLAGS)
                 self._send_high_speed(cmd.modulation, cmd.short_training, data)
             self._feed(session, m.SendComplete())
@@ -519,21 +521,21 @@ class Class1Driver:
     def _silence(self, ms: int) -> None:
         n = max(0, min(255, (ms + 9) // 10))
         self.at.command(f"AT+FTS={n}", n / 100 + self.config.command_timeout)
-        self._last = "silence"
+        self._fire(Input.SENT)
 
     def _pause_before_response(self) -> None:
         # T.30 §5.3.2 / the rig's lesson: 75 ms of silence after the far end's
         # signal before we answer, or our signal races its +FRS/+FRH turnaround
-        if self._last == "rx" and self.quirks.pause_before_response_ms:
+        if self.mode.heard_last and self.quirks.pause_before_response_ms:
             self._silence(self.quirks.pause_before_response_ms)
+
+    V21_SEND_SLACK_S = 3.5    # beyond the line time, for OK/CONNECT after a V.21 frame
 
     def _send_v21(self, frames: tuple[bytes, ...]) -> None:
         at = self.at
         if not frames:
             return
-        if self.state == _State.TX_HDLC:
-            self.state = _State.IDLE                  # ATA left the modem in +FTH=3
-        else:
+        if self.mode is not Mode.IN_FTH:                  # ATA left the modem in +FTH=3
             self._pause_before_response()
             at.send("AT+FTH=3")
             resp = at.wait_result("AT+FTH=3", 5.0)
@@ -542,8 +544,9 @@ class Class1Driver:
         for i, frame in enumerate(frames):
             self._note_v21_frame(frame)
             at.write(dle.frame_for_modem(frame))
-            # V.21: ~1 s preamble + 8 bits per octet at 300 bit/s, plus slack
-            timeout = 1.5 + (len(frame) + 4) * 8 / 300 + 3.0
+            # V.21: the preamble of flags, 8 bits per octet at 300 bit/s, plus slack
+            timeout = (m.Modulation.V21.training_s() + (len(frame) + 4) * 8 / 300
+                       + self.V21_SEND_SLACK_S)
             resp = at.wait_result("", timeout)
             last = i == len(frames) - 1
             if resp.result is Result.CONNECT and not last:
@@ -556,25 +559,26 @@ class Class1Driver:
                 resp = at.wait_result("", 5.0)
                 break
             raise ModemResultError(resp)
-        self._last = "tx"
+        self._fire(Input.SENT)
 
     def _send_high_speed(self, mod: m.Modulation, short: bool, data: bytes) -> None:
         at = self.at
         if self.quirks.ftm_delay_ms:
             self._accommodate(f"extra {self.quirks.ftm_delay_ms} ms before +FTM")
             self.sleep(self.quirks.ftm_delay_ms / 1000)
-        code = mod.class1_code(self._training(mod, short))
+        short = self._training(mod, short)
+        code = mod.class1_code(short)
         cmd = f"AT+FTM={code}"
         at.send(cmd)
         resp = at.wait_result(cmd, 5.0)
         if resp.result is not Result.CONNECT:
             raise ModemResultError(resp)
         self._write_paced(dle.frame_for_modem(data))
-        seconds = len(data) * 8 / mod.bit_rate
+        seconds = mod.training_s(short) + len(data) * 8 / mod.bit_rate
         resp = at.wait_result("", seconds + self.quirks.send_drain_margin_s)
         if resp.result is not Result.OK:
             raise ModemResultError(resp)
-        self._last = "tx"
+        self._fire(Input.SENT)
 
     def _write_paced(self, payload: bytes, step: int = 256, stall_limit_s: float = 90.0) -> None:
         """Write transmit data, obeying XOFF/XON *from* the modem.
@@ -694,15 +698,14 @@ class Class1Driver:
         at = self.at
         first = True
         while True:
-            if self.state == _State.RX_HDLC:
-                self.state = _State.IDLE              # ATD's CONNECT: already in +FRH=3
+            if self.mode is Mode.IN_FRH:              # ATD's CONNECT: already in +FRH=3
                 resp = Response("ATD", Result.CONNECT)
             else:
                 at.send("AT+FRH=3")
                 resp = self._wait_connect(session, "AT+FRH=3")
                 if resp is None:
                     return
-            self._last = "rx"
+            self._fire(Input.RECEIVED)
             if resp.result is Result.FCERROR:
                 self._feed(session, m.WrongCarrier(m.Modulation.V21))
                 return
@@ -757,7 +760,7 @@ class Class1Driver:
             resp = self._wait_connect(session, atcmd)
             if resp is None:
                 return
-            self._last = "rx"
+            self._fire(Input.RECEIVED)
             if resp.result is Result.FCERROR:
                 if retries > 0:
                     retries -= 1

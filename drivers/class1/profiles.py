@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from xmfax.t30.config import TCFCheck
+from xmfax.t30.modem import SILENCE_MS
 
 # The TCF rule of a receiver whose modem adds junk to TCF (``tolerant_tcf``): half of the
 # 1.5 s of zeros in one run, and up to 40 stray octets among them (the default rule asks
@@ -42,12 +43,13 @@ class Quirks:
     # more stray octets: some modems deliver junk at the start or end of TCF).
     # The driver gives the session TOLERANT_TCF unless its T30Config chose a rule.
     tolerant_tcf: bool = False
-    # +FRH frames end with the two FCS octets before DLE ETX (T.31 §8.3.5);
+    # +FRH frames end with the two FCS octets before DLE ETX (T.31 §8.3.6);
     # False for modems that strip them.
     frh_includes_fcs: bool = True
-    # Silence (ms) sent with +FTS before answering a command: T.30 §5.3.2.? asks
-    # 75 +-20 ms between the end of a signal and the start of the response.
-    pause_before_response_ms: int = 80
+    # Silence (ms) sent with +FTS before answering a command: T.30 §5 Notes 3 and 4
+    # ask 75 +-20 ms between the end of a signal and the start of the response
+    # (the timing model's SILENCE_MS; +FTS counts 10 ms units, rounded up: +FTS=8).
+    pause_before_response_ms: int = SILENCE_MS
     # Seconds the modem refuses to dial after ATZ/ATH/power-up (a blind wait).
     settle_after_reset_s: float = 0.5
     # For this long after the first try, a dial answered NO DIALTONE is tried again
@@ -58,7 +60,7 @@ class Quirks:
     # even when the init string has no ATE0.
     reset_restores_echo: bool = True
     # Bytes written to abort +FRH/+FRM/+FRS when the DTE's timer expires
-    # (T.31 §8.3.?: any character aborts a receive command).
+    # (T.31 §6.2.2: any character aborts a receive command, +FRM §8.3.4, +FRH §8.3.6).
     abort_byte: bytes = b"\x18"
     # Seconds to wait for OK after the last byte of a +FTM/+FTH transmission,
     # beyond the time the data itself takes on the line.

@@ -3,6 +3,7 @@ import pytest
 
 from xmfax import hdlc
 from xmfax.drivers.class1 import Class1Config, Class1Driver, DialError
+from xmfax.drivers.class1.driver import Mode
 from xmfax.t30 import modem as m
 
 from .fakemodem import FakeModem, Step, frh_reply
@@ -101,7 +102,7 @@ def test_answer_after_rings_collects_caller_id():
     fm.queue(b"\r\nRING\r\n\r\nDATE = 1128\r\nNMBR = 5551234\r\n\r\nRING\r\n", delay=1.0)
     d.answer(rings=2, timeout=30)
     assert d.caller_id == {"DATE": "1128", "NMBR": "5551234"}
-    assert d.state == "tx-hdlc"
+    assert d.mode is Mode.IN_FTH
 
 
 def test_answer_times_out_without_ring():
@@ -129,7 +130,7 @@ def test_calling_receive_dis_then_send_dcs_tcf():
         Step("AT\\+FTS=8"), Step("AT\\+FTM=96", CONNECT, data=True), Step("ATH0"),
     ])
     fm.queue(frames_in[len(CONNECT):])        # the frame that follows ATD's CONNECT
-    d.state = "rx-hdlc"
+    d.mode = Mode.IN_FRH
     s = StubSession([m.SendTone(m.Tone.CNG), m.Receive(m.Expect.HDLC)], react)
     d.run_call(s)
     assert not fm.mismatches, fm.mismatches
@@ -206,7 +207,7 @@ def test_modem_error_mid_call_is_line_lost():
 
 def test_silence_right_after_ata_is_skipped():
     fm, d = driver([Step("ATH0")])
-    d.state = "tx-hdlc"
+    d.mode = Mode.IN_FTH
     s = StubSession([m.SendTone(m.Tone.CED), m.SendSilence(75), m.SendHDLC((DIS,)), m.Hangup()])
     fm.script.insert(0, Step("never"))
     fm.script.pop(0)
