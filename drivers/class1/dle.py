@@ -1,4 +1,4 @@
-"""DLE shielding of Class 1 data streams (T.31 §8.3.? "transparent data").
+"""DLE shielding of Class 1 data streams (T.31 §6.11, "transparent data").
 
 Between the DTE and a Class 1 modem, data after CONNECT is a byte stream in which
 DLE (0x10) is an escape:

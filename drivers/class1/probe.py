@@ -1,7 +1,7 @@
 """Ask a Class 1 modem who it is and what it can do, and map that into T.30 terms.
 
-Identity: ATI, ATI3, AT+FMI?, AT+FMM?, AT+FMR? (T.31 §8.? identification
-commands; any may be missing). Capabilities: AT+FCLASS=?, then in Class 1
+Identity: ATI, ATI3, AT+FMI?, AT+FMM?, AT+FMR? (T.31 §8.2.4, "Request DCE
+identification"; any may be missing). Capabilities: AT+FCLASS=?, then in Class 1
 AT+FTM=?, AT+FRM=?, AT+FTH=?, AT+FRH=? (T.31 Table 2 modulation codes).
 :meth:`ProbeResult.t30_options` gives the ``modems`` and ``max_rate`` a
 :class:`~xmfax.t30.config.T30Config` should offer in its DIS: only what the
