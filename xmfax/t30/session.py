@@ -122,6 +122,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._burst_bad = False
         self._burst_good = False
         self._t4_before_carrier: float | None = None  # a commander's T4 deadline before a carrier came
+        self._abort_why: str | None = None            # abort() asked for, DCN waits for the far end's turn
         # transmitter
         self._page_index = 0
         self._allowed: list[Modulation] = []
@@ -194,6 +195,9 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             return
         if self._deadline is not None and now >= self._deadline:
             self._deadline = None
+            if self._abort_why is not None:
+                self._fail(Reason.ABORTED, self._abort_why or "no answer before DCN")
+                return
             if self._storage is not None and not self._storage.stored:
                 return       # a page awaits storage: its own timer bounds the wait
             try:
@@ -219,13 +223,33 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         return out
 
     def abort(self, now: float, why: str = "") -> None:
-        """End the call from our side (DCN, then hang up)."""
+        """End the call from our side: DCN, then hang up (Reason.ABORTED).
+
+        T.30 §5.3.6.1.6: DCN is a command; it is heard only while the far end listens
+        (the line is half duplex). So while the far end has the turn (it owes us the
+        answer to a command of ours, or it is sending a command, a TCF or a page), the
+        DCN waits for that turn to end: the answer or command frame arrives (it is not
+        acted on) or the TCF ends, and DCN goes out instead of what would have come next.
+        A commander waits at most T4 after its command (T.30 §5.4.3.1); a receiver at
+        most its running timer. Otherwise, and on a second abort(), DCN goes at once."""
         self._now = now
         if self.state is State.IDLE:
             self._finish(Reason.ABORTED, why)
             self.state = State.DONE
-        elif self.state is not State.DONE:
+        elif self.state is State.DONE:
+            return
+        elif self._abort_why is None and self._deadline is not None and self._far_end_has_turn():
+            self._abort_why = why
+            if self.state in _COMMANDER or self.state is State.SEND_DIS:
+                self._deadline = min(self._deadline, max(now, self._tx_end) + self.config.timers.t4)
+        else:
             self._fail(Reason.ABORTED, why)
+
+    def _far_end_has_turn(self) -> bool:
+        """Whether the far end speaks next (a DCN of ours now would cross it)."""
+        return self.state in _COMMANDER or self.state in (
+            State.SEND_DIS, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE, State.RX_WAIT_PMC,
+            State.RX_AFTER_EOM, State.RX_WAIT_DCN)
 
     def add_document(self, pages: list[Page], now: float) -> None:
         """Queue one more document to send in this call: the current last page then
@@ -495,6 +519,9 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
                 # repeat again, not the longer wait for a signal (the far end waits only T2)
                 self._deadline = max(self._now, self._t4_before_carrier)
             self._t4_before_carrier = None
+            if self._abort_why is not None and self.state is State.RX_TCF and ev.modulation is not Modulation.V21:
+                self._fail(Reason.ABORTED, self._abort_why)    # the far end's TCF ended: our turn
+                return
             self._on_carrier_down(ev)
         elif isinstance(ev, SendComplete):
             # Response timers run from the end of our transmission (T.30 §5.4.3). Until the
@@ -554,6 +581,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._burst_good = True
         f = PRI_Q_BASE.get(f, f)   # PRI-Q: we have no operator; treat as the plain command
         if f is FCF.DCN:
+            if self._abort_why is not None and st is not State.RX_WAIT_DCN:
+                self._finish(Reason.ABORTED, self._abort_why)    # the far end ended first
             self._on_dcn()
             return
         if f in (FCF.CSI, FCF.TSI, FCF.CIG):
@@ -588,6 +617,11 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             # a protocol failure (T.30 §5.4.3)
             self._late_cfr -= 1
             self._events.append(BadFrame(self._now, fr.encode(), f"late {f.name} to a repeated DCS ignored in {st.value}"))
+            return
+        if self._abort_why is not None and fr.final and f is not FCF.DCS:
+            # abort() waited for this frame (an answer, or a command): now DCN (T.30 §5.3.6.1.6).
+            # After a DCS the TCF follows: DCN waits for its end (see _dispatch)
+            self._fail(Reason.ABORTED, self._abort_why)
             return
         if f is FCF.CRP:
             if st in _COMMANDER:
