@@ -26,9 +26,11 @@ from typing import Callable
 
 from .fcf import FCF, split
 from .frames import ADDRESS, CONTROL_FINAL
-from .modem import (HS_FLAGS_MS, CarrierDown, CarrierUp, DataReceived, Hangup, HDLCFrame, LineLost,
-                    ModemEvent, Modulation, SendComplete, SendData, SendHDLC, SendSilence,
-                    SendTone, ToneDetected)
+from .modem import (CED_MS, CNG_MS, HS_FLAGS_MS, CarrierDown, CarrierUp, DataReceived, Hangup,
+                    HDLCFrame, LineLost, ModemEvent, Modulation, SendComplete, SendData, SendHDLC,
+                    SendSilence, SendTone, Tone, ToneDetected)
+
+_TONE_MS = {Tone.CNG: CNG_MS, Tone.CED: CED_MS}     # a tone's usual length (timing model, modem.py)
 
 SIDES = ("a", "b")
 
@@ -129,7 +131,7 @@ class Line:
             if isinstance(cmd, SendSilence):
                 me.tx_free = start + cmd.ms / 1000
             elif isinstance(cmd, SendTone):
-                me.tx_free = start + (cmd.ms or 3000) / 1000
+                me.tx_free = start + (cmd.ms or _TONE_MS[cmd.tone]) / 1000
                 if heard:
                     self._deliver(me.tx_free, other, ToneDetected(cmd.tone))
             elif isinstance(cmd, SendHDLC):
