@@ -7,6 +7,7 @@ from ..errors import RemoteProtocolError
 from ..page import Page
 from . import capabilities as caps
 from . import frames as F
+from .ecm import FRAMES_PER_BLOCK
 from .events import BadFrame, PageReceived, PageRejected, PageStarted, TrainingResult
 from .fcf import FCF, PRI_Q_BASE, split
 from .modem import (CarrierDown, DataReceived, Expect, HDLCFrame, Modulation, Receive, SendHDLC,
@@ -329,7 +330,7 @@ class ReceiverMixin:
             self._rx_retransmitted += len(missing)
             # frame numbers past the block's end are marked too (as TSB-85 OREN02 expects;
             # T.30 §A.4: the sender resends only frames it has)
-            self._respond(FCF.PPR, F.encode_ppr(missing | set(range(count, 256))))
+            self._respond(FCF.PPR, F.encode_ppr(missing | set(range(count, FRAMES_PER_BLOCK))))
             self._go(Input.PPR_SENT)
             return
         self._block_done(fcf2, page, block, count, FCF.MCF)

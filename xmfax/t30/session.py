@@ -51,7 +51,7 @@ from .modem import (CarrierDown, CarrierUp, Command, DataReceived, Expect, Hangu
                     SendSilence, SendTone, Tone, ToneDetected, WrongCarrier)
 from .result import Reason, T30Result
 from .states import PHASE, Input, State, fire
-from .tcf import TCFChecker, tcf_bytes
+from .tcf import TCF_SECONDS, TCFChecker, tcf_bytes
 from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
 from .phase_b import PhaseBMixin
 from .receiver import _POST_PAGE, ReceiverMixin
@@ -434,7 +434,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._tcf = TCFChecker(self._rx_dcs.modulation, self.config.tcf_check)
         self._push([Receive(Expect.DATA, self._rx_dcs.modulation)])
         # the TCF follows the DCS after 75 ms; allow T4 for it to start and finish
-        self._deadline = max(self._now, self._tx_end) + self.config.timers.t4 + 1.5
+        self._deadline = max(self._now, self._tx_end) + self.config.timers.t4 + TCF_SECONDS
 
     def _enter_rx_wait_dcs(self) -> None:
         pass   # the response (FTT/RTN/RTP/MCF) was queued by the caller with its timer
