@@ -66,27 +66,19 @@ class AbortAt:
         return "ok"
 
 
-def _call(abort_side: str, fcf: FCF, *, nth: int = 1, ecm: bool = True, pages: int = 3,
-          faults_frame=None, silent=None):
+def _call(abort_side: str, fcf: FCF, *, nth: int = 1, ecm: bool = True, pages: int = 3):
+    """A 3-page call on a half-duplex line; ``abort_side`` aborts after ``fcf``."""
     tx = Session(T30Config(local_id="+1 555 0100", ecm=ecm), calling=True,
                  pages=[page(i, rows=200) for i in range(pages)])
     rx = Session(T30Config(local_id="+1 555 0199", ecm=ecm), calling=False, receive=True)
     a, b = HalfDuplex(tx), HalfDuplex(rx)
     hook = AbortAt(abort_side, fcf, tx if abort_side == "a" else rx, nth)
-    if faults_frame is not None:
-        inner = hook
-
-        def hook(side, frame, mod, n):       # noqa: F811 - the abort hook, then the fault
-            inner(side, frame, mod, n)
-            return faults_frame(side, frame, mod, n)
-        hook.inner = inner
-    line = Line(a, b, faults=Faults(frame=hook, silent=silent), start=False)
-    a.line = b.line = line
-    (hook.inner if faults_frame is not None else hook).line = line
+    line = Line(a, b, faults=Faults(frame=hook), start=False)
+    a.line = b.line = hook.line = line
     tx.start(0.0)
     rx.start(0.0)
     line.run(until=300.0)
-    return tx, rx, line, (hook.inner if faults_frame is not None else hook)
+    return tx, rx, line, hook
 
 
 def _dcn_sent(line: Line, side: str) -> list[float]:
@@ -195,3 +187,33 @@ def test_abort_before_start_and_after_the_end():
     assert tx.result.reason is Reason.OK
     tx.abort(100.0)
     assert tx.result.reason is Reason.OK and not tx.data_to_send()
+
+
+@pytest.mark.parametrize("ecm", [False, True])
+@pytest.mark.parametrize("who", ["a", "b"])
+def test_abort_at_any_moment_ends_the_far_end_on_our_dcn(ecm, who):
+    """Abort at 0.5 s steps through a call: the far end always hears our DCN (or the
+    call had already ended well), never a lost line or one of its own timeouts."""
+    seen = set()
+    for k in range(0, 60, 3):
+        tx = Session(T30Config(ecm=ecm), calling=True, pages=[page(i, rows=200) for i in range(3)])
+        rx = Session(T30Config(ecm=ecm), calling=False, receive=True)
+        a, b = HalfDuplex(tx), HalfDuplex(rx)
+        line = Line(a, b, start=False)
+        a.line = b.line = line
+        tx.start(0.0)
+        rx.start(0.0)
+        line.run(until=k * 0.5)
+        me, other = (tx, rx) if who == "a" else (rx, tx)
+        if me.done:
+            continue
+        at = line.now
+        me.abort(at, "operator")
+        line.run(until=at + 120.0)
+        assert me.done and other.done
+        assert me.result.reason in (Reason.ABORTED, Reason.OK), (k, me.result.text)
+        assert other.result.reason in (Reason.UNEXPECTED_DCN, Reason.OK), (k, other.result.text)
+        # at worst: our DIS still to send, then the far end's DCS and TCF, then our DCN
+        assert other.result.ended - at < 12.0, k
+        seen.add(me.result.reason)
+    assert Reason.ABORTED in seen

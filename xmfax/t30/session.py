@@ -230,8 +230,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         answer to a command of ours, or it is sending a command, a TCF or a page), the
         DCN waits for that turn to end: the answer or command frame arrives (it is not
         acted on) or the TCF ends, and DCN goes out instead of what would have come next.
-        A commander waits at most T4 after its command (T.30 §5.4.3.1); a receiver at
-        most its running timer. Otherwise, and on a second abort(), DCN goes at once."""
+        A commander (and a caller awaiting DIS) waits at most T4 after its last signal
+        (T.30 §5.4.3.1); a receiver at most its running timer. Otherwise, and on a second abort(), DCN goes at once."""
         self._now = now
         if self.state is State.IDLE:
             self._finish(Reason.ABORTED, why)
@@ -240,7 +240,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             return
         elif self._abort_why is None and self._deadline is not None and self._far_end_has_turn():
             self._abort_why = why
-            if self.state in _COMMANDER or self.state is State.SEND_DIS:
+            if self.state in _COMMANDER or self.state in (State.SEND_DIS, State.WAIT_DIS):
                 self._deadline = min(self._deadline, max(now, self._tx_end) + self.config.timers.t4)
         else:
             self._fail(Reason.ABORTED, why)
@@ -248,7 +248,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
     def _far_end_has_turn(self) -> bool:
         """Whether the far end speaks next (a DCN of ours now would cross it)."""
         return self.state in _COMMANDER or self.state in (
-            State.SEND_DIS, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE, State.RX_WAIT_PMC,
+            State.WAIT_DIS, State.SEND_DIS, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE, State.RX_WAIT_PMC,
             State.RX_AFTER_EOM, State.RX_WAIT_DCN)
 
     def add_document(self, pages: list[Page], now: float) -> None:
