@@ -82,12 +82,17 @@ class Modulation(enum.Enum):
 # terminal's pacing, the TSB-85 line in tests/conformance, the Class 1 driver's timeouts)
 # reads these instead of keeping its own values.
 #
-# Training sequences, (long, short) in ms, from the symbol counts at each family's symbol rate:
-# V.27 ter §2.5: 4800 bit/s (1600 baud) long train 708 ms, 2400 bit/s (1200 baud) 943 ms;
-# V.29 §5 (Table 3/V.29): 608 symbol intervals at 2400 baud (20 ms of silence, alternations,
-# equalizer conditioning, scrambled ones) = 253 ms;
-# V.17 §2.5.1 (Table 3/V.17): long train 3344 symbol intervals at 2400 baud = 1393 ms, short
-# train (no equalizer conditioning segment) 342 symbol intervals = 142 ms.
+# Training sequences, (long, short) in ms, from the segments' symbol counts (the same
+# counts native/audio's modems send), to within half a millisecond; clause numbers are left
+# out, as they could not be checked here:
+# V.27 ter training, segments 3-5 (50 reversals, 1074 conditioning, 8 ones = 1132 symbols):
+#   708 ms at 4800 bit/s (1600 baud), 943 ms at 2400 bit/s (1200 baud); the optional
+#   185-200 ms echo-protection tone and 20 ms of silence before them are not counted;
+# V.29 training, segments 1-4 (48 silent, 128 alternations, 384 conditioning, 48 ones
+#   = 608 symbols at 2400 baud) = 253 ms;
+# V.17 long training, segments 1-4 (256 alternations, 2976 conditioning, 64 bridge, 48 ones
+#   = 3344 symbols at 2400 baud) = 1393 ms; short training (256, 38 conditioning, no bridge,
+#   48 = 342 symbols) = 142 ms.
 # V.27 ter and V.29 have no short train: their short form is the long one.
 # V.21 has no training: its start-up is T.30's preamble of flags.
 V21_PREAMBLE_MS = 1000           # T.30 §5.3.1: 1 s +-15 % of flags before the first V.21 frame
@@ -104,8 +109,8 @@ TRAINING_MS: dict[Modulation, tuple[int, int]] = {
     Modulation.V17_14400: (_V17_LONG, _V17_SHORT),
 }
 SILENCE_MS = 75                  # T.30 §5 Notes 3 and 4: 75 +-20 ms before signalling in another modulation
-TCF_MS = 1500                    # T.30 §5.3.6.2.1: TCF is 1.5 s +-10 % of zeros at the DCS's rate
-HS_FLAGS_MS = 200                # T.30 §A.3: 200 ms of flags before high-speed (ECM) HDLC frames
+TCF_MS = 1500                    # T.30: TCF is 1.5 s +-10 % of zeros at the DCS's rate (tcf.py)
+HS_FLAGS_MS = 200                # T.30 Annex A (clause not checked): 200 ms of flags before ECM frames
 CNG_MS = 500                     # T.30 §4.1: CNG 0.5 s on
 CED_MS = 3000                    # T.30 §4.2: CED 2.6 s to 4 s
 

@@ -147,7 +147,7 @@ class Line:
     def _send_hdlc(self, me: _Side, other: int, cmd: SendHDLC, start: float, heard: bool) -> None:
         mod = cmd.modulation
         # the timing model (modem.py): V.21's 1 s preamble (T.30 §5.3.1); at high speed the
-        # training, then the flags before the first ECM frame (T.30 §A.3)
+        # training, then the flags before the first ECM frame (T.30 Annex A)
         pre = mod.training_s(cmd.short_training)
         if mod is not Modulation.V21:
             pre += HS_FLAGS_MS / 1000

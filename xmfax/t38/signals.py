@@ -44,8 +44,8 @@ for (_m, _short), _ind in list(TRAINING.items()):
     TRAINING.setdefault((_m, True), _ind)
 
 # Start-up time of each signal in ms, for pacing, read from the one timing model in
-# xmfax/t30/modem.py (training: V.27 ter, V.29, V.17; T.30 §5.3.1 V.21 preamble; T.30 §A.3
-# flags before high-speed HDLC). The V.21 preamble indicator's own lead is V21_PREAMBLE_MS.
+# xmfax/t30/modem.py (training: V.27 ter, V.29, V.17; T.30 §5.3.1 V.21 preamble; T.30
+# Annex A flags before high-speed HDLC). The V.21 preamble indicator's own lead is V21_PREAMBLE_MS.
 TRAINING_MS = {ind: mod.training_ms(short) for (mod, short), ind in TRAINING.items()}
 TRAINING_MS[Indicator.V21_PREAMBLE] = 0
 V21_PREAMBLE_MS = M.V21_PREAMBLE_MS
