@@ -3,9 +3,10 @@ counts, and every user (the in-memory line, the T.38 terminal's pacing, the TSB-
 the Class 1 driver) reads it instead of keeping a table of its own (issue #13 §4)."""
 from __future__ import annotations
 
+import ast
 import os
-import re
 import sys
+import tokenize
 
 import pytest
 
@@ -50,6 +51,17 @@ def test_t30_times():
 
 
 # --------------------------------------------------------------------------- the users
+def test_session_constants_read_the_model():
+    from xmfax.t30 import _common, tcf
+
+    assert _common.GAP_MS == M.SILENCE_MS
+    assert _common.V21_PREAMBLE_S == M.V21_PREAMBLE_MS / 1000
+    assert tcf.TCF_SECONDS == M.TCF_MS / 1000
+    assert len(tcf.tcf_bytes(Modulation.V29_9600)) * 8 == 9600 * M.TCF_MS // 1000
+    # the session's timer allowance for a training covers the longest one in the model
+    assert _common.HS_TRAINING_S * 1000 > max(max(pair) for pair in M.TRAINING_MS.values())
+
+
 def test_t38_signals_read_the_model():
     from xmfax.t38 import signals as S
     from xmfax.t38.ifp import Indicator
@@ -148,36 +160,37 @@ def test_pair_line_tone_lengths():
 
 
 # --------------------------------------------------------------------------- no second table
-# The literal training/turnaround values (ms or s) no user may spell out for itself.
-_LITERALS = re.compile(r"(?<![\w.])(1393|1\.393|943|0\.943|708|0\.708|253|0\.253|234|0\.234|142|0\.142"
-                       r"|0\.25|1\.5)(?![\w.])")
+# The training and turnaround values (ms or s) no user may spell out for itself; numbers in
+# the code only (tokenize's NUMBER tokens: comments and docstrings may quote them).
+TRAINING_VALUES = {1393, 1.393, 943, 0.943, 708, 0.708, 253, 0.253, 234, 0.234, 142, 0.142}
+LINE_VALUES = TRAINING_VALUES | {0.25, 1.5}
 USERS = ["xmfax/t30/pair.py", "xmfax/t38/signals.py", "xmfax/t38/terminal.py",
-         "tests/conformance/tsb85_line.py"]
+         "tests/conformance/tsb85_line.py", "xmfax/t30/tcf.py"]
 
 
-def _code_lines(path):
+def _numbers(path, values):
     with open(os.path.join(ROOT, path), encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            code = line.split("#", 1)[0]
-            if code.strip() and not code.lstrip().startswith(('"', "'")):
-                yield n, code
+        toks = list(tokenize.generate_tokens(f.readline))
+    return [(t.start[0], t.string) for t in toks
+            if t.type == tokenize.NUMBER and ast.literal_eval(t.string) in values]
+
+
+def test_the_number_scan_sees_a_table(tmp_path):
+    p = tmp_path / "old.py"
+    p.write_text('"""1.393 in a docstring is fine"""\nTRAINING = {"v29": 0.234}  # 253 ms\npre = 0.25\n')
+    assert _numbers(str(p), LINE_VALUES) == [(2, "0.234"), (3, "0.25")]
 
 
 @pytest.mark.parametrize("path", USERS)
 def test_no_user_keeps_its_own_timing_values(path):
-    found = [(n, c.strip()) for n, c in _code_lines(path) if _LITERALS.search(c)]
+    found = _numbers(path, LINE_VALUES)
     assert not found, f"{path} spells out timing values instead of reading xmfax/t30/modem.py: {found}"
 
 
 def test_class1_driver_keeps_no_training_table():
-    # the Class 1 driver's timeouts are its own slack, but no training time may be spelled out
-    # there: only training values (not 1.5, a V.21 timeout with slack) are looked for
-    training = re.compile(r"(?<![\w.])(1393|1\.393|943|0\.943|708|0\.708|253|0\.253|234|0\.234|142|0\.142)"
-                          r"(?![\w.])")
+    # the Class 1 driver's timeouts carry their own slack (1.5 s for a V.21 preamble is one),
+    # but no training time may be spelled out there
     d = os.path.join(ROOT, "drivers", "class1")
-    found = []
-    for name in sorted(os.listdir(d)):
-        if name.endswith(".py"):
-            found += [(name, n, c.strip()) for n, c in _code_lines(os.path.join("drivers", "class1", name))
-                      if training.search(c)]
-    assert not found, found
+    found = [(name, _numbers(os.path.join(d, name), TRAINING_VALUES))
+             for name in sorted(os.listdir(d)) if name.endswith(".py")]
+    assert not [f for f in found if f[1]], found

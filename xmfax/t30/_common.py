@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from . import frames as F
-from .modem import Command, Modulation, SendData, SendHDLC, SendSilence, SendTone
+from .modem import (SILENCE_MS, V21_PREAMBLE_MS, Command, Modulation, SendData, SendHDLC, SendSilence,
+                    SendTone)
 
-GAP_MS = 75                  # T.30 §5 Notes 3 and 4: 75 +-20 ms before signalling in another modulation
-V21_PREAMBLE_S = 1.0         # T.30 §5.3.1: 1 s of flags before the first V.21 frame
-HS_TRAINING_S = 1.5          # a generous bound for a high-speed training sequence
+# from the timing model (modem.py)
+GAP_MS = SILENCE_MS          # T.30 §5 Notes 3 and 4: 75 +-20 ms before signalling in another modulation
+V21_PREAMBLE_S = V21_PREAMBLE_MS / 1000     # T.30 §5.3.1: 1 s of flags before the first V.21 frame
+# a timer allowance, not a line time: above the model's longest training (V.17 long, 1393 ms)
+HS_TRAINING_S = 1.5
 
 
 def dcs_fields(d: F.DCS) -> dict:

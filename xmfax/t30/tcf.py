@@ -11,9 +11,9 @@ carrier start and stop, is not counted). The checker streams: memory is O(1).
 from __future__ import annotations
 
 from .config import TCFCheck
-from .modem import Modulation
+from .modem import TCF_MS, Modulation
 
-TCF_SECONDS = 1.5
+TCF_SECONDS = TCF_MS / 1000          # the timing model (modem.py)
 
 
 def tcf_bytes(modulation: Modulation) -> bytes:
