@@ -524,7 +524,7 @@ class Class1Driver:
         self._fire(Input.SENT)
 
     def _pause_before_response(self) -> None:
-        # T.30 §5.3.2 / the rig's lesson: 75 ms of silence after the far end's
+        # T.30 §5 Notes 3 and 4 / the rig's lesson: 75 ms of silence after the far end's
         # signal before we answer, or our signal races its +FRS/+FRH turnaround
         if self.mode.heard_last and self.quirks.pause_before_response_ms:
             self._silence(self.quirks.pause_before_response_ms)
