@@ -97,8 +97,8 @@ class Class1Config:
     trace_bytes: bool = True                # include raw bytes in the trace (not only AT)
     read_timeout: float = 0.02              # the port's read poll (s)
     # V.17 image data (and ECM blocks) after a TCF use the short "resync" training
-    # (V.17 §2.5.1, Table 3/V.17; the TCF after DCS and the block after CTC keep the
-    # long one): +FTM/+FRM=74/98/122/146 except right after DCS/CTC.
+    # (V.17's short training: no equalizer conditioning; the TCF after DCS and the
+    # block after CTC keep the long one): +FTM/+FRM=74/98/122/146 except right after DCS/CTC.
     # The engine may also ask for it itself (short_training=True).
     v17_short_training: bool = True
 
@@ -495,7 +495,7 @@ class Class1Driver:
             if cmd.modulation is m.Modulation.V21:
                 self._send_v21(cmd.frames)
             else:
-                # flags before the first ECM frame after training (T.30 §A.3, the timing model)
+                # flags before the first ECM frame after training (T.30 Annex A: the timing model)
                 pre = max(2, int(cmd.modulation.bit_rate * m.HS_FLAGS_MS / 8000))
                 data = hdlc.encode(cmd.frames, preamble_flags=pre, closing_flags=ECM_CLOSING_FLAGS)
                 self._send_high_speed(cmd.modulation, cmd.short_training, data)
