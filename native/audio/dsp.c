@@ -45,6 +45,18 @@ int xm_cd_sample(xm_carrier_detect_t *cd, float x)
     return 0;
 }
 
+int xm_cd_sample_data(xm_carrier_detect_t *cd, float x, int in_data, float lost_level)
+{
+    int c = xm_cd_sample(cd, x);
+    if (c > 0)
+        return 1;
+    if (c < 0 || (in_data && cd->level < lost_level)) {
+        cd->present = 0;
+        return -1;
+    }
+    return 0;
+}
+
 double xm_rrc(double t, double beta)
 {
     /* Root raised cosine, symbol period 1. */

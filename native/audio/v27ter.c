@@ -453,14 +453,10 @@ int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t 
 {
     xm_bits_begin(&rx->out, bits, max);
     for (int i = 0; i < n; i++) {
-        int c = xm_cd_sample(&rx->cd, (float) amp[i]);
+        int c = xm_cd_sample_data(&rx->cd, (float) amp[i], rx->state == RX_DATA, rx->lost_level);
         if (c > 0) {
             rx_carrier_up(rx);
-        } else if (c < 0 || (rx->state == RX_DATA && rx->cd.level < rx->lost_level)) {
-            /* off below the cut-off, or (in data) 12 dB under the level the
-             * training came at: the transmitter has stopped, and what follows
-             * is the tail of its filters, not data */
-            rx->cd.present = 0;
+        } else if (c < 0) {
             rx->state = RX_IDLE;
             xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
         }
