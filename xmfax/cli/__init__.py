@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import FaxError
 
 # name of each subcommand module, in the order --help lists them
-SUBCOMMANDS = ["demo", "send", "receive", "convert", "info", "ladder", "modem"]
+SUBCOMMANDS = ["demo", "send", "receive", "convert", "info", "ladder", "modem", "serve"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BAD_INPUT = 0, 1, 2, 3
 

@@ -1,0 +1,275 @@
+"""The service: opens the store, seeds the directory from the config, recovers what a
+crash left half done, and runs the components in one asyncio loop.
+
+Start order (stop is the reverse): Notifier, Retention, Outbound, Inbound, MailGateway,
+HttpServer - so nothing is accepted (HTTP, mail, calls) before the workers that carry it
+on are running, and on the way down the front doors close first.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, ServerConfig, WebConfig
+
+log = logging.getLogger("xmfax.server")
+
+#: (module in xmfax.server, class): the components, in start order
+COMPONENTS: list[tuple[str, str]] = [
+    ("notify", "Notifier"),
+    ("retention", "Retention"),
+    ("outbound", "Outbound"),
+    ("inbound", "Inbound"),
+    ("mail2fax", "MailGateway"),
+    ("http", "HttpServer"),
+]
+#: while the components are being written a missing module is logged and skipped;
+#: a service that ships must have them all (False: a missing one stops the start)
+ALLOW_MISSING = os.environ.get("XMFAX_SERVE_ALLOW_MISSING", "1") == "1"
+
+WAKE_NAMES = ("outbound", "notify", "retention", "inbound", "mail2fax")
+
+# exit statuses of `xmfax serve` (as the other subcommands: 1 failed, 2 usage, 3 bad place)
+EXIT_FAILED, EXIT_USAGE, EXIT_DATA_DIR = 1, 2, 3
+
+
+class StartError(Exception):
+    """The service cannot start: one line for the user, and the exit status."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for a message: the password replaced by ***."""
+    head, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    cred, _, host = rest.rpartition("@")
+    user = cred.split(":", 1)[0]
+    return f"{head}://{user}{':***' if ':' in cred else ''}@{host}"
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data folder (0700) and check we can write in it; StartError(exit 3) if not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        probe = path / f".probe-{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StartError(f"data folder {path} cannot be written: {exc.strerror or exc}", EXIT_DATA_DIR) from None
+
+
+def load_key(config: ServerConfig) -> bytes:
+    """The 32-byte AES-GCM key: `encryption_key` (base64), else the key file, created
+    (0600, random) on the first start when it is the default one and absent."""
+    if config.encryption_key:
+        return _decode_key(config.encryption_key, "encryption_key")
+    path = config.key_path
+    if not path.exists():
+        if config.key_file:
+            raise StartError(f"key_file {path} does not exist")
+        key = secrets.token_bytes(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(key).decode() + "\n")
+        except FileExistsError:
+            pass                                   # another process made it first: read theirs
+        except OSError as exc:
+            raise StartError(f"key file {path} cannot be written: {exc.strerror or exc}", EXIT_DATA_DIR) from None
+        else:
+            return key
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartError(f"key file {path} cannot be read: {exc}") from None
+    return _decode_key(text, f"key file {path}")
+
+
+def _decode_key(text: str, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise StartError(f"{where}: not base64") from None
+    if len(key) != 32:
+        raise StartError(f"{where}: must be 32 bytes (base64 of 32 random bytes), not {len(key)}")
+    return key
+
+
+def open_store(config: ServerConfig, key: bytes):
+    """The store for this config (migrations run); StartError when it cannot be opened."""
+    from .store import Store
+    try:
+        return Store.open(config.db_url, config.data_dir, key)
+    except Exception as exc:   # noqa: BLE001 - any driver error becomes one clear line
+        where = redact_url(config.db_url)
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StartError(f"database {where} cannot be opened: {text}") from None
+
+
+class Service:
+    """One node of the fax service."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.node = config.node
+        self.store = None
+        self.key: bytes = b""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.components: list[Any] = []
+        self.missing: list[str] = []
+        self.http_address: tuple[str, int] | None = None
+        self.smtp_address: tuple[str, int] | None = None
+        #: words components add to the ready line ("fax sip://127.0.0.1:5060", "smtp ...")
+        self.announce: list[str] = []
+        self.web = WebConfig.from_dict(config.section("web"))
+        self._wake: dict[str, asyncio.Event] = {}
+        self._started: list[Any] = []
+        self.stopped: asyncio.Event | None = None       # made in start(), in the loop
+
+    # --- life cycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._wake = {name: asyncio.Event() for name in WAKE_NAMES}
+        self.stopped = asyncio.Event()
+        prepare_data_dir(self.config.data_dir)
+        self.key = load_key(self.config)
+        self.store = await asyncio.to_thread(open_store, self.config, self.key)
+        try:
+            await self.db(self.seed)
+            self.components = self._make_components()
+            for comp in self.components:
+                recover = getattr(comp, "recover", None)
+                if recover is not None:
+                    await recover()
+            for comp in self.components:
+                try:
+                    await comp.start()
+                except StartError:
+                    raise
+                except (OSError, SystemExit) as exc:
+                    raise StartError(f"{type(comp).__name__} cannot start: {_why(exc)}") from None
+                self._started.append(comp)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop the components in reverse order, then close the store. Idempotent."""
+        while self._started:
+            comp = self._started.pop()
+            try:
+                await comp.stop()
+            except Exception:   # noqa: BLE001 - keep stopping the others
+                log.exception("stopping %s failed", type(comp).__name__)
+        if self.store is not None:
+            store, self.store = self.store, None
+            await asyncio.to_thread(store.close)
+        if self.stopped is not None:
+            self.stopped.set()
+
+    def _make_components(self) -> list[Any]:
+        made = []
+        for module, cls in COMPONENTS:
+            try:
+                mod = importlib.import_module(f"{__package__}.{module}")
+            except ModuleNotFoundError as exc:
+                if ALLOW_MISSING and exc.name == f"{__package__}.{module}":
+                    log.warning("component %s not available", module)
+                    self.missing.append(module)
+                    continue
+                raise StartError(f"component {module} cannot be loaded: {exc}") from None
+            except ConfigError:
+                raise
+            except Exception as exc:   # noqa: BLE001 - an import error is a start error
+                raise StartError(f"component {module} cannot be loaded: {type(exc).__name__}: {exc}") from None
+            try:
+                made.append(getattr(mod, cls)(self))
+            except ConfigError as exc:
+                raise StartError(f"config: {exc}", EXIT_USAGE) from None
+        return made
+
+    def component(self, cls_name: str) -> Any | None:
+        """The running component of that class name (e.g. "Outbound"), or None."""
+        return next((c for c in self.components if type(c).__name__ == cls_name), None)
+
+    # --- directory seeding ------------------------------------------------------------
+    def seed(self) -> None:
+        """Upsert the numbers, users, destinations and rules the config names (config
+        wins for what it names; what the web page added and the config does not name stays).
+        [[rules]] in the config replace the whole table: the order is the rule."""
+        store, cfg = self.store, self.config
+        for d in cfg.destinations:
+            params = {k: v for k, v in d.items() if k not in ("name", "type")}
+            store.upsert_destination(d["name"], d["type"], params)
+        for u in cfg.users:
+            store.upsert_user(u["name"], email=u.get("email", ""), destinations=list(u.get("destinations", [])))
+        for n in cfg.numbers:
+            store.upsert_number(str(n["number"]), csid=n.get("csid", ""), users=list(n.get("users", [])),
+                                retention_days=n.get("retention_days"), label=n.get("label", ""))
+        if cfg.rules:
+            rules = []
+            for i, r in enumerate(cfg.rules):
+                rule = {"position": i, "name": r.get("name", f"rule {i + 1}"), "kind": r["kind"],
+                        "dnis": r.get("dnis", ""), "ani": r.get("ani", ""),
+                        "destinations": list(r.get("destinations", [])),
+                        "continue": bool(r.get("continue", False)), "callable": r.get("callable", "")}
+                rules.append(rule)
+            store.set_rules(rules)
+
+    # --- helpers for components ---------------------------------------------------------
+    async def db(self, fn, *args, **kw):
+        """Run a (synchronous) store call in a worker thread."""
+        return await asyncio.to_thread(fn, *args, **kw)
+
+    def wake(self, what: str) -> None:
+        """Tell the `what` worker ("outbound", "notify" ...) it has work now. Safe to call
+        from any thread."""
+        event = self._wake.get(what)
+        if event is None or self.loop is None:
+            return
+        if _in_loop(self.loop):
+            event.set()
+        else:
+            self.loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, what: str, timeout: float) -> bool:
+        """Wait until wake(what) or `timeout` seconds: True when woken (the flag is cleared)."""
+        event = self._wake[what]
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return False
+        event.clear()
+        return True
+
+    def ready_line(self) -> str:
+        host, port = self.http_address or self.config.http_host_port()
+        shown = f"[{host}]" if ":" in host else host
+        words = " ".join(self.announce)
+        line = f"serve: ready on http://{shown}:{port} (node {self.node}, db {self.config.db_kind})"
+        return f"{line} {words}" if words else line
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return "it exited (is the port in use?)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
