@@ -61,13 +61,14 @@ SEND_SWITCH_AFTER = 3.0
 # UAConfig fields a caller may set: the driver fills in host and port, the transport comes
 # from the URL, credentials and t38 have keywords of their own.
 _UA_FIELDS = {f.name for f in dataclasses.fields(UAConfig)} - {"host", "port", "transport", "credentials", "t38"}
-# The driver's own options, beside UAConfig's: fax over G.711 when T.38 cannot be had.
-_DRIVER_FIELDS = {"audio_fallback"}
+# The driver's own options, beside UAConfig's: fax over G.711 when T.38 cannot be had, and
+# how long to wait for a switch before doing so (default AUDIO_WAIT).
+_DRIVER_FIELDS = {"audio_fallback", "audio_wait"}
 
 
 def ua_options(options: dict | None) -> dict:
     """Check a dict of UAConfig keywords (``{"offer": "t38", "t38_switch_after": None}``) and
-    the driver's own (``{"audio_fallback": False}``)."""
+    the driver's own (``{"audio_fallback": False}``, ``{"audio_wait": 5.0}``)."""
     options = dict(options or {})
     unknown = set(options) - _UA_FIELDS - _DRIVER_FIELDS
     if unknown:
@@ -76,6 +77,9 @@ def ua_options(options: dict | None) -> dict:
         raise ValueError(f"SIP offer {options['offer']!r}: 'audio' (G.711 first) or 't38'")
     if not isinstance(options.get("audio_fallback", True), bool):
         raise ValueError(f"SIP audio_fallback {options['audio_fallback']!r}: True or False")
+    wait = options.get("audio_wait", AUDIO_WAIT)
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 < wait <= T38_WAIT:
+        raise ValueError(f"SIP audio_wait {wait!r}: seconds, more than 0 and at most {T38_WAIT:g}")
     return options
 
 
@@ -149,6 +153,7 @@ class SipEndpoint:
         self.config: UAConfig | None = None
         self.local: Address | None = None
         self.audio_fallback = True          # fax over G.711 when T.38 cannot be had
+        self.audio_wait = AUDIO_WAIT        # ... after this long with no switch to T.38
         self.on_incoming: Callable[[IncomingCall], None] | None = None
         self.accepting = True
         self.registration: Registered | RegistrationFailed | None = None
@@ -169,6 +174,7 @@ class SipEndpoint:
         self = cls()
         kwargs = dict(ua_options(options))         # bad options: ValueError before any socket
         self.audio_fallback = kwargs.pop("audio_fallback", True)
+        self.audio_wait = float(kwargs.pop("audio_wait", AUDIO_WAIT))
         if t38 is not None:
             kwargs["t38"] = t38
         self.local = await self.transport.open(bind)
@@ -508,7 +514,7 @@ class _FaxCall:
             self._switched("offer", self.ep.now())
             return media
         fallback = self.ep.audio_fallback
-        wait = min(self.t38_wait, AUDIO_WAIT) if fallback else self.t38_wait
+        wait = min(self.t38_wait, self.ep.audio_wait) if fallback else self.t38_wait
         until = self.ep.now() + wait
         while True:
             ev = await self._next(until)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from xmfax.document import load
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sip"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import Sipp  # noqa: E402
 from test_api_sip import SECRET, Phone  # noqa: E402
 from test_cli_calls import Receiving, letter, xmfax  # noqa: E402,F401  (letter: a fixture)
 
@@ -134,3 +136,38 @@ def test_receive_on_a_port_in_use_exits_3(tmp_path):
         port = s.getsockname()[1]
         r = xmfax("receive", "--via", f"sip://127.0.0.1:{port}", "-o", str(tmp_path), "--once", timeout=30)
     assert r.returncode == 3 and "cannot open SIP" in r.stderr
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("fallback", [False, True])
+def test_no_audio_fallback_switch_against_a_phone_that_refuses_t38(tmp_path, letter, fallback):
+    """sipp answers like a phone without T.38: G.711, then 488 to the re-INVITE. With
+    ``--no-audio-fallback`` the call ends t38_refused (exit 1, the record says so); without it
+    xmfax goes on over G.711 audio - to a phone that sends no fax tones, so it fails with a
+    T.30 reason, never t38_refused."""
+    if not shutil.which("sipp"):
+        pytest.skip("sipp is not installed (Debian: sip-tester)")
+    path, _ = letter
+    with Sipp("uas_g711_refuse_t38.xml", tmp_path / "uas", params={"bye_wait": 20000}) as uas:
+        args = ["send", "--via", f"sip:+15550100@127.0.0.1:{uas.port}", "--fast", "--json",
+                "--t38-switch-after", "0.2", "--max-duration", "20", str(path)]
+        if not fallback:
+            args.insert(1, "--no-audio-fallback")
+        sent = xmfax(*args, env=env_with_credentials(), timeout=60)
+        uas.wait(30)
+    assert sent.returncode == 1, (sent.returncode, sent.stderr)
+    record = json.loads(sent.stdout)
+    assert record["status"] == "failure"
+    if fallback:
+        assert record["reason"] != "t38_refused", record["reason_text"]
+        assert record["sip"]["audio_fallback"].startswith("T.38 re-INVITE answered 488"), record["sip"]
+    else:
+        assert record["reason"] == "t38_refused", record["reason_text"]
+        assert "audio_fallback" not in record["sip"] or not record["sip"]["audio_fallback"]
+
+
+def test_a_bad_audio_wait_is_a_usage_error(tmp_path, letter):
+    path, _ = letter
+    sent = xmfax("send", "--via", "sip:+15550100@127.0.0.1:5", "--audio-wait", "0", str(path),
+                 env=env_with_credentials(), timeout=30)
+    assert sent.returncode == 2 and "audio_wait" in sent.stderr and "Traceback" not in sent.stderr, sent

@@ -129,20 +129,19 @@ def test_t38_refused_the_fax_goes_on_over_g711(tmp_path):
     same_pixels(pages, load(got.files[0]))
 
 
-def test_xmfax_to_xmfax_neither_switches_both_fax_over_audio(tmp_path, monkeypatch):
-    """No end re-INVITEs (t38_switch_after None): once the wait is over (AUDIO_WAIT, 1 s here
-    instead of 8) both go on over G.711, the receiving side's path too."""
-    monkeypatch.setattr(sip_driver, "AUDIO_WAIT", 1.0)
+def test_xmfax_to_xmfax_neither_switches_both_fax_over_audio(tmp_path):
+    """No end re-INVITEs (t38_switch_after None): once the wait is over (the audio_wait option,
+    1 s here instead of AUDIO_WAIT's 8) both go on over G.711, the receiving side's path too."""
     pages = small_pages(1, rows=60, seed=3)
 
     async def main():
         receiver = api.receive(via="sip://127.0.0.1:0", once=True, output_dir=tmp_path, local_id=RX_ID,
-                               sip={"t38_switch_after": None})
+                               sip={"t38_switch_after": None, "audio_wait": 1.0})
         task = asyncio.create_task(receiver.run())
         host, port = await asyncio.wait_for(receiver.ready(), 10)
         try:
             sent = await api.send(pages, via=f"sip:+1555@{host}:{port}", local_id=TX_ID, max_duration=50,
-                                  ecm=False, sip={"t38_switch_after": None})
+                                  ecm=False, sip={"t38_switch_after": None, "audio_wait": 1})
             results = await asyncio.wait_for(task, 20)
         finally:
             receiver.stop()
@@ -167,3 +166,7 @@ def test_audio_fallback_is_checked_with_the_sip_options():
         sip_driver.ua_options({"audio_fallback": "no"})
     with pytest.raises(ValueError, match="unknown SIP option"):
         sip_driver.ua_options({"audio_fallbak": False})
+    assert sip_driver.ua_options({"audio_wait": 2.5}) == {"audio_wait": 2.5}
+    for bad in (0, -1, True, "5", sip_driver.T38_WAIT + 1):
+        with pytest.raises(ValueError, match="audio_wait"):
+            sip_driver.ua_options({"audio_wait": bad})

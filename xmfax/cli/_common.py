@@ -36,6 +36,12 @@ def add_line_options(p: argparse.ArgumentParser) -> None:
                    "answer unless the far end does first (default: 1 when receiving, 3 when sending)")
     s.add_argument("--no-t38-switch", action="store_true",
                    help="never re-INVITE to T.38 ourselves: wait for the far end's re-INVITE")
+    s.add_argument("--no-audio-fallback", action="store_true",
+                   help="when T.38 cannot be had (488 to the re-INVITE, or no switch within 8 s), end "
+                   "the call as t38_refused instead of faxing over the G.711 audio already flowing")
+    s.add_argument("--audio-wait", type=float, metavar="SECONDS",
+                   help="with the audio fallback on: how long a call on G.711 waits for either end to "
+                   "switch to T.38 before it faxes over audio (default 8)")
     m = p.add_argument_group("Class 1 modems")
     m.add_argument("--modem-profile", default="generic", metavar="NAME",
                    help="modem quirks profile (see docs/class1.md): generic, conservative, iaxmodem ...")
@@ -51,6 +57,10 @@ def sip_options(args: argparse.Namespace, **more) -> dict | None:
         options["t38_switch_after"] = None
     elif args.t38_switch_after is not None:
         options["t38_switch_after"] = max(0.0, args.t38_switch_after)
+    if args.no_audio_fallback:
+        options["audio_fallback"] = False
+    if args.audio_wait is not None:
+        options["audio_wait"] = args.audio_wait
     return options
 
 
@@ -69,6 +79,7 @@ def check_sip(args: argparse.Namespace, command: str) -> bool:
                 sip_driver.parse_sip_target(args.register)
         else:
             sip_driver.parse_sip_target(args.via)
+        sip_driver.ua_options(sip_options(args))       # e.g. --audio-wait 0: a usage error now
         load_credentials()
     except ValueError as exc:
         print(f"xmfax {command}: {exc}", file=sys.stderr, flush=True)
