@@ -183,6 +183,19 @@ def test_ced_and_cng_are_heard_as_such():
     assert not x[8000:].any()                                    # one 0.5 s burst only
 
 
+def test_tone_lengths_and_preambles_come_from_the_timing_model(monkeypatch):
+    """One timing model (issue #13): the tone lengths and the defaults of the V.21 preamble and
+    the ECM flags are xmfax/t30/modem.py's, and a changed model changes what is sent."""
+    assert AudioConfig().v21_preamble_ms == M.V21_PREAMBLE_MS and AudioConfig().hs_flags_ms == M.HS_FLAGS_MS
+    monkeypatch.setattr(M, "CED_MS", 3500)
+    monkeypatch.setattr(M, "CNG_MS", 300)
+    for tone, want in ((M.Tone.CED, 3500), (M.Tone.CNG, 300)):
+        s, t = terminal(M.SendTone(tone), config=AudioConfig(cng_repeat=False))
+        x = play(t, 8000 * 5)
+        sent = np.flatnonzero(x)
+        assert (sent[-1] - sent[0] + 1) / 8 == pytest.approx(want, abs=2)
+
+
 def test_cng_keeps_its_cadence_until_the_session_sends_something():
     s, t = terminal(M.SendTone(M.Tone.CNG), M.Receive(M.Expect.HDLC))
     x = play(t, 8000 * 8)

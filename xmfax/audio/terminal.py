@@ -65,7 +65,6 @@ RATE = 8000
 Mod = M.Modulation
 Family = M.Family
 
-TONE_MS = {M.Tone.CNG: 500, M.Tone.CED: 3000}   # T.30 §4.1 CNG 0.5 s on; §4.2 CED 2.6-4 s
 # The end of a high-speed transmission: the modems send scrambled ones (which descramble
 # to ones) before the carrier stops, and a receiver turns the fading carrier into a few tens
 # of ms of random bits before its detector drops. Raw data (TCF, a non-ECM page) is held
@@ -107,8 +106,9 @@ class AudioConfig:
     v21_level_dbm0: float = -13.0      # transmit levels (T.30 allows 0 to -15 dBm; -13 is usual)
     hs_level_dbm0: float = -13.0
     tone_level_dbm0: float = -13.0
-    v21_preamble_ms: float = 1000.0    # T.30 §5.3.1: 1 s +/- 15 % of flags before V.21 frames
-    hs_flags_ms: float = 200.0         # T.30 Annex A: flags between high-speed training and frames
+    # the timing model's values (xmfax/t30/modem.py), as the T.38 terminal and pair.py use them
+    v21_preamble_ms: float = float(M.V21_PREAMBLE_MS)   # T.30 §5.3.1: 1 s of flags before V.21 frames
+    hs_flags_ms: float = float(M.HS_FLAGS_MS)           # flags between high-speed training and frames
     hs_closing_flags: int = 4          # flags after the last ECM frame, before the turn-off
     cng_repeat: bool = True            # CNG keeps its cadence until something is heard
     detect_tones: bool = True          # report CNG / CED (ToneDetected)
@@ -180,6 +180,11 @@ class _Silence(_Source):
         return np.zeros(k, np.int16)
 
 
+def tone_ms(tone: M.Tone) -> int:
+    """How long a CNG or CED we send lasts, from the timing model."""
+    return M.CNG_MS if tone is M.Tone.CNG else M.CED_MS
+
+
 class _Tone(_Source):
     def __init__(self, tone: M.Tone, ms: int, level: float, endless_cng: bool):
         kind = T.Tone.CNG if tone is M.Tone.CNG else T.Tone.ANS
@@ -188,7 +193,8 @@ class _Tone(_Source):
             self.interruptible = True
             self.mutes = False          # the answer (CED, DIS) may come during it
         else:
-            self.gen = T.ToneGenerator(kind, level, duration_ms=ms or TONE_MS[tone])
+            # the tone lengths of the timing model (T.30 §4.1 CNG, §4.2 CED), read when used
+            self.gen = T.ToneGenerator(kind, level, duration_ms=ms or tone_ms(tone))
 
     def take(self, n: int) -> np.ndarray:
         out = self.gen.samples(n)
