@@ -99,6 +99,7 @@ class Call:
     info: dict = field(default_factory=dict)
     headers: tuple[tuple[str, str], ...] = ()   # SIP: the INVITE's headers (credentials redacted)
     sip_call_id: str | None = None       # SIP: the Call-ID
+    spool: str | None = None             # with output_dir: the ``.tif.part`` the fax grows in (set on answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,7 +548,8 @@ class Receiver:
                  config: T30Config | None = None, realtime: bool = True, t38: Any = None,
                  once: bool = False, rings: int = 1, class1: Any = None,
                  call_decision_timeout: float = 10.0, max_duration: float = 1800.0,
-                 register: str | None = None, sip: dict | None = None, credentials: Any = None):
+                 register: str | None = None, sip: dict | None = None, credentials: Any = None,
+                 on_stored: Callable | None = None):
         self.transport, self.address = parse_via(via)
         self.sip_options: dict = {}
         self.credentials = credentials
@@ -572,6 +574,7 @@ class Receiver:
                 raise ValueError(f"output format {f!r}: tiff or pdf")
         self.via = via
         self.on_call, self.on_page, self.on_done, self.on_event = on_call, on_page, on_done, on_event
+        self.on_stored = on_stored       # on_stored(call, PageStored): a page is on disk (or failed)
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.formats = tuple(formats)
         self.codec = codec
@@ -729,6 +732,7 @@ class Receiver:
                 return _record.call_failure("receive", "storage", str(exc), started_at=_record.utc_iso(wall_start),
                                             ended_at=_record.utc_iso(time.time()), **common)
             config = _replace(config, confirm_storage=True)
+            call.spool = str(sink.part)         # a service can tie its own record to the file
         config = _replace(config, keep_received_pages=False)
         # one worker per call stores its pages in order, off the line's path
         storer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="xmfax-store") if sink else None
@@ -740,6 +744,8 @@ class Receiver:
             dispatcher.put(self.on_event, ev)
             if isinstance(ev, t30_events.PageReceived):
                 dispatcher.put(self.on_page, call, ev)
+            elif isinstance(ev, PageStored):
+                dispatcher.put(self.on_stored, call, ev)
 
         sessions: list[_Observed] = []
 
@@ -846,7 +852,9 @@ def receive(*, via: str, on_call: Callable | None = None, on_page: Callable | No
     ``on_call(call) -> Accept(local_id=...) | Reject(reason) | bool | str`` decides each call
     (the CSID to present per called number is the portal's plug-in point);
     ``on_page(call, page_event)`` gets each page as it completes (``page_event.page`` is
-    the :class:`~xmfax.page.Page`); ``on_done(result)`` gets the :class:`FaxResult`.
-    Other keywords as :class:`Receiver`.
+    the :class:`~xmfax.page.Page`); ``on_done(result)`` gets the :class:`FaxResult`;
+    with ``output_dir``, ``on_stored(call, stored)`` gets each :class:`PageStored` (the
+    page is on disk and confirmed to the far end, or ``stored.error``) and ``call.spool``
+    names the ``.tif.part`` file. Other keywords as :class:`Receiver`.
     """
     return Receiver(via=via, on_call=on_call, on_page=on_page, on_done=on_done, **kwargs)
