@@ -314,7 +314,8 @@ class Store:
                f"ORDER BY COALESCE(next_attempt_at, created_at), created_at LIMIT ?{lock}) RETURNING *")
         with self.tx() as run:
             rows = [dict(r) for r in run(sql, [node, now, now, *params, int(limit)]).fetchall()]
-        rows.sort(key=lambda r: (r["next_attempt_at"] or r["created_at"], r["created_at"]))
+        rows.sort(key=lambda r: (r["created_at"] if r["next_attempt_at"] is None else r["next_attempt_at"],
+                                r["created_at"]))
         return [self._fax(r) for r in rows]
 
     def heartbeat(self, fax_ids: list[str], node: str, now: float) -> None:
