@@ -156,8 +156,11 @@ def _admin(args: argparse.Namespace, command: str, body) -> int:
         return _fail(command, f"config: {exc}", EXIT_USAGE)
     except StartError as exc:
         return _fail(command, str(exc), exc.exit_code)
+    from ..server.store import StoreError
     try:
         return body(store)
+    except StoreError as exc:
+        return _fail(command, str(exc), EXIT_FAILED)
     finally:
         store.close()
 

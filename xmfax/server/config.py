@@ -168,8 +168,8 @@ def load(path: str | Path | None = None, *, data: str | Path | None = None, http
                 have = [have]
             table[name] = [*have, *values]
     cfg.http_host_port()                                  # fail early on a bad --http
-    if cfg.database and cfg.db_kind != "postgresql":
-        raise ConfigError(f"database: {cfg.database!r} is not a postgresql:// URL "
+    if "://" in cfg.database and not cfg.database.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise ConfigError(f"database: {cfg.database!r} is neither postgresql://... nor a SQLite file "
                           "(leave it empty for SQLite in the data folder)")
     if not cfg.node:
         cfg.node = default_node(cfg.data_dir)

@@ -105,11 +105,22 @@ def _decode_key(text: str, where: str) -> bytes:
     return key
 
 
+def retention_days(config: ServerConfig) -> int:
+    """[retention].days as the retention component reads it (90 when absent)."""
+    try:
+        from .retention import RetentionConfig
+    except ImportError:
+        days = config.section("retention").get("days", 90)
+        return days if isinstance(days, int) else 90
+    return RetentionConfig.from_dict(config.section("retention")).days
+
+
 def open_store(config: ServerConfig, key: bytes):
     """The store for this config (migrations run); StartError when it cannot be opened."""
     from .store import Store
+    days = retention_days(config)                 # ConfigError -> exit 2, before the database
     try:
-        return Store.open(config.db_url, config.data_dir, key)
+        return Store.open(config.db_url, config.data_dir, key, default_retention_days=days)
     except Exception as exc:   # noqa: BLE001 - any driver error becomes one clear line
         where = redact_url(config.db_url)
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
