@@ -81,6 +81,11 @@ class Retention:
             count += 1
         self.purged += count
         if count:
+            try:
+                await self.service.db(store.vacuum)       # PostgreSQL: drop the dead tuples now
+            except Exception:
+                log.exception("retention: vacuum after purge failed")
+        if count:
             log.info("retention: purged %d expired fax(es)", count)
         return count
 

@@ -119,6 +119,7 @@ class Store:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")   # WAL: durable at checkpoint, never corrupt
+            conn.execute("PRAGMA secure_delete=ON")     # purged data is overwritten, not left in free pages
             return conn
         import psycopg
         from psycopg.rows import dict_row
@@ -683,6 +684,21 @@ class Store:
             run("DELETE FROM files WHERE fax_id = ?", (fax_id,))
             run("INSERT INTO events (fax_id, at, kind, message, data) VALUES (?, ?, 'purge', ?, ?)",
                 (fax_id, now, f"purged: {why}", _dumps({"why": why})))
+        if self.dialect == "sqlite":
+            # The WAL still holds the pages as they were before; a TRUNCATE checkpoint copies
+            # the new pages into the database and empties the WAL (best effort: it cannot
+            # finish while another connection reads an older snapshot; the next one will).
+            with contextlib.suppress(sqlite3.Error):
+                self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def vacuum(self) -> None:
+        """Reclaim what purges left behind. PostgreSQL keeps deleted and updated rows as dead
+        tuples until VACUUM; SQLite overwrites them at once (secure_delete) and needs nothing."""
+        if self.dialect != "postgresql":
+            return
+        import psycopg
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("VACUUM faxes, events, calls, notifications, files")
 
     def expired(self, now: float) -> list[str]:
         """Faxes to purge: expires_at passed and not purged yet. A zero-retention fax waits

@@ -1,0 +1,111 @@
+"""Concurrency: two nodes (two Store objects, several threads each) racing for the same
+queued faxes and notifications, and two nodes starting on one fresh database at once."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from xmfax.server.migrations import available
+from xmfax.server.store import Store
+
+ROWS = 200
+THREADS_PER_NODE = 3
+
+
+def _race(stores, claim):
+    """Every thread of every node claims in small batches until nothing is left; returns
+    [(node, id)] of every claim made."""
+    claims: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(stores) * THREADS_PER_NODE)
+    errors = []
+
+    def worker(node, store):
+        try:
+            barrier.wait()
+            while True:
+                got = claim(store, node)
+                if not got:
+                    return
+                with lock:
+                    claims.extend((node, r["id"]) for r in got)
+        except Exception as exc:           # surfaced below: a thread must not die silently
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"node-{i}", s))
+               for i, s in enumerate(stores) for _ in range(THREADS_PER_NODE)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return claims
+
+
+def test_two_nodes_claim_each_fax_exactly_once(store_url, data_dir, store_key):
+    nodes = [Store.open(store_url, data_dir, store_key) for _ in range(2)]
+    try:
+        ids = {nodes[0].create_fax(direction="out", status="queued", next_attempt_at=0.0) for _ in range(ROWS)}
+        claims = _race(nodes, lambda s, node: s.claim_outbound(node, now=10.0, limit=3))
+        counts = Counter(fid for _, fid in claims)
+        assert set(counts) == ids                      # every row claimed ...
+        assert max(counts.values()) == 1               # ... by one node only
+        by_node = Counter(node for node, _ in claims)
+        assert sum(by_node.values()) == ROWS and len(by_node) == 2      # both really raced
+        rows = nodes[1].list_faxes(limit=1000)
+        assert {r["status"] for r in rows} == {"sending"}
+        assert all(r["claimed_by"] == dict((fid, n) for n, fid in claims)[r["id"]] for r in rows)
+    finally:
+        for s in nodes:
+            s.close()
+
+
+def test_two_nodes_claim_each_notification_exactly_once(store_url, data_dir, store_key):
+    nodes = [Store.open(store_url, data_dir, store_key) for _ in range(2)]
+    try:
+        fax = nodes[0].create_fax(direction="in", status="received")
+        ids = {nodes[0].add_notification(fax, {"type": "folder", "path": "/x"}) for _ in range(ROWS // 2)}
+        claims = _race(nodes, lambda s, node: s.claim_notifications(node, now=1e12, limit=2))
+        counts = Counter(nid for _, nid in claims)
+        assert set(counts) == ids and max(counts.values()) == 1
+    finally:
+        for s in nodes:
+            s.close()
+
+
+def test_concurrent_first_start_migrates_once(store_url, data_dir, store_key):
+    opened, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def start():
+        try:
+            barrier.wait()
+            opened.append(Store.open(store_url, data_dir, store_key))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert not errors, errors
+        versions = opened[0]._rows("SELECT version FROM schema_version ORDER BY version")
+        assert [r["version"] for r in versions] == [v for v, _, _ in available()]
+        fax = opened[1].create_fax(direction="out", status="queued")     # the schema works
+        assert opened[2].get_fax(fax)["status"] == "queued"
+    finally:
+        for s in opened:
+            s.close()
+
+
+def test_migrations_are_not_reapplied(store, store_url, data_dir, store_key):
+    from xmfax.server.migrations import migrate
+    assert migrate(store) == []
+    fax = store.create_fax(direction="out", status="queued")
+    again = Store.open(store_url, data_dir, store_key)               # a restart
+    try:
+        assert again.get_fax(fax) is not None
+    finally:
+        again.close()
