@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import contextvars
 import importlib
 import logging
 import os
@@ -32,6 +34,9 @@ COMPONENTS: list[tuple[str, str]] = [
 #: while the components are being written a missing module is logged and skipped;
 #: a service that ships must have them all (False: a missing one stops the start)
 ALLOW_MISSING = os.environ.get("XMFAX_SERVE_ALLOW_MISSING", "1") == "1"
+
+DB_THREADS = 16          # worker threads for store calls (each holds its own connection)
+STOP_DB_WAIT = 15.0      # at stop, wait this long for store calls still running
 
 WAKE_NAMES = ("outbound", "notify", "retention", "inbound", "mail2fax")
 
@@ -144,6 +149,8 @@ class Service:
         self.announce: list[str] = []
         self.web = WebConfig.from_dict(config.section("web"))
         self._wake: dict[str, asyncio.Event] = {}
+        self._db_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._inflight: set[concurrent.futures.Future] = set()
         self._started: list[Any] = []
         self.stopped: asyncio.Event | None = None       # made in start(), in the loop
 
@@ -152,6 +159,7 @@ class Service:
         self.loop = asyncio.get_running_loop()
         self._wake = {name: asyncio.Event() for name in WAKE_NAMES}
         self.stopped = asyncio.Event()
+        self._db_pool = concurrent.futures.ThreadPoolExecutor(DB_THREADS, thread_name_prefix="xmfax-db")
         prepare_data_dir(self.config.data_dir)
         self.key = load_key(self.config)
         self.store = await asyncio.to_thread(open_store, self.config, self.key)
@@ -182,9 +190,17 @@ class Service:
                 await comp.stop()
             except Exception:   # noqa: BLE001 - keep stopping the others
                 log.exception("stopping %s failed", type(comp).__name__)
+        if self._inflight:                    # store calls of cancelled tasks still running
+            pending = list(self._inflight)
+            _, late = await asyncio.to_thread(concurrent.futures.wait, pending, STOP_DB_WAIT)
+            if late:
+                log.warning("%d store call(s) still running after %.0f s", len(late), STOP_DB_WAIT)
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+        if self._db_pool is not None:
+            pool, self._db_pool = self._db_pool, None
+            pool.shutdown(wait=False, cancel_futures=True)
         if self.stopped is not None:
             self.stopped.set()
 
@@ -239,8 +255,16 @@ class Service:
 
     # --- helpers for components ---------------------------------------------------------
     async def db(self, fn, *args, **kw):
-        """Run a (synchronous) store call in a worker thread."""
-        return await asyncio.to_thread(fn, *args, **kw)
+        """Run a (synchronous) store call in a worker thread. The call is tracked until its
+        thread is done (even when the awaiting task is cancelled), so stop() closes the
+        store only after the last one: closing SQLite under a running query crashes."""
+        if self._db_pool is None:
+            raise RuntimeError("the service is not running")
+        ctx = contextvars.copy_context()
+        future = self._db_pool.submit(ctx.run, fn, *args, **kw)
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
+        return await asyncio.wrap_future(future)
 
     def wake(self, what: str) -> None:
         """Tell the `what` worker ("outbound", "notify" ...) it has work now. Safe to call
