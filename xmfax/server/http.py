@@ -55,7 +55,7 @@ MB = 1024 * 1024
 #: where a status code comes from, for errors raised by Starlette itself
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
               413: "too_large", 415: "unsupported_media_type"}
-OUT_STATUSES = ("queued", "sending", "sent", "failed", "cancelled", "interrupted")
+OUT_STATUSES = ("submitting", "queued", "sending", "sent", "failed", "cancelled", "interrupted")
 IN_STATUSES = ("receiving", "received", "failed")
 MAX_LIST = 1000
 
