@@ -349,9 +349,10 @@ async def deliver_printer(service, fax: dict, dest: dict, attempt: int) -> str:
     fmt = dest.get("format", "pdf")
     title = _CONTROL.sub(" ", render(dest.get("title", DEFAULT_TITLE), template_fields(service, fax), "title"))[:200]
     data = await fax_document(service, fax, fmt)
-    argv = [lp, "-d", dest["printer"], "-t", title or f"fax {fax['id']}"]
-    if dest.get("server"):
+    argv = [lp]
+    if dest.get("server"):                   # first: lp looks the queue up where -d stands
         argv += ["-h", str(dest["server"])]
+    argv += ["-d", dest["printer"], "-t", title or f"fax {fax['id']}"]
     for key, value in sorted(dest.get("options", {}).items()):
         argv += ["-o", f"{key}={value}"]
     # no file argument: lp reads the job from stdin, so no decrypted copy touches the disk
@@ -365,11 +366,9 @@ async def deliver_printer(service, fax: dict, dest: dict, attempt: int) -> str:
         raise DeliveryError(f"printer {dest['printer']}: lp did not finish in {dest.get('timeout', 60)} s") from None
     text = (err or out).decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        # "The printer or class does not exist." is a configuration error; the rest
-        # (scheduler not running, queue stopped) may clear up
-        missing = "does not exist" in text or "not found" in text.lower()
-        raise DeliveryError(f"printer {dest['printer']}: lp exit {proc.returncode}: {text or 'no message'}",
-                            permanent=missing)
+        # temporary: lp says "The printer or class does not exist" also when the scheduler is
+        # down, and a queue can be added or restarted; max_attempts bounds the retries
+        raise DeliveryError(f"printer {dest['printer']}: lp exit {proc.returncode}: {text or 'no message'}")
     return f"printer {dest['printer']}: {out.decode('utf-8', 'replace').strip() or 'queued'}"
 
 
