@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import json
 import secrets
 import time
@@ -357,8 +356,14 @@ class Web:
         return Response(svg, media_type="image/svg+xml", headers={**HEADERS, "Content-Security-Policy": "default-src 'none'"})
 
     async def _record(self, fax_id: str) -> dict | None:
+        """The latest call record (FaxResult JSON) of the fax: outbound keeps one per attempt."""
+        store = self.service.store
+        records = [f for f in await self.service.db(store.files, fax_id) if f["kind"] == "record"]
+        if not records:
+            return None
+        latest = max(records, key=lambda f: (f.get("created_at") or 0, f.get("name") or ""))
         try:
-            data = await self.service.db(self.service.store.read_file, fax_id, "record")
+            data = await self.service.db(store.read_file, fax_id, "record", latest.get("name") or "")
         except FileNotFoundError:
             return None
         try:
@@ -367,11 +372,12 @@ class Web:
             return None
 
     async def download(self, request: Request) -> Response:
+        from .http import fax_image
         fax_id, fmt = request.path_params["fax_id"], request.path_params["fmt"]
         if fmt not in ("pdf", "tiff"):
             return Response("format: pdf or tiff", 404, headers=HEADERS)
         try:
-            data = await self.service.db(_fax_file, self.service.store, fax_id, fmt)
+            data = await self.service.db(fax_image, self.service.store, fax_id, fmt)
         except FileNotFoundError:
             return self.render(request, "message.html", 404,
                                message=f"fax {fax_id} has no image (never stored, or purged by retention)")
@@ -379,20 +385,6 @@ class Web:
         name = f"fax-{fax_id}.{'pdf' if fmt == 'pdf' else 'tif'}"
         return Response(data, media_type=media, headers={
             **HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def _fax_file(store, fax_id: str, fmt: str) -> bytes:
-    """The fax as PDF or TIFF: the stored file, or converted from the other one."""
-    try:
-        return store.read_file(fax_id, fmt)
-    except FileNotFoundError:
-        if fmt != "pdf":
-            raise
-    from ..document import load, save
-    pages = load(store.read_file(fax_id, "tiff"), tolerant=True)
-    out = io.BytesIO()
-    save(pages, out, "pdf")
-    return out.getvalue()
 
 
 def _safe_next(value: str | None) -> str:
