@@ -146,3 +146,62 @@ class SmtpServer:
 
     def __exit__(self, *exc) -> None:
         self.controller.stop()
+
+
+class RunningService:
+    """A real :class:`xmfax.server.service.Service` (store, components, ports) run in its
+    own event loop in a thread, for tests that talk to its ports from the test thread.
+
+        with RunningService(config) as svc:
+            svc.service.smtp_address ; svc.store.list_faxes() ; svc.run(coro)
+    """
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.service = None
+        self.loop = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        import asyncio
+
+        from xmfax.server.service import Service
+
+        async def body() -> None:
+            self.loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self.service = Service(self.config)
+            try:
+                await self.service.start()
+            except BaseException as exc:     # noqa: BLE001 - handed to the test thread
+                self._error = exc
+                self._ready.set()
+                return
+            self._ready.set()
+            await self._stop.wait()
+            await self.service.stop()
+
+        asyncio.run(body())
+
+    @property
+    def store(self):
+        return self.service.store
+
+    def run(self, coro, timeout: float = 30.0):
+        import asyncio
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def __enter__(self) -> "RunningService":
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise TimeoutError("the service did not start in 60 s")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.loop is not None and self._error is None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
