@@ -50,7 +50,8 @@ def test_notify_email_pdf_over_starttls(store, data_dir, tmp_path, monkeypatch):
         run(enqueue(service, fax_id, [{
             "type": "email", "name": "ops", "to": ["ops@example.com", "boss@example.com"], "format": "pdf",
             "subject": "Fax {{ id }} from {{ remote_id }}: {{ pages }} pages",
-            "body": "Caller {{ ani }} dialled {{ dnis }}; CSID {{ csid }}.\n{{ link }}\n"}]))
+            "body": "Caller {{ ani }} dialled {{ dnis }}; CSID {{ csid }}.\n{{ link }}\n",
+            "headers": {"Auto-Submitted": "auto-generated", "X-Fax-Pages": "{{ pages }}"}}]))
         run(Notifier(service).run_once())
         (mail_from, rcpts, msg), = srv.wait(1)
         session = srv.sessions[0]
@@ -59,6 +60,7 @@ def test_notify_email_pdf_over_starttls(store, data_dir, tmp_path, monkeypatch):
     # the caller-controlled CSID cannot add a header: its CR/LF became spaces
     assert msg["Subject"] == f"Fax {fax_id} from ACME <Sales>  Bcc: evil@x: 3 pages"
     assert msg["Bcc"] is None and msg["X-XMFax-Transaction"] == fax_id
+    assert msg["Auto-Submitted"] == "auto-generated" and msg["X-Fax-Pages"] == "3"
     body = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert body == f"Caller +15557654321 dialled +15551230000; CSID +15551230000.\nhttps://fax.example/faxes/{fax_id}\n"
     (part,) = list(msg.iter_attachments())
@@ -333,3 +335,6 @@ def test_notify_check_destination_messages():
     assert check({"type": "webhook", "url": "ftp://x"}) == "webhook destination: 'url' (http:// or https://) is required"
     assert check({"type": "webhook", "url": "http://x", "max_attempts": 0}) == "max_attempts: a whole number >= 1"
     assert check({"type": "email", "to": "a@b.example", "subject": "{% if %}"}).startswith("subject: template error")
+    assert check({"type": "email", "to": "a@b.example", "headers": {"In-Reply-To": "<x@y>"}}) is None
+    for bad in ({"Content-Type": "text/html"}, {"Bcc": "x@y"}, {"Bad Name": "v"}, {"X-A": 1}):
+        assert check({"type": "email", "to": "a@b.example", "headers": bad}).startswith("email destination: header")

@@ -35,7 +35,7 @@ FORMATS = ("pdf", "tiff")
 TYPES = ("email", "folder", "printer", "webhook")
 # the keys each type accepts besides "type" and "name" (and the notifier's "max_attempts")
 KEYS: dict[str, tuple[str, ...]] = {
-    "email": ("to", "cc", "from", "subject", "body", "format"),
+    "email": ("to", "cc", "from", "subject", "body", "format", "headers"),
     "folder": ("path", "name_template", "format", "create"),
     "printer": ("printer", "server", "title", "format", "options", "timeout"),
     "webhook": ("url", "secret_env", "timeout", "include_events"),
@@ -95,6 +95,14 @@ def check_destination(dest: dict) -> str | None:
     if ma is not None and (not isinstance(ma, int) or isinstance(ma, bool) or ma < 1):
         return "max_attempts: a whole number >= 1"
     if kind == "email":
+        headers = dest.get("headers", {})
+        if not isinstance(headers, dict):
+            return "email destination: 'headers' is a table of header fields"
+        for hname, value in headers.items():
+            # RFC 5322 §2.2: printable ASCII but ':'; the message's own structure is not for overriding
+            if (not isinstance(hname, str) or not re.fullmatch(r"[!-9;-~]+", hname) or not isinstance(value, str)
+                    or hname.lower() in _OWN_HEADERS or hname.lower().startswith("content-")):
+                return f"email destination: header {hname!r} cannot be set"
         to = _addresses(dest.get("to"))
         if not to:
             return "email destination: 'to' needs at least one address"
@@ -123,6 +131,10 @@ def check_destination(dest: dict) -> str | None:
             except jinja2.TemplateSyntaxError as exc:
                 return f"{key}: template error line {exc.lineno}: {exc.message}"
     return None
+
+
+_OWN_HEADERS = ("from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
+                "x-xmfax-transaction")
 
 
 def _addresses(value: Any) -> list[str]:
@@ -252,6 +264,8 @@ async def deliver_email(service, fax: dict, dest: dict, attempt: int) -> str:
     msg["Date"] = email.utils.formatdate(usegmt=True)
     msg["Message-ID"] = email.utils.make_msgid(idstring=f"{fax['id']}.{attempt}", domain="xmfax")
     msg["X-XMFax-Transaction"] = fax["id"]
+    for hname, value in dest.get("headers", {}).items():       # e.g. Auto-Submitted (RFC 3834 §5)
+        msg[hname] = _CONTROL.sub(" ", render(value, fields, f"header {hname}"))
     msg.set_content(body)
     fmt = dest.get("format", "pdf")
     name = f"fax-{fax['id']}{_file_suffix(fmt)}"

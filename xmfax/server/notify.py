@@ -128,14 +128,7 @@ def zero_retention(service, fax: dict) -> bool:
 async def _set_notify_status(service, fax_id: str, value: str, expect: tuple[str, ...]) -> bool:
     """Move the fax's notify_status to ``value`` if it is one of ``expect``; True when this
     call made the change (so the event and the purge that follow happen once)."""
-    store = service.store
-    if hasattr(store, "set_notify_status"):
-        return await service.db(store.set_notify_status, fax_id, value, expect=expect)
-    fax = await service.db(store.get_fax, fax_id)        # FALLBACK until the store has the CAS
-    if fax is None or fax.get("notify_status") not in expect:
-        return False
-    await service.db(store.update_fax, fax_id, notify_status=value)
-    return True
+    return await service.db(service.store.set_notify_status, fax_id, value, expect=expect)
 
 
 async def _resolve(service, dest: Any) -> tuple[dict, str | None]:
@@ -230,23 +223,16 @@ class Notifier:
         """Rows this node left ``sending`` (it was killed) and rows whose heartbeat is stale
         go back to ``pending``, due now. Returns how many."""
         store, now = self.service.store, self.clock()
-        try:
-            ids = await self.service.db(store.release_notifications, now, self.config.stale_after,
-                                        node=self.service.node)
-        except TypeError:     # FALLBACK until the store takes node=
-            ids = await self.service.db(store.release_notifications, now, self.config.stale_after)
-        rows = []
+        ids = await self.service.db(store.release_notifications, now, self.config.stale_after,
+                                    node=self.service.node)
         for nid in ids:
-            row = await self.service.db(store.get_notification, nid) if hasattr(store, "get_notification") else None
-            rows.append(row or {"id": nid, "fax_id": None})
-        for row in rows:
-            if row.get("fax_id") is None:
+            row = await self.service.db(store.get_notification, nid)
+            if row is None:
                 continue
-            who = row.get("claimed_by") or "a node"
             await self.service.db(store.add_event, row["fax_id"], "recovered",
-                                  f"{label(_decoded(row.get('destination'), {}))}: {who} stopped while delivering "
+                                  f"{label(_decoded(row.get('destination'), {}))}: a node stopped while delivering "
                                   f"(attempt {(row.get('attempts') or 0) + 1}); delivering again",
-                                  {"notification": row["id"], "node": row.get("claimed_by")})
+                                  {"notification": row["id"], "by": self.service.node})
         if ids:
             log.info("notify: %d notification(s) taken back after a stop", len(ids))
         return len(ids)
