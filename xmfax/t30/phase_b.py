@@ -7,41 +7,41 @@ from . import capabilities as caps
 from . import frames as F
 from .events import TrainingResult
 from .result import Reason
-from .states import Input, State
+from .fcf import FCF
+from .modem import Hangup
+from .states import SPEC, Input
 
 
 class PhaseBMixin:
     """Phase B methods of Session (see session.py for the state they share)."""
 
-    def _on_dis(self, fr: F.Frame) -> None:
-        st = self.state
-        if st in (State.SEND_DCS, State.SEND_DTC):
-            # our command was not heard; DIS is repeated (T.30 §5.2): say it again
-            self._tries += 1
-            if self._tries >= self.config.retries:
-                self._fail(Reason.NO_RESPONSE_TO_DCS if st is State.SEND_DCS else Reason.NO_DCS,
-                           "the far end kept repeating DIS")
-                return
-            self._go(Input.DIS_REPEAT)
+    def _do_dis_repeated(self, fr: F.Frame, f=None) -> None:
+        # SEND_DCS, SEND_DTC: our command was not heard; DIS is repeated (T.30 §5.2): say it again
+        self._tries += 1
+        if self._tries >= self.config.retries:
+            self._fail(SPEC[self.state].gives_up, "the far end kept repeating DIS")
             return
-        if st is State.SEND_DIS and not self.calling:
-            # the caller answered our DIS with its own DIS: it wants to receive from us
-            # (TSB-85 MRGP06/08). We send if we hold a document; otherwise nothing to do.
-            remote = F.DIS.decode(fr.fif)
-            self._x = 1
-            if self.config.password:
-                self._fail(Reason.PASSWORD_REJECTED, "the caller asked for the document without a password")
-                return
-            if not self.pages or self._page_index >= len(self.pages) or not remote.ready_to_receive:
-                self._fail(Reason.NOTHING_TO_SEND, "the caller sent DIS: it wants to receive")
-                return
-            self._remote = remote
-            self._x = 1
-            self.result.remote_dis = fr.fif
-            self._start_sending(remote, Input.DTC_SEND)
+        self._go(Input.DIS_REPEAT)
+
+    def _do_dis_from_caller(self, fr: F.Frame, f=None) -> None:
+        # SEND_DIS: the caller answered our DIS with its own DIS: it wants to receive from us
+        # (TSB-85 MRGP06/08). We send if we hold a document; otherwise nothing to do.
+        if self.calling:
+            return                 # after EOM we are the caller: a DIS here is no answer to ours
+        remote = F.DIS.decode(fr.fif)
+        self._x = 1
+        if self.config.password:
+            self._fail(Reason.PASSWORD_REJECTED, "the caller asked for the document without a password")
             return
-        if st is not State.WAIT_DIS:
+        if not self.pages or self._page_index >= len(self.pages) or not remote.ready_to_receive:
+            self._fail(Reason.NOTHING_TO_SEND, "the caller sent DIS: it wants to receive")
             return
+        self._remote = remote
+        self.result.remote_dis = fr.fif
+        self._start_sending(remote, Input.DTC_SEND)
+
+    def _do_dis(self, fr: F.Frame, f=None) -> None:
+        # WAIT_DIS (T.30 §5.2 Figure 5-2a)
         remote = F.DIS.decode(fr.fif)
         if self.result.remote_dis is not None:
             # after EOM: phase B again from the start (T.30 §5.3.6.1.4), so the rate
@@ -63,9 +63,8 @@ class PhaseBMixin:
         else:
             self._fail(Reason.INCOMPATIBLE, "nothing to send and not receiving")
 
-    def _on_dtc(self, fr: F.Frame) -> None:
-        if self.state not in (State.SEND_DIS, State.RX_AFTER_EOM):
-            return
+    def _do_dtc(self, fr: F.Frame, f=None) -> None:
+        # SEND_DIS, RX_AFTER_EOM: we are polled (T.30 §5.2)
         if self.config.password and self._rx_ids.get("PWD") != self.config.password:
             # a polled station that requires a password checks PWD first, as for a DIS
             # above: a caller without the password learns nothing about what we hold
@@ -79,6 +78,24 @@ class PhaseBMixin:
         self._remote = F.DIS.decode(fr.fif)
         self.result.remote_dis = fr.fif
         self._start_sending(self._remote, Input.DTC_SEND)
+
+    def _do_no_dis(self) -> None:
+        # WAIT_DIS: T1 expired (T.30 §5.1)
+        if self.result.remote_dis is None:
+            # nothing was ever heard from the far end: no DCN to send (TSB-85 MTGX02)
+            self._finish(Reason.NO_DIS)
+            self._push([Hangup()])
+            self._go(Input.GIVE_UP)
+        else:
+            self._fail(Reason.NO_DIS, "after EOM")
+
+    def _do_dis_timeout(self) -> None:
+        # SEND_DIS: DIS is sent 3 times (config.retries, as TSB-85 MRGX01 expects), within T1
+        self._tries += 1
+        if self._tries >= self.config.retries or (self._t1_deadline is not None and self._now >= self._t1_deadline):
+            self._fail(Reason.NO_DCS)
+        else:
+            self._go(Input.NO_RESPONSE_RETRY)
 
     def _start_sending(self, remote: F.DIS, inp: Input) -> None:
         self._allowed = caps.allowed_modulations(self.config, remote)
@@ -96,11 +113,7 @@ class PhaseBMixin:
             return
         self._go(inp)
 
-    def _on_dcs(self, fr: F.Frame) -> None:
-        st = self.state
-        if st not in (State.SEND_DIS, State.SEND_DTC, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE,
-                      State.RX_WAIT_PMC, State.RX_WAIT_DCN, State.RX_AFTER_EOM):
-            return
+    def _do_dcs(self, fr: F.Frame, f=None) -> None:
         dcs = F.DCS.decode(fr.fif)
         caps.check_dcs(self._local_dis, dcs)
         if not self.receive_ok:
@@ -112,7 +125,9 @@ class PhaseBMixin:
         self._rx_last_ack = None
         self._go(Input.DCS)
 
-    def _on_training_answer(self, ok: bool) -> None:
+    def _do_training_answer(self, fr: F.Frame, f) -> None:
+        # SEND_DCS: CFR or FTT (T.30 §5.3.6.1.3)
+        ok = f is FCF.CFR
         mod = self._modulation
         self._events.append(TrainingResult(self._now, str(mod), ok, "CFR" if ok else "FTT"))
         self._late_cfr = self._tries        # each repeat of our DCS may still draw an answer

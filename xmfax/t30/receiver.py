@@ -13,10 +13,10 @@ from .fcf import FCF, PRI_Q_BASE, split
 from .modem import (CarrierDown, DataReceived, Expect, HDLCFrame, Modulation, Receive, SendHDLC,
                     SendSilence)
 from .result import PageStats, Reason
-from .states import Input, State
+from .states import Input
 from ._common import GAP_MS, dcs_fields
 
-# MPS, EOP, EOM: the post-page commands without PRI-Q (T.30 §5.3.6.1.4); session.py uses it too
+# MPS, EOP, EOM: the post-page commands without PRI-Q (T.30 §5.3.6.1.4)
 _POST_PAGE = frozenset(PRI_Q_BASE.values())
 MAX_ROW_SECONDS = 5.0        # T.4 §3: maximum transmission time of a total coded scan line
 
@@ -25,17 +25,21 @@ class ReceiverMixin:
     """Receiver methods of Session (see session.py for the state they share)."""
 
     # ------------------------------------------------------------------ receiver data
-    def _on_data(self, ev: DataReceived) -> None:
-        st = self.state
-        if (st is State.RX_WAIT_DCS and self._rx_dcs is not None and not self._rx_dcs.ecm
-                and self._last_response_name() == "RTP" and ev.modulation is self._rx_dcs.modulation):
-            # RTP asks the sender to retrain, but some go straight on with the next page
-            # (TSB-85 MRGN04 allows it): take it as that page
+    def _do_data_after_rtp(self, ev: DataReceived) -> None:
+        # RX_WAIT_DCS: RTP asks the sender to retrain, but some go straight on with the next
+        # page (TSB-85 MRGN04 allows it): take it as that page
+        if (self._rx_dcs is not None and not self._rx_dcs.ecm and self._last_response_name() == "RTP"
+                and ev.modulation is self._rx_dcs.modulation):
             self._go(Input.PAGE_DATA_START)
-            st = self.state
-        if st is State.RX_TCF and self._tcf is not None:
+            self._do_page_data(ev)
+
+    def _do_tcf_data(self, ev: DataReceived) -> None:
+        if self._tcf is not None:
             self._tcf.feed(ev.data)
-        elif st is State.RX_PAGE and not self._rx_dcs.ecm:
+
+    def _do_page_data(self, ev: DataReceived) -> None:
+        # RX_PAGE: non-ECM page data (T.4)
+        if not self._rx_dcs.ecm:
             if not self._rx_started and not self._begin_rx_page():
                 return
             if ev.lost:
@@ -123,22 +127,17 @@ class ReceiverMixin:
                                         d.compression, d.resolution.label, d.modulation.bit_rate))
         return True
 
-    def _on_carrier_down(self, ev: CarrierDown) -> None:
-        st = self.state
-        if ev.modulation is Modulation.V21:
-            # a burst of frames ended: if it held only damaged frames, ask for a repeat (CRP).
-            # Decided against T.30 (issue #13, docs/t30.md "Frames in error"): a frame with a
-            # bad FCS, or an intact one that is no T.30 frame, while we wait for a command is
-            # line noise: CRP (T.30 Appendix III: an optional response to any command) or, in
-            # other states, silence and the far end's T4 repeat (T.30 §5.4); never the end of
-            # the call. TSB-85 MRGN17 allows "CRP | nothing"; MRGX09/10/12 and MTGX17/18
-            # expect the call to end after one such frame: a deliberate disagreement.
-            if self._burst_bad and not self._burst_good and self._storage is None and st in (State.RX_WAIT_PMC, State.RX_WAIT_DCS,
-                                                                    State.SEND_DIS):
-                self._send_frames([self._frame(FCF.CRP)], remember=False)
-            self._burst_bad = self._burst_good = False
+    def _do_crp_on_noise(self) -> None:
+        # RX_WAIT_PMC, RX_WAIT_DCS, SEND_DIS: a burst of damaged frames where we wait for a
+        # command: ask for it again (CRP; see session.py _dispatch, docs/t30.md "Frames in error")
+        self._send_frames([self._frame(FCF.CRP)], remember=False)
+
+    def _do_tcf_end(self, ev: CarrierDown) -> None:
+        # RX_TCF: the TCF's carrier ended: judge it, CFR or FTT (T.30 §5.3.6.1.3)
+        if self._abort_why is not None:
+            self._fail(Reason.ABORTED, self._abort_why)    # the far end's TCF ended: our turn
             return
-        if st is State.RX_TCF and self._tcf is not None:
+        if self._tcf is not None:
             ok, detail = self._tcf.verdict()
             self._events.append(TrainingResult(self._now, str(self._rx_dcs.modulation), ok, detail))
             self._tcf = None
@@ -149,42 +148,88 @@ class ReceiverMixin:
             else:
                 self._tcf_failures += 1
                 self._go(Input.TCF_BAD)
-        elif st is State.RX_PAGE and self._rx_started:
+
+    def _do_page_end(self, ev: CarrierDown) -> None:
+        if self._rx_started:
             self._flush_rx()
             self._go(Input.PAGE_DATA_END)
+
+    def _do_tcf_timeout(self) -> None:
+        if self._tcf is not None and self._tcf.octets:
+            self._do_tcf_end(CarrierDown(self._rx_dcs.modulation))   # carrier-down never came
+            return
+        self._tcf_failures += 1
+        if self._tcf_failures > self.config.retries:
+            self._fail(Reason.NO_TCF)
+            return
+        self._respond(FCF.FTT)
+        self._go(Input.TCF_BAD)
+
+    def _do_no_dcs(self) -> None:
+        self._fail(Reason.NO_RESPONSE, f"no DCS after our {self._last_response_name()}")
+
+    def _do_page_timeout(self) -> None:
+        if self._rx_started:
+            self._go(Input.PAGE_DATA_END)     # data stopped without carrier-down
+        else:
+            self._fail(Reason.NO_PAGE, self._where())
+
+    def _do_no_pmc(self) -> None:
+        if self._rx_abandon is not None:
+            self._fail(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
+        else:
+            self._fail(Reason.NO_POST_PAGE, self._where())
+
+    def _do_after_eom_timeout(self) -> None:
+        self._go(Input.NO_RESPONSE_RETRY)      # T2 after EOM: phase B again, our DIS
+
+    def _do_no_dcn(self) -> None:
+        self._finish_ok("no DCN after the last page")
+        self._go(Input.END_OK)
 
     def _respond(self, fcf: FCF, fif: bytes = b"") -> None:
         fr = self._frame(fcf, fif)
         self._last_response = (fr.encode(),)
         self._send_frames([fr], remember=False)
 
-    def _repeat_response(self) -> None:
+    def _repeat_response(self, *_) -> None:
         if self._last_response is None:
             return
         self._queue([SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)],
                     remember=False)
 
+    _do_repeat_response = _repeat_response     # CRP, EOR, RR where only our last answer fits
+
     # ------------------------------------------------------------------ receiver post-page (non-ECM)
-    def _on_post_page(self, f: FCF) -> None:
-        st = self.state
-        if self._rx_dcs is None or self._rx_dcs.ecm:
-            return
-        answered = self._last_response is not None and self.result.pages_received
-        if st in (State.RX_WAIT_DCS, State.RX_WAIT_DCN, State.RX_AFTER_EOM) or (
-                st is State.RX_PAGE and not self._rx_started and answered) or (
-                st is State.SEND_DIS and answered):
-            # our answer to it was lost: the same command again (T.30 §5.3.6.1.4); after EOM
-            # also once our T2 has sent us back to DIS (phase B)
+    def _answered(self) -> bool:
+        return bool(self._last_response is not None and self.result.pages_received)
+
+    def _do_pmc_repeated(self, fr: F.Frame, f: FCF, answered: bool = True) -> None:
+        # RX_WAIT_DCS, RX_WAIT_DCN, RX_AFTER_EOM (and SEND_DIS after EOM, once answered): our
+        # answer to it was lost: the same command again gets the same answer (T.30 §5.3.6.1.4)
+        if self._rx_dcs is not None and not self._rx_dcs.ecm and answered:
             self._repeat_response()
-            return
-        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
+
+    def _do_pmc_after_eom_dis(self, fr: F.Frame, f: FCF) -> None:
+        self._do_pmc_repeated(fr, f, self._answered())
+
+    def _do_pmc_in_page(self, fr: F.Frame, f: FCF) -> None:
+        # RX_PAGE: a post-page command before (or without) the page's data
+        if not self._rx_started and self._answered():
+            self._do_pmc_repeated(fr, f)
+        else:
+            self._do_pmc(fr, f, begin=not self._rx_started)
+
+    def _do_pmc(self, fr: F.Frame, f: FCF, begin: bool = False) -> None:
+        # RX_WAIT_PMC: MPS, EOP or EOM after a non-ECM page: judge it (T.30 §5.3.6.1.4-5)
+        if self._rx_dcs is None or self._rx_dcs.ecm:
             return
         if self._rx_abandon is not None:
             # the message is being dropped: no answer; the sender gives up and sends DCN
             # (it repeats its command 3 times, T4 or more apart: wait for that, up to T1)
             self._deadline = self._now + self.config.timers.t1
             return
-        if st is State.RX_PAGE and not self._rx_started and not self._begin_rx_page():
+        if begin and not self._begin_rx_page():
             return
         self._flush_rx()
         res = self._decoder.finish()
@@ -267,8 +312,15 @@ class ReceiverMixin:
                                          d.resolution.label, d.modulation.bit_rate, response))
 
     # ------------------------------------------------------------------ ECM receiver (Annex A)
-    def _on_ecm_frame(self, ev: HDLCFrame) -> None:
-        if self.state is not State.RX_PAGE or self._rx_dcs is None or not self._rx_dcs.ecm:
+    def _do_block_burst(self, ev) -> None:
+        # RX_PAGE: a new block's burst begins: a frame of the last block that came late
+        # (after its MCF) must not be taken as one of this block's
+        if self._rx_last_pps is None and self._rx_dcs is not None and self._rx_dcs.ecm:
+            self._rx_block.clear()
+
+    def _do_ecm_frame(self, ev: HDLCFrame) -> None:
+        # RX_PAGE: an FCD or RCP frame (T.30 §A.3)
+        if self._rx_dcs is None or not self._rx_dcs.ecm:
             return
         if not self._rx_started:
             if self._rx_ecm_open:
@@ -284,19 +336,28 @@ class ReceiverMixin:
         except RemoteProtocolError as exc:
             self._events.append(BadFrame(self._now, bytes(ev.frame[:8]), str(exc)))
 
-    def _on_pps(self, fr: F.Frame) -> None:
-        st = self.state
+    def _pps_repeat(self, fr: F.Frame) -> tuple[int, int, int, int] | None:
+        """The PPS's fields; None (answered again) if it repeats the block we confirmed last."""
         if self._rx_dcs is None or not self._rx_dcs.ecm:
-            return
+            return None
         fcf2, page, block, count = F.decode_pps(fr.fif)
         if self._rx_last_ack == (page, block):
             # the page/block we already confirmed: a repeat (our MCF was lost), not a new
             # block; frames sent before it are not taken (T.30 §A.4: counters must move on)
             self._rx_block.clear()
             self._repeat_response()
+            return None
+        return fcf2, page, block, count
+
+    def _do_pps_repeated(self, fr: F.Frame, f: FCF = FCF.PPS) -> None:
+        self._pps_repeat(fr)       # anywhere but in a page: only a repeat gets an answer
+
+    def _do_pps(self, fr: F.Frame, f: FCF = FCF.PPS) -> None:
+        # RX_PAGE, RX_WAIT_PMC: the end of a block (T.30 §A.4)
+        fields = self._pps_repeat(fr)
+        if fields is None:
             return
-        if st not in (State.RX_PAGE, State.RX_WAIT_PMC):
-            return
+        fcf2, page, block, count = fields
         if self._held:
             self._held_pps = fr
             self._respond(FCF.RNR)
@@ -335,21 +396,21 @@ class ReceiverMixin:
             return
         self._block_done(fcf2, page, block, count, FCF.MCF)
 
-    def _on_rr(self) -> None:
-        if self._held_pps is not None and self.state in (State.RX_PAGE, State.RX_WAIT_PMC):
+    def _do_rr(self, fr: F.Frame, f: FCF) -> None:
+        # RX_PAGE, RX_WAIT_PMC: the sender polls us after RNR (T.30 §A.4)
+        if self._held_pps is not None:
             if self._held:
                 self._respond(FCF.RNR)
                 self._go(Input.REPEAT_RESPONSE)
                 return
             fr, self._held_pps = self._held_pps, None
-            self._on_pps(fr)
+            self._do_pps(fr)
             return
         self._repeat_response()
 
-    def _on_eor(self, fr: F.Frame) -> None:
-        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
-            if self.state is State.RX_WAIT_DCN:
-                self._repeat_response()
+    def _do_eor(self, fr: F.Frame, f: FCF) -> None:
+        # RX_PAGE, RX_WAIT_PMC
+        if self._rx_dcs is None:
             return
         # T.30 §A.4 EOR: the sender gives up correcting this block. We answer ERR and
         # set what we have of it aside: if the sender tries the same block again (PPS
@@ -442,8 +503,9 @@ class ReceiverMixin:
                       retransmitted)
         return True
 
-    def _on_ctc(self, fr: F.Frame) -> None:
-        if self.state not in (State.RX_PAGE, State.RX_WAIT_PMC) or self._rx_dcs is None:
+    def _do_ctc(self, fr: F.Frame, f: FCF) -> None:
+        # RX_PAGE, RX_WAIT_PMC: continue to correct at a new rate (T.30 §A.4)
+        if self._rx_dcs is None:
             return
         mod = F.decode_ctc(fr.fif)
         if mod.family not in self._local_dis.modems:

@@ -11,9 +11,10 @@
 
 The session never waits on its own: every timer is visible in ``next_timer()``
 and fires only through ``handle_timer(now)``. What to do in each state and on
-each input is in :mod:`xmfax.t30.states` (the transition table); this class
-turns what it hears into inputs, and on entering a state queues that state's
-transmissions (``_enter_<state>``). The sending and receiving halves live in
+each input is in :mod:`xmfax.t30.states` (the table that dispatches): this class
+classifies what it hears into an input, runs the action the table names for it
+(``_do_<action>``), and on entering a state queues that state's transmissions
+(``_enter_<state>``) and arms that state's timer (``SPEC[state].timer``). The sending and receiving halves live in
 :mod:`.transmitter` and :mod:`.receiver`, phase B in :mod:`.phase_b`, storage confirmation in
 :mod:`.storage` (mixins of this class).
 
@@ -38,7 +39,7 @@ document (EOM between them; ``pages`` may also be given as a list of documents).
 from __future__ import annotations
 
 from .. import codecs
-from ..errors import LocalProtocolError, RemoteProtocolError
+from ..errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ..page import Page
 from . import capabilities as caps
 from . import frames as F
@@ -50,23 +51,29 @@ from .modem import (CarrierDown, CarrierUp, Command, DataReceived, Expect, Hangu
                     LineLost, ModemEvent, Modulation, Receive, SendComplete, SendData, SendHDLC,
                     SendSilence, SendTone, Tone, ToneDetected, WrongCarrier)
 from .result import Reason, T30Result
-from .states import PHASE, Input, State, fire
+from .states import PHASE, RETRIES, SPEC, TABLE, Input, State, Timer, allowed, fire, missing
 from .tcf import TCF_SECONDS, TCFChecker, tcf_bytes
 from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
 from .phase_b import PhaseBMixin
-from .receiver import _POST_PAGE, ReceiverMixin
+from .receiver import ReceiverMixin
 from .storage import StorageMixin
 from .transmitter import TransmitterMixin
 
 
-_COMMANDER = {State.SEND_DTC, State.SEND_DCS, State.SEND_PAGE, State.RESEND_PMC,
-              State.SEND_BLOCK, State.RESEND_PPS, State.SEND_CTC, State.SEND_EOR, State.SEND_RR}
-_RESPONDER = {State.SEND_DIS, State.RX_WAIT_DCS, State.RX_WAIT_PMC, State.RX_WAIT_DCN}
 # responses a commander takes only as the answer to the command it has just sent
-_RESPONSES = {FCF.CFR, FCF.FTT, FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN, FCF.PPR, FCF.RNR,
-              FCF.ERR, FCF.CTR, FCF.CRP}
-# what answers the PPS that came before a CTC: stale once we are in SEND_CTC
-_PPS_RESPONSES = {FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN}
+_RESPONSES = {FCF.CFR, FCF.FTT, FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN,
+              FCF.PPR, FCF.RNR, FCF.ERR, FCF.CTR, FCF.CRP}
+# the classifier of V.21 frames (T.30 §5.3.6.1): the frame alone decides, never the state
+_HEARD = {FCF.DIS: Input.FR_DIS, FCF.DTC: Input.FR_DTC, FCF.DCS: Input.FR_DCS,
+          FCF.CFR: Input.FR_TRAINING, FCF.FTT: Input.FR_TRAINING, FCF.CTR: Input.FR_CTR,
+          FCF.PPS: Input.FR_PPS, FCF.EOR: Input.FR_EOR, FCF.CTC: Input.FR_CTC, FCF.RR: Input.FR_RR,
+          FCF.CRP: Input.FR_CRP, FCF.DCN: Input.FR_DCN,
+          **dict.fromkeys((FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN), Input.FR_PAGE_ANSWER),
+          **dict.fromkeys((FCF.PPR, FCF.RNR, FCF.ERR), Input.FR_ECM_ANSWER),
+          **dict.fromkeys((FCF.MPS, FCF.EOP, FCF.EOM), Input.FR_PMC)}
+_IDS = {FCF.CSI, FCF.TSI, FCF.CIG}
+_NSF = {FCF.NSF, FCF.NSS, FCF.NSC}
+_ROUTING = {FCF.SUB, FCF.SEP, FCF.PWD, FCF.SID, FCF.PSA}
 
 
 class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
@@ -169,25 +176,28 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         """Begin the call (phase A): CNG and wait for DIS, or CED then DIS."""
         self._now = now
         self.result.started = now
-        if self.state is not State.IDLE:
+        inp = Input.START_CALLING if self.calling else Input.START_ANSWERING
+        if not allowed(self.state, inp):
             raise LocalProtocolError("start() called twice")
-        self._go(Input.START_CALLING if self.calling else Input.START_ANSWERING)
+        self._go(inp)
 
     def receive(self, event: ModemEvent, now: float) -> None:
         """Feed one event from the transport. Bad input from the far end is
         reported as a BadFrame event or ends the call with a reason; it never raises."""
         self._now = now
-        if self.state in (State.DONE, State.IDLE):
+        if not SPEC[self.state].live:
             return
         try:
             self._dispatch(event)
-        except (RemoteProtocolError, codecs.CodecError) as exc:
+        except (ProtocolError, codecs.CodecError) as exc:
+            # RemoteProtocolError: the far end broke T.30; LocalProtocolError: what it sent
+            # led us somewhere we cannot go (e.g. a page that fits no DCS): DCN either way
             self._fail(Reason.PROTOCOL, str(exc))
 
     def handle_timer(self, now: float) -> None:
         """Run any timer that has expired by ``now``."""
         self._now = now
-        if self.state in (State.DONE, State.IDLE):
+        if not SPEC[self.state].live:
             return
         if self._storage_deadline is not None and now >= self._storage_deadline:
             self._storage_deadline = None
@@ -201,13 +211,13 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             if self._storage is not None and not self._storage.stored:
                 return       # a page awaits storage: its own timer bounds the wait
             try:
-                self._on_timeout()
-            except (RemoteProtocolError, codecs.CodecError) as exc:
+                self._heard(Input.TIMEOUT)
+            except (ProtocolError, codecs.CodecError) as exc:
                 self._fail(Reason.PROTOCOL, str(exc))
 
     def next_timer(self) -> float | None:
         """When handle_timer() should next be called (None: no timer running)."""
-        if self.state is State.DONE:
+        if not SPEC[self.state].live:
             return None
         timers = [t for t in (self._deadline, self._storage_deadline) if t is not None]
         return min(timers) if timers else None
@@ -233,23 +243,20 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         A commander (and a caller awaiting DIS) waits at most T4 after its last signal
         (T.30 §5.4.3.1); a receiver at most its running timer. Otherwise, and on a second abort(), DCN goes at once."""
         self._now = now
-        if self.state is State.IDLE:
-            self._finish(Reason.ABORTED, why)
-            self.state = State.DONE
-        elif self.state is State.DONE:
-            return
-        elif self._abort_why is None and self._deadline is not None and self._far_end_has_turn():
+        self._heard(Input.ABORT, why)
+
+    def _do_abort_before_start(self, why: str) -> None:
+        self._finish(Reason.ABORTED, why)
+        self.state = State.DONE
+
+    def _do_abort(self, why: str) -> None:
+        # in every live state the far end has the turn or is about to (we listen)
+        if self._abort_why is None and self._deadline is not None:
             self._abort_why = why
-            if self.state in _COMMANDER or self.state in (State.SEND_DIS, State.WAIT_DIS):
-                self._deadline = min(self._deadline, max(now, self._tx_end) + self.config.timers.t4)
+            if SPEC[self.state].timer in (Timer.T1, Timer.T4, Timer.T4_IN_T1):
+                self._deadline = min(self._deadline, max(self._now, self._tx_end) + self.config.timers.t4)
         else:
             self._fail(Reason.ABORTED, why)
-
-    def _far_end_has_turn(self) -> bool:
-        """Whether the far end speaks next (a DCN of ours now would cross it)."""
-        return self.state in _COMMANDER or self.state in (
-            State.WAIT_DIS, State.SEND_DIS, State.RX_TCF, State.RX_WAIT_DCS, State.RX_PAGE, State.RX_WAIT_PMC,
-            State.RX_AFTER_EOM, State.RX_WAIT_DCN)
 
     def add_document(self, pages: list[Page], now: float) -> None:
         """Queue one more document to send in this call: the current last page then
@@ -261,7 +268,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if not pages:
             return
         last = len(self.pages) - 1
-        if not self.pages or self.state is State.DONE or self._page_index > last or (
+        if not self.pages or self.done or self._page_index > last or (
                 self._page_index == last and self._pmc_sent):
             raise LocalProtocolError("too late to add a document: the last one has ended (EOP)")
         self._doc_ends.add(last)
@@ -277,18 +284,45 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
 
     @property
     def done(self) -> bool:
-        return self.state is State.DONE
+        return SPEC[self.state].ended
 
     # ------------------------------------------------------------------ machinery
+    def _heard(self, inp: Input, *args, final: bool = False, what: str = "") -> None:
+        """Dispatch a heard input: the table's action for it in this state, or the rule
+        for a pair the table does not have (states.missing: ignored, or no answer)."""
+        move = TABLE.get((self.state, inp))
+        if move is not None:
+            getattr(self, "_do_" + move.action)(*args)
+            return
+        try:
+            missing(self.state, inp, final, what)
+        except RemoteProtocolError as exc:
+            self._fail(Reason.PROTOCOL, str(exc))
+
     def _go(self, inp: Input) -> None:
+        """Fire an outcome: move to the table's next state, run its entry action, arm its timer."""
         old = self.state
         new = fire(old, inp)
-        if inp not in (Input.NO_RESPONSE_RETRY, Input.CRP, Input.DIS_REPEAT):
+        if inp not in RETRIES:
             self._tries = 0
         self.state = new
         if PHASE[new] != PHASE[old]:
             self._events.append(PhaseChanged(self._now, PHASE[new], new.name))
         getattr(self, "_enter_" + new.name.lower())()
+        self._arm()
+
+    def _arm(self, rearm: bool = False) -> None:
+        """Run the state's timer (SPEC[state].timer) from the end of what we sent (T.30
+        §5.4.3). ``rearm``: our transmission just ended (T1 is a fixed deadline: kept)."""
+        timer, t = SPEC[self.state].timer, self.config.timers
+        if rearm and timer is Timer.T1:
+            return
+        base = max(self._now, self._tx_end)
+        self._deadline = {
+            Timer.NONE: None, Timer.T1: self._t1_deadline,
+            Timer.T4_IN_T1: min(base + t.t4, self._t1_deadline or base + t.t4),
+            Timer.T4: base + t.t4, Timer.T4_TCF: base + t.t4 + TCF_SECONDS,
+            Timer.T2: base + t.t2, Timer.T2_PAGE: base + t.t2 + HS_TRAINING_S}[timer]
 
     def _send_frames(self, frames: list[F.Frame], *, expect: bool = True,
                      gap: bool = True, remember: bool = True) -> list[Command]:
@@ -318,7 +352,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             self._last_command = list(cmds)
         t = self.config.timers
         if wait is None:
-            wait = t.t4 if self.state in _COMMANDER or self.state is State.SEND_DIS else t.t2
+            wait = t.t4 if SPEC[self.state].commands else t.t2     # after a command T4, a response T2
         self._deadline = max(self._now, self._tx_end) + wait
 
     def _frame(self, fcf: FCF, fif: bytes = b"", final: bool = True) -> F.Frame:
@@ -336,7 +370,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
 
     def _fail(self, reason: Reason, detail: str = "") -> None:
         self._finish(reason, detail)
-        if self.state not in (State.DONE, State.SEND_DCN):
+        if allowed(self.state, Input.FAIL):
             self._go(Input.FAIL)
 
     def _finish_ok(self, detail: str = "") -> None:
@@ -348,9 +382,9 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             self._finish(Reason.OK, detail)
 
     def _where(self) -> str:
-        if self.pages and self.state in _COMMANDER:
+        if self.pages and SPEC[self.state].commander:
             return f"during page {self._page_index + 1}"
-        if self.result.pages_received or self.state in (State.RX_PAGE, State.RX_WAIT_PMC):
+        if self.result.pages_received or SPEC[self.state].receiving_page:
             return f"during page {len(self.result.pages_received) + 1}"
         return f"in {self.state.value}"
 
@@ -364,7 +398,6 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if self._t1_deadline is None:
             self._t1_deadline = self._now + self.config.timers.t1
         self._push([Receive(Expect.HDLC)])
-        self._deadline = self._t1_deadline
 
     def _enter_send_dis(self) -> None:
         # T.30 §5.2 Figure 5-2b: CED (first time), then [NSF] CSI DIS, repeated every T4 within T1
@@ -384,7 +417,6 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         frames.append(self._frame(FCF.DIS, self._local_dis.encode()))
         self._push(cmds)
         self._send_frames(frames, gap=not first or self.calling)
-        self._deadline = min(self._deadline, self._t1_deadline)
 
     def _enter_send_dtc(self) -> None:
         # T.30 §5.2 polling: [NSC] CIG DTC
@@ -431,13 +463,9 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._queue(cmds)
 
     def _enter_rx_tcf(self) -> None:
+        # the TCF follows the DCS after 75 ms: T4 for it to start, its length to end (T4_TCF)
         self._tcf = TCFChecker(self._rx_dcs.modulation, self.config.tcf_check)
         self._push([Receive(Expect.DATA, self._rx_dcs.modulation)])
-        # the TCF follows the DCS after 75 ms; allow T4 for it to start and finish
-        self._deadline = max(self._now, self._tx_end) + self.config.timers.t4 + TCF_SECONDS
-
-    def _enter_rx_wait_dcs(self) -> None:
-        pass   # the response (FTT/RTN/RTP/MCF) was queued by the caller with its timer
 
     def _enter_rx_page(self) -> None:
         d = self._rx_dcs
@@ -447,14 +475,9 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         else:
             self._push([Receive(Expect.DATA, d.modulation)])
             self._decoder = None
-        self._deadline = max(self._now, self._tx_end) + self.config.timers.t2 + HS_TRAINING_S
 
     def _enter_rx_wait_pmc(self) -> None:
         self._push([Receive(Expect.HDLC)])
-        self._deadline = max(self._now, self._tx_end) + self.config.timers.t2
-
-    def _enter_rx_wait_dcn(self) -> None:
-        pass
 
     def _enter_rx_after_eom(self) -> None:
         self._t1_deadline = None     # phase B again: a new T1 for our DIS
@@ -469,20 +492,22 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._go(Input.HUNG_UP)
 
     def _enter_done(self) -> None:
-        self._deadline = None
         if self.result.reason is None:
             self._finish(Reason.OK)
         if self.result.ended is None:
             self.result.ended = self._now
 
-    def _enter_idle(self) -> None:  # pragma: no cover - never entered
-        pass
+    def _enter_nothing(self) -> None:
+        """RX_WAIT_DCS, RX_WAIT_DCN: the response (FTT/RTN/RTP/MCF) was queued by the action."""
 
-    # ------------------------------------------------------------------ dispatch
+    _enter_rx_wait_dcs = _enter_rx_wait_dcn = _enter_nothing
+
+    # ------------------------------------------------------------------ classify what was heard
     def _dispatch(self, ev: ModemEvent) -> None:
+        spec = SPEC[self.state]
         if isinstance(ev, HDLCFrame):
             if ev.modulation is not Modulation.V21:
-                self._on_ecm_frame(ev)
+                self._heard(Input.ECM_FRAME, ev)
                 return
             if not ev.fcs_ok:
                 self._burst_bad = True
@@ -495,7 +520,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
                 raw = bytes(ev.frame)
                 framed = len(raw) >= 3 and raw[0] == F.ADDRESS and raw[1] in (F.CONTROL_FINAL,
                                                                                F.CONTROL_NONFINAL)
-                if framed and self.state in _COMMANDER:
+                if framed and spec.commander:
                     # a frame that arrived intact but is no T.30 response at all: the far end
                     # is not following the protocol; end the call (as TSB-85 MTGX20 expects)
                     self._fail(Reason.PROTOCOL, f"invalid response: {exc}")
@@ -511,47 +536,41 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
                 self._events.append(BadFrame(self._now, bytes(ev.frame), str(exc)))
                 self._fail(Reason.PROTOCOL, str(exc))
         elif isinstance(ev, DataReceived):
-            self._on_data(ev)
+            self._heard(Input.DATA, ev)
         elif isinstance(ev, CarrierDown):
-            if (ev.modulation is Modulation.V21 and self.state in _COMMANDER and not self._burst_good
+            if (ev.modulation is Modulation.V21 and spec.commander and not self._burst_good
                     and self._t4_before_carrier is not None and self._deadline is not None):
                 # T.30 §5.4.3.1: the signal held no usable answer (a lost MCF): T4 decides the
                 # repeat again, not the longer wait for a signal (the far end waits only T2)
                 self._deadline = max(self._now, self._t4_before_carrier)
             self._t4_before_carrier = None
-            if self._abort_why is not None and self.state is State.RX_TCF and ev.modulation is not Modulation.V21:
-                self._fail(Reason.ABORTED, self._abort_why)    # the far end's TCF ended: our turn
+            if ev.modulation is not Modulation.V21:
+                self._heard(Input.HS_DOWN, ev)
                 return
-            self._on_carrier_down(ev)
+            # a burst of frames ended: if it held only damaged frames, it was line noise.
+            # Decided against T.30 (issue #13, docs/t30.md "Frames in error"): a frame with a
+            # bad FCS, or an intact one that is no T.30 frame, while we wait for a command is
+            # answered CRP (T.30 Appendix III: an optional response to any command); in
+            # other states silence and the far end's T4 repeat (T.30 §5.4); never the end of
+            # the call. TSB-85 MRGN17 allows "CRP | nothing"; MRGX09/10/12 and MTGX17/18
+            # expect the call to end after one such frame: a deliberate disagreement.
+            noise = self._burst_bad and not self._burst_good and self._storage is None
+            self._burst_bad = self._burst_good = False
+            if noise:
+                self._heard(Input.NOISE_BURST)
         elif isinstance(ev, SendComplete):
             # Response timers run from the end of our transmission (T.30 §5.4.3). Until the
             # transport says every SendHDLC/SendData is done (one SendComplete each), the
             # deadline rests on a generous airtime estimate; then it is exact.
             self._outstanding = max(0, self._outstanding - 1)
-            if self._outstanding == 0 and self._pmc_due and self.state is State.SEND_PAGE:
+            if self._outstanding == 0 and self._pmc_due:
                 self._send_pmc()   # (a transport that also reports silences gets here early)
             elif self._outstanding == 0:
                 self._tx_end = self._now
-                if self._deadline is not None and self.state is not State.WAIT_DIS:
-                    t = self.config.timers
-                    if self.state in _COMMANDER or self.state is State.SEND_DIS:
-                        wait = t.t4
-                    elif self.state is State.RX_TCF:
-                        wait = t.t4 + HS_TRAINING_S
-                    elif self.state is State.RX_PAGE:
-                        wait = t.t2 + HS_TRAINING_S
-                    else:
-                        wait = t.t2
-                    new = self._now + wait
-                    if self.state is State.SEND_DIS:
-                        new = min(new, self._t1_deadline)
-                    self._deadline = new
+                if self._deadline is not None:
+                    self._arm(rearm=True)
         elif isinstance(ev, LineLost):
-            if self.state is State.RX_WAIT_DCN:
-                self._finish(Reason.OK, "line dropped instead of DCN")
-            else:
-                self._finish(Reason.LINE_LOST, f"{self._where()}{': ' + ev.reason if ev.reason else ''}")
-            self._go(Input.LINE_LOST)
+            self._heard(Input.LINE_DOWN, ev)
         elif isinstance(ev, WrongCarrier):
             # we listened for one signal and another came (Class 1 +FCERROR): listen for
             # what is there, so a transport that must choose (+FRH/+FRM) hears it
@@ -561,37 +580,33 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
                 expect = Expect.HDLC if (self._rx_dcs is not None and self._rx_dcs.ecm) else Expect.DATA
                 self._push([Receive(expect, ev.heard)])
         elif isinstance(ev, (CarrierUp, ToneDetected)):
-            if isinstance(ev, CarrierUp):
-                if ev.modulation is Modulation.V21:
-                    self._burst_bad = self._burst_good = False
-                elif (self.state is State.RX_PAGE and self._rx_last_pps is None and self._rx_dcs is not None
-                        and self._rx_dcs.ecm):
-                    # a new block's burst begins: a frame of the last block that came late
-                    # (after its MCF) must not be taken as one of this block's
-                    self._rx_block.clear()
-                # a signal is arriving: a response timer waits for it (T.30 §5.4.3.1)
-                if self._deadline is not None and self.state is not State.WAIT_DIS:
-                    if ev.modulation is Modulation.V21:
-                        self._t4_before_carrier = self._deadline
-                    self._deadline = max(self._deadline, self._now + self.config.timers.t2)
+            v21 = isinstance(ev, CarrierUp) and ev.modulation is Modulation.V21
+            if v21:
+                self._burst_bad = self._burst_good = False
+            elif isinstance(ev, CarrierUp):
+                self._heard(Input.HS_UP, ev)
+            # a signal is arriving: a response timer waits for it (T.30 §5.4.3.1)
+            if self._deadline is not None and spec.timer is not Timer.T1:
+                if v21:
+                    self._t4_before_carrier = self._deadline
+                self._deadline = max(self._deadline, self._now + self.config.timers.t2)
         # anything else is ignored
 
     def _on_frame(self, fr: F.Frame) -> None:
-        f, st = fr.fcf, self.state
+        spec = SPEC[self.state]
         self._burst_good = True
-        f = PRI_Q_BASE.get(f, f)   # PRI-Q: we have no operator; treat as the plain command
+        f = PRI_Q_BASE.get(fr.fcf, fr.fcf)   # PRI-Q: we have no operator; treat as the plain command
+        inp = _HEARD.get(f, Input.FR_OTHER)
         if f is FCF.DCN:
-            if self._abort_why is not None and st is not State.RX_WAIT_DCN:
-                self._finish(Reason.ABORTED, self._abort_why)    # the far end ended first
-            self._on_dcn()
+            self._heard(inp)
             return
-        if f in (FCF.CSI, FCF.TSI, FCF.CIG):
+        if f in _IDS:
             self.result.remote_id = F.decode_id(fr.fif)
             return
-        if f in (FCF.NSF, FCF.NSS, FCF.NSC):
+        if f in _NSF:
             self.result.remote_nsf = fr.fif
             return
-        if f in (FCF.SUB, FCF.SEP, FCF.PWD, FCF.SID, FCF.PSA):
+        if f in _ROUTING:
             # kept for the result (routing by them is the API's business); PWD is checked
             # when we are polled (config.password)
             self._rx_ids[f.name] = F.decode_id(fr.fif)
@@ -602,79 +617,36 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             return
         if self._storage is not None and self._storage_frame(f):
             return                  # a page awaits storage: flow control only (storage.py)
-        if st in _COMMANDER and f in _RESPONSES and (
-                self._outstanding > 0 or (st is State.SEND_CTC and f in _PPS_RESPONSES)):
+        if spec.commander and f in _RESPONSES and (self._outstanding > 0 or f in spec.stale):
             # T.30 §5.4.3: a response answers the command just sent. One that arrives while
             # that command is still going out, or an answer to the PPS before our CTC, is a
             # late copy of an earlier answer (a lossy T.38 path can deliver one twice): it is
             # ignored, and the command's own answer (or T4 and the repeat rules) decides.
-            self._events.append(BadFrame(self._now, fr.encode(), f"stale {f.name} ignored in {st.value}"))
+            self._events.append(BadFrame(self._now, fr.encode(), f"stale {f.name} ignored in {self.state.value}"))
             return
-        if st in _COMMANDER and st is not State.SEND_DCS and f in (FCF.CFR, FCF.FTT) and self._late_cfr > 0:
+        if (spec.commander and inp is Input.FR_TRAINING and self._late_cfr > 0
+                and not allowed(self.state, inp)):
             # our DCS was repeated (T4) and answered: the far end may answer each copy, and a
             # slow one's answer to the repeat arrives after we moved on (seen on an overloaded
             # T.38 path). It answers a command of ours, just not the current one: ignored, never
             # a protocol failure (T.30 §5.4.3)
             self._late_cfr -= 1
-            self._events.append(BadFrame(self._now, fr.encode(), f"late {f.name} to a repeated DCS ignored in {st.value}"))
+            self._events.append(BadFrame(self._now, fr.encode(), f"late {f.name} to a repeated DCS ignored in {self.state.value}"))
             return
         if self._abort_why is not None and fr.final and f is not FCF.DCS:
             # abort() waited for this frame (an answer, or a command): now DCN (T.30 §5.3.6.1.6).
-            # After a DCS the TCF follows: DCN waits for its end (see _dispatch)
+            # After a DCS the TCF follows: DCN waits for its end (_do_tcf_end)
             self._fail(Reason.ABORTED, self._abort_why)
             return
-        if f is FCF.CRP:
-            if st in _COMMANDER:
-                self._tries += 1
-                if self._tries >= self.config.retries:      # 3 tries in all, then DCN
-                    self._fail(Reason.NO_RESPONSE, "far end kept asking to repeat (CRP)")
-                    return
-                self._queue(list(self._last_command))
-            elif st is State.SEND_DIS:
-                self._go(Input.CRP)
-            elif st in (State.RX_WAIT_DCS, State.RX_WAIT_PMC, State.RX_WAIT_DCN, State.RX_PAGE):
-                self._repeat_response()
-            return
-        if f is FCF.DIS:
-            self._on_dis(fr)
-        elif f is FCF.DTC:
-            self._on_dtc(fr)
-        elif f is FCF.DCS:
-            self._on_dcs(fr)
-        elif st is State.SEND_DCS and f in (FCF.CFR, FCF.FTT):
-            self._on_training_answer(f is FCF.CFR)
-        elif st in (State.SEND_PAGE, State.RESEND_PMC) and f in (FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN):
-            self._on_page_answer(f)
-        elif st in (State.SEND_BLOCK, State.RESEND_PPS, State.SEND_EOR, State.SEND_RR) and \
-                f in (FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.PIP, FCF.PIN, FCF.RTN, FCF.RTP):
-            self._on_block_answer(f, fr)
-        elif st is State.SEND_CTC and f is FCF.CTR:
-            self._modulation = self._pending_ctc
-            self._dcs = F.DCS(**{**dcs_fields(self._dcs), "modulation": self._pending_ctc})
-            self._tx_block.pprs = 0
-            self.result.fallbacks += 1
-            self._go(Input.CTR)
-        elif f in _POST_PAGE:
-            self._on_post_page(f)
-        elif f is FCF.PPS:
-            self._on_pps(fr)
-        elif f is FCF.EOR:
-            self._on_eor(fr)
-        elif f is FCF.CTC:
-            self._on_ctc(fr)
-        elif f is FCF.RR:
-            self._on_rr()
-        elif st in _COMMANDER and fr.final and f not in (FCF.DIS, FCF.DTC, FCF.DCS):
-            # a valid frame that is no answer to our command (T.30 Appendix III lists the
-            # responses each command allows): give up (TSB-85 MTGX20)
-            self._fail(Reason.PROTOCOL, f"{fr.name} is no answer in {st.value}")
-        # anything else here is unexpected: ignored (T.30 §5.4: the far end's T4 recovers)
+        self._heard(inp, fr, f, final=fr.final, what=fr.name)
 
-    def _on_dcn(self) -> None:
-        st = self.state
+    # ------------------------------------------------------------------ actions (any side)
+    def _do_dcn(self, expected: bool = False) -> None:
+        if self._abort_why is not None and not expected:
+            self._finish(Reason.ABORTED, self._abort_why)    # the far end ended first
         if self._rx_eor is not None and self._deliver_eor_page():
-            st = State.RX_WAIT_DCN          # that was the last page: the call ended as it should
-        if st is State.RX_WAIT_DCN:
+            expected = True                 # that was the last page: the call ended as it should
+        if expected:
             self._finish_ok()
         elif self._rx_abandon is not None:
             self._finish(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
@@ -684,65 +656,35 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             self._finish(Reason.UNEXPECTED_DCN, self._where())
         self._go(Input.DCN)
 
-    # ------------------------------------------------------------------ timers
-    def _on_timeout(self) -> None:
-        st, n = self.state, self.config.retries
-        if st is State.SEND_PAGE and self._pmc_due:
-            self._send_pmc()       # the transport never reported the page data sent
+    def _do_dcn_after_eop(self) -> None:
+        self._do_dcn(expected=True)
+
+    def _do_line_lost(self, ev: LineLost) -> None:
+        self._finish(Reason.LINE_LOST, f"{self._where()}{': ' + ev.reason if ev.reason else ''}")
+        self._go(Input.LINE_LOST)
+
+    def _do_line_dropped_after_eop(self, ev: LineLost) -> None:
+        self._finish(Reason.OK, "line dropped instead of DCN")
+        self._go(Input.LINE_LOST)
+
+    def _do_repeat_command(self, *_) -> None:
+        # T.30 §5.3.6.1.7 CRP: our command again, 3 tries in all (config.retries), then DCN
+        self._tries += 1
+        if self._tries >= self.config.retries:
+            self._fail(Reason.NO_RESPONSE, "far end kept asking to repeat (CRP)")
             return
-        if st is State.WAIT_DIS:
-            if self.result.remote_dis is None:
-                # nothing was ever heard from the far end: no DCN to send (TSB-85 MTGX02)
-                self._finish(Reason.NO_DIS)
-                self._push([Hangup()])
-                self._go(Input.GIVE_UP)
-            else:
-                self._fail(Reason.NO_DIS, "after EOM")
-        elif st is State.SEND_DIS:
-            # DIS is sent 3 times (config.retries, as TSB-85 MRGX01 expects), within T1
-            self._tries += 1
-            if self._tries >= n or (self._t1_deadline is not None and self._now >= self._t1_deadline):
-                self._fail(Reason.NO_DCS)
-            else:
-                self._go(Input.NO_RESPONSE_RETRY)
-        elif st is State.RX_TCF:
-            if self._tcf is not None and self._tcf.octets:
-                self._on_carrier_down(CarrierDown(self._rx_dcs.modulation))   # carrier-down never came
-                return
-            self._tcf_failures += 1
-            if self._tcf_failures > n:
-                self._fail(Reason.NO_TCF)
-                return
-            self._respond(FCF.FTT)
-            self._go(Input.TCF_BAD)
-        elif st is State.RX_WAIT_DCS:
-            self._fail(Reason.NO_RESPONSE, f"no DCS after our {self._last_response_name()}")
-        elif st is State.RX_PAGE:
-            if self._rx_started:
-                self._go(Input.PAGE_DATA_END)     # data stopped without carrier-down
-            else:
-                self._fail(Reason.NO_PAGE, self._where())
-        elif st is State.RX_WAIT_PMC:
-            if self._rx_abandon is not None:
-                self._fail(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
-            else:
-                self._fail(Reason.NO_POST_PAGE, self._where())
-        elif st is State.RX_AFTER_EOM:
-            self._go(Input.NO_RESPONSE_RETRY)
-        elif st is State.RX_WAIT_DCN:
-            self._finish_ok("no DCN after the last page")
-            self._go(Input.END_OK)
-        elif st in _COMMANDER:
-            self._tries += 1
-            if self._tries >= n:
-                reason = {State.SEND_DTC: Reason.NO_DCS, State.SEND_DCS: Reason.NO_RESPONSE_TO_DCS,
-                          State.SEND_CTC: Reason.ECM_FAILED, State.SEND_EOR: Reason.ECM_FAILED,
-                          State.SEND_RR: Reason.NO_RESPONSE}.get(st, Reason.NO_RESPONSE_TO_PAGE)
-                self._fail(reason, self._where())
-            else:
-                self._go(Input.NO_RESPONSE_RETRY)
+        self._queue(list(self._last_command))
+
+    def _do_crp_to_dis(self, *_) -> None:
+        self._go(Input.CRP)
+
+    def _do_command_timeout(self) -> None:
+        # T.30 §5.4.3.1: T4 expired: the command again, 3 tries in all (config.retries)
+        self._tries += 1
+        if self._tries >= self.config.retries:
+            self._fail(SPEC[self.state].gives_up, self._where())
         else:
-            self._fail(Reason.NO_RESPONSE, self._where())
+            self._go(Input.NO_RESPONSE_RETRY)
 
     def _last_response_name(self) -> str:
         if not self._last_response:
@@ -753,5 +695,3 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
     def __repr__(self) -> str:
         role = "calling" if self.calling else "answering"
         return f"<Session {role} {self.state.name} pages={len(self.pages)} receive={self.receive_ok}>"
-
-

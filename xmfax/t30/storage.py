@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..errors import LocalProtocolError
 from .fcf import FCF
 from .result import Reason
-from .states import Input, State
+from .states import SPEC, Input
 
 
 @dataclass
@@ -54,7 +54,7 @@ class StorageMixin:
         error still ends the call (DCN, Reason.STORAGE). LocalProtocolError for a page
         number not delivered yet."""
         self._now = now
-        if self.state in (State.DONE, State.IDLE):
+        if not SPEC[self.state].live:
             return
         held = self._storage
         if held is None or held.stored or held.number != number:
@@ -80,7 +80,7 @@ class StorageMixin:
     def awaiting_storage(self) -> int | None:
         """The received page number waiting for ``page_stored``, or None."""
         held = self._storage
-        if held is None or held.stored or self.state is State.DONE:
+        if held is None or held.stored or self.done:
             return None
         return held.number
 

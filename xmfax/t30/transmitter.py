@@ -12,8 +12,8 @@ from .events import FrameSent, PageSent, PageStarted
 from .fcf import FCF
 from .modem import Expect, Receive, SendData, SendHDLC, SendSilence
 from .result import PageStats, Reason
-from .states import Input, State
-from ._common import GAP_MS
+from .states import Input
+from ._common import GAP_MS, dcs_fields
 
 
 class TransmitterMixin:
@@ -155,7 +155,23 @@ class TransmitterMixin:
             self._go(Input.PAGE_ACK_NEXT)
 
     # ------------------------------------------------------------------ transmitter answers
-    def _on_page_answer(self, f: FCF) -> None:
+    def _do_send_pmc_late(self) -> None:
+        # SEND_PAGE's timer: the transport never reported the page data sent; else T4 as usual
+        if self._pmc_due:
+            self._send_pmc()
+        else:
+            self._do_command_timeout()
+
+    def _do_ctr(self, fr: F.Frame, f: FCF) -> None:
+        # SEND_CTC: the far end follows us to the new rate (T.30 §A.4)
+        self._modulation = self._pending_ctc
+        self._dcs = F.DCS(**{**dcs_fields(self._dcs), "modulation": self._pending_ctc})
+        self._tx_block.pprs = 0
+        self.result.fallbacks += 1
+        self._go(Input.CTR)
+
+    def _do_page_answer(self, fr: F.Frame, f: FCF) -> None:
+        # SEND_PAGE, RESEND_PMC: MCF RTP RTN PIP PIN (T.30 §5.3.6.1.5)
         if f is not FCF.MCF:
             self._step_down()
         if f in (FCF.MCF, FCF.RTP, FCF.PIP):
@@ -180,8 +196,13 @@ class TransmitterMixin:
             self._modulation = lower
             self.result.fallbacks += 1
 
-    def _on_block_answer(self, f: FCF, fr: F.Frame) -> None:
-        st = self.state
+    def _do_eor_answer(self, fr: F.Frame, f: FCF) -> None:
+        # SEND_EOR: ERR (or MCF ...) ends the block with its frames missing; a late PPR is ignored
+        if f is not FCF.PPR:
+            self._do_block_answer(fr, f, after_eor=True)
+
+    def _do_block_answer(self, fr: F.Frame, f: FCF, after_eor: bool = False) -> None:
+        # SEND_BLOCK, RESEND_PPS, SEND_RR: the answer to our PPS or RR (T.30 §A.4)
         if f is FCF.RNR:
             if self._t5_deadline is not None and self._now >= self._t5_deadline:
                 self._fail(Reason.RNR_TIMEOUT)
@@ -190,8 +211,6 @@ class TransmitterMixin:
             return
         self._t5_deadline = None
         if f is FCF.PPR:
-            if st is State.SEND_EOR:
-                return
             self._tx_block.on_ppr(F.decode_ppr(fr.fif))
             self._page_retransmitted += len(self._tx_block.pending)
             self.result.retransmitted_frames += len(self._tx_block.pending)
@@ -209,7 +228,7 @@ class TransmitterMixin:
             self._fail(Reason.ECM_FAILED, f"{f.name} in ECM")
             return
         # MCF, ERR (or RTP/PIP): this block is done
-        if (f is FCF.ERR or st is State.SEND_EOR) and self._page_index + 1 not in self._damaged_pages:
+        if (f is FCF.ERR or after_eor) and self._page_index + 1 not in self._damaged_pages:
             self._damaged_pages.append(self._page_index + 1)
         self._tx_block = None
         if self._block_index + 1 < len(self._blocks):
