@@ -408,3 +408,32 @@ def test_fuzz_sendfax_never_500(node, meta, doc, ctype, raw):
     assert r.status_code in (200, 400, 406, 413, 415, 422), r.text
     if r.status_code != 200:
         error_of(r)
+
+
+# --------------------------------------------------------------------------- the component
+def test_port_taken_is_one_clear_start_error(tmp_path):
+    import asyncio
+
+    from xmfax.server import config as C
+    from xmfax.server.service import Service, StartError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        cfg = C.from_dict({"http": f"127.0.0.1:{port}"})
+        cfg.data_dir = tmp_path / "data"
+        with pytest.raises(StartError) as e:
+            asyncio.run(Service(cfg).start())
+    assert "HttpServer cannot start" in str(e.value) and "in use" in str(e.value).lower()
+
+
+def test_limits_config():
+    from xmfax.server.config import ConfigError
+    from xmfax.server.http import LimitsConfig
+
+    assert LimitsConfig.from_dict({}) == LimitsConfig(20 * 1024 * 1024, 20, 100)
+    assert LimitsConfig.from_dict({"max_recipients": 7}).max_recipients == 7
+    for bad in ({"max_upload": 1}, {"max_attachments": 0}, {"max_recipients": "5"}, {"max_upload_bytes": True}):
+        with pytest.raises(ConfigError, match=r"^\[limits\] "):
+            LimitsConfig.from_dict(bad)

@@ -33,12 +33,12 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -279,8 +279,13 @@ class Api:
                 raise ApiError("too_large", f"the request is {int(length)} bytes; at most {limit}", 413)
         form = None
         try:
-            form = await _bounded(request, limit).form(
-                max_files=self.limits.max_attachments + 1, max_fields=8, max_part_size=xmlcontrol.MAX_METADATA_BYTES)
+            parser = MultiPartParser(request.headers, _bounded(request, limit),
+                                     max_files=self.limits.max_attachments + 1, max_fields=8,
+                                     max_part_size=xmlcontrol.MAX_METADATA_BYTES)
+            # the documents stay in memory (at most the upload limit): a plaintext upload
+            # never touches the disk, where the service keeps faxes only encrypted
+            parser.spool_max_size = limit + 1
+            form = await parser.parse()
             req = await self._request(form)
         except _TooLarge:
             raise ApiError("too_large", f"the request is larger than {limit} bytes", 413) from None
@@ -490,20 +495,14 @@ async def _part_bytes(part: Any) -> bytes:
     return part.encode("utf-8")
 
 
-def _bounded(request: Request, limit: int) -> Request:
-    """The request with a receive that counts the body and stops past ``limit``."""
+async def _bounded(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body, counted as it streams in: _TooLarge past ``limit`` bytes."""
     seen = 0
-    receive = request.receive
-
-    async def counting() -> dict:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _TooLarge()
-        return message
-    return Request(request.scope, counting)
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise _TooLarge()
+        yield chunk
 
 
 # --------------------------------------------------------------------------- the app
