@@ -62,7 +62,7 @@ def test_find_number_as_dialled_and_e164():
 # --------------------------------------------------------------------------- directory
 def test_directory_gives_users_destinations_or_their_email():
     r = run([{"position": 1, "name": "dir", "kind": "directory"}])
-    assert r.destinations == [{"type": "email", "to": ["alice@example.com"], "user": "alice"},
+    assert r.destinations == [{"type": "email", "to": ["alice@example.com"], "name": "user:alice"},
                               {"name": "bob-folder"}]
     assert r.names == ["email:alice@example.com", "bob-folder"]
     assert r.trace[1] == ("rule 1 'dir' directory: +15551230001 -> users "

@@ -50,7 +50,7 @@ _RULE_KEYS = {"position", "name", "kind", "dnis", "ani", "destinations", "contin
 @dataclass
 class RoutingResult:
     """What the table decided: ``destinations`` as notify.enqueue takes them (``{"name": n}``
-    for a configured destination, ``{"type": "email", "to": [...], "user": u}`` for a user
+    for a configured destination, ``{"type": "email", "to": [...], "name": "user:U"}`` for a user
     without destinations), deduplicated and in order; ``names`` the same as text;
     ``trace`` one line per rule evaluated and a last ``result:`` line; ``matched`` the
     names of the rules that matched; ``errors`` the problems met (unknown destination,
@@ -161,8 +161,9 @@ def load_callable(spec: str) -> Callable:
 
 
 # --------------------------------------------------------------------------- the table
-def _label(rule: dict, index: int) -> str:
-    return f"rule {rule.get('position', index + 1)} {rule.get('name') or rule.get('kind', '?')!r}"
+def _label(rule: dict, ordinal: int) -> str:
+    """``rule 2 'sales'``: the rule's place in the table (from 1) and its name."""
+    return f"rule {ordinal} {rule.get('name') or rule.get('kind', '?')!r}"
 
 
 def _patterns(rule: dict) -> str:
@@ -187,7 +188,7 @@ def route(fax: dict, rules: list[dict], numbers: Iterable[dict] = (), users: Ite
     numbers, users = tuple(numbers), tuple(users)
     known = {d["name"]: d for d in destinations}
     users_by_name = {u["name"]: u for u in users}
-    ordered = sorted(enumerate(rules), key=lambda p: (p[1].get("position", p[0] + 1), p[0]))
+    ordered = list(enumerate(sorted(rules, key=lambda r: r.get("position", 0)), start=1))   # stable
     result = RoutingResult()
     dnis, ani = fax.get("dnis"), fax.get("ani")
     result.trace.append(f"routing fax dnis={dnis or '-'} ani={ani or '-'}")
@@ -267,7 +268,7 @@ def route(fax: dict, rules: list[dict], numbers: Iterable[dict] = (), users: Ite
                     given += [f"{user_name}:{g}" for g in labels]
                 elif user.get("email"):
                     address = user["email"]
-                    result.add(f"email:{address}", {"type": "email", "to": [address], "user": user_name})
+                    result.add(f"email:{address}", {"type": "email", "to": [address], "name": f"user:{user_name}"})
                     given.append(f"{user_name}:email:{address}")
                     found += 1
                 else:

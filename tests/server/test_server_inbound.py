@@ -1,0 +1,208 @@
+"""Inbound faxes through the real service (xmfax/server/inbound.py): real calls over T.38 and
+SIP on 127.0.0.1 into a Service running in this process, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from inboundkit import (address, inbound_rows, make_config, pages, plaintext_tiffs, running, same_pixels, send,
+                        settled, wait_for)
+from xmfax.document import load
+from xmfax.server.config import ConfigError
+from xmfax.server.inbound import InboundConfig, ListenLine, csid_problem
+from xmfax.server.service import StartError
+
+
+def run(coro, timeout: float = 60.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def db_arg(store_url: str) -> str:
+    return store_url if "://" in store_url else ""
+
+
+# --------------------------------------------------------------------------- a real call
+def test_t38_call_answered_with_the_numbers_csid_stored_encrypted_routed(tmp_path, store_url):
+    data, inbox = tmp_path / "data", tmp_path / "inbox"
+    cfg = make_config(data, inbox, database=db_arg(store_url), listen=["t38://127.0.0.1:0#+15551230001"])
+    sent_pages = pages(2)
+
+    async def main():
+        async with running(cfg) as svc:
+            host, port = address(svc)
+            assert f"fax t38://127.0.0.1:{port}" in svc.ready_line()
+            sent = await send(sent_pages, f"t38://{host}:{port}?local=127.0.0.1:0")
+            assert sent.ok, sent.summary()
+            assert sent.remote_id == "+1 555 123 0001"          # the number's CSID, not the default
+            (row,) = await settled(svc)
+            fax_id = row["id"]
+            events = await svc.db(svc.store.events, fax_id)
+            stored = load(await svc.db(svc.store.read_file, fax_id, "tiff"))
+            record = await svc.db(svc.store.read_file, fax_id, "record")
+            notes = await svc.db(svc.store.notifications, fax_id)
+            calls = await svc.db(svc.store.calls, fax_id=fax_id)
+            return row, events, stored, record, notes, calls
+
+    row, events, stored, record, notes, calls = run(main())
+    assert row["status"] == "received" and row["reason"] == "ok" and row["pages"] == 2
+    assert row["dnis"] == "+15551230001" and row["csid"] == "+1 555 123 0001" and row["remote_id"] == "+1 555 0100"
+    assert row["notify_status"] == "delivered" and row["claimed_by"] is None and row["completed_at"]
+    kinds = [e["kind"] for e in events]
+    assert kinds[:3] == ["receiving", "page", "page"], kinds
+    assert kinds[3:6] == ["call", "received", "routing"], kinds
+    assert "delivered" in kinds[6:]
+    assert events[1]["message"] == "page 1 stored (MCF)"
+    assert events[0]["message"].endswith("answered as CSID '+1 555 123 0001'")
+    routing = events[5]
+    assert routing["data"]["destinations"] == ["alice-inbox"]
+    assert routing["message"].splitlines() == [
+        "routing fax dnis=+15551230001 ani=-",
+        "rule 1 'dir' directory: +15551230001 -> users [alice:alice-inbox]; stop",
+        "rule 2 'default' default: not needed (1 destination(s) given)",
+        "result: [alice-inbox]",
+    ]
+    same_pixels(sent_pages, stored)                       # what was sent, pixel for pixel
+    assert b'"remote_id": "+1 555 0100"' in record
+    assert [n["status"] for n in notes] == ["delivered"]
+    delivered = list((inbox / "alice").iterdir())
+    assert len(delivered) == 1
+    same_pixels(sent_pages, load(delivered[0]))
+    assert len(calls) == 1 and calls[0]["status"] == "success" and calls[0]["pages"] == 2
+    assert calls[0]["direction"] == "in" and calls[0]["remote_id"] == "+1 555 0100"
+    # encrypted at rest: no TIFF in the clear anywhere under the data folder, spool empty
+    assert plaintext_tiffs(tmp_path / "data") == []
+
+
+def test_sip_call_dnis_from_the_request_uri(tmp_path, store_url):
+    data, inbox = tmp_path / "data", tmp_path / "inbox"
+    cfg = make_config(data, inbox, database=db_arg(store_url), listen=["sip://127.0.0.1:0"])
+
+    async def main():
+        async with running(cfg) as svc:
+            host, port = address(svc)
+            first = await send(pages(1), f"sip:+15551230002@{host}:{port}")        # no CSID set: the number
+            second = await send(pages(1), f"sip:5551230001@{host}:{port}")         # dialled nationally
+            third = await send(pages(1), f"sip:+15559999999@{host}:{port}")        # not a fax number
+            rows = await settled(svc, 3)
+            return first, second, third, rows
+
+    first, second, third, rows = run(main())
+    assert first.ok and second.ok and third.ok, (first.summary(), second.summary(), third.summary())
+    assert first.remote_id == "+15551230002"
+    assert second.remote_id == "+1 555 123 0001"
+    assert third.remote_id == ""                                       # [inbound].local_id, empty
+    by_dnis = {r["dnis"]: r for r in rows}
+    assert set(by_dnis) == {"+15551230002", "5551230001", "+15559999999"}
+    assert by_dnis["5551230001"]["metadata"]["fax_number"] == "+15551230001"
+    assert "fax_number" not in by_dnis["+15559999999"]["metadata"]
+    assert all(r["status"] == "received" and r["metadata"].get("sip_call_id") for r in rows)
+    # routed: the directory for the known number with a user, the default rule for the others
+    assert len(list((inbox / "alice").iterdir())) == 1
+    assert len(list((inbox / "catchall").iterdir())) == 2
+
+
+def test_reject_unknown_numbers_with_404(tmp_path):
+    cfg = make_config(tmp_path / "data", tmp_path / "inbox", listen=["sip://127.0.0.1:0"],
+                      inbound={"reject_unknown": True})
+
+    async def main():
+        async with running(cfg) as svc:
+            host, port = address(svc)
+            refused = await send(pages(1), f"sip:+15559999999@{host}:{port}")
+            ok = await send(pages(1), f"sip:+15551230002@{host}:{port}")
+            rows = await wait_for(lambda: _two(svc), what="two rows")
+            return refused, ok, rows
+
+    refused, ok, rows = run(main())
+    assert not refused.ok and refused.reason == "not_found", refused.summary()
+    assert ok.ok
+    bad = next(r for r in rows if r["dnis"] == "+15559999999")
+    assert bad["status"] == "failed" and bad["reason"] == "rejected" and bad["notify_status"] == "none"
+    good = next(r for r in rows if r["dnis"] == "+15551230002")
+    assert good["status"] == "received" and good["pages"] == 1
+
+
+async def _two(svc):
+    rows = await inbound_rows(svc)
+    return rows if len(rows) == 2 and all(r["status"] != "receiving" and r["claimed_by"] is None
+                                          for r in rows) else None
+
+
+def test_a_call_without_pages_is_failed_and_still_routed(tmp_path):
+    """A caller that hangs up before any page: the fax is `failed` with the T.30 reason,
+    routed (its notification says so); nothing is left in the spool."""
+    cfg = make_config(tmp_path / "data", tmp_path / "inbox", listen=["t38://127.0.0.1:0#+15551230002"],
+                      inbound={"max_duration": 2})
+
+    async def main():
+        async with running(cfg) as svc:
+            host, port = address(svc)
+            # a "caller" that sends one datagram and goes away: the receiver answers, then times out
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+            from xmfax.t38.ifp import Indicator, IndicatorPacket, encode_ifp
+            from xmfax.t38.udptl import UDPTLPacket, encode_udptl
+            transport.sendto(encode_udptl(UDPTLPacket(0, encode_ifp(IndicatorPacket(Indicator.CNG)))), (host, port))
+            rows = await settled(svc, 1, timeout=15)
+            transport.close()
+            events = await svc.db(svc.store.events, rows[0]["id"])
+            return rows[0], events
+
+    row, events = run(main())
+    assert row["status"] == "failed" and row["pages"] == 0 and row["reason"] != "ok"
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "receiving" and "failed" in kinds and "routing" in kinds
+    assert plaintext_tiffs(tmp_path / "data") == []
+
+
+# --------------------------------------------------------------------------- config
+def test_zero_retention_needs_a_default_rule_destination(tmp_path):
+    cfg = make_config(tmp_path / "data", tmp_path / "inbox", retention={"days": 0},
+                      rules=[{"name": "dir", "kind": "directory"}])
+
+    async def main():
+        from xmfax.server.service import Service
+        with pytest.raises(StartError, match=r"zero retention\) needs a default rule with a destination"):
+            await Service(cfg).start()
+
+    run(main())
+
+
+def test_inbound_config_keys():
+    cfg = InboundConfig.from_dict({"listen": ["t38://0.0.0.0:6000#+15551230001",
+                                              {"url": "sip://0.0.0.0:5060", "register": "sip:fax@pbx.example"}],
+                                   "formats": ["pdf"], "reject_unknown": True, "local_id": "+1 555 0000",
+                                   "max_duration": 600, "default_country": 44},
+                                  {"default_country": "1"})
+    assert cfg.listen == [ListenLine("t38://0.0.0.0:6000", "+15551230001"),
+                          ListenLine("sip://0.0.0.0:5060", "", "sip:fax@pbx.example")]
+    assert cfg.formats == ("tiff", "pdf") and cfg.reject_unknown and cfg.max_duration == 600.0
+    assert cfg.default_country == "44"
+    assert InboundConfig.from_dict({}, {"default_country": "49"}).default_country == "49"
+    assert InboundConfig.from_dict({}).listen == []
+
+
+@pytest.mark.parametrize("d,message", [
+    ({"lisen": []}, r"\[inbound\] lisen: unknown key"),
+    ({"listen": ["http://x"]}, r"listen\[0\]: unknown transport"),
+    ({"listen": ["sip:+1555@host"]}, "is an address to call"),
+    ({"listen": [{"url": "t38://0.0.0.0:1", "register": "sip:a@b"}]}, "register is for sip:// lines"),
+    ({"listen": [{"number": "+1"}]}, "url .* is required"),
+    ({"formats": ["png"]}, "formats"),
+    ({"reject_unknown": "yes"}, "reject_unknown: true or false"),
+    ({"local_id": "ACME <fax>"}, r"local_id: CSID 'ACME <fax>' has characters T.30 does not allow"),
+    ({"max_duration": 0}, "max_duration"),
+    ({"max_rate": 28800}, "max_rate"),
+    ({"default_country": "0"}, r"\[inbound\] default_country"),
+])
+def test_inbound_config_refuses(d, message):
+    with pytest.raises(ConfigError, match=message):
+        InboundConfig.from_dict(d)
+
+
+def test_csid_problem():
+    assert csid_problem("+1 555 123 0001") is None
+    assert "longer than 20" in csid_problem("+1 555 123 0001 000000")
+    assert "Table 3/T.30" in csid_problem("ACME")

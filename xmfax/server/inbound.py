@@ -1,0 +1,746 @@
+"""Inbound faxes: answer each call with its number's CSID, keep every page, route, notify.
+
+One :func:`xmfax.receive` per ``[inbound].listen`` URL, all writing into this node's spool
+folder (``DATA/spool/inbound/NODE``). For each call:
+
+* ``on_call``: the called number (DNIS: the SIP request URI, a Class 1 modem's DID, or
+  the number configured for the line) is looked up in the fax numbers; the call is
+  answered with that number's CSID (the number itself when none is set), an unknown
+  number with ``[inbound].local_id`` (or refused 404 with ``reject_unknown``). The fax's
+  row is created (``receiving``, claimed by this node) with a ``receiving`` event and a
+  call record.
+* ``on_stored``: each page stored (written and fsync'd before the far end hears MCF) is a
+  ``page`` event; the first one ties the row to its spool file (``metadata.spool``).
+* ``on_done``: the received TIFF Class F (and the PDF, and the T.30 record) go into the
+  store encrypted (AES-GCM, :mod:`xmfax.server.crypto`), the spool files are removed,
+  the fax completes (``received``, even partial, or ``failed`` without a page) with its
+  ``call`` and ``received``/``failed`` events, then the routing table runs (a ``routing``
+  event with its trace) and :func:`xmfax.server.notify.enqueue` takes the destinations.
+
+Crash recovery (:meth:`Inbound.recover`, before any line answers): the spool holds what
+a killed node left. A ``.part`` file keeps exactly the pages stored whole (a page is
+linked into the TIFF only once complete): it becomes the fax of its row (or of a new row
+when the node died before tying them), ``received`` with reason ``interrupted``; rows
+left ``receiving`` without pages become ``failed``/``interrupted``; faxes completed but
+never routed are routed. Nothing received is silently lost.
+
+The fax pages are plaintext on disk only while the call lasts (the ``.part`` in the
+spool folder, which is 0700 like the data folder); they are encrypted into the store and
+the spool files removed as soon as the call ends, or at the next start after a crash.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import io
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import api
+from ..record import FaxResult
+from . import routing
+from .config import ConfigError
+
+log = logging.getLogger("xmfax.server.inbound")
+
+__all__ = ["InboundConfig", "ListenLine", "Inbound", "csid_problem"]
+
+_KEYS = ("listen", "formats", "reject_unknown", "local_id", "max_duration", "realtime", "default_country",
+         "heartbeat", "ecm", "max_rate")
+_SPOOL_SUFFIXES = (".tif.part", ".tif", ".pdf", ".json")
+
+
+def csid_problem(text: str) -> str | None:
+    """Why ``text`` cannot be sent as a CSID (None when it can): T.30 allows at most 20
+    characters, digits, '+' and space only (Table 3/T.30, T.30 §5.3.6.2.4)."""
+    from ..t30.frames import check_id
+
+    try:
+        check_id(text, "CSID")
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _fallback_csid(text: str) -> str:
+    """A CSID T.30 can carry, made from ``text``: its allowed characters, 20 at most."""
+    return "".join(c for c in text if c in "0123456789+ ").strip()[:20]
+
+
+@dataclass
+class ListenLine:
+    """One line to answer on: the ``via`` URL :func:`xmfax.receive` takes and, for a line
+    whose calls carry no called number (a T.38 or RTP port, an analogue line), the
+    number they are for (``dnis``)."""
+
+    url: str
+    dnis: str = ""
+    register: str = ""
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> "ListenLine":
+        """``"t38://0.0.0.0:6000"``, ``"t38://0.0.0.0:6000#+15551230001"`` (the line's number
+        after '#'), or a table ``{url = ..., number = ..., register = ...}``."""
+        if isinstance(value, str):
+            url, _, dnis = value.partition("#")
+            line = cls(url.strip(), dnis.strip())
+        elif isinstance(value, dict):
+            unknown = sorted(set(value) - {"url", "number", "register"})
+            if unknown:
+                raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: url, number, register)")
+            if not isinstance(value.get("url"), str):
+                raise ConfigError(f"{where}: url (the line to answer on, e.g. sip://0.0.0.0:5060) is required")
+            line = cls(value["url"].strip(), str(value.get("number", "")).strip(), str(value.get("register", "")))
+        else:
+            raise ConfigError(f"{where}: a URL or a table {{url = ..., number = ...}}, not {value!r}")
+        try:
+            transport, _ = api.parse_via(line.url)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if transport == "sip" and not line.url.startswith("sip://"):
+            raise ConfigError(f"{where}: {line.url!r} is an address to call; listen on sip://HOST:PORT")
+        if line.register and transport != "sip":
+            raise ConfigError(f"{where}: register is for sip:// lines")
+        return line
+
+
+@dataclass
+class InboundConfig:
+    """``[inbound]``: the lines to answer on and how."""
+
+    listen: list[ListenLine] = field(default_factory=list)
+    formats: tuple[str, ...] = ("tiff",)     # kept in the store: the TIFF always, a PDF too with "pdf"
+    reject_unknown: bool = False             # a call to a number not in [[numbers]]: 404 instead of answering
+    local_id: str = ""                       # the CSID for a number not in [[numbers]]
+    max_duration: float = 1800.0             # one call at most, seconds
+    realtime: bool = True                    # T.38 paced as a gateway expects (false: trusted links, tests)
+    default_country: str = ""                # for comparing numbers in E.164 ("" -> [outbound].default_country, 1)
+    heartbeat: float = 10.0                  # a call in progress touches its row this often (seconds)
+    ecm: bool = True
+    max_rate: int = 14400
+
+    @classmethod
+    def from_dict(cls, d: dict, outbound: dict | None = None) -> "InboundConfig":
+        unknown = sorted(set(d) - set(_KEYS))
+        if unknown:
+            raise ConfigError(f"[inbound] {unknown[0]}: unknown key (known: {', '.join(_KEYS)})")
+        cfg = cls()
+        listen = d.get("listen", [])
+        if isinstance(listen, (str, dict)):
+            listen = [listen]
+        if not isinstance(listen, list):
+            raise ConfigError(f"[inbound] listen: a list of URLs, not {listen!r}")
+        cfg.listen = [ListenLine.parse(v, f"[inbound] listen[{i}]") for i, v in enumerate(listen)]
+        formats = d.get("formats", ["tiff"])
+        if isinstance(formats, str):
+            formats = [formats]
+        if not isinstance(formats, list) or not formats or any(f not in ("tiff", "pdf") for f in formats):
+            raise ConfigError(f"[inbound] formats: a list of \"tiff\" and/or \"pdf\", not {formats!r}")
+        cfg.formats = tuple(dict.fromkeys(["tiff", *formats]))     # the TIFF is always kept
+        for key in ("reject_unknown", "realtime", "ecm"):
+            if key in d:
+                if not isinstance(d[key], bool):
+                    raise ConfigError(f"[inbound] {key}: true or false, not {d[key]!r}")
+                setattr(cfg, key, d[key])
+        if "local_id" in d:
+            if not isinstance(d["local_id"], str) or csid_problem(d["local_id"]):
+                raise ConfigError(f"[inbound] local_id: {csid_problem(str(d['local_id']))}")
+            cfg.local_id = d["local_id"]
+        for key, low in (("max_duration", 1.0), ("heartbeat", 0.05)):
+            if key in d:
+                v = d[key]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= low:
+                    raise ConfigError(f"[inbound] {key}: a number of seconds >= {low:g}, not {v!r}")
+                setattr(cfg, key, float(v))
+        if "max_rate" in d:
+            if d["max_rate"] not in (2400, 4800, 7200, 9600, 12000, 14400):
+                raise ConfigError(f"[inbound] max_rate: 2400, 4800, 7200, 9600, 12000 or 14400, not {d['max_rate']!r}")
+            cfg.max_rate = d["max_rate"]
+        country = d.get("default_country", (outbound or {}).get("default_country", "1"))
+        from .e164 import _country
+        try:
+            cfg.default_country = _country(str(country))
+        except ValueError as exc:
+            where = "[inbound]" if "default_country" in d else "[outbound]"
+            raise ConfigError(f"{where} default_country: {exc}") from None
+        return cfg
+
+
+@dataclass
+class _CallState:
+    """One call between on_call and on_done."""
+
+    line: ListenLine
+    call: api.Call
+    started: float
+    fax_id: str | None = None
+    call_row: int | None = None
+    metadata: dict = field(default_factory=dict)
+    pages: int = 0
+
+
+def _node_dir(node: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", node) or "node"
+
+
+class Inbound:
+    """The inbound component: ``recover()``, ``start()``, ``stop()`` (the service calls them)."""
+
+    def __init__(self, service: Any):
+        from .retention import RetentionConfig
+
+        self.service = service
+        cfg = service.config
+        self.config = InboundConfig.from_dict(cfg.section("inbound"), cfg.section("outbound"))
+        self.default_retention = RetentionConfig.from_dict(cfg.section("retention")).days
+        self.spool = Path(cfg.data_dir) / "spool" / "inbound" / _node_dir(service.node)
+        self.receivers: list[api.Receiver] = []
+        self.addresses: list[tuple[str, Any]] = []          # (url, bound address) once started
+        self._tasks: list[asyncio.Task] = []
+        self._heartbeat_task: asyncio.Task | None = None
+        self._fifo: dict[str, collections.deque] = {}       # non-SIP lines (by URL): calls in order
+        self._by_call_id: dict[str, _CallState] = {}        # SIP: calls by Call-ID
+        self._active: dict[str, _CallState] = {}            # fax id -> call in progress
+        self.check_routing()
+
+    # ------------------------------------------------------------------ config checks
+    def check_routing(self) -> list[str]:
+        """Refuse (ConfigError) a routing table that cannot work (see routing.check_config),
+        in particular zero retention (the default or a number's) without a default rule
+        destination. Reads the table from the store (the config seeded it)."""
+        store = self.service.store
+        numbers = store.list_numbers()
+        zero = self.default_retention == 0 or any(n.get("retention_days") == 0 for n in numbers)
+        return routing.check_config(store.list_rules(), store.list_destinations(), zero_retention=zero,
+                                    users=store.list_users(), numbers=numbers)
+
+    def normalise(self, number: str) -> str | None:
+        from .e164 import normalise
+
+        try:
+            return normalise(number, self.config.default_country)
+        except ValueError:
+            return None
+
+    # ------------------------------------------------------------------ life cycle
+    async def start(self) -> None:
+        self.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for line in self.config.listen:
+            kwargs: dict[str, Any] = {}
+            if line.register:
+                kwargs["register"] = line.register
+            receiver = api.receive(
+                via=line.url, output_dir=self.spool, formats=self.config.formats, codec="mmr",
+                local_id=self.config.local_id, realtime=self.config.realtime, ecm=self.config.ecm,
+                max_rate=self.config.max_rate, max_duration=self.config.max_duration,
+                on_call=self._make_on_call(line), on_stored=self._on_stored,
+                on_done=self._make_on_done(line), **kwargs)
+            self._fifo[line.url] = collections.deque()
+            task = asyncio.create_task(receiver.run(), name=f"inbound {line.url}")
+            self.receivers.append(receiver)
+            self._tasks.append(task)
+            ready = asyncio.create_task(receiver.ready())
+            done, _ = await asyncio.wait({ready, task}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:        # it ended before listening: the reason is its exception
+                ready.cancel()
+                exc = task.exception()
+                raise OSError(f"cannot answer on {line.url}: {exc}" if exc else f"{line.url} stopped at once")
+            if ready not in done:
+                ready.cancel()
+                raise OSError(f"{line.url} is not listening after 15 s")
+            address = ready.result()
+            self.addresses.append((line.url, address))
+            self.service.announce.append(f"fax {_shown(line.url, address)}")
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="inbound heartbeat")
+
+    async def stop(self) -> None:
+        """Stop answering; calls in progress finish (up to max_duration), then their faxes
+        are stored and routed (the receivers' on_done has run when their task ends)."""
+        for receiver in self.receivers:
+            receiver.stop()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=self.config.max_duration + 5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
+        self._tasks.clear()
+        self.receivers.clear()
+
+    async def _heartbeat_loop(self) -> None:
+        store = self.service.store
+        while True:
+            await asyncio.sleep(self.config.heartbeat)
+            if self._active:
+                try:
+                    await self.service.db(store.heartbeat, list(self._active), self.service.node, time.time())
+                except Exception:   # noqa: BLE001 - a missed heartbeat is retried next time
+                    log.exception("inbound heartbeat failed")
+
+    # ------------------------------------------------------------------ the hooks
+    def _make_on_call(self, line: ListenLine):
+        async def on_call(call: api.Call) -> api.Accept | api.Reject:
+            state = _CallState(line=line, call=call, started=time.time())
+            if call.sip_call_id:
+                self._by_call_id[call.sip_call_id] = state
+            else:         # one call at a time on such a line: on_done comes in the same order
+                self._fifo.setdefault(line.url, collections.deque()).append(state)
+            return await self._on_call(state)
+        return on_call
+
+    def _make_on_done(self, line: ListenLine):
+        async def on_done(result: FaxResult) -> None:
+            state = self._take(line, result)
+            try:
+                await self._on_done(state, line, result)
+            except Exception:  # noqa: BLE001 - logged; the spool files stay for the recovery at next start
+                log.exception("inbound: storing the fax of %s failed; it stays in the spool for recovery",
+                              state.fax_id if state else "an unknown call")
+        return on_done
+
+    def _take(self, line: ListenLine, result: FaxResult) -> _CallState | None:
+        call_id = (result.sip or {}).get("call_id")
+        if call_id:
+            return self._by_call_id.pop(call_id, None)
+        queue = self._fifo.get(line.url)
+        return queue.popleft() if queue else None
+
+    async def _lookup(self, dnis: str | None) -> dict | None:
+        """The fax number row of a called number, as dialled or in E.164."""
+        if not dnis:
+            return None
+        store = self.service.store
+        for form in sorted(routing.number_forms(dnis, self.normalise)):
+            row = await self.service.db(store.get_number, form)
+            if row is not None:
+                return row
+        return routing.find_number(dnis, await self.service.db(store.list_numbers), self.normalise)
+
+    async def _on_call(self, state: _CallState) -> api.Accept | api.Reject:
+        call, store, db = state.call, self.service.store, self.service.db
+        dnis = call.dnis or state.line.dnis or None
+        number = await self._lookup(dnis)
+        notes = []
+        if number is not None:
+            csid = number.get("csid") or number["number"]
+            problem = csid_problem(csid)
+            if problem:
+                notes.append(f"CSID {csid!r} cannot be sent ({problem}); answered as {_fallback_csid(csid)!r}")
+                csid = _fallback_csid(csid)
+        else:
+            csid = self.config.local_id
+        meta = {"line": state.line.url, "remote_address": call.remote_address, "transport": call.transport,
+                "node": self.service.node}
+        if call.sip_call_id:
+            meta["sip_call_id"] = call.sip_call_id
+        if number is not None:
+            meta["fax_number"] = number["number"]
+        state.metadata = meta
+        refuse = number is None and self.config.reject_unknown
+        fields = dict(number=dnis, dnis=dnis, ani=call.ani, csid=csid, line=state.line.url,
+                      claimed_by=self.service.node, heartbeat_at=state.started, metadata=meta)
+        if number is not None and number.get("retention_days") is not None:
+            fields["retention_days"] = number["retention_days"]
+        who = f"from {call.ani or 'an unknown caller'} to {dnis or 'no number'} on {state.line.url}"
+        if refuse:
+            state.fax_id = fax_id = await db(store.create_fax, direction="in", status="failed", reason="rejected",
+                                             reason_text=f"{dnis or 'no number'} is not a fax number here",
+                                             **fields)
+            await db(store.complete_fax, fax_id, "failed")
+            await db(store.add_event, fax_id, "failed", f"call {who} refused: not a fax number (SIP 404)",
+                     {"reason": "rejected", "status": 404})
+            return api.Reject(f"{dnis or 'no number'} is not a fax number here", status=404)
+        state.fax_id = fax_id = await db(store.create_fax, direction="in", status="receiving", **fields)
+        self._active[fax_id] = state
+        state.call_row = await db(store.add_call, fax_id, attempt=1, direction="in", line=state.line.url,
+                                  started_at=state.started, status="receiving", ani=call.ani, dnis=dnis,
+                                  node=self.service.node)
+        known = f"number {number['number']}" if number is not None else "an unknown number"
+        await db(store.add_event, fax_id, "receiving", f"call {who} ({known}) answered as CSID {csid!r}",
+                 {"ani": call.ani, "dnis": dnis, "csid": csid, "line": state.line.url, "notes": notes,
+                  "known_number": number is not None})
+        return api.Accept(local_id=csid)
+
+    async def _on_stored(self, call: api.Call, stored: api.PageStored) -> None:
+        state = self._state_of(call)
+        if state is None or state.fax_id is None:
+            return
+        store, db = self.service.store, self.service.db
+        if call.spool and state.metadata.get("spool") != call.spool:
+            state.metadata["spool"] = call.spool
+            await db(store.update_fax, state.fax_id, metadata=state.metadata, heartbeat_at=time.time())
+        if stored.error is None:
+            state.pages += 1
+            await db(store.add_event, state.fax_id, "page", f"page {stored.number} stored ({stored.response})",
+                     {"page": stored.number, "response": stored.response})
+        else:
+            await db(store.add_event, state.fax_id, "page", f"page {stored.number} could not be stored: {stored.error}",
+                     {"page": stored.number, "error": stored.error})
+        await db(store.heartbeat, [state.fax_id], self.service.node, time.time())
+
+    def _state_of(self, call: api.Call) -> _CallState | None:
+        if call.sip_call_id:
+            return self._by_call_id.get(call.sip_call_id)
+        return next((s for s in self._active.values() if s.call is call), None)
+
+    async def _on_done(self, state: _CallState | None, line: ListenLine, result: FaxResult) -> None:
+        store, db = self.service.store, self.service.db
+        if state is None or state.fax_id is None:
+            # on_call never made a row (it failed or timed out): the call still gets one
+            if not result.files and result.reason == "rejected":
+                log.warning("inbound: a call on %s was refused before it had a row: %s", line.url,
+                            result.reason_text)
+            state = state or _CallState(line=line, call=api.Call(via=line.url, transport=result.transport),
+                                        started=time.time())
+            state.fax_id = await db(store.create_fax, direction="in", status="receiving", number=result.dnis,
+                                    dnis=result.dnis, ani=result.ani, csid=result.local_id, line=line.url,
+                                    claimed_by=self.service.node, metadata={"line": line.url,
+                                                                            "node": self.service.node})
+        fax_id = state.fax_id
+        fax = await db(store.get_fax, fax_id)
+        if fax is not None and fax["status"] != "receiving":     # refused in on_call: the record only
+            if state.call_row is None:
+                await db(store.add_call, fax_id, attempt=1, direction="in", line=line.url, started_at=state.started,
+                         ended_at=time.time(), status="failure", reason=result.reason, pages=0, ani=result.ani,
+                         dnis=result.dnis, node=self.service.node)
+            return
+        try:
+            await self._store_files(fax_id, result.files, record=result)
+            await asyncio.to_thread(_remove_spool, result.files, state.call.spool)
+            await self.complete(fax_id, result, call_row=state.call_row)
+        finally:
+            self._active.pop(fax_id, None)
+        await self.route(fax_id)
+
+    # ------------------------------------------------------------------ shared steps
+    async def _store_files(self, fax_id: str, files: list[str], *, record: FaxResult | None) -> None:
+        """The fax's files into the store, encrypted (put_file replaces the same kind: a
+        recovery may run this again)."""
+        store, db = self.service.store, self.service.db
+        for path in files:
+            kind = "pdf" if path.endswith(".pdf") else "tiff" if path.endswith((".tif", ".tif.part")) else None
+            if kind is not None and os.path.exists(path):
+                await db(store.put_file, fax_id, kind, Path(path), name="")
+        if record is not None:
+            await db(store.put_file, fax_id, "record", record.to_json().encode(), name="")
+
+    async def complete(self, fax_id: str, result: FaxResult, *, call_row: int | None = None,
+                       recovered: str = "") -> None:
+        """Give the fax its final status from ``result`` (its pages, CSIDs, reason) with the
+        ``call`` and ``received``/``failed`` events and its call record."""
+        store, db = self.service.store, self.service.db
+        pages = len(result.pages)
+        status = "received" if pages else "failed"
+        reason = result.reason
+        now = time.time()
+        fields = dict(reason=reason, reason_text=result.reason_text or "", pages=pages,
+                      remote_id=result.remote_id or None, claimed_by=self.service.node, heartbeat_at=None)
+        changed = await db(store.complete_fax, fax_id, status, expect=("receiving",), **fields)
+        if not changed:
+            return
+        summary = {"status": result.status, "reason": reason, "pages": pages, "remote_id": result.remote_id,
+                   "local_id": result.local_id, "rate": result.rate, "modulation": result.modulation,
+                   "compression": result.compression, "resolution": result.resolution, "ecm": result.ecm,
+                   "transport": result.transport, "duration": result.duration,
+                   "started_at": result.started_at, "ended_at": result.ended_at}
+        if not recovered:
+            await db(store.add_event, fax_id, "call", result.summary(), summary)
+        if status == "received":
+            what = f"{pages} page(s) received from {result.remote_id or 'a sender without CSID'}"
+            if reason != "ok":
+                what += f" (partial: {reason}{': ' + result.reason_text if result.reason_text else ''})"
+            await db(store.add_event, fax_id, "received", what, {"pages": pages, "reason": reason})
+        else:
+            await db(store.add_event, fax_id, "failed",
+                     f"no page received: {reason}{': ' + result.reason_text if result.reason_text else ''}",
+                     {"pages": 0, "reason": reason})
+        cdr = dict(ended_at=now, duration=result.duration, status=result.status, reason=reason, pages=pages,
+                   rate=result.rate or None, remote_id=result.remote_id or None)
+        if call_row is not None:
+            await db(store.update_call, call_row, **cdr)
+        elif not recovered:
+            fax = await db(store.get_fax, fax_id)
+            await db(store.add_call, fax_id, attempt=1, direction="in", line=fax.get("line"),
+                     started_at=fax.get("created_at"), ani=fax.get("ani"), dnis=fax.get("dnis"),
+                     node=self.service.node, **cdr)
+
+    async def route(self, fax_id: str) -> list[str]:
+        """Run the routing table for a completed fax, write its trace (a ``routing`` event)
+        and hand the destinations to the notifier. Returns the destination labels."""
+        from . import notify
+
+        store, db = self.service.store, self.service.db
+        fax = await db(store.get_fax, fax_id)
+        if fax is None or fax.get("notify_status") not in (None, "none"):
+            return []
+        rules, numbers, users, dests = await db(_directory, store)
+        result = await asyncio.to_thread(routing.route, fax, rules, numbers, users, dests,
+                                         normalise=self.normalise)
+        await db(store.add_event, fax_id, "routing", "\n".join(result.trace),
+                 {"trace": result.trace, "destinations": result.names, "matched": result.matched,
+                  "errors": result.errors})
+        await notify.enqueue(self.service, fax_id, result.destinations)
+        await db(store.update_fax, fax_id, claimed_by=None)
+        return result.names
+
+    # ------------------------------------------------------------------ crash recovery
+    async def recover(self) -> dict:
+        """What a killed node left, run before the lines answer: the spool's files become
+        faxes (their whole pages), rows left ``receiving`` are completed from them or marked
+        failed/interrupted, completed faxes never routed are routed. Returns counts."""
+        store, db, node = self.service.store, self.service.db, self.service.node
+        counts = {"spool": 0, "interrupted": 0, "routed": 0}
+        await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True, mode=0o700)
+        groups = await asyncio.to_thread(_spool_groups, self.spool)
+        rows = [r for r in await db(store.list_faxes, direction="in", status="receiving", limit=1_000_000)
+                if r.get("claimed_by") == node]
+        by_base = {_base(r["metadata"]["spool"]): r for r in rows if r["metadata"].get("spool")}
+        handled: set[str] = set()
+        for base, suffixes in sorted(groups.items()):
+            row = by_base.get(base)
+            if row is None:     # the node died before the row named its file: the closest call before it
+                row = _closest(base, [r for r in rows if not r["metadata"].get("spool") and r["id"] not in handled])
+            handled.add(await self._recover_spool(base, suffixes, row))
+            counts["spool"] += 1
+        for row in rows:
+            if row["id"] in handled:
+                continue
+            await self._recover_row(row)
+            counts["interrupted"] += 1
+        done = await db(store.list_faxes, direction="in", status=("received", "failed"), limit=1_000_000)
+        for row in done:
+            if row.get("claimed_by") == node and row.get("notify_status") in (None, "none"):
+                await db(store.add_event, row["id"], "recovered", "routed after a restart (the node stopped "
+                         "between receipt and routing)", {"node": node})
+                await self.route(row["id"])
+                counts["routed"] += 1
+        if any(counts.values()):
+            log.warning("inbound recovery: %s", counts)
+        return counts
+
+    async def _recover_spool(self, base: str, suffixes: set[str], row: dict | None) -> str:
+        """One fax's spool files -> the store; the row completed and routed. Returns its id."""
+        store, db, node = self.service.store, self.service.db, self.service.node
+        part = base + ".tif.part"
+        if row is None:
+            created = _stamp_time(base) or time.time()
+            fax_id = await db(store.create_fax, direction="in", status="receiving", claimed_by=node,
+                              created_at=created, metadata={"spool": part, "node": node, "recovered": True})
+            await db(store.add_event, fax_id, "recovered", f"found in the spool without its record "
+                     f"({os.path.basename(base)}): kept as a new fax", {"spool": os.path.basename(base)})
+        else:
+            fax_id = row["id"]
+        result = None
+        if ".json" in suffixes and ".tif.part" not in suffixes:       # the call had ended, on_done had not
+            try:
+                text = await asyncio.to_thread(Path(base + ".json").read_text)
+                result = FaxResult.from_json(text)
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("inbound recovery: record %s unreadable: %s", base + ".json", exc)
+        if result is not None:
+            files = [base + s for s in (".tif", ".pdf") if s in suffixes]
+            await self._store_files(fax_id, files, record=result)
+            note = "the call had ended; its fax is stored after the restart"
+        else:
+            source = base + ".tif" if ".tif" in suffixes else part
+            pages = await asyncio.to_thread(_whole_pages, Path(source)) if os.path.exists(source) else []
+            if pages:
+                tiff, pdf = await asyncio.to_thread(_encode, pages, "pdf" in self.config.formats)
+                await db(store.put_file, fax_id, "tiff", tiff, name="")
+                if pdf is not None:
+                    await db(store.put_file, fax_id, "pdf", pdf, name="")
+            result = _interrupted(len(pages), row, source)
+            note = (f"the node stopped during the call: {len(pages)} whole page(s) kept from the spool"
+                    if pages else "the node stopped during the call before any page was stored")
+        await db(store.add_event, fax_id, "recovered", note, {"pages": len(result.pages), "node": node})
+        await asyncio.to_thread(_remove_spool, [base + s for s in suffixes], part)
+        await self.complete(fax_id, result, recovered=note)
+        await self.route(fax_id)
+        return fax_id
+
+    async def _recover_row(self, row: dict) -> None:
+        """A row left ``receiving`` without spool files: completed from what the store has
+        (the node stopped between storing the files and completing), else failed/interrupted."""
+        store, db = self.service.store, self.service.db
+        fax_id = row["id"]
+        kinds = {f["kind"] for f in await db(store.files, fax_id)}
+        result = None
+        if "record" in kinds:
+            try:
+                result = FaxResult.from_json((await db(store.read_file, fax_id, "record")).decode())
+            except Exception as exc:  # noqa: BLE001 - a record that cannot be read: counted from the TIFF
+                log.warning("inbound recovery: record of %s unreadable: %s", fax_id, exc)
+        if result is None and "tiff" in kinds:
+            data = await db(store.read_file, fax_id, "tiff")
+            count = await asyncio.to_thread(_count_pages, data)
+            result = _interrupted(count, row, "the stored TIFF")
+        if result is None:
+            result = _interrupted(0, row, "")
+        note = ("the node stopped after storing the fax: completed after the restart" if "record" in kinds else
+                f"the node stopped during the call: {len(result.pages)} page(s) kept" if result.pages else
+                "the node stopped during the call before any page was stored")
+        await db(store.add_event, fax_id, "interrupted" if not result.pages else "recovered", note,
+                 {"pages": len(result.pages), "node": self.service.node})
+        await self.complete(fax_id, result, recovered=note)
+        await self.route(fax_id)
+
+
+# --------------------------------------------------------------------------- recovery helpers
+_STAMP = re.compile(r"fax-(\d{8}-\d{6})-[0-9a-f]+$")
+
+
+def _base(path: str) -> str:
+    """A spool file's name without its suffix (``.../fax-...-abc.tif.part`` -> ``.../fax-...-abc``)."""
+    for suffix in _SPOOL_SUFFIXES:
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def _spool_groups(spool: Path) -> dict[str, set[str]]:
+    """The faxes in a spool folder: base path -> the suffixes present (``.tmp`` leftovers of
+    an unfinished PDF or record are removed: they are rewritten from the TIFF)."""
+    groups: dict[str, set[str]] = {}
+    for entry in os.scandir(spool):
+        name = entry.path
+        if name.endswith(".tmp") and os.path.basename(name).startswith("fax-"):
+            os.unlink(name)
+            continue
+        for suffix in _SPOOL_SUFFIXES:
+            if name.endswith(suffix) and os.path.basename(name).startswith("fax-"):
+                groups.setdefault(name[: -len(suffix)], set()).add(suffix)
+                break
+    return groups
+
+
+def _stamp_time(base: str) -> float | None:
+    """When the call began, from the spool name (``fax-YYYYmmdd-HHMMSS-...``, local time)."""
+    import datetime as _dt
+
+    m = _STAMP.search(os.path.basename(base))
+    if not m:
+        return None
+    return _dt.datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").timestamp()
+
+
+def _closest(base: str, rows: list[dict]) -> dict | None:
+    """The row of a spool file whose row was not yet tied to it: the call that began last
+    before (or within 5 s after) the file's time stamp."""
+    when = _stamp_time(base)
+    if when is None or not rows:
+        return None
+    near = [r for r in rows if r["created_at"] <= when + 5]
+    return max(near, key=lambda r: r["created_at"]) if near else None
+
+
+_BIG = dict(max_page_rows=1 << 24, max_source_pixels=1 << 40, max_ifds=1 << 20, max_pages=1 << 20,
+            max_file_bytes=1 << 40)
+
+
+def _whole_pages(path: Path) -> list:
+    """The pages of a spool TIFF that are whole: each page is linked into the file only once
+    its strip and IFD are written (xmfax.document.tiffwriter), so the chain of IFDs is the
+    stored pages; a page written half when the node died is not linked and not counted."""
+    from ..document.limits import Limits
+    from ..document.tiff import decode_ifd, parse_tiff
+    from ..errors import DocumentError
+    from ..page import Page, Resolution
+
+    data = path.read_bytes()
+    limits = Limits(**_BIG)
+    try:
+        ifds = parse_tiff(data, str(path), limits)
+    except DocumentError:            # the header alone: the node died before page 1 was stored
+        return []
+    pages = []
+    for ifd in ifds:
+        try:
+            decoded = decode_ifd(data, ifd, str(path), limits)
+        except DocumentError:
+            break
+        x = ifd.read(282, float, default=204.0)           # XResolution (TIFF 6.0 §8)
+        y = ifd.read(283, float, default=196.0)           # YResolution
+        pages.append(Page(decoded.image, _resolution(x, y)))
+    return pages
+
+
+def _resolution(x: float, y: float):
+    from ..page import Resolution
+
+    best = min(Resolution, key=lambda r: abs(r.x_dpi - x) + abs(r.y_dpi - y))
+    return best
+
+
+def _count_pages(data: bytes) -> int:
+    from ..document.limits import Limits
+    from ..document.tiff import parse_tiff
+    from ..errors import DocumentError
+
+    try:
+        return len(parse_tiff(data, "stored fax", Limits(**_BIG)))
+    except DocumentError:
+        return 0
+
+
+def _encode(pages: list, pdf: bool) -> tuple[bytes, bytes | None]:
+    """The recovered pages as a TIFF Class F (MMR) and, if asked, a PDF."""
+    from ..document import save
+    from ..document.tiffwriter import write_tiff
+
+    tif = io.BytesIO()
+    write_tiff(pages, tif, codec="mmr", description="received by xmfax (recovered after a restart)")
+    out = None
+    if pdf:
+        buf = io.BytesIO()
+        save(pages, buf, "pdf")
+        out = buf.getvalue()
+    return tif.getvalue(), out
+
+
+def _interrupted(pages: int, row: dict | None, source: str) -> FaxResult:
+    """The record of a call the node did not live to finish."""
+    from ..record import PageDetail
+
+    row = row or {}
+    text = "the node stopped during the call"
+    if pages:
+        text += f"; the {pages} page(s) stored whole before it are kept"
+    return FaxResult(direction="receive", status="failure", reason="interrupted", reason_text=text,
+                     pages=[PageDetail(number=i + 1) for i in range(pages)], local_id=row.get("csid") or "",
+                     ani=row.get("ani"), dnis=row.get("dnis"), address=row.get("line") or "")
+
+
+def _directory(store: Any) -> tuple[list, list, list, list]:
+    return store.list_rules(), store.list_numbers(), store.list_users(), store.list_destinations()
+
+
+def _remove_spool(files: list[str], part: str | None) -> None:
+    """Remove a fax's spool files (after they are in the store): the TIFF, PDF, record."""
+    paths = set(files)
+    if part:
+        base = part[: -len(".tif.part")] if part.endswith(".tif.part") else part
+        paths |= {base + s for s in _SPOOL_SUFFIXES}
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _shown(url: str, address: Any) -> str:
+    """The URL with the port actually bound (port 0 asked)."""
+    if not address:
+        return url
+    host, port = address[0], address[1]
+    m = re.match(r"(t38|rtp|sip)://([^/?;#]*)", url)
+    if not m:
+        return url
+    shown_host = f"[{host}]" if ":" in host else host
+    return f"{m.group(1)}://{shown_host}:{port}{url[m.end():]}"
