@@ -135,12 +135,26 @@ class Browser:
         return box[0], box[1]
 
     def click(self, selector: str, *, wait_load: bool = False) -> None:
+        """A real mouse click; with wait_load, until the page it leads to has loaded
+        (a marker set on this document is gone and the new one is complete)."""
         x, y = self.centre(selector)
-        mark = len(self.events)
+        if wait_load:
+            self.js("window.__xmfax_old_page = true")
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
         if wait_load:
-            self.wait_event("Page.loadEventFired", mark)
+            self.wait_new_page()
+
+    def wait_new_page(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.js("!window.__xmfax_old_page && document.readyState === 'complete'"):
+                    return
+            except BrowserError:            # the context went away mid-navigation: look again
+                pass
+            time.sleep(0.05)
+        raise BrowserError(f"no new page loaded in {self.timeout} s (at {self.url()})")
 
     def type(self, selector: str, text: str) -> None:
         self.click(selector)
@@ -155,6 +169,10 @@ class Browser:
 
     def text(self, selector: str = "body") -> str:
         return self.js(f"(document.querySelector({json.dumps(selector)}) || {{}}).innerText || ''")
+
+    def cookies(self) -> dict[str, str]:
+        """The browser's cookies (HttpOnly ones too: the protocol sees what scripts cannot)."""
+        return {c["name"]: c["value"] for c in self.call("Network.getAllCookies")["cookies"]}
 
     def url(self) -> str:
         return self.js("location.href")

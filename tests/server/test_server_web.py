@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from serve_proc import Serve, xmfax
@@ -40,7 +41,6 @@ def _pdf() -> bytes:
 
 
 def _send_fax(url: str, token: str) -> str:
-    import httpx
     meta = b"""<?xml version="1.0" encoding="UTF-8"?>
 <schedulefax><recipient><number>+15551234567</number><name>Bob</name></recipient></schedulefax>"""
     r = httpx.post(url + "/restservice/sendfax", headers={"XM-Token-Authorization": token, "Accept": "application/json"},
@@ -144,10 +144,14 @@ def test_web_page_in_chromium(tmp_path, far_end):
             assert "yes" in b.text("#rules tbody tr:nth-child(2)")           # sales continues
             b.screenshot(shots / "rules.png")
 
-            # a form without this session's CSRF token is refused
-            status = b.js("""fetch('/numbers', {method: 'POST', body: new URLSearchParams(
-                {number: '+15550199', csrf: 'forged'})}).then(r => r.status)""")
-            assert status == 403
+            # a form without this session's CSRF token is refused (and changes nothing)
+            b.click("a[href='/numbers']", wait_load=True)
+            b.js("document.querySelector('#number-form input[name=csrf]').value = 'forged'")
+            b.type("#number", "+15550199")
+            b.click("#save-number", wait_load=True)
+            assert "CSRF" in b.text("#message")
+            b.click("a[href='/numbers']", wait_load=True)
+            assert "+15550199" not in b.text("#numbers")
             # destinations and users
             b.click("a[href='/destinations']", wait_load=True)
             assert "archive" in b.text("#destinations")
@@ -160,6 +164,7 @@ def test_web_page_in_chromium(tmp_path, far_end):
 
             # the fax list, filtered, and into the fax
             b.click("a[href='/faxes']", wait_load=True)
+            assert b.url().endswith("/faxes"), (b.url(), b.text())
             b.select("#filter-status", "sent")
             b.click("#filter-button", wait_load=True)
             assert "status=sent" in b.url()
@@ -173,12 +178,17 @@ def test_web_page_in_chromium(tmp_path, far_end):
             # the ladder image loaded (a real SVG from the stored T.30 record)
             assert b.js("""new Promise(ok => { const i = document.querySelector('#ladder');
                 if (i.complete) ok(i.naturalWidth); else i.onload = () => ok(i.naturalWidth); })""") > 100
-            svg = b.js("fetch(document.querySelector('#ladder').src).then(r => r.text())")
-            assert "DCS" in svg and "MCF" in svg
-            pdf_magic = b.js("fetch(document.querySelector('#download-pdf').href).then(r => r.arrayBuffer())"
-                             ".then(a => String.fromCharCode(...new Uint8Array(a).slice(0, 5)))")
-            assert pdf_magic == "%PDF-"
+            ladder_url = b.js("document.querySelector('#ladder').src")
+            pdf_url = b.js("document.querySelector('#download-pdf').href")
             shot = b.screenshot(shots / "fax.png")
+            jar = b.cookies()
+            assert set(jar) >= {"xmfax_session"}
+            svg = httpx.get(ladder_url, cookies=jar, timeout=10)
+            assert svg.headers["content-type"].startswith("image/svg+xml")
+            assert "DCS" in svg.text and "MCF" in svg.text
+            pdf = httpx.get(pdf_url, cookies=jar, timeout=30)
+            assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+            assert httpx.get(pdf_url, timeout=10, follow_redirects=False).status_code == 303   # no cookie
             assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
             # log out: the pages want a login again

@@ -100,13 +100,13 @@ class Web:
         self.sessions = Sessions(service.key, service.web.session_hours)
 
     # --- plumbing ---------------------------------------------------------------------
-    def render(self, request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
+    def render(self, request: Request, name: str, code: int = 200, **ctx) -> HTMLResponse:
         session = request.scope.get("xmfax_session") or {}
         ctx.setdefault("error", "")
         html = self.env.get_template(name).render(
             title=self.service.web.title, node=self.service.node, csrf=session.get("csrf", ""),
             user=session.get("name", ""), path=request.url.path, **ctx)
-        return HTMLResponse(html, status_code=status, headers=HEADERS)
+        return HTMLResponse(html, status_code=code, headers=HEADERS)
 
     async def session(self, request: Request) -> dict | None:
         data = self.sessions.read(request.cookies.get(COOKIE), time.time())
