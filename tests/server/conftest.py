@@ -6,7 +6,9 @@
   end. Returns "postgresql://xmfax@127.0.0.1:PORT/postgres" (trust authentication).
   Skipped with a reason when the binaries are absent (a failure under strict skips: the
   PostgreSQL cases are marked `interop`).
-- `new_pg_database()`: a factory fixture making a fresh database on that server; returns its URL.
+- `new_pg_database()`: a factory fixture making a fresh, empty namespace on that server (a
+  schema, named in the URL: "postgresql://...:PORT/postgres?options=-csearch_path%3Dt_xxx");
+  returns its URL. Pass the URL as is to Store.open / `database =` / --database.
 - `store_url`: parametrised "sqlite" / "postgresql": a fresh database for each test. SQLite:
   the path of a new file (tmp_path/"db"/"xmfax.db"); Store.open and `database =` accept it.
 - `store_key`: 32 random bytes. `data_dir`: tmp_path/"data".
@@ -95,17 +97,21 @@ class PostgresServer:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def create_database(self) -> str:
+        """A fresh, empty namespace for one test: a schema of its own in the server's
+        database, named in the URL's search_path (libpq `options`). As isolated as a
+        database for the store (every table, sequence and schema_version lives in it) and
+        ~5x cheaper than CREATE DATABASE, which copies template1 (0.3 s here)."""
         import psycopg
         name = "t_" + secrets.token_hex(6)
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return self.url.rsplit("/", 1)[0] + "/" + name
+            conn.execute(f"CREATE SCHEMA {name}")
+        return f"{self.url}?options=-csearch_path%3D{name}"
 
-    def drop_database(self, url: str) -> None:
+    def sql(self, statement: str) -> list:
         import psycopg
-        name = url.rsplit("/", 1)[1]
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            cur = conn.execute(statement)
+            return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="session")
@@ -124,19 +130,10 @@ def pg_url(pg_server) -> str:
 
 @pytest.fixture
 def new_pg_database(pg_server):
-    made = []
-
-    def make() -> str:
-        url = pg_server.create_database()
-        made.append(url)
-        return url
-
-    yield make
-    for url in made:
-        try:
-            pg_server.drop_database(url)
-        except Exception:
-            pass
+    """A factory: each call returns the URL of a fresh, empty PostgreSQL namespace. They are
+    not dropped one by one (a node a test left running would block the drop); the whole
+    server goes at session end."""
+    return pg_server.create_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.interop)])

@@ -51,7 +51,11 @@ def test_two_nodes_claim_each_fax_exactly_once(store_url, data_dir, store_key):
         assert set(counts) == ids                      # every row claimed ...
         assert max(counts.values()) == 1               # ... by one node only
         by_node = Counter(node for node, _ in claims)
-        assert sum(by_node.values()) == ROWS and len(by_node) == 2      # both really raced
+        assert sum(by_node.values()) == ROWS
+        if nodes[0].dialect == "postgresql":
+            # real row locks: both nodes get work. (SQLite has one writer at a time and its
+            # busy handler sleeps, so one node may take every batch: exactly-once still holds.)
+            assert len(by_node) == 2
         rows = nodes[1].list_faxes(limit=1000)
         assert {r["status"] for r in rows} == {"sending"}
         assert all(r["claimed_by"] == dict((fid, n) for n, fid in claims)[r["id"]] for r in rows)

@@ -115,8 +115,8 @@ class Store:
         if self.dialect == "sqlite":
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            self._wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")   # WAL: durable at checkpoint, never corrupt
             conn.execute("PRAGMA secure_delete=ON")     # purged data is overwritten, not left in free pages
@@ -124,6 +124,24 @@ class Store:
         import psycopg
         from psycopg.rows import dict_row
         return psycopg.connect(self.url, autocommit=False, row_factory=dict_row, connect_timeout=10)
+
+    @staticmethod
+    def _wal(conn, patience: float = 30.0) -> None:
+        """Switch to WAL. Changing the journal mode needs the database to itself and SQLite
+        does not call the busy handler for it, so a node opening while another one
+        migrates gets "database is locked" at once: retry for up to `patience` seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+                continue
+            if mode.lower() != "wal":
+                raise StoreError(f"SQLite refused WAL mode (journal_mode is {mode})")
+            return
 
     def _conn(self):
         if self._closed:
@@ -165,7 +183,10 @@ class Store:
         try:
             with conn.cursor() as cur:
                 def run(sql, params=()):
-                    cur.execute(self._sql(sql), params)
+                    if params:
+                        cur.execute(self._sql(sql), params)
+                    else:
+                        cur.execute(sql)             # no placeholders parsed: '%' stays '%'
                     return cur
                 yield run
         except BaseException:
@@ -180,7 +201,10 @@ class Store:
             return [dict(r) for r in conn.execute(sql, params).fetchall()]
         try:
             with conn.cursor() as cur:
-                cur.execute(self._sql(sql), params)
+                if params:
+                    cur.execute(self._sql(sql), params)
+                else:
+                    cur.execute(sql)
                 rows = cur.fetchall() if cur.description else []
             conn.commit()
             return rows

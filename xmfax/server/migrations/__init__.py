@@ -52,8 +52,12 @@ def migrate(store) -> list[int]:
         for version, name, sql in available():
             if version in done:
                 continue
-            for statement in statements(sql, store.dialect):
-                run(statement)
+            parts = statements(sql, store.dialect)
+            if store.dialect == "postgresql":
+                run(";\n".join(parts))                  # one round trip for the whole file
+            else:
+                for statement in parts:
+                    run(statement)
             run("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, time.time()))
             applied_now.append(version)
