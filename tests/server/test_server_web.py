@@ -69,7 +69,10 @@ def far_end(tmp_path):
                              "-o", str(out), "--fast", "--local-id", "+1 555 123 4567", "-q"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
-    assert line.startswith("receive: ready"), line
+    if not line.startswith("receive: ready"):
+        proc.kill()
+        rest = proc.communicate()[1]
+        raise AssertionError(f"xmfax receive did not start: {line}{rest[-2000:]}")
     yield port, out
     proc.terminate()
     try:
