@@ -113,3 +113,24 @@ def test_migrations_are_not_reapplied(store, store_url, data_dir, store_key):
         assert again.get_fax(fax) is not None
     finally:
         again.close()
+
+
+def test_postgresql_connection_lost_is_reopened(pg_server, new_pg_database, data_dir, store_key):
+    """The server ends our connections (a restart, an admin): the next read retries on a
+    new connection, and the next write checks an idle connection before using it."""
+    store = Store.open(new_pg_database(), data_dir, store_key)
+    try:
+        fax = store.create_fax(direction="out", status="queued")
+
+        def kill_ours():
+            return pg_server.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = 'xmfax-serve' AND pid <> pg_backend_pid()")
+
+        assert kill_ours()
+        assert store.get_fax(fax)["status"] == "queued"             # read: retried once
+        kill_ours()
+        store.PING_AFTER = 0.0                                      # idle "long enough"
+        assert store.set_status(fax, "cancelled", expect=("queued",))
+        assert store.get_fax(fax)["status"] == "cancelled"
+    finally:
+        store.close()

@@ -123,7 +123,8 @@ class Store:
             return conn
         import psycopg
         from psycopg.rows import dict_row
-        return psycopg.connect(self.url, autocommit=False, row_factory=dict_row, connect_timeout=10)
+        return psycopg.connect(self.url, autocommit=False, row_factory=dict_row, connect_timeout=10,
+                               application_name="xmfax-serve")
 
     @staticmethod
     def _wal(conn, patience: float = 30.0) -> None:
@@ -175,11 +176,14 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield lambda sql, params=(): conn.execute(sql, params)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:               # SQLite may have rolled back already
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return
+        conn = self._pg_alive(conn)
         try:
             with conn.cursor() as cur:
                 def run(sql, params=()):
@@ -195,10 +199,38 @@ class Store:
             raise
         conn.commit()
 
+    PING_AFTER = 5.0        # seconds idle after which a PostgreSQL connection is checked before a write
+
+    def _pg_alive(self, conn):
+        """Before a write on a connection idle for a while, check it is still there (the
+        server may have restarted): a write is never retried, so it must start on a live one."""
+        now = time.monotonic()
+        last, self._local.used = getattr(self._local, "used", now), now
+        if now - last < self.PING_AFTER:
+            return conn
+        import psycopg
+        try:
+            conn.execute("SELECT 1")
+            conn.rollback()
+            return conn
+        except psycopg.OperationalError:
+            return self._conn()          # broken now: a new connection
+
     def _rows(self, sql: str, params=()) -> list[dict]:
+        """A read. On PostgreSQL a read that finds its connection dead (server restarted,
+        backend terminated) is retried once on a new one; writes are not retried (see tx)."""
         conn = self._conn()
         if self.dialect == "sqlite":
             return [dict(r) for r in conn.execute(sql, params).fetchall()]
+        import psycopg
+        try:
+            return self._pg_read(conn, sql, params)
+        except psycopg.OperationalError:
+            if not (conn.closed or conn.broken):
+                raise
+            return self._pg_read(self._conn(), sql, params)
+
+    def _pg_read(self, conn, sql: str, params) -> list[dict]:
         try:
             with conn.cursor() as cur:
                 if params:
