@@ -98,7 +98,8 @@ def wait_status(node, fax_id: str, statuses: tuple[str, ...], timeout: float = 6
 def test_send_json_one_transaction_per_recipient_and_the_fax_is_really_sent(node, pdf):
     xml = b"""<schedulefax><cover><subject>Test</subject></cover>
       <sender><csid>+1 555 0100</csid><name>Tester</name></sender>
-      <recipient><number>+1 (555) 123-4567</number><name>Bob</name></recipient></schedulefax>"""
+      <recipient><number>+1 (555) 123-4567</number><name>Bob</name></recipient>
+      <notifications><webhook>http://127.0.0.1:9/hook?key=s3cret</webhook></notifications></schedulefax>"""
     r = send(node, xml, docs=[("doc.pdf", pdf)])
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -112,6 +113,11 @@ def test_send_json_one_transaction_per_recipient_and_the_fax_is_really_sent(node
     kinds = [e["kind"] for e in tx["events"]["event"]]
     for kind in ("submitted", "queued", "attempt", "call", "sent"):
         assert kind in kinds, kinds
+    # its notification (a dead webhook: retried) is listed without the URL's secret query
+    r = httpx.get(f"{node.url}/transactions/{fax_id}", headers=headers(node))
+    (note,) = r.json()["successInfo"]["transaction"]["notifications"]["notification"]
+    assert (note["type"], note["target"]) == ("webhook", "http://127.0.0.1:9/hook")
+    assert "s3cret" not in json.dumps(note)
     deadline = time.monotonic() + 10                  # the far end's on_done runs after its hang-up
     while not any(len(res.pages) == 2 and res.remote_id == "+1 555 0100" for res in node.received):
         assert time.monotonic() < deadline, node.received

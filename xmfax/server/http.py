@@ -217,8 +217,29 @@ def fax_detail(row: dict, events: list[dict], notifications: list[dict], files: 
 def _notification(n: dict) -> dict:
     dest = n.get("destination") or {}
     return {"id": n["id"], "destination": dest.get("name") or None, "type": dest.get("type"),
-            "status": n["status"], "attempts": n.get("attempts"), "lastError": n.get("last_error"),
+            "target": _target(dest), "status": n["status"], "attempts": n.get("attempts"), "lastError": n.get("last_error"),
             "nextAttemptAt": iso(n.get("next_attempt_at")), "deliveredAt": iso(n.get("delivered_at"))}
+
+
+def _target(dest: dict) -> str | None:
+    """Where a notification goes, without secrets: the mail addresses, the webhook's
+    scheme://host/path (no query, no credentials), the folder, the printer."""
+    kind = dest.get("type")
+    if kind == "email":
+        to = dest.get("to") or []
+        return ", ".join(to) if isinstance(to, list) else str(to)
+    if kind == "webhook":
+        from urllib.parse import urlsplit
+        try:
+            u = urlsplit(str(dest.get("url", "")))
+            return f"{u.scheme}://{u.hostname or ''}{f':{u.port}' if u.port else ''}{u.path}"
+        except ValueError:
+            return None
+    if kind == "folder":
+        return str(dest.get("path", "")) or None
+    if kind == "printer":
+        return str(dest.get("printer", "")) or None
+    return None
 
 
 # --------------------------------------------------------------------------- the API
