@@ -90,6 +90,7 @@ def test_notify_webhook_500_then_200_is_retried_then_delivered(store, data_dir):
         assert not verify_signature(b"other", req)
     body = json.loads(second["body"])
     assert body["fax"]["id"] == fax_id and body["fax"]["pages"] == 2 and body["attempt"] == 2
+    assert body["fax"]["remote_id"] == "+1 555 765 4321" and "claimed_by" not in body["fax"]
     assert body["download_url"] == f"https://fax.example/restservice/transactions/{fax_id}/document?format=pdf"
     assert second["headers"]["X-XMFax-Delivery"] == str(n["id"])
     assert [e["kind"] for e in body["events"]][:1] == ["notify"]

@@ -388,7 +388,8 @@ async def deliver_printer(service, fax: dict, dest: dict, attempt: int) -> str:
 
 # -- webhook -----------------------------------------------------------------------
 
-PERSONAL_FIELDS = ()    # the record goes whole: the receiver is the fax's owner
+#: the row goes whole (the receiver is the fax's owner) but for the queue's own bookkeeping
+INTERNAL_FIELDS = ("claimed_by", "heartbeat_at", "next_attempt_at", "token_id")
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -397,7 +398,7 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 
 def webhook_body(service, fax: dict, events: list[dict], dest: dict, attempt: int, notification_id: Any) -> bytes:
-    record = {k: v for k, v in fax.items() if k not in PERSONAL_FIELDS}
+    record = {k: v for k, v in fax.items() if k not in INTERNAL_FIELDS}
     record["metadata"] = _json(fax.get("metadata"), {})
     payload = {
         "event": "fax.completed",
