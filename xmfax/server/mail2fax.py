@@ -360,7 +360,7 @@ def _part_text(part) -> str:
 
 def _reply_text(text: str, limit: int = 300) -> str:
     """One line of printable ASCII for an SMTP reply."""
-    text = re.sub(r"\s+", " ", str(text)).encode("ascii", "replace").decode()
+    text = re.sub(r"[^\x20-\x7e]", "?", re.sub(r"\s+", " ", str(text)))
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -371,7 +371,20 @@ def _sniff(data: bytes) -> str:
 
 def extract(raw: bytes) -> Extracted:
     """The faxable content of a message: subject, senders, body text and attachments.
-    MailContentError for an attachment we do not fax or that is not what it says."""
+    MailContentError for an attachment we do not fax or that is not what it says, and
+    for a MIME structure so broken that the email package itself trips over it (it
+    raises assorted AttributeError/TypeError/IndexError on some: the fuzz test finds them)."""
+    try:
+        return _extract(raw)
+    except MailContentError:
+        raise
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, LookupError, UnicodeError,
+            AssertionError, RecursionError) as exc:
+        log.info("mail2fax: unparsable message: %s: %s", type(exc).__name__, exc)
+        raise MailContentError("554 5.6.0 the message cannot be parsed (broken MIME structure)") from None
+
+
+def _extract(raw: bytes) -> Extracted:
     from .submit import Document
 
     msg = email.message_from_bytes(raw, policy=email.policy.default)
