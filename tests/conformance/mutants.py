@@ -31,17 +31,17 @@ class FirstBlockOnly(Session):
 
     def _block_done(self, fcf2, page, block, count, answer):
         if block > 0:
-            self._rx_block.clear()                # the block's frames are thrown away
+            self._ecm.block.clear()                # the block's frames are thrown away
         super()._block_done(fcf2, page, block, count, answer)
 
     def _deliver_ecm_page(self, answer):
         # what it kept (only block 0) is delivered as the page, confirmed as usual
         from xmfax import codecs
         d = self._rx_dcs
-        data = b"".join(self._rx_ecm_data)
-        self._rx_ecm_data = []
-        self._rx_ecm_open = False
-        self._rx_page_hole = False
+        data = b"".join(self._ecm.data)
+        self._ecm.data = []
+        self._ecm.open = False
+        self._ecm.hole = False
         res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
                             bit_order="lsb", max_rows=self.config.max_receive_rows)
         self._deliver(Page(res.image, d.resolution), res.rows, 0, 0, answer.name, 0)

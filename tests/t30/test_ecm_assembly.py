@@ -29,8 +29,8 @@ class BurstCountSender(Session):
     """INTEROP(spandsp): the PPS frame count is the number of frames in this burst."""
 
     def _pps_frame(self) -> F.Frame:
-        fif = F.encode_pps(self._fcf2(), self._page_index, self._block_index,
-                           len(self._tx_block.pending))
+        fif = F.encode_pps(self._fcf2(), self._page_index, self._tx.block_index,
+                           len(self._tx.block.pending))
         return self._frame(FCF.PPS, fif)
 
 
@@ -141,13 +141,13 @@ class HalfPageSender(Session):
     """Sends only the first half of each page's coded data (every frame of it intact)."""
 
     def _enter_send_block(self):
-        if self._tx_block is None and self._page_data is None:
+        if self._tx.block is None and self._tx.data is None:
             page, dcs = self._current_page(), self._dcs
             data = codecs.encode(page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution),
                                  eol=True, rtc=True, bit_order="lsb")
-            self._page_data = data[: len(data) // 2]
-            self._blocks = cut(self._page_data, dcs.ecm_frame_size)
-            self._block_index = 0
+            self._tx.data = data[: len(data) // 2]
+            self._tx.blocks = cut(self._tx.data, dcs.ecm_frame_size)
+            self._tx.block_index = 0
             self._announce_page()
         super()._enter_send_block()
 

@@ -86,3 +86,18 @@ class RxBlock:
     def clear(self) -> None:
         self.frames.clear()
         self.rcp = False
+
+
+@dataclass
+class RxEcm:
+    """The ECM page being received (T.30 §A.4): its blocks so far and the current one."""
+
+    block: RxBlock = field(default_factory=RxBlock)   # the current block's frames
+    data: list[bytes] = field(default_factory=list)   # the page's completed blocks
+    open: bool = False                 # the page's first burst has begun
+    hole: bool = False                 # the page lost a block to EOR/ERR
+    last_ack: tuple[int, int] | None = None            # (page, block) we confirmed last
+    last_pps: tuple[int, int, int, int] | None = None  # the current block's PPS (fcf2 ... count)
+    eor: tuple[int, int, bytes, int] | None = None     # a block set aside after EOR
+    retransmitted: int = 0             # frames asked for again (PPR) on this page
+    held_pps: F.Frame | None = None    # a PPS answered RNR while hold() is on

@@ -17,8 +17,8 @@ class PhaseBMixin:
 
     def _do_dis_repeated(self, fr: F.Frame, f=None) -> None:
         # SEND_DCS, SEND_DTC: our command was not heard; DIS is repeated (T.30 §5.2): say it again
-        self._tries += 1
-        if self._tries >= self.config.retries:
+        self._retry.tries += 1
+        if self._retry.tries >= self.config.retries:
             self._fail(SPEC[self.state].gives_up, "the far end kept repeating DIS")
             return
         self._go(Input.DIS_REPEAT)
@@ -91,8 +91,8 @@ class PhaseBMixin:
 
     def _do_dis_timeout(self) -> None:
         # SEND_DIS: DIS is sent 3 times (config.retries, as TSB-85 MRGX01 expects), within T1
-        self._tries += 1
-        if self._tries >= self.config.retries or (self._t1_deadline is not None and self._now >= self._t1_deadline):
+        self._retry.tries += 1
+        if self._retry.tries >= self.config.retries or (self._t1_deadline is not None and self._now >= self._t1_deadline):
             self._fail(Reason.NO_DCS)
         else:
             self._go(Input.NO_RESPONSE_RETRY)
@@ -104,7 +104,7 @@ class PhaseBMixin:
             return
         if self._modulation not in self._allowed:
             self._modulation = self._allowed[0]
-        self._page = None
+        self._tx.page = None
         try:
             page = self._current_page()
             caps.choose_dcs(self.config, remote, page, self._modulation)
@@ -122,7 +122,7 @@ class PhaseBMixin:
         self.result.dcs = fr.fif
         # a new DCS: the sender heard our last answer (T.30 §5.3.6.1.4), so a PPS with the
         # page/block numbers we last confirmed is a new block, not a repeat (counters may restart)
-        self._rx_last_ack = None
+        self._ecm.last_ack = None
         self._go(Input.DCS)
 
     def _do_training_answer(self, fr: F.Frame, f) -> None:
@@ -130,7 +130,7 @@ class PhaseBMixin:
         ok = f is FCF.CFR
         mod = self._modulation
         self._events.append(TrainingResult(self._now, str(mod), ok, "CFR" if ok else "FTT"))
-        self._late_cfr = self._tries        # each repeat of our DCS may still draw an answer
+        self._retry.late_cfr = self._retry.tries        # each repeat of our DCS may still draw an answer
         if ok:
             self._go(Input.CFR_ECM if self._dcs.ecm else Input.CFR)
             return

@@ -2,6 +2,8 @@
 check, page data and copy quality, post-page answers, ECM blocks (T.30 Annex A)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from .. import codecs
 from ..errors import RemoteProtocolError
 from ..page import Page
@@ -19,6 +21,25 @@ from ._common import GAP_MS, dcs_fields
 # MPS, EOP, EOM: the post-page commands without PRI-Q (T.30 §5.3.6.1.4)
 _POST_PAGE = frozenset(PRI_Q_BASE.values())
 MAX_ROW_SECONDS = 5.0        # T.4 §3: maximum transmission time of a total coded scan line
+
+
+@dataclass
+class RxPage:
+    """A non-ECM page as it arrives: its decoder and the copy-quality counts (T.30
+    §5.3.6.1.5; see ReceiverMixin._count_lost)."""
+
+    decoder: codecs.StreamDecoder | None = None
+    started: bool = False               # its data has begun
+    max_row_octets: int = 0             # the longest a coded row of this width can be
+    since_row: int = 0                  # non-zero octets since the last row completed
+    row_octets: int = 0                 # octets since the last row completed
+    good_bytes: int = 0                 # octets of rows that looked like image data
+    good_rows: int = 0
+    lost: float = 0.0                   # rows lost in garbage (an estimate)
+    lost_max: float = 0.0               # the most in one stretch
+    after_end: int = 0                  # non-zero octets after what decoded as RTC
+    abandon: str | None = None          # why the page is dropped (a row over 5 s, T.4 §3)
+    carry: bytearray = field(default_factory=bytearray)   # data not yet decoded (< one slice)
 
 
 class ReceiverMixin:
@@ -40,17 +61,17 @@ class ReceiverMixin:
     def _do_page_data(self, ev: DataReceived) -> None:
         # RX_PAGE: non-ECM page data (T.4)
         if not self._rx_dcs.ecm:
-            if not self._rx_started and not self._begin_rx_page():
+            if not self._rx.started and not self._begin_rx_page():
                 return
             if ev.lost:
                 # the transport lost data here (a T.38 packet): its rows count as lost
-                est = ev.lost / max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
-                self._rx_lost += est
-                self._rx_lost_max = max(self._rx_lost_max, est)
+                est = ev.lost / max(1.0, self._rx.good_bytes / max(1, self._rx.good_rows))
+                self._rx.lost += est
+                self._rx.lost_max = max(self._rx.lost_max, est)
             # the data is decoded in slices of 50 ms of line (RTC place, row times): short
             # transport chunks (30 ms T.38 packets) are gathered up to a slice first
             step = max(16, self._rx_dcs.modulation.bit_rate // 160)
-            carry = self._rx_carry
+            carry = self._rx.carry
             carry += ev.data
             if len(carry) >= step:
                 whole = len(carry) - len(carry) % step
@@ -61,17 +82,17 @@ class ReceiverMixin:
     def _decode_slices(self, data: bytes, step: int) -> None:
         for k in range(0, len(data), step):
             piece = data[k:k + step]
-            if self._decoder.end is not None:
+            if self._rx.decoder.end is not None:
                 # data after what decoded as RTC: a damaged row looked like the end of page
-                self._rx_after_end += len(piece) - piece.count(0)
+                self._rx.after_end += len(piece) - piece.count(0)
             else:
-                got = len(self._decoder.feed(piece))
+                got = len(self._rx.decoder.feed(piece))
                 self._count_lost(got, piece)
 
     def _flush_rx(self) -> None:
         """Decode the page data still gathered (the end of the page's carrier)."""
-        if getattr(self, "_rx_carry", None) and self._decoder is not None:
-            data, self._rx_carry = bytes(self._rx_carry), bytearray()
+        if self._rx.carry and self._rx.decoder is not None:
+            data, self._rx.carry = bytes(self._rx.carry), bytearray()
             self._decode_slices(data, len(data))
 
     def _count_lost(self, got: int, piece: bytes) -> None:
@@ -85,25 +106,25 @@ class ReceiverMixin:
         §5.3.6.1.5 leaves the method to the receiver). Fill (zeros) never counts,
         and no valid page can trip it; shorter bursts go unseen unless they make
         bad rows or a false RTC (see _judge)."""
-        self._rx_since_row += len(piece) - piece.count(0)
-        self._rx_row_octets += len(piece)
+        self._rx.since_row += len(piece) - piece.count(0)
+        self._rx.row_octets += len(piece)
         if not got:
             return
-        stretch, self._rx_since_row = self._rx_since_row, 0
+        stretch, self._rx.since_row = self._rx.since_row, 0
         # the row's time, counted without the slice it ended in (a lower bound, within 50 ms)
-        seconds = (self._rx_row_octets - len(piece)) * 8 / self._rx_dcs.modulation.bit_rate
-        self._rx_row_octets = 0
-        if seconds > MAX_ROW_SECONDS and self._rx_abandon is None:
+        seconds = (self._rx.row_octets - len(piece)) * 8 / self._rx_dcs.modulation.bit_rate
+        self._rx.row_octets = 0
+        if seconds > MAX_ROW_SECONDS and self._rx.abandon is None:
             # T.4 §3: a total coded scan line takes at most 5 s; the message is dropped
-            self._rx_abandon = f"a coded scan line took {seconds:.1f} s (T.4 §3: at most {MAX_ROW_SECONDS:.0f} s)"
-        if stretch > self._rx_max_row_octets:
-            mean = max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
+            self._rx.abandon = f"a coded scan line took {seconds:.1f} s (T.4 §3: at most {MAX_ROW_SECONDS:.0f} s)"
+        if stretch > self._rx.max_row_octets:
+            mean = max(1.0, self._rx.good_bytes / max(1, self._rx.good_rows))
             est = max(0.0, stretch / mean - got)
-            self._rx_lost += est
-            self._rx_lost_max = max(self._rx_lost_max, est)
+            self._rx.lost += est
+            self._rx.lost_max = max(self._rx.lost_max, est)
             return
-        self._rx_good_bytes += stretch
-        self._rx_good_rows += got
+        self._rx.good_bytes += stretch
+        self._rx.good_rows += got
 
     def _begin_rx_page(self) -> bool:
         """Page data begins. False if the call ended instead (too many pages)."""
@@ -111,18 +132,10 @@ class ReceiverMixin:
         if len(self.result.pages_received) >= self.config.max_pages:
             self._fail(Reason.LIMIT, f"more than {self.config.max_pages} pages in one call (max_pages)")
             return False
-        self._rx_started = True
-        self._rx_after_end = 0
-        self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
-        self._rx_lost = self._rx_lost_max = 0.0
-        self._rx_row_octets = 0
-        self._rx_carry = bytearray()
-        self._rx_abandon = None
-        self._rx_max_row_octets = d.resolution.widths[d.width] * 3 // 2 + 128
-        if not d.ecm:
-            self._decoder = codecs.StreamDecoder(d.resolution.widths[d.width], d.compression, eol=True,
-                                                 bit_order="lsb", max_rows=self.config.max_receive_rows,
-                                                 keep=True)
+        decoder = None if d.ecm else codecs.StreamDecoder(
+            d.resolution.widths[d.width], d.compression, eol=True, bit_order="lsb",
+            max_rows=self.config.max_receive_rows, keep=True)
+        self._rx = RxPage(decoder, True, d.resolution.widths[d.width] * 3 // 2 + 128)
         self._events.append(PageStarted(self._now, len(self.result.pages_received) + 1, False,
                                         d.compression, d.resolution.label, d.modulation.bit_rate))
         return True
@@ -143,14 +156,14 @@ class ReceiverMixin:
             self._tcf = None
             self._respond(FCF.CFR if ok else FCF.FTT)
             if ok:
-                self._rx_block.clear()
+                self._ecm.block.clear()
                 self._go(Input.TCF_OK)
             else:
-                self._tcf_failures += 1
+                self._retry.tcf_failures += 1
                 self._go(Input.TCF_BAD)
 
     def _do_page_end(self, ev: CarrierDown) -> None:
-        if self._rx_started:
+        if self._rx.started:
             self._flush_rx()
             self._go(Input.PAGE_DATA_END)
 
@@ -158,8 +171,8 @@ class ReceiverMixin:
         if self._tcf is not None and self._tcf.octets:
             self._do_tcf_end(CarrierDown(self._rx_dcs.modulation))   # carrier-down never came
             return
-        self._tcf_failures += 1
-        if self._tcf_failures > self.config.retries:
+        self._retry.tcf_failures += 1
+        if self._retry.tcf_failures > self.config.retries:
             self._fail(Reason.NO_TCF)
             return
         self._respond(FCF.FTT)
@@ -169,14 +182,14 @@ class ReceiverMixin:
         self._fail(Reason.NO_RESPONSE, f"no DCS after our {self._last_response_name()}")
 
     def _do_page_timeout(self) -> None:
-        if self._rx_started:
+        if self._rx.started:
             self._go(Input.PAGE_DATA_END)     # data stopped without carrier-down
         else:
             self._fail(Reason.NO_PAGE, self._where())
 
     def _do_no_pmc(self) -> None:
-        if self._rx_abandon is not None:
-            self._fail(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
+        if self._rx.abandon is not None:
+            self._fail(Reason.SCAN_LINE_TOO_LONG, self._rx.abandon)
         else:
             self._fail(Reason.NO_POST_PAGE, self._where())
 
@@ -215,16 +228,16 @@ class ReceiverMixin:
 
     def _do_pmc_in_page(self, fr: F.Frame, f: FCF) -> None:
         # RX_PAGE: a post-page command before (or without) the page's data
-        if not self._rx_started and self._answered():
+        if not self._rx.started and self._answered():
             self._do_pmc_repeated(fr, f)
         else:
-            self._do_pmc(fr, f, begin=not self._rx_started)
+            self._do_pmc(fr, f, begin=not self._rx.started)
 
     def _do_pmc(self, fr: F.Frame, f: FCF, begin: bool = False) -> None:
         # RX_WAIT_PMC: MPS, EOP or EOM after a non-ECM page: judge it (T.30 §5.3.6.1.4-5)
         if self._rx_dcs is None or self._rx_dcs.ecm:
             return
-        if self._rx_abandon is not None:
+        if self._rx.abandon is not None:
             # the message is being dropped: no answer; the sender gives up and sends DCN
             # (it repeats its command 3 times, T4 or more apart: wait for that, up to T1)
             self._deadline = self._now + self.config.timers.t1
@@ -232,34 +245,34 @@ class ReceiverMixin:
         if begin and not self._begin_rx_page():
             return
         self._flush_rx()
-        res = self._decoder.finish()
+        res = self._rx.decoder.finish()
         number = len(self.result.pages_received) + 1
         if res.end == "limit":
             # never cut a page and confirm it whole: refuse it and end the call
-            self._decoder = None
+            self._rx.decoder = None
             why = f"page {number} is longer than {self.config.max_receive_rows} rows (max_receive_rows)"
             self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
             self._fail(Reason.LIMIT, why)
             return
-        if self._rx_since_row > self._rx_max_row_octets:         # garbage up to the end
-            mean = max(1.0, self._rx_good_bytes / max(1, self._rx_good_rows))
-            self._rx_lost += self._rx_since_row / mean
-            self._rx_lost_max = max(self._rx_lost_max, self._rx_since_row / mean)
-        lost = int(round(self._rx_lost))
+        if self._rx.since_row > self._rx.max_row_octets:         # garbage up to the end
+            mean = max(1.0, self._rx.good_bytes / max(1, self._rx.good_rows))
+            self._rx.lost += self._rx.since_row / mean
+            self._rx.lost_max = max(self._rx.lost_max, self._rx.since_row / mean)
+        lost = int(round(self._rx.lost))
         # a clean row followed by non-zero "fill" lost its EOL to noise (T.4 §4.1.3 fill is
         # 0 bits): the rows after it were swallowed; count it bad (short bursts the octet
         # stretch estimate above cannot see)
         garbled = res.garbled_fill_rows
         response, why = self._judge(res.rows + lost, res.bad_rows + lost + garbled,
-                                    max(res.max_consecutive_bad_rows, int(round(self._rx_lost_max))),
-                                    self._rx_after_end)
+                                    max(res.max_consecutive_bad_rows, int(round(self._rx.lost_max))),
+                                    self._rx.after_end)
         d = self._rx_dcs
         if response is FCF.RTN:
             self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
         else:
             self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
                           res.max_consecutive_bad_rows, response.name, 0)
-        self._decoder = None
+        self._rx.decoder = None
         if f is FCF.EOM and response is not FCF.RTN:
             self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
                                              ready_to_receive=self.receive_ok)
@@ -315,24 +328,24 @@ class ReceiverMixin:
     def _do_block_burst(self, ev) -> None:
         # RX_PAGE: a new block's burst begins: a frame of the last block that came late
         # (after its MCF) must not be taken as one of this block's
-        if self._rx_last_pps is None and self._rx_dcs is not None and self._rx_dcs.ecm:
-            self._rx_block.clear()
+        if self._ecm.last_pps is None and self._rx_dcs is not None and self._rx_dcs.ecm:
+            self._ecm.block.clear()
 
     def _do_ecm_frame(self, ev: HDLCFrame) -> None:
         # RX_PAGE: an FCD or RCP frame (T.30 §A.3)
         if self._rx_dcs is None or not self._rx_dcs.ecm:
             return
-        if not self._rx_started:
-            if self._rx_ecm_open:
-                self._rx_started = True      # a PPR/CTC burst of the page already begun
+        if not self._rx.started:
+            if self._ecm.open:
+                self._rx.started = True      # a PPR/CTC burst of the page already begun
             elif not self._begin_rx_page():
                 return
-            self._rx_ecm_open = True
+            self._ecm.open = True
         self._deadline = self._now + self.config.timers.t2
         if not ev.fcs_ok:
             return
         try:
-            self._rx_block.add(ev.frame)
+            self._ecm.block.add(ev.frame)
         except RemoteProtocolError as exc:
             self._events.append(BadFrame(self._now, bytes(ev.frame[:8]), str(exc)))
 
@@ -341,10 +354,10 @@ class ReceiverMixin:
         if self._rx_dcs is None or not self._rx_dcs.ecm:
             return None
         fcf2, page, block, count = F.decode_pps(fr.fif)
-        if self._rx_last_ack == (page, block):
+        if self._ecm.last_ack == (page, block):
             # the page/block we already confirmed: a repeat (our MCF was lost), not a new
             # block; frames sent before it are not taken (T.30 §A.4: counters must move on)
-            self._rx_block.clear()
+            self._ecm.block.clear()
             self._repeat_response()
             return None
         return fcf2, page, block, count
@@ -359,36 +372,36 @@ class ReceiverMixin:
             return
         fcf2, page, block, count = fields
         if self._held:
-            self._held_pps = fr
+            self._ecm.held_pps = fr
             self._respond(FCF.RNR)
             self._go(Input.REPEAT_RESPONSE)
             return
-        if self._rx_eor is not None:
-            eor_page, eor_block, eor_data, eor_fcf2 = self._rx_eor
+        if self._ecm.eor is not None:
+            eor_page, eor_block, eor_data, eor_fcf2 = self._ecm.eor
             if (page, block) != (eor_page, eor_block):
                 # the sender moved on after EOR/ERR: keep what we had of that block; if it
                 # ended its page, that page is delivered now (damaged), not joined to the next
                 ended = PRI_Q_BASE.get(split(eor_fcf2)[0], split(eor_fcf2)[0]) if eor_fcf2 else None
                 self._deliver_eor_page()
                 if ended not in _POST_PAGE:
-                    self._rx_page_hole = True
-                elif self._rx_block.frames:           # the next page's frames came already
+                    self._ecm.hole = True
+                elif self._ecm.block.frames:           # the next page's frames came already
                     if not self._begin_rx_page():
                         return
-                    self._rx_ecm_open = True
+                    self._ecm.open = True
             else:
-                self._rx_eor = None
+                self._ecm.eor = None
                 self._damaged_pages.pop()              # the same block again: a clean retry
         # The block's size is the largest frame count announced for it. INTEROP(spandsp): a
         # PPS after a PPR burst counts the frames of that burst only (4 resent frames: 4);
         # taking it as the block's size cut the page to its first frames (issue #10).
-        prev = self._rx_last_pps
+        prev = self._ecm.last_pps
         if prev is not None and prev[:2] == (page, block):
             count = max(count, prev[2])
-        self._rx_last_pps = (page, block, count, fcf2)
-        missing = self._rx_block.missing(count)
+        self._ecm.last_pps = (page, block, count, fcf2)
+        missing = self._ecm.block.missing(count)
         if missing:
-            self._rx_retransmitted += len(missing)
+            self._ecm.retransmitted += len(missing)
             # frame numbers past the block's end are marked too (as TSB-85 OREN02 expects;
             # T.30 §A.4: the sender resends only frames it has)
             self._respond(FCF.PPR, F.encode_ppr(missing | set(range(count, FRAMES_PER_BLOCK))))
@@ -398,12 +411,12 @@ class ReceiverMixin:
 
     def _do_rr(self, fr: F.Frame, f: FCF) -> None:
         # RX_PAGE, RX_WAIT_PMC: the sender polls us after RNR (T.30 §A.4)
-        if self._held_pps is not None:
+        if self._ecm.held_pps is not None:
             if self._held:
                 self._respond(FCF.RNR)
                 self._go(Input.REPEAT_RESPONSE)
                 return
-            fr, self._held_pps = self._held_pps, None
+            fr, self._ecm.held_pps = self._ecm.held_pps, None
             self._do_pps(fr)
             return
         self._repeat_response()
@@ -418,34 +431,34 @@ class ReceiverMixin:
         # block, it joins the page with its holes; if the call ends first, a page it
         # ends is delivered as damaged. Either way the call's result says so (ECM_FAILED).
         fcf2 = fr.fif[0] & 0xFE if fr.fif else 0
-        page, block, count, _ = self._rx_last_pps or (-1, -1, 0, 0)
-        count = max(count, max(self._rx_block.frames, default=-1) + 1)
-        if self._rx_eor is None and len(self.result.pages_received) + 1 not in self._damaged_pages:
+        page, block, count, _ = self._ecm.last_pps or (-1, -1, 0, 0)
+        count = max(count, max(self._ecm.block.frames, default=-1) + 1)
+        if self._ecm.eor is None and len(self.result.pages_received) + 1 not in self._damaged_pages:
             self._damaged_pages.append(len(self.result.pages_received) + 1)
-        self._rx_eor = (page, block, self._rx_block.data(count), fcf2)
-        self._rx_block.clear()
+        self._ecm.eor = (page, block, self._ecm.block.data(count), fcf2)
+        self._ecm.block.clear()
         self._respond(FCF.ERR)
         self._go(Input.PPR_SENT)
 
     def _deliver_eor_page(self) -> bool:
         """The call ends after EOR/ERR on a page's last block: deliver what arrived.
         True if that block ended the document (EOR-EOP)."""
-        page, block, data, fcf2 = self._rx_eor
-        self._rx_eor = None
+        page, block, data, fcf2 = self._ecm.eor
+        self._ecm.eor = None
         tail = split(fcf2)[0] if fcf2 else None
         tail = PRI_Q_BASE.get(tail, tail)
-        self._rx_ecm_data.append(data)
+        self._ecm.data.append(data)
         if tail in _POST_PAGE:
             self._deliver_ecm_page(FCF.ERR)
         return tail is FCF.EOP
 
     def _block_done(self, fcf2: int, page: int, block: int, count: int, answer: FCF) -> None:
-        self._rx_ecm_data.append(self._rx_block.data(count))
-        if sum(len(b) for b in self._rx_ecm_data) > self.config.max_page_octets:
+        self._ecm.data.append(self._ecm.block.data(count))
+        if sum(len(b) for b in self._ecm.data) > self.config.max_page_octets:
             raise RemoteProtocolError(f"ECM page larger than {self.config.max_page_octets} octets")
-        self._rx_block.clear()
-        self._rx_last_ack = (page, block)
-        self._rx_last_pps = None
+        self._ecm.block.clear()
+        self._ecm.last_ack = (page, block)
+        self._ecm.last_pps = None
         tail = split(fcf2)[0] if fcf2 else None
         tail = PRI_Q_BASE.get(tail, tail)
         number = len(self.result.pages_received) + 1
@@ -468,11 +481,11 @@ class ReceiverMixin:
         """Decode the blocks of an ECM page and deliver it. False (and the call ends
         with DCN) when a page whose every frame arrived does not decode whole."""
         d = self._rx_dcs
-        data = b"".join(self._rx_ecm_data)
-        self._rx_ecm_data = []
-        self._rx_ecm_open = False
-        hole, self._rx_page_hole = self._rx_page_hole, False
-        retransmitted, self._rx_retransmitted = self._rx_retransmitted, 0
+        data = b"".join(self._ecm.data)
+        self._ecm.data = []
+        self._ecm.open = False
+        hole, self._ecm.hole = self._ecm.hole, False
+        retransmitted, self._ecm.retransmitted = self._ecm.retransmitted, 0
         number = len(self.result.pages_received) + 1
         res = codecs.decode(data, d.resolution.widths[d.width], d.compression, eol=True,
                             bit_order="lsb", max_rows=self.config.max_receive_rows)

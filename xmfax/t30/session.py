@@ -38,13 +38,15 @@ document (EOM between them; ``pages`` may also be given as a list of documents).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import codecs
 from ..errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ..page import Page
 from . import capabilities as caps
 from . import frames as F
 from .config import T30Config
-from .ecm import RxBlock, TxBlock
+from .ecm import RxEcm
 from .events import BadFrame, CallEnded, Event, FrameReceived, FrameSent, PhaseChanged
 from .fcf import FCF, PRI_Q_BASE, split
 from .modem import (CarrierDown, CarrierUp, Command, DataReceived, Expect, Hangup, HDLCFrame,
@@ -55,9 +57,9 @@ from .states import PHASE, RETRIES, SPEC, TABLE, Input, State, Timer, allowed, f
 from .tcf import TCF_SECONDS, TCFChecker, tcf_bytes
 from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
 from .phase_b import PhaseBMixin
-from .receiver import ReceiverMixin
+from .receiver import ReceiverMixin, RxPage
 from .storage import StorageMixin
-from .transmitter import TransmitterMixin
+from .transmitter import TransmitterMixin, TxPage
 
 
 # responses a commander takes only as the answer to the command it has just sent
@@ -74,6 +76,15 @@ _HEARD = {FCF.DIS: Input.FR_DIS, FCF.DTC: Input.FR_DTC, FCF.DCS: Input.FR_DCS,
 _IDS = {FCF.CSI, FCF.TSI, FCF.CIG}
 _NSF = {FCF.NSF, FCF.NSS, FCF.NSC}
 _ROUTING = {FCF.SUB, FCF.SEP, FCF.PWD, FCF.SID, FCF.PSA}
+
+
+@dataclass(slots=True)
+class Retries:
+    """How often things were tried (T.30 §5.4.3: a command goes 3 times, config.retries)."""
+
+    tries: int = 0          # the current command: T4 expiries, CRPs, DIS heard again
+    late_cfr: int = 0       # CFR/FTT copies that may still come: our DCS went out more than once
+    tcf_failures: int = 0   # TCFs we judged bad or never got
 
 
 class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
@@ -109,65 +120,36 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._now = now
         self._commands: list[Command] = []
         self._events: list[Event] = []
-        self._deadline: float | None = None
-        self._t1_deadline: float | None = None
-        self._t5_deadline: float | None = None
-        self._x = 0                                   # X bit: 1 once we received a valid DIS
-        self._tone_sent = False
-        self._pmc_sent = False                        # the current page's MPS/EOP/EOM is out
-        self._pmc_due = False                         # non-ECM page data queued, its MPS/EOP/EOM not yet
-        self._rx_ids: dict[str, str] = {}             # SUB/SEP/PWD/SID/PSA received
+        self._deadline: float | None = None           # the state's timer (SPEC[state].timer)
+        self._t1_deadline: float | None = None        # T1 of this phase B
+        self._t5_deadline: float | None = None        # T5 of this run of RNRs
+        self._t4_before_carrier: float | None = None  # a commander's T4 deadline before a carrier came
         self._tx_end = now                            # when our queued transmissions should end
         self._outstanding = 0                         # SendHDLC/SendData not yet reported complete
-        self._tries = 0
-        self._late_cfr = 0          # CFR/FTT copies that may still come: our DCS went out more than once
+        self._x = 0                                   # X bit: 1 once we received a valid DIS
+        self._tone_sent = False
+        self._rx_ids: dict[str, str] = {}             # SUB/SEP/PWD/SID/PSA received
+        self._retry = Retries()
         self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
                                          ready_to_receive=self.receive_ok)
         self._remote: F.DIS | None = None
         self._last_command: list[Command] = []        # to repeat on CRP / T4
         self._last_response: tuple[bytes, ...] | None = None
-        self._burst_bad = False
-        self._burst_good = False
-        self._t4_before_carrier: float | None = None  # a commander's T4 deadline before a carrier came
+        self._burst_bad = self._burst_good = False    # the V.21 burst so far held damaged / good frames
         self._abort_why: str | None = None            # abort() asked for, DCN waits for the far end's turn
-        # transmitter
+        self._damaged_pages: list[int] = []           # pages sent or received with ECM frames lost (EOR)
+        # transmitter (transmitter.py)
         self._page_index = 0
         self._allowed: list[Modulation] = []
         self._modulation: Modulation | None = None
         self._dcs: F.DCS | None = None
-        self._page: Page | None = None                # the current page as sent (fitted)
-        self._page_data: bytes | None = None
-        self._page_refusals = 0
-        self._pmc: FCF = FCF.EOP
-        self._blocks: list[list[bytes]] = []
-        self._block_index = 0
-        self._tx_block: TxBlock | None = None
-        self._page_retransmitted = 0
-        self._pending_ctc: Modulation | None = None
-        self._eor_used = False
-        self._damaged_pages: list[int] = []           # pages sent or received with ECM frames lost (EOR)
-        # receiver
+        self._tx = TxPage()
+        # receiver (receiver.py)
         self._rx_dcs: F.DCS | None = None
         self._tcf: TCFChecker | None = None
-        self._tcf_failures = 0
-        self._decoder: codecs.StreamDecoder | None = None
-        self._rx_started = False
-        self._rx_after_end = 0
-        self._rx_since_row = self._rx_good_bytes = self._rx_good_rows = 0
-        self._rx_max_row_octets = 0
-        self._rx_lost = self._rx_lost_max = 0.0
-        self._rx_row_octets = 0
-        self._rx_abandon: str | None = None
-        self._rx_block = RxBlock()
-        self._rx_ecm_data: list[bytes] = []
-        self._rx_ecm_open = False                     # an ECM page's first burst has begun
-        self._rx_page_hole = False                    # the page lost a block to EOR/ERR
-        self._rx_last_ack: tuple[int, int] | None = None
-        self._held = False
-        self._held_pps: F.Frame | None = None
-        self._rx_eor: tuple[int, int, bytes, int] | None = None    # block set aside after EOR
-        self._rx_last_pps: tuple[int, int, int, int] | None = None
-        self._rx_retransmitted = 0
+        self._rx = RxPage()
+        self._ecm = RxEcm()
+        self._held = False                            # hold(): ECM flow control (RNR)
         self._storage = None                          # HeldAnswer: a page's answer awaiting storage
         self._storage_deadline: float | None = None
 
@@ -269,7 +251,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             return
         last = len(self.pages) - 1
         if not self.pages or self.done or self._page_index > last or (
-                self._page_index == last and self._pmc_sent):
+                self._page_index == last and self._tx.pmc_sent):
             raise LocalProtocolError("too late to add a document: the last one has ended (EOP)")
         self._doc_ends.add(last)
         self.pages.extend(pages)
@@ -304,7 +286,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         old = self.state
         new = fire(old, inp)
         if inp not in RETRIES:
-            self._tries = 0
+            self._retry.tries = 0
         self.state = new
         if PHASE[new] != PHASE[old]:
             self._events.append(PhaseChanged(self._now, PHASE[new], new.name))
@@ -440,8 +422,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if self._modulation is None:
             self._modulation = self._allowed[0]
         page = self._current_page()
-        self._page_data = None
-        self._tx_block = None
+        self._tx.data = None
+        self._tx.block = None
         self._dcs = caps.choose_dcs(self.config, self._remote, page, self._modulation)
         self.result.dcs = self._dcs.encode()
         self.result.training_attempts += 1
@@ -469,12 +451,12 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
 
     def _enter_rx_page(self) -> None:
         d = self._rx_dcs
-        self._rx_started = False
+        self._rx.started = False
         if d.ecm:
             self._push([Receive(Expect.HDLC, d.modulation)])
         else:
             self._push([Receive(Expect.DATA, d.modulation)])
-            self._decoder = None
+            self._rx.decoder = None
 
     def _enter_rx_wait_pmc(self) -> None:
         self._push([Receive(Expect.HDLC)])
@@ -563,7 +545,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             # transport says every SendHDLC/SendData is done (one SendComplete each), the
             # deadline rests on a generous airtime estimate; then it is exact.
             self._outstanding = max(0, self._outstanding - 1)
-            if self._outstanding == 0 and self._pmc_due:
+            if self._outstanding == 0 and self._tx.pmc_due:
                 self._send_pmc()   # (a transport that also reports silences gets here early)
             elif self._outstanding == 0:
                 self._tx_end = self._now
@@ -624,13 +606,13 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             # ignored, and the command's own answer (or T4 and the repeat rules) decides.
             self._events.append(BadFrame(self._now, fr.encode(), f"stale {f.name} ignored in {self.state.value}"))
             return
-        if (spec.commander and inp is Input.FR_TRAINING and self._late_cfr > 0
+        if (spec.commander and inp is Input.FR_TRAINING and self._retry.late_cfr > 0
                 and not allowed(self.state, inp)):
             # our DCS was repeated (T4) and answered: the far end may answer each copy, and a
             # slow one's answer to the repeat arrives after we moved on (seen on an overloaded
             # T.38 path). It answers a command of ours, just not the current one: ignored, never
             # a protocol failure (T.30 §5.4.3)
-            self._late_cfr -= 1
+            self._retry.late_cfr -= 1
             self._events.append(BadFrame(self._now, fr.encode(), f"late {f.name} to a repeated DCS ignored in {self.state.value}"))
             return
         if self._abort_why is not None and fr.final and f is not FCF.DCS:
@@ -644,12 +626,12 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
     def _do_dcn(self, expected: bool = False) -> None:
         if self._abort_why is not None and not expected:
             self._finish(Reason.ABORTED, self._abort_why)    # the far end ended first
-        if self._rx_eor is not None and self._deliver_eor_page():
+        if self._ecm.eor is not None and self._deliver_eor_page():
             expected = True                 # that was the last page: the call ended as it should
         if expected:
             self._finish_ok()
-        elif self._rx_abandon is not None:
-            self._finish(Reason.SCAN_LINE_TOO_LONG, self._rx_abandon)
+        elif self._rx.abandon is not None:
+            self._finish(Reason.SCAN_LINE_TOO_LONG, self._rx.abandon)
         elif self.pages and self._page_index >= len(self.pages):
             self._finish(Reason.OK, "DCN before our own")
         else:
@@ -669,8 +651,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
 
     def _do_repeat_command(self, *_) -> None:
         # T.30 §5.3.6.1.7 CRP: our command again, 3 tries in all (config.retries), then DCN
-        self._tries += 1
-        if self._tries >= self.config.retries:
+        self._retry.tries += 1
+        if self._retry.tries >= self.config.retries:
             self._fail(Reason.NO_RESPONSE, "far end kept asking to repeat (CRP)")
             return
         self._queue(list(self._last_command))
@@ -680,8 +662,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
 
     def _do_command_timeout(self) -> None:
         # T.30 §5.4.3.1: T4 expired: the command again, 3 tries in all (config.retries)
-        self._tries += 1
-        if self._tries >= self.config.retries:
+        self._retry.tries += 1
+        if self._retry.tries >= self.config.retries:
             self._fail(SPEC[self.state].gives_up, self._where())
         else:
             self._go(Input.NO_RESPONSE_RETRY)

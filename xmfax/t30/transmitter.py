@@ -2,6 +2,8 @@
 ECM blocks out, post-page commands, and what the far end answers to them."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from .. import codecs
 from ..errors import LocalProtocolError
 from ..page import Page
@@ -10,10 +12,28 @@ from . import frames as F
 from .ecm import TxBlock, cut
 from .events import FrameSent, PageSent, PageStarted
 from .fcf import FCF
-from .modem import Expect, Receive, SendData, SendHDLC, SendSilence
+from .modem import Expect, Modulation, Receive, SendData, SendHDLC, SendSilence
 from .result import PageStats, Reason
 from .states import Input
 from ._common import GAP_MS, dcs_fields
+
+
+@dataclass
+class TxPage:
+    """The page being sent (T.30 §5.3.6.1.4; ECM: Annex A): fitted, coded, cut into
+    blocks, and the post-page command chosen for it."""
+
+    page: Page | None = None            # fitted to the far end (caps.fit_page); None: fit again
+    data: bytes | None = None           # T.4/T.6 coded, LSB first
+    blocks: list[list[bytes]] = field(default_factory=list)   # ECM: blocks of frames
+    block_index: int = 0
+    block: TxBlock | None = None        # ECM: the block being delivered
+    retransmitted: int = 0              # ECM frames resent for this page
+    refusals: int = 0                   # RTN/PIN for this page
+    pmc: FCF = FCF.EOP                  # its MPS/EOP/EOM
+    pmc_sent: bool = False              # that command is out
+    pmc_due: bool = False               # non-ECM: the data is queued, the command not yet
+    pending_ctc: Modulation | None = None   # ECM: the rate our CTC asks for
 
 
 class TransmitterMixin:
@@ -22,48 +42,48 @@ class TransmitterMixin:
     def _enter_send_page(self) -> None:
         # T.30 §5.3.6.1.4: the page (T.4 coded, RTC at the end), then MPS/EOP/EOM
         page, dcs = self._current_page(), self._dcs
-        if self._page_data is None:
-            self._page_data = codecs.encode(
+        if self._tx.data is None:
+            self._tx.data = codecs.encode(
                 page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution), eol=True,
                 rtc=True, min_row_bits=caps.min_row_bits(dcs), bit_order="lsb")
         self._announce_page()
         # The post-page command is chosen when the page data is out (SendComplete, or the
         # T4 estimate if the transport never says): a document added meanwhile
         # (add_document) turns the last page's EOP into EOM (T.30 §5.3.6.1.4).
-        self._pmc_due = True
-        self._queue([SendSilence(GAP_MS), SendData(dcs.modulation, self._page_data)], remember=False)
+        self._tx.pmc_due = True
+        self._queue([SendSilence(GAP_MS), SendData(dcs.modulation, self._tx.data)], remember=False)
 
     def _send_pmc(self) -> None:
         """Non-ECM: the page data is out; now MPS/EOM/EOP and wait for the answer."""
-        self._pmc_due = False
-        self._pmc = self._post_page_command()
-        self._pmc_sent = True
-        pmc = self._frame(self._pmc)
+        self._tx.pmc_due = False
+        self._tx.pmc = self._post_page_command()
+        self._tx.pmc_sent = True
+        pmc = self._frame(self._tx.pmc)
         self._events.append(FrameSent(self._now, pmc, F.describe(pmc)))
         cmds = [SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
         self._queue(cmds, remember=False)
         self._last_command = list(cmds)
 
     def _enter_resend_pmc(self) -> None:
-        self._send_frames([self._frame(self._pmc)])
+        self._send_frames([self._frame(self._tx.pmc)])
 
     def _enter_send_block(self) -> None:
         # T.30 Annex A: FCD frames and RCP at the page rate, then PPS at V.21
         page, dcs = self._current_page(), self._dcs
-        if self._tx_block is None:
-            if self._page_data is None:
-                self._page_data = codecs.encode(
+        if self._tx.block is None:
+            if self._tx.data is None:
+                self._tx.data = codecs.encode(
                     page.image, dcs.compression, k=caps.mr_k(self.config, page.resolution),
                     eol=True, rtc=True, bit_order="lsb")
-                self._blocks = cut(self._page_data, dcs.ecm_frame_size)
-                self._block_index = 0
+                self._tx.blocks = cut(self._tx.data, dcs.ecm_frame_size)
+                self._tx.block_index = 0
                 self._announce_page()
-            self._tx_block = TxBlock(self._blocks[self._block_index])
-        self._pmc = self._post_page_command()
-        self._pmc_sent = self._fcf2() != F.PPS_NULL
+            self._tx.block = TxBlock(self._tx.blocks[self._tx.block_index])
+        self._tx.pmc = self._post_page_command()
+        self._tx.pmc_sent = self._fcf2() != F.PPS_NULL
         pps = self._pps_frame()
         self._events.append(FrameSent(self._now, pps, F.describe(pps)))
-        cmds = [SendSilence(GAP_MS), SendHDLC(self._tx_block.hdlc(), dcs.modulation),
+        cmds = [SendSilence(GAP_MS), SendHDLC(self._tx.block.hdlc(), dcs.modulation),
                 SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
         self._queue(cmds, remember=False)
         self._last_command = [SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
@@ -73,10 +93,9 @@ class TransmitterMixin:
 
     def _enter_send_ctc(self) -> None:
         # T.30 §A.4: after 4 PPRs, continue to correct at a lower rate
-        self._send_frames([self._frame(FCF.CTC, F.encode_ctc(self._pending_ctc))])
+        self._send_frames([self._frame(FCF.CTC, F.encode_ctc(self._tx.pending_ctc))])
 
     def _enter_send_eor(self) -> None:
-        self._eor_used = True
         self._send_frames([self._frame(FCF.EOR, bytes((self._fcf2(),)))])
 
     def _enter_send_rr(self) -> None:
@@ -86,9 +105,9 @@ class TransmitterMixin:
 
     # ------------------------------------------------------------------ transmitter helpers
     def _current_page(self) -> Page:
-        if self._page is None:
-            self._page = caps.fit_page(self.pages[self._page_index], self._remote, self.config)
-        return self._page
+        if self._tx.page is None:
+            self._tx.page = caps.fit_page(self.pages[self._page_index], self._remote, self.config)
+        return self._tx.page
 
     def _announce_page(self) -> None:
         d = self._dcs
@@ -112,40 +131,40 @@ class TransmitterMixin:
         return FCF.MPS if same else FCF.EOM
 
     def _fcf2(self) -> int:
-        last_block = self._block_index + 1 >= len(self._blocks)
+        last_block = self._tx.block_index + 1 >= len(self._tx.blocks)
         if not last_block:
             return F.PPS_NULL
-        return int(self._pmc) | self._x
+        return int(self._tx.pmc) | self._x
 
     def _pps_frame(self) -> F.Frame:
-        fif = F.encode_pps(self._fcf2(), self._page_index, self._block_index,
-                           len(self._tx_block.frames))
+        fif = F.encode_pps(self._fcf2(), self._page_index, self._tx.block_index,
+                           len(self._tx.block.frames))
         return self._frame(FCF.PPS, fif)
 
     def _page_confirmed(self, response: str, accepted: bool) -> None:
         d, page = self._dcs, self._current_page()
-        self._pmc_sent = False
+        self._tx.pmc_sent = False
         self._events.append(PageSent(self._now, self._page_index + 1, response, accepted))
         if accepted:
             self.result.pages_sent.append(PageStats(
                 self._page_index + 1, page.rows, 0, 0, d.compression, d.resolution.label,
-                page.width, d.modulation.bit_rate, response, d.ecm, self._page_retransmitted))
+                page.width, d.modulation.bit_rate, response, d.ecm, self._tx.retransmitted))
             self.result.modulation, self.result.compression = str(d.modulation), d.compression
             self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
             self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
             self._page_index += 1
-            self._page = None
-            self._page_refusals = 0
-            self._page_retransmitted = 0
-        self._page_data = None
-        self._tx_block = None
-        self._blocks = []
+            self._tx.page = None
+            self._tx.refusals = 0
+            self._tx.retransmitted = 0
+        self._tx.data = None
+        self._tx.block = None
+        self._tx.blocks = []
 
     def _after_page(self, retrain: bool) -> None:
         """The far end took the page: next page, back to phase B, or DCN."""
         if self._page_index >= len(self.pages):
             self._go(Input.PAGE_ACK_DONE)
-        elif self._pmc is FCF.EOM:
+        elif self._tx.pmc is FCF.EOM:
             self._remote = None
             self._t1_deadline = None
             self._go(Input.PAGE_ACK_EOM)
@@ -157,16 +176,16 @@ class TransmitterMixin:
     # ------------------------------------------------------------------ transmitter answers
     def _do_send_pmc_late(self) -> None:
         # SEND_PAGE's timer: the transport never reported the page data sent; else T4 as usual
-        if self._pmc_due:
+        if self._tx.pmc_due:
             self._send_pmc()
         else:
             self._do_command_timeout()
 
     def _do_ctr(self, fr: F.Frame, f: FCF) -> None:
         # SEND_CTC: the far end follows us to the new rate (T.30 §A.4)
-        self._modulation = self._pending_ctc
-        self._dcs = F.DCS(**{**dcs_fields(self._dcs), "modulation": self._pending_ctc})
-        self._tx_block.pprs = 0
+        self._modulation = self._tx.pending_ctc
+        self._dcs = F.DCS(**{**dcs_fields(self._dcs), "modulation": self._tx.pending_ctc})
+        self._tx.block.pprs = 0
         self.result.fallbacks += 1
         self._go(Input.CTR)
 
@@ -179,11 +198,11 @@ class TransmitterMixin:
             self._after_page(retrain=f is not FCF.MCF)
             return
         # RTN / PIN: refused; retrain and send it again (T.30 §5.3.6.1.5)
-        self._page_refusals += 1
+        self._tx.refusals += 1
         number = self._page_index + 1
         self._page_confirmed(f.name, False)
-        if self._page_refusals >= self.config.page_retries:
-            self._fail(Reason.PAGE_REFUSED, f"page {number} refused with {f.name} {self._page_refusals} times")
+        if self._tx.refusals >= self.config.page_retries:
+            self._fail(Reason.PAGE_REFUSED, f"page {number} refused with {f.name} {self._tx.refusals} times")
             return
         self._go(Input.PAGE_ACK_RETRAIN)
 
@@ -211,13 +230,13 @@ class TransmitterMixin:
             return
         self._t5_deadline = None
         if f is FCF.PPR:
-            self._tx_block.on_ppr(F.decode_ppr(fr.fif))
-            self._page_retransmitted += len(self._tx_block.pending)
-            self.result.retransmitted_frames += len(self._tx_block.pending)
-            if self._tx_block.pprs >= self.config.ppr_before_ctc:
+            self._tx.block.on_ppr(F.decode_ppr(fr.fif))
+            self._tx.retransmitted += len(self._tx.block.pending)
+            self.result.retransmitted_frames += len(self._tx.block.pending)
+            if self._tx.block.pprs >= self.config.ppr_before_ctc:
                 lower = caps.next_lower(self._modulation, self._allowed)
                 if lower is not None:
-                    self._pending_ctc = lower
+                    self._tx.pending_ctc = lower
                     self._go(Input.PPR_CTC)
                 else:
                     self._go(Input.PPR_EOR)
@@ -230,9 +249,9 @@ class TransmitterMixin:
         # MCF, ERR (or RTP/PIP): this block is done
         if (f is FCF.ERR or after_eor) and self._page_index + 1 not in self._damaged_pages:
             self._damaged_pages.append(self._page_index + 1)
-        self._tx_block = None
-        if self._block_index + 1 < len(self._blocks):
-            self._block_index += 1
+        self._tx.block = None
+        if self._tx.block_index + 1 < len(self._tx.blocks):
+            self._tx.block_index += 1
             self._go(Input.PAGE_ACK_NEXT)
             return
         self._page_confirmed(f.name, True)
