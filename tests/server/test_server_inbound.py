@@ -153,7 +153,11 @@ def test_a_call_without_pages_is_failed_and_still_routed(tmp_path):
     row, events = run(main())
     assert row["status"] == "failed" and row["pages"] == 0 and row["reason"] != "ok"
     kinds = [e["kind"] for e in events]
-    assert kinds[0] == "receiving" and "failed" in kinds and "routing" in kinds
+    assert kinds[0] == "receiving" and kinds[-3:] == ["failed", "routing", "delivered"], kinds
+    assert events[-2]["message"].splitlines()[-2:] == ["result: [catchall]", "no page received: nothing to deliver"]
+    assert events[-2]["data"]["destinations"] == []
+    assert row["notify_status"] == "delivered"            # nothing to deliver: no notification row
+    assert not (tmp_path / "inbox" / "catchall").exists()
     assert plaintext_tiffs(tmp_path / "data") == []
 
 

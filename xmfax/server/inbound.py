@@ -483,10 +483,20 @@ class Inbound:
         rules, numbers, users, dests = await db(_directory, store)
         result = await asyncio.to_thread(routing.route, fax, rules, numbers, users, dests,
                                          normalise=self.normalise)
+        empty = not fax.get("pages")
+        if empty:      # a call that brought no page is in the fax list and the CDRs, not in anyone's inbox
+            result.trace.append("no page received: nothing to deliver")
         await db(store.add_event, fax_id, "routing", "\n".join(result.trace),
-                 {"trace": result.trace, "destinations": result.names, "matched": result.matched,
+                 {"trace": result.trace, "destinations": [] if empty else result.names, "matched": result.matched,
                   "errors": result.errors})
-        await notify.enqueue(self.service, fax_id, result.destinations)
+        if empty:
+            if await db(store.set_notify_status, fax_id, "delivered", expect=("none",)):
+                await db(store.add_event, fax_id, "delivered", "no page received: no notification to deliver",
+                         {"notifications": 0})
+                if notify.zero_retention(self.service, fax):
+                    await db(store.purge_fax, fax_id, "zero retention: no page received")
+        else:
+            await notify.enqueue(self.service, fax_id, result.destinations)
         await db(store.update_fax, fax_id, claimed_by=None)
         return result.names
 
@@ -631,13 +641,15 @@ def _stamp_time(base: str) -> float | None:
 
 
 def _closest(base: str, rows: list[dict]) -> dict | None:
-    """The row of a spool file whose row was not yet tied to it: the call that began last
-    before (or within 5 s after) the file's time stamp."""
+    """The row of a spool file the node died before tying to it (between the first page's
+    fsync and on_stored): the first untied call that began at or after the file's time
+    stamp (the receiver's clock when it began waiting for that call, to the second). Two
+    calls dying in that same instant could be swapped; neither is lost."""
     when = _stamp_time(base)
     if when is None or not rows:
         return None
-    near = [r for r in rows if r["created_at"] <= when + 5]
-    return max(near, key=lambda r: r["created_at"]) if near else None
+    after = [r for r in rows if r["created_at"] >= when - 2]
+    return min(after, key=lambda r: r["created_at"]) if after else None
 
 
 _BIG = dict(max_page_rows=1 << 24, max_source_pixels=1 << 40, max_ifds=1 << 20, max_pages=1 << 20,

@@ -1,0 +1,143 @@
+"""Inbound crash recovery (Inbound.recover): every state a killed node can leave in its spool
+folder and its rows, planted with the real writer (xmfax.storage.FaxFiles) and recovered by
+the real service on SQLite and PostgreSQL. The kill -9 of a real `xmfax serve` during a call
+is in test_server_inbound_kill.py."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from inboundkit import make_config, pages, plaintext_tiffs, running, same_pixels, wait_for
+from xmfax import storage
+from xmfax.document import load
+from xmfax.record import FaxResult, PageDetail
+
+
+def run(coro, timeout: float = 60.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def db_arg(store_url: str) -> str:
+    return store_url if "://" in store_url else ""
+
+
+def killed_mid_call(spool, got: list, *, half_page: bool = True) -> storage.FaxFiles:
+    """The spool as a node killed during a call leaves it: pages stored by the real writer,
+    then (``half_page``) the strip of a next page written but never linked in; not closed."""
+    files = storage.FaxFiles(spool, ("tiff",), "mmr", time.time())
+    for i, p in enumerate(got, 1):
+        files.store(i, p)
+    if half_page:
+        files._file.seek(0, 2)                # where the writer puts a page's strip: the end
+        files._file.write(b"\x00\x01\x02garbage of a page being written" * 100)
+    files._file.close()
+    return files
+
+
+def ended_call(spool, got: list) -> storage.FaxFiles:
+    """The spool as a node killed after the call ended (files closed) but before on_done."""
+    files = storage.FaxFiles(spool, ("tiff",), "mmr", time.time())
+    for i, p in enumerate(got, 1):
+        files.store(i, p)
+    files.close(FaxResult(direction="receive", status="success", reason="ok", remote_id="+1 555 0100",
+                          pages=[PageDetail(number=i) for i in range(1, len(got) + 1)], local_id="+1 555 123 0001"))
+    return files
+
+
+async def receiving_row(svc, **fields) -> str:
+    fields.setdefault("dnis", "+15551230001")
+    return await svc.db(svc.store.create_fax, direction="in", status="receiving", claimed_by=svc.node,
+                        line="t38://127.0.0.1:1", **fields)
+
+
+async def delivered(svc, fax_id):
+    row = await svc.db(svc.store.get_fax, fax_id)
+    return row if row["notify_status"] in ("delivered", "failed") else None
+
+
+def test_recovery_of_every_spool_state(tmp_path, store_url):
+    inbox = tmp_path / "inbox"
+    cfg = make_config(tmp_path / "data", inbox, database=db_arg(store_url))
+    two, one, three = pages(2), pages(1), pages(3)
+
+    async def main():
+        async with running(cfg) as svc:
+            inbound = svc.component("Inbound")
+            spool = inbound.spool
+            # 1. killed during page 3: the row names its .part (tied by on_stored)
+            a = killed_mid_call(spool, two)
+            row_a = await receiving_row(svc, metadata={"spool": str(a.part)})
+            # 2. killed before the row named its file: tied to the first call that began after the
+            #    file's stamp (the receiver's clock when it began waiting for the call)
+            b = killed_mid_call(spool, one, half_page=False)
+            row_b = await receiving_row(svc, dnis="+15551230002", created_at=time.time() + 0.5)
+            # 3. killed after the call ended, before on_done stored it: the record says it all
+            c = ended_call(spool, three)
+            row_c = await receiving_row(svc, metadata={"spool": str(c.part)})
+            # 4. a .part nobody knows of (its row lost): a new fax, nothing dropped
+            orphan = killed_mid_call(spool, one)
+            # 5. killed before any page was stored (no spool file): failed, interrupted
+            row_e = await receiving_row(svc, created_at=time.time() - 3600)
+            # 6. completed but never routed
+            row_f = await receiving_row(svc, pages=1)
+            await svc.db(svc.store.put_file, row_f, "tiff", load_tiff_bytes(one))
+            await svc.db(svc.store.complete_fax, row_f, "received", claimed_by=svc.node, reason="ok")
+            # 7. another node's call: not ours to touch
+            row_g = await svc.db(svc.store.create_fax, direction="in", status="receiving", claimed_by="other-node")
+
+            counts = await inbound.recover()
+            for fid in (row_a, row_b, row_c, row_e, row_f):
+                await wait_for(lambda fid=fid: delivered(svc, fid), what=f"fax {fid} notified")
+            rows = {fid: await svc.db(svc.store.get_fax, fid) for fid in (row_a, row_b, row_c, row_e, row_f, row_g)}
+            new = [r for r in await svc.db(svc.store.list_faxes, direction="in", limit=100) if r["id"] not in rows]
+            await wait_for(lambda: delivered(svc, new[0]["id"]), what="the orphan notified")
+            events = {fid: await svc.db(svc.store.events, fid) for fid in [*rows, new[0]["id"]]}
+            images = {fid: load(await svc.db(svc.store.read_file, fid, "tiff")) for fid in (row_a, row_b, row_c)}
+            images[new[0]["id"]] = load(await svc.db(svc.store.read_file, new[0]["id"], "tiff"))
+            again = await inbound.recover()
+            return counts, rows, new, events, images, again, spool
+
+    counts, rows, new, events, images, again, spool = run(main())
+    a, b, c, e, f, g = rows.values()
+    # 1. the two whole pages kept (the half-written third is not counted), routed, notified
+    assert (a["status"], a["reason"], a["pages"], a["notify_status"]) == ("received", "interrupted", 2, "delivered")
+    same_pixels(two, images[a["id"]])
+    assert [ev["kind"] for ev in events[a["id"]]][:3] == ["recovered", "received", "routing"]
+    assert "2 whole page(s) kept from the spool" in events[a["id"]][0]["message"]
+    # 2. tied to the row without a spool name that began just after the file's stamp
+    assert (b["status"], b["pages"], b["metadata"].get("spool")) == ("received", 1, None)
+    same_pixels(one, images[b["id"]])
+    # 3. from the record: a whole fax, reason ok, the sender's CSID kept
+    assert (c["status"], c["reason"], c["pages"], c["remote_id"]) == ("received", "ok", 3, "+1 555 0100")
+    same_pixels(three, images[c["id"]])
+    assert "the call had ended" in events[c["id"]][0]["message"]
+    # 4. a new row for the orphan .part
+    assert len(new) == 1 and new[0]["status"] == "received" and new[0]["pages"] == 1
+    assert new[0]["metadata"]["recovered"] is True
+    same_pixels(one, images[new[0]["id"]])
+    assert events[new[0]["id"]][0]["message"].startswith("found in the spool without its record")
+    # 5. no page: failed, interrupted, said so, nothing to deliver
+    assert (e["status"], e["reason"], e["pages"], e["notify_status"]) == ("failed", "interrupted", 0, "delivered")
+    assert events[e["id"]][0]["kind"] == "interrupted"
+    # 6. routed at last
+    assert f["notify_status"] == "delivered"
+    assert events[f["id"]][0]["message"].startswith("routed after a restart")
+    # 7. untouched
+    assert g["status"] == "receiving" and events[g["id"]] == []
+    assert counts == {"spool": 4, "interrupted": 1, "routed": 1}
+    assert again == {"spool": 0, "interrupted": 0, "routed": 0}          # idempotent
+    assert list(spool.iterdir()) == []                                   # nothing left in the clear
+    assert plaintext_tiffs(tmp_path / "data") == []
+    # everything reached the folders: a (alice), b/orphan (catchall: no users on ...0002 / no dnis),
+    # c (alice), f (alice)
+    assert len(list((inbox / "alice").iterdir())) == 3
+    assert len(list((inbox / "catchall").iterdir())) == 2
+
+
+def load_tiff_bytes(got) -> bytes:
+    import io
+
+    from xmfax.document.tiffwriter import write_tiff
+    buf = io.BytesIO()
+    write_tiff(got, buf, codec="mmr")
+    return buf.getvalue()
