@@ -59,7 +59,7 @@ class Hook:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def wait(self, count: int = 1, timeout: float = 10.0) -> list[dict]:
         end = time.monotonic() + timeout
