@@ -23,6 +23,18 @@ SAMPLE_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+#: the REST section of the user docs (docs/server.md; before the lead merges it, the fragment)
+DOCS = [Path(__file__).resolve().parents[2] / "docs" / "server.md", Path("/tmp/briefs/docs/H2.md")]
+
+
+def docs_text() -> str | None:
+    """The first of DOCS that has a control file example, or None."""
+    for path in DOCS:
+        if path.exists() and "<schedulefax" in path.read_text():
+            return path.read_text()
+    return None
+
+
 class LiveService:
     def __init__(self, tmp: Path, *, database: str = "", limits: dict | None = None, far_end: bool = False,
                  outbound: dict | None = None):

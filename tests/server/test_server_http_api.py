@@ -18,13 +18,23 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from http_kit import SAMPLE_XML, LiveService
+from http_kit import SAMPLE_XML, LiveService, docs_text
 
 HEADER = "XM-Token-Authorization"
 LIMITS = {"max_upload_bytes": 2 * 1024 * 1024, "max_attachments": 3, "max_recipients": 5}
-#: the command of the docs (docs/server.md, REST API), run as written
+#: the command of the docs (docs/server.md, REST API), run as written there (only the
+#: documented address replaced by the test node's)
 CURL = 'curl -s -F metadata=@fax.xml -F attachments=@doc.pdf -H "XM-Token-Authorization: $TOKEN" ' \
-       '$URL/restservice/sendfax'
+       'http://127.0.0.1:8080/restservice/sendfax'
+
+
+def documented_curl() -> str:
+    text = docs_text() or ""
+    for line in text.splitlines():
+        line = line.strip().removeprefix("$ ")
+        if line.startswith("curl ") and "-F metadata=@" in line and line.endswith("/restservice/sendfax"):
+            return line
+    return CURL
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.interop)])
@@ -195,9 +205,9 @@ def test_curl_documented_command(node, pdf, tmp_path):
         pytest.skip("curl not installed")
     (tmp_path / "fax.xml").write_bytes(SAMPLE_XML)
     (tmp_path / "doc.pdf").write_bytes(pdf)
-    out = subprocess.run(["bash", "-c", CURL], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "TOKEN": node.tokens["send"],
-                              "URL": node.url.rsplit("/restservice", 1)[0]})
+    command = documented_curl().replace("http://127.0.0.1:8080", node.url.rsplit("/restservice", 1)[0])
+    out = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "TOKEN": node.tokens["send"]})
     body = json.loads(out.stdout)
     assert body["success"] == "true" and len(body["successInfo"]["transactionIds"]["transactionId"]) == 1
 
