@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import email.message
+import io
 import email.policy
 import re
 import smtplib
@@ -14,6 +15,7 @@ import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 from mailkit import SmtpServer, make_cert
 from serve_proc import Serve
 
@@ -108,7 +110,24 @@ poll_interval = 0.2
 answer_timeout = 2
 retry_delays = [0.5]
 
+[inbound]
+listen = ["t38://127.0.0.1:0"]
+realtime = false
+
 [notify]
+retry_delays = [0.3]
+poll_interval = 0.2
+
+[[destinations]]
+name = "inbox"
+type = "email"
+to = ["inbox@example.com"]
+format = "tiff"
+
+[[rules]]
+name = "everything"
+kind = "default"
+destinations = ["inbox"]
 
 [smtp]
 host = "127.0.0.1"
@@ -152,12 +171,29 @@ password_hash = "{hash_password('pw')}"
             body = report.get_body().get_content()
             assert "was sent: 3 page(s) delivered" in body and fax_id in body
             assert not list(report.iter_attachments())             # a report, not the fax again
+            assert report["Auto-Submitted"] == "auto-replied" and report["In-Reply-To"] == "<m1@example.com>"
+
+            # a fax received by the node leaves as T.37 simple-mode mail (RFC 3965 §4)
+            fax_port = int(next(w for w in node.extra.split() if w.startswith("t38://")).rsplit(":", 1)[1])
+            sent = [document.load(f"Inbound page {i}".encode(), resolution="fine")[0] for i in (1, 2)]
+            result = asyncio.run(xmfax.send(sent, via=f"t38://127.0.0.1:{fax_port}?local=127.0.0.1:0",
+                                            local_id="+1 555 0100", realtime=False))
+            assert result.ok, result.reason_text
+            _, (_, rcpts, inbound) = relay.wait(2, timeout=30)
+            assert rcpts == ["inbox@example.com"]
+            part, = inbound.iter_attachments()
+            assert part.get_content_type() == "image/tiff" and part.get_param("application") == "faxbw"
+            tiff = Image.open(io.BytesIO(part.get_content()))
+            assert tiff.tag_v2[259] == 3 and tiff.tag_v2.get(292, 0) & 1 == 0     # RFC 3949 Profile S: MH
+            got = document.load(part.get_content())
+            assert [p.width for p in got] == [1728, 1728] and all(p.resolution.y_dpi == 196 for p in got)
+            assert all(np.array_equal(g.image, s.image) for g, s in zip(got, sent))
 
             # the far end is gone: one attempt, failed, and the report says so
             far.stop()
             reply = _submit(port, cert, f"+15557654321@{DOMAIN}", _mail(pdf, f"+15557654321@{DOMAIN}"))
             fax_id = reply.split()[-1]
-            (_, _, _), (_, rcpts, report) = relay.wait(2, timeout=60)
+            *_, (_, rcpts, report) = relay.wait(3, timeout=60)
             assert rcpts == ["alice@example.com"]
             assert report["Subject"].startswith("Fax to +15557654321: failed"), report["Subject"]
             body = report.get_body().get_content()

@@ -336,6 +336,7 @@ def html_to_text(markup: str) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MESSAGE_ID = re.compile(r"<[A-Za-z0-9!$&'*+\-/=?^_`|~.@\[\]]{3,250}>")     # RFC 5322 §3.6.4 msg-id, no {}#%
 
 
 def _clean_text(text: str) -> str:
@@ -697,8 +698,11 @@ class MailGateway:
             cover = dict(cover, sender=_CONTROL.sub("", name)[:100])
         notifications = []
         if cfg.report:
+            headers = {"Auto-Submitted": "auto-replied"}           # RFC 3834 §5.1: no auto-reply loops
+            if _MESSAGE_ID.fullmatch(extracted.message_id):        # (a header value is a template: no braces)
+                headers.update({"In-Reply-To": extracted.message_id, "References": extracted.message_id})
             notifications.append({"type": "email", "to": [envelope.mail_from], "format": "none",
-                                  "subject": cfg.report_subject, "body": cfg.report_body})
+                                  "subject": cfg.report_subject, "body": cfg.report_body, "headers": headers})
         req = SendRequest(recipients=[Recipient(number=n) for n in numbers], documents=docs,
                           csid=cfg.csid, sender_name=_CONTROL.sub("", name)[:60], cover=cover,
                           resolution=cfg.resolution, max_attempts=cfg.max_attempts,
