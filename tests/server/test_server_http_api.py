@@ -138,13 +138,13 @@ def test_send_json_one_transaction_per_recipient_and_the_fax_is_really_sent(node
     assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
     from xmfax.document import load
     assert len(load(r.content)) == 2
-    r = httpx.get(f"{node.url}/transactions/{fax_id}/document", headers=headers(node))
+    r = httpx.get(f"{node.url}/transactions/{fax_id}/document", headers=headers(node, Accept="application/pdf"))
     assert r.status_code == 200 and r.content.startswith(b"%PDF-") and f"{fax_id}.pdf" in r.headers[
         "content-disposition"]
     assert len(load(r.content)) == 2
 
     # CDRs: the attempt is there
-    r = httpx.get(f"{node.url}/cdrs.csv", headers=headers(node, "read"))
+    r = httpx.get(f"{node.url}/cdrs.csv", headers=headers(node, "read", Accept="text/csv"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert any(line.split(",")[1] == fax_id for line in r.text.splitlines()[1:])
 

@@ -250,14 +250,16 @@ class Api:
         self.service = service
         self.limits = LimitsConfig.from_dict(service.config.section("limits"))
 
-    def endpoint(self, action: str) -> Callable:
-        """Wrap a handler: the token checked for ``action``, every failure a reply."""
+    def endpoint(self, action: str, *, file: bool = False) -> Callable:
+        """Wrap a handler: the token checked for ``action``, every failure a reply.
+        ``file``: the handler answers a file (PDF, TIFF, CSV), so Accept does not have
+        to name JSON or XML (its errors are still JSON or XML)."""
         def wrap(handler: Callable[..., Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
             @functools.wraps(handler)
             async def run(request: Request) -> Response:
                 fmt = reply_format(request)
                 try:
-                    if fmt is None and not handler.__name__.endswith("_file"):
+                    if fmt is None and not file:
                         raise ApiError("not_acceptable", "Accept names neither application/json nor "
                                                          "application/xml", 406)
                     token = await self.service.db(authorize, self.service.store,
@@ -279,10 +281,10 @@ class Api:
             Route(f"{PREFIX}/transactions/{{fax_id}}", e("read")(self.transaction), methods=["GET"]),
             Route(f"{PREFIX}/transactions/{{fax_id}}", e("cancel")(self.cancel), methods=["DELETE"]),
             Route(f"{PREFIX}/transactions/{{fax_id}}/cancel", e("cancel")(self.cancel), methods=["POST"]),
-            Route(f"{PREFIX}/transactions/{{fax_id}}/document", e("download")(self.document_file),
+            Route(f"{PREFIX}/transactions/{{fax_id}}/document", e("download", file=True)(self.document_file),
                   methods=["GET"]),
             Route(f"{PREFIX}/broadcasts/{{broadcast_id}}", e("read")(self.broadcast), methods=["GET"]),
-            Route(f"{PREFIX}/cdrs.csv", e("read")(self.cdrs_file), methods=["GET"]),
+            Route(f"{PREFIX}/cdrs.csv", e("read", file=True)(self.cdrs_file), methods=["GET"]),
         ]
 
     # --- sendfax --------------------------------------------------------------------
