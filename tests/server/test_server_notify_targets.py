@@ -51,7 +51,7 @@ def test_notify_email_pdf_over_starttls(store, data_dir, tmp_path, monkeypatch):
             "type": "email", "name": "ops", "to": ["ops@example.com", "boss@example.com"], "format": "pdf",
             "subject": "Fax {{ id }} from {{ remote_id }}: {{ pages }} pages",
             "body": "Caller {{ ani }} dialled {{ dnis }}; CSID {{ csid }}.\n{{ link }}\n",
-            "headers": {"Auto-Submitted": "auto-generated", "X-Fax-Pages": "{{ pages }}"}}]))
+            "headers": {"Auto-Submitted": "auto-generated", "In-Reply-To": "<{{ x }}@evil>\r\nBcc: y@x"}}]))
         run(Notifier(service).run_once())
         (mail_from, rcpts, msg), = srv.wait(1)
         session = srv.sessions[0]
@@ -60,7 +60,8 @@ def test_notify_email_pdf_over_starttls(store, data_dir, tmp_path, monkeypatch):
     # the caller-controlled CSID cannot add a header: its CR/LF became spaces
     assert msg["Subject"] == f"Fax {fax_id} from ACME <Sales>  Bcc: evil@x: 3 pages"
     assert msg["Bcc"] is None and msg["X-XMFax-Transaction"] == fax_id
-    assert msg["Auto-Submitted"] == "auto-generated" and msg["X-Fax-Pages"] == "3"
+    # header values are literal (they may come from a mail's sender), CR/LF flattened
+    assert msg["Auto-Submitted"] == "auto-generated" and msg["In-Reply-To"] == "<{{ x }}@evil>  Bcc: y@x"
     body = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert body == f"Caller +15557654321 dialled +15551230000; CSID +15551230000.\nhttps://fax.example/faxes/{fax_id}\n"
     (part,) = list(msg.iter_attachments())

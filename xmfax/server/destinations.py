@@ -265,7 +265,8 @@ async def deliver_email(service, fax: dict, dest: dict, attempt: int) -> str:
     msg["Message-ID"] = email.utils.make_msgid(idstring=f"{fax['id']}.{attempt}", domain="xmfax")
     msg["X-XMFax-Transaction"] = fax["id"]
     for hname, value in dest.get("headers", {}).items():       # e.g. Auto-Submitted (RFC 3834 §5)
-        msg[hname] = _CONTROL.sub(" ", render(value, fields, f"header {hname}"))
+        # literal, not templates: a value may come from a mail's sender (In-Reply-To)
+        msg[hname] = _CONTROL.sub(" ", value)
     msg.set_content(body)
     fmt = dest.get("format", "pdf")
     name = f"fax-{fax['id']}{_file_suffix(fmt)}"
