@@ -128,3 +128,60 @@ async def send(documents, via: str, **kwargs) -> xmfax.FaxResult:
     kwargs.setdefault("local_id", TX_ID)
     kwargs.setdefault("realtime", False)
     return await xmfax.send(documents, via=via, **kwargs)
+
+
+class T38Relay:
+    """A UDP relay between a T.38 sender and a receiver on 127.0.0.1 that watches the
+    receiver's T.30 frames and, after ``block_after`` MCFs (each one sent only once the
+    page is stored: T.30 §5.3.6.1.2 post-message response), drops everything the receiver
+    sends: the sender never hears that page confirmed, and the receiver waits for a page
+    that never comes. A call frozen right after a known page, without wall-clock timing."""
+
+    MCF = 0x31          # X011 0001, Table 2/T.30 (T.38 carries the frame octets as written)
+
+    def __init__(self, target: tuple[str, int], block_after: int):
+        self.target, self.block_after = target, block_after
+        self.client = None
+        self.mcf = 0
+        self._frame = b""
+        self.blocked = asyncio.Event()
+
+    async def start(self) -> int:
+        from xmfax.t38.ifp import DataPacket, FieldType, decode_ifp
+        from xmfax.t38.udptl import decode_udptl
+
+        loop = asyncio.get_running_loop()
+        relay = self
+        ends = (FieldType.HDLC_FCS_OK, FieldType.HDLC_FCS_OK_SIG_END)
+
+        class Front(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                relay.client = addr
+                relay.back.sendto(data, relay.target)
+
+        class Back(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                if relay.blocked.is_set():
+                    return
+                try:
+                    packet = decode_ifp(decode_udptl(data).primary)
+                except Exception:   # noqa: BLE001 - not ours to judge: passed on
+                    packet = None
+                for f in packet.fields if isinstance(packet, DataPacket) else ():
+                    relay._frame += f.data
+                    if f.type in ends:
+                        if len(relay._frame) >= 3 and relay._frame[2] & 0x7F == relay.MCF:
+                            relay.mcf += 1
+                        relay._frame = b""
+                if relay.mcf >= relay.block_after:      # this MCF and all after it never arrive
+                    relay.blocked.set()
+                    return
+                relay.front.sendto(data, relay.client)
+
+        self.front, _ = await loop.create_datagram_endpoint(Front, local_addr=("127.0.0.1", 0))
+        self.back, _ = await loop.create_datagram_endpoint(Back, local_addr=("127.0.0.1", 0))
+        return self.front.get_extra_info("sockname")[1]
+
+    def close(self) -> None:
+        self.front.close()
+        self.back.close()
