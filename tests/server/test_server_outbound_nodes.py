@@ -121,7 +121,8 @@ def test_node_killed_mid_send_retries_or_marks_interrupted_after_restart(tmp_pat
     data = tmp_path / "data"
 
     async def main():
-        far = await FarEnd("sip://127.0.0.1:0").start()
+        # the far end gives up on a call after 4 s: the calls the kill cuts off end by themselves
+        far = await FarEnd("sip://127.0.0.1:0").start(max_duration=4.0)
         paced = write_config(tmp_path / "paced.toml", far.port, realtime=True)   # a call lasts ~10 s
         fast = write_config(tmp_path / "fast.toml", far.port)
         args = ("--data", str(data), "--http", "127.0.0.1:0", "--node", "solo")

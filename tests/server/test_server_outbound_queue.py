@@ -108,7 +108,8 @@ def _far_end_decides(call):
     return api.Accept()
 
 
-def test_busy_and_no_answer_retried_with_backoff_then_failed(tmp_path, database):
+def test_busy_and_no_answer_retried_with_backoff_then_failed(tmp_path):
+    database = ""
     pdf = page_pdf(tmp_path / "letter.pdf", 1)
 
     async def main():
