@@ -37,12 +37,13 @@ def docs_text() -> str | None:
 
 class LiveService:
     def __init__(self, tmp: Path, *, database: str = "", limits: dict | None = None, far_end: bool = False,
-                 outbound: dict | None = None):
+                 outbound: dict | None = None, inbound: dict | None = None):
         self.tmp = Path(tmp)
         self.database = database
         self.limits = limits or {}
         self.far_end = far_end
         self.outbound = outbound or {}
+        self.inbound = inbound
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.service = None
@@ -68,6 +69,8 @@ class LiveService:
             lines = [f"t38://{host}:{port}"]
         raw = {"http": "127.0.0.1:0", "outbound": {"lines": lines, "realtime": False, **self.outbound},
                "limits": self.limits}
+        if self.inbound is not None:
+            raw["inbound"] = self.inbound
         if self.database:
             raw["database"] = self.database
         cfg = C.from_dict(raw)

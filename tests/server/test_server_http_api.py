@@ -426,6 +426,41 @@ def test_fuzz_sendfax_never_500(node, meta, doc, ctype, raw):
         error_of(r)
 
 
+# --------------------------------------------------------------------------- a received fax
+def test_received_fax_status_and_download(tmp_path, pdf):
+    """A fax received over T.38 on the node's line is listed, shown and downloadable."""
+    import xmfax
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with LiveService(tmp_path, inbound={"listen": [f"t38://127.0.0.1:{port}#+15550001111"], "realtime": False,
+                                        "local_id": "+1 555 000 1111"}) as live:
+        token = live.token("app")
+        result = live.call(xmfax.send([pdf, pdf], via=f"t38://127.0.0.1:{port}", realtime=False,
+                                      local_id="+1 555 777 8888"))
+        assert result.status == "success", result
+        deadline = time.monotonic() + 20
+        while True:
+            r = httpx.get(f"{live.url}/transactions?direction=in", headers={HEADER: token})
+            rows = r.json()["successInfo"]["transactions"]["transaction"]
+            if rows and rows[0]["status"] == "received":
+                break
+            assert time.monotonic() < deadline, rows
+            time.sleep(0.1)
+        fax_id = rows[0]["transactionId"]
+        tx = httpx.get(f"{live.url}/transactions/{fax_id}", headers={HEADER: token}).json()["successInfo"]["transaction"]
+        assert (tx["direction"], tx["pages"], tx["remoteCsid"]) == ("in", 2, "+1 555 777 8888")
+        assert "received" in [e["kind"] for e in tx["events"]["event"]]
+        from xmfax.document import load
+        for fmt in ("tiff", "pdf"):
+            r = httpx.get(f"{live.url}/transactions/{fax_id}/document?format={fmt}", headers={HEADER: token})
+            assert r.status_code == 200, r.text
+            assert len(load(r.content)) == 2
+        r = httpx.post(f"{live.url}/transactions/{fax_id}/cancel", headers={HEADER: token})
+        assert (r.status_code, error_of(r)) == (409, "conflict")
+
+
 # --------------------------------------------------------------------------- the component
 def test_port_taken_is_one_clear_start_error(tmp_path):
     import asyncio
