@@ -115,11 +115,13 @@ def test_service_seeds_directory_and_wakes(tmp_path, store_url):
             assert [r["kind"] for r in rules] == ["direct", "default"]
             assert rules[0]["continue"] is True and rules[0]["dnis"] == "+1555*"
             # wake() from the loop and from another thread both wake a waiter
-            assert await svc.wait("outbound", 0.01) is False
-            svc.wake("outbound")
-            assert await svc.wait("outbound", 1.0) is True
-            await asyncio.to_thread(svc.wake, "notify")
-            assert await svc.wait("notify", 1.0) is True
+            # (on a name no component waits on: a component would take the wake-up)
+            assert await svc.wait("probe", 0.01) is False
+            svc.wake("probe")
+            assert await svc.wait("probe", 1.0) is True
+            await asyncio.to_thread(svc.wake, "probe")
+            assert await svc.wait("probe", 1.0) is True
+            assert await svc.wait("probe", 0.01) is False                # cleared
             assert svc.http_address is not None and svc.http_address[1] > 0
         finally:
             await svc.stop()

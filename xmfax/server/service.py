@@ -269,17 +269,22 @@ class Service:
     def wake(self, what: str) -> None:
         """Tell the `what` worker ("outbound", "notify" ...) it has work now. Safe to call
         from any thread."""
-        event = self._wake.get(what)
-        if event is None or self.loop is None:
+        if self.loop is None:
             return
         if _in_loop(self.loop):
-            event.set()
+            self._event(what).set()
         else:
-            self.loop.call_soon_threadsafe(event.set)
+            self.loop.call_soon_threadsafe(lambda: self._event(what).set())
+
+    def _event(self, what: str) -> asyncio.Event:
+        event = self._wake.get(what)
+        if event is None:
+            event = self._wake[what] = asyncio.Event()
+        return event
 
     async def wait(self, what: str, timeout: float) -> bool:
         """Wait until wake(what) or `timeout` seconds: True when woken (the flag is cleared)."""
-        event = self._wake[what]
+        event = self._event(what)
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
