@@ -170,6 +170,12 @@ class OutboundConfig:
                          timers=Timers(t1=self.answer_timeout))
 
 
+def _clean(text: str | None) -> str:
+    """Text from the far end (its TSI/CSID, a driver's message) fit for a TEXT column:
+    PostgreSQL refuses NUL, and other control characters only confuse a log."""
+    return "".join(c if c.isprintable() else " " for c in (text or "")).strip()
+
+
 def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -382,6 +388,14 @@ class Outbound:
             await self._finish(row, line, attempt, call_id, started, result)
         except asyncio.CancelledError:
             await self._cancelled(row, call, call_id, attempt, started)
+        except Exception:   # noqa: BLE001 - the record failed: at least the outcome, never "sending" forever
+            log.exception("fax %s: recording attempt %d (%s) failed", fax_id, attempt, result.reason)
+            try:
+                await self._db(store.complete_fax, fax_id, "sent" if result.ok else "failed", expect=("sending",),
+                               reason=result.reason, pages=len(result.pages), heartbeat_at=None,
+                               reason_text=_clean(f"{result.reason_text} (the call's record could not be stored)"))
+            except Exception:   # noqa: BLE001 - the database is gone: recovery requeues it (stale heartbeat)
+                log.exception("fax %s: status not stored", fax_id)
 
     async def _send(self, tiff: bytes, row: dict, line: Line, via: str, number: str) -> FaxResult:
         cfg = self.config
@@ -402,16 +416,16 @@ class Outbound:
         if call_id is not None:
             await self._db(store.update_call, call_id, ended_at=now, duration=round(now - started, 3),
                            status=result.status, reason=result.reason, pages=pages, rate=result.rate,
-                           remote_id=result.remote_id or None)
+                           remote_id=_clean(result.remote_id) or None)
         await self._db(store.put_file, fax_id, "record", result.to_json().encode(), name=f"attempt-{attempt}.json")
-        await self._db(store.add_event, fax_id, "call", result.summary(), {
+        await self._db(store.add_event, fax_id, "call", _clean(result.summary()), {
             "attempt": attempt, "status": result.status, "reason": result.reason,
             "reason_text": result.reason_text, "pages": pages, "rate": result.rate,
             "modulation": result.modulation, "compression": result.compression, "ecm": result.ecm,
             "remote_id": result.remote_id, "duration": result.duration, "sip": result.sip,
             "t30": result.events})
-        common = dict(expect=("sending",), reason=result.reason, reason_text=result.reason_text,
-                      remote_id=result.remote_id or None, heartbeat_at=None)
+        common = dict(expect=("sending",), reason=result.reason, reason_text=_clean(result.reason_text),
+                      remote_id=_clean(result.remote_id) or None, heartbeat_at=None)
         max_attempts = int(row["max_attempts"] or 1)
         if result.ok:
             if await self._db(store.complete_fax, fax_id, "sent", pages=pages, **common):
