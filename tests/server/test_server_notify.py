@@ -303,6 +303,24 @@ def test_notify_stop_mid_delivery_gives_the_row_back(store, data_dir):
     assert row["status"] == "pending" and row["claimed_by"] is None and row["attempts"] == 0
 
 
+def test_notify_slow_delivery_is_not_taken_back_while_its_heartbeat_runs(store, data_dir):
+    """A delivery longer than stale_after stays with its node (heartbeats), never sent twice."""
+    with Hook(hang=True) as hook:
+        service = svc(store, data_dir, timeout=1.5, heartbeat=0.1, stale_after=0.3, poll_interval=0.05)
+        fax_id = make_fax(store)
+        notifier = Notifier(service)
+
+        async def go():
+            await enqueue(service, fax_id, [{"type": "webhook", "url": hook.url}])
+            await notifier.start()
+            await asyncio.sleep(0.9)                 # three stale_after periods, the call still hanging
+            await notifier.stop()
+        run(go())
+        assert len(hook.requests) == 1
+    row = store.notifications(fax_id)[0]
+    assert row["status"] == "pending" and row["attempts"] == 0      # given back at stop, not lost
+
+
 def test_notify_timeout_is_a_temporary_failure(store, data_dir):
     with Hook(hang=True) as hook:
         service = svc(store, data_dir, timeout=0.3)

@@ -219,12 +219,13 @@ class Notifier:
         self._stopping = False
 
     # life cycle
-    async def recover(self) -> int:
-        """Rows this node left ``sending`` (it was killed) and rows whose heartbeat is stale
-        go back to ``pending``, due now. Returns how many."""
+    async def recover(self, *, own: bool = True) -> int:
+        """Rows whose heartbeat is stale, and (``own``: at start, before this node delivers
+        anything) rows this node left ``sending`` when it was killed, go back to
+        ``pending``, due now. Returns how many."""
         store, now = self.service.store, self.clock()
         ids = await self.service.db(store.release_notifications, now, self.config.stale_after,
-                                    node=self.service.node)
+                                    node=self.service.node if own else None)
         for nid in ids:
             row = await self.service.db(store.get_notification, nid)
             if row is None:
@@ -259,7 +260,7 @@ class Notifier:
                 await self.run_once(wait=False)
                 if self.clock() - last_recover >= self.config.stale_after:
                     last_recover = self.clock()
-                    await self.recover()
+                    await self.recover(own=False)      # our own rows in flight are not stale
             except asyncio.CancelledError:
                 raise
             except Exception:   # noqa: BLE001 - a database hiccup must not end the loop
