@@ -200,9 +200,10 @@ def test_cancel_queued_then_again(node):
     assert (r.status_code, error_of(r)) == (404, "not_found")
 
 
+@pytest.mark.interop
 def test_curl_documented_command(node, pdf, tmp_path):
     if shutil.which("curl") is None:
-        pytest.skip("curl not installed")
+        pytest.skip("curl not installed (Debian curl; scripts/install.sh --test)")
     (tmp_path / "fax.xml").write_bytes(SAMPLE_XML)
     (tmp_path / "doc.pdf").write_bytes(pdf)
     command = documented_curl().replace("http://127.0.0.1:8080", node.url.rsplit("/restservice", 1)[0])
@@ -382,9 +383,10 @@ def test_oversize_chunked_stream_is_cut_at_the_limit(node):
     assert b'"too_large"' in answer
 
 
+@pytest.mark.interop
 def test_oversize_with_curl(node, tmp_path):
     if shutil.which("curl") is None:
-        pytest.skip("curl not installed")
+        pytest.skip("curl not installed (Debian curl; scripts/install.sh --test)")
     (tmp_path / "fax.xml").write_bytes(SAMPLE_XML)
     (tmp_path / "big.txt").write_bytes(b"text line\n" * 300_000)        # 3 MB > the 2 MB limit
     out = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "-F", "metadata=@fax.xml", "-F",
