@@ -213,6 +213,20 @@ def test_curl_documented_command(node, pdf, tmp_path):
     assert body["success"] == "true" and len(body["successInfo"]["transactionIds"]["transactionId"]) == 1
 
 
+def test_purged_fax_shows_no_personal_data_and_no_image(node):
+    """After retention purges a fax, its status stays readable, anonymous, and its images are gone."""
+    fax_id = send(node, later_xml()).json()["successInfo"]["transactionIds"]["transactionId"][0]
+    r = httpx.post(f"{node.url}/transactions/{fax_id}/cancel", headers=headers(node))
+    assert r.status_code == 200
+    node.service.store.purge_fax(fax_id, "test")
+    tx = httpx.get(f"{node.url}/transactions/{fax_id}", headers=headers(node)).json()["successInfo"]["transaction"]
+    assert tx["purgedAt"] and tx["number"] is None and tx["files"]["file"] == []
+    assert "5550100" not in json.dumps(tx).replace(" ", "")
+    r = httpx.get(f"{node.url}/transactions/{fax_id}/document", headers=headers(node))
+    assert (r.status_code, error_of(r)) == (404, "not_found")
+    assert "retention" in r.json()["errorInfo"]["errorMsg"]
+
+
 # --------------------------------------------------------------------------- tokens
 def test_tokens_missing_wrong_revoked_and_read_only(node):
     r = httpx.post(f"{node.url}/sendfax", files=[("metadata", ("f.xml", SAMPLE_XML))])
