@@ -325,6 +325,24 @@ def test_notify_printer_without_lp_is_permanent(store, data_dir, tmp_path, monke
     assert row["last_error"] == "printer: CUPS' lp is not installed (Debian package cups-client)"
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_notify_printer_lp_hanging_is_killed(store, data_dir, tmp_path, monkeypatch):
+    # a stand-in lp that never ends (a scheduler that hangs cannot be made on purpose)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lp").write_text(f"#!/bin/sh\necho $$ > {tmp_path}/lp.pid\nexec sleep 30\n")
+    (bin_dir / "lp").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    service = MiniService(store, data_dir)
+    fax = store.get_fax(make_fax(store))
+    with pytest.raises(DeliveryError, match="lp did not finish in 0.5 s") as info:
+        run(deliver(service, fax, {"type": "printer", "printer": "p", "timeout": 0.5}, 1))
+    assert not info.value.permanent
+    pid = int((tmp_path / "lp.pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
 def test_notify_check_destination_messages():
     check = destinations.check_destination
     assert check({"type": "email", "to": "a@b.example"}) is None

@@ -376,9 +376,11 @@ async def deliver_printer(service, fax: dict, dest: dict, attempt: int) -> str:
     try:
         out, err = await asyncio.wait_for(proc.communicate(data), float(dest.get("timeout", 60)))
     except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise DeliveryError(f"printer {dest['printer']}: lp did not finish in {dest.get('timeout', 60)} s") from None
+    finally:
+        if proc.returncode is None:            # timed out, or the notifier stopped: no stray lp
+            proc.kill()
+            await asyncio.shield(proc.wait())
     text = (err or out).decode("utf-8", "replace").strip()
     if proc.returncode != 0:
         # temporary: lp says "The printer or class does not exist" also when the scheduler is
