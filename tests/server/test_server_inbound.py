@@ -82,7 +82,8 @@ def test_sip_call_dnis_from_the_request_uri(tmp_path, store_url):
     async def main():
         async with running(cfg) as svc:
             host, port = address(svc)
-            first = await send(pages(1), f"sip:+15551230002@{host}:{port}")        # no CSID set: the number
+            first = await send(pages(1), f"sip:+15551230002@{host}:{port}",         # no CSID set: the number
+                               sip={"from_uri": "sip:+4930123456@127.0.0.1"})
             second = await send(pages(1), f"sip:5551230001@{host}:{port}")         # dialled nationally
             third = await send(pages(1), f"sip:+15559999999@{host}:{port}")        # not a fax number
             rows = await settled(svc, 3)
@@ -96,6 +97,7 @@ def test_sip_call_dnis_from_the_request_uri(tmp_path, store_url):
     by_dnis = {r["dnis"]: r for r in rows}
     assert set(by_dnis) == {"+15551230002", "5551230001", "+15559999999"}
     assert by_dnis["5551230001"]["metadata"]["fax_number"] == "+15551230001"
+    assert by_dnis["+15551230002"]["ani"] == "+4930123456"                # the caller's From
     assert "fax_number" not in by_dnis["+15559999999"]["metadata"]
     assert all(r["status"] == "received" and r["metadata"].get("sip_call_id") for r in rows)
     # routed: the directory for the known number with a user, the default rule for the others
