@@ -25,12 +25,12 @@ MAX_ROW_SECONDS = 5.0        # T.4 §3: maximum transmission time of a total cod
 
 @dataclass
 class RxPage:
-    """A non-ECM page as it arrives: its decoder and the copy-quality counts (T.30
-    §5.3.6.1.5; see ReceiverMixin._count_lost)."""
+    """A non-ECM page as it arrives: its decoder and the copy-quality counts (T.30 §5.3.6.1.5)."""
 
     decoder: codecs.StreamDecoder | None = None
     started: bool = False               # its data has begun
     max_row_octets: int = 0             # the longest a coded row of this width can be
+    bit_rate: int = 9600
     since_row: int = 0                  # non-zero octets since the last row completed
     row_octets: int = 0                 # octets since the last row completed
     good_bytes: int = 0                 # octets of rows that looked like image data
@@ -40,6 +40,77 @@ class RxPage:
     after_end: int = 0                  # non-zero octets after what decoded as RTC
     abandon: str | None = None          # why the page is dropped (a row over 5 s, T.4 §3)
     carry: bytearray = field(default_factory=bytearray)   # data not yet decoded (< one slice)
+
+    def feed(self, data: bytes, lost: int = 0) -> None:
+        if lost:
+            self._lose(lost / self._mean())   # the transport lost data here (a T.38 packet)
+        # the data is decoded in slices of 50 ms of line (RTC place, row times): short
+        # transport chunks (30 ms T.38 packets) are gathered up to a slice first
+        step = max(16, self.bit_rate // 160)
+        carry = self.carry
+        carry += data
+        if len(carry) >= step:
+            whole = len(carry) - len(carry) % step
+            self._decode(bytes(carry[:whole]), step)
+            del carry[:whole]
+
+    def flush(self) -> None:
+        """Decode the page data still gathered (the end of the page's carrier)."""
+        if self.carry and self.decoder is not None:
+            data, self.carry = bytes(self.carry), bytearray()
+            self._decode(data, len(data))
+
+    def finish(self) -> codecs.DecodeResult:
+        """The page's end: the decoder's result; garbage up to the end counts as lost rows."""
+        self.flush()
+        res = self.decoder.finish()
+        if self.since_row > self.max_row_octets:
+            self._lose(self.since_row / self._mean())
+        return res
+
+    def _mean(self) -> float:
+        return max(1.0, self.good_bytes / max(1, self.good_rows))
+
+    def _lose(self, rows: float) -> None:
+        self.lost += rows
+        self.lost_max = max(self.lost_max, rows)
+
+    def _decode(self, data: bytes, step: int) -> None:
+        for k in range(0, len(data), step):
+            piece = data[k:k + step]
+            if self.decoder.end is not None:
+                # data after what decoded as RTC: a damaged row looked like the end of page
+                self.after_end += len(piece) - piece.count(0)
+            else:
+                self._count_lost(len(self.decoder.feed(piece)), piece)
+
+    def _count_lost(self, got: int, piece: bytes) -> None:
+        """Rows lost in garbage. The decoder takes whatever follows a complete row, up
+        to the next EOL, as fill (T.4 fill is 0 bits), so a burst of line noise that
+        wipes out EOLs swallows rows without counting them as bad. We count the
+        non-zero octets between row completions: a stretch longer than any coded row
+        of this width can be (12 bits a pel, the longest MH code for a run: 1.5
+        octets a pel) cannot be image data, and is counted as ``stretch / mean row
+        size`` lost rows, added to the bad rows for the copy-quality check (T.30
+        §5.3.6.1.5 leaves the method to the receiver). Fill (zeros) never counts,
+        and no valid page can trip it; shorter bursts go unseen unless they make
+        bad rows or a false RTC (see ReceiverMixin._judge)."""
+        self.since_row += len(piece) - piece.count(0)
+        self.row_octets += len(piece)
+        if not got:
+            return
+        stretch, self.since_row = self.since_row, 0
+        # the row's time, counted without the slice it ended in (a lower bound, within 50 ms)
+        seconds = (self.row_octets - len(piece)) * 8 / self.bit_rate
+        self.row_octets = 0
+        if seconds > MAX_ROW_SECONDS and self.abandon is None:
+            # T.4 §3: a total coded scan line takes at most 5 s; the message is dropped
+            self.abandon = f"a coded scan line took {seconds:.1f} s (T.4 §3: at most {MAX_ROW_SECONDS:.0f} s)"
+        if stretch > self.max_row_octets:
+            self._lose(max(0.0, stretch / self._mean() - got))
+            return
+        self.good_bytes += stretch
+        self.good_rows += got
 
 
 class ReceiverMixin:
@@ -63,68 +134,8 @@ class ReceiverMixin:
         if not self._rx_dcs.ecm:
             if not self._rx.started and not self._begin_rx_page():
                 return
-            if ev.lost:
-                # the transport lost data here (a T.38 packet): its rows count as lost
-                est = ev.lost / max(1.0, self._rx.good_bytes / max(1, self._rx.good_rows))
-                self._rx.lost += est
-                self._rx.lost_max = max(self._rx.lost_max, est)
-            # the data is decoded in slices of 50 ms of line (RTC place, row times): short
-            # transport chunks (30 ms T.38 packets) are gathered up to a slice first
-            step = max(16, self._rx_dcs.modulation.bit_rate // 160)
-            carry = self._rx.carry
-            carry += ev.data
-            if len(carry) >= step:
-                whole = len(carry) - len(carry) % step
-                self._decode_slices(bytes(carry[:whole]), step)
-                del carry[:whole]
+            self._rx.feed(ev.data, ev.lost)
             self._deadline = self._now + self.config.timers.t2
-
-    def _decode_slices(self, data: bytes, step: int) -> None:
-        for k in range(0, len(data), step):
-            piece = data[k:k + step]
-            if self._rx.decoder.end is not None:
-                # data after what decoded as RTC: a damaged row looked like the end of page
-                self._rx.after_end += len(piece) - piece.count(0)
-            else:
-                got = len(self._rx.decoder.feed(piece))
-                self._count_lost(got, piece)
-
-    def _flush_rx(self) -> None:
-        """Decode the page data still gathered (the end of the page's carrier)."""
-        if self._rx.carry and self._rx.decoder is not None:
-            data, self._rx.carry = bytes(self._rx.carry), bytearray()
-            self._decode_slices(data, len(data))
-
-    def _count_lost(self, got: int, piece: bytes) -> None:
-        """Rows lost in garbage. The decoder takes whatever follows a complete row, up
-        to the next EOL, as fill (T.4 fill is 0 bits), so a burst of line noise that
-        wipes out EOLs swallows rows without counting them as bad. We count the
-        non-zero octets between row completions: a stretch longer than any coded row
-        of this width can be (12 bits a pel, the longest MH code for a run: 1.5
-        octets a pel) cannot be image data, and is counted as ``stretch / mean row
-        size`` lost rows, added to the bad rows for the copy-quality check (T.30
-        §5.3.6.1.5 leaves the method to the receiver). Fill (zeros) never counts,
-        and no valid page can trip it; shorter bursts go unseen unless they make
-        bad rows or a false RTC (see _judge)."""
-        self._rx.since_row += len(piece) - piece.count(0)
-        self._rx.row_octets += len(piece)
-        if not got:
-            return
-        stretch, self._rx.since_row = self._rx.since_row, 0
-        # the row's time, counted without the slice it ended in (a lower bound, within 50 ms)
-        seconds = (self._rx.row_octets - len(piece)) * 8 / self._rx_dcs.modulation.bit_rate
-        self._rx.row_octets = 0
-        if seconds > MAX_ROW_SECONDS and self._rx.abandon is None:
-            # T.4 §3: a total coded scan line takes at most 5 s; the message is dropped
-            self._rx.abandon = f"a coded scan line took {seconds:.1f} s (T.4 §3: at most {MAX_ROW_SECONDS:.0f} s)"
-        if stretch > self._rx.max_row_octets:
-            mean = max(1.0, self._rx.good_bytes / max(1, self._rx.good_rows))
-            est = max(0.0, stretch / mean - got)
-            self._rx.lost += est
-            self._rx.lost_max = max(self._rx.lost_max, est)
-            return
-        self._rx.good_bytes += stretch
-        self._rx.good_rows += got
 
     def _begin_rx_page(self) -> bool:
         """Page data begins. False if the call ended instead (too many pages)."""
@@ -135,7 +146,7 @@ class ReceiverMixin:
         decoder = None if d.ecm else codecs.StreamDecoder(
             d.resolution.widths[d.width], d.compression, eol=True, bit_order="lsb",
             max_rows=self.config.max_receive_rows, keep=True)
-        self._rx = RxPage(decoder, True, d.resolution.widths[d.width] * 3 // 2 + 128)
+        self._rx = RxPage(decoder, True, d.resolution.widths[d.width] * 3 // 2 + 128, d.modulation.bit_rate)
         self._events.append(PageStarted(self._now, len(self.result.pages_received) + 1, False,
                                         d.compression, d.resolution.label, d.modulation.bit_rate))
         return True
@@ -164,7 +175,7 @@ class ReceiverMixin:
 
     def _do_page_end(self, ev: CarrierDown) -> None:
         if self._rx.started:
-            self._flush_rx()
+            self._rx.flush()
             self._go(Input.PAGE_DATA_END)
 
     def _do_tcf_timeout(self) -> None:
@@ -244,8 +255,7 @@ class ReceiverMixin:
             return
         if begin and not self._begin_rx_page():
             return
-        self._flush_rx()
-        res = self._rx.decoder.finish()
+        res = self._rx.finish()
         number = len(self.result.pages_received) + 1
         if res.end == "limit":
             # never cut a page and confirm it whole: refuse it and end the call
@@ -254,10 +264,6 @@ class ReceiverMixin:
             self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
             self._fail(Reason.LIMIT, why)
             return
-        if self._rx.since_row > self._rx.max_row_octets:         # garbage up to the end
-            mean = max(1.0, self._rx.good_bytes / max(1, self._rx.good_rows))
-            self._rx.lost += self._rx.since_row / mean
-            self._rx.lost_max = max(self._rx.lost_max, self._rx.since_row / mean)
         lost = int(round(self._rx.lost))
         # a clean row followed by non-zero "fill" lost its EOL to noise (T.4 §4.1.3 fill is
         # 0 bits): the rows after it were swallowed; count it bad (short bursts the octet

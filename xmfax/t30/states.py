@@ -201,180 +201,86 @@ class Move:
     action: str | None = None
 
 
-TABLE: dict[tuple[State, Input], Move] = {}
+S, I = State, Input
+_ACK = {I.PAGE_ACK_RETRAIN: S.SEND_DCS, I.PAGE_ACK_DONE: S.SEND_DCN, I.PAGE_ACK_EOM: S.WAIT_DIS}
+_PPR = {I.PPR_RETRY: S.SEND_BLOCK, I.PPR_CTC: S.SEND_CTC, I.PPR_EOR: S.SEND_EOR, I.RNR: S.SEND_RR}
+_BLOCK = {I.FR_PAGE_ANSWER: "block_answer", I.FR_ECM_ANSWER: "block_answer", **_ACK, **_PPR}
+_CMD = {I.FR_CRP: "repeat_command", I.TIMEOUT: "command_timeout"}   # T.30 §5.4.3.1, §5.3.6.1.7
+_RX = {I.FR_CRP: "repeat_response", I.FR_DCS: "dcs", I.DCS: S.RX_TCF}
 
-
-def _to(pairs: dict[tuple[State, Input], State]) -> None:
-    for key, state in pairs.items():
-        TABLE[key] = Move(to=state)
-
-
-def _do(action: str, inp: Input, *states: State) -> None:
-    for s in states:
-        TABLE[(s, inp)] = Move(action=action)
-
-
-S = State
+# One row per state: {input: next state (an outcome) or "action" (a heard input)}.
+# Read a row as "in this state, on this input, do that". Rows are completed below
+# with what every state shares (DCN, line loss, failure, abort, PPS and RR repeats).
+ROWS: dict[State, dict[Input, State | str]] = {
+    # Phase A (T.30 §5.1)
+    S.IDLE: {I.START_CALLING: S.WAIT_DIS, I.START_ANSWERING: S.SEND_DIS, I.ABORT: "abort_before_start",
+             I.FAIL: S.DONE, I.LINE_LOST: S.DONE},
+    # Phase B, calling station (Figure 5-2a): CNG, wait T1 for DIS
+    S.WAIT_DIS: {I.FR_DIS: "dis", I.TIMEOUT: "no_dis",
+                 I.DIS_SEND: S.SEND_DCS, I.DIS_POLL: S.SEND_DTC, I.GIVE_UP: S.DONE},
+    # Phase B, answering station (Figure 5-2b): [NSF] CSI DIS every T4 within T1
+    S.SEND_DIS: {I.FR_DCS: "dcs", I.FR_DTC: "dtc", I.FR_DIS: "dis_from_caller", I.FR_CRP: "crp_to_dis",
+                 I.FR_PMC: "pmc_after_eom_dis", I.NOISE_BURST: "crp_on_noise", I.TIMEOUT: "dis_timeout",
+                 I.DCS: S.RX_TCF, I.DTC_SEND: S.SEND_DCS, I.NO_RESPONSE_RETRY: S.SEND_DIS, I.CRP: S.SEND_DIS},
+    # polling station (T.30 §5.2): [NSC] CIG DTC, wait for DCS
+    S.SEND_DTC: {**_CMD, I.FR_DCS: "dcs", I.FR_DIS: "dis_repeated",
+                 I.DCS: S.RX_TCF, I.NO_RESPONSE_RETRY: S.SEND_DTC, I.DIS_REPEAT: S.SEND_DTC},
+    # transmitter training (T.30 §5.3.6.1.3): DCS + TCF, wait for CFR / FTT
+    S.SEND_DCS: {**_CMD, I.FR_TRAINING: "training_answer", I.FR_DIS: "dis_repeated",
+                 I.CFR: S.SEND_PAGE, I.CFR_ECM: S.SEND_BLOCK, I.FTT_RETRY: S.SEND_DCS,
+                 I.NO_RESPONSE_RETRY: S.SEND_DCS, I.DIS_REPEAT: S.SEND_DCS},
+    # receiver training: TCF, then CFR (page) or FTT (wait for DCS again)
+    S.RX_TCF: {I.FR_DCS: "dcs", I.DATA: "tcf_data", I.HS_DOWN: "tcf_end", I.TIMEOUT: "tcf_timeout",
+               I.TCF_OK: S.RX_PAGE, I.TCF_BAD: S.RX_WAIT_DCS, I.DCS: S.RX_TCF},
+    S.RX_WAIT_DCS: {**_RX, I.FR_PMC: "pmc_repeated", I.DATA: "data_after_rtp",
+                    I.NOISE_BURST: "crp_on_noise", I.TIMEOUT: "no_dcs",
+                    I.REPEAT_RESPONSE: S.RX_WAIT_DCS, I.PAGE_DATA_START: S.RX_PAGE},
+    # non-ECM page, then MPS/EOP/EOM and its answer (T.30 §5.3.6.1.4/5)
+    S.SEND_PAGE: {**_CMD, I.FR_PAGE_ANSWER: "page_answer", I.TIMEOUT: "send_pmc_late", **_ACK,
+                  I.PAGE_ACK_NEXT: S.SEND_PAGE, I.NO_RESPONSE_RETRY: S.RESEND_PMC},
+    S.RESEND_PMC: {**_CMD, I.FR_PAGE_ANSWER: "page_answer", **_ACK,
+                   I.PAGE_ACK_NEXT: S.SEND_PAGE, I.NO_RESPONSE_RETRY: S.RESEND_PMC},
+    # ECM (T.30 Annex A, Figure A.7): FCD frames, RCP, PPS; MCF / PPR / RNR; CTC, EOR, RR
+    S.SEND_BLOCK: {**_CMD, **_BLOCK, I.PAGE_ACK_NEXT: S.SEND_BLOCK, I.NO_RESPONSE_RETRY: S.RESEND_PPS},
+    S.RESEND_PPS: {**_CMD, **_BLOCK, I.PAGE_ACK_NEXT: S.SEND_BLOCK, I.NO_RESPONSE_RETRY: S.RESEND_PPS},
+    S.SEND_CTC: {**_CMD, I.FR_CTR: "ctr", I.CTR: S.SEND_BLOCK, I.NO_RESPONSE_RETRY: S.SEND_CTC},
+    S.SEND_EOR: {**_CMD, I.FR_PAGE_ANSWER: "eor_answer", I.FR_ECM_ANSWER: "eor_answer", **_ACK,
+                 I.RNR: S.SEND_RR, I.PAGE_ACK_NEXT: S.SEND_BLOCK, I.NO_RESPONSE_RETRY: S.SEND_EOR},
+    S.SEND_RR: {**_CMD, **_BLOCK, I.PAGE_ACK_NEXT: S.SEND_BLOCK, I.NO_RESPONSE_RETRY: S.SEND_RR},
+    # receiver: page data (non-ECM) or ECM frames, then the post-page command
+    S.RX_PAGE: {**_RX, I.DATA: "page_data", I.HS_DOWN: "page_end", I.HS_UP: "block_burst",
+                I.ECM_FRAME: "ecm_frame", I.FR_PMC: "pmc_in_page", I.FR_PPS: "pps", I.FR_EOR: "eor",
+                I.FR_CTC: "ctc", I.FR_RR: "rr", I.TIMEOUT: "page_timeout",
+                I.PAGE_DATA_END: S.RX_WAIT_PMC, I.REPEAT_RESPONSE: S.RX_PAGE, I.PPR_SENT: S.RX_PAGE,
+                I.PMC_NEXT_PAGE: S.RX_PAGE, I.PMC_RETRAIN: S.RX_WAIT_DCS, I.PMC_LAST: S.RX_WAIT_DCN,
+                I.PMC_EOM: S.RX_AFTER_EOM},
+    S.RX_WAIT_PMC: {**_RX, I.FR_PMC: "pmc", I.FR_PPS: "pps", I.FR_EOR: "eor", I.FR_CTC: "ctc",
+                    I.FR_RR: "rr", I.NOISE_BURST: "crp_on_noise", I.TIMEOUT: "no_pmc",
+                    I.REPEAT_RESPONSE: S.RX_WAIT_PMC, I.PPR_SENT: S.RX_PAGE,
+                    I.PMC_NEXT_PAGE: S.RX_PAGE, I.PMC_RETRAIN: S.RX_WAIT_DCS, I.PMC_LAST: S.RX_WAIT_DCN,
+                    I.PMC_EOM: S.RX_AFTER_EOM},
+    S.RX_WAIT_DCN: {**_RX, I.FR_PMC: "pmc_repeated", I.FR_EOR: "repeat_response", I.TIMEOUT: "no_dcn",
+                    I.FR_DCN: "dcn_after_eop", I.LINE_DOWN: "line_dropped_after_eop",
+                    I.REPEAT_RESPONSE: S.RX_WAIT_DCN},
+    # after EOM (T.30 §5.3.6.1.4): phase B again; a repeated EOM, DCS, DTC, or (T2) our DIS
+    S.RX_AFTER_EOM: {I.FR_DCS: "dcs", I.FR_DTC: "dtc", I.FR_PMC: "pmc_repeated",
+                     I.TIMEOUT: "after_eom_timeout", I.REPEAT_RESPONSE: S.RX_AFTER_EOM,
+                     I.DCS: S.RX_TCF, I.DTC_SEND: S.SEND_DCS, I.NO_RESPONSE_RETRY: S.SEND_DIS},
+    # Phase E (T.30 §5.3.6.1.6): DCN, hang up
+    S.SEND_DCN: {I.HUNG_UP: S.DONE},
+    S.DONE: {},
+}
 LIVE = tuple(s for s in State if SPEC[s].live and s is not S.SEND_DCN)
-COMMANDERS = tuple(s for s in State if SPEC[s].commander)
-BLOCK_SENDERS = (S.SEND_BLOCK, S.RESEND_PPS, S.SEND_EOR, S.SEND_RR)
-RX_IN_PAGE = (S.RX_PAGE, S.RX_WAIT_PMC)
-
-# ------------------------------------------------------------------ outcomes: next states
-_to({
-    # Phase A -> B (T.30 §5.1, Figure 5-2a: calling "T", answering "R")
-    (S.IDLE, Input.START_CALLING): S.WAIT_DIS,
-    (S.IDLE, Input.START_ANSWERING): S.SEND_DIS,
-    # calling station hears DIS (Figure 5-2a)
-    (S.WAIT_DIS, Input.DIS_SEND): S.SEND_DCS,
-    (S.WAIT_DIS, Input.DIS_POLL): S.SEND_DTC,
-    (S.WAIT_DIS, Input.NO_RESPONSE_RETRY): S.WAIT_DIS,
-    (S.WAIT_DIS, Input.GIVE_UP): S.DONE,           # T.30 §5.1: T1 expired, no DIS heard
-    # answering station: its DIS was answered (Figure 5-2b)
-    (S.SEND_DIS, Input.NO_RESPONSE_RETRY): S.SEND_DIS,
-    (S.SEND_DIS, Input.CRP): S.SEND_DIS,
-    (S.SEND_DIS, Input.DCS): S.RX_TCF,
-    (S.SEND_DIS, Input.DTC_SEND): S.SEND_DCS,
-    # polling station (T.30 §5.2, polling)
-    (S.SEND_DTC, Input.DCS): S.RX_TCF,
-    (S.SEND_DTC, Input.NO_RESPONSE_RETRY): S.SEND_DTC,
-    (S.SEND_DTC, Input.DIS_REPEAT): S.SEND_DTC,
-    # transmitter training (T.30 §5.3.6.1.3: CFR, FTT)
-    (S.SEND_DCS, Input.CFR): S.SEND_PAGE,
-    (S.SEND_DCS, Input.CFR_ECM): S.SEND_BLOCK,
-    (S.SEND_DCS, Input.FTT_RETRY): S.SEND_DCS,
-    (S.SEND_DCS, Input.NO_RESPONSE_RETRY): S.SEND_DCS,
-    (S.SEND_DCS, Input.DIS_REPEAT): S.SEND_DCS,
-    # receiver training
-    (S.RX_TCF, Input.TCF_OK): S.RX_PAGE,
-    (S.RX_TCF, Input.TCF_BAD): S.RX_WAIT_DCS,
-    (S.RX_TCF, Input.DCS): S.RX_TCF,
-    (S.RX_WAIT_DCS, Input.DCS): S.RX_TCF,
-    (S.RX_WAIT_DCS, Input.REPEAT_RESPONSE): S.RX_WAIT_DCS,
-    (S.RX_WAIT_DCS, Input.PMC_NEXT_PAGE): S.RX_PAGE,    # a repeated MPS after RTP/RTN
-    (S.RX_WAIT_DCS, Input.PAGE_DATA_START): S.RX_PAGE,  # after RTP, a page without retraining
-    (S.RX_WAIT_DCS, Input.PMC_RETRAIN): S.RX_WAIT_DCS,
-    (S.RX_WAIT_DCS, Input.PMC_LAST): S.RX_WAIT_DCN,
-    # non-ECM page and its post-page command (T.30 §5.3.6.1.4/5)
-    (S.SEND_PAGE, Input.PAGE_ACK_NEXT): S.SEND_PAGE,
-    (S.SEND_PAGE, Input.NO_RESPONSE_RETRY): S.RESEND_PMC,
-    (S.RESEND_PMC, Input.PAGE_ACK_NEXT): S.SEND_PAGE,
-    (S.RESEND_PMC, Input.NO_RESPONSE_RETRY): S.RESEND_PMC,
-    # ECM (T.30 Annex A, Figure A.7)
-    (S.SEND_BLOCK, Input.PAGE_ACK_NEXT): S.SEND_BLOCK,
-    (S.SEND_BLOCK, Input.NO_RESPONSE_RETRY): S.RESEND_PPS,
-    (S.RESEND_PPS, Input.PAGE_ACK_NEXT): S.SEND_BLOCK,
-    (S.RESEND_PPS, Input.NO_RESPONSE_RETRY): S.RESEND_PPS,
-    (S.SEND_CTC, Input.CTR): S.SEND_BLOCK,
-    (S.SEND_CTC, Input.NO_RESPONSE_RETRY): S.SEND_CTC,
-    (S.SEND_EOR, Input.PAGE_ACK_NEXT): S.SEND_BLOCK,
-    (S.SEND_EOR, Input.NO_RESPONSE_RETRY): S.SEND_EOR,
-    (S.SEND_RR, Input.PAGE_ACK_NEXT): S.SEND_BLOCK,
-    (S.SEND_RR, Input.NO_RESPONSE_RETRY): S.SEND_RR,
-    # receiver: page data and post-page commands
-    (S.RX_PAGE, Input.PAGE_DATA_END): S.RX_WAIT_PMC,
-    (S.RX_PAGE, Input.DCS): S.RX_TCF,                  # our CFR was lost: train again
-    (S.RX_PAGE, Input.REPEAT_RESPONSE): S.RX_PAGE,     # our MCF/PPR was lost
-    (S.RX_PAGE, Input.PMC_NEXT_PAGE): S.RX_PAGE,       # a command without data before it
-    (S.RX_PAGE, Input.PMC_RETRAIN): S.RX_WAIT_DCS,
-    (S.RX_PAGE, Input.PMC_LAST): S.RX_WAIT_DCN,
-    (S.RX_PAGE, Input.PMC_EOM): S.RX_AFTER_EOM,
-    (S.RX_PAGE, Input.PPR_SENT): S.RX_PAGE,
-    (S.RX_WAIT_PMC, Input.PMC_NEXT_PAGE): S.RX_PAGE,
-    (S.RX_WAIT_PMC, Input.PMC_RETRAIN): S.RX_WAIT_DCS,
-    (S.RX_WAIT_PMC, Input.PMC_LAST): S.RX_WAIT_DCN,
-    (S.RX_WAIT_PMC, Input.PMC_EOM): S.RX_AFTER_EOM,
-    (S.RX_WAIT_PMC, Input.PPR_SENT): S.RX_PAGE,
-    (S.RX_WAIT_PMC, Input.DCS): S.RX_TCF,
-    (S.RX_WAIT_PMC, Input.REPEAT_RESPONSE): S.RX_WAIT_PMC,
-    (S.RX_WAIT_PMC, Input.PAGE_DATA_END): S.RX_WAIT_PMC,
-    # after EOM (T.30 §5.3.6.1.4): back to phase B; the sender may repeat EOM (our MCF
-    # was lost) or go straight to DCS; if nothing comes we send DIS
-    (S.RX_AFTER_EOM, Input.REPEAT_RESPONSE): S.RX_AFTER_EOM,
-    (S.RX_AFTER_EOM, Input.PMC_EOM): S.RX_AFTER_EOM,
-    (S.RX_AFTER_EOM, Input.DCS): S.RX_TCF,
-    (S.RX_AFTER_EOM, Input.DTC_SEND): S.SEND_DCS,      # turnaround: now poll us
-    (S.RX_AFTER_EOM, Input.NO_RESPONSE_RETRY): S.SEND_DIS,
-    (S.RX_WAIT_DCN, Input.REPEAT_RESPONSE): S.RX_WAIT_DCN,
-    (S.RX_WAIT_DCN, Input.DCS): S.RX_TCF,              # EOP was followed by more (RTN)
-    (S.RX_WAIT_DCN, Input.PMC_LAST): S.RX_WAIT_DCN,
-    (S.SEND_DCN, Input.HUNG_UP): S.DONE,
-    (S.IDLE, Input.FAIL): S.DONE,
-    (S.IDLE, Input.LINE_LOST): S.DONE,
-})
-for _s in (S.SEND_PAGE, S.RESEND_PMC) + BLOCK_SENDERS:
-    # the far end took the page: retrain (RTP/RTN/PIP/PIN), DCN, or phase B after EOM
-    _to({(_s, Input.PAGE_ACK_RETRAIN): S.SEND_DCS, (_s, Input.PAGE_ACK_DONE): S.SEND_DCN,
-         (_s, Input.PAGE_ACK_EOM): S.WAIT_DIS})
-for _s in BLOCK_SENDERS:
-    if _s is not S.SEND_EOR:
-        _to({(_s, Input.PPR_RETRY): S.SEND_BLOCK, (_s, Input.PPR_CTC): S.SEND_CTC,
-             (_s, Input.PPR_EOR): S.SEND_EOR})
-    _to({(_s, Input.RNR): S.SEND_RR})
-for _s in State:       # the end of the call from every live state (T.30 §5.3.6.1.6 DCN; line loss)
+for _s in LIVE:        # what every live state shares
+    ROWS[_s] = {I.FR_DCN: "dcn", I.LINE_DOWN: "line_lost", I.ABORT: "abort", I.FR_RR: "repeat_response",
+                I.FR_PPS: "pps_repeated", **ROWS[_s]}
+for _s in State:       # the end of the call (T.30 §5.3.6.1.6 DCN; line loss; our own failure)
     if _s not in (S.DONE, S.IDLE):
-        _to({(_s, Input.DCN): S.DONE, (_s, Input.LINE_LOST): S.DONE})
+        ROWS[_s].update({I.DCN: S.DONE, I.LINE_LOST: S.DONE})
         if _s is not S.SEND_DCN:
-            _to({(_s, Input.FAIL): S.SEND_DCN, (_s, Input.END_OK): S.SEND_DCN})
-
-# ------------------------------------------------------------------ heard inputs: actions
-_do("dcn", Input.FR_DCN, *(s for s in LIVE if s is not S.RX_WAIT_DCN))
-_do("dcn_after_eop", Input.FR_DCN, S.RX_WAIT_DCN)
-_do("line_lost", Input.LINE_DOWN, *(s for s in LIVE if s is not S.RX_WAIT_DCN))
-_do("line_dropped_after_eop", Input.LINE_DOWN, S.RX_WAIT_DCN)
-# CRP (T.30 §5.3.6.1.7): a commander repeats its command, a responder its response
-_do("repeat_command", Input.FR_CRP, *COMMANDERS)
-_do("crp_to_dis", Input.FR_CRP, S.SEND_DIS)
-_do("repeat_response", Input.FR_CRP, S.RX_WAIT_DCS, S.RX_WAIT_PMC, S.RX_WAIT_DCN, S.RX_PAGE)
-# phase B (phase_b.py)
-_do("dis", Input.FR_DIS, S.WAIT_DIS)
-_do("dis_repeated", Input.FR_DIS, S.SEND_DCS, S.SEND_DTC)
-_do("dis_from_caller", Input.FR_DIS, S.SEND_DIS)
-_do("dtc", Input.FR_DTC, S.SEND_DIS, S.RX_AFTER_EOM)
-_do("dcs", Input.FR_DCS, S.SEND_DIS, S.SEND_DTC, S.RX_TCF, S.RX_WAIT_DCS, S.RX_PAGE,
-    S.RX_WAIT_PMC, S.RX_WAIT_DCN, S.RX_AFTER_EOM)
-_do("training_answer", Input.FR_TRAINING, S.SEND_DCS)
-# transmitter (transmitter.py)
-_do("page_answer", Input.FR_PAGE_ANSWER, S.SEND_PAGE, S.RESEND_PMC)
-_do("block_answer", Input.FR_PAGE_ANSWER, S.SEND_BLOCK, S.RESEND_PPS, S.SEND_RR)
-_do("block_answer", Input.FR_ECM_ANSWER, S.SEND_BLOCK, S.RESEND_PPS, S.SEND_RR)
-_do("eor_answer", Input.FR_PAGE_ANSWER, S.SEND_EOR)
-_do("eor_answer", Input.FR_ECM_ANSWER, S.SEND_EOR)
-_do("ctr", Input.FR_CTR, S.SEND_CTC)
-_do("send_pmc_late", Input.TIMEOUT, S.SEND_PAGE)
-# receiver (receiver.py): training, page data, post-page commands, ECM
-_do("tcf_data", Input.DATA, S.RX_TCF)
-_do("tcf_end", Input.HS_DOWN, S.RX_TCF)
-_do("data_after_rtp", Input.DATA, S.RX_WAIT_DCS)
-_do("page_data", Input.DATA, S.RX_PAGE)
-_do("page_end", Input.HS_DOWN, S.RX_PAGE)
-_do("ecm_frame", Input.ECM_FRAME, S.RX_PAGE)
-_do("block_burst", Input.HS_UP, S.RX_PAGE)
-_do("crp_on_noise", Input.NOISE_BURST, S.RX_WAIT_PMC, S.RX_WAIT_DCS, S.SEND_DIS)
-_do("pmc", Input.FR_PMC, S.RX_WAIT_PMC)
-_do("pmc_in_page", Input.FR_PMC, S.RX_PAGE)
-_do("pmc_repeated", Input.FR_PMC, S.RX_WAIT_DCS, S.RX_WAIT_DCN, S.RX_AFTER_EOM)
-_do("pmc_after_eom_dis", Input.FR_PMC, S.SEND_DIS)
-_do("pps", Input.FR_PPS, *RX_IN_PAGE)
-_do("pps_repeated", Input.FR_PPS, *(s for s in LIVE if s not in RX_IN_PAGE))
-_do("eor", Input.FR_EOR, *RX_IN_PAGE)
-_do("repeat_response", Input.FR_EOR, S.RX_WAIT_DCN)
-_do("ctc", Input.FR_CTC, *RX_IN_PAGE)
-_do("rr", Input.FR_RR, *RX_IN_PAGE)
-_do("repeat_response", Input.FR_RR, *(s for s in LIVE if s not in RX_IN_PAGE))
-# timers (SPEC[state].timer expired)
-_do("no_dis", Input.TIMEOUT, S.WAIT_DIS)
-_do("dis_timeout", Input.TIMEOUT, S.SEND_DIS)
-_do("tcf_timeout", Input.TIMEOUT, S.RX_TCF)
-_do("no_dcs", Input.TIMEOUT, S.RX_WAIT_DCS)
-_do("no_pmc", Input.TIMEOUT, S.RX_WAIT_PMC)
-_do("page_timeout", Input.TIMEOUT, S.RX_PAGE)
-_do("after_eom_timeout", Input.TIMEOUT, S.RX_AFTER_EOM)
-_do("no_dcn", Input.TIMEOUT, S.RX_WAIT_DCN)
-_do("command_timeout", Input.TIMEOUT, *(s for s in COMMANDERS if s is not S.SEND_PAGE))
-# the application
-_do("abort_before_start", Input.ABORT, S.IDLE)
-_do("abort", Input.ABORT, *LIVE)
+            ROWS[_s].update({I.FAIL: S.SEND_DCN, I.END_OK: S.SEND_DCN})
+TABLE: dict[tuple[State, Input], Move] = {
+    (s, i): Move(action=v) if isinstance(v, str) else Move(to=v) for s, row in ROWS.items() for i, v in row.items()}
 
 # the commands of T.30 §5.3.6.1 (as opposed to responses): never "no answer" (see missing())
 COMMANDS = frozenset({Input.FR_DIS, Input.FR_DTC, Input.FR_DCS, Input.FR_PMC, Input.FR_PPS,
