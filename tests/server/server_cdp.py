@@ -35,7 +35,7 @@ class Browser:
         self.ws = None
         self.ids = itertools.count(1)
         self.events: list[dict] = []
-        self.profile = tempfile.TemporaryDirectory(prefix="xmfax-chromium-")
+        self.profile = tempfile.TemporaryDirectory(prefix="xmfax-chromium-", ignore_cleanup_errors=True)
 
     # --- life ---------------------------------------------------------------------------
     def __enter__(self) -> "Browser":

@@ -63,6 +63,10 @@ def test_config_file_then_flags_add_lines(tmp_path):
     ("smtp = 'x'\n", ["[smtp]: must be a table"]),
     ("database = 'mysql://a/b'\n", ["database", "mysql"]),
     ("not toml at all [\n", ["not valid TOML"]),
+    ("[[numbers]]\nnumber = '+15550100'\ncsid = 'ACME <FAX>'\n", ["[[numbers]] #1 csid", "Table 3/T.30"]),
+    ("[[numbers]]\nnumber = '+15550100'\nretention_days = 3\n", ["retention_days: 0 (zero retention) or 7"]),
+    ("[[destinations]]\nname = 'in'\ntype = 'folder'\ncolour = 'red'\n", ["[[destinations]] #1 (in)", "colour"]),
+    ("[[destinations]]\nname = 'in'\ntype = 'pigeon'\n", ["[[destinations]] #1 (in)", "pigeon"]),
 ])
 def test_config_errors_name_the_key(tmp_path, text, words):
     f = tmp_path / "x.toml"

@@ -104,6 +104,7 @@ def from_dict(raw: dict[str, Any], *, source: str = "") -> ServerConfig:
             known = ", ".join((*SCALARS, *SECTIONS, *ARRAYS))
             raise ConfigError(f"unknown key {key!r}{where} (known: {known})")
     _check_directory(cfg, where)
+    _check_values(cfg, where)
     return cfg
 
 
@@ -121,6 +122,22 @@ def _check_directory(cfg: ServerConfig, where: str) -> None:
         if r["kind"] not in ("directory", "direct", "custom", "default"):
             raise ConfigError(f"[[rules]] #{i + 1} kind: {r['kind']!r} is not directory, direct, custom "
                               f"or default{where}")
+
+
+def _check_values(cfg: ServerConfig, where: str) -> None:
+    """What the line and the notifiers would refuse later, refused now: a CSID T.30 cannot
+    carry (Table 3/T.30: digits, '+' and space, 20 at most), a destination that cannot work."""
+    from .destinations import check_destination
+    from .inbound import csid_problem
+    for i, n in enumerate(cfg.numbers):
+        if n.get("csid") and (why := csid_problem(str(n["csid"]))):
+            raise ConfigError(f"[[numbers]] #{i + 1} csid: {why}{where}")
+        days = n.get("retention_days")
+        if days is not None and (not isinstance(days, int) or isinstance(days, bool) or 0 < days < 7 or days < 0):
+            raise ConfigError(f"[[numbers]] #{i + 1} retention_days: 0 (zero retention) or 7 or more{where}")
+    for i, d in enumerate(cfg.destinations):
+        if why := check_destination(d):
+            raise ConfigError(f"[[destinations]] #{i + 1} ({d.get('name')}): {why}{where}")
 
 
 def _keys(d: dict, name: str, required: set[str], allowed: set[str] | None, where: str) -> None:

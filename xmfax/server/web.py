@@ -25,6 +25,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .destinations import check_destination
+from .inbound import csid_problem
+
 HERE = Path(__file__).parent
 COOKIE = "xmfax_session"
 LOGIN_COOKIE = "xmfax_login"
@@ -211,8 +214,8 @@ class Web:
                 raise FormError("retention days: 0 (zero retention), 7 or more, or empty for the default")
             days = int(retention)
         csid = _one(form, "csid").strip()
-        if len(csid) > 20:
-            raise FormError("CSID: at most 20 characters (T.30 §5.3.6.2.4)")
+        if csid and (why := csid_problem(csid)):
+            raise FormError(why)
         users = _list(form, "users")
         await self.service.db(self.service.store.upsert_number, number, csid=csid, users=users,
                               retention_days=days, label=_one(form, "label").strip())
@@ -293,6 +296,8 @@ class Web:
             raise FormError(f"parameters: not TOML (key = \"value\" lines): {exc}") from None
         for bad in ("name", "type"):
             params.pop(bad, None)
+        if why := check_destination({"name": name, "type": kind, **params}):
+            raise FormError(f"destination {name!r}: {why}")
         await self.service.db(self.service.store.upsert_destination, name, kind, params)
         return RedirectResponse("/destinations", 303, headers=HEADERS)
 
