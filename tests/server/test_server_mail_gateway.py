@@ -264,6 +264,7 @@ def test_mail_gateway_octet_stream_by_file_name(gw, pdf_2pages):
     assert len(_pages(gw, fax_id)) == 3                       # cover (subject) + 2
 
 
+@pytest.mark.interop
 def test_mail_gateway_postgresql(tmp_path, new_pg_database, pdf_2pages):
     """The same path on a PostgreSQL store."""
     cert = make_cert(tmp_path / "tls")
@@ -279,3 +280,19 @@ def test_mail_gateway_postgresql(tmp_path, new_pg_database, pdf_2pages):
         broadcast, (fax_id,) = _queued(reply)
         assert svc.store.dialect == "postgresql"
         assert svc.store.get_fax(fax_id)["status"] == "queued" and len(_pages(svc, fax_id)) == 3
+
+
+@pytest.mark.parametrize("table, says", [
+    ('[smtp]\nhots = "x"\n', "[smtp] hots: unknown key"),
+    ('[mail2fax]\nlisten = "127.0.0.1:0"\ndomain = "fax.example"\n', "[mail2fax] auth: require_auth"),
+])
+def test_mail_gateway_bad_config_stops_xmfax_serve(tmp_path, table, says):
+    """A mistake in [smtp] or [mail2fax] stops `xmfax serve` at start (exit 2), naming the key."""
+    from serve_proc import Serve
+
+    (tmp_path / "bad.toml").write_text(table)
+    node = Serve(tmp_path, "--data", str(tmp_path / "data"), "--http", "127.0.0.1:0", "--config",
+                 str(tmp_path / "bad.toml")).start()
+    node.stop()
+    assert not node.url and node.returncode == 2, (node.returncode, node.stderr)
+    assert says in node.stderr

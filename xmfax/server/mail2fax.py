@@ -623,8 +623,13 @@ class MailGateway:
     """The ``[mail2fax]`` listener, run in the service's loop (does nothing without ``listen``)."""
 
     def __init__(self, service) -> None:
+        from .mailer import config_of
+
         self.service = service
         self.config = Mail2FaxConfig.from_dict(service.config.section("mail2fax"))
+        # [smtp] has no component of its own: check it here, so a mistake stops the start
+        # instead of failing the first notification
+        config_of(service)
         self._server: asyncio.base_events.Server | None = None
         self._country: str | None = None
         self._tls: ssl.SSLContext | None = None
