@@ -1,10 +1,10 @@
 """Kill -9 between receipt and notification: the notification is still delivered.
 
 A real `xmfax serve` process receives a real fax (xmfax.send over unpaced T.38 into its
-listener), routes it to a webhook, and is killed with SIGKILL twice: once while the
-webhook call is in flight (the far end took the request and never answered), once while
-the far end is down and the notification waits for its next attempt. After the last
-restart, with the far end up, the notification arrives (signed) and the fax is delivered.
+listener) and routes it to a webhook whose far end is down: the attempt fails and waits.
+The far end comes up but hangs, and the node is killed with SIGKILL while that call is in
+flight. After the restart, with the far end answering, the notification arrives (signed)
+and the fax is delivered.
 """
 from __future__ import annotations
 
@@ -84,43 +84,33 @@ def test_notify_kill9_between_receipt_and_notification(tmp_path, store_url):
     args = ("--data", str(data), "--http", "127.0.0.1:0", "--config", str(cfg))
     env = {"XMFAX_CRASH_HOOK_SECRET": SECRET}
 
-    # 1. the fax arrives; its webhook call hangs at the far end; the node is killed mid-call
-    with Hook(hang=True, port=hook_port) as hung:
-        node = Serve(tmp_path, *args, env=env).start()
-        assert node.url, node.stderr
-        try:
-            result = asyncio.run(send(pages(2), f"t38://127.0.0.1:{fax_port(node)}?local=127.0.0.1:0"))
-            assert result.ok, result.summary()
-            hung.wait(1, timeout=20)
-            store = open_store(data, database)
-            try:
-                (fax,) = store.list_faxes(direction="in")
-                assert (fax["status"], fax["pages"], fax["notify_status"]) == ("received", 2, "pending")
-                (row,) = store.notifications(fax["id"])
-                assert row["status"] == "sending" and row["claimed_by"] == node.node
-            finally:
-                store.close()
-        finally:
-            assert node.kill9() == -9
-    fax_id = fax["id"]
-
-    # 2. restarted while the far end is down: the row is taken back at once, tried, and waits
+    # 1. the fax arrives while the webhook's far end is down: an attempt fails, then the far
+    #    end comes up but hangs: the node is killed with the next attempt in flight
     node = Serve(tmp_path, *args, env=env).start()
     assert node.url, node.stderr
     try:
+        result = asyncio.run(send(pages(2), f"t38://127.0.0.1:{fax_port(node)}?local=127.0.0.1:0"))
+        assert result.ok, result.summary()
         store = open_store(data, database)
         try:
-            row = wait(lambda: next((r for r in store.notifications(fax_id)
-                                     if r["attempts"] >= 1 and r["status"] == "pending"), None),
+            (fax,) = wait(lambda: store.list_faxes(direction="in"), 20, "the fax's row")
+            fax_id = fax["id"]
+            row = wait(lambda: next((r for r in store.notifications(fax_id) if r["attempts"] >= 1), None),
                        20, "a failed attempt against the dead far end")
-            assert "ConnectError" in row["last_error"]
-            assert store.get_fax(fax_id)["notify_status"] == "pending"
+            assert row["status"] in ("pending", "sending") and "ConnectError" in row["last_error"]
+            with Hook(hang=True, port=hook_port) as hung:
+                hung.wait(1, timeout=20)
+                fax = store.get_fax(fax_id)
+                assert (fax["status"], fax["pages"], fax["notify_status"]) == ("received", 2, "pending")
+                (row,) = store.notifications(fax_id)
+                assert row["status"] == "sending" and row["claimed_by"] == node.node
+                assert node.kill9() == -9
         finally:
             store.close()
     finally:
         node.kill9()
 
-    # 3. the far end is back, the node restarts: the notification is delivered
+    # 2. the far end is back, the node restarts: the notification is delivered
     with Hook([200], port=hook_port) as hook:
         node = Serve(tmp_path, *args, env=env).start()
         assert node.url, node.stderr
@@ -139,9 +129,11 @@ def test_notify_kill9_between_receipt_and_notification(tmp_path, store_url):
     body = json.loads(request["body"])
     assert body["fax"]["id"] == fax_id and body["fax"]["pages"] == 2 and body["fax"]["status"] == "received"
     assert row["status"] == "delivered" and row["attempts"] >= 2
+    assert json.loads(request["body"])["attempt"] == row["attempts"]
     kinds = [e["kind"] for e in events]
     assert kinds.index("received") < kinds.index("routing") < kinds.index("recovered") < kinds.index("delivered")
     recovered = next(e for e in events if e["kind"] == "recovered" and "webhook" in e["message"])
-    assert recovered["message"] == "webhook 'crm': a node stopped while delivering (attempt 1); delivering again"
+    assert recovered["message"] == (f"webhook 'crm': a node stopped while delivering (attempt {row['attempts']}); "
+                                    "delivering again")
     assert any(e["kind"] == "notify" and "ConnectError" in e["message"] for e in events)
     assert len(hook.requests) == 1                 # delivered once the far end was up
