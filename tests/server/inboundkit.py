@@ -127,6 +127,8 @@ def plaintext_tiffs(data_dir: Path) -> list[str]:
 async def send(documents, via: str, **kwargs) -> xmfax.FaxResult:
     kwargs.setdefault("local_id", TX_ID)
     kwargs.setdefault("realtime", False)
+    if via.startswith("sip:"):
+        kwargs["sip"] = {"offer": "t38", **(kwargs.get("sip") or {})}     # no G.711 first: quicker
     return await xmfax.send(documents, via=via, **kwargs)
 
 

@@ -136,7 +136,7 @@ def test_a_call_without_pages_is_failed_and_still_routed(tmp_path):
     """A caller that hangs up before any page: the fax is `failed` with the T.30 reason,
     routed (its notification says so); nothing is left in the spool."""
     cfg = make_config(tmp_path / "data", tmp_path / "inbox", listen=["t38://127.0.0.1:0#+15551230002"],
-                      inbound={"max_duration": 2})
+                      inbound={"max_duration": 1})
 
     async def main():
         async with running(cfg) as svc:
