@@ -323,3 +323,24 @@ def test_rules_ordered_and_replaced(store):
     assert [r["name"] for r in store.list_rules()] == ["dir", "last"]
     store.set_rules([])
     assert store.list_rules() == []
+
+
+def test_put_file_failure_leaves_neither_row_nor_file(store, data_dir, monkeypatch):
+    import os
+    fax = store.create_fax(direction="in", status="receiving")
+    store.put_file(fax, "tiff", b"page one")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)                  # the disk fills while sealing
+    with pytest.raises(OSError, match="No space"):
+        store.put_file(fax, "tiff", b"pages one and two")
+    with pytest.raises(OSError, match="No space"):
+        store.put_file(fax, "pdf", b"%PDF")
+    monkeypatch.undo()
+    assert store.read_file(fax, "tiff") == b"page one"       # the old file still stands
+    assert [f["kind"] for f in store.files(fax)] == ["tiff"]
+    assert len(list((data_dir / "files").rglob("*.xmfe"))) == 1
+    assert not [p for p in (data_dir / "files").rglob(".tmp-*")]
+    with pytest.raises(StoreError, match="no fax"):
+        store.put_file("0" * 16, "tiff", b"x")              # a file needs its fax
