@@ -288,11 +288,11 @@ def test_mail_gateway_postgresql(tmp_path, new_pg_database, pdf_2pages):
 ])
 def test_mail_gateway_bad_config_stops_xmfax_serve(tmp_path, table, says):
     """A mistake in [smtp] or [mail2fax] stops `xmfax serve` at start (exit 2), naming the key."""
-    from serve_proc import Serve
+    import sys
 
     (tmp_path / "bad.toml").write_text(table)
-    node = Serve(tmp_path, "--data", str(tmp_path / "data"), "--http", "127.0.0.1:0", "--config",
-                 str(tmp_path / "bad.toml")).start()
-    node.stop()
-    assert not node.url and node.returncode == 2, (node.returncode, node.stderr)
-    assert says in node.stderr
+    out = subprocess.run([sys.executable, "-m", "xmfax", "serve", "--data", str(tmp_path / "data"), "--http",
+                          "127.0.0.1:0", "--config", str(tmp_path / "bad.toml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "ready" not in out.stdout, (out.returncode, out.stdout, out.stderr)
+    assert says in out.stderr
