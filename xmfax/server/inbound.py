@@ -201,6 +201,7 @@ class Inbound:
         self.spool = Path(cfg.data_dir) / "spool" / "inbound" / _node_dir(service.node)
         self.receivers: list[api.Receiver] = []
         self.addresses: list[tuple[str, Any]] = []          # (url, bound address) once started
+        self.bound: dict[str, str] = {}                     # url -> the URL with the port bound
         self._tasks: list[asyncio.Task] = []
         self._heartbeat_task: asyncio.Task | None = None
         self._fifo: dict[str, collections.deque] = {}       # non-SIP lines (by URL): calls in order
@@ -255,7 +256,8 @@ class Inbound:
                 raise OSError(f"{line.url} is not listening after 15 s")
             address = ready.result()
             self.addresses.append((line.url, address))
-            self.service.announce.append(f"fax {_shown(line.url, address)}")
+            self.bound[line.url] = _shown(line.url, address)
+            self.service.announce.append(f"fax {self.bound[line.url]}")
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="inbound heartbeat")
 
     async def stop(self) -> None:
@@ -326,6 +328,7 @@ class Inbound:
     async def _on_call(self, state: _CallState) -> api.Accept | api.Reject:
         call, store, db = state.call, self.service.store, self.service.db
         dnis = call.dnis or state.line.dnis or None
+        line = self.bound.get(state.line.url, state.line.url)
         number = await self._lookup(dnis)
         notes = []
         if number is not None:
@@ -336,7 +339,7 @@ class Inbound:
                 csid = _fallback_csid(csid)
         else:
             csid = self.config.local_id
-        meta = {"line": state.line.url, "remote_address": call.remote_address, "transport": call.transport,
+        meta = {"line": line, "remote_address": call.remote_address, "transport": call.transport,
                 "node": self.service.node}
         if call.sip_call_id:
             meta["sip_call_id"] = call.sip_call_id
@@ -344,11 +347,11 @@ class Inbound:
             meta["fax_number"] = number["number"]
         state.metadata = meta
         refuse = number is None and self.config.reject_unknown
-        fields = dict(number=dnis, dnis=dnis, ani=call.ani, csid=csid, line=state.line.url,
+        fields = dict(number=dnis, dnis=dnis, ani=call.ani, csid=csid, line=line,
                       claimed_by=self.service.node, heartbeat_at=state.started, metadata=meta)
         if number is not None and number.get("retention_days") is not None:
             fields["retention_days"] = number["retention_days"]
-        who = f"from {call.ani or 'an unknown caller'} to {dnis or 'no number'} on {state.line.url}"
+        who = f"from {call.ani or 'an unknown caller'} to {dnis or 'no number'} on {line}"
         if refuse:
             state.fax_id = fax_id = await db(store.create_fax, direction="in", status="failed", reason="rejected",
                                              reason_text=f"{dnis or 'no number'} is not a fax number here",
@@ -359,12 +362,12 @@ class Inbound:
             return api.Reject(f"{dnis or 'no number'} is not a fax number here", status=404)
         state.fax_id = fax_id = await db(store.create_fax, direction="in", status="receiving", **fields)
         self._active[fax_id] = state
-        state.call_row = await db(store.add_call, fax_id, attempt=1, direction="in", line=state.line.url,
+        state.call_row = await db(store.add_call, fax_id, attempt=1, direction="in", line=line,
                                   started_at=state.started, status="receiving", ani=call.ani, dnis=dnis,
                                   node=self.service.node)
         known = f"number {number['number']}" if number is not None else "an unknown number"
         await db(store.add_event, fax_id, "receiving", f"call {who} ({known}) answered as CSID {csid!r}",
-                 {"ani": call.ani, "dnis": dnis, "csid": csid, "line": state.line.url, "notes": notes,
+                 {"ani": call.ani, "dnis": dnis, "csid": csid, "line": line, "notes": notes,
                   "known_number": number is not None})
         return api.Accept(local_id=csid)
 
@@ -453,7 +456,7 @@ class Inbound:
         if not recovered:
             await db(store.add_event, fax_id, "call", result.summary(), summary)
         if status == "received":
-            what = f"{pages} page(s) received from {result.remote_id or 'a sender without CSID'}"
+            what = f"{pages} page(s) received" + (f" from {result.remote_id}" if result.remote_id else "")
             if reason != "ok":
                 what += f" (partial: {reason}{': ' + result.reason_text if result.reason_text else ''})"
             await db(store.add_event, fax_id, "received", what, {"pages": pages, "reason": reason})
