@@ -344,3 +344,14 @@ def test_put_file_failure_leaves_neither_row_nor_file(store, data_dir, monkeypat
     assert not [p for p in (data_dir / "files").rglob(".tmp-*")]
     with pytest.raises(StoreError, match="no fax"):
         store.put_file("0" * 16, "tiff", b"x")              # a file needs its fax
+
+
+def test_nul_in_text_is_dropped_on_both_databases(store):
+    # PostgreSQL text cannot hold NUL; a far end's TSI can. Both stores drop it alike.
+    fax = store.create_fax(direction="in", status="receiving", remote_id="12\x0034", metadata={"x": "a\x00b"})
+    store.add_event(fax, "call", "TSI 12\x0034", {"tsi": "12\x0034"})
+    call = store.add_call(fax, remote_id="\x00\x00")
+    row = store.get_fax(fax)
+    assert row["remote_id"] == "1234" and row["metadata"] == {"x": "a\x00b"}    # JSON escapes it
+    assert store.events(fax)[0]["message"] == "TSI 1234" and store.events(fax)[0]["data"] == {"tsi": "12\x0034"}
+    assert store.calls(fax_id=fax)[0]["remote_id"] == "" and store.calls()[0]["id"] == call

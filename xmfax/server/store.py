@@ -70,6 +70,14 @@ def _dumps(value) -> str:
     return json.dumps(value if value is not None else {}, separators=(",", ":"), sort_keys=True)
 
 
+def _clean(params):
+    """NUL cannot be stored in PostgreSQL text (a far end's TSI may hold one): every text
+    parameter loses its NULs, in both databases alike."""
+    if any(isinstance(p, str) and "\x00" in p for p in params):
+        return [p.replace("\x00", "") if isinstance(p, str) else p for p in params]
+    return params
+
+
 def _loads(text, default):
     if text is None or text == "":
         return default
@@ -175,7 +183,7 @@ class Store:
         if self.dialect == "sqlite":
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield lambda sql, params=(): conn.execute(sql, params)
+                yield lambda sql, params=(): conn.execute(sql, _clean(params))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:               # SQLite may have rolled back already
@@ -188,7 +196,7 @@ class Store:
             with conn.cursor() as cur:
                 def run(sql, params=()):
                     if params:
-                        cur.execute(self._sql(sql), params)
+                        cur.execute(self._sql(sql), _clean(params))
                     else:
                         cur.execute(sql)             # no placeholders parsed: '%' stays '%'
                     return cur
@@ -221,7 +229,7 @@ class Store:
         backend terminated) is retried once on a new one; writes are not retried (see tx)."""
         conn = self._conn()
         if self.dialect == "sqlite":
-            return [dict(r) for r in conn.execute(sql, params).fetchall()]
+            return [dict(r) for r in conn.execute(sql, _clean(params)).fetchall()]
         import psycopg
         try:
             return self._pg_read(conn, sql, params)
@@ -234,7 +242,7 @@ class Store:
         try:
             with conn.cursor() as cur:
                 if params:
-                    cur.execute(self._sql(sql), params)
+                    cur.execute(self._sql(sql), _clean(params))
                 else:
                     cur.execute(sql)
                 rows = cur.fetchall() if cur.description else []
