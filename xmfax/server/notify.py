@@ -297,7 +297,9 @@ class Notifier:
     async def _heartbeat(self, nid: int) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat)
-            await self.service.db(self.service.store.update_notification, nid, heartbeat_at=self.clock())
+            # only while the row is still ours (another node may have taken a stale one back)
+            await self.service.db(self.service.store.heartbeat_notifications, [nid], self.service.node,
+                                  self.clock())
 
     async def _deliver(self, row: dict, at: float | None) -> None:
         svc, store = self.service, self.service.store
