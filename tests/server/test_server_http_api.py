@@ -504,3 +504,16 @@ def test_limits_config():
     for bad in ({"max_upload": 1}, {"max_attachments": 0}, {"max_recipients": "5"}, {"max_upload_bytes": True}):
         with pytest.raises(ConfigError, match=r"^\[limits\] "):
             LimitsConfig.from_dict(bad)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=st.sampled_from(["status", "direction", "broadcastId", "since", "limit", "offset", "until", "format"]),
+       value=st.text(max_size=30), path=st.sampled_from(["transactions", "cdrs.csv", "transactions/{id}/document",
+                                                         "broadcasts/{id}", "transactions/{id}"]),
+       some_id=st.text(alphabet="0123456789abcdefXYZ%/.", min_size=1, max_size=20))
+def test_fuzz_queries_never_500(node, name, value, path, some_id):
+    url = f"{node.url}/{path.replace('{id}', some_id)}"
+    r = httpx.get(url, params={name: value}, headers=headers(node))
+    assert r.status_code in (200, 400, 404), r.text
+    if r.status_code != 200:
+        error_of(r)
