@@ -282,7 +282,7 @@ def test_mail_gateway_postgresql(tmp_path, new_pg_database, pdf_2pages):
         assert svc.store.get_fax(fax_id)["status"] == "queued" and len(_pages(svc, fax_id)) == 3
 
 
-@pytest.mark.parametrize("table, says", [
+@pytest.mark.parametrize("table, says", ids=["smtp", "mail2fax"], argvalues=[
     ('[smtp]\nhots = "x"\n', "[smtp] hots: unknown key"),
     ('[mail2fax]\nlisten = "127.0.0.1:0"\ndomain = "fax.example"\n', "[mail2fax] auth: require_auth"),
 ])

@@ -3,7 +3,6 @@ messages never raise anything but a MailContentError, and through the real handl
 get one SMTP reply line), the [mail2fax] config checks, password hashes, sender patterns."""
 from __future__ import annotations
 
-import asyncio
 import email.message
 import email.policy
 import io
@@ -14,7 +13,6 @@ from aiosmtpd.smtp import Envelope, Session
 from hypothesis import HealthCheck, given, settings, strategies as st
 from mailkit import RunningService, make_cert
 
-from xmfax import document
 from xmfax.server.config import ConfigError, ServerConfig
 from xmfax.server.mail2fax import (Mail2FaxConfig, MailContentError, MailUser, _Handler, documents_for, extract,
                                    hash_password, html_to_text, sender_allowed, verify_password)

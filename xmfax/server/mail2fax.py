@@ -51,7 +51,7 @@ import secrets
 import ssl
 from dataclasses import dataclass, field
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult
 
 from .config import ConfigError, parse_host_port
 

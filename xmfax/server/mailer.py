@@ -17,6 +17,7 @@ pels wide, 204 x 98 or 204 x 196 dpi) as ``image/tiff; application=faxbw`` (RFC 
 """
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import email.utils
 import logging
@@ -129,8 +130,6 @@ def config_of(service) -> SmtpConfig:
 
 async def send_mail(service, msg: EmailMessage) -> None:
     """Hand ``msg`` to the ``[smtp]`` relay (in a worker thread); raises :class:`MailError`."""
-    import asyncio
-
     cfg = config_of(service)
     await asyncio.to_thread(deliver, cfg, msg)
 
