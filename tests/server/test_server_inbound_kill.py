@@ -124,6 +124,8 @@ def test_kill9_mid_receive_keeps_the_confirmed_pages(tmp_path, store_url):
     assert len(files) == 1
     same_pixels(sent_pages[:2], load(files[0]))                # the two confirmed pages, exactly
     same_pixels(sent_pages[:2], load(store.read_file(fax_id, "tiff")))
-    assert store.list_faxes(direction="in") and len(store.list_faxes(direction="in")) == 1
+    assert len(store.list_faxes(direction="in")) == 1
+    (cdr,) = store.calls(fax_id=fax_id)                          # the call record closed, not left open
+    assert (cdr["status"], cdr["reason"], cdr["pages"]) == ("failure", "interrupted", 2)
     assert plaintext_tiffs(data) == []                          # the spool emptied, all encrypted
     store.close()

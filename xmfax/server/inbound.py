@@ -466,9 +466,12 @@ class Inbound:
                      {"pages": 0, "reason": reason})
         cdr = dict(ended_at=now, duration=result.duration, status=result.status, reason=reason, pages=pages,
                    rate=result.rate or None, remote_id=result.remote_id or None)
+        if call_row is None:      # after a restart: the call record on_call opened, if any
+            open_calls = [c for c in await db(store.calls, fax_id=fax_id) if c.get("status") == "receiving"]
+            call_row = open_calls[-1]["id"] if open_calls else None
         if call_row is not None:
             await db(store.update_call, call_row, **cdr)
-        elif not recovered:
+        else:
             fax = await db(store.get_fax, fax_id)
             await db(store.add_call, fax_id, attempt=1, direction="in", line=fax.get("line"),
                      started_at=fax.get("created_at"), ani=fax.get("ani"), dnis=fax.get("dnis"),
