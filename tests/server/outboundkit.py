@@ -42,9 +42,9 @@ def page_pdf(path: Path, count: int = 1) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def running_service(data_dir: Path, database: str = "", lines=(), **outbound):
+async def running_service(data_dir: Path, database: str = "", lines=(), node: str | None = None, **outbound):
     """A Service (the real one: store, components) started in this loop, stopped after."""
-    cfg = cfgmod.load(data=str(data_dir), http="127.0.0.1:0", database=database or None)
+    cfg = cfgmod.load(data=str(data_dir), http="127.0.0.1:0", database=database or None, node=node)
     cfg.sections["outbound"] = {**FAST, **outbound, "sip": {**FAST["sip"], **outbound.get("sip", {})},
                                 "lines": list(lines)}
     svc = Service(cfg)
