@@ -26,7 +26,7 @@ class Serve:
     def __init__(self, cwd: Path, *args: str, env: dict | None = None, timeout: float = 30.0):
         self.cwd = Path(cwd)
         self.args = [sys.executable, "-m", "xmfax", "serve", *args]
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}   # SIGABRT dumps the stacks
         self.timeout = timeout
         self.proc: subprocess.Popen | None = None
         self.ready_line = ""
@@ -46,7 +46,11 @@ class Serve:
         while time.monotonic() < deadline:
             if sel.select(timeout=0.2):
                 line = self.proc.stdout.readline()
-                if not line:                                   # the process ended
+                if not line:                                   # stdout closed: the process is ending
+                    try:
+                        self.proc.wait(max(1.0, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        pass
                     break
                 m = READY.match(line.rstrip("\n"))
                 if m:
@@ -55,11 +59,15 @@ class Serve:
                     return self
             elif self.proc.poll() is not None:
                 break
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc.poll() is None:                # hung: the stacks (faulthandler) say where
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
             self.stderr = self.proc.stderr.read()
-            raise TimeoutError(f"no ready line within {self.timeout} s: {self.stderr[-2000:]}")
+            raise TimeoutError(f"no ready line within {self.timeout} s: {self.stderr[-6000:]}")
         self.returncode = self.proc.wait()
         self.stderr = self.proc.stderr.read()
         return self
@@ -87,7 +95,7 @@ class Serve:
     def __enter__(self) -> "Serve":
         self.start()
         if not self.url:
-            raise RuntimeError(f"xmfax serve did not start (exit {self.returncode}): {self.stderr[-2000:]}")
+            raise RuntimeError(f"xmfax serve did not start (exit {self.returncode}): {self.stderr[-6000:]}")
         return self
 
     def __exit__(self, *exc) -> None:

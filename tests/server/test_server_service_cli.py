@@ -45,11 +45,11 @@ def test_config_defaults_and_flags(tmp_path):
 def test_config_file_then_flags_add_lines(tmp_path):
     f = tmp_path / "x.toml"
     f.write_text('http = "127.0.0.1:9"\n[outbound]\nlines = ["sip:{number}@a"]\n'
-                 '[[numbers]]\nnumber = "+15550100"\ncsid = "ACME"\n')
+                 '[[numbers]]\nnumber = "+15550100"\ncsid = "+1 555 0100"\n')
     cfg = load(f, lines=["t38://127.0.0.1:1"], http="127.0.0.1:0")
     assert cfg.http == "127.0.0.1:0"                                   # the flag wins
     assert cfg.section("outbound")["lines"] == ["sip:{number}@a", "t38://127.0.0.1:1"]
-    assert cfg.numbers == [{"number": "+15550100", "csid": "ACME"}]
+    assert cfg.numbers == [{"number": "+15550100", "csid": "+1 555 0100"}]
 
 
 @pytest.mark.parametrize("text, words", [
@@ -99,7 +99,7 @@ def test_service_seeds_directory_and_wakes(tmp_path, store_url):
         "database": store_url, "http": "127.0.0.1:0",
         "destinations": [{"name": "inbox", "type": "folder", "path": str(tmp_path / "in")}],
         "users": [{"name": "alice", "email": "alice@example.com", "destinations": ["inbox"]}],
-        "numbers": [{"number": "+15550100", "users": ["alice"], "csid": "ACME FAX"}],
+        "numbers": [{"number": "+15550100", "users": ["alice"], "csid": "+1 555 0100"}],
         "rules": [{"name": "sales", "kind": "direct", "dnis": "+1555*", "destinations": ["inbox"],
                    "continue": True}, {"kind": "default", "destinations": ["inbox"]}],
     }
@@ -112,7 +112,7 @@ def test_service_seeds_directory_and_wakes(tmp_path, store_url):
         await svc.start()
         try:
             store = svc.store
-            assert store.get_number("+15550100")["csid"] == "ACME FAX"
+            assert store.get_number("+15550100")["csid"] == "+1 555 0100"
             assert store.get_user("alice")["destinations"] == ["inbox"]
             assert store.get_destination("inbox")["params"] == {"path": str(tmp_path / "in")}
             rules = store.list_rules()
@@ -133,14 +133,14 @@ def test_service_seeds_directory_and_wakes(tmp_path, store_url):
 
     asyncio.run(main())
     # config wins for what it names at the next start; what it does not name stays
-    cfg2 = from_dict({**raw, "numbers": [{"number": "+15550100", "csid": "NEW"}], "rules": []})
+    cfg2 = from_dict({**raw, "numbers": [{"number": "+15550100", "csid": "+1 555 0199"}], "rules": []})
     cfg2.data_dir, cfg2.node = tmp_path / "data", "n1"
 
     async def again():
         svc = Service(cfg2)
         await svc.start()
         try:
-            assert svc.store.get_number("+15550100")["csid"] == "NEW"
+            assert svc.store.get_number("+15550100")["csid"] == "+1 555 0199"
             assert [r["kind"] for r in svc.store.list_rules()] == ["direct", "default"]
         finally:
             await svc.stop()
