@@ -43,7 +43,7 @@ def gw(tmp_path_factory):
                      "auth": [{"name": "alice", "password_hash": hash_password(PASSWORD)},
                               {"name": "bob", "password_hash": hash_password("bobpw"), "senders": ["bob@example.com"]}],
                      "tls_cert": str(cert.cert), "tls_key": str(cert.key), "max_message_bytes": MAX_BYTES,
-                     "max_recipients": 4},
+                     "max_recipients": 30},
         "outbound": {"default_country": "1"},
     })
     with RunningService(cfg) as svc:
@@ -186,8 +186,19 @@ def test_mail_gateway_recipients_refused(gw, rcpt, code, status):
 def test_mail_gateway_too_many_recipients(gw):
     with _client(gw) as c:
         c.mail("alice@example.com")
-        codes = [c.rcpt(f"+1555123456{i}@{DOMAIN}")[0] for i in range(6)]
-    assert codes == [250] * 4 + [452, 452]
+        codes = [c.rcpt(f"+155512340{i:02d}@{DOMAIN}")[0] for i in range(32)]
+    assert codes == [250] * 30 + [452, 452]
+
+
+def test_mail_gateway_many_recipients_reply_fits_one_line(gw):
+    """30 transactions: the 250 reply stays within 512 octets (RFC 5321 §4.5.3.1.5)."""
+    msg = _mail(body="A short notice to everyone.")
+    with _client(gw) as c:
+        code, reply = _send(c, msg, [f"+155598700{i:02d}@{DOMAIN}" for i in range(30)])
+    assert code == 250 and len(reply) + 6 <= 512, reply
+    broadcast = re.search(rb"broadcast ([0-9a-f]{16}): 30 fax\(es\)$", reply).group(1).decode()
+    rows = gw.store.list_faxes(broadcast_id=broadcast, limit=100)
+    assert len(rows) == 30 and {r["number"] for r in rows} == {f"+155598700{i:02d}" for i in range(30)}
 
 
 def test_mail_gateway_senders_checked(gw):
@@ -238,8 +249,23 @@ def test_mail_gateway_oversize(gw):
     assert _count(gw) == before
 
 
+def _png_bomb(side: int = 30000) -> bytes:
+    """A 1-bit PNG of side x side white pixels (900 Mpixel) in ~150 kB, compressed row by row."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * (side // 8)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
 @pytest.mark.parametrize("name, data, ctype, status, why", ids=["broken_pdf", "text_as_pdf", "random_pdf", "zip",
-                                                                "broken_png"], argvalues=[
+                                                                "broken_png", "png_bomb"], argvalues=[
     ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer << /Root 1 0 R >>\n%%EOF",
      "application/pdf", "5.6.0", b"bad_document"),
     ("fake.pdf", b"this is not a pdf at all, just text", "application/pdf", "5.6.0", b"not a PDF"),
@@ -247,8 +273,10 @@ def test_mail_gateway_oversize(gw):
      "5.6.0", b"not a PDF"),
     ("archive.zip", b"PK\x03\x04" + b"\0" * 100, "application/zip", "5.6.1", b"cannot be faxed"),
     ("fake.png", b"GIF89a....", "image/png", "5.6.0", b"fake.png"),
+    ("bomb.png", _png_bomb, "image/png", "5.6.0", b"decompression bomb"),        # made when run
 ])
 def test_mail_gateway_hostile_or_unfaxable_attachment_is_refused(gw, name, data, ctype, status, why):
+    data = data() if callable(data) else data
     before = _count(gw)
     with _client(gw) as c:
         code, text = _send(c, _mail(attachments=[(name, data, ctype)]))

@@ -723,4 +723,8 @@ class MailGateway:
                 code = "5.1.3"
             return f"554 {code} {exc.code}: {_reply_text(exc.message)}"
         log.info("mail2fax: %s -> broadcast %s (%s)", envelope.mail_from, broadcast_id, ", ".join(ids))
-        return f"250 2.0.0 queued as broadcast {broadcast_id}: {len(ids)} fax(es) {' '.join(ids)}"
+        reply = f"250 2.0.0 queued as broadcast {broadcast_id}: {len(ids)} fax(es)"
+        shown = " ".join(ids)
+        if len(reply) + 1 + len(shown) > 500:       # RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets
+            return reply
+        return f"{reply} {shown}"
