@@ -72,8 +72,7 @@ _IDENT = {int(f) for f in (FCF.DIS, FCF.CSI, FCF.NSF, FCF.DTC, FCF.CIG, FCF.NSC,
                            FCF.PWD, FCF.SEP, FCF.PSA)}
 _BY_VALUE = {int(f): f for f in FCF}
 
-# post-message commands (T.30 §5.3.6.1.4); the PRI-Q variants mean the same here
-POST_PAGE = frozenset({FCF.MPS, FCF.EOP, FCF.EOM, FCF.PRI_MPS, FCF.PRI_EOP, FCF.PRI_EOM})
+# the PRI-Q post-message commands (T.30 §5.3.6.1.4) mean the same here as the plain ones
 PRI_Q_BASE = {FCF.PRI_MPS: FCF.MPS, FCF.PRI_EOP: FCF.EOP, FCF.PRI_EOM: FCF.EOM}
 
 

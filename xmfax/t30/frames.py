@@ -154,10 +154,6 @@ WIDTHS = ("a4", "b4", "a3")
 LENGTHS = ("a4", "b4", "unlimited")
 
 
-def _tuple(fif: bytes, bits: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(_get(fif, b)) for b in bits)
-
-
 def _set_tuple(bits: set[int], numbers: tuple[int, ...], values: tuple[int, ...]) -> None:
     for n, v in zip(numbers, values):
         if v:

@@ -52,16 +52,6 @@ class Modulation(enum.Enum):
         """The +FTM/+FRM/+FTH/+FRH modulation code (T.31 Table 2)."""
         return self.class1_short if short_training else self.class1_long
 
-    @classmethod
-    def from_class1(cls, code: int) -> tuple["Modulation", bool]:
-        """(modulation, short_training) for a T.31 modulation code."""
-        for m in cls:
-            if code == m.class1_long:
-                return m, False
-            if code == m.class1_short:
-                return m, True
-        raise ValueError(f"unknown Class 1 modulation code {code}")
-
     def training_ms(self, short_training: bool = False) -> int:
         """Start-up time of a transmission at this modulation, in ms: the training sequence
         of a high-speed modem (the short one if asked and the family has one), or the V.21

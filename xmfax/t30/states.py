@@ -158,7 +158,7 @@ class Spec:
     commands: bool = False
     # responses that answer an earlier command of ours, not the current one (stale here)
     stale: frozenset[FCF] = frozenset()
-    gives_up: Reason = Reason.NO_RESPONSE   # the reason when tries or T4 run out here
+    gives_up: Reason = Reason.NO_RESPONSE   # a commander: the reason when its tries run out
     receiving_page: bool = False            # where's "during page N" (a receiver's page)
     live: bool = True                       # the call runs: input is taken
     ended: bool = False                     # the call is over (Session.done)
@@ -170,8 +170,8 @@ _PPS_RESPONSES = frozenset({FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.RTP, FCF.RTN
 
 SPEC: dict[State, Spec] = {
     State.IDLE: Spec("A", Timer.NONE, live=False),
-    State.SEND_DIS: Spec("B", Timer.T4_IN_T1, commands=True, gives_up=Reason.NO_DCS),
-    State.WAIT_DIS: Spec("B", Timer.T1, gives_up=Reason.NO_DIS),
+    State.SEND_DIS: Spec("B", Timer.T4_IN_T1, commands=True),
+    State.WAIT_DIS: Spec("B", Timer.T1),
     State.SEND_DTC: Spec("B", **_C, gives_up=Reason.NO_DCS),
     State.SEND_DCS: Spec("B", **_C, gives_up=Reason.NO_RESPONSE_TO_DCS),
     State.RX_WAIT_DCS: Spec("B"),
@@ -184,7 +184,7 @@ SPEC: dict[State, Spec] = {
     State.SEND_CTC: Spec("D", **_C, stale=_PPS_RESPONSES, gives_up=Reason.ECM_FAILED),
     State.SEND_EOR: Spec("D", **_C, gives_up=Reason.ECM_FAILED),
     State.SEND_RR: Spec("D", **_C),
-    State.RX_WAIT_PMC: Spec("D", receiving_page=True, gives_up=Reason.NO_POST_PAGE),
+    State.RX_WAIT_PMC: Spec("D", receiving_page=True),
     State.RX_WAIT_DCN: Spec("D"),
     State.RX_AFTER_EOM: Spec("B"),
     State.SEND_DCN: Spec("E", Timer.NONE),
