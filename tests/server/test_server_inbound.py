@@ -180,11 +180,12 @@ def test_inbound_config_keys():
     cfg = InboundConfig.from_dict({"listen": ["t38://0.0.0.0:6000#+15551230001",
                                               {"url": "sip://0.0.0.0:5060", "register": "sip:fax@pbx.example"}],
                                    "formats": ["pdf"], "reject_unknown": True, "local_id": "+1 555 0000",
-                                   "max_duration": 600, "default_country": 44},
+                                   "max_duration": 600, "default_country": 44, "stale_after": 3600},
                                   {"default_country": "1"})
     assert cfg.listen == [ListenLine("t38://0.0.0.0:6000", "+15551230001"),
                           ListenLine("sip://0.0.0.0:5060", "", "sip:fax@pbx.example")]
     assert cfg.formats == ("tiff", "pdf") and cfg.reject_unknown and cfg.max_duration == 600.0
+    assert cfg.stale_after == 3600.0
     assert cfg.default_country == "44"
     assert InboundConfig.from_dict({}, {"default_country": "49"}).default_country == "49"
     assert InboundConfig.from_dict({}).listen == []

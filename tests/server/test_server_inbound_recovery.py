@@ -124,8 +124,8 @@ def test_recovery_of_every_spool_state(tmp_path, store_url):
     assert events[f["id"]][0]["message"].startswith("routed after a restart")
     # 7. untouched
     assert g["status"] == "receiving" and events[g["id"]] == []
-    assert counts == {"spool": 4, "interrupted": 1, "routed": 1}
-    assert again == {"spool": 0, "interrupted": 0, "routed": 0}          # idempotent
+    assert counts == {"spool": 4, "interrupted": 1, "routed": 1, "taken_over": 0}
+    assert again == {"spool": 0, "interrupted": 0, "routed": 0, "taken_over": 0}          # idempotent
     assert list(spool.iterdir()) == []                                   # nothing left in the clear
     assert plaintext_tiffs(tmp_path / "data") == []
     # everything reached the folders: a (alice), b/orphan (catchall: no users on ...0002 / no dnis),
@@ -141,3 +141,46 @@ def load_tiff_bytes(got) -> bytes:
     buf = io.BytesIO()
     write_tiff(got, buf, codec="mmr")
     return buf.getvalue()
+
+
+def test_sweep_takes_over_the_calls_of_a_node_gone_for_good(tmp_path, store_url):
+    """Another node (same data folder) stopped refreshing two calls for longer than any call
+    may last: the one whose spool file is reachable here becomes a fax with its pages, the
+    other one failed/interrupted; a call refreshed recently is left alone."""
+    inbox = tmp_path / "inbox"
+    cfg = make_config(tmp_path / "data", inbox, database=db_arg(store_url), inbound={"max_duration": 60})
+    one = pages(1)
+
+    async def main():
+        async with running(cfg) as svc:
+            inbound = svc.component("Inbound")
+            assert inbound.stale_after == 180.0
+            theirs = inbound.spool.parent / "other-node"
+            theirs.mkdir()
+            files = killed_mid_call(theirs, one)
+            old = time.time() - 1000
+            with_pages = await svc.db(svc.store.create_fax, direction="in", status="receiving",
+                                      claimed_by="other-node", heartbeat_at=old, dnis="+15551230001",
+                                      metadata={"spool": str(files.part), "node": "other-node"})
+            without = await svc.db(svc.store.create_fax, direction="in", status="receiving",
+                                   claimed_by="other-node", heartbeat_at=old)
+            alive = await svc.db(svc.store.create_fax, direction="in", status="receiving",
+                                 claimed_by="other-node", heartbeat_at=time.time() - 5)
+            taken = await inbound.sweep()
+            for fid in (with_pages, without):
+                await wait_for(lambda fid=fid: delivered(svc, fid), what=f"fax {fid} settled")
+            rows = [await svc.db(svc.store.get_fax, f) for f in (with_pages, without, alive)]
+            first = await svc.db(svc.store.events, with_pages)
+            image = load(await svc.db(svc.store.read_file, with_pages, "tiff"))
+            return taken, rows, first, image, theirs
+
+    taken, (a, b, c), first, image, theirs = run(main())
+    assert taken == 2
+    assert (a["status"], a["reason"], a["pages"], a["notify_status"]) == ("received", "interrupted", 1, "delivered")
+    same_pixels(one, image)
+    assert first[0]["message"].startswith("taken over by ") and "other-node stopped refreshing this call" in \
+        first[0]["message"]
+    assert (b["status"], b["reason"], b["pages"]) == ("failed", "interrupted", 0)
+    assert c["status"] == "receiving"
+    assert list(theirs.iterdir()) == []
+    assert len(list((inbox / "alice").iterdir())) == 1

@@ -51,7 +51,7 @@ log = logging.getLogger("xmfax.server.inbound")
 __all__ = ["InboundConfig", "ListenLine", "Inbound", "csid_problem"]
 
 _KEYS = ("listen", "formats", "reject_unknown", "local_id", "max_duration", "realtime", "default_country",
-         "heartbeat", "ecm", "max_rate")
+         "heartbeat", "stale_after", "ecm", "max_rate")
 _SPOOL_SUFFIXES = (".tif.part", ".tif", ".pdf", ".json")
 
 
@@ -121,6 +121,8 @@ class InboundConfig:
     realtime: bool = True                    # T.38 paced as a gateway expects (false: trusted links, tests)
     default_country: str = ""                # for comparing numbers in E.164 ("" -> [outbound].default_country, 1)
     heartbeat: float = 10.0                  # a call in progress touches its row this often (seconds)
+    stale_after: float = 0.0                 # another node's call untouched this long is taken over
+                                             # (0: max_duration + 120 s, when the call must have ended)
     ecm: bool = True
     max_rate: int = 14400
 
@@ -151,7 +153,7 @@ class InboundConfig:
             if not isinstance(d["local_id"], str) or csid_problem(d["local_id"]):
                 raise ConfigError(f"[inbound] local_id: {csid_problem(str(d['local_id']))}")
             cfg.local_id = d["local_id"]
-        for key, low in (("max_duration", 1.0), ("heartbeat", 0.05)):
+        for key, low in (("max_duration", 1.0), ("heartbeat", 0.05), ("stale_after", 0.1)):
             if key in d:
                 v = d[key]
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= low:
@@ -260,6 +262,10 @@ class Inbound:
             self.service.announce.append(f"fax {self.bound[line.url]}")
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="inbound heartbeat")
 
+    @property
+    def stale_after(self) -> float:
+        return self.config.stale_after or self.config.max_duration + 120.0
+
     async def stop(self) -> None:
         """Stop answering; calls in progress finish (up to max_duration), then their faxes
         are stored and routed (the receivers' on_done has run when their task ends)."""
@@ -278,13 +284,43 @@ class Inbound:
 
     async def _heartbeat_loop(self) -> None:
         store = self.service.store
+        next_sweep = time.monotonic() + min(60.0, self.stale_after / 2)
         while True:
             await asyncio.sleep(self.config.heartbeat)
-            if self._active:
-                try:
+            try:
+                if self._active:
                     await self.service.db(store.heartbeat, list(self._active), self.service.node, time.time())
-                except Exception:   # noqa: BLE001 - a missed heartbeat is retried next time
-                    log.exception("inbound heartbeat failed")
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + min(60.0, self.stale_after / 2)
+                    await self.sweep()
+            except Exception:   # noqa: BLE001 - a missed heartbeat or sweep is retried next time
+                log.exception("inbound heartbeat/sweep failed")
+
+    async def sweep(self, now: float | None = None) -> int:
+        """Calls left ``receiving`` by a node that stopped refreshing them for ``stale_after``
+        (longer than any call may last: that node is gone): completed from their spool file
+        when it is reachable here (a shared data folder), else from what the store has, else
+        failed/interrupted. Returns how many were taken over."""
+        store, db = self.service.store, self.service.db
+        now = time.time() if now is None else now
+        taken = 0
+        for row in await db(store.stale, now, self.stale_after, ("receiving",)):
+            if row["id"] in self._active:
+                continue
+            who = row.get("claimed_by") or "an unknown node"
+            await db(store.add_event, row["id"], "recovered", f"taken over by {self.service.node}: {who} stopped "
+                     f"refreshing this call {int(now - (row.get('heartbeat_at') or row['created_at']))} s ago",
+                     {"node": self.service.node, "from": row.get("claimed_by")})
+            spool = (row.get("metadata") or {}).get("spool")
+            suffixes = None
+            if spool and os.path.exists(os.path.dirname(spool)):
+                suffixes = (await asyncio.to_thread(_spool_groups, Path(spool).parent)).get(_base(spool))
+            if suffixes:
+                await self._recover_spool(_base(spool), suffixes, row)
+            else:
+                await self._recover_row(row)
+            taken += 1
+        return taken
 
     # ------------------------------------------------------------------ the hooks
     def _make_on_call(self, line: ListenLine):
@@ -530,6 +566,7 @@ class Inbound:
                 continue
             await self._recover_row(row)
             counts["interrupted"] += 1
+        counts["taken_over"] = await self.sweep()
         done = await db(store.list_faxes, direction="in", status=("received", "failed"), limit=1_000_000)
         for row in done:
             if row.get("claimed_by") == node and row.get("notify_status") in (None, "none"):
