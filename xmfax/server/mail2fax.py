@@ -336,7 +336,7 @@ def html_to_text(markup: str) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MESSAGE_ID = re.compile(r"<[A-Za-z0-9!$&'*+\-/=?^_`|~.@\[\]]{3,250}>")     # RFC 5322 §3.6.4 msg-id, no {}#%
+_MESSAGE_ID = re.compile(r"<[A-Za-z0-9!$&'*+\-/=?^_`|~.@\[\]]{3,250}>")     # RFC 5322 §3.6.4 msg-id (simplified)
 
 
 def _clean_text(text: str) -> str:
@@ -704,7 +704,7 @@ class MailGateway:
         notifications = []
         if cfg.report:
             headers = {"Auto-Submitted": "auto-replied"}           # RFC 3834 §5.1: no auto-reply loops
-            if _MESSAGE_ID.fullmatch(extracted.message_id):        # (a header value is a template: no braces)
+            if _MESSAGE_ID.fullmatch(extracted.message_id):        # a well-formed msg-id only
                 headers.update({"In-Reply-To": extracted.message_id, "References": extracted.message_id})
             notifications.append({"type": "email", "to": [envelope.mail_from], "format": "none",
                                   "subject": cfg.report_subject, "body": cfg.report_body, "headers": headers})
