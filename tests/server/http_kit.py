@@ -13,8 +13,12 @@ faxes are really sent; ``node.received`` lists the FaxResults it got.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
+
+WEBHOOK_SECRET_ENV = "XMFAX_TEST_WEBHOOK_SECRET"
+os.environ.setdefault(WEBHOOK_SECRET_ENV, "test-webhook-secret")
 
 SAMPLE_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <schedulefax>
@@ -68,7 +72,7 @@ class LiveService:
             host, port = await self.receiver.ready()
             lines = [f"t38://{host}:{port}"]
         raw = {"http": "127.0.0.1:0", "outbound": {"lines": lines, "realtime": False, **self.outbound},
-               "limits": self.limits}
+               "limits": self.limits, "notify": {"webhook_secret_env": WEBHOOK_SECRET_ENV}}
         if self.inbound is not None:
             raw["inbound"] = self.inbound
         if self.database:

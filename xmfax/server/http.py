@@ -357,7 +357,24 @@ class Api:
             req.documents.append(Document(name=name, data=blob, content_type=ctype or ""))
         if not req.documents:
             raise ApiError("no_documents", "no attachments part: add at least one document", 422)
+        for i, dest in enumerate(req.notifications, 1):
+            problem = self._destination_problem(dest)
+            if problem:
+                raise ApiError("invalid_metadata", f"metadata notification {i}: {problem}", 422)
         return req
+
+    def _destination_problem(self, dest: dict) -> str | None:
+        """Refuse now what could never be delivered later (the fax would end 'failed' to notify)."""
+        if not dest.get("type"):
+            return None                                   # a configured destination: submit checks the name
+        from .destinations import check_destination
+        problem = check_destination(dest)
+        if problem is None and dest["type"] == "webhook":
+            var = dest.get("secret_env") or self.service.config.section("notify").get("webhook_secret_env")
+            if not var or not os.environ.get(var):
+                problem = ("webhook: this service has no signing secret for webhooks "
+                           "([notify] webhook_secret_env names an unset variable or none)")
+        return problem
 
     # --- reading ----------------------------------------------------------------------
     async def _fax(self, fax_id: str) -> dict:
