@@ -257,6 +257,7 @@ def test_bad_requests_are_refused_before_anything_is_stored(tmp_path):
                 (["+15551234567"], {"retention_days": 3}, pdf),
                 (["+15551234567"], {"cover": {"evil": "x"}}, pdf),
                 (["+15551234567"], {"notifications": [{"name": "nowhere"}]}, pdf),
+                (["+15551234567"], {"notifications": [{"type": "email", "to": ["a@example.com"], "colour": 1}]}, pdf),
                 (["+15551234567"], {"resolution": "ultra"}, pdf),
             ):
                 with pytest.raises(SubmitError) as err:
@@ -267,9 +268,9 @@ def test_bad_requests_are_refused_before_anything_is_stored(tmp_path):
     refused, stored = run(main())
     assert [c for c, _, _ in refused] == ["invalid_number", "invalid_metadata", "bad_document", "invalid_metadata",
                                           "invalid_metadata", "invalid_metadata", "invalid_metadata",
-                                          "invalid_metadata", "invalid_metadata"]
+                                          "invalid_metadata", "invalid_metadata", "invalid_metadata"]
     assert all(status == 422 for _, status, _ in refused)
-    assert "10 digits" in refused[0][2] and "nowhere" in refused[7][2]
+    assert "10 digits" in refused[0][2] and "nowhere" in refused[7][2] and "colour" in refused[8][2]
     assert stored == []
 
 

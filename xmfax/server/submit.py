@@ -41,7 +41,6 @@ log = logging.getLogger("xmfax.server.submit")
 __all__ = ["Recipient", "Document", "SendRequest", "SubmitError", "submit", "render"]
 
 RESOLUTIONS = ("standard", "fine", "superfine")
-DESTINATION_TYPES = ("email", "folder", "printer", "webhook")
 COVER_FIELDS = ("to", "to_fax", "sender", "sender_fax", "subject", "note")
 MAX_ATTEMPTS = 20                 # per fax; more is a typo, not a policy
 MAX_SCHEDULE_AHEAD = 366 * 86400  # a schedule further out than a year is refused
@@ -135,12 +134,13 @@ def _check(req: SendRequest, default_country: str, now: float) -> list[str]:
     for key in (req.cover or {}):
         if key not in COVER_FIELDS:
             raise SubmitError("invalid_metadata", f"cover sheet field {key!r}: one of {', '.join(COVER_FIELDS)}")
+    from .destinations import check_destination
     for i, dest in enumerate(req.notifications, 1):
         if not isinstance(dest, dict) or not (dest.get("name") or dest.get("type")):
             raise SubmitError("invalid_metadata", f"notification {i}: name a configured destination or give a type")
-        if dest.get("type") and dest["type"] not in DESTINATION_TYPES:
-            raise SubmitError("invalid_metadata",
-                              f"notification {i}: type {dest['type']!r}: one of {', '.join(DESTINATION_TYPES)}")
+        why = check_destination(dest) if dest.get("type") else None
+        if why:
+            raise SubmitError("invalid_metadata", f"notification {i}: {why}")
     return numbers
 
 
