@@ -530,3 +530,27 @@ def test_fuzz_queries_never_500(node, name, value, path, some_id):
     assert r.status_code in (200, 307, 400, 404), r.text         # 307: Starlette's trailing-slash redirect
     if r.status_code not in (200, 307):
         error_of(r)
+
+
+def test_tokens_module(store):
+    from xmfax.server import tokens
+
+    t = tokens.create(store, "app-1")
+    assert tokens.authorize(store, f"  {t} ", "download")["name"] == "app-1"
+    r = tokens.create(store, "ro", "read")
+    assert tokens.authorize(store, r, "read")["permission"] == "read"
+    for action in ("send", "cancel", "download"):
+        with pytest.raises(tokens.TokenError) as e:
+            tokens.authorize(store, r, action)
+        assert (e.value.code, e.value.status) == ("forbidden", 403)
+    for bad in (None, "", "x" * 201, "tok\x00en", t[:-1]):
+        with pytest.raises(tokens.TokenError) as e:
+            tokens.authorize(store, bad, "read")
+        assert (e.value.code, e.value.status) == ("unauthorized", 401)
+    with pytest.raises(ValueError):
+        tokens.create(store, "x", "admin")
+    with pytest.raises(ValueError):
+        tokens.create(store, "bad name", "read")
+    assert store.revoke_token("app-1")
+    with pytest.raises(tokens.TokenError):
+        tokens.authorize(store, t, "read")
