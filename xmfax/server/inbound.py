@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import io
 import logging
 import os
 import re
@@ -44,6 +43,7 @@ from typing import Any
 from .. import api
 from ..record import FaxResult
 from . import routing
+from . import spool as _spool
 from .config import ConfigError
 
 log = logging.getLogger("xmfax.server.inbound")
@@ -52,7 +52,6 @@ __all__ = ["InboundConfig", "ListenLine", "Inbound", "csid_problem"]
 
 _KEYS = ("listen", "formats", "reject_unknown", "local_id", "max_duration", "realtime", "default_country",
          "heartbeat", "stale_after", "ecm", "max_rate")
-_SPOOL_SUFFIXES = (".tif.part", ".tif", ".pdf", ".json")
 
 
 def csid_problem(text: str) -> str | None:
@@ -314,9 +313,9 @@ class Inbound:
             spool = (row.get("metadata") or {}).get("spool")
             suffixes = None
             if spool and os.path.exists(os.path.dirname(spool)):
-                suffixes = (await asyncio.to_thread(_spool_groups, Path(spool).parent)).get(_base(spool))
+                suffixes = (await asyncio.to_thread(_spool.groups, Path(spool).parent)).get(_spool.base_of(spool))
             if suffixes:
-                await self._recover_spool(_base(spool), suffixes, row)
+                await self._recover_spool(_spool.base_of(spool), suffixes, row)
             else:
                 await self._recover_row(row)
             taken += 1
@@ -452,7 +451,7 @@ class Inbound:
             return
         try:
             await self._store_files(fax_id, result.files, record=result)
-            await asyncio.to_thread(_remove_spool, result.files, state.call.spool)
+            await asyncio.to_thread(_spool.remove, result.files, state.call.spool)
             await self.complete(fax_id, result, call_row=state.call_row)
         finally:
             self._active.pop(fax_id, None)
@@ -550,15 +549,15 @@ class Inbound:
         store, db, node = self.service.store, self.service.db, self.service.node
         counts = {"spool": 0, "interrupted": 0, "routed": 0}
         await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True, mode=0o700)
-        groups = await asyncio.to_thread(_spool_groups, self.spool)
+        groups = await asyncio.to_thread(_spool.groups, self.spool)
         rows = [r for r in await db(store.list_faxes, direction="in", status="receiving", limit=1_000_000)
                 if r.get("claimed_by") == node]
-        by_base = {_base(r["metadata"]["spool"]): r for r in rows if r["metadata"].get("spool")}
+        by_base = {_spool.base_of(r["metadata"]["spool"]): r for r in rows if r["metadata"].get("spool")}
         handled: set[str] = set()
         for base, suffixes in sorted(groups.items()):
             row = by_base.get(base)
             if row is None:     # the node died before the row named its file: the closest call before it
-                row = _closest(base, [r for r in rows if not r["metadata"].get("spool") and r["id"] not in handled])
+                row = _spool.closest(base, [r for r in rows if not r["metadata"].get("spool") and r["id"] not in handled])
             handled.add(await self._recover_spool(base, suffixes, row))
             counts["spool"] += 1
         for row in rows:
@@ -583,7 +582,7 @@ class Inbound:
         store, db, node = self.service.store, self.service.db, self.service.node
         part = base + ".tif.part"
         if row is None:
-            created = _stamp_time(base) or time.time()
+            created = _spool.stamp_time(base) or time.time()
             fax_id = await db(store.create_fax, direction="in", status="receiving", claimed_by=node,
                               created_at=created, metadata={"spool": part, "node": node, "recovered": True})
             await db(store.add_event, fax_id, "recovered", f"found in the spool without its record "
@@ -603,17 +602,17 @@ class Inbound:
             note = "the call had ended; its fax is stored after the restart"
         else:
             source = base + ".tif" if ".tif" in suffixes else part
-            pages = await asyncio.to_thread(_whole_pages, Path(source)) if os.path.exists(source) else []
+            pages = await asyncio.to_thread(_spool.whole_pages, Path(source)) if os.path.exists(source) else []
             if pages:
-                tiff, pdf = await asyncio.to_thread(_encode, pages, "pdf" in self.config.formats)
+                tiff, pdf = await asyncio.to_thread(_spool.encode, pages, "pdf" in self.config.formats)
                 await db(store.put_file, fax_id, "tiff", tiff, name="")
                 if pdf is not None:
                     await db(store.put_file, fax_id, "pdf", pdf, name="")
-            result = _interrupted(len(pages), row, source)
+            result = _spool.interrupted(len(pages), row)
             note = (f"the node stopped during the call: {len(pages)} whole page(s) kept from the spool"
                     if pages else "the node stopped during the call before any page was stored")
         await db(store.add_event, fax_id, "recovered", note, {"pages": len(result.pages), "node": node})
-        await asyncio.to_thread(_remove_spool, [base + s for s in suffixes], part)
+        await asyncio.to_thread(_spool.remove, [base + s for s in suffixes], part)
         await self.complete(fax_id, result, recovered=note)
         await self.route(fax_id)
         return fax_id
@@ -632,10 +631,10 @@ class Inbound:
                 log.warning("inbound recovery: record of %s unreadable: %s", fax_id, exc)
         if result is None and "tiff" in kinds:
             data = await db(store.read_file, fax_id, "tiff")
-            count = await asyncio.to_thread(_count_pages, data)
-            result = _interrupted(count, row, "the stored TIFF")
+            count = await asyncio.to_thread(_spool.count_pages, data)
+            result = _spool.interrupted(count, row)
         if result is None:
-            result = _interrupted(0, row, "")
+            result = _spool.interrupted(0, row)
         note = ("the node stopped after storing the fax: completed after the restart" if "record" in kinds else
                 f"the node stopped during the call: {len(result.pages)} page(s) kept" if result.pages else
                 "the node stopped during the call before any page was stored")
@@ -645,148 +644,8 @@ class Inbound:
         await self.route(fax_id)
 
 
-# --------------------------------------------------------------------------- recovery helpers
-_STAMP = re.compile(r"fax-(\d{8}-\d{6})-[0-9a-f]+$")
-
-
-def _base(path: str) -> str:
-    """A spool file's name without its suffix (``.../fax-...-abc.tif.part`` -> ``.../fax-...-abc``)."""
-    for suffix in _SPOOL_SUFFIXES:
-        if path.endswith(suffix):
-            return path[: -len(suffix)]
-    return path
-
-
-def _spool_groups(spool: Path) -> dict[str, set[str]]:
-    """The faxes in a spool folder: base path -> the suffixes present (``.tmp`` leftovers of
-    an unfinished PDF or record are removed: they are rewritten from the TIFF)."""
-    groups: dict[str, set[str]] = {}
-    for entry in os.scandir(spool):
-        name = entry.path
-        if name.endswith(".tmp") and os.path.basename(name).startswith("fax-"):
-            os.unlink(name)
-            continue
-        for suffix in _SPOOL_SUFFIXES:
-            if name.endswith(suffix) and os.path.basename(name).startswith("fax-"):
-                groups.setdefault(name[: -len(suffix)], set()).add(suffix)
-                break
-    return groups
-
-
-def _stamp_time(base: str) -> float | None:
-    """When the call began, from the spool name (``fax-YYYYmmdd-HHMMSS-...``, local time)."""
-    import datetime as _dt
-
-    m = _STAMP.search(os.path.basename(base))
-    if not m:
-        return None
-    return _dt.datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").timestamp()
-
-
-def _closest(base: str, rows: list[dict]) -> dict | None:
-    """The row of a spool file the node died before tying to it (between the first page's
-    fsync and on_stored): the first untied call that began at or after the file's time
-    stamp (the receiver's clock when it began waiting for that call, to the second). Two
-    calls dying in that same instant could be swapped; neither is lost."""
-    when = _stamp_time(base)
-    if when is None or not rows:
-        return None
-    after = [r for r in rows if r["created_at"] >= when - 2]
-    return min(after, key=lambda r: r["created_at"]) if after else None
-
-
-_BIG = dict(max_page_rows=1 << 24, max_source_pixels=1 << 40, max_ifds=1 << 20, max_pages=1 << 20,
-            max_file_bytes=1 << 40)
-
-
-def _whole_pages(path: Path) -> list:
-    """The pages of a spool TIFF that are whole: each page is linked into the file only once
-    its strip and IFD are written (xmfax.document.tiffwriter), so the chain of IFDs is the
-    stored pages; a page written half when the node died is not linked and not counted."""
-    from ..document.limits import Limits
-    from ..document.tiff import decode_ifd, parse_tiff
-    from ..errors import DocumentError
-    from ..page import Page, Resolution
-
-    data = path.read_bytes()
-    limits = Limits(**_BIG)
-    try:
-        ifds = parse_tiff(data, str(path), limits)
-    except DocumentError:            # the header alone: the node died before page 1 was stored
-        return []
-    pages = []
-    for ifd in ifds:
-        try:
-            decoded = decode_ifd(data, ifd, str(path), limits)
-        except DocumentError:
-            break
-        x = ifd.read(282, float, default=204.0)           # XResolution (TIFF 6.0 §8)
-        y = ifd.read(283, float, default=196.0)           # YResolution
-        pages.append(Page(decoded.image, _resolution(x, y)))
-    return pages
-
-
-def _resolution(x: float, y: float):
-    from ..page import Resolution
-
-    best = min(Resolution, key=lambda r: abs(r.x_dpi - x) + abs(r.y_dpi - y))
-    return best
-
-
-def _count_pages(data: bytes) -> int:
-    from ..document.limits import Limits
-    from ..document.tiff import parse_tiff
-    from ..errors import DocumentError
-
-    try:
-        return len(parse_tiff(data, "stored fax", Limits(**_BIG)))
-    except DocumentError:
-        return 0
-
-
-def _encode(pages: list, pdf: bool) -> tuple[bytes, bytes | None]:
-    """The recovered pages as a TIFF Class F (MMR) and, if asked, a PDF."""
-    from ..document import save
-    from ..document.tiffwriter import write_tiff
-
-    tif = io.BytesIO()
-    write_tiff(pages, tif, codec="mmr", description="received by xmfax (recovered after a restart)")
-    out = None
-    if pdf:
-        buf = io.BytesIO()
-        save(pages, buf, "pdf")
-        out = buf.getvalue()
-    return tif.getvalue(), out
-
-
-def _interrupted(pages: int, row: dict | None, source: str) -> FaxResult:
-    """The record of a call the node did not live to finish."""
-    from ..record import PageDetail
-
-    row = row or {}
-    text = "the node stopped during the call"
-    if pages:
-        text += f"; the {pages} page(s) stored whole before it are kept"
-    return FaxResult(direction="receive", status="failure", reason="interrupted", reason_text=text,
-                     pages=[PageDetail(number=i + 1) for i in range(pages)], local_id=row.get("csid") or "",
-                     ani=row.get("ani"), dnis=row.get("dnis"), address=row.get("line") or "")
-
-
 def _directory(store: Any) -> tuple[list, list, list, list]:
     return store.list_rules(), store.list_numbers(), store.list_users(), store.list_destinations()
-
-
-def _remove_spool(files: list[str], part: str | None) -> None:
-    """Remove a fax's spool files (after they are in the store): the TIFF, PDF, record."""
-    paths = set(files)
-    if part:
-        base = part[: -len(".tif.part")] if part.endswith(".tif.part") else part
-        paths |= {base + s for s in _SPOOL_SUFFIXES}
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def _shown(url: str, address: Any) -> str:
