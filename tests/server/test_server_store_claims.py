@@ -10,6 +10,7 @@ from xmfax.server.store import Store
 
 ROWS = 200
 THREADS_PER_NODE = 3
+BATCH = 3
 
 
 def _race(stores, claim):
@@ -27,6 +28,7 @@ def _race(stores, claim):
                 got = claim(store, node)
                 if not got:
                     return
+                assert len(got) <= BATCH, f"a claim of {BATCH} returned {len(got)} rows"
                 with lock:
                     claims.extend((node, r["id"]) for r in got)
         except Exception as exc:           # surfaced below: a thread must not die silently
@@ -46,7 +48,7 @@ def test_two_nodes_claim_each_fax_exactly_once(store_url, data_dir, store_key):
     nodes = [Store.open(store_url, data_dir, store_key) for _ in range(2)]
     try:
         ids = {nodes[0].create_fax(direction="out", status="queued", next_attempt_at=0.0) for _ in range(ROWS)}
-        claims = _race(nodes, lambda s, node: s.claim_outbound(node, now=10.0, limit=3))
+        claims = _race(nodes, lambda s, node: s.claim_outbound(node, now=10.0, limit=BATCH))
         counts = Counter(fid for _, fid in claims)
         assert set(counts) == ids                      # every row claimed ...
         assert max(counts.values()) == 1               # ... by one node only
@@ -69,12 +71,32 @@ def test_two_nodes_claim_each_notification_exactly_once(store_url, data_dir, sto
     try:
         fax = nodes[0].create_fax(direction="in", status="received")
         ids = {nodes[0].add_notification(fax, {"type": "folder", "path": "/x"}) for _ in range(ROWS // 2)}
-        claims = _race(nodes, lambda s, node: s.claim_notifications(node, now=1e12, limit=2))
+        claims = _race(nodes, lambda s, node: s.claim_notifications(node, now=1e12, limit=BATCH))
         counts = Counter(nid for _, nid in claims)
         assert set(counts) == ids and max(counts.values()) == 1
     finally:
         for s in nodes:
             s.close()
+
+
+def _bulk(store, table: str, count: int, columns: str, values: str) -> None:
+    """`count` rows in one statement (a recursive CTE both databases run)."""
+    store._exec(f"INSERT INTO {table} ({columns}) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+                f"SELECT i + 1 FROM n WHERE i < {count}) SELECT {values} FROM n")
+
+
+def test_a_claim_never_takes_more_than_its_limit(store):
+    """PostgreSQL may rescan `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP
+    LOCKED)` per row and claim everything (1000 rows for a limit of 5): the store must not."""
+    _bulk(store, "faxes", 1000, "id, direction, status, created_at, metadata",
+          "'f' || CAST(i AS TEXT), 'out', 'queued', 1000.0 + i, '{}'")
+    fax = store.create_fax(direction="in", status="received")
+    _bulk(store, "notifications", 1000, "fax_id, destination, status, created_at",
+          f"'{fax}', '{{}}', 'pending', 1000.0 + i")
+    assert [r["id"] for r in store.claim_outbound("n", now=1e12, limit=5)] == [f"f{i}" for i in range(1, 6)]
+    assert len(store.claim_notifications("n", now=1e12, limit=5)) == 5
+    assert len(store.list_faxes(status="sending", limit=2000)) == 5
+    assert len(store.claim_outbound("n", now=1e12, limit=995)) == 995
 
 
 def test_concurrent_first_start_migrates_once(store_url, data_dir, store_key):

@@ -197,21 +197,37 @@ class Store(Database):
     def claim_outbound(self, node: str, now: float, limit: int, lines: list[str] | None = None) -> list[dict]:
         """Due queued faxes -> "sending", claimed by `node`. With `lines`, only faxes whose
         `line` is unset or one of them."""
-        cond, params = "status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)", [now]
+        cond, params = "status = 'queued' AND COALESCE(next_attempt_at, created_at) <= ?", [now]
         if lines is not None:
             if not lines:
                 return []
             cond += f" AND (line IS NULL OR line IN ({self._in(lines)}))"
             params += list(lines)
-        lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
-        sql = (f"UPDATE faxes SET status = 'sending', claimed_by = ?, heartbeat_at = ?, updated_at = ? "
-               f"WHERE status = 'queued' AND id IN (SELECT id FROM faxes WHERE {cond} "
-               f"ORDER BY COALESCE(next_attempt_at, created_at), created_at LIMIT ?{lock}) RETURNING *")
+        pick = (f"SELECT id FROM faxes WHERE {cond} "
+                f"ORDER BY COALESCE(next_attempt_at, created_at), created_at LIMIT ?")
         with self.tx() as run:
-            rows = [dict(r) for r in run(sql, [node, now, now, *params, int(limit)]).fetchall()]
+            rows = self._claim(run, "faxes", pick, [*params, int(limit)], "status = 'queued'",
+                               "status = 'sending', claimed_by = ?, heartbeat_at = ?, updated_at = ?",
+                               [node, now, now])
         rows.sort(key=lambda r: (r["created_at"] if r["next_attempt_at"] is None else r["next_attempt_at"],
                                 r["created_at"]))
         return [self._fax(r) for r in rows]
+
+    def _claim(self, run, table: str, pick: str, pick_params: list, still: str, sets: str,
+               set_params: list) -> list[dict]:
+        """Inside one transaction: pick due rows (PostgreSQL: FOR UPDATE SKIP LOCKED, so a
+        row another node is claiming is passed over, not waited for; SQLite: BEGIN IMMEDIATE
+        already excludes every other writer), then mark them. Two statements, not
+        `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`: PostgreSQL may
+        rescan such a subquery once per row, skip the rows the statement itself just
+        updated, and so claim far more than n rows (seen here: 1000 rows for n = 5)."""
+        if self.dialect == "postgresql":
+            pick += " FOR UPDATE SKIP LOCKED"
+        ids = [dict(r)["id"] for r in run(pick, pick_params).fetchall()]
+        if not ids:
+            return []
+        return [dict(r) for r in run(f"UPDATE {table} SET {sets} WHERE {still} AND id IN ({self._in(ids)}) "
+                                     "RETURNING *", [*set_params, *ids]).fetchall()]
 
     def heartbeat(self, fax_ids: list[str], node: str, now: float) -> None:
         if fax_ids:
@@ -375,13 +391,11 @@ class Store(Database):
         return int(row["id"] if isinstance(row, dict) else row[0])
 
     def claim_notifications(self, node: str, now: float, limit: int) -> list[dict]:
-        lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
-        sql = ("UPDATE notifications SET status = 'sending', claimed_by = ?, heartbeat_at = ? "
-               "WHERE status = 'pending' AND id IN (SELECT id FROM notifications WHERE status = 'pending' "
-               f"AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY next_attempt_at, id LIMIT ?{lock}) "
-               "RETURNING *")
+        pick = ("SELECT id FROM notifications WHERE status = 'pending' AND COALESCE(next_attempt_at, created_at) <= ? "
+                "ORDER BY COALESCE(next_attempt_at, created_at), id LIMIT ?")
         with self.tx() as run:
-            rows = run(sql, (node, now, now, int(limit))).fetchall()
+            rows = self._claim(run, "notifications", pick, [now, int(limit)], "status = 'pending'",
+                               "status = 'sending', claimed_by = ?, heartbeat_at = ?", [node, now])
         return sorted((self._notification(r) for r in rows), key=lambda r: r["id"])
 
     def update_notification(self, notif_id: int, **fields) -> None:
