@@ -213,3 +213,18 @@ def test_csid_problem():
     assert csid_problem("+1 555 123 0001") is None
     assert "longer than 20" in csid_problem("+1 555 123 0001 000000")
     assert "Table 3/T.30" in csid_problem("ACME")
+
+
+def test_spool_folder_that_cannot_be_written_stops_the_start(tmp_path):
+    cfg = make_config(tmp_path / "data", tmp_path / "inbox", listen=["t38://127.0.0.1:0"])
+    spool = tmp_path / "data" / "spool" / "inbound"
+    spool.mkdir(parents=True)
+    (spool / cfg.node.replace("/", "_")).write_text("a file where the node's spool folder goes")
+
+    async def main():
+        from xmfax.server.service import Service
+        with pytest.raises(StartError, match="inbound spool folder .*: exists and is not a folder") as err:
+            await Service(cfg).start()
+        return err.value.exit_code
+
+    assert run(main()) == 3

@@ -184,3 +184,53 @@ def test_sweep_takes_over_the_calls_of_a_node_gone_for_good(tmp_path, store_url)
     assert c["status"] == "receiving"
     assert list(theirs.iterdir()) == []
     assert len(list((inbox / "alice").iterdir())) == 1
+
+
+def test_store_write_failing_after_the_call_keeps_the_fax_for_the_next_start(tmp_path):
+    """The encrypted store cannot be written when the call ends (disk full: injected by
+    making put_file raise ENOSPC, since root cannot be refused a write on a normal folder).
+    The caller was told MCF for pages already fsync'd in the spool, so the fax must
+    survive: it stays in the spool, the row stays `receiving`, and the next start stores
+    it with its real record."""
+    import errno
+
+    from inboundkit import address, send
+
+    inbox = tmp_path / "inbox"
+    cfg = make_config(tmp_path / "data", inbox, listen=["t38://127.0.0.1:0#+15551230001"])
+    two = pages(2)
+
+    async def first():
+        async with running(cfg) as svc:
+            def full(*args, **kwargs):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            svc.store.put_file = full
+            host, port = address(svc)
+            sent = await send(two, f"t38://{host}:{port}?local=127.0.0.1:0")
+            row = await wait_for(lambda: _left(svc), what="the call to end")
+            await asyncio.sleep(0.3)                      # on_done has given up
+            return sent, (await svc.db(svc.store.get_fax, row["id"])), sorted(
+                p.suffix for p in svc.component("Inbound").spool.iterdir())
+
+    async def second(fax_id):
+        async with running(cfg) as svc:
+            row = await wait_for(lambda: delivered(svc, fax_id), what="the fax delivered after the restart")
+            events = await svc.db(svc.store.events, fax_id)
+            image = load(await svc.db(svc.store.read_file, fax_id, "tiff"))
+            return row, events, image, list(svc.component("Inbound").spool.iterdir())
+
+    sent, left, spooled = run(first())
+    assert sent.ok                                         # both pages were on disk before their MCF
+    assert left["status"] == "receiving" and spooled == [".json", ".tif"]
+    row, events, image, spool_after = run(second(left["id"]))
+    assert (row["status"], row["reason"], row["pages"], row["remote_id"]) == ("received", "ok", 2, "+1 555 0100")
+    assert "the call had ended; its fax is stored after the restart" in [e["message"] for e in events]
+    same_pixels(two, image)
+    assert spool_after == [] and plaintext_tiffs(tmp_path / "data") == []
+    assert len(list((inbox / "alice").iterdir())) == 1
+
+
+async def _left(svc):
+    """The inbound row once its call has ended (no call in progress on the node)."""
+    rows = await svc.db(svc.store.list_faxes, direction="in")
+    return rows[0] if rows and not svc.component("Inbound")._active else None

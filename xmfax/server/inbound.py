@@ -231,7 +231,7 @@ class Inbound:
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
-        self.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await self._check_spool()
         for line in self.config.listen:
             kwargs: dict[str, Any] = {}
             if line.register:
@@ -280,6 +280,25 @@ class Inbound:
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
         self._tasks.clear()
         self.receivers.clear()
+
+    async def _check_spool(self) -> None:
+        """The spool folder made (0700) and proven writable, or the service does not start
+        (exit 3, as `xmfax receive -o` with a folder it cannot write)."""
+        from ..storage import StorageError, check_output_dir
+        from .service import EXIT_DATA_DIR, StartError
+
+        def check() -> None:
+            try:
+                self.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError:
+                pass                              # check_output_dir says what is wrong
+            check_output_dir(self.spool)
+
+        try:
+            await asyncio.to_thread(check)
+        except (StorageError, OSError) as exc:
+            raise StartError(f"inbound spool folder {self.spool}: {getattr(exc, 'reason', None) or exc.strerror or exc}",
+                             EXIT_DATA_DIR) from None
 
     async def _heartbeat_loop(self) -> None:
         store = self.service.store
@@ -548,7 +567,7 @@ class Inbound:
         failed/interrupted, completed faxes never routed are routed. Returns counts."""
         store, db, node = self.service.store, self.service.db, self.service.node
         counts = {"spool": 0, "interrupted": 0, "routed": 0}
-        await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True, mode=0o700)
+        await self._check_spool()
         groups = await asyncio.to_thread(_spool.groups, self.spool)
         rows = [r for r in await db(store.list_faxes, direction="in", status="receiving", limit=1_000_000)
                 if r.get("claimed_by") == node]
