@@ -111,6 +111,8 @@ def test_service_seeds_directory_and_wakes(tmp_path, store_url):
         svc = Service(cfg)
         await svc.start()
         try:
+            assert [type(c).__name__ for c in svc.components] == [
+                "Notifier", "Retention", "Outbound", "Inbound", "MailGateway", "HttpServer"]
             store = svc.store
             assert store.get_number("+15550100")["csid"] == "+1 555 0100"
             assert store.get_user("alice")["destinations"] == ["inbox"]
@@ -146,6 +148,24 @@ def test_service_seeds_directory_and_wakes(tmp_path, store_url):
             await svc.stop()
 
     asyncio.run(again())
+
+
+@pytest.mark.interop
+def test_serve_on_postgresql(tmp_path, new_pg_database):
+    url = new_pg_database()
+    with Serve(tmp_path, "--database", url, "--http", "127.0.0.1:0", "--node", "pg-a") as node:
+        assert node.db == "postgresql" and node.node == "pg-a"
+        assert _get(node.url + "/login")[0] == 200
+    assert node.returncode == 0, node.stderr
+    assert not (tmp_path / "xmfax-data" / "xmfax.db").exists()          # nothing in SQLite
+
+
+def test_a_component_that_cannot_load_stops_the_start(tmp_path, monkeypatch):
+    from xmfax.server import service as service_module
+    monkeypatch.setattr(service_module, "COMPONENTS", [*service_module.COMPONENTS, ("no_such_part", "X")])
+    cfg = load(None, data=tmp_path / "d", http="127.0.0.1:0")
+    with pytest.raises(StartError, match="component no_such_part cannot be loaded"):
+        asyncio.run(Service(cfg).start())
 
 
 def test_bad_key_is_a_start_error(tmp_path):
@@ -229,18 +249,37 @@ def test_serve_bad_key_and_unreachable_database_exit_1(tmp_path):
     assert "cannot be opened" in r.stderr and "s3cret" not in r.stderr and "Traceback" not in r.stderr
 
 
-# --- tokens and CDRs ---------------------------------------------------------------------
+# --- tokens and CDRs (the real command line, in this process: no interpreter start each) --
 
-def test_token_create_list_revoke(tmp_path):
+class _Run:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    from xmfax.cli import main
+
+    def run(*args: str) -> _Run:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:                    # argparse usage errors
+            code = exc.code
+        out = capsys.readouterr()
+        return _Run(code, out.out, out.err)
+    return run
+
+def test_token_create_list_revoke(tmp_path, cli):
     data = str(tmp_path / "d")
-    r = xmfax("token", "create", "--data", data, "--name", "app")
+    r = cli("token", "create", "--data", data, "--name", "app")
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip()
     assert r.stdout == token + "\n" and len(token) > 30           # the token only
-    r2 = xmfax("token", "create", "--data", data, "--name", "app")
+    r2 = cli("token", "create", "--data", data, "--name", "app")
     assert r2.returncode == 1 and "app" in r2.stderr and "Traceback" not in r2.stderr
-    ro = xmfax("token", "create", "--data", data, "--name", "viewer", "--permission", "read").stdout.strip()
-    listed = xmfax("token", "list", "--data", data).stdout
+    ro = cli("token", "create", "--data", data, "--name", "viewer", "--permission", "read").stdout.strip()
+    listed = cli("token", "list", "--data", data).stdout
     assert "app\tsend_manage\tactive" in listed and "viewer\tread\tactive" in listed
     assert token not in listed and ro not in listed
     from xmfax.server.store import Store
@@ -251,9 +290,9 @@ def test_token_create_list_revoke(tmp_path):
         assert s.verify_token(ro)["permission"] == "read"
     finally:
         s.close()
-    assert xmfax("token", "revoke", "--data", data, "--name", "app").returncode == 0
-    assert "app\tsend_manage\trevoked" in xmfax("token", "list", "--data", data).stdout
-    r = xmfax("token", "revoke", "--data", data, "--name", "app")
+    assert cli("token", "revoke", "--data", data, "--name", "app").returncode == 0
+    assert "app\tsend_manage\trevoked" in cli("token", "list", "--data", data).stdout
+    r = cli("token", "revoke", "--data", data, "--name", "app")
     assert r.returncode == 1 and "no active token" in r.stderr
 
 
@@ -274,9 +313,9 @@ def test_token_create_is_accepted_by_the_rest_api(tmp_path):
         assert status == 401 and body["errorInfo"]["errorCode"] == "unauthorized"
 
 
-def test_cdr_csv(tmp_path):
+def test_cdr_csv(tmp_path, cli):
     data = tmp_path / "d"
-    assert xmfax("token", "create", "--data", str(data), "--name", "x").returncode == 0
+    assert cli("token", "create", "--data", str(data), "--name", "x").returncode == 0
     from xmfax.server.store import Store
     key = base64.b64decode((data / "key").read_text())
     s = Store.open(str(data / "xmfax.db"), data, key)
@@ -288,11 +327,11 @@ def test_cdr_csv(tmp_path):
                    ended_at=5001.0, duration=1.0, status="failed", reason="busy", node="n1")
     finally:
         s.close()
-    r = xmfax("cdr", "--data", str(data))
+    r = cli("cdr", "--data", str(data))
     assert r.returncode == 0, r.stderr
     rows = r.stdout.strip().splitlines()
     assert rows[0].startswith("id,fax_id,attempt") and len(rows) == 3 and fid in rows[1]
-    r = xmfax("cdr", "--data", str(data), "--since", "1970-01-01T00:30:00")    # 1800 s
+    r = cli("cdr", "--data", str(data), "--since", "1970-01-01T00:30:00")    # 1800 s
     assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 2 and "busy" in r.stdout
-    r = xmfax("cdr", "--data", str(data), "--since", "yesterday")
+    r = cli("cdr", "--data", str(data), "--since", "yesterday")
     assert r.returncode == 2 and "neither epoch seconds nor an ISO date" in r.stderr

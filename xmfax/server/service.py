@@ -31,9 +31,6 @@ COMPONENTS: list[tuple[str, str]] = [
     ("mail2fax", "MailGateway"),
     ("http", "HttpServer"),
 ]
-#: while the components are being written a missing module is logged and skipped;
-#: a service that ships must have them all (False: a missing one stops the start)
-ALLOW_MISSING = os.environ.get("XMFAX_SERVE_ALLOW_MISSING", "1") == "1"
 
 DB_THREADS = 16          # worker threads for store calls (each holds its own connection)
 STOP_DB_WAIT = 15.0      # at stop, wait this long for store calls still running
@@ -142,7 +139,6 @@ class Service:
         self.key: bytes = b""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.components: list[Any] = []
-        self.missing: list[str] = []
         self.http_address: tuple[str, int] | None = None
         self.smtp_address: tuple[str, int] | None = None
         #: words components add to the ready line ("fax sip://127.0.0.1:5060", "smtp ...")
@@ -209,15 +205,9 @@ class Service:
         for module, cls in COMPONENTS:
             try:
                 mod = importlib.import_module(f"{__package__}.{module}")
-            except ModuleNotFoundError as exc:
-                if ALLOW_MISSING and exc.name == f"{__package__}.{module}":
-                    log.warning("component %s not available", module)
-                    self.missing.append(module)
-                    continue
-                raise StartError(f"component {module} cannot be loaded: {exc}") from None
             except ConfigError:
                 raise
-            except Exception as exc:   # noqa: BLE001 - an import error is a start error
+            except Exception as exc:   # noqa: BLE001 - every component must load: a failed import stops the start
                 raise StartError(f"component {module} cannot be loaded: {type(exc).__name__}: {exc}") from None
             try:
                 made.append(getattr(mod, cls)(self))
