@@ -84,6 +84,9 @@ def test_mail_mime_long_body_gets_its_own_page():
     msg.add_attachment(_png(), maintype="image", subtype="png", filename="p.png")
     docs, cover = documents_for(extract(msg.as_bytes()), body_as_cover=True)
     assert cover == {"subject": "long"} and [d.name for d in docs] == ["message.txt", "p.png"]
+    msg.get_payload()[0].set_content("word " * 1000)                 # one very long line
+    docs, cover = documents_for(extract(msg.as_bytes()), body_as_cover=True)
+    assert cover == {"subject": "long"} and [d.name for d in docs] == ["message.txt", "p.png"]
 
 
 def test_mail_mime_html_to_text():

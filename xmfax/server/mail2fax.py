@@ -28,9 +28,9 @@ protocol in the service's own event loop. What it does, command by command:
   sender (``format = "none"``): when the fax is sent or has failed for good, the
   notifier mails the status report through ``[smtp]``, retried like any notification.
 
-The body is the cover sheet's note (``body_as_cover``, up to ``COVER_LINES`` lines; the
-subject is the cover's subject) or, when there is no attachment or it is longer, a text
-page of its own. A signature after the ``-- `` line (RFC 3676 §4.3) is left out.
+The body is the cover sheet's note (``body_as_cover``, up to ``COVER_LINES`` lines and
+``COVER_CHARS`` characters; the subject is the cover's subject) or, when there is no
+attachment or it is longer, a text page of its own. A signature after the ``-- `` line (RFC 3676 §4.3) is left out.
 """
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ log = logging.getLogger("xmfax.server.mail2fax")
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 COVER_LINES = 30                 # a longer body gets a page of its own
+COVER_CHARS = 2000               # (or one with very long lines)
 AUTH_FAIL_DELAY = 0.5            # seconds before answering a failed AUTH (slows guessing)
 _KEYS = ("listen", "domain", "allowed_senders", "auth", "require_auth", "tls_cert", "tls_key", "allow_plain_auth",
          "max_message_bytes", "max_recipients", "body_as_cover", "report", "hostname", "csid", "resolution",
@@ -485,7 +486,7 @@ def documents_for(extracted: Extracted, body_as_cover: bool) -> tuple[list, dict
 
     docs = list(extracted.attachments)
     body = extracted.body
-    short = body.count("\n") < COVER_LINES
+    short = body.count("\n") < COVER_LINES and len(body) <= COVER_CHARS
     if docs and body_as_cover and short:
         cover = {"subject": extracted.subject[:200], "note": body}
         return docs, cover
