@@ -16,7 +16,7 @@ pkgs=(python3 python3-pip python3-dev gcc fonts-dejavu-core)
 [ $with_tests = 1 ] && pkgs+=(libtiff-tools libtiff-dev libspandsp2 libspandsp-dev poppler-utils ghostscript
                               iaxmodem efax iproute2 util-linux
                               sip-tester kamailio baresip-core sipsak
-                              postgresql chromium swaks libnet-ssleay-perl cups-client cups-daemon)
+                              postgresql chromium swaks libnet-ssleay-perl cups-client cups-daemon curl)
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     missing=()
