@@ -107,7 +107,7 @@ def test_sip_call_dnis_from_the_request_uri(tmp_path, store_url):
 
 def test_reject_unknown_numbers_with_404(tmp_path):
     cfg = make_config(tmp_path / "data", tmp_path / "inbox", listen=["sip://127.0.0.1:0"],
-                      inbound={"reject_unknown": True})
+                      inbound={"reject_unknown": True, "formats": ["pdf"]})
 
     async def main():
         async with running(cfg) as svc:
@@ -115,9 +115,13 @@ def test_reject_unknown_numbers_with_404(tmp_path):
             refused = await send(pages(1), f"sip:+15559999999@{host}:{port}")
             ok = await send(pages(1), f"sip:+15551230002@{host}:{port}")
             rows = await wait_for(lambda: _two(svc), what="two rows")
-            return refused, ok, rows
+            good = next(r for r in rows if r["dnis"] == "+15551230002")
+            kinds = sorted(f["kind"] for f in await svc.db(svc.store.files, good["id"]))
+            pdf = await svc.db(svc.store.read_file, good["id"], "pdf")
+            return refused, ok, rows, kinds, pdf
 
-    refused, ok, rows = run(main())
+    refused, ok, rows, kinds, pdf = run(main())
+    assert kinds == ["pdf", "record", "tiff"] and pdf.startswith(b"%PDF")      # formats = ["pdf"]: both kept
     assert not refused.ok and refused.reason == "not_found", refused.summary()
     assert ok.ok
     bad = next(r for r in rows if r["dnis"] == "+15559999999")
