@@ -195,22 +195,22 @@ class Store(Database):
         return [self._fax(r) for r in self._rows(sql, params)]
 
     def claim_outbound(self, node: str, now: float, limit: int, lines: list[str] | None = None) -> list[dict]:
-        """Due queued faxes -> "sending", claimed by `node`. With `lines`, only faxes whose
-        `line` is unset or one of them."""
-        cond, params = "status = 'queued' AND COALESCE(next_attempt_at, created_at) <= ?", [now]
+        """Due queued faxes -> "sending", claimed by `node`, earliest due first (a fax
+        without next_attempt_at is due at once). With `lines`, only faxes whose `line` is
+        unset or one of them."""
+        cond, params = "status = 'queued' AND COALESCE(next_attempt_at, 0) <= ?", [now]
         if lines is not None:
             if not lines:
                 return []
             cond += f" AND (line IS NULL OR line IN ({self._in(lines)}))"
             params += list(lines)
         pick = (f"SELECT id FROM faxes WHERE {cond} "
-                f"ORDER BY COALESCE(next_attempt_at, created_at), created_at LIMIT ?")
+                f"ORDER BY COALESCE(next_attempt_at, 0), created_at LIMIT ?")
         with self.tx() as run:
             rows = self._claim(run, "faxes", pick, [*params, int(limit)], "status = 'queued'",
                                "status = 'sending', claimed_by = ?, heartbeat_at = ?, updated_at = ?",
                                [node, now, now])
-        rows.sort(key=lambda r: (r["created_at"] if r["next_attempt_at"] is None else r["next_attempt_at"],
-                                r["created_at"]))
+        rows.sort(key=lambda r: (r["next_attempt_at"] or 0.0, r["created_at"]))
         return [self._fax(r) for r in rows]
 
     def _claim(self, run, table: str, pick: str, pick_params: list, still: str, sets: str,
@@ -391,8 +391,8 @@ class Store(Database):
         return int(row["id"] if isinstance(row, dict) else row[0])
 
     def claim_notifications(self, node: str, now: float, limit: int) -> list[dict]:
-        pick = ("SELECT id FROM notifications WHERE status = 'pending' AND COALESCE(next_attempt_at, created_at) <= ? "
-                "ORDER BY COALESCE(next_attempt_at, created_at), id LIMIT ?")
+        pick = ("SELECT id FROM notifications WHERE status = 'pending' AND COALESCE(next_attempt_at, 0) <= ? "
+                "ORDER BY COALESCE(next_attempt_at, 0), id LIMIT ?")
         with self.tx() as run:
             rows = self._claim(run, "notifications", pick, [now, int(limit)], "status = 'pending'",
                                "status = 'sending', claimed_by = ?, heartbeat_at = ?", [node, now])
