@@ -214,26 +214,24 @@ async def _read(service, fax: dict, kind: str) -> bytes:
 
 
 async def fax_document(service, fax: dict, fmt: str) -> bytes:
-    """The fax as PDF or as TIFF-F profile S (MH) bytes, from the encrypted store.
+    """The fax as PDF or as TIFF Class F (MH) bytes, from the encrypted store (a stored PDF
+    is used as is). A fax without an image (nothing received, or purged) is a permanent
+    DeliveryError."""
+    if fmt == "pdf":
+        try:
+            return await service.db(service.store.read_file, fax["id"], "pdf")
+        except FileNotFoundError:
+            pass
+    tiff = await _read(service, fax, "tiff")
 
-    A fax without an image (nothing received, or purged) is a permanent DeliveryError."""
     def build() -> bytes:
         from ..document import load, save
 
-        if fmt == "pdf":
-            try:
-                return service.store.read_file(fax["id"], "pdf")
-            except FileNotFoundError:
-                pass
-        try:
-            tiff = service.store.read_file(fax["id"], "tiff")
-        except FileNotFoundError:
-            raise DeliveryError(f"fax {fax['id']} has no image to attach", permanent=True) from None
         pages = load(tiff, tolerant=True)
         when = _dt.datetime.fromtimestamp(float(fax.get("completed_at") or fax.get("created_at") or time.time()),
                                           _dt.timezone.utc)
         out = io.BytesIO()
-        # RFC 3949 §4 profile S: MH, the T.37 simple-mode coding every reader takes
+        # MH: the coding every fax TIFF reader takes (the mail's T.37 copy is made by the mailer)
         save(pages, out, fmt, codec="mh" if fmt == "tiff" else None, when=when, description=f"fax {fax['id']}")
         return out.getvalue()
 
