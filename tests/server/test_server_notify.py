@@ -206,7 +206,9 @@ def test_notify_enqueue_without_destinations(store, data_dir):
     assert gone["purged_at"] is not None and gone["number"] is None and store.files(zero_out) == []
     # inbound under zero retention must have a destination: kept, flagged
     kept = store.get_fax(zero_in)
-    assert kept["notify_status"] == "failed" and kept["reason"] == "no_destination"
+    assert kept["notify_status"] == "failed" and kept["reason"] is None        # the call's outcome, untouched
+    (flag,) = [e for e in store.events(zero_in) if e["kind"] == "notify"]
+    assert flag["data"]["reason"] == "no_destination" and "kept, not purged" in flag["message"]
     assert kept["purged_at"] is None and store.files(zero_in)
 
 

@@ -159,7 +159,8 @@ async def enqueue(service, fax_id: str, destinations: list) -> None:
     destination that cannot work is recorded as a failed notification (never dropped).
     An empty list: ``notify_status`` "delivered" (nothing to do; zero retention purges
     now), except an inbound fax under zero retention, which must have a destination: it
-    is kept and flagged ``failed`` with reason ``no_destination``. A destination equal to
+    is kept, its ``notify_status`` "failed" with a ``notify`` event (reason ``no_destination``;
+    the fax's own ``reason`` stays the call's outcome). A destination equal to
     one the fax already has is not added twice (so a recovery may call this again).
     """
     store = service.store
@@ -194,7 +195,6 @@ async def enqueue(service, fax_id: str, destinations: list) -> None:
     elif not rows:
         if fax["direction"] == "in" and zero_retention(service, fax):
             if await _set_notify_status(service, fax_id, "failed", ("none", "pending")):
-                await service.db(store.update_fax, fax_id, reason=fax.get("reason") or "no_destination")
                 await service.db(store.add_event, fax_id, "notify",
                                  "no destination under zero retention: the fax is kept, not purged",
                                  {"outcome": "failed", "reason": "no_destination"})
