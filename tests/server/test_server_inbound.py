@@ -232,3 +232,37 @@ def test_spool_folder_that_cannot_be_written_stops_the_start(tmp_path):
         return err.value.exit_code
 
     assert run(main()) == 3
+
+
+def test_zero_retention_number_purged_once_delivered(tmp_path):
+    """A number under zero retention: the fax is received, routed, delivered to its folder,
+    then its image and personal data are gone from the service (an anonymous row and a
+    `purge` event stay); the delivered copy is the only one."""
+    from inboundkit import directory
+
+    inbox = tmp_path / "inbox"
+    numbers = directory(inbox)["numbers"]
+    numbers[1] = {**numbers[1], "retention_days": 0}
+    cfg = make_config(tmp_path / "data", inbox, listen=["t38://127.0.0.1:0#+15551230002"], numbers=numbers)
+
+    async def main():
+        async with running(cfg) as svc:
+            host, port = address(svc)
+            sent = await send(pages(1), f"t38://{host}:{port}?local=127.0.0.1:0")
+            (row,) = await settled(svc)
+            row = await wait_for(lambda: _purged(svc, row["id"]), what="the purge")
+            return sent, row, await svc.db(svc.store.files, row["id"]), await svc.db(svc.store.events, row["id"])
+
+    sent, row, files, events = run(main())
+    assert sent.ok and sent.remote_id == "+15551230002"
+    assert row["status"] == "received" and row["notify_status"] == "delivered" and row["pages"] == 1
+    assert row["retention_days"] == 0 and row["purged_at"]
+    assert (row["dnis"], row["ani"], row["csid"], row["remote_id"], row["metadata"]) == (None, None, None, None, {})
+    assert files == [] and [e["kind"] for e in events] == ["purge"]
+    assert len(list((inbox / "catchall").iterdir())) == 1
+    assert plaintext_tiffs(tmp_path / "data") == []
+
+
+async def _purged(svc, fax_id):
+    row = await svc.db(svc.store.get_fax, fax_id)
+    return row if row["purged_at"] else None
