@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 import time
 from datetime import datetime
 from dataclasses import dataclass, field
@@ -135,6 +138,37 @@ class FarEnd:
         except asyncio.TimeoutError:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+
+
+class FarProcess:
+    """`xmfax receive --via sip://127.0.0.1:0 -o DIR --fast` as a process: a far end that can be
+    SIGKILLed at the end of a test (calls a dead caller left open end with it, at once)."""
+
+    def __init__(self, out: Path, *args: str):
+        self.out = out
+        self.args = [sys.executable, "-m", "xmfax", "receive", "--via", "sip://127.0.0.1:0", "-o", str(out),
+                     "--fast", *args]
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self) -> "FarProcess":
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in self.proc.stderr:               # "receive: ready on sip://127.0.0.1:PORT"
+            if line.startswith("receive: ready on "):
+                self.port = int(line.rsplit(":", 1)[1].split(";")[0])
+                return self
+        raise RuntimeError(f"xmfax receive did not start (exit {self.proc.wait()})")
+
+    def records(self) -> list[dict]:
+        """The JSON records of the faxes it wrote (one per call that stored pages)."""
+        return [json.loads(p.read_text()) for p in sorted(self.out.glob("*.json"))]
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None:
+            self.proc.stderr.close()
 
 
 def received_pages(result) -> list[Page]:
