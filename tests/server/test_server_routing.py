@@ -319,3 +319,10 @@ def test_check_config_zero_retention_needs_a_default_destination():
 def test_check_config_user_destinations():
     with pytest.raises(ConfigError, match=r"\[\[users\]\] 'x' destinations: unknown destination 'gone'"):
         routing.check_config([], DESTS, zero_retention=False, users=[{"name": "x", "destinations": ["gone"]}])
+
+
+def test_problems_lists_without_raising():
+    assert routing.problems([{"kind": "default", "destinations": ["archive"]}], DESTS, zero_retention=True) == []
+    found = routing.problems([{"kind": "direct", "destinations": ["gone"]}], DESTS, zero_retention=True)
+    assert len(found) == 3 and "unknown destination 'gone'" in found[0]
+    assert "needs a dnis or ani pattern" in found[1] and "zero retention" in found[2]

@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-__all__ = ["RoutingResult", "RuleContext", "route", "check_config", "find_number", "number_forms",
+__all__ = ["RoutingResult", "RuleContext", "route", "check_config", "problems", "find_number", "number_forms",
            "pattern_matches", "KINDS"]
 
 KINDS = ("directory", "direct", "custom", "default")
@@ -340,6 +340,13 @@ def check_config(rules: list[dict], destinations: Iterable[dict], *, zero_retent
 
         raise ConfigError(problems[0] if len(problems) == 1 else "; ".join(problems))
     return warnings
+
+
+def problems(rules: list[dict], destinations: Iterable[dict], *, zero_retention: bool,
+             users: Iterable[dict] = ()) -> list[str]:
+    """What check_config would refuse, as a list (empty: fine), for a page that edits the
+    table and wants to say no before saving it."""
+    return _check(rules, destinations, zero_retention=zero_retention, users=users)[0]
 
 
 def _check(rules: list[dict], destinations: Iterable[dict], *, zero_retention: bool,
