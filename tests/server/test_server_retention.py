@@ -9,7 +9,7 @@ import pytest
 
 from xmfax.server.config import ConfigError, ServerConfig
 from xmfax.server.retention import Retention, RetentionConfig, check_days
-from xmfax.server.store import DAY, ZERO_RETENTION_HOLD, Store
+from xmfax.server.store import DAY, ZERO_RETENTION_HOLD, Store, StoreError
 
 NUMBER = "+15557654321"
 TABLES = ("faxes", "events", "calls", "files", "notifications")
@@ -101,6 +101,13 @@ def test_purge_removes_personal_data_everywhere(store, data_dir):
     assert NUMBER not in _dump(store)
     store.purge_fax(fax, "again")                                  # idempotent
     assert [e["kind"] for e in store.events(fax)] == ["purge"]
+    # what arrives after the purge cannot bring personal data back
+    store.add_event(fax, "notify", f"mailed {NUMBER}@mail.example", {"to": NUMBER})
+    assert store.events(fax)[-1]["message"] == "notify (details not kept: fax purged)"
+    assert store.events(fax)[-1]["data"] == {}
+    with pytest.raises(StoreError, match="purged"):
+        store.put_file(fax, "pdf", NUMBER.encode())
+    assert NUMBER not in _dump(store)
 
 
 def test_purged_number_not_in_sqlite_files(tmp_path, store_key):

@@ -136,7 +136,7 @@ def test_event_log(store):
     assert [e["kind"] for e in events] == ["submitted", "queued"]
     assert events[0]["data"] == {"pages": 1} and events[1]["data"] == {} and events[1]["at"] == 5.0
     assert set(events[0]) == {"id", "fax_id", "at", "kind", "message", "data"}
-    with pytest.raises(Exception):                          # foreign key: no event without its fax
+    with pytest.raises(StoreError, match="no fax"):           # no event without its fax
         store.add_event("0" * 16, "queued", "orphan")
 
 

@@ -247,8 +247,16 @@ class Store(Database):
 
     def add_event(self, fax_id: str, kind: str, message: str, data: dict | None = None,
                   at: float | None = None) -> None:
-        self._exec("INSERT INTO events (fax_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-                   (fax_id, _now() if at is None else at, kind, message, _dumps(data)))
+        """Append to the fax's event log. An event for a fax already purged keeps its kind
+        and time only: its message and data could name someone, and a purge is final."""
+        added = self._exec(
+            "INSERT INTO events (fax_id, at, kind, message, data) SELECT id, ?, ?, "
+            "CASE WHEN purged_at IS NULL THEN ? ELSE ? END, CASE WHEN purged_at IS NULL THEN ? ELSE '{}' END "
+            "FROM faxes WHERE id = ?",
+            (_now() if at is None else at, kind, message, f"{kind} (details not kept: fax purged)",
+             _dumps(data), fax_id))
+        if added != 1:
+            raise StoreError(f"add_event: no fax {fax_id}")
 
     def events(self, fax_id: str) -> list[dict]:
         rows = self._rows("SELECT id, fax_id, at, kind, message, data FROM events WHERE fax_id = ? "
@@ -318,8 +326,11 @@ class Store(Database):
         kind and name. Returns {kind, name, size, sha256, created_at}."""
         if kind not in FILE_KINDS:
             raise StoreError(f"file kind {kind!r}: one of {', '.join(FILE_KINDS)}")
-        if self.get_fax(fax_id) is None:
+        fax = self._one("SELECT purged_at FROM faxes WHERE id = ?", (fax_id,))
+        if fax is None:
             raise StoreError(f"put_file: no fax {fax_id}")
+        if fax["purged_at"] is not None:
+            raise StoreError(f"put_file: fax {fax_id} is purged")
         digest, size = hashlib.sha256(), 0
         if isinstance(data, (bytes, bytearray, memoryview)):
             data = bytes(data)
