@@ -220,6 +220,7 @@ class _Call:
     line: Line
     task: asyncio.Task | None = None
     stop: str = ""                  # why it is being cancelled: "user" | "elsewhere" | "shutdown"
+    finishing: bool = False         # the call has ended; its outcome is being recorded (not cancellable)
 
 
 class Outbound:
@@ -306,7 +307,7 @@ class Outbound:
                 for fax_id in ids:
                     row = await self._db(self.store.get_fax, fax_id)
                     c = self.active.get(fax_id)
-                    if c is None or c.task is None or c.stop:
+                    if c is None or c.task is None or c.stop or c.finishing:
                         continue
                     if row is None or row["status"] != "sending" or row["claimed_by"] != self.node:
                         c.stop = "elsewhere"
@@ -384,10 +385,20 @@ class Outbound:
         except Exception as exc:   # noqa: BLE001 - a bug or a dead database: the row must not stay "sending"
             log.exception("fax %s: attempt %d", fax_id, attempt)
             result = call_failure("send", "driver_error", f"{type(exc).__name__}: {exc}")
+        # the call is over: its outcome is recorded whatever happens now (a cancel, a stop
+        # or a heartbeat seeing the row change under it must not cut the record in half)
+        call.finishing = True
+        record = asyncio.ensure_future(self._record(row, line, attempt, call_id, started, result))
+        try:
+            await asyncio.shield(record)
+        except asyncio.CancelledError:
+            await record
+
+    async def _record(self, row: dict, line: Line, attempt: int, call_id: int | None, started: float,
+                      result: FaxResult) -> None:
+        fax_id, store = row["id"], self.store
         try:
             await self._finish(row, line, attempt, call_id, started, result)
-        except asyncio.CancelledError:
-            await self._cancelled(row, call, call_id, attempt, started)
         except Exception:   # noqa: BLE001 - the record failed: at least the outcome, never "sending" forever
             log.exception("fax %s: recording attempt %d (%s) failed", fax_id, attempt, result.reason)
             try:
@@ -511,6 +522,9 @@ class Outbound:
             if row["status"] == "sending":
                 call = self.active.get(fax_id)
                 if call is not None and call.task is not None:
+                    if call.finishing:          # too late to abort: see what it became
+                        await asyncio.wait([call.task])
+                        continue
                     call.stop = "user"
                     call.task.cancel()
                     await asyncio.wait([call.task])
