@@ -4,7 +4,9 @@ marked), the real Service. Unpaced T.38 keeps the calls short."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
+import zlib
 
 import pytest
 
@@ -252,6 +254,7 @@ def test_bad_requests_are_refused_before_anything_is_stored(tmp_path):
                 (["555-0100"], {}, pdf),
                 ([], {}, pdf),
                 (["+15551234567"], {}, b"%PDF-1.7 not really"),
+                (["+15551234567"], {}, _png_bomb()),
                 (["+15551234567"], {"csid": "ACME Corp"}, pdf),
                 (["+15551234567"], {"max_attempts": 0}, pdf),
                 (["+15551234567"], {"retention_days": 3}, pdf),
@@ -266,12 +269,22 @@ def test_bad_requests_are_refused_before_anything_is_stored(tmp_path):
             return out, await svc.db(svc.store.list_faxes)
 
     refused, stored = run(main())
-    assert [c for c, _, _ in refused] == ["invalid_number", "invalid_metadata", "bad_document", "invalid_metadata",
+    assert [c for c, _, _ in refused] == ["invalid_number", "invalid_metadata", "bad_document", "bad_document",
+                                          "invalid_metadata",
                                           "invalid_metadata", "invalid_metadata", "invalid_metadata",
                                           "invalid_metadata", "invalid_metadata", "invalid_metadata"]
     assert all(status == 422 for _, status, _ in refused)
-    assert "10 digits" in refused[0][2] and "nowhere" in refused[7][2] and "colour" in refused[8][2]
+    assert "10 digits" in refused[0][2] and "decompression bomb" in refused[3][2]
+    assert "nowhere" in refused[8][2] and "colour" in refused[9][2]
     assert stored == []
+
+
+def _png_bomb() -> bytes:
+    """A PNG that declares 100000 x 100000 pixels (10 G) in a few bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
 
 
 def test_no_line_serves_the_number(tmp_path):
