@@ -33,7 +33,6 @@ class TxBlock:
     frames: list[bytes]
     pending: set[int] = field(default_factory=set)   # frame numbers to send next time
     pprs: int = 0
-    retransmitted: int = 0
 
     def __post_init__(self) -> None:
         if not self.pending:
@@ -48,7 +47,6 @@ class TxBlock:
         valid = {n for n in missing if n < len(self.frames)}
         self.pprs += 1
         self.pending = valid or set(range(len(self.frames)))
-        self.retransmitted += len(self.pending)
 
 
 class RxBlock:

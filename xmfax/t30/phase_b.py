@@ -36,9 +36,7 @@ class PhaseBMixin:
         if not self.pages or self._page_index >= len(self.pages) or not remote.ready_to_receive:
             self._fail(Reason.NOTHING_TO_SEND, "the caller sent DIS: it wants to receive")
             return
-        self._remote = remote
-        self.result.remote_dis = fr.fif
-        self._start_sending(remote, Input.DTC_SEND)
+        self._start_sending(remote, fr.fif, Input.DTC_SEND)
 
     def _do_dis(self, fr: F.Frame, f=None) -> None:
         # WAIT_DIS (T.30 §5.2 Figure 5-2a)
@@ -54,7 +52,7 @@ class PhaseBMixin:
             if not remote.ready_to_receive:
                 self._fail(Reason.INCOMPATIBLE, "the far end cannot receive (DIS bit 10 is 0)")
                 return
-            self._start_sending(remote, Input.DIS_SEND)
+            self._start_sending(remote, fr.fif, Input.DIS_SEND)
         elif self.receive_ok:
             if not remote.ready_to_transmit:
                 self._fail(Reason.NOTHING_TO_POLL)
@@ -75,9 +73,7 @@ class PhaseBMixin:
         if not self.pages or self._page_index >= len(self.pages):
             self._fail(Reason.NOTHING_TO_SEND)
             return
-        self._remote = F.DIS.decode(fr.fif)
-        self.result.remote_dis = fr.fif
-        self._start_sending(self._remote, Input.DTC_SEND)
+        self._start_sending(F.DIS.decode(fr.fif), fr.fif, Input.DTC_SEND)
 
     def _do_no_dis(self) -> None:
         # WAIT_DIS: T1 expired (T.30 §5.1)
@@ -97,7 +93,8 @@ class PhaseBMixin:
         else:
             self._go(Input.NO_RESPONSE_RETRY)
 
-    def _start_sending(self, remote: F.DIS, inp: Input) -> None:
+    def _start_sending(self, remote: F.DIS, fif: bytes, inp: Input) -> None:
+        self._remote, self.result.remote_dis = remote, fif
         self._allowed = caps.allowed_modulations(self.config, remote)
         if not self._allowed:
             self._fail(Reason.INCOMPATIBLE, "no modulation in common")

@@ -12,14 +12,19 @@ from . import frames as F
 from .ecm import FRAMES_PER_BLOCK
 from .events import BadFrame, PageReceived, PageRejected, PageStarted, TrainingResult
 from .fcf import FCF, PRI_Q_BASE, split
-from .modem import (CarrierDown, DataReceived, Expect, HDLCFrame, Modulation, Receive, SendHDLC,
-                    SendSilence)
+from .modem import CarrierDown, DataReceived, Expect, HDLCFrame, Receive, SendHDLC, SendSilence
 from .result import PageStats, Reason
 from .states import Input
 from ._common import GAP_MS, dcs_fields
 
 # MPS, EOP, EOM: the post-page commands without PRI-Q (T.30 §5.3.6.1.4)
 _POST_PAGE = frozenset(PRI_Q_BASE.values())
+
+
+def _post_page(fcf2: int) -> FCF | None:
+    """The command a PPS/EOR carries after its block (FCF2; PRI-Q read as plain), if any."""
+    tail = split(fcf2)[0] if fcf2 else None
+    return PRI_Q_BASE.get(tail, tail)
 MAX_ROW_SECONDS = 5.0        # T.4 §3: maximum transmission time of a total coded scan line
 
 
@@ -85,16 +90,10 @@ class RxPage:
                 self._count_lost(len(self.decoder.feed(piece)), piece)
 
     def _count_lost(self, got: int, piece: bytes) -> None:
-        """Rows lost in garbage. The decoder takes whatever follows a complete row, up
-        to the next EOL, as fill (T.4 fill is 0 bits), so a burst of line noise that
-        wipes out EOLs swallows rows without counting them as bad. We count the
-        non-zero octets between row completions: a stretch longer than any coded row
-        of this width can be (12 bits a pel, the longest MH code for a run: 1.5
-        octets a pel) cannot be image data, and is counted as ``stretch / mean row
-        size`` lost rows, added to the bad rows for the copy-quality check (T.30
-        §5.3.6.1.5 leaves the method to the receiver). Fill (zeros) never counts,
-        and no valid page can trip it; shorter bursts go unseen unless they make
-        bad rows or a false RTC (see ReceiverMixin._judge)."""
+        """Rows lost in garbage (T.30 §5.3.6.1.5 leaves the method to the receiver; docs/t30.md
+        "Copy quality"): the decoder takes what follows a row, up to the next EOL, as fill,
+        so we count non-zero octets between rows; a stretch longer than any coded row of
+        this width can be (1.5 octets a pel) is ``stretch / mean row size`` lost rows."""
         self.since_row += len(piece) - piece.count(0)
         self.row_octets += len(piece)
         if not got:
@@ -217,29 +216,25 @@ class ReceiverMixin:
         self._send_frames([fr], remember=False)
 
     def _repeat_response(self, *_) -> None:
-        if self._last_response is None:
-            return
-        self._queue([SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)],
-                    remember=False)
+        if self._last_response is not None:
+            self._queue([SendSilence(GAP_MS), SendHDLC(self._last_response), Receive(Expect.HDLC)], remember=False)
 
     _do_repeat_response = _repeat_response     # CRP, EOR, RR where only our last answer fits
 
     # ------------------------------------------------------------------ receiver post-page (non-ECM)
-    def _answered(self) -> bool:
-        return bool(self._last_response is not None and self.result.pages_received)
-
-    def _do_pmc_repeated(self, fr: F.Frame, f: FCF, answered: bool = True) -> None:
+    def _do_pmc_repeated(self, fr: F.Frame, f: FCF) -> None:
         # RX_WAIT_DCS, RX_WAIT_DCN, RX_AFTER_EOM (and SEND_DIS after EOM, once answered): our
         # answer to it was lost: the same command again gets the same answer (T.30 §5.3.6.1.4)
-        if self._rx_dcs is not None and not self._rx_dcs.ecm and answered:
+        if self._rx_dcs is not None and not self._rx_dcs.ecm:
             self._repeat_response()
 
     def _do_pmc_after_eom_dis(self, fr: F.Frame, f: FCF) -> None:
-        self._do_pmc_repeated(fr, f, self._answered())
+        if self._last_response is not None and self.result.pages_received:
+            self._do_pmc_repeated(fr, f)
 
     def _do_pmc_in_page(self, fr: F.Frame, f: FCF) -> None:
         # RX_PAGE: a post-page command before (or without) the page's data
-        if not self._rx.started and self._answered():
+        if not self._rx.started and self._last_response is not None and self.result.pages_received:
             self._do_pmc_repeated(fr, f)
         else:
             self._do_pmc(fr, f, begin=not self._rx.started)
@@ -324,9 +319,7 @@ class ReceiverMixin:
             d.modulation.bit_rate, "unconfirmed" if held else response, d.ecm, retransmitted))
         if self.config.keep_received_pages:
             self.result.received_pages.append(page)
-        self.result.modulation, self.result.compression = str(d.modulation), d.compression
-        self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
-        self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
+        self.result.page_format(d)
         self._events.append(PageReceived(self._now, number, page, rows, bad, consecutive, d.compression,
                                          d.resolution.label, d.modulation.bit_rate, response))
 
@@ -387,7 +380,7 @@ class ReceiverMixin:
             if (page, block) != (eor_page, eor_block):
                 # the sender moved on after EOR/ERR: keep what we had of that block; if it
                 # ended its page, that page is delivered now (damaged), not joined to the next
-                ended = PRI_Q_BASE.get(split(eor_fcf2)[0], split(eor_fcf2)[0]) if eor_fcf2 else None
+                ended = _post_page(eor_fcf2)
                 self._deliver_eor_page()
                 if ended not in _POST_PAGE:
                     self._ecm.hole = True
@@ -451,8 +444,7 @@ class ReceiverMixin:
         True if that block ended the document (EOR-EOP)."""
         page, block, data, fcf2 = self._ecm.eor
         self._ecm.eor = None
-        tail = split(fcf2)[0] if fcf2 else None
-        tail = PRI_Q_BASE.get(tail, tail)
+        tail = _post_page(fcf2)
         self._ecm.data.append(data)
         if tail in _POST_PAGE:
             self._deliver_ecm_page(FCF.ERR)
@@ -465,8 +457,7 @@ class ReceiverMixin:
         self._ecm.block.clear()
         self._ecm.last_ack = (page, block)
         self._ecm.last_pps = None
-        tail = split(fcf2)[0] if fcf2 else None
-        tail = PRI_Q_BASE.get(tail, tail)
+        tail = _post_page(fcf2)
         number = len(self.result.pages_received) + 1
         if tail in _POST_PAGE and not self._deliver_ecm_page(answer):
             return                  # not whole: the call ended (DCN)

@@ -86,6 +86,11 @@ class T30Result:
     started: float = 0.0
     ended: float | None = None
 
+    def page_format(self, d) -> None:
+        """A page went with DCS ``d`` (frames.DCS): the format the result reports."""
+        self.modulation, self.compression, self.resolution = str(d.modulation), d.compression, d.resolution.label
+        self.ecm, self.ecm_frame_size = d.ecm, (d.ecm_frame_size if d.ecm else 0)
+
     @property
     def duration(self) -> float:
         return (self.ended if self.ended is not None else self.started) - self.started

@@ -10,31 +10,15 @@
     s.done, s.result
 
 The session never waits on its own: every timer is visible in ``next_timer()``
-and fires only through ``handle_timer(now)``. What to do in each state and on
-each input is in :mod:`xmfax.t30.states` (the table that dispatches): this class
-classifies what it hears into an input, runs the action the table names for it
-(``_do_<action>``), and on entering a state queues that state's transmissions
-(``_enter_<state>``) and arms that state's timer (``SPEC[state].timer``). The sending and receiving halves live in
-:mod:`.transmitter` and :mod:`.receiver`, phase B in :mod:`.phase_b`, storage confirmation in
-:mod:`.storage` (mixins of this class).
-
-What the transport should know:
-
-* Commands come in line order; a ``SendSilence(75)`` precedes each of our
-  transmissions (T.30's 75 ms gap). ``Receive`` says what to listen for next.
-* Report ``SendComplete`` once per ``SendHDLC``/``SendData`` when it has really
-  gone: response timers (T4 for commands, T2 for the receiver) then run from the
-  end of our transmission. Without it the session uses a generous airtime estimate.
-  A non-ECM page's MPS/EOM/EOP is chosen on its data's SendComplete (so that
-  ``add_document`` during the last page still gives EOM); a transport that also
-  reports silences makes that choice early (at the gap before the data), not wrong.
-* Report ``CarrierUp`` when a signal starts: a response timer then waits for it.
-* Every frame in and out is an event (FrameSent/FrameReceived with a decoded
-  reading); received pages come as PageReceived as each completes.
-
-Beyond the core API: ``abort(now)`` ends the call (DCN), ``hold(True/False, now)``
-is ECM receiver flow control (RNR/RR), ``add_document(pages, now)`` queues another
-document (EOM between them; ``pages`` may also be given as a list of documents).
+and fires only through ``handle_timer(now)``. What to do in each state on each
+input is in :mod:`xmfax.t30.states` (the table that dispatches): this class
+classifies what it hears into an input (``_dispatch``, ``_on_frame``), runs the
+action the table names (``_do_<action>``, here and in the mixins :mod:`.phase_b`,
+:mod:`.transmitter`, :mod:`.receiver`, :mod:`.storage`), and on entering a state
+queues its transmissions (``_enter_<state>``) and arms its timer (``_arm``).
+What a transport must report (SendComplete, CarrierUp ...): docs/t30.md. A non-ECM
+page's MPS/EOM/EOP is chosen on its data's SendComplete, so that ``add_document``
+during the last page still gives EOM.
 """
 from __future__ import annotations
 
@@ -53,9 +37,9 @@ from .modem import (CarrierDown, CarrierUp, Command, DataReceived, Expect, Hangu
                     LineLost, ModemEvent, Modulation, Receive, SendComplete, SendData, SendHDLC,
                     SendSilence, SendTone, Tone, ToneDetected, WrongCarrier)
 from .result import Reason, T30Result
-from .states import PHASE, RETRIES, SPEC, TABLE, Input, State, Timer, allowed, fire, missing
+from .states import RETRIES, SPEC, TABLE, Input, State, Timer, allowed, fire, missing
 from .tcf import TCF_SECONDS, TCFChecker, tcf_bytes
-from ._common import GAP_MS, HS_TRAINING_S, airtime, dcs_fields
+from ._common import GAP_MS, HS_TRAINING_S, airtime
 from .phase_b import PhaseBMixin
 from .receiver import ReceiverMixin, RxPage
 from .storage import StorageMixin
@@ -73,9 +57,11 @@ _HEARD = {FCF.DIS: Input.FR_DIS, FCF.DTC: Input.FR_DTC, FCF.DCS: Input.FR_DCS,
           **dict.fromkeys((FCF.MCF, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN), Input.FR_PAGE_ANSWER),
           **dict.fromkeys((FCF.PPR, FCF.RNR, FCF.ERR), Input.FR_ECM_ANSWER),
           **dict.fromkeys((FCF.MPS, FCF.EOP, FCF.EOM), Input.FR_PMC)}
-_IDS = {FCF.CSI, FCF.TSI, FCF.CIG}
 _NSF = {FCF.NSF, FCF.NSS, FCF.NSC}
 _ROUTING = {FCF.SUB, FCF.SEP, FCF.PWD, FCF.SID, FCF.PSA}
+# frames that only inform: where the result keeps them (T.30 §5.3.6.1.1-2)
+_NOTED = {**dict.fromkeys((FCF.CSI, FCF.TSI, FCF.CIG), "remote_id"), **dict.fromkeys(_NSF, "remote_nsf"),
+          **dict.fromkeys(_ROUTING), FCF.SUB: "remote_subaddress", FCF.SEP: "remote_selective_polling"}
 
 
 @dataclass(slots=True)
@@ -183,7 +169,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             return
         if self._storage_deadline is not None and now >= self._storage_deadline:
             self._storage_deadline = None
-            self._storage_timeout()
+            self._storage_failed("storage did not answer")
             return
         if self._deadline is not None and now >= self._deadline:
             self._deadline = None
@@ -288,8 +274,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if inp not in RETRIES:
             self._retry.tries = 0
         self.state = new
-        if PHASE[new] != PHASE[old]:
-            self._events.append(PhaseChanged(self._now, PHASE[new], new.name))
+        if SPEC[new].phase != SPEC[old].phase:
+            self._events.append(PhaseChanged(self._now, SPEC[new].phase, new.name))
         getattr(self, "_enter_" + new.name.lower())()
         self._arm()
 
@@ -327,18 +313,21 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if air:
             self._tx_end = max(self._now, self._tx_end) + air
 
-    def _queue(self, cmds: list[Command], *, remember: bool = True, wait: float | None = None) -> None:
-        """Queue a command or response and run the timer for what answers it."""
+    def _queue(self, cmds: list[Command], *, remember: bool = True) -> None:
+        """Queue a command (T4 then runs) or a response (T2) (T.30 §5.4.3.1)."""
         self._push(cmds)
         if remember:
             self._last_command = list(cmds)
         t = self.config.timers
-        if wait is None:
-            wait = t.t4 if SPEC[self.state].commands else t.t2     # after a command T4, a response T2
-        self._deadline = max(self._now, self._tx_end) + wait
+        command = SPEC[self.state].timer in (Timer.T4, Timer.T4_IN_T1)     # we command here
+        self._deadline = max(self._now, self._tx_end) + (t.t4 if command else t.t2)
 
     def _frame(self, fcf: FCF, fif: bytes = b"", final: bool = True) -> F.Frame:
         return F.Frame(fcf, fif, self._x, final)
+
+    def _optional(self, *fields: tuple[FCF, bytes | str | None]) -> list[F.Frame]:
+        """Non-final frames for the optional fields that are set (a str is an identifier)."""
+        return [self._frame(f, F.encode_id(v) if isinstance(v, str) else v, final=False) for f, v in fields if v]
 
     def _finish(self, reason: Reason, detail: str = "") -> None:
         if self.result.reason is not None:
@@ -391,27 +380,18 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             self._tone_sent = True
             if not self.calling:
                 cmds += [SendTone(Tone.CED), SendSilence(GAP_MS)]
-        frames = []
-        if self.config.nsf:
-            frames.append(self._frame(FCF.NSF, self.config.nsf, final=False))
-        if self.config.local_id:
-            frames.append(self._frame(FCF.CSI, F.encode_id(self.config.local_id), final=False))
+        cfg = self.config
+        frames = self._optional((FCF.NSF, cfg.nsf), (FCF.CSI, cfg.local_id))
         frames.append(self._frame(FCF.DIS, self._local_dis.encode()))
         self._push(cmds)
         self._send_frames(frames, gap=not first or self.calling)
 
     def _enter_send_dtc(self) -> None:
         # T.30 §5.2 polling: [NSC] CIG DTC
-        frames = []
-        if self.config.nsf:
-            frames.append(self._frame(FCF.NSC, self.config.nsf, final=False))
-        if self.config.local_id:
-            frames.append(self._frame(FCF.CIG, F.encode_id(self.config.local_id), final=False))
-        remote = self._remote
-        if self.config.password and (remote is None or remote.password):
-            frames.append(self._frame(FCF.PWD, F.encode_id(self.config.password), final=False))
-        if self.config.selective_polling and (remote is None or remote.selective_polling):
-            frames.append(self._frame(FCF.SEP, F.encode_id(self.config.selective_polling), final=False))
+        cfg, remote = self.config, self._remote
+        frames = self._optional((FCF.NSC, cfg.nsf), (FCF.CIG, cfg.local_id),
+                                (FCF.PWD, (remote is None or remote.password) and cfg.password),
+                                (FCF.SEP, (remote is None or remote.selective_polling) and cfg.selective_polling))
         dtc = caps.local_dis(self.config, ready_to_transmit=False, ready_to_receive=True)
         frames.append(self._frame(FCF.DTC, dtc.encode()))
         self._local_dis = dtc
@@ -427,15 +407,11 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         self._dcs = caps.choose_dcs(self.config, self._remote, page, self._modulation)
         self.result.dcs = self._dcs.encode()
         self.result.training_attempts += 1
-        frames = []
-        if self.config.local_id:
-            frames.append(self._frame(FCF.TSI, F.encode_id(self.config.local_id), final=False))
-        if self.config.subaddress and self._remote.subaddressing:
-            frames.append(self._frame(FCF.SUB, F.encode_id(self.config.subaddress), final=False))
-        if self.config.password and self._remote.password and self.calling:
-            # SID is the sender's password (Table 2/T.30 bit 50); a polled station's password is
-            # the one it requires of the poller, not one to send back (TSB-85 MRGP02)
-            frames.append(self._frame(FCF.SID, F.encode_id(self.config.password), final=False))
+        cfg, remote = self.config, self._remote
+        # SID is the sender's password (Table 2/T.30 bit 50); a polled station's password is
+        # the one it requires of the poller, not one to send back (TSB-85 MRGP02)
+        frames = self._optional((FCF.TSI, cfg.local_id), (FCF.SUB, remote.subaddressing and cfg.subaddress),
+                                (FCF.SID, remote.password and self.calling and cfg.password))
         frames.append(self._frame(FCF.DCS, self._dcs.encode()))
         cmds = [SendSilence(GAP_MS), SendHDLC(tuple(f.encode() for f in frames)),
                 SendSilence(GAP_MS), SendData(self._modulation, tcf_bytes(self._modulation)),
@@ -468,9 +444,8 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         # T.30 §5.3.6.1.6: DCN, then release the line (phase E)
         if self.result.reason is None:
             self._finish_ok()
-        dcn = self._frame(FCF.DCN)
-        self._events.append(FrameSent(self._now, dcn, F.describe(dcn)))
-        self._push([SendSilence(GAP_MS), SendHDLC((dcn.encode(),)), Hangup()])
+        self._send_frames([self._frame(FCF.DCN)], expect=False)
+        self._push([Hangup()])
         self._go(Input.HUNG_UP)
 
     def _enter_done(self) -> None:
@@ -479,10 +454,9 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if self.result.ended is None:
             self.result.ended = self._now
 
-    def _enter_nothing(self) -> None:
-        """RX_WAIT_DCS, RX_WAIT_DCN: the response (FTT/RTN/RTP/MCF) was queued by the action."""
-
-    _enter_rx_wait_dcs = _enter_rx_wait_dcn = _enter_nothing
+    def _enter_rx_wait_dcs(self) -> None:
+        """RX_WAIT_DCS, RX_WAIT_DCN: the answer (FTT/RTN/RTP/MCF) went out with the action."""
+    _enter_rx_wait_dcn = _enter_rx_wait_dcs
 
     # ------------------------------------------------------------------ classify what was heard
     def _dispatch(self, ev: ModemEvent) -> None:
@@ -529,21 +503,16 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             if ev.modulation is not Modulation.V21:
                 self._heard(Input.HS_DOWN, ev)
                 return
-            # a burst of frames ended: if it held only damaged frames, it was line noise.
-            # Decided against T.30 (issue #13, docs/t30.md "Frames in error"): a frame with a
-            # bad FCS, or an intact one that is no T.30 frame, while we wait for a command is
-            # answered CRP (T.30 Appendix III: an optional response to any command); in
-            # other states silence and the far end's T4 repeat (T.30 §5.4); never the end of
-            # the call. TSB-85 MRGN17 allows "CRP | nothing"; MRGX09/10/12 and MTGX17/18
-            # expect the call to end after one such frame: a deliberate disagreement.
+            # a burst of frames ended holding only damaged ones: line noise, never the end of
+            # the call (T.30 §5.4; decided for issue #13: docs/t30.md "Frames in error";
+            # TSB-85 MRGX09/10/12, MTGX17/18 expect otherwise: a deliberate disagreement)
             noise = self._burst_bad and not self._burst_good and self._storage is None
             self._burst_bad = self._burst_good = False
             if noise:
                 self._heard(Input.NOISE_BURST)
         elif isinstance(ev, SendComplete):
-            # Response timers run from the end of our transmission (T.30 §5.4.3). Until the
-            # transport says every SendHDLC/SendData is done (one SendComplete each), the
-            # deadline rests on a generous airtime estimate; then it is exact.
+            # timers run from the end of our transmission (T.30 §5.4.3): until every
+            # SendHDLC/SendData is reported done, from an airtime estimate; then exactly
             self._outstanding = max(0, self._outstanding - 1)
             if self._outstanding == 0 and self._tx.pmc_due:
                 self._send_pmc()   # (a transport that also reports silences gets here early)
@@ -582,36 +551,27 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if f is FCF.DCN:
             self._heard(inp)
             return
-        if f in _IDS:
-            self.result.remote_id = F.decode_id(fr.fif)
-            return
-        if f in _NSF:
-            self.result.remote_nsf = fr.fif
-            return
-        if f in _ROUTING:
-            # kept for the result (routing by them is the API's business); PWD is checked
+        if f in _NOTED:
+            # kept for the result (routing by SUB/SEP is the API's business); PWD is checked
             # when we are polled (config.password)
-            self._rx_ids[f.name] = F.decode_id(fr.fif)
-            if f is FCF.SUB:
-                self.result.remote_subaddress = self._rx_ids["SUB"]
-            elif f is FCF.SEP:
-                self.result.remote_selective_polling = self._rx_ids["SEP"]
+            value = fr.fif if f in _NSF else F.decode_id(fr.fif)
+            if f in _ROUTING:
+                self._rx_ids[f.name] = value
+            if _NOTED[f]:
+                setattr(self.result, _NOTED[f], value)
             return
         if self._storage is not None and self._storage_frame(f):
             return                  # a page awaits storage: flow control only (storage.py)
         if spec.commander and f in _RESPONSES and (self._outstanding > 0 or f in spec.stale):
-            # T.30 §5.4.3: a response answers the command just sent. One that arrives while
-            # that command is still going out, or an answer to the PPS before our CTC, is a
-            # late copy of an earlier answer (a lossy T.38 path can deliver one twice): it is
-            # ignored, and the command's own answer (or T4 and the repeat rules) decides.
+            # T.30 §5.4.3: a response answers the command just sent. One arriving while that
+            # command still goes out, or an answer to the PPS before our CTC, is a late copy
+            # of an earlier answer (a lossy T.38 path can deliver one twice): ignored
             self._events.append(BadFrame(self._now, fr.encode(), f"stale {f.name} ignored in {self.state.value}"))
             return
         if (spec.commander and inp is Input.FR_TRAINING and self._retry.late_cfr > 0
                 and not allowed(self.state, inp)):
-            # our DCS was repeated (T4) and answered: the far end may answer each copy, and a
-            # slow one's answer to the repeat arrives after we moved on (seen on an overloaded
-            # T.38 path). It answers a command of ours, just not the current one: ignored, never
-            # a protocol failure (T.30 §5.4.3)
+            # our DCS was repeated (T4) and the far end answers each copy: an answer to a
+            # repeat arriving after we moved on (an overloaded T.38 path) is ignored (T.30 §5.4.3)
             self._retry.late_cfr -= 1
             self._events.append(BadFrame(self._now, fr.encode(), f"late {f.name} to a repeated DCS ignored in {self.state.value}"))
             return

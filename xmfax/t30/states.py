@@ -1,31 +1,19 @@
-"""The T.30 session's state machine: its states, what each state is, and the table
-that dispatches every input (h11's "Rule 1", h2's ``(state, input) -> (action, next)``).
+"""The T.30 session's state machine: its states, what each state is (``SPEC``), and
+the table that dispatches every input (``TABLE``; h2's ``(state, input) -> (action,
+next)``, h11's "every transition in one file"). How to read it: docs/t30.md.
 
-How the session uses it (docs/t30.md, "Reading the table"):
-
-1. What the session heard (a frame, the end of a carrier, page data, a timer) is
-   classified into a *heard* :class:`Input` (``FR_*`` for V.21 frames, ``TIMEOUT``,
-   ``HS_DOWN`` ...). The classifier looks at the frame, never at the state.
-2. ``TABLE[(state, input)]`` is a :class:`Move`. For a heard input it names the
-   action (a ``Session._do_<action>`` method). The action looks at the data (e.g.
-   "MCF with pages left") and fires an *outcome* input (``PAGE_ACK_NEXT`` ...).
-3. For an outcome, the move names the next state: the session enters it, runs the
-   state's entry action (``Session._enter_<state>``: what is sent on entering it)
-   and arms the state's timer (``SPEC[state].timer``, from the end of what we sent).
-   When the timer expires, ``TIMEOUT`` is looked up like any other input.
-
-A pair missing from the table is handled by one rule, :func:`missing`
-(T.30 §5.4.3 and Appendix III): while we wait for the answer to a command of ours,
-a final frame that is neither one of the answers the table takes nor a command is
-no answer at all: RemoteProtocolError, and the call ends (DCN, Reason.PROTOCOL;
-TSB-85 MTGX20). Anything else missing from the table (a command the state does not
-expect, a response where we sent no command, a non-final frame, a carrier event) is
-ignored, and the far end's T4 repeat recovers (T.30 §5.4). Only an *outcome* with no
-move is our own mistake: :func:`fire` raises LocalProtocolError for it.
-
-States are named after places of the flow charts in T.30 §5.2 (Figure 5-2a..z) and
-Annex A (Figure A.7); the calling and answering, sending and receiving sides share
-one table.
+A *heard* input (``FR_*`` frames, ``DATA``, ``TIMEOUT`` ...) names an action, a
+``Session._do_<action>`` method that looks at the data and fires an *outcome* input;
+an outcome names the next state, whose entry action (``Session._enter_<state>``)
+runs and whose timer (``SPEC[state].timer``) is armed. A heard input missing from
+the table follows one rule, :func:`missing` (T.30 §5.4.3, Appendix III): while we
+wait for the answer to our command, a final frame that is neither an answer the
+state takes nor a command ends the call (RemoteProtocolError, Reason.PROTOCOL;
+TSB-85 MTGX20); anything else is ignored (T.30 §5.4: the far end's T4 repeat
+recovers). An outcome with no move is our own mistake: :func:`fire` raises
+LocalProtocolError. States are named after places of the flow charts in T.30 §5.2
+(Figure 5-2) and Annex A (Figure A.7); calling and answering, sending and receiving
+sides share one table.
 """
 from __future__ import annotations
 
@@ -66,68 +54,36 @@ class State(enum.Enum):
 
 
 class Input(enum.Enum):
-    # ---- heard: what the session classified from the line, a timer or the API
-    FR_DIS = enum.auto()
-    FR_DTC = enum.auto()
-    FR_DCS = enum.auto()
-    FR_TRAINING = enum.auto()       # CFR or FTT
-    FR_PAGE_ANSWER = enum.auto()    # MCF RTP RTN PIP PIN
-    FR_ECM_ANSWER = enum.auto()     # PPR RNR ERR
-    FR_CTR = enum.auto()
-    FR_PMC = enum.auto()            # MPS EOP EOM (PRI-Q: the same)
-    FR_PPS = enum.auto()
-    FR_EOR = enum.auto()
-    FR_CTC = enum.auto()
-    FR_RR = enum.auto()
-    FR_CRP = enum.auto()
-    FR_DCN = enum.auto()
-    FR_OTHER = enum.auto()          # FNV, or FCD/RCP at V.21
-    ECM_FRAME = enum.auto()         # an FCD/RCP frame at the high-speed rate
-    DATA = enum.auto()              # high-speed data (TCF or a non-ECM page)
-    HS_UP = enum.auto()             # a high-speed carrier begins
-    HS_DOWN = enum.auto()           # a high-speed carrier ends (TCF or page data done)
-    NOISE_BURST = enum.auto()       # a V.21 burst ended holding only damaged frames
-    LINE_DOWN = enum.auto()         # the transport lost the line
-    TIMEOUT = enum.auto()           # the state's timer (SPEC[state].timer) expired
-    ABORT = enum.auto()             # Session.abort(): the application ends the call
-    # ---- outcomes: fired by the actions once they have looked at the data
-    START_CALLING = enum.auto()
-    START_ANSWERING = enum.auto()
-    DIS_SEND = enum.auto()          # DIS heard, we have pages for a receiver
-    DIS_POLL = enum.auto()          # DIS heard, we poll its document
-    DIS_REPEAT = enum.auto()        # DIS heard again: our command was not heard
-    DTC_SEND = enum.auto()          # DTC heard and we have pages: we transmit
-    DCS = enum.auto()               # a valid DCS
-    TCF_OK = enum.auto()            # we judged TCF good: CFR sent
-    TCF_BAD = enum.auto()           # we judged TCF bad (or none came): FTT sent
-    CFR = enum.auto()
-    CFR_ECM = enum.auto()
-    FTT_RETRY = enum.auto()         # FTT, a lower rate is left
-    PAGE_ACK_NEXT = enum.auto()     # MCF/RTP/ERR, more pages or blocks: go on (no retrain)
-    PAGE_ACK_RETRAIN = enum.auto()  # RTP/RTN/PIP/PIN with something left to send: DCS again
-    PAGE_ACK_DONE = enum.auto()     # the last page is confirmed: DCN
-    PAGE_ACK_EOM = enum.auto()      # EOM confirmed: back to phase B (wait for DIS)
-    PPR_RETRY = enum.auto()         # ECM: PPR, resend the missing frames
-    PPR_CTC = enum.auto()           # ECM: PPR n times: change rate
-    PPR_EOR = enum.auto()           # ECM: PPR n times, no lower rate: give up on the block
-    CTR = enum.auto()
-    RNR = enum.auto()
-    NO_RESPONSE_RETRY = enum.auto() # T4 expired, tries are left: repeat the command
-    CRP = enum.auto()               # the far end asks us to repeat our command
-    PAGE_DATA_START = enum.auto()   # receiver: after RTP, page data without a new DCS
-    PAGE_DATA_END = enum.auto()     # receiver: carrier down after page data or ECM block
-    PMC_NEXT_PAGE = enum.auto()     # receiver: MPS (or PPS-NULL/MPS) answered MCF: next data
-    PMC_RETRAIN = enum.auto()       # receiver: answered RTP/RTN: the sender retrains
-    PMC_LAST = enum.auto()          # receiver: EOP answered: wait for DCN
-    PMC_EOM = enum.auto()           # receiver: EOM answered: back to phase B
-    PPR_SENT = enum.auto()          # receiver: answered PPR, ERR or CTR: frames again
-    REPEAT_RESPONSE = enum.auto()   # receiver: the command again; our answer was lost
-    END_OK = enum.auto()            # nothing left: DCN
-    FAIL = enum.auto()              # any failure that still lets us say DCN
-    DCN = enum.auto()               # far end DCN
-    LINE_LOST = enum.auto()
-    HUNG_UP = enum.auto()           # our DCN is sent
-    GIVE_UP = enum.auto()           # nobody answered at all (T1): hang up without DCN
+    """What a state reacts to. A *heard* input (classified from the event alone) names an
+    action in the table; an *outcome* (fired by an action) names the next state."""
+
+    # heard, V.21 frames by kind (session._HEARD): FR_TRAINING is CFR/FTT, FR_PAGE_ANSWER
+    # MCF RTP RTN PIP PIN, FR_ECM_ANSWER PPR RNR ERR, FR_PMC MPS EOP EOM (and PRI-Q),
+    # FR_OTHER FNV or FCD/RCP at V.21
+    (FR_DIS, FR_DTC, FR_DCS, FR_TRAINING, FR_PAGE_ANSWER, FR_ECM_ANSWER, FR_CTR, FR_PMC, FR_PPS,
+     FR_EOR, FR_CTC, FR_RR, FR_CRP, FR_DCN, FR_OTHER) = range(1, 16)
+    # heard, other events: an FCD/RCP frame at the high-speed rate; high-speed data (TCF or
+    # a non-ECM page); a high-speed carrier begins / ends; a V.21 burst held only damaged
+    # frames; the transport lost the line; the state's timer expired; Session.abort()
+    ECM_FRAME, DATA, HS_UP, HS_DOWN, NOISE_BURST, LINE_DOWN, TIMEOUT, ABORT = range(16, 24)
+    # outcomes, phase A/B: start; DIS heard (we send / we poll / it repeats: our command was
+    # lost); DTC heard (we send); a valid DCS; TCF judged; CFR (non-ECM, ECM); FTT with a
+    # lower rate left
+    (START_CALLING, START_ANSWERING, DIS_SEND, DIS_POLL, DIS_REPEAT, DTC_SEND, DCS, TCF_OK,
+     TCF_BAD, CFR, CFR_ECM, FTT_RETRY) = range(24, 36)
+    # outcomes, the sender: the page (or block) taken, go on / retrain (RTP RTN PIP PIN) / it
+    # was the last / EOM (phase B again); PPR: resend / CTC / EOR; CTR; RNR; T4 expired with
+    # tries left; CRP
+    (PAGE_ACK_NEXT, PAGE_ACK_RETRAIN, PAGE_ACK_DONE, PAGE_ACK_EOM, PPR_RETRY, PPR_CTC, PPR_EOR,
+     CTR, RNR, NO_RESPONSE_RETRY, CRP) = range(36, 47)
+    # outcomes, the receiver: page data after RTP without a DCS; the page's carrier ended; the
+    # post-page command answered (MCF to MPS / RTP or RTN / EOP / EOM); PPR, ERR or CTR
+    # answered; our last answer repeated
+    (PAGE_DATA_START, PAGE_DATA_END, PMC_NEXT_PAGE, PMC_RETRAIN, PMC_LAST, PMC_EOM, PPR_SENT,
+     REPEAT_RESPONSE) = range(47, 55)
+    # outcomes, the end: nothing left (DCN); a failure (DCN); the far end's DCN; the line
+    # lost; our DCN sent; T1 with nothing heard (hang up without DCN)
+    END_OK, FAIL, DCN, LINE_LOST, HUNG_UP, GIVE_UP = range(55, 61)
 
 
 # Outcomes that repeat a command: they keep the count of tries (T.30 §5.4.3, config.retries)
@@ -152,25 +108,21 @@ class Spec:
 
     phase: str
     timer: Timer = Timer.T2
-    # we sent a command and wait for its response (T.30 §5.4.3; Appendix III lists them)
-    commander: bool = False
-    # what we send here is a command (T4 runs after it) rather than a response (T2)
-    commands: bool = False
-    # responses that answer an earlier command of ours, not the current one (stale here)
-    stale: frozenset[FCF] = frozenset()
+    commander: bool = False                 # our command awaits its answer (T.30 §5.4.3, Appendix III)
+    stale: frozenset[FCF] = frozenset()     # answers to an earlier command of ours, late here
     gives_up: Reason = Reason.NO_RESPONSE   # a commander: the reason when its tries run out
     receiving_page: bool = False            # where's "during page N" (a receiver's page)
     live: bool = True                       # the call runs: input is taken
     ended: bool = False                     # the call is over (Session.done)
 
 
-_C = dict(timer=Timer.T4, commander=True, commands=True)
+_C = dict(timer=Timer.T4, commander=True)
 # what answers the PPS that came before a CTC: stale once we are in SEND_CTC
 _PPS_RESPONSES = frozenset({FCF.MCF, FCF.PPR, FCF.RNR, FCF.ERR, FCF.RTP, FCF.RTN, FCF.PIP, FCF.PIN})
 
 SPEC: dict[State, Spec] = {
     State.IDLE: Spec("A", Timer.NONE, live=False),
-    State.SEND_DIS: Spec("B", Timer.T4_IN_T1, commands=True),
+    State.SEND_DIS: Spec("B", Timer.T4_IN_T1),
     State.WAIT_DIS: Spec("B", Timer.T1),
     State.SEND_DTC: Spec("B", **_C, gives_up=Reason.NO_DCS),
     State.SEND_DCS: Spec("B", **_C, gives_up=Reason.NO_RESPONSE_TO_DCS),
@@ -190,7 +142,6 @@ SPEC: dict[State, Spec] = {
     State.SEND_DCN: Spec("E", Timer.NONE),
     State.DONE: Spec("E", Timer.NONE, live=False, ended=True),
 }
-PHASE = {s: spec.phase for s, spec in SPEC.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +158,10 @@ _PPR = {I.PPR_RETRY: S.SEND_BLOCK, I.PPR_CTC: S.SEND_CTC, I.PPR_EOR: S.SEND_EOR,
 _BLOCK = {I.FR_PAGE_ANSWER: "block_answer", I.FR_ECM_ANSWER: "block_answer", **_ACK, **_PPR}
 _CMD = {I.FR_CRP: "repeat_command", I.TIMEOUT: "command_timeout"}   # T.30 §5.4.3.1, §5.3.6.1.7
 _RX = {I.FR_CRP: "repeat_response", I.FR_DCS: "dcs", I.DCS: S.RX_TCF}
+# in a page: ECM commands (T.30 §A.4), and the post-page command answered (§5.3.6.1.4)
+_IN_PAGE = {I.FR_PPS: "pps", I.FR_EOR: "eor", I.FR_CTC: "ctc", I.FR_RR: "rr", I.PPR_SENT: S.RX_PAGE,
+            I.PMC_NEXT_PAGE: S.RX_PAGE, I.PMC_RETRAIN: S.RX_WAIT_DCS, I.PMC_LAST: S.RX_WAIT_DCN,
+            I.PMC_EOM: S.RX_AFTER_EOM}
 
 # One row per state: {input: next state (an outcome) or "action" (a heard input)}.
 # Read a row as "in this state, on this input, do that". Rows are completed below
@@ -248,17 +203,11 @@ ROWS: dict[State, dict[Input, State | str]] = {
                  I.RNR: S.SEND_RR, I.PAGE_ACK_NEXT: S.SEND_BLOCK, I.NO_RESPONSE_RETRY: S.SEND_EOR},
     S.SEND_RR: {**_CMD, **_BLOCK, I.PAGE_ACK_NEXT: S.SEND_BLOCK, I.NO_RESPONSE_RETRY: S.SEND_RR},
     # receiver: page data (non-ECM) or ECM frames, then the post-page command
-    S.RX_PAGE: {**_RX, I.DATA: "page_data", I.HS_DOWN: "page_end", I.HS_UP: "block_burst",
-                I.ECM_FRAME: "ecm_frame", I.FR_PMC: "pmc_in_page", I.FR_PPS: "pps", I.FR_EOR: "eor",
-                I.FR_CTC: "ctc", I.FR_RR: "rr", I.TIMEOUT: "page_timeout",
-                I.PAGE_DATA_END: S.RX_WAIT_PMC, I.REPEAT_RESPONSE: S.RX_PAGE, I.PPR_SENT: S.RX_PAGE,
-                I.PMC_NEXT_PAGE: S.RX_PAGE, I.PMC_RETRAIN: S.RX_WAIT_DCS, I.PMC_LAST: S.RX_WAIT_DCN,
-                I.PMC_EOM: S.RX_AFTER_EOM},
-    S.RX_WAIT_PMC: {**_RX, I.FR_PMC: "pmc", I.FR_PPS: "pps", I.FR_EOR: "eor", I.FR_CTC: "ctc",
-                    I.FR_RR: "rr", I.NOISE_BURST: "crp_on_noise", I.TIMEOUT: "no_pmc",
-                    I.REPEAT_RESPONSE: S.RX_WAIT_PMC, I.PPR_SENT: S.RX_PAGE,
-                    I.PMC_NEXT_PAGE: S.RX_PAGE, I.PMC_RETRAIN: S.RX_WAIT_DCS, I.PMC_LAST: S.RX_WAIT_DCN,
-                    I.PMC_EOM: S.RX_AFTER_EOM},
+    S.RX_PAGE: {**_RX, **_IN_PAGE, I.DATA: "page_data", I.HS_DOWN: "page_end", I.HS_UP: "block_burst",
+                I.ECM_FRAME: "ecm_frame", I.FR_PMC: "pmc_in_page", I.TIMEOUT: "page_timeout",
+                I.PAGE_DATA_END: S.RX_WAIT_PMC, I.REPEAT_RESPONSE: S.RX_PAGE},
+    S.RX_WAIT_PMC: {**_RX, **_IN_PAGE, I.FR_PMC: "pmc", I.NOISE_BURST: "crp_on_noise",
+                    I.TIMEOUT: "no_pmc", I.REPEAT_RESPONSE: S.RX_WAIT_PMC},
     S.RX_WAIT_DCN: {**_RX, I.FR_PMC: "pmc_repeated", I.FR_EOR: "repeat_response", I.TIMEOUT: "no_dcn",
                     I.FR_DCN: "dcn_after_eop", I.LINE_DOWN: "line_dropped_after_eop",
                     I.REPEAT_RESPONSE: S.RX_WAIT_DCN},

@@ -1,21 +1,8 @@
-"""Storage confirmation (a mixin of :class:`Session`): a received page is confirmed
-to the far end only once the application says it is stored.
-
-With ``T30Config.confirm_storage`` the receiver, having judged a page good (non-ECM:
-MCF or RTP by the copy-quality rule; ECM: the page's last block complete and the
-page decoded whole), emits ``PageReceived`` but holds its answer back until
-``page_stored(number, now)``:
-
-* ``error=None``: the held answer (MCF/RTP) goes out and the call goes on as usual.
-  ECM: if the sender was already told RNR, the answer goes with the reply to its
-  next RR (or repeated PPS), as a released ``hold()`` does (T.30 §A.4).
-* an error string: the page is not confirmed; DCN, ``Reason.STORAGE``; its PageStats
-  ``response`` is "stored-failed".
-
-While waiting the far end is answered only with flow control: ECM PPS/RR get RNR
-(T.30 §A.4); a non-ECM repeated post-page command gets nothing (its answer goes out
-when storage completes). ``Timers.storage`` bounds the wait (DCN, ``Reason.STORAGE``,
-"storage did not answer").
+"""Storage confirmation (a mixin of :class:`Session`): with ``T30Config.confirm_storage``
+a page judged good is announced (``PageReceived``) but its MCF/RTP waits for
+``page_stored(number, now)``; an error, or no answer within ``Timers.storage``, ends
+the call (DCN, ``Reason.STORAGE``). Meanwhile ECM PPS/RR get RNR (T.30 §A.4) and a
+repeated non-ECM post-page command gets nothing. docs/t30.md, "Storage confirmation".
 """
 from __future__ import annotations
 
@@ -101,9 +88,6 @@ class StorageMixin:
         self._storage_deadline = None
         self._set_page_response(held.number, "stored-failed")
         self._fail(Reason.STORAGE, f"page {held.number}: {detail}")
-
-    def _storage_timeout(self) -> None:
-        self._storage_failed("storage did not answer")
 
     def _set_page_response(self, number: int, response: str) -> None:
         stats = self.result.pages_received

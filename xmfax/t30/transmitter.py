@@ -10,9 +10,9 @@ from ..page import Page
 from . import capabilities as caps
 from . import frames as F
 from .ecm import TxBlock, cut
-from .events import FrameSent, PageSent, PageStarted
+from .events import PageSent, PageStarted
 from .fcf import FCF
-from .modem import Expect, Modulation, Receive, SendData, SendHDLC, SendSilence
+from .modem import Modulation, SendData, SendHDLC, SendSilence
 from .result import PageStats, Reason
 from .states import Input
 from ._common import GAP_MS, dcs_fields
@@ -58,11 +58,7 @@ class TransmitterMixin:
         self._tx.pmc_due = False
         self._tx.pmc = self._post_page_command()
         self._tx.pmc_sent = True
-        pmc = self._frame(self._tx.pmc)
-        self._events.append(FrameSent(self._now, pmc, F.describe(pmc)))
-        cmds = [SendSilence(GAP_MS), SendHDLC((pmc.encode(),)), Receive(Expect.HDLC)]
-        self._queue(cmds, remember=False)
-        self._last_command = list(cmds)
+        self._send_frames([self._frame(self._tx.pmc)])
 
     def _enter_resend_pmc(self) -> None:
         self._send_frames([self._frame(self._tx.pmc)])
@@ -81,12 +77,8 @@ class TransmitterMixin:
             self._tx.block = TxBlock(self._tx.blocks[self._tx.block_index])
         self._tx.pmc = self._post_page_command()
         self._tx.pmc_sent = self._fcf2() != F.PPS_NULL
-        pps = self._pps_frame()
-        self._events.append(FrameSent(self._now, pps, F.describe(pps)))
-        cmds = [SendSilence(GAP_MS), SendHDLC(self._tx.block.hdlc(), dcs.modulation),
-                SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
-        self._queue(cmds, remember=False)
-        self._last_command = [SendSilence(GAP_MS), SendHDLC((pps.encode(),)), Receive(Expect.HDLC)]
+        self._push([SendSilence(GAP_MS), SendHDLC(self._tx.block.hdlc(), dcs.modulation)])
+        self._send_frames([self._pps_frame()])      # a repeat (CRP) is of the PPS only
 
     def _enter_resend_pps(self) -> None:
         self._send_frames([self._pps_frame()])
@@ -131,8 +123,8 @@ class TransmitterMixin:
         return FCF.MPS if same else FCF.EOM
 
     def _fcf2(self) -> int:
-        last_block = self._tx.block_index + 1 >= len(self._tx.blocks)
-        if not last_block:
+        """PPS-NULL within the page; after its last block, its post-page command (T.30 §A.4)."""
+        if self._tx.block_index + 1 < len(self._tx.blocks):
             return F.PPS_NULL
         return int(self._tx.pmc) | self._x
 
@@ -149,16 +141,11 @@ class TransmitterMixin:
             self.result.pages_sent.append(PageStats(
                 self._page_index + 1, page.rows, 0, 0, d.compression, d.resolution.label,
                 page.width, d.modulation.bit_rate, response, d.ecm, self._tx.retransmitted))
-            self.result.modulation, self.result.compression = str(d.modulation), d.compression
-            self.result.resolution, self.result.ecm = d.resolution.label, d.ecm
-            self.result.ecm_frame_size = d.ecm_frame_size if d.ecm else 0
+            self.result.page_format(d)
             self._page_index += 1
-            self._tx.page = None
-            self._tx.refusals = 0
-            self._tx.retransmitted = 0
-        self._tx.data = None
-        self._tx.block = None
-        self._tx.blocks = []
+            self._tx = TxPage(pmc=self._tx.pmc)       # the next page (its pmc decides EOM below)
+        else:
+            self._tx.data, self._tx.block, self._tx.blocks = None, None, []
 
     def _after_page(self, retrain: bool) -> None:
         """The far end took the page: next page, back to phase B, or DCN."""
@@ -199,10 +186,9 @@ class TransmitterMixin:
             return
         # RTN / PIN: refused; retrain and send it again (T.30 §5.3.6.1.5)
         self._tx.refusals += 1
-        number = self._page_index + 1
-        self._page_confirmed(f.name, False)
+        self._page_confirmed(f.name, False)              # (the page stays the current one)
         if self._tx.refusals >= self.config.page_retries:
-            self._fail(Reason.PAGE_REFUSED, f"page {number} refused with {f.name} {self._tx.refusals} times")
+            self._fail(Reason.PAGE_REFUSED, f"page {self._page_index + 1} refused with {f.name} {self._tx.refusals} times")
             return
         self._go(Input.PAGE_ACK_RETRAIN)
 
