@@ -15,9 +15,11 @@ Real processes over loopback, nothing mocked:
    status made all along by a poller.
 
     python benchmarks/server.py [--quick] [--clients 8] [--requests 400] [--faxes 60] [--calls 4]
-                                [--database postgresql://...]  (node A's database; default SQLite)
+                                [--database postgresql://USER@HOST:PORT/DB]
 
-Each node is a fresh data folder in a temporary directory (removed after).
+Each node is a fresh data folder in a temporary directory (removed after). With
+``--database`` the API node and node A each get a fresh database made on that server
+(CREATE DATABASE, dropped after); node B keeps SQLite.
 """
 from __future__ import annotations
 
@@ -88,7 +90,8 @@ class Node:
             raise RuntimeError(f"xmfax serve did not start: {line!r} (exit {self.proc.poll()})")
         self.url = m.group(1)
         out = subprocess.run([sys.executable, "-m", "xmfax", "token", "create", "--data", str(self.data),
-                              "--name", "bench", "--config", str(self.config)], capture_output=True, text=True)
+                              "--name", f"bench-{self.dir.name}", "--config", str(self.config)],
+                             capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(f"token create failed: {out.stderr}")
         self.token = out.stdout.strip()
@@ -117,6 +120,32 @@ async def post_fax(client: httpx.AsyncClient, node: Node, number: str, pdf: byte
     if r.status_code != 200:
         return took, None
     return took, r.json()["successInfo"]["transactionIds"]["transactionId"][0]
+
+
+class Databases:
+    """Fresh PostgreSQL databases on the server of ``url`` (none: SQLite), dropped at the end."""
+
+    def __init__(self, url: str):
+        self.url, self.made = url, []
+
+    def new(self) -> str:
+        if not self.url:
+            return ""
+        import psycopg
+        import secrets
+
+        name = "xmfax_bench_" + secrets.token_hex(4)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        self.made.append(name)
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def drop(self) -> None:
+        if self.made:
+            import psycopg
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                for name in self.made:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -256,11 +285,13 @@ def main() -> int:
         args.requests, args.faxes = 100, 12
     pdf = one_page_pdf()
     root = Path(tempfile.mkdtemp(prefix="xmfax-bench-"))
+    dbs = Databases(args.database)
     try:
-        api = asyncio.run(accept_rate(root, args.clients, args.requests, pdf, args.database))
-        e2e = asyncio.run(end_to_end(root, args.clients, args.faxes, args.calls, pdf, args.database))
+        api = asyncio.run(accept_rate(root, args.clients, args.requests, pdf, dbs.new()))
+        e2e = asyncio.run(end_to_end(root, args.clients, args.faxes, args.calls, pdf, dbs.new()))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        dbs.drop()
     db = "postgresql" if args.database else "sqlite"
     print(f"xmfax serve benchmark ({os.cpu_count()} CPUs, db {db}, {args.clients} clients, 1-page PDF, loopback)")
     print(f"{'measure':<52} {'value':>12}")
