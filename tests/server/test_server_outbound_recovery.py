@@ -122,3 +122,36 @@ def test_cancel_on_one_node_ends_the_call_another_node_is_making(tmp_path):
 
 def kinds_of(events):
     return [e["kind"] for e in events]
+
+
+def test_a_stop_during_a_call_puts_the_fax_back_in_the_queue(tmp_path):
+    """SIGTERM's path (Service.stop): the call gets stop_grace seconds, then is aborted and
+    its fax goes back to the queue with an `interrupted` event, as after a crash."""
+    pdf = page_pdf(tmp_path / "letter.pdf", 1)
+    data = tmp_path / "data"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as quiet:
+        quiet.bind(("127.0.0.1", 0))
+        line = [f"t38://127.0.0.1:{quiet.getsockname()[1]}"]
+
+        async def main():
+            async with running_service(data, "", line, node="n1", answer_timeout=20.0, stop_grace=0.3) as svc:
+                _, ids = await send_request(svc, ["+15550000009"], pdf)
+                while not svc.store.calls(fax_id=ids[0]):
+                    await asyncio.sleep(0.05)
+                t = time.monotonic()
+            stopped_after = time.monotonic() - t
+            return stopped_after, ids[0], data
+
+        stopped_after, fax_id, data = run(main())
+
+    async def read():
+        async with running_service(data, "", [], node="n1") as svc:       # no line: it stays queued
+            return svc.store.get_fax(fax_id), svc.store.events(fax_id), svc.store.calls(fax_id=fax_id)
+
+    row, events, calls = run(read())
+    assert stopped_after < 5.0                       # stop_grace, not the 20 s of T1
+    assert (row["status"], row["attempts"], row["claimed_by"], row["reason"]) == ("queued", 1, None, "interrupted")
+    (interrupted,) = [e for e in events if e["kind"] == "interrupted"]
+    assert "node n1 stopped during attempt 1; retrying" in interrupted["message"]
+    (call,) = calls
+    assert (call["status"], call["reason"]) == ("failure", "interrupted") and call["ended_at"]
