@@ -64,7 +64,7 @@ def test_config_file_then_flags_add_lines(tmp_path):
     ("database = 'mysql://a/b'\n", ["database", "mysql"]),
     ("not toml at all [\n", ["not valid TOML"]),
     ("[[numbers]]\nnumber = '+15550100'\ncsid = 'ACME <FAX>'\n", ["[[numbers]] #1 csid", "Table 3/T.30"]),
-    ("[[numbers]]\nnumber = '+15550100'\nretention_days = 3\n", ["retention_days: 0 (zero retention) or 7"]),
+    ("[[numbers]]\nnumber = '+15550100'\nretention_days = 3\n", ["retention_days: 3 days; 0 (zero retention) or at least 7"]),
     ("[[destinations]]\nname = 'in'\ntype = 'folder'\ncolour = 'red'\n", ["[[destinations]] #1 (in)", "colour"]),
     ("[[destinations]]\nname = 'in'\ntype = 'pigeon'\n", ["[[destinations]] #1 (in)", "pigeon"]),
 ])

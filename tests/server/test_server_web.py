@@ -148,6 +148,13 @@ def test_web_page_in_chromium(tmp_path, far_end):
             b.type("#rule-ani", "+44*")
             b.type("#rule-destinations", "archive")
             b.click("#save-rule", wait_load=True)
+            # a rule naming a destination that does not exist is refused, the table unchanged
+            b.type("#rule-name", "broken")
+            b.type("#rule-dnis", "+1*")
+            b.type("#rule-destinations", "nowhere")
+            b.click("#save-rule", wait_load=True)
+            assert "nowhere" in b.text("#message") and "routing table would not work" in b.text("#message")
+            b.click("a[href='/rules']", wait_load=True)
             names = b.js("[...document.querySelectorAll('#rules td.rule-name')].map(e => e.textContent)")
             assert names == ["sales", "night"]
             b.click("#rules tbody tr:nth-child(2) form[action$='/move'] button", wait_load=True)

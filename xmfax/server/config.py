@@ -129,12 +129,15 @@ def _check_values(cfg: ServerConfig, where: str) -> None:
     carry (Table 3/T.30: digits, '+' and space, 20 at most), a destination that cannot work."""
     from .destinations import check_destination
     from .inbound import csid_problem
+    from .retention import check_days
     for i, n in enumerate(cfg.numbers):
         if n.get("csid") and (why := csid_problem(str(n["csid"]))):
             raise ConfigError(f"[[numbers]] #{i + 1} csid: {why}{where}")
-        days = n.get("retention_days")
-        if days is not None and (not isinstance(days, int) or isinstance(days, bool) or 0 < days < 7 or days < 0):
-            raise ConfigError(f"[[numbers]] #{i + 1} retention_days: 0 (zero retention) or 7 or more{where}")
+        if n.get("retention_days") is not None:
+            try:
+                check_days(n["retention_days"], f"[[numbers]] #{i + 1} retention_days")
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}{where}") from None
     for i, d in enumerate(cfg.destinations):
         if why := check_destination(d):
             raise ConfigError(f"[[destinations]] #{i + 1} ({d.get('name')}): {why}{where}")

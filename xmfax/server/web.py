@@ -9,6 +9,7 @@ Starlette routes the HTTP server mounts at ``/``.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -25,8 +26,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .config import ConfigError
 from .destinations import check_destination
 from .inbound import csid_problem
+from .retention import check_days
 
 HERE = Path(__file__).parent
 COOKIE = "xmfax_session"
@@ -210,13 +213,17 @@ class Web:
         retention = _one(form, "retention_days").strip()
         days = None
         if retention:
-            if not retention.isdigit() or (int(retention) != 0 and int(retention) < 7):
-                raise FormError("retention days: 0 (zero retention), 7 or more, or empty for the default")
-            days = int(retention)
+            try:
+                days = check_days(int(retention) if retention.isdigit() else retention, "retention days")
+            except ConfigError as exc:
+                raise FormError(f"{exc} (or empty for the default)") from None
         csid = _one(form, "csid").strip()
         if csid and (why := csid_problem(csid)):
             raise FormError(why)
         users = _list(form, "users")
+        if days == 0:
+            others = [n for n in await self.service.db(self.service.store.list_numbers) if n["number"] != number]
+            await self._check_routing(numbers=[*others, {"number": number, "retention_days": 0, "users": users}])
         await self.service.db(self.service.store.upsert_number, number, csid=csid, users=users,
                               retention_days=days, label=_one(form, "label").strip())
         return RedirectResponse("/numbers", 303, headers=HEADERS)
@@ -276,7 +283,24 @@ class Web:
                           "dnis": r.get("dnis") or "", "ani": r.get("ani") or "",
                           "destinations": list(r.get("destinations") or []),
                           "continue": bool(r.get("continue")), "callable": r.get("callable") or ""})
+        await self._check_routing(rules=clean)
         await self.service.db(self.service.store.set_rules, clean)
+
+    async def _check_routing(self, *, rules=None, numbers=None, destinations=None) -> None:
+        """Refuse a change after which the routing table could not work (what the inbound
+        side would refuse at start: unknown destinations, a custom callable that does not
+        import, zero retention without a default destination ...)."""
+        from .routing import problems
+        from .service import retention_days
+        store, db = self.service.store, self.service.db
+        rules = rules if rules is not None else await db(store.list_rules)
+        numbers = numbers if numbers is not None else await db(store.list_numbers)
+        destinations = destinations if destinations is not None else await db(store.list_destinations)
+        users = await db(store.list_users)
+        zero = retention_days(self.service.config) == 0 or any(n.get("retention_days") == 0 for n in numbers)
+        found = await asyncio.to_thread(problems, rules, destinations, zero_retention=zero, users=users)
+        if found:
+            raise FormError("the routing table would not work: " + "; ".join(found))
 
     # --- destinations and users -----------------------------------------------------------
     async def destinations(self, request: Request) -> Response:
@@ -303,6 +327,8 @@ class Web:
 
     async def destination_delete(self, request: Request, form: dict) -> Response:
         name = request.path_params["name"]
+        left = [d for d in await self.service.db(self.service.store.list_destinations) if d["name"] != name]
+        await self._check_routing(destinations=left)
         if not await self.service.db(self.service.store.delete_destination, name):
             raise FormError(f"no destination {name}")
         return RedirectResponse("/destinations", 303, headers=HEADERS)
