@@ -278,6 +278,25 @@ enum { RX_IDLE, RX_SEARCH /* segment 1 */, RX_SEG2, RX_SEG3, RX_SEG4, RX_DATA };
 #define ABAB_LIMIT 600              /* symbols from the carrier to the end of segment 1 */
 #define DEPTH 32                    /* Viterbi traceback */
 
+/* The nearest point of each of the 8 subsets, found among a few candidates instead of
+ * every point: the plane around the constellation is cut into 1x1 cells, and a cell keeps,
+ * per subset, only the points that can be the nearest one (or tie with it) anywhere in the
+ * cell, in label order.  The search over them gives the same label as the search over all
+ * the points, bit for bit (see grid_build); a symbol outside the grid searches them all. */
+#define GRID_LO (-10)
+#define GRID_N 20                   /* cells a side: [-10, 10) */
+#define GRID_K 8                    /* candidates kept per subset and cell */
+
+typedef struct {
+    uint8_t n[8];                   /* candidates of subset u; 0: search every point */
+    uint8_t cand[8][GRID_K];
+} grid_cell_t;
+
+typedef struct {
+    int bit_rate;                   /* the rate the cells are for (0: not built) */
+    grid_cell_t cell[GRID_N][GRID_N];
+} grid_t;
+
 struct xm_v17_rx {
     rate_t r;
     int long_train;
@@ -306,7 +325,102 @@ struct xm_v17_rx {
     uint32_t scr;
     xm_bits_out_t out;
     float complex saved_eq[XM_EQ_MAX];
+    grid_t *grid;                   /* kept across restarts */
 };
+
+/* The squared distances from a point to the nearest and to the farthest place of the cell
+ * [x0, x0 + 1] x [y0, y0 + 1]. */
+static double cell_near2(double px, double py, double x0, double y0)
+{
+    double dx = px < x0 ? x0 - px : (px > x0 + 1.0 ? px - x0 - 1.0 : 0.0);
+    double dy = py < y0 ? y0 - py : (py > y0 + 1.0 ? py - y0 - 1.0 : 0.0);
+    return dx * dx + dy * dy;
+}
+
+static double cell_far2(double px, double py, double x0, double y0)
+{
+    double dx = fmax(fabs(px - x0), fabs(px - x0 - 1.0));
+    double dy = fmax(fabs(py - y0), fabs(py - y0 - 1.0));
+    return dx * dx + dy * dy;
+}
+
+/* A point p of subset u stays a candidate of a cell unless some point q of u is nearer
+ * than p everywhere in it: farthest(q) < nearest(p).  The margin (far above float
+ * rounding of distances under ~800) keeps every point whose computed distance could
+ * equal or undercut the least one. */
+static void grid_build(grid_t *g, const rate_t *r)
+{
+    g->bit_rate = r->bit_rate;
+    for (int i = 0; i < GRID_N; i++)
+        for (int j = 0; j < GRID_N; j++) {
+            grid_cell_t *c = &g->cell[i][j];
+            double x0 = GRID_LO + i, y0 = GRID_LO + j;
+            for (int u = 0; u < 8; u++) {
+                double bound = 1e300;
+                for (int l = u; l < r->npoints; l += 8) {
+                    double f = cell_far2(r->points[l][0], r->points[l][1], x0, y0);
+                    if (f < bound)
+                        bound = f;
+                }
+                int n = 0;
+                for (int l = u; l < r->npoints; l += 8) {
+                    if (cell_near2(r->points[l][0], r->points[l][1], x0, y0) > bound + 1e-3 * (1.0 + bound))
+                        continue;
+                    if (n == GRID_K) {
+                        n = 0;          /* too many: this cell searches every point */
+                        break;
+                    }
+                    c->cand[u][n++] = (uint8_t) l;
+                }
+                c->n[u] = (uint8_t) n;
+            }
+        }
+}
+
+/* dist[u], label[u]: the nearest point of subset u to y (the first in label order of
+ * equally near ones) and its squared distance.  Returns the label of the nearest point of
+ * all (the first in label order of equally near ones), the slicer's decision. */
+static int nearest_points(const xm_v17_rx_t *rx, float complex y, float dist[8], int label[8])
+{
+    const rate_t *r = &rx->r;
+    float yr = crealf(y), yi = cimagf(y);
+    float gx = yr - (float) GRID_LO, gy = yi - (float) GRID_LO;
+    const grid_cell_t *c = NULL;
+    if (rx->grid && rx->grid->bit_rate == r->bit_rate
+        && gx >= 0.0f && gx < (float) GRID_N && gy >= 0.0f && gy < (float) GRID_N)
+        c = &rx->grid->cell[(int) gx][(int) gy];
+    for (int u = 0; u < 8; u++) {
+        float best = 1e30f;
+        int bl = u;
+        if (c && c->n[u]) {
+            for (int k = 0; k < c->n[u]; k++) {
+                int l = c->cand[u][k];
+                float dx = yr - r->points[l][0], dy = yi - r->points[l][1];
+                float d = dx * dx + dy * dy;
+                if (d < best) {
+                    best = d;
+                    bl = l;
+                }
+            }
+        } else {
+            for (int l = u; l < r->npoints; l += 8) {
+                float dx = yr - r->points[l][0], dy = yi - r->points[l][1];
+                float d = dx * dx + dy * dy;
+                if (d < best) {
+                    best = d;
+                    bl = l;
+                }
+            }
+        }
+        dist[u] = best;
+        label[u] = bl;
+    }
+    int w = 0;
+    for (int u = 1; u < 8; u++)
+        if (dist[u] < dist[w] || (dist[u] == dist[w] && label[u] < label[w]))
+            w = u;
+    return label[w];
+}
 
 xm_v17_rx_t *xm_v17_rx_new(int bit_rate)
 {
@@ -317,11 +431,18 @@ xm_v17_rx_t *xm_v17_rx_new(int bit_rate)
     if (!rx)
         return NULL;
     rx->r = r;
+    rx->grid = calloc(1, sizeof(*rx->grid));     /* NULL: every symbol searches all points */
     xm_v17_rx_restart(rx, bit_rate, 1);
     return rx;
 }
 
-void xm_v17_rx_free(xm_v17_rx_t *rx) { free(rx); }
+void xm_v17_rx_free(xm_v17_rx_t *rx)
+{
+    if (rx) {
+        free(rx->grid);
+        free(rx);
+    }
+}
 
 void xm_v17_rx_restart(xm_v17_rx_t *rx, int bit_rate, int long_train)
 {
@@ -331,8 +452,12 @@ void xm_v17_rx_restart(xm_v17_rx_t *rx, int bit_rate, int long_train)
     int kept = rx->trained_once && !long_train;
     float complex eq[XM_EQ_MAX];
     memcpy(eq, rx->saved_eq, sizeof(eq));
+    grid_t *grid = rx->grid;
     memset(rx, 0, sizeof(*rx));
     rx->r = r;
+    rx->grid = grid;
+    if (grid && grid->bit_rate != r.bit_rate)
+        grid_build(grid, &r);
     rx->long_train = kept ? 0 : 1;
     rx->trained_once = kept;
     memcpy(rx->saved_eq, eq, sizeof(eq));
@@ -396,21 +521,8 @@ static int traceback(const xm_v17_rx_t *rx, int steps)
 
 /* # V.17 signal element coding: the 8-state trellis; branch metrics from the nearest point of each of
  * the 8 subsets Y0 Y1 Y2 */
-static void viterbi_symbol(xm_v17_rx_t *rx, float complex y)
+static void viterbi_symbol(xm_v17_rx_t *rx, const float dist[8], const int best_label[8])
 {
-    float dist[8];
-    int best_label[8];
-    for (int u = 0; u < 8; u++)
-        dist[u] = 1e30f;
-    for (int l = 0; l < rx->r.npoints; l++) {
-        float dx = crealf(y) - rx->r.points[l][0], dy = cimagf(y) - rx->r.points[l][1];
-        float d = dx * dx + dy * dy;
-        int u = l & 7;
-        if (d < dist[u]) {
-            dist[u] = d;
-            best_label[u] = l;
-        }
-    }
     float next[8];
     for (int s = 0; s < 8; s++)
         next[s] = 1e30f;
@@ -446,22 +558,6 @@ static void viterbi_flush(xm_v17_rx_t *rx)
     for (int k = n; k >= 1; k--)
         symbol_out(rx, traceback(rx, k));
     rx->vcount = 0;
-}
-
-static float complex slice(const xm_v17_rx_t *rx, float complex y)
-{
-    float best = 1e30f;
-    float complex bp = 0.0f;
-    for (int l = 0; l < rx->r.npoints; l++) {
-        float complex p = point(&rx->r, l);
-        float complex d = y - p;
-        float dd = crealf(d) * crealf(d) + cimagf(d) * cimagf(d);
-        if (dd < best) {
-            best = dd;
-            bp = p;
-        }
-    }
-    return bp;
 }
 
 static void rx_training_done(xm_v17_rx_t *rx)
@@ -554,8 +650,13 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
         }
         /* fall through */
     case RX_DATA:
-        xm_qam_rx_adapt(&rx->q, y, slice(rx, y), 1);
-        viterbi_symbol(rx, y);
+    {
+        float dist[8];
+        int label[8];
+        int near = nearest_points(rx, y, dist, label);
+        xm_qam_rx_adapt(&rx->q, y, point(&rx->r, near), 1);
+        viterbi_symbol(rx, dist, label);
+    }
         if (rx->state == RX_SEG4) {
             if (++rx->index == 16 && rx->pending) {
                 xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
