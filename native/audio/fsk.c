@@ -279,73 +279,97 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
     /* a power estimate smoothed over ~4 ms: 1/32 a sample */
     const double alpha = 1.0 / 32.0;
     const double norm = 2.0 / ((double) WINDOW * WINDOW);
+    /* The state of the hot path lives in locals for the loop (the compiler cannot keep
+     * fields in registers across the rare calls into the HDLC receiver) and goes back
+     * to *s at the end and before each such call; the arithmetic is that of one sample
+     * at a time on *s, in the same order. */
+    double sum0 = s->sum[0], sum1 = s->sum[1], sum2 = s->sum[2], sum3 = s->sum[3];
+    uint32_t ph0 = s->lo_phase[0], ph1 = s->lo_phase[1];
+    const uint32_t st0 = s->lo_step[0], st1 = s->lo_step[1];
+    int ring_pos = s->ring_pos;
+    double power = s->power, slow_power = s->slow_power;
+    int since_up = s->since_up;
+    long long sample = s->sample;
+    int room = xm_hdlc_rx_room(s->hdlc);    /* changes only when an event is queued */
     int i;
+#define FSK_SAVE() do { s->sample = sample; } while (0)
     for (i = 0; i < len; i++) {
-        if (xm_hdlc_rx_room(s->hdlc) < 3 || s->bits_count >= RAW_RX_CAP - 1)
+        if (room < 3 || s->bits_count >= RAW_RX_CAP - 1)
             break;                          /* let the caller take what is queued */
         float x = (float) amp[i];
-        float *slot = s->ring[s->ring_pos];
-        float p[4];
-        p[0] = x * xm_cos(s->lo_phase[0]);
-        p[1] = x * xm_sin(s->lo_phase[0]);
-        p[2] = x * xm_cos(s->lo_phase[1]);
-        p[3] = x * xm_sin(s->lo_phase[1]);
-        for (int k = 0; k < 4; k++) {
-            s->sum[k] += (double) p[k] - (double) slot[k];
-            slot[k] = p[k];
-        }
-        if (++s->ring_pos == WINDOW) {
-            s->ring_pos = 0;
+        float *slot = s->ring[ring_pos];
+        float p0 = x * xm_cos(ph0), p1 = x * xm_sin(ph0);
+        float p2 = x * xm_cos(ph1), p3 = x * xm_sin(ph1);
+        sum0 += (double) p0 - (double) slot[0];
+        sum1 += (double) p1 - (double) slot[1];
+        sum2 += (double) p2 - (double) slot[2];
+        sum3 += (double) p3 - (double) slot[3];
+        slot[0] = p0;
+        slot[1] = p1;
+        slot[2] = p2;
+        slot[3] = p3;
+        if (++ring_pos == WINDOW) {
+            ring_pos = 0;
             /* start each lap from exact sums so rounding never accumulates */
-            for (int k = 0; k < 4; k++) {
-                double t = 0.0;
-                for (int j = 0; j < WINDOW; j++)
-                    t += s->ring[j][k];
-                s->sum[k] = t;
+            double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
+            for (int j = 0; j < WINDOW; j++) {
+                t0 += s->ring[j][0];
+                t1 += s->ring[j][1];
+                t2 += s->ring[j][2];
+                t3 += s->ring[j][3];
             }
+            sum0 = t0;
+            sum1 = t1;
+            sum2 = t2;
+            sum3 = t3;
         }
-        s->lo_phase[0] += s->lo_step[0];
-        s->lo_phase[1] += s->lo_step[1];
-        s->sample++;
+        ph0 += st0;
+        ph1 += st1;
+        sample++;
 
-        double e0 = s->sum[0] * s->sum[0] + s->sum[1] * s->sum[1];
-        double e1 = s->sum[2] * s->sum[2] + s->sum[3] * s->sum[3];
-        s->power += ((e0 + e1) * norm - s->power) * alpha;
+        double e0 = sum0 * sum0 + sum1 * sum1;
+        double e1 = sum2 * sum2 + sum3 * sum3;
+        power += ((e0 + e1) * norm - power) * alpha;
 
         /* a signal starting on top of noise (the power jumps by 6 dB over its recent
          * level: a running mean over the first 64 ms of a carrier, then a 64 ms average)
          * starts the bit timing acquisition again, as at carrier up */
-        if (s->since_up < 512)
-            s->since_up++;
-        s->slow_power += (s->power - s->slow_power) / (double) s->since_up;
-        if (!s->surging && s->power > 4.0 * s->slow_power) {
+        if (since_up < 512) {
+            since_up++;
+            slow_power += (power - slow_power) / (double) since_up;
+        } else {
+            slow_power += (power - slow_power) * (1.0 / 512.0);  /* = / 512, exactly */
+        }
+        if (!s->surging && power > 4.0 * slow_power) {
             s->surging = 1;
             s->transitions = 0;
-        } else if (s->surging && s->power < 1.25 * s->slow_power) {
+        } else if (s->surging && power < 1.25 * slow_power) {
             s->surging = 0;
         }
 
         /* carrier detect with hysteresis */
         if (!s->carrier) {
-            if (s->power >= s->on_power) {
+            if (power >= s->on_power) {
                 s->carrier = 1;
                 s->below = 0;
                 s->clock = TIMING_SCALE / 2;
-                s->slow_power = s->power;
-                s->since_up = 1;
+                slow_power = power;
+                since_up = 1;
                 s->surging = 0;
                 s->transitions = 0;
                 s->edge_slope = 0.0f;
                 s->last_d = (float) (e1 - e0);
-                xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_UP, s->sample);
+                xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_UP, sample);
+                room = xm_hdlc_rx_room(s->hdlc);
             }
             continue;
         }
-        if (s->power < s->off_power) {
+        if (power < s->off_power) {
             /* a bit time below the off level: the carrier has gone */
             if (++s->below >= WINDOW) {
                 s->carrier = 0;
-                xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_DOWN, s->sample);
+                xm_hdlc_rx_status(s->hdlc, XM_RX_CARRIER_DOWN, sample);
+                room = xm_hdlc_rx_room(s->hdlc);
                 continue;
             }
         } else {
@@ -369,7 +393,9 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
         s->clock += BAUD;
         if (s->clock >= TIMING_SCALE) {
             s->clock -= TIMING_SCALE;
+            FSK_SAVE();
             put_bit(s, d > 0.0f);
+            room = xm_hdlc_rx_room(s->hdlc);
             if (s->edge_slope > 0.0f) {
                 int err = s->edge_err;
                 int corr;
@@ -390,6 +416,18 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
             }
         }
     }
+#undef FSK_SAVE
+    s->sum[0] = sum0;
+    s->sum[1] = sum1;
+    s->sum[2] = sum2;
+    s->sum[3] = sum3;
+    s->lo_phase[0] = ph0;
+    s->lo_phase[1] = ph1;
+    s->ring_pos = ring_pos;
+    s->power = power;
+    s->slow_power = slow_power;
+    s->since_up = since_up;
+    s->sample = sample;
     return i;
 }
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -228,20 +229,29 @@ class _PskSend(_Source):
         self.tx.put_bits(bits)
         self.tx.finish()
         self.pos = 0
+        self.end = None                  # where the signal stopped, from the start
 
     def take(self, n: int) -> np.ndarray:
-        # the end is looked for every STEP samples from the start of the transmission, so
-        # the signal (and when the next one starts) does not depend on the block sizes asked
-        parts = []
-        got = 0
-        while got < n and not self.done:
-            k = min(self.STEP - self.pos % self.STEP, n - got)
-            parts.append(self.tx.generate(k))
-            got += k
-            self.pos += k
-            if self.pos % self.STEP == 0 and self.tx.done:
+        # The end is looked for every STEP samples from the start of the transmission, so
+        # the signal (and when the next one starts) does not depend on the block sizes
+        # asked: the transmission is the signal and the zeros after it to the first STEP
+        # boundary at or after its end. The modem is asked for whole blocks at once (after
+        # its end it gives zeros) and the block is cut at that boundary.
+        out = np.empty(n, np.int16)
+        if self.end is None and n:
+            signal = self.tx.generate_into(out)
+            if signal < n or self.tx.done:
+                self.end = self.pos + signal
+        else:
+            out[:] = 0
+        k = n
+        if self.end is not None:
+            stop = -(-self.end // self.STEP) * self.STEP
+            if stop <= self.pos + n:
+                k = stop - self.pos
                 self.done = True
-        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+        self.pos += k
+        return out[:k]
 
 
 def _turnoff_start(bits: np.ndarray, min_run: int = TURNOFF_ONES) -> int | None:
@@ -451,13 +461,16 @@ class AudioTerminal:
         if self._closed or (self.session.done and self._tx is None):
             return
         x = self._mute(x, now)
+        # one pointer to the block for every receiver listening (each runs over all of it)
+        n = len(x)
+        ptr = ffi.from_buffer("int16_t[]", x if x.flags.c_contiguous else np.ascontiguousarray(x))
         if self._tones is not None and not self._hs_up:
-            for ev in self._tones.receive(x):
+            for ev in self._tones._receive_ptr(ptr, n):
                 self._on_tone(ev, now)
         if self._hs is not None:
-            bits = self._hs.receive(x)
+            bits = self._hs._receive_ptr(ptr, n)
             self._on_hs(bits, self._hs.events(), now)
-        for ev in self._v21.receive(x):
+        for ev in self._v21._receive_ptr(ptr, n):
             self._on_v21(ev, now)
         self._pump(now)
 
@@ -474,8 +487,8 @@ class AudioTerminal:
         out = None
         for start, end in self._mutes:
             stop = (now + 1.0) if end is None else end + guard
-            a = max(0, int(np.ceil((start - t0) * RATE - 1e-6)))
-            b = min(n, int(np.ceil((stop - t0) * RATE - 1e-6)))
+            a = max(0, math.ceil((start - t0) * RATE - 1e-6))
+            b = min(n, math.ceil((stop - t0) * RATE - 1e-6))
             if a < b:
                 if out is None:
                     out = x.copy()

@@ -140,23 +140,27 @@ class ToneDetector:
 
     def receive(self, samples) -> list[ToneEvent]:
         x = as_i16(samples)
+        return self._receive_ptr(i16_in(x), len(x))
+
+    def _receive_ptr(self, ptr, n: int) -> list[ToneEvent]:
+        """:meth:`receive` over ``n`` int16 samples at a cffi pointer."""
         events: list[ToneEvent] = []
         done = 0
-        ev = self._ev
+        ev, s = self._ev, self._s
+        run, nxt = lib.xm_tone_rx_run, lib.xm_tone_rx_next
         while True:
-            if done < len(x):
-                part = x[done:]
-                done += int(lib.xm_tone_rx_run(self._s, i16_in(part), len(part)))
-            while lib.xm_tone_rx_next(self._s, ev):
+            if done < n:
+                done += int(run(s, ptr + done, n - done))
+            while nxt(s, ev):
                 tone = Tone(ev.tone)
                 if ev.on:
                     events.append(ToneOn(tone, int(ev.sample), float(ev.level_dbm0),
                                          float(ev.freq_hz), float(ev.am_depth)))
                 else:
                     events.append(ToneOff(tone, int(ev.sample), float(ev.duration_ms)))
-            if done >= len(x):
+            if done >= n:
                 break
-        self.samples_received += len(x)
+        self.samples_received += n
         return events
 
 

@@ -11,9 +11,7 @@ training and reuses the equaliser learnt on the last long one.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ._c import as_i16, i16_in, lib, u8_out
+from ._c import lib
 from .v27ter import (CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED, ModemStatus,
                      _PskRx, _PskTx)
 
@@ -33,18 +31,9 @@ class V17Rx(_PskRx):
     _prefix = "xm_v17_rx"
     RATES = (14400, 12000, 9600, 7200)
 
-    def receive(self, samples) -> np.ndarray:
-        """Process samples (any block size); returns the data bits received (uint8 0/1).
-
-        At the end of a carrier the Viterbi decoder gives the symbols it still holds
-        (up to 31, so up to 186 bits at once): the buffer has room for them."""
-        x = as_i16(samples)
-        out = np.empty(2 * len(x) + 256, dtype=np.uint8)
-        got = 0
-        if len(x):
-            got = lib.xm_v17_rx_process(self._s, i16_in(x), len(x), u8_out(out), len(out))
-        self._collect()
-        return out[:got]
+    # At the end of a carrier the Viterbi decoder gives the symbols it still holds (up to
+    # 31, so up to 186 bits at once): the bits buffer has room for them.
+    SLACK = 256
 
     def restart(self, rate: int | None = None, long_train: bool = True) -> None:
         """Expect a new carrier (at ``rate``, by default the same), with a long training,

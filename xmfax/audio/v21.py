@@ -209,14 +209,17 @@ class V21Receiver:
     def receive(self, samples) -> list[RxEvent]:
         """Demodulate a block; return the events it completed, in order."""
         x = as_i16(samples)
+        return self._receive_ptr(i16_in(x), len(x))
+
+    def _receive_ptr(self, ptr, n: int) -> list[RxEvent]:
+        """:meth:`receive` over ``n`` int16 samples at a cffi pointer."""
         events: list[RxEvent] = []
         done = 0
-        while done < len(x):
-            part = x[done:]
-            n = int(lib.xm_fsk_rx_run(self._s, i16_in(part), len(part)))
-            done += n
+        run, s = lib.xm_fsk_rx_run, self._s
+        while done < n:
+            done += int(run(s, ptr + done, n - done))
             self._pop(events)
-        self.samples_received += len(x)
+        self.samples_received += n
         return events
 
     def bits(self) -> np.ndarray:

@@ -71,6 +71,8 @@ class _PskTx:
         if ptr == ffi.NULL:
             raise MemoryError(f"{self._prefix}_new failed")
         self._s = ffi.gc(ptr, getattr(lib, f"{self._prefix}_free"))
+        self._put = getattr(lib, f"{self._prefix}_put_bits")
+        self._generate = getattr(lib, f"{self._prefix}_generate")
         self._pending = np.zeros(0, dtype=np.uint8)
         self._finished = False
 
@@ -87,8 +89,7 @@ class _PskTx:
 
     def _feed(self) -> None:
         if len(self._pending):
-            took = getattr(lib, f"{self._prefix}_put_bits")(self._s, u8_in(self._pending),
-                                                            len(self._pending))
+            took = self._put(self._s, u8_in(self._pending), len(self._pending))
             self._pending = self._pending[took:]
         if self._finished and not len(self._pending):
             getattr(lib, f"{self._prefix}_finish")(self._s)
@@ -103,14 +104,22 @@ class _PskTx:
         if n < 0:
             raise ValueError("n must be >= 0")
         out = np.zeros(n, dtype=np.int16)
-        done = 0
-        while done < n:
-            self._feed()
-            step = min(n - done, 800)
-            view = out[done:done + step]
-            getattr(lib, f"{self._prefix}_generate")(self._s, i16_out(view), step)
-            done += step
+        self.generate_into(out)
         return out
+
+    def generate_into(self, out: np.ndarray) -> int:
+        """Fill ``out`` (int16, C-contiguous) with the next ``len(out)`` samples; returns
+        how many of them are signal (the rest, after the end of the transmission, are 0)."""
+        n = len(out)
+        ptr = i16_out(out)
+        done = signal = 0
+        while done < n:
+            if len(self._pending) or self._finished:
+                self._feed()
+            step = min(n - done, 800)
+            signal += self._generate(self._s, ptr + done, step)
+            done += step
+        return signal
 
     def generate_all(self, limit: int = 8000 * 600) -> np.ndarray:
         """Every sample to the end of the transmission (call :meth:`finish` first)."""
@@ -142,9 +151,13 @@ class _PskRx:
         if ptr == ffi.NULL:
             raise MemoryError(f"{self._prefix}_new failed")
         self._s = ffi.gc(ptr, getattr(lib, f"{self._prefix}_free"))
+        self._process = getattr(lib, f"{self._prefix}_process")
+        self._take = getattr(lib, f"{self._prefix}_events")
         self._codes = ffi.new("int[32]")
         self._at = ffi.new("long[32]")
         self._events: list[ModemStatus] = []
+        self._out = np.empty(0, dtype=np.uint8)      # the bits buffer, grown as needed
+        self._outp = u8_out(self._out)
 
     def restart(self, rate: int | None = None) -> None:
         """Back to waiting for a carrier (optionally at another rate)."""
@@ -155,19 +168,28 @@ class _PskRx:
         getattr(lib, f"{self._prefix}_restart")(self._s, self.rate)
         self._events.clear()
 
+    SLACK = 64                           # bits out beyond 2 a sample (V.17: its decoder's flush)
+
     def receive(self, samples) -> np.ndarray:
         """Process samples (any block size); returns the data bits received (uint8 0/1)."""
         x = as_i16(samples)
-        out = np.empty(2 * len(x) + 64, dtype=np.uint8)
+        return self._receive_ptr(i16_in(x), len(x))
+
+    def _receive_ptr(self, ptr, n: int) -> np.ndarray:
+        """:meth:`receive` over ``n`` int16 samples at a cffi pointer (the terminal makes
+        one pointer for all its receivers)."""
         got = 0
-        if len(x):
-            got = getattr(lib, f"{self._prefix}_process")(self._s, i16_in(x), len(x),
-                                                          u8_out(out), len(out))
+        if n:
+            cap = 2 * n + self.SLACK
+            if len(self._out) < cap:
+                self._out = np.empty(max(cap, 2 * 160 + self.SLACK), dtype=np.uint8)
+                self._outp = u8_out(self._out)
+            got = self._process(self._s, ptr, n, self._outp, cap)
         self._collect()
-        return out[:got]
+        return self._out[:got].copy()
 
     def _collect(self) -> None:
-        take = getattr(lib, f"{self._prefix}_events")
+        take = self._take
         while True:
             n = take(self._s, self._codes, self._at, 32)
             for i in range(n):
