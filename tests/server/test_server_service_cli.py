@@ -206,6 +206,14 @@ def test_serve_sigint_exit_0_and_restart_keeps_node_and_key(tmp_path):
         assert (b.node, (tmp_path / "xmfax-data" / "key").read_text()) == first
 
 
+def test_two_nodes_of_one_name_on_one_data_folder_refused(tmp_path):
+    with Serve(tmp_path, "--http", "127.0.0.1:0") as a:
+        b = Serve(tmp_path, "--http", "127.0.0.1:0").start()
+        assert b.returncode == 1 and f"node {a.node} already runs" in b.stderr, b.stderr
+        with Serve(tmp_path, "--http", "127.0.0.1:0", "--node", "other") as c:    # another name is fine
+            assert c.node == "other"
+
+
 def test_serve_port_taken_exit_1(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import concurrent.futures
 import contextvars
+import fcntl
 import importlib
 import logging
 import os
@@ -147,6 +148,7 @@ class Service:
         self._wake: dict[str, asyncio.Event] = {}
         self._db_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._inflight: set[concurrent.futures.Future] = set()
+        self._node_lock = None
         self._started: list[Any] = []
         self.stopped: asyncio.Event | None = None       # made in start(), in the loop
 
@@ -156,10 +158,11 @@ class Service:
         self._wake = {name: asyncio.Event() for name in WAKE_NAMES}
         self.stopped = asyncio.Event()
         self._db_pool = concurrent.futures.ThreadPoolExecutor(DB_THREADS, thread_name_prefix="xmfax-db")
-        prepare_data_dir(self.config.data_dir)
-        self.key = load_key(self.config)
-        self.store = await asyncio.to_thread(open_store, self.config, self.key)
         try:
+            prepare_data_dir(self.config.data_dir)
+            self._lock_node()
+            self.key = load_key(self.config)
+            self.store = await asyncio.to_thread(open_store, self.config, self.key)
             await self.db(self.seed)
             self.components = self._make_components()
             for comp in self.components:
@@ -197,8 +200,29 @@ class Service:
         if self._db_pool is not None:
             pool, self._db_pool = self._db_pool, None
             pool.shutdown(wait=False, cancel_futures=True)
+        if self._node_lock is not None:
+            self._node_lock.close()                   # releases the flock
+            self._node_lock = None
         if self.stopped is not None:
             self.stopped.set()
+
+    def _lock_node(self) -> None:
+        """One running process per node name and data folder: two nodes sharing a folder
+        (as several nodes share the encrypted files) under one name would take each other's
+        claims for their own. A flock, released by the kernel when the process dies."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.node)
+        path = self.config.data_dir / f".node-{safe}.lock"
+        try:
+            f = open(path, "a+b")
+        except OSError as exc:
+            raise StartError(f"{path} cannot be opened: {exc.strerror or exc}", EXIT_DATA_DIR) from None
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise StartError(f"node {self.node} already runs on data folder {self.config.data_dir}: "
+                             "give each node sharing a folder its own --node") from None
+        self._node_lock = f
 
     def _make_components(self) -> list[Any]:
         made = []
