@@ -27,6 +27,26 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+class _Run:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    from xmfax.cli import main
+
+    def run(*args: str) -> _Run:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:                    # argparse usage errors
+            code = exc.code
+        out = capsys.readouterr()
+        return _Run(code, out.out, out.err)
+    return run
+
+
 # --- config -----------------------------------------------------------------------------
 
 def test_config_defaults_and_flags(tmp_path):
@@ -180,103 +200,79 @@ def test_bad_key_is_a_start_error(tmp_path):
 
 # --- xmfax serve as a subprocess -----------------------------------------------------------
 
-def test_serve_no_config_runs_in_cwd_and_stops_on_sigterm(tmp_path):
+def test_serve_no_config_runs_in_cwd_stops_on_signals_and_guards_its_node(tmp_path):
     node = Serve(tmp_path, "--http", "127.0.0.1:0").start()
+    data = tmp_path / "xmfax-data"
     try:
         assert node.url, node.stderr
         assert node.db == "sqlite"
-        data = tmp_path / "xmfax-data"
         assert (data / "xmfax.db").exists()
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
         assert stat.S_IMODE((data / "key").stat().st_mode) == 0o600
-        assert len(base64.b64decode((data / "key").read_text())) == 32
+        key = (data / "key").read_text()
+        assert len(base64.b64decode(key)) == 32
         status, body = _get(node.url + "/login")
         assert status == 200 and "token" in body
+        # a second process under the same node name on this folder is refused; another name runs
+        twin = Serve(tmp_path, "--http", "127.0.0.1:0").start()
+        assert twin.returncode == 1 and f"node {node.node} already runs" in twin.stderr, twin.stderr
+        with Serve(tmp_path, "--http", "127.0.0.1:0", "--node", "other") as other:
+            assert other.node == "other"
     finally:
         rc = node.stop(signal.SIGTERM)
     assert rc == 0, node.stderr
     assert "Traceback" not in node.stderr
+    # the next start keeps the node name and the key; SIGINT stops it as well
+    with Serve(tmp_path, "--http", "127.0.0.1:0") as again:
+        assert again.node == node.node and (data / "key").read_text() == key
+        assert again.stop(signal.SIGINT) == 0, again.stderr
 
 
-def test_serve_sigint_exit_0_and_restart_keeps_node_and_key(tmp_path):
-    with Serve(tmp_path, "--http", "127.0.0.1:0") as a:
-        first = (a.node, (tmp_path / "xmfax-data" / "key").read_text())
-    assert a.stop(signal.SIGINT) == 0
-    with Serve(tmp_path, "--http", "127.0.0.1:0") as b:
-        assert (b.node, (tmp_path / "xmfax-data" / "key").read_text()) == first
-
-
-def test_two_nodes_of_one_name_on_one_data_folder_refused(tmp_path):
-    with Serve(tmp_path, "--http", "127.0.0.1:0") as a:
-        b = Serve(tmp_path, "--http", "127.0.0.1:0").start()
-        assert b.returncode == 1 and f"node {a.node} already runs" in b.stderr, b.stderr
-        with Serve(tmp_path, "--http", "127.0.0.1:0", "--node", "other") as c:    # another name is fine
-            assert c.node == "other"
-
-
-def test_serve_port_taken_exit_1(tmp_path):
+def test_serve_port_taken_exit_1(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        node = Serve(tmp_path, "--http", f"127.0.0.1:{port}").start()
-        node.stop()
-    assert node.returncode == 1
-    assert "Traceback" not in node.stderr
-    lines = [x for x in node.stderr.splitlines() if x.startswith("xmfax serve:")]
-    assert len(lines) == 1 and str(port) in lines[0] or "in use" in lines[0], node.stderr
+        r = cli("serve", "--http", f"127.0.0.1:{port}")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and r.stdout == ""                   # no ready line
+    assert r.stderr.strip().splitlines()[-1] == "xmfax serve: HttpServer cannot start: Address already in use"
 
 
-def test_serve_bad_config_exit_2(tmp_path):
+def test_serve_bad_config_exit_2(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.toml").write_text("colour = 'blue'\n")
-    r = xmfax("serve", "--config", "bad.toml", "--http", "127.0.0.1:0", cwd=tmp_path)
+    r = cli("serve", "--config", "bad.toml", "--http", "127.0.0.1:0")
     assert r.returncode == 2
     assert "unknown key 'colour'" in r.stderr and "bad.toml" in r.stderr and "Traceback" not in r.stderr
-    r = xmfax("serve", "--config", "missing.toml", cwd=tmp_path)
+    r = cli("serve", "--config", "missing.toml")
     assert r.returncode == 2 and "missing.toml does not exist" in r.stderr
     assert not (tmp_path / "xmfax-data").exists()
 
 
-def test_serve_unwritable_data_dir_exit_3(tmp_path):
+def test_serve_unwritable_data_dir_exit_3(tmp_path, cli):
     (tmp_path / "file").write_text("not a folder")
-    r = xmfax("serve", "--data", str(tmp_path / "file" / "data"), "--http", "127.0.0.1:0", cwd=tmp_path)
+    r = cli("serve", "--data", str(tmp_path / "file" / "data"), "--http", "127.0.0.1:0")
     assert r.returncode == 3, r.stderr
     assert "cannot be written" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_serve_bad_key_and_unreachable_database_exit_1(tmp_path):
+def test_serve_bad_key_and_unreachable_database_exit_1(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "k.toml").write_text(f'encryption_key = "{base64.b64encode(b"x" * 16).decode()}"\n')
-    r = xmfax("serve", "--config", "k.toml", "--http", "127.0.0.1:0", cwd=tmp_path)
+    r = cli("serve", "--config", "k.toml", "--http", "127.0.0.1:0")
     assert r.returncode == 1 and "encryption_key: must be 32 bytes" in r.stderr and "Traceback" not in r.stderr
     with socket.socket() as s:                      # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = xmfax("serve", "--database", f"postgresql://fax:s3cret@127.0.0.1:{port}/fax", "--http",
-              "127.0.0.1:0", cwd=tmp_path)
+    r = cli("serve", "--database", f"postgresql://fax:s3cret@127.0.0.1:{port}/fax", "--http", "127.0.0.1:0")
     assert r.returncode == 1, r.stderr
     assert "cannot be opened" in r.stderr and "s3cret" not in r.stderr and "Traceback" not in r.stderr
 
 
 # --- tokens and CDRs (the real command line, in this process: no interpreter start each) --
 
-class _Run:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def cli(capsys):
-    from xmfax.cli import main
-
-    def run(*args: str) -> _Run:
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:                    # argparse usage errors
-            code = exc.code
-        out = capsys.readouterr()
-        return _Run(code, out.out, out.err)
-    return run
 
 def test_token_create_list_revoke(tmp_path, cli):
     data = str(tmp_path / "d")
