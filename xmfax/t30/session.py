@@ -175,13 +175,11 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
             self._deadline = None
             if self._abort_why is not None:
                 self._fail(Reason.ABORTED, self._abort_why or "no answer before DCN")
-                return
-            if self._storage is not None and not self._storage.stored:
-                return       # a page awaits storage: its own timer bounds the wait
-            try:
-                self._heard(Input.TIMEOUT)
-            except (ProtocolError, codecs.CodecError) as exc:
-                self._fail(Reason.PROTOCOL, str(exc))
+            elif self._storage is None or self._storage.stored:   # (else storage's timer bounds the wait)
+                try:
+                    self._heard(Input.TIMEOUT)
+                except (ProtocolError, codecs.CodecError) as exc:
+                    self._fail(Reason.PROTOCOL, str(exc))
 
     def next_timer(self) -> float | None:
         """When handle_timer() should next be called (None: no timer running)."""

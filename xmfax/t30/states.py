@@ -26,6 +26,7 @@ from .result import Reason
 
 
 class State(enum.Enum):
+    __hash__ = object.__hash__      # members are singletons: identity hashing (C speed) in the table
     # Phase A (T.30 §5.1)
     IDLE = "idle"
     # Phase B, pre-message procedure (T.30 §5.2, Figure 5-2a/b)
@@ -56,6 +57,8 @@ class State(enum.Enum):
 class Input(enum.Enum):
     """What a state reacts to. A *heard* input (classified from the event alone) names an
     action in the table; an *outcome* (fired by an action) names the next state."""
+
+    __hash__ = object.__hash__
 
     # heard, V.21 frames by kind (session._HEARD): FR_TRAINING is CFR/FTT, FR_PAGE_ANSWER
     # MCF RTP RTN PIP PIN, FR_ECM_ANSWER PPR RNR ERR, FR_PMC MPS EOP EOM (and PRI-Q),
