@@ -118,13 +118,13 @@ class Web:
         data = self.sessions.read(request.cookies.get(COOKIE), time.time())
         if data is None:
             return None
-        store = self.service.store
-        get_token = getattr(store, "get_token", None)
-        if get_token is not None:                  # a revoked token ends its sessions
-            tok = await self.service.db(get_token, data["tid"])
-            if not tok or tok.get("revoked_at") or tok.get("permission") != "send_manage":
-                return None
-            data["name"] = tok.get("name", "")
+        try:                                       # a revoked token ends its sessions
+            tok = await self.service.db(self.service.store.get_token, int(data.get("tid")))
+        except (TypeError, ValueError):
+            return None
+        if not tok or tok.get("revoked_at") or tok.get("permission") != "send_manage":
+            return None
+        data["name"] = tok.get("name", "")
         request.scope["xmfax_session"] = data
         return data
 
@@ -140,11 +140,9 @@ class Web:
         """Wrap a handler: a session is required (else to /login); POSTs are CSRF-checked."""
         async def endpoint(request: Request) -> Response:
             session = await self.session(request)
-            if session is None:
-                if method == "GET":
-                    return RedirectResponse(f"/login?next={quote(request.url.path)}", 303, headers=HEADERS)
-                return self.render(request, "login.html", 401, next="/", login_csrf="",
-                                   error="your session has ended: log in again")
+            if session is None:             # not logged in, or the session ended: to the login form
+                back = request.url.path if method == "GET" else "/faxes"
+                return RedirectResponse(f"/login?next={quote(back)}", 303, headers=HEADERS)
             try:
                 if method == "POST":
                     try:
@@ -158,10 +156,10 @@ class Web:
         return endpoint
 
     # --- login ------------------------------------------------------------------------
-    async def login_form(self, request: Request) -> Response:
+    async def login_form(self, request: Request, *, code: int = 200, error: str = "", nxt: str | None = None) -> Response:
         nonce = secrets.token_urlsafe(16)
-        resp = self.render(request, "login.html", next=_safe_next(request.query_params.get("next")),
-                           login_csrf=nonce)
+        resp = self.render(request, "login.html", code, error=error, login_csrf=nonce,
+                           next=_safe_next(nxt if nxt is not None else request.query_params.get("next")))
         resp.set_cookie(LOGIN_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
                         secure=self.service.web.secure_cookie)
         return resp
@@ -172,8 +170,8 @@ class Web:
         sent = str(form.get("login_csrf", ""))
         nxt = _safe_next(str(form.get("next", "/")))
         if not nonce or not hmac.compare_digest(nonce, sent):
-            return self.render(request, "login.html", 403, next=nxt, login_csrf="",
-                               error="the login form expired: reload the page")
+            return await self.login_form(request, code=403, nxt=nxt,
+                                         error="the login form expired or came from elsewhere: log in again")
         token = str(form.get("token", "")).strip()
         info = await self.service.db(self.service.store.verify_token, token) if token else None
         if not info or info.get("permission") != "send_manage":
