@@ -58,9 +58,10 @@ async def running_service(data_dir: Path, database: str = "", lines=(), node: st
         await svc.stop()
 
 
-async def send_request(svc: Service, numbers, pdf: bytes, **kw) -> tuple[str, list[str]]:
-    req = SendRequest([Recipient(n) for n in numbers], [Document("letter.pdf", pdf, "application/pdf")], **kw)
-    return await submit(svc, req)
+async def send_request(svc: Service, numbers, pdf: bytes, *, copies: int = 1, **kw) -> tuple[str, list[str]]:
+    """Submit ``copies`` attachments, each ``pdf`` named "letter.pdf", to ``numbers``."""
+    docs = [Document("letter.pdf", pdf, "application/pdf") for _ in range(copies)]
+    return await submit(svc, SendRequest([Recipient(n) for n in numbers], docs, **kw))
 
 
 async def wait_final(svc: Service, ids, timeout: float = 30.0, statuses=("sent", "failed", "cancelled",

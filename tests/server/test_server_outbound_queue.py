@@ -86,17 +86,19 @@ def test_one_transaction_per_recipient_with_its_own_cover_sheet(tmp_path):
         try:
             async with running_service(tmp_path / "data", "", [f"sip:{{number}}@127.0.0.1:{far.port}"]) as svc:
                 numbers = ["+15550000001", "+15550000002", "+15550000003"]
-                broadcast, ids = await send_request(svc, numbers, pdf, csid="+1 555 0100",
+                broadcast, ids = await send_request(svc, numbers, pdf, csid="+1 555 0100", copies=2,
                                                     cover={"subject": "Quote", "note": "see attached"})
                 rows = await wait_final(svc, ids)
                 listed = await svc.db(svc.store.list_faxes, broadcast_id=broadcast)
-                return ids, rows, listed, far
+                return ids, rows, listed, far, svc.store.files(ids[0])
         finally:
             await far.stop()
 
-    ids, rows, listed, far = run(main())
+    ids, rows, listed, far, files = run(main())
     assert len(set(ids)) == 3 and sorted(r["id"] for r in listed) == sorted(ids)
-    assert [r["status"] for r in rows] == ["sent"] * 3 and all(r["pages"] == 2 for r in rows)
+    assert [r["status"] for r in rows] == ["sent"] * 3 and all(r["pages"] == 3 for r in rows)   # cover + 2
+    # two attachments of the same name are both kept
+    assert sorted(f["name"] for f in files if f["kind"] == "source") == ["letter (2).pdf", "letter.pdf"]
     # each number received exactly once, each with its own cover (the "Fax:" line differs)
     assert sorted(c["dnis"] for c in far.calls) == ["+15550000001", "+15550000002", "+15550000003"]
     covers = {r.dnis: received_pages(r)[0].image for r in far.answered()}

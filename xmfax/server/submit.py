@@ -205,14 +205,15 @@ async def submit(service: Any, req: SendRequest) -> tuple[str, list[str]]:
         tiffs, page_count = await asyncio.to_thread(render, req, numbers, when)
     except DocumentError as exc:
         raise SubmitError("bad_document", str(exc)) from None
-    except (ValueError, MemoryError, RecursionError) as exc:     # a library's own refusal of odd input
+    except Exception as exc:    # noqa: BLE001 - a library's own refusal of odd input is still the document's
+        log.exception("rendering %s", [d.name for d in req.documents])
         raise SubmitError("bad_document", f"cannot render the documents: {type(exc).__name__}: {exc}") from None
     due = max(now, req.schedule_at) if req.schedule_at is not None else now
     broadcast_id = secrets.token_hex(8)
     metadata = {
         "recipient_name": "", "recipient_company": "", "sender_name": req.sender_name,
         "cover": req.cover, "resolution": req.resolution, "retry_delay": req.retry_delay,
-        "notifications": list(req.notifications), "documents": [d.name for d in req.documents],
+        "notifications": list(req.notifications), "documents": source_names(req.documents),
         "page_count": page_count,
     }
     ids: list[str] = []
@@ -253,5 +254,22 @@ async def submit(service: Any, req: SendRequest) -> tuple[str, list[str]]:
 
 def _store_files(store: Any, fax_id: str, tiff: bytes, documents: list[Document]) -> None:
     store.put_file(fax_id, "tiff", tiff)
-    for d in documents:
-        store.put_file(fax_id, "source", d.data, name=d.name)
+    for d, name in zip(documents, source_names(documents)):
+        store.put_file(fax_id, "source", d.data, name=name)
+
+
+def source_names(documents: list[Document]) -> list[str]:
+    """The names the sources are stored under: each its own (two "scan.pdf" become
+    "scan.pdf" and "scan (2).pdf"; an unnamed one "document-N")."""
+    seen: set[str] = set()
+    out = []
+    for i, d in enumerate(documents, 1):
+        name = d.name or f"document-{i}"
+        stem, dot, ext = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
+        n = 1
+        while name in seen:
+            n += 1
+            name = f"{stem} ({n}){dot}{ext}"
+        seen.add(name)
+        out.append(name)
+    return out
