@@ -59,7 +59,7 @@ class Browser:
             pages = [t for t in json.loads(r.read()) if t.get("type") == "page"]
         if not pages:
             raise BrowserError("chromium has no page target")
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, open_timeout=10)
+        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, open_timeout=10).__enter__()
         self.call("Page.enable")
         self.call("Runtime.enable")
         return self
