@@ -79,7 +79,12 @@ class Database:
             raise StoreError("store is closed")
         conn = getattr(self._local, "conn", None)
         if conn is not None and self.dialect == "postgresql" and (conn.closed or conn.broken):
-            conn = None                                  # the server restarted: reconnect
+            with self._lock:                             # the server restarted: reconnect
+                if conn in self._all:
+                    self._all.remove(conn)
+            with contextlib.suppress(Exception):
+                conn.close()
+            conn = None
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
