@@ -36,7 +36,7 @@ import numpy as np
 from xmfax.errors import DriverError
 from xmfax.rtp import RATE, Event, RTPConfig, RTPReceiver, RTPSender, RTPStats
 
-from .t38_udp import parse_hostport
+from .t38_udp import parse_hostport, socket_closed
 
 __all__ = ["RTPDriver", "RTPResult", "run_rtp", "parse_rtp_url"]
 
@@ -122,9 +122,11 @@ class RTPDriver(asyncio.DatagramProtocol):
         self.events: list[Event] = []
         self.on_event: Callable[[Event], None] | None = None
         self.wakeup = asyncio.Event()
+        self.closed: asyncio.Future | None = None    # done once the socket is really closed
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.closed = asyncio.get_running_loop().create_future()
         if self.remote is not None:
             self._connect()
 
@@ -168,6 +170,8 @@ class RTPDriver(asyncio.DatagramProtocol):
 
     def connection_lost(self, exc) -> None:
         self.wakeup.set()
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(None)
 
     def tick(self, source: Source | None, sink: Sink | None) -> None:
         """Send what the clock says is due, and play out what the buffer says is due."""
@@ -286,4 +290,5 @@ async def run_rtp(source: Source | None, sink: Sink | None, *, local: Address = 
         await driver.run(source, sink, duration=duration, until=until, stop=stop)
     finally:
         transport.close()
+        await socket_closed(driver)      # the port can be bound again for the next call
     return driver.result()

@@ -119,6 +119,15 @@ async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
         await closed            # (with keep_socket the port stays bound through ``kept``)
 
 
+async def socket_closed(protocol) -> None:
+    """Wait (at most 1 s) until the protocol's socket is really closed: asyncio closes a
+    transport's socket one loop turn after ``close()``, and a receiver answering its next
+    call on the same port cannot bind it before (EADDRINUSE). ``protocol.closed`` is a
+    future made in connection_made and set in connection_lost."""
+    if protocol.closed is not None:
+        await asyncio.wait({protocol.closed}, timeout=1.0)
+
+
 def parse_hostport(text: str, default_port: int | None = None) -> Address:
     """``HOST:PORT`` or ``[V6]:PORT`` to (host, port). ValueError when malformed."""
     text = text.strip()
@@ -204,10 +213,12 @@ class T38UDPDriver(asyncio.DatagramProtocol):
         self.datagrams_in = 0
         self.datagrams_out = 0
         self.foreign = 0               # datagrams from an address that is not the peer
+        self.closed: asyncio.Future | None = None    # done once the socket is really closed
 
     # asyncio callbacks
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.closed = asyncio.get_running_loop().create_future()
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:  # best effort: room for a burst from an unpaced far end
@@ -260,6 +271,8 @@ class T38UDPDriver(asyncio.DatagramProtocol):
 
     def connection_lost(self, exc) -> None:
         self.wakeup.set()
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(None)
 
     def flush(self) -> None:
         self._pending.extend(self.terminal.datagrams_to_send())
@@ -372,4 +385,5 @@ async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | N
         await asyncio.sleep(0.05)
     finally:
         transport.close()
+        await socket_closed(driver)      # the port can be bound again for the next call
     return terminal.result

@@ -60,6 +60,10 @@ class Page:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.resolution, str):        # Page(img, resolution="fine")
+            self.resolution = Resolution.from_name(self.resolution)
+        elif not isinstance(self.resolution, Resolution):
+            raise TypeError(f"a page resolution is a Resolution or its name, not {self.resolution!r}")
         img = np.asarray(self.image)
         if img.ndim != 2:
             raise ValueError(f"a page image is 2-D (rows, width), not shape {img.shape}")
