@@ -355,3 +355,12 @@ def test_nul_in_text_is_dropped_on_both_databases(store):
     assert row["remote_id"] == "1234" and row["metadata"] == {"x": "a\x00b"}    # JSON escapes it
     assert store.events(fax)[0]["message"] == "TSI 1234" and store.events(fax)[0]["data"] == {"tsi": "12\x0034"}
     assert store.calls(fax_id=fax)[0]["remote_id"] == "" and store.calls()[0]["id"] == call
+
+
+def test_cdr_csv_neutralises_formulas_but_keeps_numbers(store):
+    fax = store.create_fax(direction="in", status="received")
+    store.add_call(fax, attempt=1, ani="+1 555 123-4567", dnis="+15550001", remote_id="=HYPERLINK(\"x\")",
+                   line="@SUM(A1)", reason="-2+3", started_at=1.0)
+    (row,) = csv.DictReader(io.StringIO(store.cdr_csv()))
+    assert (row["ani"], row["dnis"]) == ("+1 555 123-4567", "+15550001")
+    assert row["remote_id"] == "'=HYPERLINK(\"x\")" and row["line"] == "'@SUM(A1)" and row["reason"] == "'-2+3"

@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import secrets
 import shutil
 import sqlite3
@@ -73,6 +74,22 @@ def _loads(text, default):
         return json.loads(text)
     except ValueError:
         return default
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 .()-]*")
+
+
+def _csv_cell(value) -> str:
+    """CSV injection (OWASP "CSV Injection"): a cell starting with = + - @ TAB or CR is a
+    formula to a spreadsheet. Quote such text with an apostrophe, unless it is a plain
+    phone number or number."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 class Store(Database):
@@ -301,7 +318,9 @@ class Store(Database):
 
     def cdr_csv(self, *, since=None, until=None) -> str:
         """The call detail records as CSV (RFC 4180): a header, then one line per call
-        attempt, times as ISO 8601 UTC beside the epoch seconds."""
+        attempt, times as ISO 8601 UTC beside the epoch seconds. A text cell a spreadsheet
+        would run as a formula (a caller's name from SIP can be anything) gets a leading
+        apostrophe; numbers such as "+15551234567" stay as they are."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         names = list(CALL_COLUMNS)
@@ -309,7 +328,7 @@ class Store(Database):
         for r in self.calls(since=since, until=until):
             started = r.get("started_at")
             iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)) if started is not None else ""
-            writer.writerow([("" if r.get(n) is None else r.get(n)) for n in names] + [iso])
+            writer.writerow([_csv_cell(r.get(n)) for n in names] + [iso])
         return out.getvalue()
 
     # ------------------------------------------------------------ files (encrypted at rest)
