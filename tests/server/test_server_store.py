@@ -364,3 +364,18 @@ def test_cdr_csv_neutralises_formulas_but_keeps_numbers(store):
     (row,) = csv.DictReader(io.StringIO(store.cdr_csv()))
     assert (row["ani"], row["dnis"]) == ("+1 555 123-4567", "+15550001")
     assert row["remote_id"] == "'=HYPERLINK(\"x\")" and row["line"] == "'@SUM(A1)" and row["reason"] == "'-2+3"
+
+
+def test_new_sqlite_database_and_files_are_private(tmp_path, store_key):
+    import stat
+    store = Store.open(str(tmp_path / "db" / "x.db"), tmp_path / "data", store_key)
+    try:
+        fax = store.create_fax(direction="in", status="received")
+        store.put_file(fax, "tiff", b"page")
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "db").iterdir()}
+        assert modes and set(modes.values()) == {0o600}, modes          # x.db, x.db-wal, x.db-shm
+        (sealed,) = (tmp_path / "data" / "files").rglob("*.xmfe")
+        assert stat.S_IMODE(sealed.stat().st_mode) == 0o600
+        assert stat.S_IMODE(sealed.parent.stat().st_mode) == 0o700
+    finally:
+        store.close()

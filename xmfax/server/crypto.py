@@ -143,8 +143,8 @@ def write_encrypted(path: Path, key: bytes, file_id: str, source: bytes | Path) 
     """Seal `source` into `path` atomically: a temp file in the same folder, fsync, rename,
     fsync of the folder. A crash leaves either the old file or the new one, never half."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)         # mode 0600
     try:
         with os.fdopen(fd, "wb") as f:
             encrypt_stream(key, file_id, source, f)

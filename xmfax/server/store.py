@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import secrets
 import shutil
@@ -110,6 +111,9 @@ class Store(Database):
         store.data_dir.mkdir(parents=True, exist_ok=True)
         if store.dialect == "sqlite":
             store.path.parent.mkdir(parents=True, exist_ok=True)
+            # A new database file is readable by us alone; SQLite gives -wal and -shm its mode.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(store.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         migrate(store)
         return store
 
