@@ -201,6 +201,40 @@ def test_per_line_concurrency_never_exceeds_max_calls(tmp_path):
     assert len(far.answered()) == 6 and far.most_at_once() == 2
 
 
+def test_a_busy_line_does_not_hold_up_faxes_for_another_line(tmp_path):
+    """Two lines: "+1*" (one call at a time, its far end slow to answer) and "+44*". Faxes
+    for +1 queued first wait for their line; the +44 fax queued behind them goes at once."""
+    pdf = page_pdf(tmp_path / "letter.pdf", 1)
+
+    async def slow_for_us(call):
+        if call.dnis.startswith("+1"):
+            await asyncio.sleep(1.5)
+        return api.Accept()
+
+    async def main():
+        far = await FarEnd("sip://127.0.0.1:0").start(decide=slow_for_us, call_decision_timeout=30)
+        try:
+            lines = [{"url": f"sip:{{number}}@127.0.0.1:{far.port}", "name": "us", "numbers": "+1*"},
+                     {"url": f"sip:{{number}}@127.0.0.1:{far.port}", "name": "uk", "numbers": "+44*"}]
+            async with running_service(tmp_path / "data", "", lines, sip={"invite_timeout": 10.0}) as svc:
+                _, us = await send_request(svc, ["+15550000001", "+15550000002", "+15550000003"], pdf)
+                _, uk = await send_request(svc, ["+442079460000"], pdf)
+                rows = await wait_final(svc, us + uk, timeout=30)
+                return rows, [svc.store.calls(fax_id=i)[0] for i in us + uk]
+        finally:
+            await far.stop()
+
+    rows, calls = run(main())
+    assert [r["status"] for r in rows] == ["sent"] * 4
+    assert [r["line"] for r in rows] == ["us", "us", "us", "uk"]
+    us_calls, uk_call = calls[:3], calls[3]
+    assert uk_call["ended_at"] < us_calls[0]["ended_at"]          # not behind the +1 faxes
+    starts = sorted(c["started_at"] for c in us_calls)
+    ends = sorted(c["ended_at"] for c in us_calls)
+    assert starts[1] >= ends[0] and starts[2] >= ends[1]           # "us" carried one call at a time
+    assert all(r["attempts"] == 1 for r in rows)                   # waiting for a line is not an attempt
+
+
 def test_scheduled_fax_is_not_sent_before_its_time(tmp_path):
     pdf = page_pdf(tmp_path / "letter.pdf", 1)
 

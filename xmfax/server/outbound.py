@@ -41,6 +41,7 @@ __all__ = ["Line", "OutboundConfig", "Outbound"]
 #: reasons retried by default: busy and no answer, and the engine's retryable ones (api.RETRYABLE)
 DEFAULT_RETRY_ON = frozenset({"busy", "no_answer"} | api.RETRYABLE)
 SAMPLE_NUMBER = "+15550100"
+CLAIM_ROUNDS = 20           # claims per pass at most (each after faxes for busy lines were put back)
 FINAL = ("sent", "failed", "cancelled", "interrupted")
 
 
@@ -327,22 +328,32 @@ class Outbound:
         return min(free, key=lambda line: self.busy[line.name] / line.max_calls) if free else None
 
     async def _claim(self) -> None:
-        free = self._free()
-        if free <= 0 or self._stopping:
-            return
-        now = time.time()
-        rows = await self._db(self.store.claim_outbound, self.node, now, free)
-        for row in rows:
-            number = row["number"] or ""
-            line = self._pick(number)
-            if line is not None:
-                self._launch(row, line)
-            elif not any(line.serves(number) for line in self.config.lines):
-                await self._finish_without_call(row, "failed", "no_line",
-                                                f"no outbound line of node {self.node} serves {number}")
-            else:       # its lines are full: back in the queue, untouched
-                await self._db(self.store.set_status, row["id"], "queued", expect=("sending",),
-                               claimed_by=None, heartbeat_at=None)
+        """Claim due faxes for the free slots of the lines. A fax whose lines are all busy
+        goes back to the queue a poll interval later (no attempt counted), so the faxes
+        behind it, for lines that are free, are claimed in the same pass: a busy line
+        never holds up another."""
+        for _ in range(CLAIM_ROUNDS):
+            free = self._free()
+            if free <= 0 or self._stopping:
+                return
+            now = time.time()
+            rows = await self._db(self.store.claim_outbound, self.node, now, free)
+            blocked = 0
+            for row in rows:
+                number = row["number"] or ""
+                line = self._pick(number)
+                if line is not None:
+                    self._launch(row, line)
+                elif not any(line.serves(number) for line in self.config.lines):
+                    await self._finish_without_call(row, "failed", "no_line",
+                                                    f"no outbound line of node {self.node} serves {number}")
+                else:       # its lines are full: back in the queue, untouched, behind the others due now
+                    blocked += 1
+                    await self._db(self.store.set_status, row["id"], "queued", expect=("sending",),
+                                   claimed_by=None, heartbeat_at=None,
+                                   next_attempt_at=max(row["next_attempt_at"] or now, now + self.config.poll_interval))
+            if len(rows) < free or not blocked:
+                return
 
     def _launch(self, row: dict, line: Line) -> None:
         call = _Call(row["id"], line)
