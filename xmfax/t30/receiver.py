@@ -21,6 +21,15 @@ from ._common import GAP_MS, dcs_fields
 _POST_PAGE = frozenset(PRI_Q_BASE.values())
 
 
+def _pmc_outcome(command: FCF | None, answer: FCF) -> Input:
+    """What follows our answer to a post-page command (T.30 §5.3.6.1.4; for ECM the command
+    a PPS carries, None for PPS-NULL): a classifier, it changes nothing."""
+    if answer is FCF.RTN:
+        return Input.PMC_RETRAIN
+    return {FCF.EOM: Input.PMC_EOM, FCF.EOP: Input.PMC_LAST}.get(
+        command, Input.PMC_NEXT_PAGE if answer is FCF.MCF else Input.PMC_RETRAIN)
+
+
 def _post_page(fcf2: int) -> FCF | None:
     """The command a PPS/EOR carries after its block (FCF2; PRI-Q read as plain), if any."""
     tail = split(fcf2)[0] if fcf2 else None
@@ -274,17 +283,10 @@ class ReceiverMixin:
             self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
                           res.max_consecutive_bad_rows, response.name, 0)
         self._rx.decoder = None
-        if f is FCF.EOM and response is not FCF.RTN:
+        then = _pmc_outcome(f, response)
+        if then is Input.PMC_EOM:
             self._local_dis = caps.local_dis(self.config, ready_to_transmit=bool(self.pages),
                                              ready_to_receive=self.receive_ok)
-            self._t1_deadline = None
-            then = Input.PMC_EOM
-        elif f is FCF.EOP and response is not FCF.RTN:
-            then = Input.PMC_LAST
-        elif response is FCF.MCF and f is FCF.MPS:
-            then = Input.PMC_NEXT_PAGE
-        else:
-            then = Input.PMC_RETRAIN
         if response is not FCF.RTN and self.config.confirm_storage:
             self._hold_answer(number, response, then, ecm=False)     # storage.py
             return
@@ -461,13 +463,7 @@ class ReceiverMixin:
         number = len(self.result.pages_received) + 1
         if tail in _POST_PAGE and not self._deliver_ecm_page(answer):
             return                  # not whole: the call ended (DCN)
-        if tail is FCF.EOP:
-            then = Input.PMC_LAST
-        elif tail is FCF.EOM:
-            self._t1_deadline = None
-            then = Input.PMC_EOM
-        else:
-            then = Input.PMC_NEXT_PAGE
+        then = _pmc_outcome(tail, answer)
         if tail in _POST_PAGE and self.config.confirm_storage:
             self._hold_answer(number, answer, then, ecm=True)       # storage.py
             return

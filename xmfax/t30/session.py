@@ -364,8 +364,7 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         if not self._tone_sent:
             self._tone_sent = True
             self._push([SendTone(Tone.CNG)])
-        if self._t1_deadline is None:
-            self._t1_deadline = self._now + self.config.timers.t1
+        self._remote, self._t1_deadline = None, self._now + self.config.timers.t1   # phase B (again)
         self._push([Receive(Expect.HDLC)])
 
     def _enter_send_dis(self) -> None:

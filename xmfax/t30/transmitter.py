@@ -147,18 +147,14 @@ class TransmitterMixin:
         else:
             self._tx.data, self._tx.block, self._tx.blocks = None, None, []
 
-    def _after_page(self, retrain: bool) -> None:
-        """The far end took the page: next page, back to phase B, or DCN."""
+    def _page_outcome(self, retrain: bool) -> Input:
+        """The far end took the page: the next page (retrained or not), phase B again after
+        EOM, or DCN after the last (T.30 §5.3.6.1.4). A classifier: it changes nothing."""
         if self._page_index >= len(self.pages):
-            self._go(Input.PAGE_ACK_DONE)
-        elif self._tx.pmc is FCF.EOM:
-            self._remote = None
-            self._t1_deadline = None
-            self._go(Input.PAGE_ACK_EOM)
-        elif retrain:
-            self._go(Input.PAGE_ACK_RETRAIN)
-        else:
-            self._go(Input.PAGE_ACK_NEXT)
+            return Input.PAGE_ACK_DONE
+        if self._tx.pmc is FCF.EOM:
+            return Input.PAGE_ACK_EOM
+        return Input.PAGE_ACK_RETRAIN if retrain else Input.PAGE_ACK_NEXT
 
     # ------------------------------------------------------------------ transmitter answers
     def _do_send_pmc_late(self) -> None:
@@ -182,7 +178,7 @@ class TransmitterMixin:
             self._step_down()
         if f in (FCF.MCF, FCF.RTP, FCF.PIP):
             self._page_confirmed(f.name, True)
-            self._after_page(retrain=f is not FCF.MCF)
+            self._go(self._page_outcome(retrain=f is not FCF.MCF))
             return
         # RTN / PIN: refused; retrain and send it again (T.30 §5.3.6.1.5)
         self._tx.refusals += 1
@@ -241,5 +237,5 @@ class TransmitterMixin:
             self._go(Input.PAGE_ACK_NEXT)
             return
         self._page_confirmed(f.name, True)
-        self._after_page(retrain=False)
+        self._go(self._page_outcome(retrain=False))
 
