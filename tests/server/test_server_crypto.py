@@ -128,8 +128,19 @@ def test_key_file_created_0600_once_and_reused(tmp_path):
         crypto.load_key(cfg)
 
 
+def test_explicit_key_file_must_exist(tmp_path):
+    cfg = SimpleNamespace(encryption_key="", key_file=str(tmp_path / "mnt" / "fax.key"), data_dir=tmp_path)
+    with pytest.raises(crypto.KeyConfigError, match="no such file"):
+        crypto.load_key(cfg)
+    assert not (tmp_path / "mnt").exists() and not (tmp_path / "key").exists()
+    key = os.urandom(32)
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "mnt" / "fax.key").write_text(base64.b64encode(key).decode() + "\n")
+    assert crypto.load_key(cfg) == key
+
+
 def test_key_file_race_gives_one_key(tmp_path):
-    cfg = SimpleNamespace(encryption_key="", key_file=str(tmp_path / "k" / "shared.key"), data_dir=tmp_path)
+    cfg = SimpleNamespace(encryption_key="", key_file="", data_dir=tmp_path / "shared")
     keys, barrier = [], threading.Barrier(8)
 
     def load():

@@ -265,7 +265,7 @@ def test_tokens_hashed_verified_revoked(store, store_url):
     token = store.create_token("app", "send_manage")
     assert token.startswith("xmt_") and len(token) > 40
     info = store.verify_token(token)
-    assert info["name"] == "app" and info["permission"] == "send_manage"
+    assert info == {"id": info["id"], "name": "app", "permission": "send_manage", "owner": "app"}
     assert store.get_token(info["id"])["revoked_at"] is None
     assert store.verify_token(token + "x") is None and store.verify_token("") is None
     with pytest.raises(StoreError, match="live token"):
@@ -379,3 +379,24 @@ def test_new_sqlite_database_and_files_are_private(tmp_path, store_key):
         assert stat.S_IMODE(sealed.parent.stat().st_mode) == 0o700
     finally:
         store.close()
+
+
+def test_token_owners_and_their_faxes(store):
+    a1 = store.create_token("acme-1", "send_manage", owner="acme")
+    store.create_token("acme-2", "read", owner="acme")
+    store.create_token("root", "admin")
+    other = store.create_token("other")
+    assert store.verify_token(a1)["owner"] == "acme" and store.verify_token(other)["owner"] == "other"
+    id1 = store.verify_token(a1)["id"]
+    store.revoke_token("acme-1")                                  # revoked: its faxes stay acme's
+    acme = store.token_ids("acme")
+    assert len(acme) == 2 and id1 in acme and store.token_ids("nobody") == []
+    assert store.get_token(id1)["owner"] == "acme"
+    assert [t["owner"] for t in store.list_tokens()] == ["acme", "acme", "root", "other"]
+    mine = store.create_fax(direction="out", status="queued", token_id=id1)
+    theirs = store.create_fax(direction="out", status="queued", token_id=store.verify_token(other)["id"])
+    store.create_fax(direction="in", status="received")
+    assert [f["id"] for f in store.list_faxes(token_ids=acme)] == [mine]
+    assert [f["id"] for f in store.list_faxes(token_ids=store.token_ids("other"))] == [theirs]
+    assert store.list_faxes(token_ids=[]) == []
+    assert len(store.list_faxes()) == 3

@@ -182,13 +182,18 @@ def decode_key(text: str, where: str) -> bytes:
 
 def load_key(config) -> bytes:
     """The master key: `encryption_key` (base64 of 32 bytes) when set, else the key file
-    (`key_file`, default data_dir/key). A missing key file is created, mode 0600, holding a
-    fresh random key; two nodes starting at once agree on one (link(2) of a finished
+    (`key_file`, default data_dir/key). The default key file, when missing, is created, mode
+    0600, holding a fresh random key (a missing explicit key_file is an error); two nodes starting at once agree on one (link(2) of a finished
     temp file: the loser reads the winner's)."""
     text = getattr(config, "encryption_key", "") or ""
     if text:
         return decode_key(text, "encryption_key")
-    path = Path(getattr(config, "key_file", "") or Path(config.data_dir) / "key")
+    explicit = getattr(config, "key_file", "") or ""
+    path = Path(explicit) if explicit else Path(config.data_dir) / "key"
+    if explicit and not path.exists():
+        # a named key file that is not there is a mistake (a wrong path, an unmounted
+        # volume): making a fresh key would make every stored fax unreadable
+        raise KeyConfigError(f"key_file {path}: no such file (only the default data_dir/key is created)")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".key-", dir=path.parent)     # mode 0600

@@ -46,7 +46,7 @@ NOTIFICATION_COLUMNS = (
     "claimed_by", "heartbeat_at", "delivered_at", "created_at",
 )
 FILE_KINDS = ("source", "tiff", "pdf", "record")
-PERMISSIONS = ("send_manage", "read")
+PERMISSIONS = ("send_manage", "read", "admin")
 DAY = 86400.0
 # Personal data in a fax row: nulled by purge_fax (metadata becomes "{}").
 PERSONAL_FAX = ("number", "ani", "dnis", "csid", "remote_id", "sender", "line", "reason_text")
@@ -195,8 +195,14 @@ class Store(Database):
         return self.set_status(fax_id, status, expect=expect, **fields)
 
     def list_faxes(self, *, direction=None, status=None, broadcast_id=None, since=None,
-                   limit: int = 100, offset: int = 0) -> list[dict]:
+                   limit: int = 100, offset: int = 0, token_ids: list[int] | None = None) -> list[dict]:
+        """Newest first. `token_ids`: only faxes submitted with one of those tokens."""
         where, params = [], []
+        if token_ids is not None:
+            if not token_ids:
+                return []
+            where.append(f"token_id IN ({self._in(token_ids)})")
+            params += [int(t) for t in token_ids]
         for column, value in (("direction", direction), ("broadcast_id", broadcast_id)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -483,9 +489,9 @@ class Store(Database):
     def _token_hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
-    def create_token(self, name: str, permission: str = "send_manage") -> str:
+    def create_token(self, name: str, permission: str = "send_manage", owner: str = "") -> str:
         """A new token, returned once; only its SHA-256 is stored. A name has at most one
-        live token (revoke it first)."""
+        live token (revoke it first). `owner` ("" = the name itself) is whose faxes it sees."""
         if permission not in PERMISSIONS:
             raise StoreError(f"permission {permission!r}: one of {', '.join(PERMISSIONS)}")
         if not name:
@@ -494,14 +500,17 @@ class Store(Database):
         with self.tx() as run:
             if run("SELECT id FROM tokens WHERE name = ? AND revoked_at IS NULL", (name,)).fetchall():
                 raise StoreError(f"token name {name!r}: already has a live token (revoke it first)")
-            run("INSERT INTO tokens (name, hash, permission, created_at) VALUES (?, ?, ?, ?)",
-                (name, self._token_hash(token), permission, _now()))
+            run("INSERT INTO tokens (name, hash, permission, created_at, owner) VALUES (?, ?, ?, ?, ?)",
+                (name, self._token_hash(token), permission, _now(), owner or None))
         return token
 
+    _TOKEN = "id, name, permission, COALESCE(owner, name) AS owner"
+
     def verify_token(self, token: str) -> dict | None:
+        """{id, name, permission, owner} of a live token, else None."""
         if not token:
             return None
-        return self._one("SELECT id, name, permission FROM tokens WHERE hash = ? AND revoked_at IS NULL",
+        return self._one(f"SELECT {self._TOKEN} FROM tokens WHERE hash = ? AND revoked_at IS NULL",
                          (self._token_hash(token),))
 
     def revoke_token(self, name: str) -> bool:
@@ -509,11 +518,15 @@ class Store(Database):
                           (_now(), name)) > 0
 
     def list_tokens(self) -> list[dict]:
-        return self._rows("SELECT id, name, permission, created_at, revoked_at FROM tokens ORDER BY id")
+        return self._rows(f"SELECT {self._TOKEN}, created_at, revoked_at FROM tokens ORDER BY id")
 
     def get_token(self, token_id: int) -> dict | None:
-        return self._one("SELECT id, name, permission, created_at, revoked_at FROM tokens WHERE id = ?",
-                         (int(token_id),))
+        return self._one(f"SELECT {self._TOKEN}, created_at, revoked_at FROM tokens WHERE id = ?", (int(token_id),))
+
+    def token_ids(self, owner: str) -> list[int]:
+        """Ids of every token (revoked ones too) acting for `owner`."""
+        return [int(r["id"]) for r in
+                self._rows("SELECT id FROM tokens WHERE COALESCE(owner, name) = ? ORDER BY id", (owner,))]
 
     # ------------------------------------------------------------ directory
 
