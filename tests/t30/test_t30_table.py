@@ -17,6 +17,8 @@ import pathlib
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import xmfax.t30 as t30pkg
 from xmfax.t30 import Reason, Session, T30Config
@@ -216,6 +218,22 @@ def test_no_exception_escapes_receive_for_any_frame_in_any_state(state_points):
             s.receive(HDLCFrame(raw, True, Modulation.V21), now)        # must not raise
             s.receive(HDLCFrame(raw[:3], True, Modulation.V21), now)    # a FIF cut short
             s.handle_timer(now + 100.0)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_frame_in_any_state_is_taken_without_an_exception(state_points, data):
+    rec, state, n = data.draw(st.sampled_from(state_points))
+    fcf = data.draw(st.integers(0, 255))
+    fif = data.draw(st.binary(max_size=40))
+    final = data.draw(st.booleans())
+    hs = data.draw(st.booleans())
+    s = _replay(rec, n)
+    raw = bytes((0xFF, 0x13 if final else 0x03, fcf)) + fif
+    now = rec.calls[n - 1][2] + 0.01
+    s.receive(HDLCFrame(raw, data.draw(st.booleans()), Modulation.V17_9600 if hs else Modulation.V21), now)
+    s.handle_timer(now + 100.0)
+    assert s.state in State
 
 
 class WrongOutcome(Session):
