@@ -422,10 +422,17 @@ class Outbound:
     async def _send(self, tiff: bytes, row: dict, line: Line, via: str, number: str) -> FaxResult:
         cfg = self.config
         csid = row["csid"] or ""
+        call = asyncio.ensure_future(api.send(
+            tiff, via=via, to=line.to(number), config=cfg.t30_config(csid), realtime=cfg.realtime,
+            t38=cfg.t38_config(), max_duration=cfg.max_duration, sip=cfg.sip or None))
         try:
-            return await api.send(tiff, via=via, to=line.to(number), config=cfg.t30_config(csid),
-                                  realtime=cfg.realtime, t38=cfg.t38_config(), max_duration=cfg.max_duration,
-                                  sip=cfg.sip or None)
+            try:
+                return await asyncio.shield(call)
+            except asyncio.CancelledError:
+                # a cancel (or stop) aborts the call; but a call that had already ended keeps
+                # its outcome: a fax the far end got is recorded sent, never "cancelled"
+                call.cancel()
+                return await call
         except (FaxError, ValueError, OSError) as exc:
             reason = "bad_document" if isinstance(exc, DocumentError) else "driver_error"
             return call_failure("send", reason, str(exc), started_at=utc_iso(time.time()), address=via)
@@ -539,7 +546,8 @@ class Outbound:
                     call.stop = "user"
                     call.task.cancel()
                     await asyncio.wait([call.task])
-                    return True
+                    row = await self._db(store.get_fax, fax_id)
+                    return row is not None and row["status"] == "cancelled"    # not when the call had ended
                 if await self._db(store.complete_fax, fax_id, "cancelled", expect=("sending",), reason="cancelled",
                                   reason_text=f"cancelled while node {row['claimed_by']} was sending"):
                     await self._db(store.add_event, fax_id, "cancelled",
