@@ -134,6 +134,10 @@ def test_web_page_in_chromium(tmp_path, far_end):
             b.type("#csid", "+1 555 0199")
             b.click("#save-number", wait_load=True)
             assert "+1 555 0199" in b.text("#numbers")
+            b.type("#number", "+15550111")
+            b.click("#save-number", wait_load=True)
+            b.click("#numbers form[action='/numbers/%2B15550111/delete'] button", wait_load=True)
+            assert "+15550111" not in b.text("#numbers") and "+15550100" in b.text("#numbers")
             b.screenshot(shots / "numbers.png")
 
             # the routing table: add two rules, move the second up
@@ -161,6 +165,12 @@ def test_web_page_in_chromium(tmp_path, far_end):
             names = b.js("[...document.querySelectorAll('#rules td.rule-name')].map(e => e.textContent)")
             assert names == ["night", "sales"]
             assert "yes" in b.text("#rules tbody tr:nth-child(2)")           # sales continues
+            # edit a rule: its DNIS pattern
+            b.click("#rules tbody tr:nth-child(2) a[href$='/edit']", wait_load=True)
+            assert b.js("document.querySelector('#rule-dnis').value") == "+1555010?"
+            b.type("#rule-dnis", "+1555*")
+            b.click("#save-rule", wait_load=True)
+            assert "+1555*" in b.text("#rules tbody tr:nth-child(2)")
             b.screenshot(shots / "rules.png")
 
             # a form without this session's CSRF token is refused (and changes nothing)
@@ -174,6 +184,22 @@ def test_web_page_in_chromium(tmp_path, far_end):
             # destinations and users
             b.click("a[href='/destinations']", wait_load=True)
             assert "archive" in b.text("#destinations")
+            b.type("#dest-name", "scans")
+            b.select("#dest-type", "folder")
+            b.type("#dest-params", f'path = "{tmp_path / "scans"}"\nformat = "pdf"')
+            b.click("#save-destination", wait_load=True)
+            assert "scans" in b.text("#destinations")
+            b.type("#dest-name", "bad")
+            b.select("#dest-type", "email")
+            b.type("#dest-params", 'format = "pdf"')                        # no "to": refused
+            b.click("#save-destination", wait_load=True)
+            assert "bad" in b.text("#message")
+            b.click("a[href='/destinations']", wait_load=True)
+            b.click("#destinations form[action='/destinations/scans/delete'] button", wait_load=True)
+            assert "scans" not in b.text("#destinations") and "bad" not in b.text("#destinations")
+            # a destination the routing table uses cannot be deleted
+            b.click("#destinations form[action='/destinations/archive/delete'] button", wait_load=True)
+            assert "routing table would not work" in b.text("#message")
             b.click("a[href='/users']", wait_load=True)
             b.type("#user-name", "alice")
             b.type("#user-email", "alice@example.com")
