@@ -187,3 +187,31 @@ class T38Relay:
     def close(self) -> None:
         self.front.close()
         self.back.close()
+
+
+def udp_sockets(port: int) -> set[int]:
+    """The sockets (inodes) bound to UDP ``port`` on this machine, from /proc/net/udp."""
+    found = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(int(fields[9]))
+    return found
+
+
+async def udp_rebound(port: int, before: set[int], timeout: float = 10.0) -> None:
+    """Wait until a socket that was not among ``before`` holds UDP ``port``: a T.38 receiver
+    closes its port after a call and binds a new socket for the next caller, and a caller
+    whose first datagrams land in between waits for an answer that never comes (changes.md),
+    so a test sending twice to one line waits for the new socket. Reads /proc: never binds
+    the port itself (which could take it from the receiver)."""
+    deadline = time.monotonic() + timeout
+    while not udp_sockets(port) - before:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no new socket on UDP {port}")
+        await asyncio.sleep(0.01)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from inboundkit import (address, inbound_rows, make_config, pages, plaintext_tiffs, running, same_pixels, send,
-                        settled, wait_for)
+                        settled, udp_rebound, udp_sockets, wait_for)
 from xmfax.document import load
 from xmfax.server.config import ConfigError
 from xmfax.server.inbound import InboundConfig, ListenLine, csid_problem
@@ -266,3 +266,48 @@ def test_zero_retention_number_purged_once_delivered(tmp_path):
 async def _purged(svc, fax_id):
     row = await svc.db(svc.store.get_fax, fax_id)
     return row if row["purged_at"] else None
+
+
+def test_a_line_that_fails_is_logged_its_call_recovered_and_answers_again(tmp_path, caplog):
+    """A receiver that raises (injected: after its second call, before reporting it - a
+    driver bug or socket error would do the same) is logged; the call it never reported is
+    recovered from the spool at once; the line answers again on its port."""
+    cfg = make_config(tmp_path / "data", tmp_path / "inbox", listen=["t38://127.0.0.1:0#+15551230001"])
+
+    async def main():
+        async with running(cfg) as svc:
+            inbound = svc.component("Inbound")
+            host, port = address(svc)
+            via = f"t38://{host}:{port}?local=127.0.0.1:0"
+            broken = inbound.receivers[0]
+            original = broken._one_call
+
+            async def dies_after_the_call(dispatcher):
+                await original(dispatcher)
+                raise RuntimeError("injected line failure")
+            broken._one_call = dies_after_the_call       # the wait in progress takes the first call
+            before = udp_sockets(port)
+            first = await send(pages(1), via)
+            await udp_rebound(port, before)                # listening again for the next caller
+            before = udp_sockets(port)
+            second = await send(pages(2), via)
+            await wait_for(lambda: _replaced(inbound, broken), what="the line restarted")
+            await udp_rebound(port, before)
+            third = await send(pages(1), via)
+            rows = await settled(svc, 3)
+            events = {r["pages"]: await svc.db(svc.store.events, r["id"]) for r in rows}
+            return first, second, third, rows, events
+
+    caplog.set_level("ERROR", logger="xmfax.server.inbound")
+    first, second, third, rows, events = run(main())
+    assert first.ok and second.ok and third.ok
+    assert sorted((r["status"], r["pages"], r["reason"]) for r in rows) == [
+        ("received", 1, "ok"), ("received", 1, "ok"), ("received", 2, "ok")]
+    assert "the call had ended; its fax is stored after the restart" in [e["message"] for e in events[2]]
+    assert any("failed: RuntimeError: injected line failure; answering again in 1 s" in r.getMessage()
+               for r in caplog.records)
+    assert plaintext_tiffs(tmp_path / "data") == []
+
+
+async def _replaced(inbound, old):
+    return inbound.receivers[0] is not old and inbound.receivers[0].local_address is not None

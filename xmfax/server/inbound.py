@@ -208,6 +208,7 @@ class Inbound:
         self._fifo: dict[str, collections.deque] = {}       # non-SIP lines (by URL): calls in order
         self._by_call_id: dict[str, _CallState] = {}        # SIP: calls by Call-ID
         self._active: dict[str, _CallState] = {}            # fax id -> call in progress
+        self._stopping = False
         self.check_routing()
 
     # ------------------------------------------------------------------ config checks
@@ -232,34 +233,89 @@ class Inbound:
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
         await self._check_spool()
-        for line in self.config.listen:
-            kwargs: dict[str, Any] = {}
-            if line.register:
-                kwargs["register"] = line.register
-            receiver = api.receive(
-                via=line.url, output_dir=self.spool, formats=self.config.formats, codec="mmr",
-                local_id=self.config.local_id, realtime=self.config.realtime, ecm=self.config.ecm,
-                max_rate=self.config.max_rate, max_duration=self.config.max_duration,
-                on_call=self._make_on_call(line), on_stored=self._on_stored,
-                on_done=self._make_on_done(line), **kwargs)
-            self._fifo[line.url] = collections.deque()
-            task = asyncio.create_task(receiver.run(), name=f"inbound {line.url}")
-            self.receivers.append(receiver)
-            self._tasks.append(task)
-            ready = asyncio.create_task(receiver.ready())
-            done, _ = await asyncio.wait({ready, task}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
-            if task in done:        # it ended before listening: the reason is its exception
-                ready.cancel()
-                exc = task.exception()
-                raise OSError(f"cannot answer on {line.url}: {exc}" if exc else f"{line.url} stopped at once")
-            if ready not in done:
-                ready.cancel()
-                raise OSError(f"{line.url} is not listening after 15 s")
-            address = ready.result()
-            self.addresses.append((line.url, address))
-            self.bound[line.url] = _shown(line.url, address)
-            self.service.announce.append(f"fax {self.bound[line.url]}")
+        try:
+            for line in self.config.listen:
+                await self._start_line(line)
+        except BaseException:
+            await self.stop()
+            raise
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="inbound heartbeat")
+
+    def _receiver(self, line: ListenLine, via: str) -> api.Receiver:
+        kwargs: dict[str, Any] = {"register": line.register} if line.register else {}
+        return api.receive(
+            via=via, output_dir=self.spool, formats=self.config.formats, codec="mmr",
+            local_id=self.config.local_id, realtime=self.config.realtime, ecm=self.config.ecm,
+            max_rate=self.config.max_rate, max_duration=self.config.max_duration,
+            on_call=self._make_on_call(line), on_stored=self._on_stored,
+            on_done=self._make_on_done(line), **kwargs)
+
+    async def _start_line(self, line: ListenLine) -> None:
+        receiver = self._receiver(line, line.url)
+        self._fifo[line.url] = collections.deque()
+        self.receivers.append(receiver)
+        run = asyncio.create_task(receiver.run(), name=f"inbound {line.url}")
+        ready = asyncio.create_task(receiver.ready())
+        done, _ = await asyncio.wait({ready, run}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+        if run in done:        # it ended before listening: the reason is its exception
+            ready.cancel()
+            exc = run.exception()
+            raise OSError(f"cannot answer on {line.url}: {exc}" if exc else f"{line.url} stopped at once")
+        if ready not in done:
+            ready.cancel()
+            run.cancel()
+            raise OSError(f"{line.url} is not listening after 15 s")
+        address = ready.result()
+        self.addresses.append((line.url, address))
+        self.bound[line.url] = _shown(line.url, address)
+        self.service.announce.append(f"fax {self.bound[line.url]}")
+        self._tasks.append(asyncio.create_task(self._supervise(line, receiver, run), name=f"inbound {line.url}"))
+
+    async def _supervise(self, line: ListenLine, receiver: api.Receiver, run: asyncio.Task) -> None:
+        """Keep a line answering: a receiver that fails (or ends) while the service runs is
+        logged, its calls in progress recovered from the spool, and a new one answers on the
+        same address after a growing pause (1 s .. 30 s)."""
+        delay = 1.0
+        while True:
+            try:
+                await run
+                why = "stopped by itself"
+            except asyncio.CancelledError:
+                run.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of a line is logged and the line restarted
+                why = f"failed: {type(exc).__name__}: {exc}"
+            if self._stopping:
+                return
+            log.error("inbound line %s %s; answering again in %.0f s", line.url, why, delay)
+            await self._forget_calls(line)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            if self._stopping:
+                return
+            fresh = self._receiver(line, self.bound.get(line.url, line.url))
+            self.receivers[self.receivers.index(receiver)] = receiver = fresh
+            run = asyncio.create_task(fresh.run(), name=f"inbound {line.url}")
+
+    async def _forget_calls(self, line: ListenLine) -> None:
+        """The calls a failed receiver will never report: recovered now from the spool."""
+        lost = list(self._fifo.get(line.url, ()))
+        self._fifo[line.url] = collections.deque()
+        for call_id, state in list(self._by_call_id.items()):      # SIP: the calls of this line
+            if state.line is line:
+                lost.append(self._by_call_id.pop(call_id))
+        for state in lost:
+            if state.fax_id is None or self._active.pop(state.fax_id, None) is None:
+                continue
+            row = await self.service.db(self.service.store.get_fax, state.fax_id)
+            if row is None or row["status"] != "receiving":
+                continue
+            part = state.call.spool
+            found = (await asyncio.to_thread(_spool.groups, self.spool)).get(_spool.base_of(part)) if part else None
+            if found:
+                await self._recover_spool(_spool.base_of(part), found, row)
+            else:
+                await self._recover_row(row)
 
     @property
     def stale_after(self) -> float:
@@ -268,6 +324,7 @@ class Inbound:
     async def stop(self) -> None:
         """Stop answering; calls in progress finish (up to max_duration), then their faxes
         are stored and routed (the receivers' on_done has run when their task ends)."""
+        self._stopping = True
         for receiver in self.receivers:
             receiver.stop()
         if self._tasks:
