@@ -219,8 +219,11 @@ class Inbound:
         store = self.service.store
         numbers = store.list_numbers()
         zero = self.default_retention == 0 or any(n.get("retention_days") == 0 for n in numbers)
-        return routing.check_config(store.list_rules(), store.list_destinations(), zero_retention=zero,
-                                    users=store.list_users(), numbers=numbers)
+        warnings = routing.check_config(store.list_rules(), store.list_destinations(), zero_retention=zero,
+                                        users=store.list_users(), numbers=numbers)
+        for warning in warnings:
+            log.warning("routing table: %s", warning)
+        return warnings
 
     def normalise(self, number: str) -> str | None:
         from .e164 import normalise
