@@ -240,7 +240,8 @@ def test_serve_port_taken_exit_1(tmp_path, cli, monkeypatch):
         r = cli("serve", "--http", f"127.0.0.1:{port}")
     assert r.returncode == 1
     assert "Traceback" not in r.stderr and r.stdout == ""                   # no ready line
-    assert r.stderr.strip().splitlines()[-1] == "xmfax serve: HttpServer cannot start: Address already in use"
+    assert r.stderr.strip().splitlines()[-1] == (f"xmfax serve: HTTP cannot listen on 127.0.0.1:{port}: "
+                                                 "Address already in use")
 
 
 def test_serve_bad_config_exit_2(tmp_path, cli, monkeypatch):

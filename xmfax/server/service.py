@@ -175,7 +175,12 @@ class Service:
                 except StartError:
                     raise
                 except (OSError, SystemExit) as exc:
-                    raise StartError(f"{type(comp).__name__} cannot start: {_why(exc)}") from None
+                    what = type(comp).__name__
+                    if what == "HttpServer":
+                        what = f"HTTP cannot listen on {self.config.http}"
+                    else:
+                        what = f"{what} cannot start"
+                    raise StartError(f"{what}: {_why(exc)}") from None
                 self._started.append(comp)
         except BaseException:
             await self.stop()
