@@ -234,3 +234,24 @@ def test_component_keeps_running_after_a_failed_run(store, data_dir):
 def test_bad_section_refused_at_construction(store, data_dir):
     with pytest.raises(ConfigError, match="days"):
         Retention(_service(store, data_dir, days=3))
+
+
+def test_orphaned_files_swept_once_old(store, data_dir):
+    import os
+    fax = store.create_fax(direction="in", status="received")
+    store.put_file(fax, "tiff", b"kept")
+    folder = data_dir / "files" / fax[:2] / fax
+    orphan, temp, young = folder / "0123456789abcdef.xmfe", folder / ".tmp-x1", folder / "fedcba9876543210.xmfe"
+    for p in (orphan, temp, young):
+        p.write_bytes(b"left by a crash")
+    for p in (orphan, temp):
+        os.utime(p, (1000.0, 1000.0))
+    empty = data_dir / "files" / "zz" / "zzzz"
+    empty.mkdir(parents=True)
+    assert store.sweep_orphans(now=10_000.0, older_than=3600.0) == 2
+    assert not orphan.exists() and not temp.exists() and young.exists() and not empty.parent.exists()
+    assert store.read_file(fax, "tiff") == b"kept"
+    # the retention run sweeps too
+    os.utime(young, (1000.0, 1000.0))
+    assert asyncio.run(Retention(_service(store, data_dir)).run_once(now=20_000.0)) == 0
+    assert not young.exists() and store.read_file(fax, "tiff") == b"kept"

@@ -80,6 +80,12 @@ class Retention:
                 continue
             count += 1
         self.purged += count
+        try:
+            swept = await self.service.db(store.sweep_orphans, time.time())   # file ages: the real clock
+            if swept:
+                log.info("retention: deleted %d orphaned file(s) left by a crash", swept)
+        except Exception:
+            log.exception("retention: sweep of orphaned files failed")
         if count:
             try:
                 await self.service.db(store.vacuum)       # PostgreSQL: drop the dead tuples now

@@ -414,6 +414,32 @@ class Store(Database):
         with contextlib.suppress(OSError):
             folder.parent.rmdir()                      # only when empty
 
+    def sweep_orphans(self, now: float, older_than: float = 3600.0) -> int:
+        """Delete what a crash left in the files folder: sealed files no row names (a crash
+        between writing one and recording it) and temp files of unfinished writes, once
+        older than `older_than` seconds (a write in progress, maybe on another node sharing
+        the folder, is younger). Returns how many were deleted."""
+        if not self.files_dir.exists():
+            return 0
+        known = {r["path"] for r in self._rows("SELECT path FROM files")}
+        count = 0
+        for path in self.files_dir.rglob("*"):
+            try:
+                if not path.is_file() or path.stat().st_mtime > now - older_than:
+                    continue
+                if path.name.startswith(".tmp-") or str(path.relative_to(self.files_dir)) not in known:
+                    # re-check: a row may have been added since the read above
+                    rel = str(path.relative_to(self.files_dir))
+                    if self._one("SELECT id FROM files WHERE path = ?", (rel,)) is None:
+                        path.unlink()
+                        count += 1
+            except FileNotFoundError:
+                continue
+        for folder in sorted((p for p in self.files_dir.rglob("*") if p.is_dir()), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()                            # only the empty ones go
+        return count
+
     # ------------------------------------------------------------ notifications
 
     @staticmethod
