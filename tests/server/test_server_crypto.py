@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from xmfax.server import crypto
 from xmfax.server.crypto import CHUNK, HEADER_SIZE, TAG, CryptoError
@@ -153,3 +154,17 @@ def test_key_file_race_gives_one_key(tmp_path):
     for t in threads:
         t.join(10)
     assert len(keys) == 8 and len(set(keys)) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=3 * CHUNK // 2) | st.integers(0, 3).map(lambda n: b"\x5a" * (n * CHUNK)),
+       where=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7), file_id=st.text(max_size=40))
+def test_property_round_trip_and_any_flipped_bit_refused(data, where, bit, file_id):
+    blob = crypto.encrypt_bytes(KEY, file_id, data)
+    assert crypto.decrypt_bytes(KEY, file_id, blob) == data
+    bad = bytearray(blob)
+    bad[int(where * len(bad))] ^= 1 << bit
+    with pytest.raises(CryptoError):
+        crypto.decrypt_bytes(KEY, file_id, bytes(bad))
+    with pytest.raises(CryptoError):
+        crypto.decrypt_bytes(KEY, file_id + "x", blob)
