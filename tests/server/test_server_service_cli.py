@@ -173,12 +173,15 @@ def test_service_seeds_directory_and_wakes(tmp_path, store_url):
 @pytest.mark.interop
 def test_serve_on_postgresql(tmp_path, new_pg_database):
     url = new_pg_database()
-    with Serve(tmp_path, "--database", url, "--http", "127.0.0.1:0", "--node", "pg-a",
+    (tmp_path / "s.toml").write_text("[web]\nenabled = false\n")
+    with Serve(tmp_path, "--database", url, "--http", "127.0.0.1:0", "--node", "pg-a", "--config", "s.toml",
                "--listen", "t38://127.0.0.1:0#+15551230001") as node:
         assert node.db == "postgresql" and node.node == "pg-a"
         assert " fax t38://127.0.0.1:" in node.extra, node.ready_line            # what else it listens on
         assert ":0" not in node.extra.split("fax ", 1)[1].split()[0]              # the real port
-        assert _get(node.url + "/login")[0] == 200
+        assert _get(node.url + "/login")[0] == 404                              # [web] enabled = false
+        status, body = _get(node.url + "/restservice/transactions/0123456789abcdef")
+        assert status == 401 and "unauthorized" in body                         # the REST API answers
     assert node.returncode == 0, node.stderr
     assert not (tmp_path / "xmfax-data" / "xmfax.db").exists()          # nothing in SQLite
 
