@@ -326,3 +326,29 @@ def test_problems_lists_without_raising():
     found = routing.problems([{"kind": "direct", "destinations": ["gone"]}], DESTS, zero_retention=True)
     assert len(found) == 3 and "unknown destination 'gone'" in found[0]
     assert "needs a dnis or ani pattern" in found[1] and "zero retention" in found[2]
+
+
+# --------------------------------------------------------------------------- property
+def _reference_match(pattern: str, value: str) -> bool:
+    """A second, independent matcher (dynamic programming over the two strings) as the oracle."""
+    n, m = len(pattern), len(value)
+    ok = [[False] * (m + 1) for _ in range(n + 1)]
+    ok[n][m] = True
+    for i in range(n - 1, -1, -1):
+        for j in range(m, -1, -1):
+            c = pattern[i]
+            if c == "*":
+                ok[i][j] = ok[i + 1][j] or (j < m and ok[i][j + 1])
+            else:
+                ok[i][j] = j < m and (c == "?" or c == value[j]) and ok[i + 1][j + 1]
+    return ok[0][0]
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.text("+0123456789*?.", max_size=12), st.text("+0123456789.", min_size=1, max_size=14))
+def test_pattern_matches_agrees_with_a_reference_matcher(pattern, value):
+    # without a normaliser a value is compared as dialled and without separators ('.' dropped)
+    expected = _reference_match(pattern, value) or _reference_match(pattern, value.replace(".", ""))
+    assert routing.pattern_matches(pattern, value) is expected

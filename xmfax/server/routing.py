@@ -188,7 +188,7 @@ def route(fax: dict, rules: list[dict], numbers: Iterable[dict] = (), users: Ite
     numbers, users = tuple(numbers), tuple(users)
     known = {d["name"]: d for d in destinations}
     users_by_name = {u["name"]: u for u in users}
-    ordered = list(enumerate(sorted(rules, key=lambda r: r.get("position", 0)), start=1))   # stable
+    ordered = list(enumerate(sorted(rules, key=lambda r: r.get("position") or 0), start=1))   # stable
     result = RoutingResult()
     dnis, ani = fax.get("dnis"), fax.get("ani")
     result.trace.append(f"routing fax dnis={dnis or '-'} ani={ani or '-'}")
