@@ -107,6 +107,10 @@ def test_purge_removes_personal_data_everywhere(store, data_dir):
     assert store.events(fax)[-1]["data"] == {}
     with pytest.raises(StoreError, match="purged"):
         store.put_file(fax, "pdf", NUMBER.encode())
+    store.update_fax(fax, remote_id=NUMBER, metadata={"n": NUMBER}, pages=3)
+    assert store.set_status(fax, "received", expect=("received",), number=NUMBER, reason="ok")
+    row = store.get_fax(fax)
+    assert (row["remote_id"], row["number"], row["metadata"], row["pages"], row["reason"]) == (None, None, {}, 3, "ok")
     assert NUMBER not in _dump(store)
 
 

@@ -136,6 +136,20 @@ class Store(Database):
             fields["metadata"] = _dumps(fields["metadata"])
         return fields
 
+    @staticmethod
+    def _fax_sets(fields: dict) -> str:
+        """The SET clause of a fax update. Personal columns are written only while the fax
+        is not purged: a late update (a far end's id after the purge) cannot bring them back."""
+        parts = []
+        for k in fields:
+            if k in PERSONAL_FAX:
+                parts.append(f"{k} = CASE WHEN purged_at IS NULL THEN ? ELSE NULL END")
+            elif k == "metadata":
+                parts.append("metadata = CASE WHEN purged_at IS NULL THEN ? ELSE '{}' END")
+            else:
+                parts.append(f"{k} = ?")
+        return ", ".join(parts)
+
     def create_fax(self, *, direction: str, status: str, **fields) -> str:
         if direction not in ("out", "in"):
             raise StoreError(f"direction: {direction!r}, not 'out' or 'in'")
@@ -158,8 +172,7 @@ class Store(Database):
         fields.pop("id", None)
         fields.setdefault("updated_at", _now())
         fields = self._fax_values(fields)
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        self._exec(f"UPDATE faxes SET {sets} WHERE id = ?", [*fields.values(), fax_id])
+        self._exec(f"UPDATE faxes SET {self._fax_sets(fields)} WHERE id = ?", [*fields.values(), fax_id])
 
     def set_status(self, fax_id: str, status: str, *, expect: tuple[str, ...] | None = None, **fields) -> bool:
         """Compare-and-set: False (nothing changed) when the fax is absent or its current
@@ -169,7 +182,7 @@ class Store(Database):
         fields["status"] = status
         fields.setdefault("updated_at", _now())
         fields = self._fax_values(fields)
-        sets = ", ".join(f"{k} = ?" for k in fields)
+        sets = self._fax_sets(fields)
         params = [*fields.values(), fax_id]
         where = "id = ?"
         if expect is not None:
