@@ -234,6 +234,10 @@ def test_web_page_in_chromium(tmp_path, far_end):
             pdf = httpx.get(pdf_url, cookies=jar, timeout=30)
             assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
             assert httpx.get(pdf_url, timeout=10, follow_redirects=False).status_code == 303   # no cookie
+            for bad in ("%3Cscript%3Ex%3C%2Fscript%3E", "0000000000000000", "..%2F..%2Fkey"):
+                for tail in ("", "/ladder.svg", "/download/pdf"):
+                    r = httpx.get(f"{node.url}/faxes/{bad}{tail}", cookies=jar, timeout=10)
+                    assert r.status_code == 404 and "<script>" not in r.text, (bad, tail, r.text[:300])
             assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
             # log out: the pages want a login again

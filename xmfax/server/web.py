@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import tomllib
@@ -32,6 +33,7 @@ from .inbound import csid_problem
 from .retention import check_days
 
 HERE = Path(__file__).parent
+FAX_ID = re.compile(r"[0-9a-f]{16}")          # secrets.token_hex(8), as the store makes them
 COOKIE = "xmfax_session"
 LOGIN_COOKIE = "xmfax_login"
 DEST_TYPES = ("email", "folder", "printer", "webhook")
@@ -364,7 +366,7 @@ class Web:
 
     async def fax(self, request: Request) -> Response:
         store, fax_id = self.service.store, request.path_params["fax_id"]
-        row = await self.service.db(store.get_fax, fax_id)
+        row = await self.service.db(store.get_fax, fax_id) if FAX_ID.fullmatch(fax_id) else None
         if row is None:
             return self.render(request, "message.html", 404, message=f"no fax {fax_id}")
         events = await self.service.db(store.events, fax_id)
@@ -387,6 +389,8 @@ class Web:
     async def _record(self, fax_id: str) -> dict | None:
         """The latest call record (FaxResult JSON) of the fax: outbound keeps one per attempt."""
         store = self.service.store
+        if not FAX_ID.fullmatch(fax_id):
+            return None
         records = [f for f in await self.service.db(store.files, fax_id) if f["kind"] == "record"]
         if not records:
             return None
@@ -403,8 +407,8 @@ class Web:
     async def download(self, request: Request) -> Response:
         from .http import fax_image
         fax_id, fmt = request.path_params["fax_id"], request.path_params["fmt"]
-        if fmt not in ("pdf", "tiff"):
-            return Response("format: pdf or tiff", 404, headers=HEADERS)
+        if fmt not in ("pdf", "tiff") or not FAX_ID.fullmatch(fax_id):
+            return self.render(request, "message.html", 404, message="no such fax image")
         try:
             data = await self.service.db(fax_image, self.service.store, fax_id, fmt)
         except FileNotFoundError:
