@@ -88,7 +88,9 @@ def test_web_page_in_chromium(tmp_path, far_end):
     if not CHROMIUM:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     port, received = far_end
-    token = xmfax("token", "create", "--data", "data", "--name", "admin", cwd=tmp_path).stdout.strip()
+    app = xmfax("token", "create", "--data", "data", "--name", "app", cwd=tmp_path).stdout.strip()
+    token = xmfax("token", "create", "--data", "data", "--name", "admin", "--permission", "admin",
+                  cwd=tmp_path).stdout.strip()
     reader = xmfax("token", "create", "--data", "data", "--name", "reader", "--permission", "read",
                    cwd=tmp_path).stdout.strip()
     (tmp_path / "serve.toml").write_text(
@@ -97,13 +99,14 @@ def test_web_page_in_chromium(tmp_path, far_end):
     shots = tmp_path / "shots"
     shots.mkdir()
     with Serve(tmp_path, "--data", "data", "--config", "serve.toml", "--http", "127.0.0.1:0") as node:
-        fax_id = _send_fax(node.url, token)
+        fax_id = _send_fax(node.url, app)
         assert list(received.glob("*.tif")), "the far end received no fax"
         with Browser() as b:
             # not logged in: every page goes to the login form; a wrong or read-only token is refused
             b.goto(node.url + "/numbers")
             assert "/login" in b.url() and b.js("document.cookie") == ""       # HttpOnly: no script sees it
-            for bad, why in (("xmt_nope", "unknown or revoked token"), (reader, "may not manage")):
+            for bad, why in (("xmt_nope", "unknown or revoked token"), (reader, "may not manage"),
+                             (app, "may not manage")):                       # send_manage is not admin
                 b.type("#token", bad)
                 b.click("#login-button", wait_load=True)
                 assert why in b.text("#error")

@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timezone
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_DIR = 0, 1, 2, 3
-PERMISSIONS = ("send_manage", "read")
+PERMISSIONS = ("send_manage", "read", "admin")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,7 +50,10 @@ def register(sub) -> None:
     _common(c)
     c.add_argument("--name", required=True, help="a name for the token (who uses it)")
     c.add_argument("--permission", default="send_manage", choices=PERMISSIONS,
-                   help="send_manage: send and manage faxes (and the web page); read: read only")
+                   help="send_manage: send and manage its owner's faxes; read: read its owner's faxes "
+                   "only; admin: every fax and the admin web page")
+    c.add_argument("--owner", default="", metavar="NAME",
+                   help="tokens of one owner see each other's faxes (default: the token's name)")
     c.set_defaults(func=run_token)
     r = tsub.add_parser("revoke", help="revoke the token of that name")
     _common(r)
@@ -170,7 +173,7 @@ def run_token(args: argparse.Namespace) -> int:
 
     def body(store) -> int:
         if action == "create":
-            print(store.create_token(args.name, args.permission), flush=True)
+            print(store.create_token(args.name, args.permission, owner=args.owner), flush=True)
             return EXIT_OK
         if action == "revoke":
             if not store.revoke_token(args.name):

@@ -2,7 +2,7 @@
 list with each fax's event log, notifications, T.30 ladder and download links.
 
 Server-rendered (Jinja2, autoescaped: a CSID like ``<script>`` is shown, not run), no
-JavaScript. Login with an access token of permission ``send_manage``; the session is an
+JavaScript. Login with an access token of permission ``admin``; the session is an
 HMAC-signed cookie (HttpOnly, SameSite=Strict) holding the token's id, an expiry and a
 per-session CSRF token that every form carries back. ``web.routes(service)`` gives the
 Starlette routes the HTTP server mounts at ``/``.
@@ -124,7 +124,7 @@ class Web:
             tok = await self.service.db(self.service.store.get_token, int(data.get("tid")))
         except (TypeError, ValueError):
             return None
-        if not tok or tok.get("revoked_at") or tok.get("permission") != "send_manage":
+        if not tok or tok.get("revoked_at") or not can_administer(tok.get("permission", "")):
             return None
         data["name"] = tok.get("name", "")
         request.scope["xmfax_session"] = data
@@ -176,7 +176,7 @@ class Web:
                                          error="the login form expired or came from elsewhere: log in again")
         token = str(form.get("token", "")).strip()
         info = await self.service.db(self.service.store.verify_token, token) if token else None
-        if not info or info.get("permission") != "send_manage":
+        if not info or not can_administer(info.get("permission", "")):
             why = "this token may not manage the service" if info else "unknown or revoked token"
             return self.render(request, "login.html", 401, next=nxt, login_csrf=nonce, error=why)
         cookie, _ = self.sessions.make(info["id"], time.time())
@@ -418,6 +418,14 @@ class Web:
         name = f"fax-{fax_id}.{'pdf' if fmt == 'pdf' else 'tif'}"
         return Response(data, media_type=media, headers={
             **HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def can_administer(permission: str) -> bool:
+    """Only an `admin` token opens the web page: it edits destinations (webhook URLs the
+    service will POST to) and shows every fax, which send_manage/read tokens may not."""
+    from . import tokens
+    check = getattr(tokens, "can_administer", None)
+    return check(permission) if check is not None else permission == "admin"
 
 
 def _safe_next(value: str | None) -> str:
