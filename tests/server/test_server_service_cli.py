@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from serve_proc import Serve, xmfax
-from xmfax.server.config import ConfigError, ServerConfig, WebConfig, from_dict, load
+from xmfax.server.config import ConfigError, WebConfig, from_dict, load
 from xmfax.server.service import Service, StartError, redact_url
 
 
@@ -197,7 +197,7 @@ def test_a_component_that_cannot_load_stops_the_start(tmp_path, monkeypatch):
 def test_bad_key_is_a_start_error(tmp_path):
     cfg = load(None, data=tmp_path / "d")
     cfg.encryption_key = base64.b64encode(b"short").decode()
-    with pytest.raises(StartError, match="32 bytes"):
+    with pytest.raises(StartError, match="encryption_key: 5 bytes, need 32"):
         asyncio.run(Service(cfg).start())
     cfg.encryption_key = "%%%"
     with pytest.raises(StartError, match="not base64"):
@@ -269,7 +269,7 @@ def test_serve_bad_key_and_unreachable_database_exit_1(tmp_path, cli, monkeypatc
     monkeypatch.chdir(tmp_path)
     (tmp_path / "k.toml").write_text(f'encryption_key = "{base64.b64encode(b"x" * 16).decode()}"\n')
     r = cli("serve", "--config", "k.toml", "--http", "127.0.0.1:0")
-    assert r.returncode == 1 and "encryption_key: must be 32 bytes" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "encryption_key: 16 bytes, need 32" in r.stderr and "Traceback" not in r.stderr
     with socket.socket() as s:                      # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

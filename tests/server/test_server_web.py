@@ -8,7 +8,6 @@ a call and a T.30 ladder to show.
 from __future__ import annotations
 
 import io
-import json
 import os
 import socket
 import subprocess

@@ -8,13 +8,11 @@ on are running, and on the way down the front doors close first.
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextvars
 import fcntl
 import importlib
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -72,40 +70,17 @@ def prepare_data_dir(path: Path) -> None:
 
 
 def load_key(config: ServerConfig) -> bytes:
-    """The 32-byte AES-GCM key: `encryption_key` (base64), else the key file, created
-    (0600, random) on the first start when it is the default one and absent."""
-    if config.encryption_key:
-        return _decode_key(config.encryption_key, "encryption_key")
-    path = config.key_path
-    if not path.exists():
-        if config.key_file:
-            raise StartError(f"key_file {path} does not exist")
-        key = secrets.token_bytes(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(base64.b64encode(key).decode() + "\n")
-        except FileExistsError:
-            pass                                   # another process made it first: read theirs
-        except OSError as exc:
-            raise StartError(f"key file {path} cannot be written: {exc.strerror or exc}", EXIT_DATA_DIR) from None
-        else:
-            return key
+    """The 32-byte AES-GCM key (crypto.load_key: `encryption_key`, else the key file, the
+    default one made 0600 on the first start); StartError when it is unusable."""
+    from .crypto import KeyConfigError
+    from .crypto import load_key as crypto_load_key
     try:
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StartError(f"key file {path} cannot be read: {exc}") from None
-    return _decode_key(text, f"key file {path}")
-
-
-def _decode_key(text: str, where: str) -> bytes:
-    try:
-        key = base64.b64decode(text, validate=True)
-    except ValueError:
-        raise StartError(f"{where}: not base64") from None
-    if len(key) != 32:
-        raise StartError(f"{where}: must be 32 bytes (base64 of 32 random bytes), not {len(key)}")
-    return key
+        return crypto_load_key(config)
+    except KeyConfigError as exc:
+        raise StartError(str(exc)) from None
+    except OSError as exc:                      # the default key file cannot be made
+        raise StartError(f"key file {config.key_path} cannot be written: {exc.strerror or exc}",
+                         EXIT_DATA_DIR) from None
 
 
 def retention_days(config: ServerConfig) -> int:
