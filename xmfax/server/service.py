@@ -33,6 +33,7 @@ COMPONENTS: list[tuple[str, str]] = [
 
 DB_THREADS = 16          # worker threads for store calls (each holds its own connection)
 STOP_DB_WAIT = 15.0      # at stop, wait this long for store calls still running
+STOP_COMPONENT_WAIT = 60.0   # a component's stop() that takes longer is given up (the node must exit)
 
 WAKE_NAMES = ("outbound", "notify", "retention", "inbound", "mail2fax")
 
@@ -166,7 +167,9 @@ class Service:
         while self._started:
             comp = self._started.pop()
             try:
-                await comp.stop()
+                await asyncio.wait_for(comp.stop(), STOP_COMPONENT_WAIT)
+            except TimeoutError:
+                log.error("%s did not stop within %.0f s; going on", type(comp).__name__, STOP_COMPONENT_WAIT)
             except Exception:   # noqa: BLE001 - keep stopping the others
                 log.exception("stopping %s failed", type(comp).__name__)
         if self._inflight:                    # store calls of cancelled tasks still running
