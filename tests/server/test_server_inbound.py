@@ -311,3 +311,48 @@ def test_a_line_that_fails_is_logged_its_call_recovered_and_answers_again(tmp_pa
 
 async def _replaced(inbound, old):
     return inbound.receivers[0] is not old and inbound.receivers[0].local_address is not None
+
+
+def test_custom_rules_named_in_the_config(tmp_path, monkeypatch):
+    """[[rules]] kind = "custom" with callable = "module:function": imported at start (a
+    module that does not import stops the start), called per fax; one that raises is traced
+    and skipped, the fax still routed."""
+    (tmp_path / "site_rules.py").write_text(
+        "def broken(fax, ctx):\n"
+        "    raise KeyError('no such tenant')\n"
+        "\n"
+        "def by_number(fax, ctx):\n"
+        "    return ['alice-inbox'] if fax['dnis'].endswith('0002') else None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rules = [{"name": "tenant", "kind": "custom", "callable": "site_rules:broken", "continue": True},
+             {"name": "by-number", "kind": "custom", "callable": "site_rules:by_number"},
+             {"name": "default", "kind": "default", "destinations": ["catchall"]}]
+    cfg = make_config(tmp_path / "data", tmp_path / "inbox", listen=["t38://127.0.0.1:0#+15551230002"], rules=rules)
+
+    async def main():
+        async with running(cfg) as svc:
+            host, port = address(svc)
+            sent = await send(pages(1), f"t38://{host}:{port}?local=127.0.0.1:0")
+            (row,) = await settled(svc)
+            events = await svc.db(svc.store.events, row["id"])
+            return sent, row, next(e for e in events if e["kind"] == "routing")
+
+    sent, row, routing_event = run(main())
+    assert sent.ok and row["notify_status"] == "delivered"
+    assert routing_event["message"].splitlines()[1:4] == [
+        "rule 1 'tenant' custom site_rules:broken: KeyError: 'no such tenant': skipped",
+        "rule 2 'by-number' custom site_rules:by_number matched -> [alice-inbox]; stop",
+        "rule 3 'default' default: not needed (1 destination(s) given)",
+    ]
+    assert routing_event["data"]["errors"] == ["custom site_rules:broken: KeyError: 'no such tenant'"]
+    assert len(list((tmp_path / "inbox" / "alice").iterdir())) == 1
+
+    bad = make_config(tmp_path / "data2", tmp_path / "inbox",
+                      rules=[{"name": "x", "kind": "custom", "callable": "site_rules_missing:f"}, rules[2]])
+
+    async def refused():
+        from xmfax.server.service import Service
+        with pytest.raises(StartError, match="callable: 'site_rules_missing:f' cannot be loaded"):
+            await Service(bad).start()
+
+    run(refused())
