@@ -193,6 +193,7 @@ def test_inbound_config_keys():
     assert cfg.default_country == "44"
     assert InboundConfig.from_dict({}, {"default_country": "49"}).default_country == "49"
     assert InboundConfig.from_dict({}).listen == []
+    assert InboundConfig.from_dict({"stale_after": 0}).stale_after == 0.0          # 0: max_duration + 120
 
 
 @pytest.mark.parametrize("d,message", [
@@ -206,6 +207,7 @@ def test_inbound_config_keys():
     ({"local_id": "ACME <fax>"}, r"local_id: CSID 'ACME <fax>' has characters T.30 does not allow"),
     ({"max_duration": 0}, "max_duration"),
     ({"max_rate": 28800}, "max_rate"),
+    ({"stale_after": 0.5}, r"stale_after: a number of seconds >= 1 \(or 0: max_duration \+ 120\)"),
     ({"default_country": "0"}, r"\[inbound\] default_country"),
 ])
 def test_inbound_config_refuses(d, message):

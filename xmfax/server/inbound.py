@@ -152,11 +152,13 @@ class InboundConfig:
             if not isinstance(d["local_id"], str) or csid_problem(d["local_id"]):
                 raise ConfigError(f"[inbound] local_id: {csid_problem(str(d['local_id']))}")
             cfg.local_id = d["local_id"]
-        for key, low in (("max_duration", 1.0), ("heartbeat", 0.05), ("stale_after", 0.1)):
+        for key, low in (("max_duration", 1.0), ("heartbeat", 0.05), ("stale_after", 1.0)):
             if key in d:
                 v = d[key]
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= low:
-                    raise ConfigError(f"[inbound] {key}: a number of seconds >= {low:g}, not {v!r}")
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= low or key == "stale_after"
+                                                                                     and v == 0):
+                    also = " (or 0: max_duration + 120)" if key == "stale_after" else ""
+                    raise ConfigError(f"[inbound] {key}: a number of seconds >= {low:g}{also}, not {v!r}")
                 setattr(cfg, key, float(v))
         if "max_rate" in d:
             if d["max_rate"] not in (2400, 4800, 7200, 9600, 12000, 14400):
