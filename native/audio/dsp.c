@@ -286,7 +286,9 @@ void xm_qam_rx_rotate(xm_qam_rx_t *r, float phi)
 static float complex mf_output(const xm_qam_rx_t *r, double t)
 {
     double start = t + r->half_span;
-    long m0 = (long) floor(start);
+    long m0 = (long) start;         /* floor(start), without a call into libm */
+    if ((double) m0 > start)
+        m0--;
     int p = (int) ((start - m0) * XM_MF_PHASES + 0.5);
     const float *h = r->h[p];
     int base = (int) (m0 % XM_RING) + XM_RING;

@@ -319,6 +319,11 @@ struct xm_v17_rx {
     float metric[8];
     uint8_t prev[DEPTH][8];
     uint8_t label[DEPTH][8];
+    /* the labels along each state's survivor path, by step (slot = step % DEPTH), kept
+     * step by step from prev/label ("register exchange"): what a traceback through
+     * prev/label would find, without walking back DEPTH steps for every symbol */
+    uint8_t path[2][8][DEPTH];
+    int cur;                        /* path[cur]: after the newest step */
     int vpos, vcount;
     long decoded;                   /* symbols out of the decoder since segment 4 */
     int diff;
@@ -503,20 +508,15 @@ static void symbol_out(xm_v17_rx_t *rx, int label)
     }
 }
 
-/* The label at the oldest kept step on the best path. */
+/* The label ``steps`` - 1 steps before the newest one on the best path (steps = DEPTH:
+ * the oldest kept step), as a traceback from the best state through prev/label finds it. */
 static int traceback(const xm_v17_rx_t *rx, int steps)
 {
     int best = 0;
     for (int s = 1; s < 8; s++)
         if (rx->metric[s] < rx->metric[best])
             best = s;
-    int pos = (rx->vpos - 1 + DEPTH) % DEPTH, s = best, label = 0;
-    for (int i = 0; i < steps; i++) {
-        label = rx->label[pos][s];
-        s = rx->prev[pos][s];
-        pos = (pos - 1 + DEPTH) % DEPTH;
-    }
-    return label;
+    return rx->path[rx->cur][best][(rx->vpos - steps + DEPTH) % DEPTH];
 }
 
 /* # V.17 signal element coding: the 8-state trellis; branch metrics from the nearest point of each of
@@ -544,6 +544,14 @@ static void viterbi_symbol(xm_v17_rx_t *rx, const float dist[8], const int best_
             low = next[s];
     for (int s = 0; s < 8; s++)
         rx->metric[s] = next[s] - low;
+    /* each state's path: its predecessor's, with this step's label */
+    const uint8_t (*old)[DEPTH] = rx->path[rx->cur];
+    uint8_t (*nw)[DEPTH] = rx->path[rx->cur ^ 1];
+    for (int ns = 0; ns < 8; ns++) {
+        memcpy(nw[ns], old[rx->prev[pos][ns]], DEPTH);
+        nw[ns][pos] = rx->label[pos][ns];
+    }
+    rx->cur ^= 1;
     rx->vpos = (pos + 1) % DEPTH;
     if (rx->vcount < DEPTH)
         rx->vcount++;
