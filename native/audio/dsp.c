@@ -199,6 +199,8 @@ int xm_txq_next(xm_txq_t *q, int data)
 
 /* ---------------- receiver ---------------- */
 
+static void mid_flush(xm_qam_rx_t *r);
+
 void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int eq_len,
                     float target_rms)
 {
@@ -227,6 +229,7 @@ void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int e
     r->step = (float complex) cexp(-I * 2.0 * M_PI * carrier / XM_SAMPLE_RATE);
     r->eq_len = eq_len > XM_EQ_MAX ? XM_EQ_MAX : eq_len;
     r->target_rms = target_rms;
+    r->want_y = 1;
     xm_qam_rx_set_gains(r, 0.05f, 0.15f, 0.004f, 0.02f, 0.0005f);
     xm_qam_rx_reset(r);
 }
@@ -243,6 +246,7 @@ void xm_qam_rx_set_gains(xm_qam_rx_t *r, float eq_mu, float pll_a, float pll_b,
 
 void xm_qam_rx_reset(xm_qam_rx_t *r)
 {
+    r->mid_pending = 0;             /* everything it would feed is cleared below */
     r->rot = 1.0f;
     r->rot_count = 0;
     memset(r->ring, 0, sizeof(r->ring));
@@ -257,6 +261,7 @@ void xm_qam_rx_reset(xm_qam_rx_t *r)
 
 void xm_qam_rx_relearn(xm_qam_rx_t *r)
 {
+    mid_flush(r);                   /* what it would have done on time, before the reset */
     r->prev_sym = r->mid = 0.0f;
     r->timing_int = 0.0f;
     double p = 0.0;
@@ -283,19 +288,63 @@ void xm_qam_rx_rotate(xm_qam_rx_t *r, float phi)
     r->derot = cexpf(-I * r->theta);
 }
 
-static float complex mf_output(const xm_qam_rx_t *r, double t)
+/* Where the matched filter's window for time t starts in the ring, and its phase. */
+static const float *mf_where(const xm_qam_rx_t *r, double t, int *base)
 {
     double start = t + r->half_span;
     long m0 = (long) start;         /* floor(start), without a call into libm */
     if ((double) m0 > start)
         m0--;
     int p = (int) ((start - m0) * XM_MF_PHASES + 0.5);
-    const float *h = r->h[p];
-    int base = (int) (m0 % XM_RING) + XM_RING;
+    *base = (int) (m0 % XM_RING) + XM_RING;
+    return r->h[p];
+}
+
+static float complex mf_output(const xm_qam_rx_t *r, double t)
+{
+    int base;
+    const float *h = mf_where(r, t, &base);
     float complex acc = 0.0f;
     for (int i = 0; i < r->ntaps; i++)
         acc += r->ring[base - i] * h[i];
     return acc;
+}
+
+/* mf_output at two times at once: each sum in the same order as mf_output's (the same
+ * result to the bit), the two side by side so neither waits on the other's additions. */
+static void mf_output2(const xm_qam_rx_t *r, double t1, double t2, float complex *o1,
+                       float complex *o2)
+{
+    int b1, b2;
+    const float *h1 = mf_where(r, t1, &b1), *h2 = mf_where(r, t2, &b2);
+    float complex a1 = 0.0f, a2 = 0.0f;
+    for (int i = 0; i < r->ntaps; i++) {
+        a1 += r->ring[b1 - i] * h1[i];
+        a2 += r->ring[b2 - i] * h2[i];
+    }
+    *o1 = a1;
+    *o2 = a2;
+}
+
+/* A T/2 sample into the equaliser's delay line. */
+static void eq_push(xm_qam_rx_t *r, float complex v)
+{
+    int ep = r->eq_pos;
+    r->eq_buf[ep] = r->eq_buf[ep + r->eq_len] = v;
+    r->eq_pos = (ep + 1) % r->eq_len;
+    r->eq_power += 0.01f * (crealf(v) * crealf(v) + cimagf(v) * cimagf(v) - r->eq_power);
+}
+
+/* The waiting mid-symbol instant, filtered alone (before anything else reads the
+ * equaliser line or the Gardner state). */
+static void mid_flush(xm_qam_rx_t *r)
+{
+    if (!r->mid_pending)
+        return;
+    r->mid_pending = 0;
+    float complex v = mf_output(r, r->mid_t) * r->mid_gain;
+    eq_push(r, v);
+    r->mid = v;
 }
 
 int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
@@ -322,14 +371,22 @@ int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
             r->gain = (ms > 1.0) ? (float) (r->target_rms / (0.5 * sqrt(2.0 * r->sps * ms / r->mf_energy)))
                                  : 0.0f;
         }
-        float complex v = mf_output(r, r->t_next) * r->gain;
-        /* push into the equaliser line */
-        int ep = r->eq_pos;
-        r->eq_buf[ep] = r->eq_buf[ep + r->eq_len] = v;
-        r->eq_pos = (ep + 1) % r->eq_len;
-        r->eq_power += 0.01f * (crealf(v) * crealf(v) + cimagf(v) * cimagf(v) - r->eq_power);
         double step = r->sps / 2.0;
         if (r->parity) {
+            float complex v;
+            if (r->mid_pending) {
+                /* the mid instant, then this one, as if each were filtered on time */
+                float complex vm, vs;
+                mf_output2(r, r->mid_t, r->t_next, &vm, &vs);
+                r->mid_pending = 0;
+                vm *= r->mid_gain;
+                eq_push(r, vm);
+                r->mid = vm;
+                v = vs * r->gain;
+            } else {
+                v = mf_output(r, r->t_next) * r->gain;
+            }
+            eq_push(r, v);
             /* symbol instant: Gardner on the raw matched-filter output */
             float p2 = r->target_rms * r->target_rms;
             float e = crealf(conjf(r->mid) * (r->prev_sym - v)) / p2;
@@ -338,19 +395,27 @@ int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
             r->timing_int += r->timing_int_gain * e;
             step += (r->timing_gain * e + r->timing_int) * r->sps;
             r->prev_sym = v;
-            /* equaliser output: newest sample at eq_pos-1 */
-            float complex acc = 0.0f;
-            int newest = r->eq_pos - 1 + r->eq_len;
-            for (int i = 0; i < r->eq_len; i++)
-                acc += r->eq[i] * r->eq_buf[newest - i];
-            *y = acc * r->derot;
+            if (r->want_y) {
+                /* equaliser output: newest sample at eq_pos-1 */
+                float complex acc = 0.0f;
+                int newest = r->eq_pos - 1 + r->eq_len;
+                for (int i = 0; i < r->eq_len; i++)
+                    acc += r->eq[i] * r->eq_buf[newest - i];
+                *y = acc * r->derot;
+            }
             ready = 1;
         } else {
-            r->mid = v;
+            mid_flush(r);               /* (never two mids in a row; kept exact if so) */
+            r->mid_pending = 1;
+            r->mid_t = r->t_next;
+            r->mid_gain = r->gain;
         }
         r->parity ^= 1;
         r->t_next += step;
     }
+    /* the caller adapts on the symbol now: a mid after it in this same sample goes in first */
+    if (ready)
+        mid_flush(r);
     return ready;
 }
 

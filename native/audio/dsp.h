@@ -113,6 +113,13 @@ typedef struct {
     int parity;                   /* 1 when the next T/2 sample is a symbol instant */
     /* Gardner timing */
     float complex prev_sym, mid;
+    /* the mid-symbol instant is filtered with the symbol instant after it (two
+     * independent sums side by side); until then its time and gain wait here */
+    int mid_pending;
+    double mid_t;
+    float mid_gain;
+    int want_y;                   /* 0: the caller drops the symbols (the equaliser's
+                                   * output is not computed; all else runs) */
     float timing_gain, timing_int_gain, timing_int;
     /* AGC */
     float gain;
@@ -139,7 +146,7 @@ void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int e
                     float target_rms);
 void xm_qam_rx_reset(xm_qam_rx_t *r);
 /* Feed one sample; returns 1 when a symbol is ready (*y is the equalised,
- * de-rotated symbol), else 0. */
+ * de-rotated symbol, left alone when want_y is 0), else 0. */
 int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y);
 /* After a symbol: adapt the equaliser and the carrier loop toward the
  * decided (or known) point d.  adapt_eq: 0 = no, 1 = yes. */

@@ -461,6 +461,7 @@ int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t 
             xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
         }
         float complex y;
+        rx->q.want_y = rx->state != RX_IDLE;     /* idle: the symbols go nowhere */
         if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)
             rx_symbol(rx, y);
     }
