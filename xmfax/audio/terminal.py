@@ -321,6 +321,56 @@ class _Deframer:
         return out
 
 
+class _RawData:
+    """The raw data bits (TCF, a non-ECM page) received and not delivered yet. The last
+    ``keep`` bits (HOLD_MS) are held back; the whole octets before them go out as they
+    come. At carrier down, the held bits are cut where the turn-off begins (the last run
+    of TURNOFF_ONES ones) and the rest goes out, a last partial octet padded with ones."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self._buf = np.empty(keep + 4096, np.uint8)
+        self._n = 0                          # bits in _buf: a partial octet, then the held
+
+    def clear(self) -> None:
+        self._n = 0
+
+    def add(self, bits: np.ndarray) -> bytes:
+        """Take ``bits``; return the octets now ready (b"" if none)."""
+        n, k = self._n, len(bits)
+        if n + k > len(self._buf):
+            grown = np.empty(2 * (n + k), np.uint8)
+            grown[:n] = self._buf[:n]
+            self._buf = grown
+        buf = self._buf
+        buf[n:n + k] = bits
+        n += k
+        ready = (n - self.keep) // 8 * 8
+        if ready <= 0:
+            self._n = n
+            return b""
+        data = np.packbits(buf[:ready], bitorder="little").tobytes()
+        buf[:n - ready] = buf[ready:n]       # (numpy copies overlapping ranges correctly)
+        self._n = n - ready
+        return data
+
+    def flush(self) -> list[bytes]:
+        """The rest at carrier down: the whole octets, then the last one padded (each
+        as its own delivery; either may be absent)."""
+        n, self._n = self._n, 0
+        held = min(n, self.keep)             # before them: under 8 bits of a partial octet
+        cut = _turnoff_start(self._buf[n - held:n]) if held else None
+        bits = self._buf[:n if cut is None else n - held + cut]
+        whole = len(bits) // 8 * 8
+        out = []
+        if whole:
+            out.append(np.packbits(bits[:whole], bitorder="little").tobytes())
+        if len(bits) > whole:
+            pad = np.concatenate([bits[whole:], np.ones(8 - (len(bits) - whole), np.uint8)])
+            out.append(np.packbits(pad, bitorder="little").tobytes())
+        return out
+
+
 def _lsb_bits(data: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bytes(data), np.uint8), bitorder="little")
 
@@ -348,6 +398,7 @@ class AudioTerminal:
         self._closed = False
         self._started = False
         self._mutes: list = []               # (start, end or None): when we sent a signal
+        self._zeros: dict = {}               # n -> n zero samples (see _silence)
         # receivers
         self._v21 = V21Receiver(self._v21cfg)
         self._v21_up = False                 # CarrierUp(V21) reported for the signal now on
@@ -364,8 +415,7 @@ class AudioTerminal:
         self._hs_up = False                  # trained: CarrierUp(mod) reported
         self._hs_failed = False              # a training failed in the signal now on
         self._hs_bits = 0                    # bits delivered since the receiver's restart
-        self._carry = np.zeros(0, np.uint8)  # received bits not yet a whole octet
-        self._held = np.zeros(0, np.uint8)   # the last HOLD_MS of raw data bits
+        self._raw = _RawData(0)              # raw data bits not delivered yet
         self._deframer: _Deframer | None = None
         self._heard = False                  # anything recognised from the far end yet
 
@@ -489,6 +539,9 @@ class AudioTerminal:
             stop = (now + 1.0) if end is None else end + guard
             a = max(0, math.ceil((start - t0) * RATE - 1e-6))
             b = min(n, math.ceil((stop - t0) * RATE - 1e-6))
+            if a == 0 and b == n:
+                out = self._silence(n)       # the whole block (while we send): shared zeros
+                break
             if a < b:
                 if out is None:
                     out = x.copy()
@@ -496,6 +549,16 @@ class AudioTerminal:
         # forget what is over
         self._mutes = [(s, e) for s, e in self._mutes if e is None or e + guard > now]
         return x if out is None else out
+
+    def _silence(self, n: int) -> np.ndarray:
+        """``n`` zero samples, read-only and kept (the receivers only read them)."""
+        z = self._zeros.get(n)
+        if z is None:
+            if len(self._zeros) > 8:
+                self._zeros.clear()
+            z = self._zeros[n] = np.zeros(n, np.int16)
+            z.flags.writeable = False
+        return z
 
     # ------------------------------------------------------------------ session pump
     def _feed(self, event, now: float) -> None:
@@ -608,8 +671,7 @@ class AudioTerminal:
         self._hs, self._hs_mod, self._hs_long = rx, mod, long
         self._hs_up = self._hs_failed = False
         self._hs_bits = 0
-        self._carry = np.zeros(0, np.uint8)
-        self._held = np.zeros(0, np.uint8)
+        self._raw = _RawData(int(mod.bit_rate * HOLD_MS / 1000))
         self._deframer = _Deframer() if self._hs_kind is M.Expect.HDLC else None
 
     def _stop_hs(self, now: float | None) -> None:
@@ -682,6 +744,8 @@ class AudioTerminal:
                 self._feed(M.CarrierDown(Mod.V21), now)
 
     def _on_hs(self, bits: np.ndarray, events, now: float) -> None:
+        if not events and not len(bits):
+            return
         base = self._hs_bits                 # the receiver's bit count when this block began
         pos = 0
         for ev in events:
@@ -696,8 +760,7 @@ class AudioTerminal:
                 self._hs_up = True
                 if self._hs_long and self._hs_mod.family is Family.V17:
                     self._rx_trained = self._hs_mod
-                self._carry = np.zeros(0, np.uint8)
-                self._held = np.zeros(0, np.uint8)
+                self._raw.clear()
                 if self._deframer is not None:
                     self._deframer = _Deframer()
                 self._feed(M.CarrierUp(self._hs_mod), now)
@@ -737,32 +800,13 @@ class AudioTerminal:
                 self._feed(M.HDLCFrame(frame, ok, mod), now)
             return
         # raw data: hold the last HOLD_MS back, to cut the turn-off at carrier down
-        held = np.concatenate([self._held, bits]) if len(self._held) else bits
-        keep = int(self._hs_mod.bit_rate * HOLD_MS / 1000)
-        if len(held) <= keep:
-            self._held = held
-            return
-        self._held = held[-keep:].copy()
-        self._octets(held[:-keep], now)
-
-    def _octets(self, bits: np.ndarray, now: float) -> None:
-        allbits = np.concatenate([self._carry, bits]) if len(self._carry) else bits
-        whole = len(allbits) // 8 * 8
-        self._carry = allbits[whole:].copy()
-        if not whole:
-            return
-        data = np.packbits(allbits[:whole], bitorder="little").tobytes()
-        self._deliver(data, now)
+        data = self._raw.add(bits)
+        if data:
+            self._deliver(data, now)
 
     def _flush_hs(self, now: float) -> None:
-        if len(self._held):
-            held, self._held = self._held, np.zeros(0, np.uint8)
-            cut = _turnoff_start(held)
-            self._octets(held if cut is None else held[:cut], now)
-        if len(self._carry):
-            pad = np.concatenate([self._carry, np.ones(8 - len(self._carry), np.uint8)])
-            self._carry = np.zeros(0, np.uint8)
-            self._deliver(np.packbits(pad, bitorder="little").tobytes(), now)
+        for data in self._raw.flush():
+            self._deliver(data, now)
 
     def _deliver(self, data: bytes, now: float) -> None:
         self._feed(M.DataReceived(data, self._hs_mod), now)

@@ -30,6 +30,8 @@ CARRIER_UP, CARRIER_DOWN = "carrier-up", "carrier-down"
 TRAINING_SUCCEEDED, TRAINING_FAILED = "training-succeeded", "training-failed"
 _EVENT_NAMES = {1: CARRIER_UP, 2: CARRIER_DOWN, 3: TRAINING_SUCCEEDED, 4: TRAINING_FAILED}
 _STATES = {0: "idle", 1: "training", 2: "data", 3: "failed"}
+_NO_BITS = np.zeros(0, dtype=np.uint8)
+_NO_BITS.flags.writeable = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ class _PskRx:
                 self._outp = u8_out(self._out)
             got = self._process(self._s, ptr, n, self._outp, cap)
         self._collect()
-        return self._out[:got].copy()
+        return self._out[:got].copy() if got else _NO_BITS
 
     def _collect(self) -> None:
         take = self._take
