@@ -187,6 +187,7 @@ struct xm_fsk_rx {
     float ring[WINDOW][4];                  /* products: re/im for 0, re/im for 1 */
     int ring_pos;
     double sum[4];
+    int quiet;                              /* ring and sums all zero (a window of zeros) */
     int filled;
     double power;                           /* smoothed in-band power (int16 scale) */
     double on_power, off_power;
@@ -243,6 +244,7 @@ void xm_fsk_rx_reset(xm_fsk_rx *s)
     memset(s->sum, 0, sizeof(s->sum));
     s->lo_phase[0] = s->lo_phase[1] = 0;
     s->ring_pos = 0;
+    s->quiet = 1;                           /* (the ring and sums were just cleared) */
     s->filled = 0;
     s->power = 0.0;
     s->carrier = 0;
@@ -291,37 +293,51 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
     int since_up = s->since_up;
     long long sample = s->sample;
     int room = xm_hdlc_rx_room(s->hdlc);    /* changes only when an event is queued */
+    int quiet = s->quiet;
     int i;
 #define FSK_SAVE() do { s->sample = sample; } while (0)
     for (i = 0; i < len; i++) {
         if (room < 3 || s->bits_count >= RAW_RX_CAP - 1)
             break;                          /* let the caller take what is queued */
-        float x = (float) amp[i];
-        float *slot = s->ring[ring_pos];
-        float p0 = x * xm_cos(ph0), p1 = x * xm_sin(ph0);
-        float p2 = x * xm_cos(ph1), p3 = x * xm_sin(ph1);
-        sum0 += (double) p0 - (double) slot[0];
-        sum1 += (double) p1 - (double) slot[1];
-        sum2 += (double) p2 - (double) slot[2];
-        sum3 += (double) p3 - (double) slot[3];
-        slot[0] = p0;
-        slot[1] = p1;
-        slot[2] = p2;
-        slot[3] = p3;
-        if (++ring_pos == WINDOW) {
-            ring_pos = 0;
-            /* start each lap from exact sums so rounding never accumulates */
-            double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
-            for (int j = 0; j < WINDOW; j++) {
-                t0 += s->ring[j][0];
-                t1 += s->ring[j][1];
-                t2 += s->ring[j][2];
-                t3 += s->ring[j][3];
+        if (quiet && amp[i] == 0) {
+            /* the correlators hold nothing but zeros and a zero comes: products, sums
+             * and ring all stay zero (up to the sign of a zero, which nothing below can
+             * tell: the sums are only squared, the ring only summed) */
+            if (++ring_pos == WINDOW)
+                ring_pos = 0;
+        } else {
+            quiet = 0;
+            float x = (float) amp[i];
+            float *slot = s->ring[ring_pos];
+            float p0 = x * xm_cos(ph0), p1 = x * xm_sin(ph0);
+            float p2 = x * xm_cos(ph1), p3 = x * xm_sin(ph1);
+            sum0 += (double) p0 - (double) slot[0];
+            sum1 += (double) p1 - (double) slot[1];
+            sum2 += (double) p2 - (double) slot[2];
+            sum3 += (double) p3 - (double) slot[3];
+            slot[0] = p0;
+            slot[1] = p1;
+            slot[2] = p2;
+            slot[3] = p3;
+            if (++ring_pos == WINDOW) {
+                ring_pos = 0;
+                /* start each lap from exact sums so rounding never accumulates */
+                double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
+                int zero = 1;
+                for (int j = 0; j < WINDOW; j++) {
+                    t0 += s->ring[j][0];
+                    t1 += s->ring[j][1];
+                    t2 += s->ring[j][2];
+                    t3 += s->ring[j][3];
+                    zero &= s->ring[j][0] == 0.0f && s->ring[j][1] == 0.0f
+                        && s->ring[j][2] == 0.0f && s->ring[j][3] == 0.0f;
+                }
+                sum0 = t0;
+                sum1 = t1;
+                sum2 = t2;
+                sum3 = t3;
+                quiet = zero;           /* a window of zeros: the sums are exactly 0 */
             }
-            sum0 = t0;
-            sum1 = t1;
-            sum2 = t2;
-            sum3 = t3;
         }
         ph0 += st0;
         ph1 += st1;
@@ -428,6 +444,7 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len)
     s->slow_power = slow_power;
     s->since_up = since_up;
     s->sample = sample;
+    s->quiet = quiet;
     return i;
 }
 
