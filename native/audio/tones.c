@@ -319,13 +319,20 @@ int xm_tone_rx_run(xm_tone_rx *s, const int16_t *amp, int len)
     for (i = 0; i < len; i++) {
         if (s->pos == 0 && s->ev_count > EVQ - 2 * s->nch)
             break;                                    /* the caller must take events */
-        double x = amp[i];
-        s->e += x * x;
-        for (int n = 0; n < s->nch; n++) {
-            tone_chan *c = &s->ch[n];
-            c->zr += x * xm_cos(c->lo_phase);
-            c->zi -= x * xm_sin(c->lo_phase);
-            c->lo_phase += c->lo_step;
+        if (amp[i] == 0) {
+            /* adding the zero products changes no sum (they start each block at +0, and
+             * a sum that cancels to zero is +0), so only the oscillators move */
+            for (int n = 0; n < s->nch; n++)
+                s->ch[n].lo_phase += s->ch[n].lo_step;
+        } else {
+            double x = amp[i];
+            s->e += x * x;
+            for (int n = 0; n < s->nch; n++) {
+                tone_chan *c = &s->ch[n];
+                c->zr += x * xm_cos(c->lo_phase);
+                c->zi -= x * xm_sin(c->lo_phase);
+                c->lo_phase += c->lo_step;
+            }
         }
         s->sample++;
         if (++s->pos == BLOCK) {
