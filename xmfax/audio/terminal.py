@@ -312,10 +312,12 @@ class _Deframer:
         out = []
         h, ev, buf = self._h, self._ev, self._buf
         bits = np.ascontiguousarray(bits, dtype=np.uint8)
-        for k in range(0, len(bits), self.CHUNK):
-            part = bits[k:k + self.CHUNK]
-            lib.xm_hdlc_rx_put_bits(h, u8_in(part), len(part))
-            while lib.xm_hdlc_rx_next(h, ev, buf, len(buf)):
+        n = len(bits)
+        ptr = u8_in(bits)
+        put, nxt, cap = lib.xm_hdlc_rx_put_bits, lib.xm_hdlc_rx_next, len(buf)
+        for k in range(0, n, self.CHUNK):
+            put(h, ptr + k, min(self.CHUNK, n - k))
+            while nxt(h, ev, buf, cap):
                 if ev.type == _RX_FRAME:
                     out.append((bytes(ffi.buffer(buf, ev.len)), bool(ev.ok)))
         return out
@@ -469,7 +471,7 @@ class AudioTerminal:
         base = self._clock if now is None else now
         if self._started and not self._closed:
             self._pump(base)                 # (what the session was told directly: abort ...)
-        out = np.zeros(n, np.int16)
+        out = None                           # made when the block takes more than one part
         pos = 0
         while pos < n:
             if self._tx is None or (self._tx.interruptible and self._commands):
@@ -481,7 +483,12 @@ class AudioTerminal:
                 src.started = True
                 self._mutes.append((base + pos / RATE, None))
             part = src.take(n - pos)
-            out[pos:pos + len(part)] = part
+            if pos == 0 and len(part) == n:
+                out = part                   # the whole block (a source's own new array)
+            else:
+                if out is None:
+                    out = np.zeros(n, np.int16)
+                out[pos:pos + len(part)] = part
             pos += len(part)
             if src.done:
                 self._tx = None
@@ -494,7 +501,7 @@ class AudioTerminal:
                 break                        # a source with nothing now (never expected)
         self._clock = base + n / RATE
         self.stats.samples_sent += n
-        return out
+        return np.zeros(n, np.int16) if out is None else out
 
     def receive_samples(self, samples, now: float) -> None:
         """Samples from the far end (any block size; ``now``: when the last arrived)."""
@@ -535,19 +542,26 @@ class AudioTerminal:
         t0 = now - n / RATE                   # the time of x[0]
         guard = ECHO_GUARD_MS / 1000
         out = None
+        whole = over = False
         for start, end in self._mutes:
-            stop = (now + 1.0) if end is None else end + guard
+            if end is None:
+                stop = now + 1.0
+            else:
+                stop = end + guard
+                over = over or stop <= now
+            if whole:
+                continue
             a = max(0, math.ceil((start - t0) * RATE - 1e-6))
             b = min(n, math.ceil((stop - t0) * RATE - 1e-6))
             if a == 0 and b == n:
                 out = self._silence(n)       # the whole block (while we send): shared zeros
-                break
-            if a < b:
+                whole = True
+            elif a < b:
                 if out is None:
                     out = x.copy()
                 out[a:b] = 0
-        # forget what is over
-        self._mutes = [(s, e) for s, e in self._mutes if e is None or e + guard > now]
+        if over:                             # forget what is over
+            self._mutes = [(s, e) for s, e in self._mutes if e is None or e + guard > now]
         return x if out is None else out
 
     def _silence(self, n: int) -> np.ndarray:
