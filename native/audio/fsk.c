@@ -464,6 +464,11 @@ int xm_fsk_rx_bits(xm_fsk_rx *s, uint8_t *out, int cap)
     return n;
 }
 
+int xm_fsk_rx_pending(const xm_fsk_rx *s)
+{
+    return (XM_HDLC_RX_SLOTS - xm_hdlc_rx_room(s->hdlc)) + s->bits_count;
+}
+
 int xm_fsk_rx_carrier(const xm_fsk_rx *s)
 {
     return s->carrier;

@@ -37,6 +37,8 @@ int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len);
 int xm_fsk_rx_next(xm_fsk_rx *s, xm_rx_event *ev, uint8_t *data, int cap);
 /* Raw mode: pop up to cap demodulated bits. */
 int xm_fsk_rx_bits(xm_fsk_rx *s, uint8_t *out, int cap);
+/* Events (and raw bits) queued for the caller. */
+int xm_fsk_rx_pending(const xm_fsk_rx *s);
 int xm_fsk_rx_carrier(const xm_fsk_rx *s);
 double xm_fsk_rx_power_dbm0(const xm_fsk_rx *s);
 void xm_fsk_rx_stats(const xm_fsk_rx *s, long long out[6]);

@@ -9,7 +9,7 @@
 #define FLAG 0x7E
 #define GOOD_RESIDUE 0xF0B8     /* CRC register after a good frame and its FCS (ISO/IEC 13239) */
 #define TX_ITEMS 64
-#define RX_SLOTS 16
+#define RX_SLOTS XM_HDLC_RX_SLOTS
 
 uint16_t xm_crc16(uint16_t crc, const uint8_t *data, int len)
 {

@@ -46,6 +46,7 @@ int xm_hdlc_tx_get_bits(xm_hdlc_tx *s, uint8_t *bits, int n);
 int xm_hdlc_tx_pending(const xm_hdlc_tx *s);
 
 /* ---- receive ---- */
+#define XM_HDLC_RX_SLOTS 16       /* its event queue */
 typedef struct xm_hdlc_rx xm_hdlc_rx;
 xm_hdlc_rx *xm_hdlc_rx_new(int max_len, int framing_ok_flags);
 void xm_hdlc_rx_free(xm_hdlc_rx *s);

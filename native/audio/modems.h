@@ -8,4 +8,5 @@
 #include "tones.h"
 #include "dsp.h"
 #include "v17.h"
+#include "listen.h"
 #endif

@@ -343,6 +343,11 @@ int xm_tone_rx_run(xm_tone_rx *s, const int16_t *amp, int len)
     return i;
 }
 
+int xm_tone_rx_pending(const xm_tone_rx *s)
+{
+    return s->ev_count;
+}
+
 int xm_tone_rx_next(xm_tone_rx *s, xm_tone_event *ev)
 {
     if (!s->ev_count)

@@ -50,5 +50,7 @@ xm_tone_rx *xm_tone_rx_new(const xm_tone_rx_config *c);
 void xm_tone_rx_free(xm_tone_rx *s);
 /* Samples consumed: fewer than len only when the event queue is full. */
 int xm_tone_rx_run(xm_tone_rx *s, const int16_t *amp, int len);
+/* Events queued for the caller. */
+int xm_tone_rx_pending(const xm_tone_rx *s);
 int xm_tone_rx_next(xm_tone_rx *s, xm_tone_event *ev);
 #endif

@@ -403,6 +403,7 @@ class AudioTerminal:
         self._zeros: dict = {}               # n -> n zero samples (see _silence)
         # receivers
         self._v21 = V21Receiver(self._v21cfg)
+        self._lo = ffi.new("xm_listen_out *")   # what xm_listen_run reports each block
         self._v21_up = False                 # CarrierUp(V21) reported for the signal now on
         self._tones = T.ToneDetector() if cfg.detect_tones else None
         self._tone_on: set = set()
@@ -521,14 +522,31 @@ class AudioTerminal:
         # one pointer to the block for every receiver listening (each runs over all of it)
         n = len(x)
         ptr = ffi.from_buffer("int16_t[]", x if x.flags.c_contiguous else np.ascontiguousarray(x))
-        if self._tones is not None and not self._hs_up:
-            for ev in self._tones._receive_ptr(ptr, n):
-                self._on_tone(ev, now)
-        if self._hs is not None:
-            bits = self._hs._receive_ptr(ptr, n)
-            self._on_hs(bits, self._hs.events(), now)
-        for ev in self._v21._receive_ptr(ptr, n):
-            self._on_v21(ev, now)
+        # one C call runs them all over the block (each as its own call would); events
+        # are taken, and a receiver whose event queue filled is run on, only when needed
+        tones = self._tones if self._tones is not None and not self._hs_up else None
+        hs, v21, lo = self._hs, self._v21, self._lo
+        if hs is not None:
+            bptr, cap = hs._bits_buffer(n)
+            lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
+                              hs.LISTEN_KIND, hs._s, bptr, cap, v21._s, lo)
+        else:
+            lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
+                              0, ffi.NULL, ffi.NULL, 0, v21._s, lo)
+        if tones is not None:
+            if lo.tone_done < n or lo.tone_pending:
+                for ev in tones._receive_ptr(ptr, n, lo.tone_done):
+                    self._on_tone(ev, now)
+            else:
+                tones.samples_received += n
+        if hs is not None:
+            bits = hs._listened(lo)
+            self._on_hs(bits, hs.events(), now)
+        if lo.v21_done < n or lo.v21_pending:
+            for ev in v21._receive_ptr(ptr, n, lo.v21_done):
+                self._on_v21(ev, now)
+        else:
+            v21.samples_received += n
         self._pump(now)
 
     def _mute(self, x: np.ndarray, now: float) -> np.ndarray:

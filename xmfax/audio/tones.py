@@ -142,15 +142,15 @@ class ToneDetector:
         x = as_i16(samples)
         return self._receive_ptr(i16_in(x), len(x))
 
-    def _receive_ptr(self, ptr, n: int) -> list[ToneEvent]:
-        """:meth:`receive` over ``n`` int16 samples at a cffi pointer."""
+    def _receive_ptr(self, ptr, n: int, done: int | None = None) -> list[ToneEvent]:
+        """:meth:`receive` over ``n`` int16 samples at a cffi pointer; ``done``: how many
+        of them were run already (by xm_listen_run)."""
         events: list[ToneEvent] = []
-        done = 0
         ev, s = self._ev, self._s
         run, nxt = lib.xm_tone_rx_run, lib.xm_tone_rx_next
+        if done is None:
+            done = int(run(s, ptr, n)) if n else 0
         while True:
-            if done < n:
-                done += int(run(s, ptr + done, n - done))
             while nxt(s, ev):
                 tone = Tone(ev.tone)
                 if ev.on:
@@ -160,6 +160,7 @@ class ToneDetector:
                     events.append(ToneOff(tone, int(ev.sample), float(ev.duration_ms)))
             if done >= n:
                 break
+            done += int(run(s, ptr + done, n - done))
         self.samples_received += n
         return events
 

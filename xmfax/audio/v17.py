@@ -29,6 +29,7 @@ class V17Tx(_PskTx):
 class V17Rx(_PskRx):
     """V.17 receiver, ``rate`` 14400, 12000, 9600 or 7200 bit/s."""
     _prefix = "xm_v17_rx"
+    LISTEN_KIND = lib.XM_LISTEN_HS_V17
     RATES = (14400, 12000, 9600, 7200)
 
     # At the end of a carrier the Viterbi decoder gives the symbols it still holds (up to

@@ -211,11 +211,15 @@ class V21Receiver:
         x = as_i16(samples)
         return self._receive_ptr(i16_in(x), len(x))
 
-    def _receive_ptr(self, ptr, n: int) -> list[RxEvent]:
-        """:meth:`receive` over ``n`` int16 samples at a cffi pointer."""
+    def _receive_ptr(self, ptr, n: int, done: int | None = None) -> list[RxEvent]:
+        """:meth:`receive` over ``n`` int16 samples at a cffi pointer; ``done``: how many
+        of them were run already (by xm_listen_run)."""
         events: list[RxEvent] = []
-        done = 0
         run, s = lib.xm_fsk_rx_run, self._s
+        if done is None:
+            done = 0
+        else:
+            self._pop(events)
         while done < n:
             done += int(run(s, ptr + done, n - done))
             self._pop(events)

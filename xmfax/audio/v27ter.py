@@ -182,12 +182,28 @@ class _PskRx:
         one pointer for all its receivers)."""
         got = 0
         if n:
-            cap = 2 * n + self.SLACK
-            if len(self._out) < cap:
-                self._out = np.empty(max(cap, 2 * 160 + self.SLACK), dtype=np.uint8)
-                self._outp = u8_out(self._out)
-            got = self._process(self._s, ptr, n, self._outp, cap)
+            outp, cap = self._bits_buffer(n)
+            got = self._process(self._s, ptr, n, outp, cap)
         self._collect()
+        return self._out[:got].copy() if got else _NO_BITS
+
+    def _bits_buffer(self, n: int):
+        """(pointer, capacity) of the bits buffer, room for ``n`` samples' bits."""
+        cap = 2 * n + self.SLACK
+        if len(self._out) < cap:
+            self._out = np.empty(max(cap, 2 * 160 + self.SLACK), dtype=np.uint8)
+            self._outp = u8_out(self._out)
+        return self._outp, cap
+
+    def _listened(self, lo) -> np.ndarray:
+        """What :func:`xm_listen_run` (``lo``, an xm_listen_out) gave for this receiver:
+        its bits, and its events queued as :meth:`_collect` queues them."""
+        k = lo.hs_events
+        for i in range(k):
+            self._events.append(ModemStatus(_EVENT_NAMES[lo.codes[i]], int(lo.at[i])))
+        if k == 32:
+            self._collect()
+        got = lo.nbits
         return self._out[:got].copy() if got else _NO_BITS
 
     def _collect(self) -> None:
@@ -234,4 +250,5 @@ class V27terTx(_PskTx):
 class V27terRx(_PskRx):
     """V.27 ter receiver, ``rate`` 4800 or 2400 bit/s."""
     _prefix = "xm_v27ter_rx"
+    LISTEN_KIND = lib.XM_LISTEN_HS_V27TER
     RATES = (4800, 2400)

@@ -9,6 +9,7 @@ samples and gives the data bits after the training, with status changes from
 """
 from __future__ import annotations
 
+from ._c import lib
 from .v27ter import (CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED, ModemStatus,
                      _PskRx, _PskTx)
 
@@ -26,4 +27,5 @@ class V29Tx(_PskTx):
 class V29Rx(_PskRx):
     """V.29 receiver, ``rate`` 9600 or 7200 bit/s."""
     _prefix = "xm_v29_rx"
+    LISTEN_KIND = lib.XM_LISTEN_HS_V29
     RATES = (9600, 7200)

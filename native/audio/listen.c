@@ -1,0 +1,42 @@
+/* The receivers of an audio fax terminal over one block in one call; see listen.h. */
+#include "listen.h"
+
+#include "fsk.h"
+#include "tones.h"
+#include "v17.h"
+#include "v27ter.h"
+#include "v29.h"
+
+void xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
+                   uint8_t *bits, int max, void *v21, xm_listen_out *out)
+{
+    out->tone_done = out->tone_pending = 0;
+    if (tone) {
+        out->tone_done = xm_tone_rx_run(tone, amp, n);
+        out->tone_pending = xm_tone_rx_pending(tone);
+    }
+    out->nbits = out->hs_events = 0;
+    if (hs) {
+        switch (hs_kind) {
+        case XM_LISTEN_HS_V27TER:
+            out->nbits = xm_v27ter_rx_process(hs, amp, n, bits, max);
+            out->hs_events = xm_v27ter_rx_events(hs, out->codes, out->at, XM_LISTEN_EVENTS);
+            break;
+        case XM_LISTEN_HS_V29:
+            out->nbits = xm_v29_rx_process(hs, amp, n, bits, max);
+            out->hs_events = xm_v29_rx_events(hs, out->codes, out->at, XM_LISTEN_EVENTS);
+            break;
+        case XM_LISTEN_HS_V17:
+            out->nbits = xm_v17_rx_process(hs, amp, n, bits, max);
+            out->hs_events = xm_v17_rx_events(hs, out->codes, out->at, XM_LISTEN_EVENTS);
+            break;
+        default:
+            break;
+        }
+    }
+    out->v21_done = out->v21_pending = 0;
+    if (v21) {
+        out->v21_done = xm_fsk_rx_run(v21, amp, n);
+        out->v21_pending = xm_fsk_rx_pending(v21);
+    }
+}

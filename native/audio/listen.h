@@ -1,0 +1,37 @@
+/* One call a block for every receiver an audio fax terminal listens with: the tone
+ * detector, the high-speed receiver of the modulation expected and the V.21 receiver,
+ * each run over the whole block in that order, as separate calls would (none of them
+ * depends on another).  Sans-IO; the receivers stay the caller's.
+ */
+#ifndef XMFAX_LISTEN_H
+#define XMFAX_LISTEN_H
+
+#include <stdint.h>
+
+enum {
+    XM_LISTEN_HS_NONE = 0,
+    XM_LISTEN_HS_V27TER = 1,
+    XM_LISTEN_HS_V29 = 2,
+    XM_LISTEN_HS_V17 = 3,
+};
+#define XM_LISTEN_EVENTS 32
+
+typedef struct {
+    int tone_done;                /* samples the tone detector ran (< n: its queue filled) */
+    int tone_pending;             /* tone events queued */
+    int nbits;                    /* high-speed data bits written */
+    int hs_events;                /* high-speed status events copied to codes/at */
+    int codes[XM_LISTEN_EVENTS];
+    long at[XM_LISTEN_EVENTS];
+    int v21_done;                 /* samples the V.21 receiver ran (< n: its queue filled) */
+    int v21_pending;              /* V.21 events queued */
+} xm_listen_out;
+
+/* tone: an xm_tone_rx or NULL; hs: the receiver of hs_kind (XM_LISTEN_HS_) or NULL, its
+ * bits to bits[max] (max as for its _process); v21: an xm_fsk_rx or NULL.  A receiver
+ * that stops early (its event queue full) is left there: the caller takes its events
+ * and runs it on from *_done. */
+void xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
+                   uint8_t *bits, int max, void *v21, xm_listen_out *out);
+
+#endif
