@@ -7,13 +7,16 @@
 #include "v27ter.h"
 #include "v29.h"
 
-void xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
-                   uint8_t *bits, int max, void *v21, xm_listen_out *out)
+int xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
+                  uint8_t *bits, int max, void *v21, xm_listen_out *out)
 {
+    int look = 0;
     out->tone_done = out->tone_pending = 0;
     if (tone) {
         out->tone_done = xm_tone_rx_run(tone, amp, n);
         out->tone_pending = xm_tone_rx_pending(tone);
+        if (out->tone_done < n || out->tone_pending)
+            look |= XM_LISTEN_TONE;
     }
     out->nbits = out->hs_events = 0;
     if (hs) {
@@ -33,10 +36,15 @@ void xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
         default:
             break;
         }
+        if (out->nbits || out->hs_events)
+            look |= XM_LISTEN_HS;
     }
     out->v21_done = out->v21_pending = 0;
     if (v21) {
         out->v21_done = xm_fsk_rx_run(v21, amp, n);
         out->v21_pending = xm_fsk_rx_pending(v21);
+        if (out->v21_done < n || out->v21_pending)
+            look |= XM_LISTEN_V21;
     }
+    return look;
 }

@@ -15,6 +15,7 @@ enum {
     XM_LISTEN_HS_V17 = 3,
 };
 #define XM_LISTEN_EVENTS 32
+enum { XM_LISTEN_TONE = 1, XM_LISTEN_HS = 2, XM_LISTEN_V21 = 4 };
 
 typedef struct {
     int tone_done;                /* samples the tone detector ran (< n: its queue filled) */
@@ -30,8 +31,9 @@ typedef struct {
 /* tone: an xm_tone_rx or NULL; hs: the receiver of hs_kind (XM_LISTEN_HS_) or NULL, its
  * bits to bits[max] (max as for its _process); v21: an xm_fsk_rx or NULL.  A receiver
  * that stops early (its event queue full) is left there: the caller takes its events
- * and runs it on from *_done. */
-void xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
-                   uint8_t *bits, int max, void *v21, xm_listen_out *out);
+ * and runs it on from *_done.  Returns what the caller must look at: XM_LISTEN_TONE
+ * (events queued, or stopped early), XM_LISTEN_HS (bits or events), XM_LISTEN_V21. */
+int xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
+                  uint8_t *bits, int max, void *v21, xm_listen_out *out);
 
 #endif

@@ -75,6 +75,7 @@ Family = M.Family
 HOLD_MS = 150
 MAX_FRAME = 2048       # octets of an HDLC frame without its FCS (an ECM frame is 4 + 256)
 _RX_FRAME = 1          # xm_rx_event.type of a frame (native/audio/hdlc.h XM_RX_FRAME)
+_LOOK_TONE, _LOOK_HS, _LOOK_V21 = lib.XM_LISTEN_TONE, lib.XM_LISTEN_HS, lib.XM_LISTEN_V21
 TURNOFF_ONES = 32
 # After our own signal ends its echo goes on for the echo path's delay (up to tens of ms on
 # a telephone line); the far end answers no sooner than 75 ms after it (T.30 §5 Note 3).
@@ -528,21 +529,21 @@ class AudioTerminal:
         hs, v21, lo = self._hs, self._v21, self._lo
         if hs is not None:
             bptr, cap = hs._bits_buffer(n)
-            lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
-                              hs.LISTEN_KIND, hs._s, bptr, cap, v21._s, lo)
+            look = lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
+                                     hs.LISTEN_KIND, hs._s, bptr, cap, v21._s, lo)
         else:
-            lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
-                              0, ffi.NULL, ffi.NULL, 0, v21._s, lo)
+            look = lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
+                                     0, ffi.NULL, ffi.NULL, 0, v21._s, lo)
         if tones is not None:
-            if lo.tone_done < n or lo.tone_pending:
+            if look & _LOOK_TONE:
                 for ev in tones._receive_ptr(ptr, n, lo.tone_done):
                     self._on_tone(ev, now)
             else:
                 tones.samples_received += n
-        if hs is not None:
+        if look & _LOOK_HS:                  # (no bits and no events: nothing to do)
             bits = hs._listened(lo)
             self._on_hs(bits, hs.events(), now)
-        if lo.v21_done < n or lo.v21_pending:
+        if look & _LOOK_V21:
             for ev in v21._receive_ptr(ptr, n, lo.v21_done):
                 self._on_v21(ev, now)
         else:
