@@ -75,8 +75,10 @@ class _PskTx:
         self._s = ffi.gc(ptr, getattr(lib, f"{self._prefix}_free"))
         self._put = getattr(lib, f"{self._prefix}_put_bits")
         self._generate = getattr(lib, f"{self._prefix}_generate")
+        self._done = getattr(lib, f"{self._prefix}_done")
         self._pending = np.zeros(0, dtype=np.uint8)
         self._finished = False
+        self._told_finish = False
 
     def put_bits(self, bits) -> None:
         """Queue data bits (0/1) to send after the training (or after earlier bits).
@@ -93,8 +95,9 @@ class _PskTx:
         if len(self._pending):
             took = self._put(self._s, u8_in(self._pending), len(self._pending))
             self._pending = self._pending[took:]
-        if self._finished and not len(self._pending):
+        if self._finished and not len(self._pending) and not self._told_finish:
             getattr(lib, f"{self._prefix}_finish")(self._s)
+            self._told_finish = True         # (the C call only sets a flag: once is enough)
 
     def finish(self) -> None:
         """No more bits: after the queued ones, send the turn-off and stop."""
@@ -116,7 +119,7 @@ class _PskTx:
         ptr = i16_out(out)
         done = signal = 0
         while done < n:
-            if len(self._pending) or self._finished:
+            if len(self._pending) or (self._finished and not self._told_finish):
                 self._feed()
             step = min(n - done, 800)
             signal += self._generate(self._s, ptr + done, step)
@@ -138,7 +141,7 @@ class _PskTx:
 
     @property
     def done(self) -> bool:
-        return bool(getattr(lib, f"{self._prefix}_done")(self._s)) and not len(self._pending)
+        return bool(self._done(self._s)) and not len(self._pending)
 
 
 class _PskRx:
