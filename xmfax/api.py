@@ -100,6 +100,7 @@ class Call:
     headers: tuple[tuple[str, str], ...] = ()   # SIP: the INVITE's headers (credentials redacted)
     sip_call_id: str | None = None       # SIP: the Call-ID
     spool: str | None = None             # with output_dir: the ``.tif.part`` the fax grows in (set on answer)
+    remote_id: str | None = None         # the far end's TSI once heard (set before on_stored is called)
 
 
 @dataclass(frozen=True, slots=True)
@@ -745,6 +746,8 @@ class Receiver:
             if isinstance(ev, t30_events.PageReceived):
                 dispatcher.put(self.on_page, call, ev)
             elif isinstance(ev, PageStored):
+                if sessions:
+                    call.remote_id = sessions[0].result.remote_id or None
                 dispatcher.put(self.on_stored, call, ev)
 
         sessions: list[_Observed] = []

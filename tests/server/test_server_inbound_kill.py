@@ -117,6 +117,7 @@ def test_kill9_mid_receive_keeps_the_confirmed_pages(tmp_path, store_url):
     assert (got["status"], got["reason"], got["pages"], got["notify_status"]) == ("received", "interrupted", 2,
                                                                                    "delivered")
     assert got["csid"] == "+1 555 123 0001" and got["dnis"] == "+15551230001"
+    assert got["remote_id"] == "+1 555 0100"                    # the sender's TSI, heard before the kill
     kinds = [e["kind"] for e in store.events(fax_id)]
     assert kinds[:3] == ["receiving", "page", "page"], kinds
     assert kinds[3:7] == ["recovered", "received", "routing", "notify"], kinds

@@ -494,7 +494,8 @@ class Inbound:
         store, db = self.service.store, self.service.db
         if call.spool and state.metadata.get("spool") != call.spool:
             state.metadata["spool"] = call.spool
-            await db(store.update_fax, state.fax_id, metadata=state.metadata, heartbeat_at=time.time())
+            await db(store.update_fax, state.fax_id, metadata=state.metadata, heartbeat_at=time.time(),
+                     remote_id=call.remote_id)         # the sender's TSI, kept if the call is cut off
         if stored.error is None:
             state.pages += 1
             await db(store.add_event, state.fax_id, "page", f"page {stored.number} stored ({stored.response})",

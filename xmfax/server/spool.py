@@ -142,6 +142,7 @@ def interrupted(pages: int, row: dict | None) -> FaxResult:
         text += f"; the {pages} page(s) stored whole before it are kept"
     return FaxResult(direction="receive", status="failure", reason="interrupted", reason_text=text,
                      pages=[PageDetail(number=i + 1) for i in range(pages)], local_id=row.get("csid") or "",
+                     remote_id=row.get("remote_id") or "",
                      ani=row.get("ani"), dnis=row.get("dnis"), address=row.get("line") or "")
 
 
