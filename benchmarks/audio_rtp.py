@@ -49,6 +49,10 @@ from xmfax.page import Page, Resolution  # noqa: E402
 
 CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "itu")
 MODES = (("V.17", True), ("V.17", False), ("V.29", True), ("V.29", False))
+# spandsp/t30.h T30_ERR_* (0.0.6), the sender's codes seen here
+SPANDSP_ERR = {3: "T1_EXPIRED", 6: "CANNOT_TRAIN", 13: "UNEXPECTED", 14: "TX_BADDCS", 15: "TX_BADPG",
+               16: "TX_ECMPHD", 17: "TX_GOTDCN", 18: "TX_INVALRSP", 19: "TX_NODIS", 20: "TX_PHBDEAD",
+               21: "TX_PHDDEAD", 22: "TX_T5EXP", 48: "RETRYDCN", 49: "CALLDROPPED"}
 
 
 def load_page(rows: int | None) -> tuple[list[Page], str]:
@@ -114,8 +118,10 @@ def spandsp_call(tiff: str, rx_path: str, pages, *, family: str, ecm: bool, loss
         got = []
         if st.pages_rx and os.path.exists(rx_path):
             got = [p.image for p in load(rx_path)]
+        code = tx.completion
+        why = "no phase E" if code is None else SPANDSP_ERR.get(code, f"T30_ERR {code}")
         return rn.outcome(pages, got, tx_ok, rx_ok, st.bad_rows, st.bit_rate, line,
-                          links[0].lost + links[1].lost, sum(p.stats["late"] for p in playouts))
+                          links[0].lost + links[1].lost, sum(p.stats["late"] for p in playouts), why)
     finally:
         tx.close()
         rx.close()
@@ -206,6 +212,13 @@ def main(argv=None) -> int:
         print(f"{engine}: {n} calls: ok {kinds['ok']}, flagged {kinds['flagged']}, WRONG {kinds['WRONG']}, "
               f"failed {kinds['failed']}; ok at a lower rate (fallback) {fallbacks}; late packets "
               f"dropped {late}; CPU {cpu[engine]:.1f} s")
+        whys = defaultdict(int)
+        for o in outs:
+            if o.why:
+                whys[o.why] += 1
+        if whys:
+            print("  sender's reason when it failed: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(whys.items(), key=lambda kv: -kv[1])))
     print(f"wall time {time.monotonic() - t_start:.0f} s")
     return 0
 

@@ -96,10 +96,11 @@ class Outcome:
     line_time: float
     lost: int
     late: int
+    why: str = ""               # the sender's reason when it did not succeed
 
 
 def outcome(sent_pages, got_images, sender_ok: bool, receiver_ok: bool, bad_rows: int,
-            rate: int, line_time: float, lost: int, late: int) -> Outcome:
+            rate: int, line_time: float, lost: int, late: int, why: str = "") -> Outcome:
     identical = len(got_images) == len(sent_pages) and all(
         g.shape == p.image.shape and np.array_equal(g, p.image) for g, p in zip(got_images, sent_pages))
     if (sender_ok or receiver_ok) and not identical and bad_rows == 0:
@@ -110,7 +111,7 @@ def outcome(sent_pages, got_images, sender_ok: bool, receiver_ok: bool, bad_rows
         kind = "flagged"
     else:
         kind = "failed"
-    return Outcome(kind, sender_ok, receiver_ok, rate, line_time, lost, late)
+    return Outcome(kind, sender_ok, receiver_ok, rate, line_time, lost, late, "" if sender_ok else why)
 
 
 def xmfax_call(pages, *, family: str, ecm: bool, loss: float, jitter: float, seed: int,
@@ -153,4 +154,5 @@ def xmfax_call(pages, *, family: str, ecm: bool, loss: float, jitter: float, see
     return outcome(pages, [p.image for p in rx.result.received_pages],
                    tx.result.status == "success", rx.result.status == "success",
                    sum(s.bad_rows for s in stats), min((s.rate for s in stats), default=0), line,
-                   links[0].lost + links[1].lost, sum(r.stats.late for r in receivers))
+                   links[0].lost + links[1].lost, sum(r.stats.late for r in receivers),
+                   str(getattr(tx.result.reason, "name", tx.result.reason)))
