@@ -13,7 +13,9 @@ socket. A driver pumps it::
     until term.done
 
 Transmission (T.38 §7.3, and what gateways expect):
-  SendTone    -> cng / ced indicator, held for the tone's length
+  SendTone    -> cng / ced indicator, held for the tone's length; a caller's CNG is
+                 sent again every CNG_PERIOD (T.30 §4.1 cadence) until the far end is
+                 heard or the session sends anything else (a lost first CNG kills no call)
   SendHDLC    -> v21-preamble or a training indicator, then per frame hdlc-data
                  chunks, hdlc-fcs-OK; the last frame ends with hdlc-fcs-OK-sig-end
   SendData    -> training indicator, t4-non-ecm-data chunks, t4-non-ecm-sig-end
@@ -86,6 +88,10 @@ MAX_HDLC_FRAME = 512
 # lost (a modem's carrier detector would have dropped). V.21: the preamble is 1 s +-15 %
 # (T.30 §5.3.1) before the first data; high speed: up to 1393 ms of training and 200 ms of
 # flags (M.TRAINING_MS, M.HS_FLAGS_MS). Then data flows (a T.38 gateway sends a packet every few tens of ms).
+# T.30 §4.1: the calling station's CNG cadence, 0.5 s on, 3 s off, until it is answered (a
+# gateway sends one cng indicator per burst); on a raw T.38 line the first datagrams are all
+# that tells the far end of a call, and they may be lost (or reach a port being re-bound)
+CNG_PERIOD = (M.CNG_MS + 3000) / 1000
 RX_SILENCE_V21 = 2.0
 RX_SILENCE_HS = 3.0
 # T.38 §7.1.1 (bit and octet transmission order): HDLC and T.4 octets in IFP data fields are
@@ -106,6 +112,7 @@ class T38Stats:
     frames_bad: int = 0
     indicators_repeated: int = 0     # idle repeats (indicator_interval_ms)
     end_repeats: int = 0             # repeats of indicators and signal ends (end_repeats)
+    cng_repeats: int = 0             # CNG bursts after the first, while the far end is unheard
 
 
 class _Again:
@@ -152,6 +159,8 @@ class T38Terminal:
         self._indicator_due: float | None = None
         self._ind_redundancy_left = 0
         self._tail: deque = deque()          # (time, raw indicator): repeats after a transmission
+        self._cng_due: float | None = None   # the next CNG of the calling cadence
+        self._cng_heard = False              # answering: CNG reported to T.30 (once is enough)
         # receive state
         self._rx_mod: Mod | None = None      # modulation of the signal being received
         self._rx_kind: str | None = None     # "hdlc" or "data"
@@ -219,9 +228,9 @@ class T38Terminal:
             best = tx.steps[0][0] if tx.steps else tx.end
         if self._tail and (best is None or self._tail[0][0] < best):
             best = self._tail[0][0]
-        due = self._indicator_due
-        if due is not None and (best is None or due < best):
-            best = due
+        for due in (self._indicator_due, self._cng_due):
+            if due is not None and (best is None or due < best):
+                best = due
         if self._rx_mod is not None:
             due = self._rx_deadline()
             if best is None or due < best:
@@ -256,6 +265,8 @@ class T38Terminal:
                 self._repeat_indicator(now)
             else:
                 self._indicator_due = None
+        if self._cng_due is not None and now >= self._cng_due:
+            self._cng_again(now)
         t = self._s_timer if self._s_asked else self.session.next_timer()
         if t is not None and now >= t:
             self.session.handle_timer(now)
@@ -264,6 +275,7 @@ class T38Terminal:
 
     def receive_datagram(self, data: bytes, now: float) -> None:
         """A UDPTL datagram from the far end. Malformed ones are counted, never raised."""
+        self._cng_due = None                  # the far end is there: the CNG cadence ends
         lost = 0
         for seq, ifp in self._receiver.receive(data):
             if ifp is None:
@@ -285,6 +297,7 @@ class T38Terminal:
     def receive_ifp(self, ifp: bytes, now: float, seq: int | None = None) -> None:
         """An IFP packet without UDPTL (e.g. passed straight from another terminal).
         With ``seq``, a gap in the numbers counts as a loss; repeats are dropped."""
+        self._cng_due = None                  # the far end is there: the CNG cadence ends
         if seq is not None:
             exp = self._rx_expected_seq
             if exp is not None and seq != exp:
@@ -362,6 +375,8 @@ class T38Terminal:
             t = self._plan_data(cmd, t, steps, paced)
         elif isinstance(cmd, M.SendTone):
             ind = Indicator.CNG if cmd.tone is M.Tone.CNG else Indicator.CED
+            if ind is Indicator.CNG:
+                self._cng_due = t + CNG_PERIOD        # T.30 §4.1: again until answered
             steps.append((t, IndicatorPacket(ind)))
             if paced:
                 t += (cmd.ms or TONE_MS[cmd.tone]) / 1000
@@ -371,11 +386,13 @@ class T38Terminal:
                 t += cmd.ms / 1000
         elif isinstance(cmd, M.Hangup):
             self._tx = None
-            self._indicator_due = None
+            self._indicator_due = self._cng_due = None
             self._closed = True
             return
         else:  # Receive and anything unknown: a hint, nothing to send
             return
+        if not isinstance(cmd, M.SendTone) or cmd.tone is not M.Tone.CNG:
+            self._cng_due = None                      # the session moved on: no more CNG
         if self.config.end_repeats:
             steps = self._with_repeats(steps, paced)
         self._tx = _Tx(steps, t, isinstance(cmd, (M.SendHDLC, M.SendData)))
@@ -556,6 +573,17 @@ class T38Terminal:
         self.stats.end_repeats += 1
         self._send(raw, True)
 
+    def _cng_again(self, now: float) -> None:
+        """The CNG cadence is due: the next burst (indicator, its no-signal, their repeats)."""
+        if self.session.done or self._closed:
+            self._cng_due = None
+        elif self._tx is not None or self._commands:
+            self._cng_due = max(now, self._tx_free_at if self._tx is None else self._tx.end)
+        else:
+            self.stats.cng_repeats += 1
+            self._start_command(M.SendTone(M.Tone.CNG), now)
+            self._run_tx(now)
+
     def _schedule_indicator_repeat(self, t: float) -> None:
         iv = self.config.indicator_interval_ms
         self._indicator_due = t + iv / 1000 if iv and self._last_indicator is not None else None
@@ -699,6 +727,12 @@ class T38Terminal:
             self._carrier_down(now)
         elif ind is Indicator.CNG or ind is Indicator.CED:
             self._carrier_down(now)
+            if ind is Indicator.CNG:
+                if self._cng_heard:
+                    # the caller's CNG cadence (T.30 §4.1): T.30 was told of the call once
+                    self.stats.ignored["CNG cadence"] += 1
+                    return
+                self._cng_heard = True
             self._feed(M.ToneDetected(M.Tone.CNG if ind is Indicator.CNG else M.Tone.CED), now)
         elif ind in INDICATED:
             mod = INDICATED[ind]
