@@ -236,3 +236,42 @@ async def _left(svc):
     if not inbound.receivers[0].results or inbound._active:       # the call ended, on_done ran
         return None
     return (await svc.db(svc.store.list_faxes, direction="in"))[0]
+
+
+def test_a_call_given_up_while_its_node_was_away_is_completed_when_it_returns(tmp_path):
+    """The node's spool was out of reach when another node swept its stale call (failed,
+    interrupted, nothing delivered); when the node comes back with the spool file, the
+    pages complete that same fax instead of making a second one."""
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    cfg = make_config(tmp_path / "data", inbox)
+    one = pages(1)
+
+    async def main():
+        async with running(cfg) as svc:
+            inbound = svc.component("Inbound")
+            away = tmp_path / "away"
+            away.mkdir()
+            files = killed_mid_call(away, one)
+            part = inbound.spool / files.part.name                  # where the node's spool keeps it
+            fax_id = await receiving_row(svc, heartbeat_at=time.time() - 10_000, metadata={"spool": str(part)})
+            assert await inbound.sweep() == 1                        # the spool is not there
+            given_up = await svc.db(svc.store.get_fax, fax_id)
+            shutil.move(str(files.part), str(part))                  # the node is back with its disk
+            counts = await inbound.recover()
+            await wait_for(lambda: delivered(svc, fax_id), what="the fax delivered")
+            rows = await svc.db(svc.store.list_faxes, direction="in")
+            kinds = [e["kind"] for e in await svc.db(svc.store.events, fax_id)]
+            image = load(await svc.db(svc.store.read_file, fax_id, "tiff"))
+            return given_up, counts, rows, kinds, image
+
+    given_up, counts, rows, kinds, image = run(main())
+    assert (given_up["status"], given_up["reason"], given_up["notify_status"]) == ("failed", "interrupted", "delivered")
+    assert counts["spool"] == 1 and len(rows) == 1                 # one call, one fax
+    row = rows[0]
+    assert (row["status"], row["reason"], row["pages"], row["notify_status"]) == ("received", "interrupted", 1,
+                                                                                   "delivered")
+    same_pixels(one, image)
+    assert kinds.count("routing") == 2 and kinds.count("recovered") >= 3
+    assert len(list((inbox / "alice").iterdir())) == 1

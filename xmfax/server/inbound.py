@@ -640,6 +640,8 @@ class Inbound:
             row = by_base.get(base)
             if row is None:     # the node died before the row named its file: the closest call before it
                 row = _spool.closest(base, [r for r in rows if not r["metadata"].get("spool") and r["id"] not in handled])
+            if row is None:     # another node gave the call up while this one was away: reopened
+                row = await self._reopen(base + ".tif.part")
             handled.add(await self._recover_spool(base, suffixes, row))
             counts["spool"] += 1
         for row in rows:
@@ -658,6 +660,22 @@ class Inbound:
         if any(counts.values()):
             log.warning("inbound recovery: %s", counts)
         return counts
+
+    async def _reopen(self, part: str) -> dict | None:
+        """The row a node that took this call over (``sweep``) closed as failed/interrupted
+        while this node, and its spool, were away: back to ``receiving`` so its pages join
+        it instead of making a second fax of one call."""
+        store, db = self.service.store, self.service.db
+        for row in await db(store.list_faxes, direction="in", status="failed", limit=1_000_000):
+            if row["metadata"].get("spool") != part or row.get("reason") != "interrupted" or row.get("purged_at"):
+                continue
+            if await db(store.set_status, row["id"], "receiving", expect=("failed",), claimed_by=self.service.node,
+                        completed_at=None, expires_at=None):
+                await db(store.set_notify_status, row["id"], "none")
+                await db(store.add_event, row["id"], "recovered", f"{self.service.node} is back with the pages of "
+                         "this call: it is completed from them", {"node": self.service.node})
+                return await db(store.get_fax, row["id"])
+        return None
 
     async def _recover_spool(self, base: str, suffixes: set[str], row: dict | None) -> str:
         """One fax's spool files -> the store; the row completed and routed. Returns its id."""
