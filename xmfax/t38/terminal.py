@@ -12,7 +12,7 @@ socket. A driver pumps it::
            send every term.datagrams_to_send()  (or term.packets_to_send())
     until term.done
 
-Transmission (T.38 §7.3, and what gateways expect):
+Transmission (T.38 §7.3, and what gateways expect; planned by :mod:`.txplan`):
   SendTone    -> cng / ced indicator, held for the tone's length; a caller's CNG is
                  sent again every CNG_PERIOD (T.30 §4.1 cadence) until the far end is
                  heard or the session sends anything else (a lost first CNG kills no call)
@@ -56,11 +56,10 @@ from dataclasses import dataclass, field
 
 from ..t30 import modem as M
 from .config import RATE_LOCAL_TCF, T38Config
-from .ifp import (DataPacket, Field, FieldType, IFPDecodeError, Indicator,
-                  IndicatorPacket, decode_ifp, encode_ifp, encode_one_field, one_field)
 from .fillbits import remove_fill_bits
-from .signals import (DATA_TYPE, HS_FLAGS_MS, INDICATED, MODULATION, TONE_MS, TRAINING,  # noqa: F401
-                      TRAINING_MS, V21_PREAMBLE_MS)
+from .ifp import DataPacket, FieldType, IFPDecodeError, Indicator, IndicatorPacket, decode_ifp, encode_ifp, one_field
+from .signals import INDICATED, MODULATION, TONE_MS
+from .txplan import REVERSE, Again, plan_data, plan_hdlc, with_repeats
 from .udptl import UDPTLReceiver, UDPTLSender
 
 __all__ = ["T38Terminal", "T38Stats", "remove_fill_bits"]
@@ -73,7 +72,6 @@ _DCS = 0x82
 _HDLC_DATA, _HDLC_SIG_END = int(FieldType.HDLC_DATA), int(FieldType.HDLC_SIG_END)
 _HDLC_LAST, _HDLC_SIG_END_FCS = int(FieldType.HDLC_FCS_BAD_SIG_END), int(FieldType.HDLC_FCS_OK_SIG_END)
 _T4_LAST, _T4_DATA = int(FieldType.T4_NON_ECM_SIG_END), int(FieldType.T4_NON_ECM_DATA)
-_HDLC_FCS_OK = int(FieldType.HDLC_FCS_OK)
 # indicators whose repeat, with nothing received between, is no new event (a repeated
 # training or preamble indicator is handled by _on_indicator, which knows the signal state)
 _IDEMPOTENT = frozenset({Indicator.NO_SIGNAL, Indicator.CNG, Indicator.CED})
@@ -94,10 +92,6 @@ MAX_HDLC_FRAME = 512
 CNG_PERIOD = (M.CNG_MS + 3000) / 1000
 RX_SILENCE_V21 = 2.0
 RX_SILENCE_HS = 3.0
-# T.38 §7.1.1 (bit and octet transmission order): HDLC and T.4 octets in IFP data fields are
-# carried with the first bit on the line in the most significant bit. xmfax's
-# modem interface is LSB first, so every data octet is bit-reversed crossing here.
-REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 @dataclass
@@ -113,15 +107,6 @@ class T38Stats:
     indicators_repeated: int = 0     # idle repeats (indicator_interval_ms)
     end_repeats: int = 0             # repeats of indicators and signal ends (end_repeats)
     cng_repeats: int = 0             # CNG bursts after the first, while the far end is unheard
-
-
-class _Again:
-    """A step that sends ``packet`` (an indicator just sent) again, as a repeat."""
-
-    __slots__ = ("packet",)
-
-    def __init__(self, packet):
-        self.packet = packet
 
 
 class _Tx:
@@ -370,9 +355,9 @@ class T38Terminal:
         t = max(now, self._tx_free_at) if paced else now
         steps: deque = deque()
         if isinstance(cmd, M.SendHDLC):
-            t = self._plan_hdlc(cmd, t, steps, paced)
+            t = plan_hdlc(cfg, cmd, t, steps, paced)
         elif isinstance(cmd, M.SendData):
-            t = self._plan_data(cmd, t, steps, paced)
+            t = plan_data(cfg, cmd, t, steps, paced)
         elif isinstance(cmd, M.SendTone):
             ind = Indicator.CNG if cmd.tone is M.Tone.CNG else Indicator.CED
             if ind is Indicator.CNG:
@@ -394,127 +379,9 @@ class T38Terminal:
         if not isinstance(cmd, M.SendTone) or cmd.tone is not M.Tone.CNG:
             self._cng_due = None                      # the session moved on: no more CNG
         if self.config.end_repeats:
-            steps = self._with_repeats(steps, paced)
+            steps = with_repeats(self.config, steps, paced)
         self._tx = _Tx(steps, t, isinstance(cmd, (M.SendHDLC, M.SendData)))
         self._indicator_due = None            # a signal is on: no idle repeats
-
-    def _with_repeats(self, steps: deque, paced: bool) -> deque:
-        """``steps`` with each indicator but the last step followed by its repeats: paced,
-        ``end_repeat_ms`` apart, as many as fit before the next step (the signal's first
-        data comes a training or preamble time later); unpaced, at once. The last step's
-        repeats go after the transmission (``_run_tx``), not inside it."""
-        cfg = self.config
-        gap = cfg.end_repeat_ms / 1000 if paced else 0.0
-        out: deque = deque()
-        items = list(steps)
-        for i, (t, pkt) in enumerate(items):
-            out.append((t, pkt))
-            if type(pkt) is not IndicatorPacket or i == len(items) - 1:
-                continue
-            nxt = items[i + 1][0]
-            for k in range(1, cfg.end_repeats + 1):
-                at = t + k * gap
-                if paced and at >= nxt:
-                    break
-                out.append((at, _Again(pkt)))
-        return out
-
-    def _plan_hdlc(self, cmd: M.SendHDLC, t: float, steps: deque, paced: bool) -> float:
-        mod = cmd.modulation
-        dt = DATA_TYPE[mod]
-        if mod is Mod.V21:
-            steps.append((t, IndicatorPacket(Indicator.V21_PREAMBLE)))
-            lead = V21_PREAMBLE_MS
-        else:
-            ind = TRAINING[(mod, cmd.short_training)]
-            steps.append((t, IndicatorPacket(ind)))
-            lead = TRAINING_MS[ind] + HS_FLAGS_MS
-        frames = [bytes(f).translate(REVERSE) for f in cmd.frames]
-        room = self._data_room()
-        if not paced:
-            # a frame longer than the datagram allows (an ECM frame of 256 octets under
-            # T38FaxMaxDatagram 176) goes as several hdlc-data fields, each in its own packet;
-            # the last piece shares its packet with hdlc-fcs-OK (T.38 §7.4: a frame's data may
-            # be split over any number of packets)
-            for i, fr in enumerate(frames):
-                end = FieldType.HDLC_FCS_OK_SIG_END if i == len(frames) - 1 else FieldType.HDLC_FCS_OK
-                pieces = [fr[k:k + room] for k in range(0, len(fr), room)] or [b""]
-                for piece in pieces[:-1]:
-                    steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, piece),))))
-                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_DATA, pieces[-1]), Field(end)))))
-            if not frames:
-                steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_SIG_END),))))
-            steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
-            return t
-        t += lead / 1000
-        rate = mod.bit_rate / 8.0                     # octets per second
-        chunk = min(self._paced_chunk(rate), room)
-        v = self.config.version
-        for i, fr in enumerate(frames):
-            # paced data packets are planned as their IFP octets (many per call)
-            for k in range(0, len(fr), chunk):
-                piece = fr[k:k + chunk]
-                t += len(piece) / rate
-                steps.append((t, encode_one_field(dt, _HDLC_DATA, piece, v)))
-            t += 3 / rate                              # FCS and a closing flag
-            last = i == len(frames) - 1
-            steps.append((t, encode_one_field(dt, _HDLC_SIG_END_FCS if last else _HDLC_FCS_OK, b"", v)))
-        if not frames:
-            steps.append((t, DataPacket(dt, (Field(FieldType.HDLC_SIG_END),))))
-        steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
-        return t
-
-    def _plan_data(self, cmd: M.SendData, t: float, steps: deque, paced: bool) -> float:
-        cfg = self.config
-        mod = cmd.modulation
-        dt = DATA_TYPE[mod]
-        data = bytes(cmd.data)
-        ind = TRAINING[(mod, cmd.short_training)]
-        is_tcf = not any(data[:64]) and data.count(0) == len(data)
-        if is_tcf and cfg.rate_management == RATE_LOCAL_TCF:
-            # T.38 §6.2.1 localTCF: TCF is not carried; the far end judges training locally
-            return t
-        if cfg.fill_bit_removal and not is_tcf:
-            data = remove_fill_bits(data)
-        data = data.translate(REVERSE)
-        steps.append((t, IndicatorPacket(ind)))
-        if not paced:
-            # one field per max-size piece, the last with sig-end
-            room = self._data_room()
-            pieces = [data[k:k + room] for k in range(0, len(data), room)] or [b""]
-            for k, piece in enumerate(pieces):
-                last = k == len(pieces) - 1
-                ft = FieldType.T4_NON_ECM_SIG_END if last else FieldType.T4_NON_ECM_DATA
-                steps.append((t, DataPacket(dt, (Field(ft, piece),))))
-            steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
-            return t
-        t += TRAINING_MS[ind] / 1000
-        rate = mod.bit_rate / 8.0
-        chunk = min(self._paced_chunk(rate), self._data_room())
-        n = len(data)
-        period = chunk / rate
-        v = cfg.version
-        for k in range(0, n, chunk):
-            t += period
-            ft = _T4_LAST if k + chunk >= n else _T4_DATA
-            steps.append((t, encode_one_field(dt, ft, data[k:k + chunk], v)))   # as IFP octets
-        if not n:
-            steps.append((t, DataPacket(dt, (Field(FieldType.T4_NON_ECM_SIG_END),))))
-        steps.append((t, IndicatorPacket(Indicator.NO_SIGNAL)))
-        return t
-
-    def _data_room(self) -> int:
-        """Octets of data one packet may carry so that its datagram (UDPTL sequence and
-        length octets, the IFP type and field headers) stays within T38FaxMaxDatagram."""
-        return max(8, self.config.max_datagram - 16)
-
-    def _paced_chunk(self, rate: float) -> int:
-        """Octets per paced data packet: ``chunk_ms`` of line, at most T38FaxMaxBuffer
-        (the far end must be able to hold a whole packet while it plays it out)."""
-        chunk = max(1, int(rate * self.config.chunk_ms / 1000))
-        if self.config.max_buffer:
-            chunk = min(chunk, self.config.max_buffer)
-        return chunk
 
     def _run_tx(self, now: float) -> None:
         while self._tx is not None:
@@ -529,7 +396,7 @@ class T38Terminal:
                     self._send(pkt, False)
                     last = (at, pkt)
                     continue
-                if type(pkt) is _Again:
+                if type(pkt) is Again:
                     self._repeat(encode_ifp(pkt.packet, self.config.version))
                     continue
                 self._emit(pkt, indicator=type(pkt) is IndicatorPacket)
