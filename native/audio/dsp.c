@@ -141,6 +141,42 @@ float xm_shaper_sample(xm_shaper_t *s)
     return out;
 }
 
+/* The carrier rotation after a sample. */
+static void shaper_rotate(xm_shaper_t *s)
+{
+    s->rot *= s->step;
+    if (++s->rot_count >= 256) {
+        s->rot /= cabsf(s->rot);
+        s->rot_count = 0;
+    }
+}
+
+/* Two samples in a row with no new symbol between them, as two xm_shaper_sample calls
+ * give them: the two sums side by side (each in its own order), then each sample. */
+static void shaper_sample2(xm_shaper_t *s, float *o1, float *o2)
+{
+    const float *h1 = s->h[s->acc * s->phases / XM_SAMPLE_RATE];
+    const float *h2 = s->h[(s->acc + s->baud) * s->phases / XM_SAMPLE_RATE];
+    float complex v1 = 0.0f, v2 = 0.0f;
+    for (int i = 0; i < XM_TX_SPAN; i++) {
+        float complex a = s->sym[XM_TX_SPAN - 1 - i];
+        v1 += a * h1[i];
+        v2 += a * h2[i];
+    }
+    *o1 = crealf(v1 * s->rot) * s->gain;
+    shaper_rotate(s);
+    *o2 = crealf(v2 * s->rot) * s->gain;
+    shaper_rotate(s);
+    s->acc += 2 * s->baud;
+}
+
+static int16_t shaper_out(float v)
+{
+    if (v > 32767.0f) v = 32767.0f;
+    if (v < -32768.0f) v = -32768.0f;
+    return (int16_t) lrintf(v);
+}
+
 int xm_shaper_generate(xm_shaper_t *s, float complex (*symbol)(void *ctx), void *ctx,
                        const int *done, int16_t *out, int n)
 {
@@ -152,10 +188,17 @@ int xm_shaper_generate(xm_shaper_t *s, float complex (*symbol)(void *ctx), void 
         }
         while (xm_shaper_needs_symbol(s))
             xm_shaper_push(s, symbol(ctx));
-        float v = xm_shaper_sample(s);
-        if (v > 32767.0f) v = 32767.0f;
-        if (v < -32768.0f) v = -32768.0f;
-        out[i] = (int16_t) lrintf(v);
+        if (i + 1 < n && s->acc + s->baud < XM_SAMPLE_RATE) {
+            /* the next sample needs no symbol (so nothing can end before it) */
+            float v1, v2;
+            shaper_sample2(s, &v1, &v2);
+            out[i] = shaper_out(v1);
+            out[i + 1] = shaper_out(v2);
+            signal = i + 2;
+            i++;
+            continue;
+        }
+        out[i] = shaper_out(xm_shaper_sample(s));
         signal = i + 1;
     }
     return signal;

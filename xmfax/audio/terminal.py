@@ -76,6 +76,7 @@ HOLD_MS = 150
 MAX_FRAME = 2048       # octets of an HDLC frame without its FCS (an ECM frame is 4 + 256)
 _RX_FRAME = 1          # xm_rx_event.type of a frame (native/audio/hdlc.h XM_RX_FRAME)
 _LOOK_TONE, _LOOK_HS, _LOOK_V21 = lib.XM_LISTEN_TONE, lib.XM_LISTEN_HS, lib.XM_LISTEN_V21
+_INT16 = np.dtype(np.int16)
 TURNOFF_ONES = 32
 # After our own signal ends its echo goes on for the echo path's delay (up to tens of ms on
 # a telephone line); the far end answers no sooner than 75 ms after it (T.30 §5 Note 3).
@@ -510,19 +511,22 @@ class AudioTerminal:
         x = np.asarray(samples)
         if x.ndim != 1:
             raise ValueError(f"samples must be a 1-D array, not shape {x.shape}")
-        if x.dtype != np.int16:
+        if x.dtype is not _INT16 and x.dtype != np.int16:
             if x.size and not np.issubdtype(x.dtype, np.integer):
                 raise ValueError(f"samples must be int16, not {x.dtype}")
             x = np.clip(x, -32768, 32767).astype(np.int16)
-        if not len(x):
+        n = len(x)
+        if not n:
             return
-        self.stats.samples_received += len(x)
-        if self._closed or (self.session.done and self._tx is None):
+        self.stats.samples_received += n
+        if self._closed or (self._tx is None and self.session.done):
             return
         x = self._mute(x, now)
         # one pointer to the block for every receiver listening (each runs over all of it)
-        n = len(x)
-        ptr = ffi.from_buffer("int16_t[]", x if x.flags.c_contiguous else np.ascontiguousarray(x))
+        try:
+            ptr = ffi.from_buffer("int16_t[]", x)
+        except (BufferError, ValueError):    # (a strided view: "not C-contiguous")
+            ptr = ffi.from_buffer("int16_t[]", np.ascontiguousarray(x))
         # one C call runs them all over the block (each as its own call would); events
         # are taken, and a receiver whose event queue filled is run on, only when needed
         tones = self._tones if self._tones is not None and not self._hs_up else None
