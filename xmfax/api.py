@@ -14,7 +14,8 @@ This module is where the sans-IO core meets the drivers: it loads documents, bui
 T.30 :class:`~xmfax.t30.Session`, hands it to the driver ``via`` names, turns what
 happened into a :class:`~xmfax.record.FaxResult`, and writes received faxes to disk.
 It is the one module of ``xmfax`` that uses asyncio (the protocol engines never do),
-with its SIP half, ``xmfax/_sip_calls.py``.
+with its SIP half, ``xmfax/_sip_calls.py`` (the Class 1 half, ``xmfax/_class1_calls.py``,
+runs the blocking modem driver in worker threads).
 
 Callbacks (``on_event``, ``on_page``, ``on_done``) may be plain functions or
 coroutines; they run off the line's path (plain functions in a worker thread), so a
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
+from . import _class1_calls
 from . import record as _record
 from . import storage as _storage
 from .errors import DocumentError, DriverError, DriverTimeoutError, FaxError
@@ -460,8 +462,8 @@ async def _send_once(pages: list[Page], via: str, transport: str, address: str, 
         elif transport == "rtp":
             t30 = await _run_rtp(session, via, answering=False, max_duration=max_duration)
         else:
-            t30 = await asyncio.to_thread(_class1_send, address, to, session, class1, max_duration)
-    except _DialFailed as exc:
+            t30 = await asyncio.to_thread(_class1_calls.send, address, to, session, class1, max_duration)
+    except _class1_calls.DialFailed as exc:
         return _record.call_failure("send", exc.reason, exc.detail, started_at=_record.utc_iso(wall_start),
                                     ended_at=_record.utc_iso(time.time()), dnis=to, **kwargs)
     except (DriverError, OSError) as exc:
@@ -478,42 +480,6 @@ def _failure_reason(exc: BaseException, transport: str) -> str:
     if transport in ("t38", "rtp") and isinstance(exc, DriverTimeoutError):
         return "timeout"
     return "driver_error"
-
-
-class _DialFailed(Exception):
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(detail or reason)
-        self.reason, self.detail = reason, detail
-
-
-_DIAL_REASONS = {"BUSY": "busy", "NO ANSWER": "no_answer", "NO DIALTONE": "no_dialtone",
-                 "NO DIAL TONE": "no_dialtone", "NO CARRIER": "no_carrier", "TIMEOUT": "no_answer",
-                 "ERROR": "driver_error"}
-
-
-def _class1_driver(port: str, class1: Any):
-    from .drivers.class1 import Class1Config, Class1Driver
-
-    if class1 is None:
-        class1 = Class1Config(port=port)
-    elif isinstance(class1, dict):
-        class1 = Class1Config(port=port, **class1)
-    return Class1Driver(class1)
-
-
-def _class1_send(port: str, number: str, session: Any, class1: Any, max_duration: float) -> Any:
-    from .drivers.class1 import DialError
-
-    with _class1_driver(port, class1).open() as driver:
-        try:
-            driver.initialize()
-            driver.dial(number)
-        except DialError as exc:
-            raise _DialFailed(_DIAL_REASONS.get(exc.reason, "no_carrier"), str(exc)) from exc
-        try:
-            return driver.run_call(session, max_seconds=max_duration)
-        finally:
-            driver.hangup()
 
 
 def send_sync(documents: Any, **kwargs: Any) -> FaxResult:
@@ -676,7 +642,7 @@ class Receiver:
                 self._bound(local)
             call.remote_address = f"{remote[0]}:{remote[1]}"
         else:
-            driver, caller_id = await asyncio.to_thread(self._class1_wait, self._stop)
+            driver, caller_id = await asyncio.to_thread(_class1_calls.wait_for_call, self, self._stop)
             if driver is None:
                 return None
             call.ani = caller_id.get("NMBR")
@@ -689,7 +655,7 @@ class Receiver:
 
         async def refuse() -> None:
             if driver is not None:
-                await asyncio.to_thread(_class1_close, driver)
+                await asyncio.to_thread(_class1_calls.close, driver)
             if remote is not None:     # T.38: its next datagrams are this call, not a new one
                 self._rejected[remote] = asyncio.get_running_loop().time()
 
@@ -791,7 +757,7 @@ class Receiver:
                 t30 = await _run_rtp(session, self.via, answering=True, local_override=self.local_address,
                                      remote_override=remote, max_duration=self.max_duration, sock=sock)
             else:
-                t30 = await asyncio.to_thread(_class1_answer, driver, session, self.max_duration)
+                t30 = await asyncio.to_thread(_class1_calls.answer, driver, session, self.max_duration)
             return _record.from_t30(t30, session.log, direction="receive", t0=t30.started, wall_start=wall_start,
                                     wall_end=time.time(), **common)
         except (DriverError, OSError) as exc:
@@ -809,43 +775,7 @@ class Receiver:
 
         await _sip_calls.serve(self, dispatcher)
 
-    # Class 1
-    def _class1_wait(self, stop: asyncio.Event) -> tuple[Any, dict]:
-        """(driver, caller ID) once the modem has rung ``rings`` times; (None, {}) if stopped."""
-        from .errors import DriverTimeoutError
-
-        driver = _class1_driver(self.address, self.class1).open()
-        try:
-            driver.initialize()
-            driver._wait_settled()        # the modem's guard time after reset: only then ready
-            self._loop.call_soon_threadsafe(self._ready.set)     # we are in a worker thread
-            return driver, driver.wait_for_call(rings=self.rings, stop=stop.is_set)
-        except DriverTimeoutError:
-            driver.close()
-            return None, {}
-        except BaseException:
-            driver.close()
-            raise
-
-
-def _class1_answer(driver: Any, session: Any, max_duration: float) -> Any:
-    from .drivers.class1 import DialError
-
-    try:
-        try:
-            driver.answer(rings=None)
-        except DialError as exc:
-            raise DriverError(f"answer failed: {exc}") from exc
-        return driver.run_call(session, max_seconds=max_duration)
-    finally:
-        _class1_close(driver)
-
-
-def _class1_close(driver: Any) -> None:
-    try:
-        driver.hangup()
-    finally:
-        driver.close()
+    # Class 1 (waiting for a ring, answering, hanging up): xmfax/_class1_calls.py
 
 
 def receive(*, via: str, on_call: Callable | None = None, on_page: Callable | None = None,
