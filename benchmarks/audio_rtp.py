@@ -119,7 +119,8 @@ def spandsp_call(tiff: str, rx_path: str, pages, *, family: str, ecm: bool, loss
         if st.pages_rx and os.path.exists(rx_path):
             got = [p.image for p in load(rx_path)]
         code = tx.completion
-        why = "no phase E" if code is None else SPANDSP_ERR.get(code, f"T30_ERR {code}")
+        why = ("no phase E" if code is None else f"OK with {tx.stats().pages_tx} pages sent" if code == 0
+               else SPANDSP_ERR.get(code, f"T30_ERR {code}"))
         return rn.outcome(pages, got, tx_ok, rx_ok, st.bad_rows, st.bit_rate, line,
                           links[0].lost + links[1].lost, sum(p.stats["late"] for p in playouts), why)
     finally:
