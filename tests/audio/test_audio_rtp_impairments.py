@@ -95,3 +95,23 @@ def test_plain_playout_plays_what_xmfax_jitter_buffer_plays():
         b += plain.play(now)
     assert len(a) == len(b) > 90000 and a == b
     assert ours.stats.late == plain.stats["late"] > 0 and link.lost > 0
+
+
+def test_the_bridge_rtp_framing_and_xmfax_rtp_read_each_other():
+    """tests/interop/spandsp_rtp.py frames RTP on its own (RFC 3550 §5.1), not with xmfax.rtp:
+    each reads what the other writes, CSRCs, header extension and padding included."""
+    from spandsp_rtp import PlainSender, rtp_packet, rtp_parse
+
+    from xmfax.rtp import RTPPacket, parse_rtp
+
+    for pkt in (RTPPacket(8, 65535, 2**32 - 1, 0xDEADBEEF, b"\xd5" * 160, marker=True),
+                RTPPacket(0, 7, 160, 1, b"\x01\x02\x03", csrc=(5, 6), extension=(0xBEDE, b"abcd"), padding=4)):
+        assert rtp_parse(pkt.encode()) == (pkt.payload_type, pkt.sequence, pkt.timestamp, pkt.ssrc, pkt.payload)
+    data = rtp_packet(0, 70000, 2**32 + 5, 42, b"\xff" * 160, marker=True)     # both wrap
+    got = parse_rtp(data)
+    assert (got.payload_type, got.sequence, got.timestamp, got.ssrc, got.marker) == (0, 70000 - 65536, 5, 42, True)
+    assert rtp_parse(b"\x40" + bytes(11)) is None and rtp_parse(b"\x80\x00") is None   # version 1, short
+    s = PlainSender("pcma", random.Random(1))
+    a, b = parse_rtp(s.packet(b"\xd5" * 160)), parse_rtp(s.packet(b"\xd5" * 160))
+    assert a.marker and not b.marker and b.sequence == (a.sequence + 1) % 65536
+    assert b.timestamp == (a.timestamp + 160) % 2**32 and a.payload_type == 8 and a.ssrc == b.ssrc
