@@ -11,6 +11,7 @@ import os
 import pytest
 
 from notifykit import Hook, MiniService, make_fax, verify_signature
+from storekit import sealed_files
 from xmfax.server.config import ConfigError
 from xmfax.server.notify import NotifyConfig, Notifier, enqueue
 
@@ -25,8 +26,10 @@ def _secret_env(monkeypatch):
 
 
 def svc(store, data_dir, **notify):
+    # the unnamed webhooks here stand for request-named ones: the test far ends are on loopback
     sections = {"notify": {"retry_delays": [30, 120], "max_attempts": 3,
-                           "webhook_secret_env": "XMFAX_TEST_HOOK_SECRET", **notify}}
+                           "webhook_secret_env": "XMFAX_TEST_HOOK_SECRET", "webhook_allow": ["127.0.0.1"],
+                           "webhook_allow_private": True, **notify}}
     return MiniService(store, data_dir, sections, public_url="https://fax.example")
 
 
@@ -234,6 +237,7 @@ def test_notify_zero_retention_purges_once_all_are_delivered(store, data_dir):
     assert fax["number"] is None and fax["ani"] is None and fax["remote_id"] is None
     assert store.files(fax_id) == []
     assert not list((data_dir / "files").rglob("*")) or all(p.is_dir() for p in (data_dir / "files").rglob("*"))
+    assert not sealed_files(store, data_dir)
     assert [e["kind"] for e in store.events(fax_id)] == ["purge"]
     assert "zero retention: delivered" in store.events(fax_id)[0]["message"]
 

@@ -5,7 +5,9 @@ REST API (POST /restservice/sendfax) and out over SIP/T.38 to an xmfax receiver 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import secrets
 import time
 from pathlib import Path
 
@@ -19,8 +21,10 @@ FAST = ('poll_interval = 0.2\nheartbeat = 0.5\nstale_after = 3.0\nstop_grace = 1
         'sip = { offer = "t38" }\n')
 
 
-def write_config(path: Path, far_port: int, *, database: str = "", realtime: bool = False, max_calls: int = 2) -> Path:
+def write_config(path: Path, far_port: int, *, database: str = "", realtime: bool = False, max_calls: int = 2,
+                 key: str = "") -> Path:
     head = f'database = "{database}"\n' if database else ""
+    head += f'encryption_key = "{key}"\n' if key else ""
     path.write_text(f'{head}[outbound]\nrealtime = {str(realtime).lower()}\n{FAST}'
                     f'lines = [{{ url = "sip:{{number}}@127.0.0.1:{far_port}", max_calls = {max_calls} }}]\n')
     return path
@@ -76,17 +80,20 @@ def events(detail: dict) -> list[dict]:
 def test_two_nodes_on_one_postgresql_send_each_fax_exactly_once(tmp_path, new_pg_database):
     database = new_pg_database()
     pdf = page_pdf(tmp_path / "letter.pdf", 1)
-    data = tmp_path / "shared"            # one data folder: the key and the encrypted files are shared
+    # each node its own data folder, as on two machines: they share only the database (the
+    # encrypted fax files live in it, file_blobs) and the key from the config
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    folders = [tmp_path / "node-a", tmp_path / "node-b"]
 
     async def main():
         far = await FarEnd("sip://127.0.0.1:0").start()
-        config = write_config(tmp_path / "serve.toml", far.port, database=database)
+        config = write_config(tmp_path / "serve.toml", far.port, database=database, key=key)
         nodes = [Serve(tmp_path, "--data", str(data), "--http", "127.0.0.1:0", "--config", str(config),
-                       "--node", name) for name in ("node-a", "node-b")]
+                       "--node", data.name) for data in folders]
         try:
-            await asyncio.to_thread(nodes[0].__enter__)       # the first start makes the key and runs migrations
+            await asyncio.to_thread(nodes[0].__enter__)       # the first start runs the migrations
             _, token = await asyncio.gather(asyncio.to_thread(nodes[1].__enter__),
-                                            asyncio.to_thread(make_token, data, config))
+                                            asyncio.to_thread(make_token, folders[1], config))
             async with httpx.AsyncClient(timeout=30) as client:
                 numbers = [f"+1555000{i:04d}" for i in range(20)]
                 tids = await asyncio.gather(*[post_fax(client, nodes[i % 2].url, token, n, pdf)
@@ -113,6 +120,12 @@ def test_two_nodes_on_one_postgresql_send_each_fax_exactly_once(tmp_path, new_pg
         assert len(attempts) == 1
         by_node[attempts[0]["data"]["node"]] += 1
     assert set(by_node) == {"node-a", "node-b"}, by_node
+    # a fax submitted to one node was sent by the other: its pages came through the database
+    submitted = {tid: numbers.index(far_number) % 2 for tid, far_number in zip(tids, numbers)}
+    crossed = [d for d in done if [e for e in events(d) if e["kind"] == "attempt"][0]["data"]["node"]
+               != ("node-a", "node-b")[submitted[d["transactionId"]]]]
+    assert crossed, "no fax was sent by the node it was not submitted to"
+    assert not [p for f in folders for p in (f / "files").rglob("*") if p.is_file()]
 
 
 # --------------------------------------------------------------------------- kill -9

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+from storekit import file_ids, sealed_files
 
 from xmfax.server.config import ConfigError, ServerConfig
 from xmfax.server.retention import Retention, RetentionConfig, check_days
@@ -80,6 +81,8 @@ def test_purge_removes_personal_data_everywhere(store, data_dir):
     keep = _personal_fax(store)
     store.complete_fax(fax, "received", at=1000.0)
     assert NUMBER in _dump(store)
+    sealed_before = file_ids(store, fax)
+    assert len(sealed_before) == 2
     store.purge_fax(fax, "expired")
     row = store.get_fax(fax)
     assert row["purged_at"] is not None and row["metadata"] == {}
@@ -91,6 +94,7 @@ def test_purge_removes_personal_data_everywhere(store, data_dir):
     with pytest.raises(FileNotFoundError):
         store.read_file(fax, "tiff")
     assert not (data_dir / "files" / fax[:2] / fax).exists()
+    assert not set(sealed_before) & set(sealed_files(store, data_dir))      # on disk or in the database
     (call,) = store.calls(fax_id=fax)
     assert (call["duration"], call["pages"], call["ani"], call["line"]) == (None, 2, None, None)
     (notif,) = store.notifications(fax)
@@ -245,6 +249,7 @@ def test_orphaned_files_swept_once_old(store, data_dir):
     fax = store.create_fax(direction="in", status="received")
     store.put_file(fax, "tiff", b"kept")
     folder = data_dir / "files" / fax[:2] / fax
+    folder.mkdir(parents=True, exist_ok=True)     # (PostgreSQL keeps the fax's own file in the database)
     orphan, temp, young = folder / "0123456789abcdef.xmfe", folder / ".tmp-x1", folder / "fedcba9876543210.xmfe"
     for p in (orphan, temp, young):
         p.write_bytes(b"left by a crash")

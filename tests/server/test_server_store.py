@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from storekit import file_ids, sealed_files, write_sealed
+from xmfax.server import crypto
 from xmfax.server.crypto import CryptoError
 from xmfax.server.store import Store, StoreError
 
@@ -170,11 +172,12 @@ def test_files_encrypted_round_trip(store, data_dir):
     assert store.read_file(fax, "source", "doc.pdf") == b"%PDF-1.4 fake but bytes"
     assert [(f["kind"], f["name"]) for f in store.files(fax)] == [("tiff", ""), ("source", "doc.pdf"),
                                                                   ("source", "b.txt")]
-    on_disk = [p for p in (data_dir / "files").rglob("*") if p.is_file()]
-    assert len(on_disk) == 3
-    for path in on_disk:                                        # nothing stored in the clear
-        blob = path.read_bytes()
+    sealed = sealed_files(store, data_dir)
+    assert len(sealed) == 3
+    for blob in sealed.values():                                # nothing stored in the clear
         assert blob.startswith(b"XMFE") and b"II*\x00" not in blob and b"%PDF" not in blob
+    if store.dialect == "postgresql":                           # in the database: nothing on disk
+        assert not [p for p in (data_dir / "files").rglob("*") if p.is_file()]
     with pytest.raises(FileNotFoundError):
         store.read_file(fax, "pdf")
     with pytest.raises(StoreError, match="kind"):
@@ -187,7 +190,7 @@ def test_put_file_replaces_same_kind_and_name(store, data_dir):
     store.put_file(fax, "tiff", b"second")
     assert store.read_file(fax, "tiff") == b"second"
     assert len(store.files(fax)) == 1
-    assert len([p for p in (data_dir / "files").rglob("*.xmfe")]) == 1
+    assert len(sealed_files(store, data_dir)) == 1
 
 
 def test_file_swapped_between_faxes_is_detected(store, data_dir):
@@ -195,13 +198,12 @@ def test_file_swapped_between_faxes_is_detected(store, data_dir):
     b = store.create_fax(direction="in", status="received")
     store.put_file(a, "tiff", b"fax A")
     store.put_file(b, "tiff", b"fax B")
-    (pa,) = (data_dir / "files").rglob(f"{a}/*.xmfe")
-    (pb,) = (data_dir / "files").rglob(f"{b}/*.xmfe")
-    blob_a = pa.read_bytes()
-    pa.write_bytes(pb.read_bytes())
+    (fa,), (fb,) = file_ids(store, a), file_ids(store, b)
+    blobs = sealed_files(store, data_dir)
+    write_sealed(store, data_dir, fa, blobs[fb])
     with pytest.raises(CryptoError):
         store.read_file(a, "tiff")
-    pa.write_bytes(blob_a[:-1])                                 # truncated
+    write_sealed(store, data_dir, fa, blobs[fa][:-1])           # truncated
     with pytest.raises(CryptoError):
         store.read_file(a, "tiff")
 
@@ -223,7 +225,7 @@ def test_delete_files(store, data_dir):
     store.put_file(fax, "record", b"{}")
     store.delete_files(fax)
     assert store.files(fax) == []
-    assert not any(p.is_file() for p in (data_dir / "files").rglob("*"))
+    assert not any(p.is_file() for p in (data_dir / "files").rglob("*")) and not sealed_files(store, data_dir)
     with pytest.raises(FileNotFoundError):
         store.read_file(fax, "tiff")
 
@@ -330,9 +332,12 @@ def test_put_file_failure_leaves_neither_row_nor_file(store, data_dir, monkeypat
     fax = store.create_fax(direction="in", status="receiving")
     store.put_file(fax, "tiff", b"page one")
 
-    def full(fd):
+    def full(*args):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(os, "fsync", full)                  # the disk fills while sealing
+    if store.dialect == "postgresql":                       # the database refuses the bytes
+        monkeypatch.setattr(crypto, "encrypt_bytes", full)
+    else:
+        monkeypatch.setattr(os, "fsync", full)              # the disk fills while sealing
     with pytest.raises(OSError, match="No space"):
         store.put_file(fax, "tiff", b"pages one and two")
     with pytest.raises(OSError, match="No space"):
@@ -340,7 +345,7 @@ def test_put_file_failure_leaves_neither_row_nor_file(store, data_dir, monkeypat
     monkeypatch.undo()
     assert store.read_file(fax, "tiff") == b"page one"       # the old file still stands
     assert [f["kind"] for f in store.files(fax)] == ["tiff"]
-    assert len(list((data_dir / "files").rglob("*.xmfe"))) == 1
+    assert len(sealed_files(store, data_dir)) == 1
     assert not [p for p in (data_dir / "files").rglob(".tmp-*")]
     with pytest.raises(StoreError, match="no fax"):
         store.put_file("0" * 16, "tiff", b"x")              # a file needs its fax

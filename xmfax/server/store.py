@@ -46,6 +46,7 @@ NOTIFICATION_COLUMNS = (
     "claimed_by", "heartbeat_at", "delivered_at", "created_at",
 )
 FILE_KINDS = ("source", "tiff", "pdf", "record")
+IN_DB = "db:"      # files.path of a file whose sealed bytes are in file_blobs (PostgreSQL)
 PERMISSIONS = ("send_manage", "read", "admin")
 DAY = 86400.0
 # Personal data in a fax row: nulled by purge_fax (metadata becomes "{}").
@@ -357,6 +358,7 @@ class Store(Database):
     # ------------------------------------------------------------ files (encrypted at rest)
 
     def _file_path(self, fax_id: str, file_id: str) -> Path:
+        """Where a sealed file lives on disk (SQLite; PostgreSQL keeps them in file_blobs)."""
         return self.files_dir / fax_id[:2] / fax_id / f"{file_id}.xmfe"
 
     @staticmethod
@@ -385,8 +387,15 @@ class Store(Database):
                     digest.update(block)
                     size += len(block)
         file_id = _new_id()
+        aad = self._aad_id(fax_id, file_id)
+        # PostgreSQL: the sealed bytes go into the database (file_blobs), so nodes on several
+        # machines share nothing but the database; SQLite: a sealed file under files_dir
+        in_db = self.dialect == "postgresql"
         path = self._file_path(fax_id, file_id)
-        crypto.write_encrypted(path, self.key, self._aad_id(fax_id, file_id), data)
+        if in_db:
+            sealed = crypto.encrypt_bytes(self.key, aad, data if isinstance(data, bytes) else data.read_bytes())
+        else:
+            crypto.write_encrypted(path, self.key, aad, data)
         info = {"kind": kind, "name": name, "size": size, "sha256": digest.hexdigest(), "created_at": _now()}
         try:
             with self.tx() as run:
@@ -396,12 +405,16 @@ class Store(Database):
                 run("INSERT INTO files (id, fax_id, kind, name, size, sha256, path, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (file_id, fax_id, kind, name, size, info["sha256"],
-                     str(path.relative_to(self.files_dir)), info["created_at"]))
+                     IN_DB if in_db else str(path.relative_to(self.files_dir)), info["created_at"]))
+                if in_db:
+                    run("INSERT INTO file_blobs (file_id, data) VALUES (?, ?)", (file_id, sealed))
         except BaseException:
-            path.unlink(missing_ok=True)
+            if not in_db:
+                path.unlink(missing_ok=True)
             raise
         for row in old:
-            (self.files_dir / dict(row)["path"]).unlink(missing_ok=True)
+            if dict(row)["path"] != IN_DB:
+                (self.files_dir / dict(row)["path"]).unlink(missing_ok=True)
         return info
 
     def read_file(self, fax_id: str, kind: str, name: str = "") -> bytes:
@@ -409,7 +422,14 @@ class Store(Database):
                         (fax_id, kind, name))
         if row is None:
             raise FileNotFoundError(f"fax {fax_id}: no {kind} file {name!r}")
-        data = crypto.read_encrypted(self.files_dir / row["path"], self.key, self._aad_id(fax_id, row["id"]))
+        aad = self._aad_id(fax_id, row["id"])
+        if row["path"] == IN_DB:
+            blob = self._one("SELECT data FROM file_blobs WHERE file_id = ?", (row["id"],))
+            if blob is None:
+                raise FileNotFoundError(f"fax {fax_id}: the {kind} file {name!r} has no bytes in the database")
+            data = crypto.decrypt_bytes(self.key, aad, bytes(blob["data"]))
+        else:
+            data = crypto.read_encrypted(self.files_dir / row["path"], self.key, aad)
         if hashlib.sha256(data).hexdigest() != row["sha256"]:
             raise crypto.CryptoError(f"fax {fax_id} {kind} {name!r}: checksum mismatch")
         return data

@@ -5,9 +5,9 @@ transaction-scoped advisory lock (`pg_advisory_xact_lock`), so two nodes startin
 on one database apply each migration once: the second waits, then sees it done. On SQLite
 `BEGIN IMMEDIATE` gives the same single writer.
 
-One SQL text serves both databases through three substitutions: `{id}` (an auto-increment
+One SQL text serves both databases through four substitutions: `{id}` (an auto-increment
 primary key), `{real}` (a 64-bit float: PostgreSQL's REAL is 32 bits, too coarse for epoch
-seconds) and `{json}` (JSON kept as TEXT in both).
+seconds), `{json}` (JSON kept as TEXT in both) and `{blob}` (bytes: BLOB, BYTEA).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LOCK_ID = 0x786D666178          # "xmfax": the advisory lock key
 TYPES = {
-    "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "json": "TEXT"},
-    "postgresql": {"id": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "json": "TEXT"},
+    "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "json": "TEXT", "blob": "BLOB"},
+    "postgresql": {"id": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "json": "TEXT", "blob": "BYTEA"},
 }
 
 
@@ -36,7 +36,7 @@ def statements(sql: str, dialect: str) -> list[str]:
     ';' ending a line."""
     types = TYPES[dialect]
     text = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    text = re.sub(r"\{(id|real|json)\}", lambda m: types[m.group(1)], text)
+    text = re.sub(r"\{(id|real|json|blob)\}", lambda m: types[m.group(1)], text)
     return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
 
 
