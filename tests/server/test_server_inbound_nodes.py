@@ -1,7 +1,9 @@
 """Inbound scale-out: two `xmfax serve` nodes on one PostgreSQL behind Kamailio's dispatcher
 (examples/kamailio/dispatcher.cfg, as tests/interop/test_sip_dispatcher.py runs it). Faxes
 sent to the dispatcher reach both nodes; each call is answered with the number's CSID and
-stored exactly once in the shared database, routed and delivered once."""
+stored exactly once in the shared database, routed and delivered once. The nodes share
+nothing but PostgreSQL (and the encryption key): each has its own data folder, as on two
+machines (the sealed fax files live in the database on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
@@ -40,9 +42,10 @@ class Dispatcher(peers.Kamailio):
                                                        "DS_LIST": f'"{dslist}"'})
 
 
-def write_config(path: Path, inbox: Path, database: str) -> Path:
+def write_config(path: Path, inbox: Path, database: str, key: str) -> Path:
     path.write_text("\n".join([
         f"database = {json.dumps(database)}",
+        f"encryption_key = {json.dumps(key)}",
         "[inbound]", "realtime = false",
         "[notify]", "retry_delays = [0.2, 0.5]", "poll_interval = 0.2",
         "[[numbers]]", 'number = "+15550100"', 'csid = "+1 555 0100"',
@@ -59,11 +62,14 @@ def tsi(n: int) -> str:
 
 @pytest.mark.skipif(shutil.which("kamailio") is None, reason="kamailio not installed (Debian kamailio)")
 def test_two_serve_nodes_behind_the_dispatcher_store_each_call_once(tmp_path, new_pg_database):
+    import secrets
+
     database = new_pg_database()
-    data, inbox = tmp_path / "shared", tmp_path / "inbox"        # one data folder: key and files shared
-    config = write_config(tmp_path / "serve.toml", inbox, database)
+    inbox = tmp_path / "inbox"
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    config = write_config(tmp_path / "serve.toml", inbox, database, key)
     pa, pb = peers.free_ports(2)
-    nodes = [Serve(tmp_path, "--data", str(data), "--http", "127.0.0.1:0", "--config", str(config),
+    nodes = [Serve(tmp_path, "--data", str(tmp_path / name), "--http", "127.0.0.1:0", "--config", str(config),
                    "--node", name, "--listen", f"sip://127.0.0.1:{port}")
              for name, port in (("node-a", pa), ("node-b", pb))]
     kam = None
@@ -85,8 +91,7 @@ def test_two_serve_nodes_behind_the_dispatcher_store_each_call_once(tmp_path, ne
             return await asyncio.gather(*(one(n) for n in range(CALLS)))
 
         results = asyncio.run(calls())
-        key = base64.b64decode((data / "key").read_text().strip())
-        store = Store.open(database, data, key)
+        store = Store.open(database, tmp_path / "reader", base64.b64decode(key))
         deadline = time.monotonic() + 30
         while True:
             rows = store.list_faxes(direction="in", limit=100)
