@@ -3,6 +3,7 @@
     with LiveService(tmp_path, database=url, limits={...}, far_end=True) as node:
         node.url                 # "http://127.0.0.1:PORT/restservice"
         node.token("app")        # a new send_manage token (store.create_token through tokens.create)
+        node.token("r", "read", owner="app")   # a read token seeing app's faxes
         node.call(coro)          # run a coroutine in the service's loop
 
 The Service (xmfax.server.service) runs in its own thread's asyncio loop with every
@@ -41,13 +42,16 @@ def docs_text() -> str | None:
 
 class LiveService:
     def __init__(self, tmp: Path, *, database: str = "", limits: dict | None = None, far_end: bool = False,
-                 outbound: dict | None = None, inbound: dict | None = None):
+                 outbound: dict | None = None, inbound: dict | None = None, notify: dict | None = None,
+                 sections: dict | None = None):
         self.tmp = Path(tmp)
         self.database = database
         self.limits = limits or {}
         self.far_end = far_end
         self.outbound = outbound or {}
         self.inbound = inbound
+        self.notify = notify or {}
+        self.sections = sections or {}
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.service = None
@@ -72,7 +76,8 @@ class LiveService:
             host, port = await self.receiver.ready()
             lines = [f"t38://{host}:{port}"]
         raw = {"http": "127.0.0.1:0", "outbound": {"lines": lines, "realtime": False, **self.outbound},
-               "limits": self.limits, "notify": {"webhook_secret_env": WEBHOOK_SECRET_ENV}}
+               "limits": self.limits, "notify": {"webhook_secret_env": WEBHOOK_SECRET_ENV, **self.notify},
+               **self.sections}
         if self.inbound is not None:
             raw["inbound"] = self.inbound
         if self.database:
@@ -93,9 +98,9 @@ class LiveService:
             raise
         return self
 
-    def token(self, name: str, permission: str = "send_manage") -> str:
+    def token(self, name: str, permission: str = "send_manage", owner: str = "") -> str:
         from xmfax.server import tokens
-        return tokens.create(self.service.store, name, permission)
+        return tokens.create(self.service.store, name, permission, owner)
 
     async def _stop(self) -> None:
         if self.service is not None:

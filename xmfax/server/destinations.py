@@ -467,11 +467,15 @@ async def deliver_webhook(service, fax: dict, dest: dict, attempt: int, *, event
         "X-XMFax-Delivery": str(notification_id) if notification_id is not None else "",
     }
     timeout = float(dest.get("timeout", 30))
-    try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls_context()) as client:
-            reply = await client.post(dest["url"], content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"webhook {dest['url']}: {type(exc).__name__}: {exc}") from exc
+    if dest.get("name"):
+        # configured by the admin ([[destinations]], the web page): goes where it says
+        try:
+            async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls_context()) as client:
+                reply = await client.post(dest["url"], content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook {dest['url']}: {type(exc).__name__}: {exc}") from exc
+    else:
+        reply = await _post_pinned(service, dest, body, headers, timeout)
     code = reply.status_code
     if 200 <= code < 300:
         return f"webhook {dest['url']}: HTTP {code}"
@@ -480,6 +484,40 @@ async def deliver_webhook(service, fax: dict, dest: dict, attempt: int, *, event
     if code in (408, 429) or code >= 500:
         raise DeliveryError(text, retry_after=_retry_after(reply.headers.get("retry-after")))
     raise DeliveryError(text, permanent=True)
+
+
+async def _post_pinned(service, dest: dict, body: bytes, headers: dict, timeout: float):
+    """POST a webhook named in a request (no ``name``): its host resolved once, every address
+    checked against [notify] (egress.pin), the connection made to a checked address with
+    the name in Host and SNI, never through a proxy from the environment."""
+    import httpx
+
+    from .egress import EgressRefused, pin
+    from .notify import NotifyConfig
+
+    policy = NotifyConfig.from_dict(service.config.section("notify")).policy()
+    problem = policy.webhook_problem(dest["url"])     # the config may have changed since submit
+    if problem:
+        raise DeliveryError(f"webhook {dest['url']}: refused: {problem}", permanent=True)
+    try:
+        targets = await pin(dest["url"], allow_private=policy.webhook_allow_private,
+                            resolve=getattr(service, "resolve", None))
+    except EgressRefused as exc:
+        raise DeliveryError(f"webhook {dest['url']}: refused: {exc.text}", permanent=True) from None
+    except OSError as exc:                     # socket.gaierror: DNS down or the name gone; may come back
+        raise DeliveryError(f"webhook {dest['url']}: cannot resolve: {exc}") from None
+    last: Exception | None = None
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls_context(),
+                                 trust_env=False) as client:
+        for target in targets:
+            try:
+                return await client.post(target.url, content=body, headers={**headers, **target.headers},
+                                          extensions=target.extensions)
+            except httpx.ConnectError as exc:  # this address is down: the next one of the same answer
+                last = exc
+            except httpx.HTTPError as exc:
+                raise DeliveryError(f"webhook {dest['url']} ({target.address}): {type(exc).__name__}: {exc}") from exc
+    raise DeliveryError(f"webhook {dest['url']}: {type(last).__name__}: {last}") from last
 
 
 DELIVERERS: dict[str, Callable[..., Awaitable[str]]] = {

@@ -44,8 +44,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .config import ConfigError
+from .notify import NotifyConfig
 from .submit import Document, SubmitError, submit
-from .tokens import HEADER, TokenError, authorize
+from .tokens import HEADER, TokenError, authorize, owner_of, sees_all
 from . import xmlcontrol
 
 log = logging.getLogger("xmfax.server.http")
@@ -68,6 +69,7 @@ class LimitsConfig:
     max_upload_bytes: int = 20 * MB
     max_attachments: int = 20
     max_recipients: int = 100
+    max_notifications: int = 5          # destinations one control file may name (the schema allows 20)
 
     @classmethod
     def from_dict(cls, d: dict) -> "LimitsConfig":
@@ -249,6 +251,7 @@ class Api:
     def __init__(self, service: Any):
         self.service = service
         self.limits = LimitsConfig.from_dict(service.config.section("limits"))
+        self.policy = NotifyConfig.from_dict(service.config.section("notify")).policy()
 
     def endpoint(self, action: str, *, file: bool = False) -> Callable:
         """Wrap a handler: the token checked for ``action``, every failure a reply.
@@ -284,7 +287,7 @@ class Api:
             Route(f"{PREFIX}/transactions/{{fax_id}}/document", e("download", file=True)(self.document_file),
                   methods=["GET"]),
             Route(f"{PREFIX}/broadcasts/{{broadcast_id}}", e("read")(self.broadcast), methods=["GET"]),
-            Route(f"{PREFIX}/cdrs.csv", e("read", file=True)(self.cdrs_file), methods=["GET"]),
+            Route(f"{PREFIX}/cdrs.csv", e("cdrs", file=True)(self.cdrs_file), methods=["GET"]),
         ]
 
     # --- sendfax --------------------------------------------------------------------
@@ -357,6 +360,9 @@ class Api:
             req.documents.append(Document(name=name, data=blob, content_type=ctype or ""))
         if not req.documents:
             raise ApiError("no_documents", "no attachments part: add at least one document", 422)
+        if len(req.notifications) > self.limits.max_notifications:
+            raise ApiError("too_many", f"{len(req.notifications)} notification destinations; at most "
+                                       f"{self.limits.max_notifications} per request ([limits] max_notifications)", 413)
         for i, dest in enumerate(req.notifications, 1):
             problem = self._destination_problem(dest)
             if problem:
@@ -370,6 +376,10 @@ class Api:
         from .destinations import check_destination
         problem = check_destination(dest)
         if problem is None and dest["type"] == "webhook":
+            problem = self.policy.webhook_problem(dest["url"])
+        if problem is None and dest["type"] == "email":
+            problem = next(filter(None, (self.policy.email_problem(a) for a in dest.get("to", []))), None)
+        if problem is None and dest["type"] == "webhook":
             var = dest.get("secret_env") or self.service.config.section("notify").get("webhook_secret_env")
             if not var or not os.environ.get(var):
                 problem = ("webhook: this service has no signing secret for webhooks "
@@ -377,17 +387,32 @@ class Api:
         return problem
 
     # --- reading ----------------------------------------------------------------------
-    async def _fax(self, fax_id: str) -> dict:
+    async def _owned(self, token: dict) -> set[int] | None:
+        """The token ids whose faxes ``token`` sees (its owner's), or None: every fax (admin)."""
+        if sees_all(token):
+            return None
+        ids = set(await self.service.db(self.service.store.token_ids, owner_of(token)))
+        ids.add(int(token["id"]))
+        return ids
+
+    async def _fax(self, fax_id: str, token: dict) -> dict:
+        """The fax row, if this token may see it. Another owner's fax, or one sent without a
+        token (inbound, email to fax) is not_found like a fax that does not exist: a token
+        cannot learn that an id is in use."""
         row = await self.service.db(self.service.store.get_fax, fax_id) if _ID.fullmatch(fax_id) else None
+        if row is not None:
+            owned = await self._owned(token)
+            if owned is not None and row.get("token_id") not in owned:
+                row = None
         if row is None:
             raise ApiError("not_found", f"no transaction {fax_id[:40]!r}", 404)
         return row
 
     async def transaction(self, request: Request, token: dict) -> Response:
-        return success(request, {"transaction": await self._detail(request.path_params["fax_id"])})
+        return success(request, {"transaction": await self._detail(request.path_params["fax_id"], token)})
 
-    async def _detail(self, fax_id: str) -> dict:
-        row = await self._fax(fax_id)
+    async def _detail(self, fax_id: str, token: dict) -> dict:
+        row = await self._fax(fax_id, token)
         store, db = self.service.store, self.service.db
         events, notifications, files = await asyncio.gather(
             db(store.events, fax_id), db(store.notifications, fax_id), db(store.files, fax_id))
@@ -395,7 +420,9 @@ class Api:
 
     async def broadcast(self, request: Request, token: dict) -> Response:
         bid = request.path_params["broadcast_id"]
-        rows = await self.service.db(self.service.store.list_faxes, broadcast_id=bid, limit=MAX_LIST) \
+        owned = await self._owned(token)
+        rows = await self.service.db(self.service.store.list_faxes, broadcast_id=bid, limit=MAX_LIST,
+                                     token_ids=None if owned is None else sorted(owned)) \
             if _ID.fullmatch(bid) else []
         if not rows:
             raise ApiError("not_found", f"no broadcast {bid[:40]!r}", 404)
@@ -425,8 +452,10 @@ class Api:
         offset = _int_param(q, "offset", 0, 0, 10**9)
         since = _time_param(q, "since")
         bid = q.get("broadcastId") or None
+        owned = await self._owned(token)
         rows = await self.service.db(self.service.store.list_faxes, direction=direction, status=status,
-                                     broadcast_id=bid, since=since, limit=limit, offset=offset)
+                                     broadcast_id=bid, since=since, limit=limit, offset=offset,
+                                     token_ids=None if owned is None else sorted(owned))
         return success(request, {"limit": limit, "offset": offset, "count": len(rows),
                                  "transactions": {"transaction": [fax_summary(r) for r in rows]}})
 
@@ -442,7 +471,7 @@ class Api:
         fmt = request.query_params.get("format", "pdf").lower()
         if fmt not in ("pdf", "tiff"):
             raise ApiError("bad_request", "format: pdf or tiff", 400)
-        row = await self._fax(fax_id)
+        row = await self._fax(fax_id, token)
         if row.get("purged_at"):
             raise ApiError("not_found", f"transaction {fax_id}: its images were deleted (retention)", 404)
         try:
@@ -457,7 +486,7 @@ class Api:
     # --- cancel -----------------------------------------------------------------------
     async def cancel(self, request: Request, token: dict) -> Response:
         fax_id = request.path_params["fax_id"]
-        row = await self._fax(fax_id)
+        row = await self._fax(fax_id, token)
         if row["direction"] != "out":
             raise ApiError("conflict", "a received fax cannot be cancelled", 409)
         outbound = self.service.component("Outbound") if hasattr(self.service, "component") else None
@@ -470,9 +499,9 @@ class Api:
             if done:
                 await self.service.db(store.add_event, fax_id, "cancelled", "cancelled through the REST API")
         if not done:
-            row = await self._fax(fax_id)
+            row = await self._fax(fax_id, token)
             raise ApiError("conflict", f"transaction {fax_id} is {row['status']}: it cannot be cancelled", 409)
-        return success(request, {"transaction": await self._detail(fax_id)})
+        return success(request, {"transaction": await self._detail(fax_id, token)})
 
 
 _ID = re.compile(r"[0-9a-f]{16}")

@@ -33,11 +33,12 @@ from typing import Any, Callable
 
 from .config import ConfigError
 from .destinations import DeliveryError, check_destination, deliver
+from .egress import Policy, check_email_pattern, check_webhook_pattern
 
 log = logging.getLogger("xmfax.server.notify")
 
 _KEYS = ("retry_delays", "max_attempts", "poll_interval", "webhook_secret_env", "concurrency", "timeout",
-         "heartbeat", "stale_after")
+         "heartbeat", "stale_after", "webhook_allow", "webhook_allow_private", "email_allow")
 
 
 @dataclass
@@ -50,6 +51,10 @@ class NotifyConfig:
     timeout: float = 300.0              # one attempt at most, then it counts as a temporary failure
     heartbeat: float = 15.0             # a row being delivered is touched this often ...
     stale_after: float = 120.0          # ... and taken back by any node when untouched this long
+    # where destinations named in a request may go (egress.py; admin-configured ones are not bound)
+    webhook_allow: list[str] = field(default_factory=list)     # URL prefixes / host patterns; [] = none
+    webhook_allow_private: bool = False  # request-named webhooks may reach loopback/private addresses
+    email_allow: list[str] | None = None  # domain patterns / addresses; None (absent) = any address
 
     @classmethod
     def from_dict(cls, d: dict) -> "NotifyConfig":
@@ -78,11 +83,30 @@ class NotifyConfig:
         if cfg.stale_after <= cfg.heartbeat:
             raise ConfigError(f"[notify] stale_after ({cfg.stale_after:g} s) must be longer than heartbeat "
                               f"({cfg.heartbeat:g} s)")
+        for key, check in (("webhook_allow", check_webhook_pattern), ("email_allow", check_email_pattern)):
+            if key in d:
+                v = d[key]
+                if not isinstance(v, list):
+                    raise ConfigError(f"[notify] {key}: a list of patterns, e.g. [\"hooks.example.com\"]")
+                for entry in v:
+                    problem = check(entry)
+                    if problem:
+                        raise ConfigError(f"[notify] {key}: {problem}")
+                setattr(cfg, key, list(v))
+        if "webhook_allow_private" in d:
+            if not isinstance(d["webhook_allow_private"], bool):
+                raise ConfigError("[notify] webhook_allow_private: true or false")
+            cfg.webhook_allow_private = d["webhook_allow_private"]
         if "webhook_secret_env" in d:
             if not isinstance(d["webhook_secret_env"], str):
                 raise ConfigError("[notify] webhook_secret_env: the name of an environment variable")
             cfg.webhook_secret_env = d["webhook_secret_env"]
         return cfg
+
+    def policy(self) -> Policy:
+        """Where request-named webhooks and email addresses may go."""
+        return Policy(list(self.webhook_allow), self.webhook_allow_private,
+                      None if self.email_allow is None else list(self.email_allow))
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""

@@ -8,7 +8,16 @@ it in the ``XM-Token-Authorization`` header. The store looks the token up by its
 character; :func:`check_format` refuses, before any lookup, a header no token can match.
 
 Permissions (``PERMISSIONS``): ``send_manage`` ("send and manage faxes": send, read,
-cancel, download) and ``read`` (read statuses, event logs, lists and CDRs only).
+cancel, download), ``read`` (read statuses, event logs and lists only) and ``admin``
+(all of it, the CDR export and the admin web page).
+
+Ownership: a fax sent with a token belongs to that token's ``owner`` (``--owner`` of
+``xmfax token create``; the token's name when not given). A ``send_manage`` or ``read``
+token sees (status, list, broadcast, download, cancel) only the faxes of its owner - of
+every token acting for that owner, revoked ones included, so a rotated token keeps its
+faxes and a ``read`` token of the same owner can watch them. Another owner's fax, a fax
+sent without a token (email to fax, the web page) and every received fax answer 404
+``not_found`` exactly as a fax that does not exist. An ``admin`` token sees every fax.
 """
 from __future__ import annotations
 
@@ -16,10 +25,11 @@ import re
 from typing import Any
 
 HEADER = "XM-Token-Authorization"
-ACTIONS = ("send", "read", "cancel", "download")
+ACTIONS = ("send", "read", "cancel", "download", "cdrs")
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "send_manage": frozenset(ACTIONS),
+    "send_manage": frozenset({"send", "read", "cancel", "download"}),
     "read": frozenset({"read"}),
+    "admin": frozenset(ACTIONS),
 }
 MAX_TOKEN_LENGTH = 200
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-.~+/=]+")
@@ -41,11 +51,27 @@ def check_permission(permission: str) -> str:
     return permission
 
 
-def create(store: Any, name: str, permission: str = "send_manage") -> str:
-    """A new token for ``name`` (stored hashed); the token itself is returned once."""
-    if not _NAME.fullmatch(name or ""):
-        raise ValueError(f"token name {name!r}: 1 to 64 letters, digits, '_', '.', '@' or '-'")
-    return store.create_token(name, check_permission(permission))
+def can_administer(permission: str | None) -> bool:
+    """May a token of this permission use the admin web page (destinations, every fax)?"""
+    return permission == "admin"
+
+
+def sees_all(token: dict) -> bool:
+    """Does this token (a row from :func:`authorize`) see every fax, not only its owner's?"""
+    return token.get("permission") == "admin"
+
+
+def owner_of(token: dict) -> str:
+    return token.get("owner") or token.get("name") or ""
+
+
+def create(store: Any, name: str, permission: str = "send_manage", owner: str = "") -> str:
+    """A new token for ``name`` (stored hashed), acting for ``owner`` ("" = its name);
+    the token itself is returned once."""
+    for what, value in (("token name", name), ("owner", owner or name)):
+        if not _NAME.fullmatch(value or ""):
+            raise ValueError(f"{what} {value!r}: 1 to 64 letters, digits, '_', '.', '@' or '-'")
+    return store.create_token(name, check_permission(permission), owner=owner)
 
 
 def check_format(header: str | None) -> str:
@@ -59,7 +85,7 @@ def check_format(header: str | None) -> str:
 
 
 def authorize(store: Any, header: str | None, action: str) -> dict:
-    """The token row ({id, name, permission}) allowed to do ``action``; TokenError otherwise.
+    """The token row ({id, name, permission, owner}) allowed to do ``action``; TokenError otherwise.
     Synchronous (it queries the store): call it through ``service.db``."""
     if action not in ACTIONS:
         raise ValueError(f"action {action!r}")
