@@ -209,7 +209,8 @@ async def pin(text: str, *, allow_private: bool, resolve=None) -> list[Pinned]:
         for ip in unique:
             problem = address_problem(ip)
             if problem:
-                raise EgressRefused(f"{url.host} resolves to {problem} ([notify] webhook_allow_private is off)")
+                raise EgressRefused(f"{url.host} resolves to a refused address: {problem} "
+                                    f"([notify] webhook_allow_private is off)")
     host_header = url.netloc.decode("ascii")
     out = []
     for ip in unique:
