@@ -50,9 +50,11 @@ def node(request, tmp_path_factory, hook):
     tmp = tmp_path_factory.mktemp(f"owners-{request.param}")
     database = request.getfixturevalue("pg_server").create_database() if request.param == "postgresql" else ""
     notify = {"webhook_allow": ["localhost", f"http://127.0.0.1:{hook.port}/hooks", "10.0.0.5", "*.example.com"],
-              "email_allow": ["example.com", "*.example.org"]}
+              "email_allow": ["example.com", "*.example.org"], "request_destinations": ["archive"]}
+    destinations = [{"name": "archive", "type": "folder", "path": str(tmp / "archive"), "create": True},
+                    {"name": "front-desk", "type": "printer", "printer": "FrontDesk"}]
     with LiveService(tmp, database=database, far_end=True, outbound={"retry_delays": [0.2]}, notify=notify,
-                     limits={"max_notifications": 3}) as live:
+                     limits={"max_notifications": 3}, sections={"destinations": destinations}) as live:
         live.tok = {"alice": live.token("alice"), "alice-ro": live.token("alice-ro", "read", owner="alice"),
                     "bob": live.token("bob"), "root": live.token("root", "admin")}
         yield live
@@ -146,12 +148,20 @@ def test_owners_cdrs_are_an_admin_export(node):
     ("<webhook>http://a.example.com@evil.net/</webhook>", "'evil.net'"),
     ("<email>x@evil.net</email>", "email domain 'evil.net' is not in this service's [notify] email_allow"),
     ("<email>x@example.org</email>", "email domain 'example.org'"),
+    ("<destination>front-desk</destination>", "destination 'front-desk' may not be named in a request "
+                                              "([notify] request_destinations)"),
 ])
 def test_owners_request_named_targets_refused_at_submit(node, hook, note, why):
     r = send(node, node.tok["alice"], xml(note.format(port=hook.port)))
     status, code, msg = error(r)
     assert (status, code) == (422, "invalid_metadata") and msg.startswith("metadata notification 1: ")
     assert why in msg, msg
+
+
+def test_owners_allowed_targets_are_accepted(node):
+    notes = "<destination>archive</destination><email>a@sales.example.org</email><webhook>https://h.example.com/x</webhook>"
+    (fax,) = ids(send(node, node.tok["alice"], xml(notes)))
+    assert get(node, "alice", f"transactions/{fax}").json()["successInfo"]["transaction"]["status"] == "queued"
 
 
 def test_owners_notification_count_is_capped(node):

@@ -233,3 +233,14 @@ def test_egress_https_pinned_address_keeps_sni_and_certificate_name(store, data_
         run(Notifier(service).run_once())
         assert hook2.requests == []
     assert "CERTIFICATE_VERIFY_FAILED" in store.notifications(fax2)[0]["last_error"]
+
+
+def test_egress_request_destinations():
+    assert Policy([]).destination_problem("front-desk") is None                  # absent: any configured
+    p = NotifyConfig.from_dict({"request_destinations": ["crm", "archive"]}).policy()
+    assert p.destination_problem("crm") is None
+    assert p.destination_problem("front-desk") == ("destination 'front-desk' may not be named in a request "
+                                                   "([notify] request_destinations)")
+    assert NotifyConfig.from_dict({"request_destinations": []}).policy().destination_problem("crm")
+    with pytest.raises(ConfigError, match="request_destinations"):
+        NotifyConfig.from_dict({"request_destinations": "crm"})

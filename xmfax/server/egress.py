@@ -9,6 +9,8 @@ sendfax control file (``<webhook>``, ``<email>``; it has no ``name``) is checked
   request may name a webhook), and an IP literal host must be public unless
   ``[notify].webhook_allow_private``; an email address must match ``[notify].email_allow``
   (domain patterns; absent = any address);
+* a ``<destination>`` name must be in ``[notify].request_destinations`` when that is set
+  (absent: any configured destination, printers and folders included);
 * **at delivery** (:func:`pin`): the webhook's host name is resolved once, every address
   the answer holds must be public (not loopback, private, link-local, multicast, shared,
   reserved, unspecified, nor such an address embedded in IPv6) unless
@@ -142,6 +144,7 @@ class Policy:
     webhook_allow: list[str]
     webhook_allow_private: bool = False
     email_allow: list[str] | None = None          # None: any address
+    destinations: list[str] | None = None         # configured names a request may use; None: any
 
     def webhook_problem(self, text: str) -> str | None:
         """At submit: why a request may not name this webhook URL (None: it may)."""
@@ -163,6 +166,13 @@ class Policy:
             if problem:
                 return f"webhook {url.host}: {problem} ([notify] webhook_allow_private is off)"
         return None
+
+    def destination_problem(self, name: str) -> str | None:
+        """At submit: may a request send its fax to this configured destination (a printer,
+        a folder, an internal webhook the admin set up)?"""
+        if self.destinations is None or name in self.destinations:
+            return None
+        return f"destination {name!r} may not be named in a request ([notify] request_destinations)"
 
     def email_problem(self, address: str) -> str | None:
         if self.email_allow is None:

@@ -371,8 +371,8 @@ class Api:
 
     def _destination_problem(self, dest: dict) -> str | None:
         """Refuse now what could never be delivered later (the fax would end 'failed' to notify)."""
-        if not dest.get("type"):
-            return None                                   # a configured destination: submit checks the name
+        if not dest.get("type"):                          # a configured destination: submit checks the name
+            return self.policy.destination_problem(dest.get("name", ""))
         from .destinations import check_destination
         problem = check_destination(dest)
         if problem is None and dest["type"] == "webhook":

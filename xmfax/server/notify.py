@@ -38,7 +38,7 @@ from .egress import Policy, check_email_pattern, check_webhook_pattern
 log = logging.getLogger("xmfax.server.notify")
 
 _KEYS = ("retry_delays", "max_attempts", "poll_interval", "webhook_secret_env", "concurrency", "timeout",
-         "heartbeat", "stale_after", "webhook_allow", "webhook_allow_private", "email_allow")
+         "heartbeat", "stale_after", "webhook_allow", "webhook_allow_private", "email_allow", "request_destinations")
 
 
 @dataclass
@@ -55,6 +55,7 @@ class NotifyConfig:
     webhook_allow: list[str] = field(default_factory=list)     # URL prefixes / host patterns; [] = none
     webhook_allow_private: bool = False  # request-named webhooks may reach loopback/private addresses
     email_allow: list[str] | None = None  # domain patterns / addresses; None (absent) = any address
+    request_destinations: list[str] | None = None   # configured names a request may use; None = any
 
     @classmethod
     def from_dict(cls, d: dict) -> "NotifyConfig":
@@ -93,6 +94,11 @@ class NotifyConfig:
                     if problem:
                         raise ConfigError(f"[notify] {key}: {problem}")
                 setattr(cfg, key, list(v))
+        if "request_destinations" in d:
+            v = d["request_destinations"]
+            if not isinstance(v, list) or any(not isinstance(x, str) or not x for x in v):
+                raise ConfigError("[notify] request_destinations: a list of configured destination names")
+            cfg.request_destinations = list(v)
         if "webhook_allow_private" in d:
             if not isinstance(d["webhook_allow_private"], bool):
                 raise ConfigError("[notify] webhook_allow_private: true or false")
@@ -106,7 +112,8 @@ class NotifyConfig:
     def policy(self) -> Policy:
         """Where request-named webhooks and email addresses may go."""
         return Policy(list(self.webhook_allow), self.webhook_allow_private,
-                      None if self.email_allow is None else list(self.email_allow))
+                      None if self.email_allow is None else list(self.email_allow),
+                      None if self.request_destinations is None else list(self.request_destinations))
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
