@@ -276,6 +276,11 @@ class ReceiverMixin:
         response, why = self._judge(res.rows + lost, res.bad_rows + lost + garbled,
                                     max(res.max_consecutive_bad_rows, int(round(self._rx.lost_max))),
                                     self._rx.after_end)
+        if res.end not in ("rtc", "eofb") and response is not FCF.RTN:
+            # T.4 §4.1.4: a page ends with RTC. Data that stops without it was cut short (the
+            # carrier lost mid-page, a gap on the line) and may lack any number of rows: never
+            # confirm such a page as whole, as the ECM path refuses one too
+            response, why = FCF.RTN, f"page data ended without RTC after {res.rows} rows (cut short)"
         d = self._rx_dcs
         if response is FCF.RTN:
             self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
