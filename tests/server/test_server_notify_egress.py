@@ -216,7 +216,7 @@ def test_egress_https_pinned_address_keeps_sni_and_certificate_name(store, data_
         hook.server.socket = server_ctx.wrap_socket(hook.server.socket, server_side=True)
         url = f"https://hooks.test:{hook.port}/in"
         service = _service(store, data_dir, webhook_allow=["hooks.test"], webhook_allow_private=True)
-        service.resolve = resolve
+        service.webhook_resolver = resolve
         fax_id = make_fax(store, direction="out", status="sent")
         run(enqueue(service, fax_id, [{"type": "webhook", "url": url}]))
         run(Notifier(service).run_once())

@@ -501,7 +501,7 @@ async def _post_pinned(service, dest: dict, body: bytes, headers: dict, timeout:
         raise DeliveryError(f"webhook {dest['url']}: refused: {problem}", permanent=True)
     try:
         targets = await pin(dest["url"], allow_private=policy.webhook_allow_private,
-                            resolve=getattr(service, "resolve", None))
+                            resolve=getattr(service, "webhook_resolver", None))  # tests only
     except EgressRefused as exc:
         raise DeliveryError(f"webhook {dest['url']}: refused: {exc.text}", permanent=True) from None
     except OSError as exc:                     # socket.gaierror: DNS down or the name gone; may come back
