@@ -90,7 +90,8 @@ class Node:
             raise RuntimeError(f"xmfax serve did not start: {line!r} (exit {self.proc.poll()})")
         self.url = m.group(1)
         out = subprocess.run([sys.executable, "-m", "xmfax", "token", "create", "--data", str(self.data),
-                              "--name", f"bench-{self.dir.name}", "--config", str(self.config)],
+                              "--name", f"bench-{self.dir.name}", "--permission", "admin",   # sees received faxes
+                              "--config", str(self.config)],
                              capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(f"token create failed: {out.stderr}")
