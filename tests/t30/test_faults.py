@@ -96,6 +96,26 @@ def test_damaged_page_gets_rtn_and_is_sent_again():
     assert all(same_image(a, b) for a, b in zip(pages, rx.result.received_pages))
 
 
+def test_page_cut_short_before_rtc_gets_rtn_never_mcf():
+    """The carrier drops mid-page (a lost packet on an RTP line, a line hit): the data of
+    page 2 stops halfway, without RTC. The rows that came are clean, but the page is not
+    whole: RTN (T.4 §4.1.4), and the page sent again arrives whole."""
+    pages = [page(i, rows=300) for i in range(3)]
+    seen = [0]
+
+    def cut(side, data, mod, n):
+        if side != "a" or not data.strip(b"\x00"):
+            return data                                   # TCF passes
+        seen[0] += 1
+        return data[: len(data) // 2] if seen[0] == 2 else data
+
+    tx, rx, line = call(NO_ECM, NO_ECM, pages=pages, faults=Faults(data=cut))
+    assert tx.result.ok and rx.result.ok, (tx.result.text, rx.result.text)
+    assert names(line, "b").count("RTN") == 1
+    assert len(rx.result.received_pages) == 3
+    assert all(same_image(a, b) for a, b in zip(pages, rx.result.received_pages))
+
+
 def test_page_refused_three_times():
     pages = [page(i, rows=300) for i in range(3)]
     tx = Session(NO_ECM, calling=True, pages=pages)
