@@ -28,8 +28,8 @@ SAMPLE_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-#: the REST section of the user docs (docs/server.md; before the lead merges it, the fragment)
-DOCS = [Path(__file__).resolve().parents[2] / "docs" / "server.md", Path("/tmp/briefs/docs/H2.md")]
+#: the user docs whose REST API section holds the control file examples and the curl command
+DOCS = [Path(__file__).resolve().parents[2] / "docs" / "server.md"]
 
 
 def docs_text() -> str | None:
