@@ -165,7 +165,9 @@ def _compact(t: float | None) -> str:
     return _dt.datetime.fromtimestamp(float(t), _dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
-def _json(value: Any, default: Any) -> Any:
+def json_field(value: Any, default: Any) -> Any:
+    """A JSON column as the store may hand it: decoded already, or text; ``default`` for
+    NULL or text that is not JSON."""
     if isinstance(value, (str, bytes)):
         try:
             return json.loads(value)
@@ -177,7 +179,7 @@ def _json(value: Any, default: Any) -> Any:
 def template_fields(service, fax: dict) -> dict:
     """The names a subject/body/file-name/title template sees: the fax row and a few more."""
     fields = dict(fax)
-    fields["metadata"] = _json(fax.get("metadata"), {})
+    fields["metadata"] = json_field(fax.get("metadata"), {})
     for name in ("created", "completed", "scheduled", "updated"):
         fields[name] = _iso(fax.get(f"{name}_at"))
     fields["completed_compact"] = _compact(fax.get("completed_at") or fax.get("created_at"))
@@ -400,7 +402,7 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 def webhook_body(service, fax: dict, events: list[dict], dest: dict, attempt: int, notification_id: Any) -> bytes:
     record = {k: v for k, v in fax.items() if k not in INTERNAL_FIELDS}
-    record["metadata"] = _json(fax.get("metadata"), {})
+    record["metadata"] = json_field(fax.get("metadata"), {})
     payload = {
         "event": "fax.completed",
         "notification": notification_id,

@@ -25,14 +25,13 @@ Webhooks carry ``X-XMFax-Delivery`` (the notification id) so a receiver can drop
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .config import ConfigError
-from .destinations import DeliveryError, check_destination, deliver
+from .destinations import DeliveryError, check_destination, deliver, json_field
 from .egress import Policy, check_email_pattern, check_webhook_pattern
 
 log = logging.getLogger("xmfax.server.notify")
@@ -122,15 +121,6 @@ class NotifyConfig:
 
 # -- helpers ------------------------------------------------------------------------
 
-def _decoded(value: Any, default: Any) -> Any:
-    if isinstance(value, (str, bytes)):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return default
-    return default if value is None else value
-
-
 def label(dest: dict) -> str:
     """How a destination is named in events: ``webhook 'crm'`` or ``email ops@example.com``."""
     kind = dest.get("type") or "destination"
@@ -172,7 +162,7 @@ async def _resolve(service, dest: Any) -> tuple[dict, str | None]:
         row = await service.db(service.store.get_destination, dest["name"])
         if row is None:
             return dict(dest, type=None), f"no destination named {dest['name']!r}"
-        params = _decoded(row.get("params"), {})
+        params = json_field(row.get("params"), {})
         resolved = {"name": row["name"], "type": row["type"], **params}
         for key, value in dest.items():          # per-fax overrides (e.g. max_attempts)
             resolved.setdefault(key, value)
@@ -198,7 +188,7 @@ async def enqueue(service, fax_id: str, destinations: list) -> None:
     fax = await service.db(store.get_fax, fax_id)
     if fax is None:
         raise KeyError(f"no fax {fax_id}")
-    existing = [_decoded(n.get("destination"), {}) for n in await service.db(store.notifications, fax_id)]
+    existing = [json_field(n.get("destination"), {}) for n in await service.db(store.notifications, fax_id)]
     added, failed = [], []
     for raw in destinations:
         dest, problem = await _resolve(service, raw)
@@ -262,7 +252,7 @@ class Notifier:
             if row is None:
                 continue
             await self.service.db(store.add_event, row["fax_id"], "recovered",
-                                  f"{label(_decoded(row.get('destination'), {}))}: a node stopped while delivering "
+                                  f"{label(json_field(row.get('destination'), {}))}: a node stopped while delivering "
                                   f"(attempt {(row.get('attempts') or 0) + 1}); delivering again",
                                   {"notification": row["id"], "by": self.service.node})
         if ids:
@@ -335,7 +325,7 @@ class Notifier:
     async def _deliver(self, row: dict, at: float | None) -> None:
         svc, store = self.service, self.service.store
         nid, fax_id = row["id"], row["fax_id"]
-        dest = _decoded(row.get("destination"), {})
+        dest = json_field(row.get("destination"), {})
         attempt = (row.get("attempts") or 0) + 1
         fax = await svc.db(store.get_fax, fax_id)
         beat = asyncio.create_task(self._heartbeat(nid))
