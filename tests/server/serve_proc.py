@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-READY = re.compile(r"^serve: ready on (http://\S+) \(node (\S+), db (sqlite|postgresql)\)(.*)$")
+READY = re.compile(r"^serve: ready on (https?://\S+) \(node (\S+), db (sqlite|postgresql)\)(.*)$")
 
 
 class Serve:

@@ -23,7 +23,8 @@ SECTIONS = ("outbound", "inbound", "notify", "smtp", "mail2fax", "retention", "l
 #: the [[arrays]] that seed the directory
 ARRAYS = ("numbers", "users", "destinations", "rules")
 #: the service's own top-level keys (strings)
-SCALARS = ("data_dir", "http", "database", "node", "encryption_key", "key_file", "public_url")
+SCALARS = ("data_dir", "http", "database", "node", "encryption_key", "key_file", "public_url",
+           "tls_cert", "tls_key")
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,8 @@ class ServerConfig:
     encryption_key: str = ""
     key_file: str = ""
     public_url: str = ""
+    tls_cert: str = ""              # HTTPS: the certificate chain (PEM) ...
+    tls_key: str = ""               # ... and its private key; both or neither
     sections: dict[str, dict] = field(default_factory=dict)
     numbers: list[dict] = field(default_factory=list)
     users: list[dict] = field(default_factory=list)
@@ -65,6 +68,10 @@ class ServerConfig:
 
     def http_host_port(self) -> tuple[str, int]:
         return parse_host_port(self.http, "http")
+
+    @property
+    def http_scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
 
 def parse_host_port(text: str, key: str) -> tuple[str, int]:
@@ -141,6 +148,11 @@ def _check_values(cfg: ServerConfig, where: str) -> None:
     for i, d in enumerate(cfg.destinations):
         if why := check_destination(d):
             raise ConfigError(f"[[destinations]] #{i + 1} ({d.get('name')}): {why}{where}")
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise ConfigError(f"tls_cert and tls_key: give both (HTTPS) or neither (HTTP){where}")
+    for key in ("tls_cert", "tls_key"):
+        if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
+            raise ConfigError(f"{key}: {getattr(cfg, key)} is not a readable file{where}")
 
 
 def _keys(d: dict, name: str, required: set[str], allowed: set[str] | None, where: str) -> None:

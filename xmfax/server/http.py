@@ -645,8 +645,10 @@ class HttpServer:
             raise
         sock.setblocking(False)
         self.sock = sock
+        cfg = self.service.config
+        tls = dict(ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key) if cfg.tls_cert else {}
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
-                                server_header=False, timeout_graceful_shutdown=5)
+                                server_header=False, timeout_graceful_shutdown=5, **tls)
         self.server = _server_class()(config)
         self.task = asyncio.get_running_loop().create_task(self.server.serve(sockets=[sock]), name="http")
         while not self.server.started:

@@ -293,7 +293,8 @@ class Service:
         host, port = self.http_address or self.config.http_host_port()
         shown = f"[{host}]" if ":" in host else host
         words = " ".join(self.announce)
-        line = f"serve: ready on http://{shown}:{port} (node {self.node}, db {self.config.db_kind})"
+        line = (f"serve: ready on {self.config.http_scheme}://{shown}:{port} "
+                f"(node {self.node}, db {self.config.db_kind})")
         return f"{line} {words}" if words else line
 
 
