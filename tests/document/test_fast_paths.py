@@ -20,7 +20,7 @@ from xmfax import document
 from xmfax.document.raster import _surely_not_photo, bilevel, grey_histogram, is_photo, otsu_threshold
 from xmfax.page import Resolution
 
-from conftest import text_image, to_bytes
+from conftest import pdf_bytes, text_image, to_bytes
 
 
 # --------------------------------------------------------------------------- histograms
@@ -177,8 +177,6 @@ def test_pdf_page_rotation_as_pdfium_renders_it(rotate):
 def test_pdf_text_page_close_to_the_square_render():
     """At a square resolution the direct draw is pypdfium2's ordinary render, thresholded."""
     import pypdfium2 as pdfium
-
-    from conftest import pdf_bytes
 
     data = pdf_bytes(1)
     page = document.load(data, resolution="200x200", paper="a4")[0]
