@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import fax_page
+from docsamples import fax_page
 from xmfax import document
 from xmfax.cli import main
 from xmfax.errors import DocumentError

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import hostile_files as H
-from conftest import fax_page, pdf_bytes, text_image, to_bytes
+from docsamples import fax_page, pdf_bytes, text_image, to_bytes
 from xmfax import document
 from xmfax.document import Budget, Limits
 from xmfax.errors import DocumentError

@@ -11,7 +11,7 @@ from PIL import Image
 from xmfax import document
 from xmfax.page import Resolution
 
-from conftest import fax_page, pdf_bytes, photo_image, text_image
+from docsamples import fax_page, pdf_bytes, photo_image, text_image
 
 
 def xmfax(*args, cwd=None):

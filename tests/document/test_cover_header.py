@@ -12,7 +12,7 @@ from xmfax.document.raster import page_rows
 from xmfax.document.text import wrap_lines
 from xmfax.page import Resolution
 
-from conftest import fax_page
+from docsamples import fax_page
 
 WHEN = dt.datetime(2024, 2, 29, 13, 45)
 

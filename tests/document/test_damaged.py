@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageFile
 
 import hostile_files as H
-from conftest import fax_page, text_image, to_bytes
+from docsamples import fax_page, text_image, to_bytes
 from xmfax import document
 from xmfax.document import DamagedPageError
 from xmfax.errors import DocumentError

@@ -20,7 +20,7 @@ from xmfax import document
 from xmfax.document.raster import _surely_not_photo, bilevel, grey_histogram, is_photo, otsu_threshold
 from xmfax.page import Resolution
 
-from conftest import pdf_bytes, text_image, to_bytes
+from docsamples import pdf_bytes, text_image, to_bytes
 
 
 # --------------------------------------------------------------------------- histograms

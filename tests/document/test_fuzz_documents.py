@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hostile_files as H
-from conftest import fax_page, pdf_bytes, text_image, to_bytes
+from docsamples import fax_page, pdf_bytes, text_image, to_bytes
 from xmfax import document
 from xmfax.cli import main
 from xmfax.document import Limits

@@ -16,7 +16,7 @@ from xmfax.document import Limits
 from xmfax.document.tiff import parse_tiff
 from xmfax.errors import DocumentError
 
-from conftest import fax_page, pdf_bytes, text_image, to_bytes
+from docsamples import fax_page, pdf_bytes, text_image, to_bytes
 
 
 def png_header_only(width: int, height: int) -> bytes:

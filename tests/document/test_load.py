@@ -12,7 +12,7 @@ from xmfax.document.raster import bilevel, is_photo, page_rows
 from xmfax.errors import DocumentError
 from xmfax.page import Resolution
 
-from conftest import fax_page, pdf_bytes, photo_image, text_image, to_bytes
+from docsamples import fax_page, pdf_bytes, photo_image, text_image, to_bytes
 
 
 def black(img: Image.Image) -> np.ndarray:

@@ -16,7 +16,7 @@ from xmfax.document.tiff import (BAD_FAX_LINES, CLEAN_FAX_DATA, COMPRESSION, DAT
 from xmfax.errors import DocumentError
 from xmfax.page import Page, Resolution
 
-from conftest import fax_page
+from docsamples import fax_page
 
 WHEN = dt.datetime(2024, 5, 6, 7, 8, 9)
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hostile_files as H
-from conftest import fax_page
+from docsamples import fax_page
 from xmfax import document
 from xmfax.cli import main
 from xmfax.cli.info import json_safe

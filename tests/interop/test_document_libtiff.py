@@ -15,7 +15,7 @@ from xmfax import document
 from xmfax.page import Page, Resolution
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "document"))
-from conftest import ITU, fax_page  # noqa: E402
+from docsamples import ITU, fax_page  # noqa: E402
 
 pytestmark = pytest.mark.interop
 

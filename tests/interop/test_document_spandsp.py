@@ -12,7 +12,7 @@ import pytest
 from xmfax import codecs, document
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "document"))
-from conftest import fax_page  # noqa: E402
+from docsamples import fax_page  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
