@@ -118,7 +118,10 @@ def test_notify_kill9_between_receipt_and_notification(tmp_path, store_url):
             (request,) = hook.wait(1, timeout=20)
             store = open_store(data, database)
             try:
-                wait(lambda: store.get_fax(fax_id)["notify_status"] == "delivered", 20, "notify_status delivered")
+                # the status moves first (compare-and-set, so the event is written once), then
+                # the "delivered" event: wait for both
+                wait(lambda: store.get_fax(fax_id)["notify_status"] == "delivered"
+                     and "delivered" in [e["kind"] for e in store.events(fax_id)], 20, "delivered, with its event")
                 events = store.events(fax_id)
                 (row,) = store.notifications(fax_id)
             finally:
