@@ -405,3 +405,16 @@ def test_token_owners_and_their_faxes(store):
     assert [f["id"] for f in store.list_faxes(token_ids=store.token_ids("other"))] == [theirs]
     assert store.list_faxes(token_ids=[]) == []
     assert len(store.list_faxes()) == 3
+
+
+def test_notify_status_and_its_event_change_together(store):
+    """The compare-and-set and its event are one transaction: a reader that sees the new
+    status sees the event, and a lost race writes no event."""
+    fax = store.create_fax(direction="in", status="received")
+    store.set_notify_status(fax, "pending")
+    assert store.set_notify_status(fax, "delivered", expect=("pending",),
+                                   event=("delivered", "all 1 notification(s) delivered", {"notifications": 1}))
+    assert store.get_fax(fax)["notify_status"] == "delivered"
+    assert [(e["kind"], e["data"]) for e in store.events(fax)] == [("delivered", {"notifications": 1})]
+    assert not store.set_notify_status(fax, "delivered", expect=("pending",), event=("delivered", "again", None))
+    assert [e["kind"] for e in store.events(fax)] == ["delivered"]

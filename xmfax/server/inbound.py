@@ -613,9 +613,8 @@ class Inbound:
                  {"trace": result.trace, "destinations": [] if empty else result.names, "matched": result.matched,
                   "errors": result.errors})
         if empty:
-            if await db(store.set_notify_status, fax_id, "delivered", expect=("none",)):
-                await db(store.add_event, fax_id, "delivered", "no page received: no notification to deliver",
-                         {"notifications": 0})
+            if await db(store.set_notify_status, fax_id, "delivered", expect=("none",),
+                        event=("delivered", "no page received: no notification to deliver", {"notifications": 0})):
                 if notify.zero_retention(self.service, fax):
                     await db(store.purge_fax, fax_id, "zero retention: no page received")
         else:

@@ -146,10 +146,12 @@ def zero_retention(service, fax: dict) -> bool:
     return (default_retention(service) if days is None else days) == 0
 
 
-async def _set_notify_status(service, fax_id: str, value: str, expect: tuple[str, ...]) -> bool:
-    """Move the fax's notify_status to ``value`` if it is one of ``expect``; True when this
-    call made the change (so the event and the purge that follow happen once)."""
-    return await service.db(service.store.set_notify_status, fax_id, value, expect=expect)
+async def _set_notify_status(service, fax_id: str, value: str, expect: tuple[str, ...],
+                             event: tuple[str, str, dict | None] | None = None) -> bool:
+    """Move the fax's notify_status to ``value`` if it is one of ``expect``, with ``event``
+    (kind, message, data) in the same transaction; True when this call made the change (so
+    the event and the purge that follow happen once)."""
+    return await service.db(service.store.set_notify_status, fax_id, value, expect=expect, event=event)
 
 
 async def _resolve(service, dest: Any) -> tuple[dict, str | None]:
@@ -208,19 +210,17 @@ async def enqueue(service, fax_id: str, destinations: list) -> None:
                          f"{len(added)} notification(s) queued: {', '.join(added)}", {"queued": added})
     rows = await service.db(store.notifications, fax_id)
     if failed or any(r["status"] == "failed" for r in rows):
-        if await _set_notify_status(service, fax_id, "failed", ("none", "pending", "delivered")):
-            await service.db(store.add_event, fax_id, "notify", "not delivered: a notification cannot be delivered",
-                             {"outcome": "failed"})
+        await _set_notify_status(service, fax_id, "failed", ("none", "pending", "delivered"),
+                                 ("notify", "not delivered: a notification cannot be delivered", {"outcome": "failed"}))
     elif rows and any(r["status"] != "delivered" for r in rows):
         await _set_notify_status(service, fax_id, "pending", ("none", "pending", "delivered"))
     elif not rows:
         if fax["direction"] == "in" and zero_retention(service, fax):
-            if await _set_notify_status(service, fax_id, "failed", ("none", "pending")):
-                await service.db(store.add_event, fax_id, "notify",
-                                 "no destination under zero retention: the fax is kept, not purged",
-                                 {"outcome": "failed", "reason": "no_destination"})
-        elif await _set_notify_status(service, fax_id, "delivered", ("none", "pending")):
-            await service.db(store.add_event, fax_id, "delivered", "no notifications to deliver", {"notifications": 0})
+            await _set_notify_status(service, fax_id, "failed", ("none", "pending"),
+                                     ("notify", "no destination under zero retention: the fax is kept, not purged",
+                                      {"outcome": "failed", "reason": "no_destination"}))
+        elif await _set_notify_status(service, fax_id, "delivered", ("none", "pending"),
+                                      ("delivered", "no notifications to deliver", {"notifications": 0})):
             if zero_retention(service, fax):
                 await service.db(store.purge_fax, fax_id, "zero retention: delivered")
     service.wake("notify")
@@ -382,11 +382,11 @@ class Notifier:
                      claimed_by=None)
         await svc.db(store.add_event, fax_id, "notify", f"{label(dest)}: failed ({why}): {text}",
                      dict(data, outcome="failed"))
-        if await _set_notify_status(svc, fax_id, "failed", ("none", "pending", "delivered")):
-            fax = await svc.db(store.get_fax, fax_id)
-            kept = " (zero retention: kept until someone looks)" if fax and zero_retention(svc, fax) else ""
-            await svc.db(store.add_event, fax_id, "notify", f"not delivered: {label(dest)} failed{kept}",
-                         {"outcome": "failed", "notification": nid})
+        fax = await svc.db(store.get_fax, fax_id)
+        kept = " (zero retention: kept until someone looks)" if fax and zero_retention(svc, fax) else ""
+        await _set_notify_status(svc, fax_id, "failed", ("none", "pending", "delivered"),
+                                 ("notify", f"not delivered: {label(dest)} failed{kept}",
+                                  {"outcome": "failed", "notification": nid}))
 
     async def _settle(self, fax_id: str) -> None:
         """After a row was delivered: when all are, the fax is delivered (and maybe purged)."""
@@ -394,10 +394,10 @@ class Notifier:
         rows = await svc.db(store.notifications, fax_id)
         if not rows or any(r["status"] != "delivered" for r in rows):
             return
-        if not await _set_notify_status(svc, fax_id, "delivered", ("none", "pending")):
+        if not await _set_notify_status(svc, fax_id, "delivered", ("none", "pending"),
+                                        ("delivered", f"all {len(rows)} notification(s) delivered",
+                                         {"notifications": len(rows)})):
             return
-        await svc.db(store.add_event, fax_id, "delivered", f"all {len(rows)} notification(s) delivered",
-                     {"notifications": len(rows)})
         fax = await svc.db(store.get_fax, fax_id)
         if fax is not None and zero_retention(svc, fax):
             await svc.db(store.purge_fax, fax_id, "zero retention: delivered")

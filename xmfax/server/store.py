@@ -532,15 +532,27 @@ class Store(Database):
             self._exec(f"UPDATE notifications SET heartbeat_at = ? WHERE claimed_by = ? AND id IN "
                        f"({self._in(notif_ids)})", [now, node, *notif_ids])
 
-    def set_notify_status(self, fax_id: str, value: str, *, expect: tuple[str, ...] | None = None) -> bool:
-        """Compare-and-set of faxes.notify_status: False when absent or not in `expect`."""
-        sql, params = "UPDATE faxes SET notify_status = ?, updated_at = ? WHERE id = ?", [value, _now(), fax_id]
+    def set_notify_status(self, fax_id: str, value: str, *, expect: tuple[str, ...] | None = None,
+                          event: tuple[str, str, dict | None] | None = None) -> bool:
+        """Compare-and-set of faxes.notify_status: False when absent or not in `expect`.
+        ``event`` (kind, message, data) is appended in the same transaction when the status
+        changed: whoever sees the new status sees its event too."""
+        now = _now()
+        sql, params = "UPDATE faxes SET notify_status = ?, updated_at = ? WHERE id = ?", [value, now, fax_id]
         if expect is not None:
             if not expect:
                 return False
             sql += f" AND notify_status IN ({self._in(expect)})"
             params += list(expect)
-        return self._exec(sql, params) == 1
+        with self.tx() as run:
+            changed = run(sql, params).rowcount == 1
+            if changed and event is not None:
+                kind, message, data = event
+                run("INSERT INTO events (fax_id, at, kind, message, data) SELECT id, ?, ?, "
+                    "CASE WHEN purged_at IS NULL THEN ? ELSE ? END, CASE WHEN purged_at IS NULL THEN ? ELSE '{}' END "
+                    "FROM faxes WHERE id = ?",
+                    (now, kind, message, f"{kind} (details not kept: fax purged)", _dumps(data), fax_id))
+        return changed
 
     # ------------------------------------------------------------ access tokens
 
