@@ -28,7 +28,7 @@ from xmfax.errors import DriverError, DriverTimeoutError
 from xmfax.rtp import RTPConfig, RTPReceiver
 
 from .rtp import run_rtp
-from .t38_udp import REJECTED_QUIET
+from .t38_udp import listen_for_caller
 
 __all__ = ["run_audio_call", "wait_for_caller", "limit_t30"]
 
@@ -112,45 +112,6 @@ async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
     ``ignore`` maps the addresses of rejected callers to when they were last heard (loop
     time); their packets are dropped (and the time renewed) until they have been quiet for
     t38_udp.REJECTED_QUIET seconds."""
-    loop = asyncio.get_running_loop()
-    got: asyncio.Future = loop.create_future()
-    closed: asyncio.Future = loop.create_future()
-    ignore = ignore if ignore is not None else {}
     config = rtp_config or RTPConfig()
-
-    class _First(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr) -> None:
-            source = (addr[0], addr[1])
-            now = loop.time()
-            last = ignore.get(source)
-            if last is not None and now - last < REJECTED_QUIET:
-                ignore[source] = now            # the rejected call is still going
-                return
-            if not RTPReceiver(config, now).receive(data, now):
-                return                          # stray bytes make no one our caller
-            ignore.pop(source, None)
-            if not got.done():
-                got.set_result(source)
-
-        def connection_lost(self, exc) -> None:
-            if not closed.done():
-                closed.set_result(None)
-
-    try:
-        transport, _ = await loop.create_datagram_endpoint(_First, local_addr=local)
-    except OSError as exc:
-        raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
-    try:
-        if on_ready is not None:
-            on_ready(transport.get_extra_info("sockname")[:2])
-        stopper = loop.create_task(stop.wait())
-        done, _ = await asyncio.wait({got, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if got not in done:
-            return None
-        # a second descriptor of the same socket outlives the transport's close: the port
-        # stays bound, and the caller's packets queue in the kernel for run_audio_call
-        return got.result(), transport.get_extra_info("socket").dup()
-    finally:
-        transport.close()
-        await closed
+    return await listen_for_caller(local, stop, lambda data, now: bool(RTPReceiver(config, now).receive(data, now)),
+                                   on_ready, ignore)

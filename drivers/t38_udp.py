@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 import socket
+from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from xmfax.errors import DriverError, DriverTimeoutError
@@ -73,6 +74,18 @@ async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
     ``ignore`` maps the addresses of rejected callers to when they were last heard
     (loop time); their datagrams are dropped (and the time renewed) until they have
     been quiet for REJECTED_QUIET seconds."""
+    got = await listen_for_caller(local, stop, lambda data, now: is_t38_datagram(data), on_ready, ignore,
+                                  keep_socket=keep_socket)
+    return got if keep_socket or got is None else got[0]
+
+
+async def listen_for_caller(local: Address, stop: asyncio.Event, valid: Callable[[bytes, float], bool],
+                            on_ready=None, ignore: dict | None = None, *, keep_socket: bool = True):
+    """Listen on ``local`` until a datagram ``valid(data, loop_time)`` accepts arrives (a
+    T.38 or an RTP caller); ``(address, socket or None)``, or None if ``stop`` is set first.
+    With ``keep_socket`` the socket is a second descriptor of the bound one: the port stays
+    bound and what the caller sends next queues in the kernel for the call. ``ignore``: as
+    :func:`wait_for_caller`."""
     loop = asyncio.get_running_loop()
     got: asyncio.Future = loop.create_future()
     closed: asyncio.Future = loop.create_future()
@@ -86,7 +99,7 @@ async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
             if last is not None and now - last < REJECTED_QUIET:
                 ignore[source] = now            # the rejected call is still going
                 return
-            if not is_t38_datagram(data):
+            if not valid(data, now):
                 return                          # stray bytes make no one our caller
             ignore.pop(source, None)
             if not got.done():
@@ -100,23 +113,18 @@ async def wait_for_caller(local: Address, stop: asyncio.Event, on_ready=None,
         transport, _ = await loop.create_datagram_endpoint(_First, local_addr=local)
     except OSError as exc:
         raise DriverError(f"cannot open UDP {local[0]}:{local[1]}: {exc}") from exc
-    kept: socket.socket | None = None
     try:
         if on_ready is not None:
             on_ready(transport.get_extra_info("sockname")[:2])
         stopper = loop.create_task(stop.wait())
         done, _ = await asyncio.wait({got, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
-        caller = got.result() if got in done else None
-        if caller is None or not keep_socket:
-            return caller
-        # a second descriptor of the same socket outlives the transport's close: the
-        # port stays bound, and what arrives from now on queues in the kernel for run_call
-        kept = transport.get_extra_info("socket").dup()
-        return caller, kept
+        if got not in done:
+            return None
+        return got.result(), (transport.get_extra_info("socket").dup() if keep_socket else None)
     finally:
         transport.close()
-        await closed            # (with keep_socket the port stays bound through ``kept``)
+        await closed            # (with keep_socket the port stays bound through the dup)
 
 
 async def socket_closed(protocol) -> None:
