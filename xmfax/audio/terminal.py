@@ -151,6 +151,8 @@ class AudioStats:
 class _Source:
     """Samples of one command. ``take(n)`` gives at most ``n``; ``done`` once all are out."""
 
+    command = None                      # the command it sends (detach hands it over)
+
     report = False                      # SendComplete when done (SendHDLC / SendData)
     interruptible = False               # may be cut short by the next command
     mutes = True                        # our receivers are deaf while it is sent
@@ -248,6 +250,9 @@ class _PskSend(_Source):
         return out[:k]
 
 
+_LINE_COMMANDS = (M.SendSilence, M.SendTone, M.SendHDLC, M.SendData)
+
+
 def _retrains(frame: bytes) -> bool:
     """A DCS or CTC frame: the next high-speed signal starts with a long training."""
     return len(frame) >= 3 and split(frame[2])[0] in (FCF.DCS, FCF.CTC)
@@ -323,9 +328,13 @@ class AudioTerminal:
         return out
 
     def next_timer(self) -> float | None:
+        if self._closed:                     # (closed, or handed over: detach)
+            return None
         return self.session.next_timer()
 
     def handle_timer(self, now: float) -> None:
+        if self._closed:                     # (closed, or handed over: detach)
+            return
         t = self.session.next_timer()
         if t is not None and now >= t:
             self.session.handle_timer(now)
@@ -519,6 +528,8 @@ class AudioTerminal:
                                     self.config.hs_level_dbm0)
             else:
                 self.stats.ignored[f"command {type(cmd).__name__}"] += 1
+            if self._tx is not None and isinstance(cmd, _LINE_COMMANDS) and not self._tx.started:
+                self._tx.command = cmd       # what is on the line, for detach()
 
     def _check_mod(self, mod: Mod) -> None:
         if mod.family not in _CLASSES and mod is not Mod.V21:
@@ -721,3 +732,43 @@ class AudioTerminal:
 
     def _deliver(self, data: bytes, now: float) -> None:
         self._feed(M.DataReceived(data, self._hs_mod), now)
+
+    # ------------------------------------------------------------------ handover (issue #12)
+    def detach(self, now: float) -> list:
+        """Hand the session over to another modem layer (the call switched to T.38 during
+        the audio fax, drivers/sip.py): the commands the session gave that have not gone
+        out whole, in order, for the new layer to send first (the one on the line is given
+        whole, to be sent again from its start; a SendSilence is kept, a gap is harmless).
+
+        What was being received is dropped: a signal whose carrier is up ends here
+        (CarrierDown; a V.21 frame half heard is lost, the far end's T.30 repeats its
+        command or T.30 here repeats its own, T.30 §5.4.3; a non-ECM page cut short has no
+        RTC and is answered RTN, T.30 §5.3.6.2, an ECM block's missing frames are asked
+        for again with PPR, T.30 Annex A). The terminal is then inert (no timers, no
+        samples, nothing heard): the session is driven by the new layer only."""
+        if self._closed:
+            return []
+        if self._started:
+            self._pump(now)                  # what the session has just asked for
+        pending = []
+        tx = self._tx
+        if tx is not None and not tx.done and tx.command is not None:
+            pending.append(tx.command)       # (an endless CNG: the new layer keeps its cadence)
+        pending.extend(self._commands)
+        # the carrier being received ends here, as when the line drops (T.30 then decides)
+        if self._hs_up:
+            self._hs_up = False
+            self._feed(M.CarrierDown(self._hs_mod), now)
+        if self._v21_up:
+            self._v21_up = False
+            self._feed(M.CarrierDown(Mod.V21), now)
+        self._closed = True
+        self._tx = None
+        self._commands.clear()
+        self._hs = None
+        self._mutes.clear()
+        # the session may answer what it was just told: that goes to the new layer too
+        pending.extend(self.session.data_to_send())
+        self._events.extend(self.session.events())
+        return pending
+

@@ -173,6 +173,20 @@ class T38Terminal:
         self._pump(now)
         self._timer = self._compute_timer()
 
+    def resume(self, now: float, pending=()) -> None:
+        """Take over a session that has already started on another modem layer (instead of
+        :meth:`start`: the session is not started again): a call switched from audio to T.38
+        during the fax (drivers/sip.py). ``pending``: the commands that layer had not sent
+        whole (``AudioTerminal.detach``), sent first, in order; then what the session asks.
+        T.30's own timers and retries repair what the switch cut (T.30 §5.4.3)."""
+        if self._started:
+            raise RuntimeError("resume() on a terminal already started")
+        self._started = True
+        self._tx_free_at = now
+        self._commands.extend(pending)
+        self._pump(now)
+        self._timer = self._compute_timer()
+
     @property
     def done(self) -> bool:
         """The call is over and everything the session asked to send has gone
