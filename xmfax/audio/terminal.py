@@ -391,28 +391,23 @@ class AudioTerminal:
 
     def receive_samples(self, samples, now: float) -> None:
         """Samples from the far end (any block size; ``now``: when the last arrived)."""
-        x = np.asarray(samples)
-        if x.ndim != 1:
-            raise ValueError(f"samples must be a 1-D array, not shape {x.shape}")
-        if x.dtype is not _INT16 and x.dtype != np.int16:
-            if x.size and not np.issubdtype(x.dtype, np.integer):
-                raise ValueError(f"samples must be int16, not {x.dtype}")
-            x = np.clip(x, -32768, 32767).astype(np.int16)
+        x = samples
+        if (type(x) is not np.ndarray or x.dtype is not _INT16 or x.ndim != 1
+                or not x.flags.c_contiguous):
+            x = self._as_block(samples)      # (the common block, int16 in one piece, is as is)
         n = len(x)
         if not n:
             return
         self.stats.samples_received += n
         if self._closed or (self._tx is None and self.session.done):
             return
-        x = self._mute(x, now)
+        if self._mutes:
+            x = self._mute(x, now)
         # one pointer to the block for every receiver listening (each runs over all of it)
-        try:
-            ptr = ffi.from_buffer("int16_t[]", x)
-        except (BufferError, ValueError):    # (a strided view: "not C-contiguous")
-            ptr = ffi.from_buffer("int16_t[]", np.ascontiguousarray(x))
+        ptr = ffi.from_buffer("int16_t[]", x)
         # one C call runs them all over the block (each as its own call would); events
         # are taken, and a receiver whose event queue filled is run on, only when needed
-        tones = self._tones if self._tones is not None and not self._hs_up else None
+        tones = self._tones if not self._hs_up else None
         hs, v21, lo = self._hs, self._v21, self._lo
         if hs is not None:
             bptr, cap = hs._bits_buffer(n)
@@ -421,6 +416,11 @@ class AudioTerminal:
         else:
             look = lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
                                      0, ffi.NULL, ffi.NULL, 0, v21._s, lo)
+        if not look:                         # nothing heard, nothing to report
+            if tones is not None:
+                tones.samples_received += n
+            v21.samples_received += n
+            return
         if tones is not None:
             if look & _LOOK_TONE:
                 for ev in tones._receive_ptr(ptr, n, lo.tone_done):
@@ -435,7 +435,19 @@ class AudioTerminal:
                 self._on_v21(ev, now)
         else:
             v21.samples_received += n
-        self._pump(now)
+        self._pump(now)                      # (only the handlers above tell the session anything)
+
+    @staticmethod
+    def _as_block(samples) -> np.ndarray:
+        """``samples`` as a 1-D C-contiguous int16 array (ValueError if it cannot be)."""
+        x = np.asarray(samples)
+        if x.ndim != 1:
+            raise ValueError(f"samples must be a 1-D array, not shape {x.shape}")
+        if x.dtype != np.int16:
+            if x.size and not np.issubdtype(x.dtype, np.integer):
+                raise ValueError(f"samples must be int16, not {x.dtype}")
+            x = np.clip(x, -32768, 32767).astype(np.int16)
+        return np.ascontiguousarray(x)
 
     def _mute(self, x: np.ndarray, now: float) -> np.ndarray:
         """``x`` with zeros where we were sending a signal, and ECHO_GUARD_MS after (T.30

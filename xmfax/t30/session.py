@@ -185,8 +185,10 @@ class Session(PhaseBMixin, TransmitterMixin, ReceiverMixin, StorageMixin):
         """When handle_timer() should next be called (None: no timer running)."""
         if not SPEC[self.state].live:
             return None
-        timers = [t for t in (self._deadline, self._storage_deadline) if t is not None]
-        return min(timers) if timers else None
+        t, u = self._deadline, self._storage_deadline      # (asked every block by a modem pump)
+        if u is None or (t is not None and t <= u):
+            return t
+        return u
 
     def data_to_send(self) -> list[Command]:
         """Commands for the transport, in order (each call returns the new ones)."""
