@@ -2,10 +2,33 @@
 #include "listen.h"
 
 #include "fsk.h"
+#include "hdlc.h"
 #include "tones.h"
 #include "v17.h"
 #include "v27ter.h"
 #include "v29.h"
+
+/* The block's bits into the HDLC receiver; frames to the slots (see listen.h). */
+static void deframe(xm_listen_out *out, const uint8_t *bits, int n)
+{
+    xm_hdlc_rx *h = out->hdlc;
+    xm_rx_event ev;
+    int fed = 0, k = 0;
+    while (fed < n && XM_LISTEN_FRAMES - k >= XM_HDLC_RX_SLOTS) {
+        int step = n - fed < XM_LISTEN_CHUNK ? n - fed : XM_LISTEN_CHUNK;
+        xm_hdlc_rx_put_bits(h, bits + fed, step);
+        fed += step;
+        while (xm_hdlc_rx_next(h, &ev, out->fbuf + (size_t)k * out->fstride, out->fstride)) {
+            if (ev.type == XM_RX_FRAME) {
+                out->flen[k] = ev.len;
+                out->fok[k] = ev.ok;
+                k++;
+            }
+        }
+    }
+    out->hdlc_fed = fed;
+    out->nframes = k;
+}
 
 int xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
                   uint8_t *bits, int max, void *v21, xm_listen_out *out)
@@ -36,6 +59,9 @@ int xm_listen_run(const int16_t *amp, int n, void *tone, int hs_kind, void *hs,
         default:
             break;
         }
+        out->hdlc_fed = out->nframes = 0;
+        if (out->hdlc && out->nbits && !out->hs_events)
+            deframe(out, bits, out->nbits);
         if (out->nbits || out->hs_events)
             look |= XM_LISTEN_HS;
     }

@@ -284,7 +284,10 @@ class AudioTerminal:
         self._zeros: dict = {}               # n -> n zero samples (see _silence)
         # receivers
         self._v21 = V21Receiver(self._v21cfg)
-        self._lo = ffi.new("xm_listen_out *")   # what xm_listen_run reports each block
+        self._lo = lo = ffi.new("xm_listen_out *")   # what xm_listen_run reports each block
+        # ECM at high speed: xm_listen_run deframes a block's bits itself into these slots
+        self._fbuf = ffi.new("uint8_t[]", lib.XM_LISTEN_FRAMES * (MAX_FRAME + 2))
+        lo.fbuf, lo.fstride = self._fbuf, MAX_FRAME + 2
         self._v21_up = False                 # CarrierUp(V21) reported for the signal now on
         self._tones = T.ToneDetector() if cfg.detect_tones else None
         self._tone_on: set = set()
@@ -410,6 +413,8 @@ class AudioTerminal:
         tones = self._tones if not self._hs_up else None
         hs, v21, lo = self._hs, self._v21, self._lo
         if hs is not None:
+            dfr = self._deframer
+            lo.hdlc = dfr._h if dfr is not None and self._hs_up else ffi.NULL
             bptr, cap = hs._bits_buffer(n)
             look = lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
                                      hs.LISTEN_KIND, hs._s, bptr, cap, v21._s, lo)
@@ -428,8 +433,11 @@ class AudioTerminal:
             else:
                 tones.samples_received += n
         if look & _LOOK_HS:                  # (no bits and no events: nothing to do)
-            bits = hs._listened(lo)
-            self._on_hs(bits, hs.events(), now)
+            if lo.hdlc_fed:                  # ECM data deframed in C: only frames to report
+                self._on_hs_frames(hs, lo, now)
+            else:
+                bits = hs._listened(lo)
+                self._on_hs(bits, hs.events(), now)
         if look & _LOOK_V21:
             for ev in v21._receive_ptr(ptr, n, lo.v21_done):
                 self._on_v21(ev, now)
@@ -454,10 +462,13 @@ class AudioTerminal:
         is half duplex: what is heard then is our own echo, which our receivers would take
         for the far end's frames). The receivers still run over the zeros, so their
         carrier detectors see the signal end."""
-        if not self._mutes:
+        mutes = self._mutes
+        if not mutes:
             return x
         n = len(x)
         t0 = now - n / RATE                   # the time of x[0]
+        if len(mutes) == 1 and mutes[0][1] is None and math.ceil((mutes[0][0] - t0) * RATE - 1e-6) <= 0:
+            return self._silence(n)          # (the common case below, sooner: we are sending)
         guard = ECHO_GUARD_MS / 1000
         out = None
         whole = over = False
@@ -720,6 +731,22 @@ class AudioTerminal:
                 return
         self._hs_data(bits[pos:], now)
         self._hs_bits = base + len(bits)
+
+    def _on_hs_frames(self, hs, lo, now: float) -> None:
+        """A block of ECM data with no status event in it, deframed by xm_listen_run: the
+        same frames, in the same order, as _on_hs and _Deframer.feed would report."""
+        nbits, fed = lo.nbits, lo.hdlc_fed
+        mod, buf, stride = self._hs_mod, self._fbuf, lo.fstride
+        for i in range(lo.nframes):
+            ok = bool(lo.fok[i])
+            if ok:
+                self.stats.frames_received += 1
+            else:
+                self.stats.frames_bad += 1
+            self._feed(M.HDLCFrame(bytes(ffi.buffer(buf + i * stride, lo.flen[i])), ok, mod), now)
+        if fed < nbits:                      # (its frame slots ran low: the rest here)
+            self._hs_data(hs._listened(lo)[fed:], now)
+        self._hs_bits += nbits
 
     def _hs_data(self, bits: np.ndarray, now: float) -> None:
         if not self._hs_up or not len(bits):
