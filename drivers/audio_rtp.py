@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 from xmfax.errors import DriverError, DriverTimeoutError
@@ -30,9 +31,23 @@ from xmfax.rtp import RTPConfig, RTPReceiver
 from .rtp import run_rtp
 from .t38_udp import listen_for_caller
 
-__all__ = ["run_audio_call", "wait_for_caller", "limit_t30"]
+__all__ = ["run_audio_call", "wait_for_caller", "limit_t30", "Handover"]
 
 Address = tuple[str, int]
+
+
+@dataclass
+class Handover:
+    """What :func:`run_audio_call` gives back when it was stopped for a switch of the call to
+    other media (``switch=``), the fax not over: the running ``session`` and the commands the
+    audio terminal had not sent whole (``AudioTerminal.detach``), for the T.38 driver to send
+    first (:func:`drivers.t38_udp.run_call` ``resume=``). ``at``: the loop time of the switch;
+    ``reason``: the switch future's result."""
+
+    session: Any
+    pending: list = field(default_factory=list)
+    at: float = 0.0
+    reason: Any = None
 
 
 def limit_t30(t30_config):
@@ -44,13 +59,18 @@ def limit_t30(t30_config):
 async def run_audio_call(session, local: Address = ("0.0.0.0", 0), remote: Address | None = None,
                          rtp_config: RTPConfig | None = None, audio_config: Any = None, *,
                          max_duration: float = 1800.0, sock: socket.socket | None = None,
-                         hangup: asyncio.Future | None = None, on_ready=None):
+                         hangup: asyncio.Future | None = None, switch: asyncio.Future | None = None,
+                         on_ready=None):
     """Run ``session`` (a T.30 Session; build its configuration with :func:`limit_t30`) as an
     audio fax over G.711 RTP; return its T30Result.
 
     ``sock``: an already bound UDP socket (wait_for_caller's, or a SIP call's media
     socket), closed at the end. ``hangup``: a future whose result (a reason) ends the call
-    at once as a lost line. DriverTimeoutError when the call runs past ``max_duration``;
+    at once as a lost line. ``switch``: a future set when the call switches to other media
+    (a re-INVITE to T.38): the audio fax stops and, unless it was over, a :class:`Handover`
+    (the session, still running, and what it had not sent) is returned instead of the
+    result; the session is not told of any loss (the new media goes on with it).
+    DriverTimeoutError when the call runs past ``max_duration``;
     DriverError if the socket cannot be opened, the far end is unreachable, or the session
     offers a modem xmfax.audio does not have."""
     from xmfax.audio.terminal import AudioConfig, AudioTerminal
@@ -70,6 +90,11 @@ async def run_audio_call(session, local: Address = ("0.0.0.0", 0), remote: Addre
                 why.append(str(fut.result()))
             stop.set()
         hangup.add_done_callback(hung_up)
+    if switch is not None:           # SIP hook: the call moves to T.38, the fax goes on there
+        def switched(fut: asyncio.Future) -> None:
+            if not why:
+                stop.set()
+        switch.add_done_callback(switched)
 
     def source(n: int):
         return terminal.samples_to_send(n, loop.time())
@@ -94,7 +119,12 @@ async def run_audio_call(session, local: Address = ("0.0.0.0", 0), remote: Addre
     finally:
         if hangup is not None and not hangup.done():
             hangup.remove_done_callback(hung_up)
+        if switch is not None and not switch.done():
+            switch.remove_done_callback(switched)
     if not terminal.done:
+        if switch is not None and switch.done() and not switch.cancelled() and not why:
+            now = loop.time()
+            return Handover(session, terminal.detach(now), now, switch.result())
         if why:
             terminal.close(why[0], loop.time())       # the session ends: LINE_LOST
         else:

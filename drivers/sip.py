@@ -559,7 +559,9 @@ class _FaxCall:
 
     async def run_audio(self, media: Any, make_session: Callable[[Any], Any]) -> None:
         """The fax as audio (V.21, V.27 ter, V.29, V.17 over G.711) on the call's RTP socket,
-        with the codec the offer/answer agreed; a BYE or a switch to T.38 ends it as a lost line."""
+        with the codec the offer/answer agreed. A re-INVITE to T.38 during it (a gateway that
+        switches on hearing CED or DIS) moves the fax to T.38: the same T.30 session goes on
+        over the T.38 media of that re-INVITE (:meth:`continue_t38`); a BYE ends it as a lost line."""
         from xmfax.audio.terminal import AudioConfig
         from xmfax.rtp import RTPConfig
 
@@ -574,13 +576,47 @@ class _FaxCall:
         audio = AudioConfig()
         session = self.outcome.session = make_session(audio)     # audio.limit_t30: the modems we have
         host = self.ep.config.host
+        switch: asyncio.Future = self.ep.loop.create_future()
         await self._run_media("audio", lambda hangup: audio_rtp.run_audio_call(
             session, (host, self.media.audio_port), tuple(media.remote), rtp_config, audio,
-            max_duration=self.max_duration, sock=self.media.take_audio(), hangup=hangup))
+            max_duration=self.max_duration, sock=self.media.take_audio(), hangup=hangup, switch=switch),
+            switch=switch)
+        handover = self.outcome.t30
+        if isinstance(handover, audio_rtp.Handover):
+            self.outcome.t30 = None
+            await self.continue_t38(switch.result(), handover)
 
-    async def _run_media(self, what: str, run: Callable[[asyncio.Future], Any]) -> None:
+    async def continue_t38(self, ev: MediaChanged, handover: Any) -> None:
+        """The call switched to T.38 (``ev``) during the audio fax: the fax goes on over the
+        T.38 media with the same T.30 session, first sending what the audio terminal had not
+        sent whole (drivers/audio_rtp.Handover). A BYE, or a switch back to audio, ends it as
+        a lost line, as during any T.38 fax."""
+        media = ev.media
+        config = media.t38 if media.t38 is not None else T38Config()
+        sip = self.outcome.sip
+        sip["media"] = "audio>t38"                  # began on audio, went on over T.38
+        self._switched(ev.by, ev.time)
+        sip["t38"] = _t38_params(config)
+        sip["remote_media"] = hostport(media.remote)
+        session = handover.session
+        host = self.ep.config.host
+        await self._run_media("T.38", lambda hangup: t38_udp.run_call(
+            session, local=(host, self.media.t38_port), remote=tuple(media.remote), config=config,
+            paced=self.realtime, max_duration=self.max_duration, sock=self.media.take_t38(), hangup=hangup,
+            resume=handover.pending))
+        if self.outcome.t30 is None and not session.done:
+            # the T.38 leg could not run (its socket, a T38MaxBitRate below the audio rate):
+            # the session ends as a lost line, so its result says so
+            from xmfax.t30.modem import LineLost
+            session.receive(LineLost(str(self.outcome.error or "T.38 after the switch failed")),
+                            self.ep.now())
+            self.outcome.t30 = session.result
+
+    async def _run_media(self, what: str, run: Callable[[asyncio.Future], Any], *,
+                         switch: asyncio.Future | None = None) -> None:
         """``run(hangup)`` (the fax over one media), its T30Result kept; a BYE, or a switch
-        of the call to other media, sets ``hangup``."""
+        of the call to other media, sets ``hangup``. With ``switch`` (an audio fax) a switch to
+        T.38 sets ``switch`` to its MediaChanged instead: the fax is to go on over T.38."""
         hangup: asyncio.Future = self.ep.loop.create_future()
         kind = "t38" if what == "T.38" else "audio"
 
@@ -591,7 +627,11 @@ class _FaxCall:
                     hangup.set_result(_ended_detail(ev))
                     return
                 if isinstance(ev, MediaChanged) and ev.media.kind != kind:
-                    hangup.set_result(f"the far end switched the call to {ev.media.kind} during the {what} fax")
+                    if switch is not None and ev.media.kind == "t38":
+                        switch.set_result(ev)
+                    else:
+                        hangup.set_result(f"the far end switched the call to {ev.media.kind} "
+                                          f"during the {what} fax")
                     return
 
         watcher = self.ep.loop.create_task(watch())

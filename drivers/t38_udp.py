@@ -314,13 +314,17 @@ class T38UDPDriver(asyncio.DatagramProtocol):
         while self._drain is not None:
             await asyncio.shield(self._drain)
 
-    async def run(self, max_duration: float, hangup: asyncio.Future | None = None) -> None:
+    async def run(self, max_duration: float, hangup: asyncio.Future | None = None,
+                  resume: list | None = None) -> None:
         loop = self.loop
         term = self.terminal
         deadline = loop.time() + max_duration
         if hangup is not None:          # SIP hook: the call ended around us (e.g. a BYE)
             hangup.add_done_callback(lambda _: self.wakeup.set())
-        term.start(loop.time())
+        if resume is None:
+            term.start(loop.time())
+        else:                           # a session begun on other media (audio): goes on here
+            term.resume(loop.time(), resume)
         self.flush()
         while not term.done:
             now = loop.time()
@@ -356,15 +360,17 @@ class T38UDPDriver(asyncio.DatagramProtocol):
 async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | None = None,
                    config: T38Config | None = None, paced: bool = True, *,
                    max_duration: float = 1800.0, on_ready=None, sock: socket.socket | None = None,
-                   hangup: asyncio.Future | None = None):
+                   hangup: asyncio.Future | None = None, resume: list | None = None):
     """Run ``session`` (a T.30 Session) over T.38/UDPTL; return its T30Result.
 
     ``on_ready(local_address)`` is called once the socket is bound (useful with
     port 0). ``sock``: an already bound UDP socket to use instead of binding ``local``
     (wait_for_caller's ``keep_socket``); it is closed when the call ends. ``hangup``:
     a future whose result (a reason, e.g. "far end hung up (BYE)") ends the call at
-    once as a lost line (the SIP driver sets it when the far end hangs up). Raises
-    DriverError if the socket cannot be opened."""
+    once as a lost line (the SIP driver sets it when the far end hangs up). ``resume``: the
+    session has already started on other media (a call switched from audio during the fax:
+    drivers/audio_rtp.Handover); it is not started again, these commands it had not sent
+    whole go first (T38Terminal.resume). Raises DriverError if the socket cannot be opened."""
     loop = asyncio.get_running_loop()
     config = (config or T38Config()).replace(paced=paced)
     try:
@@ -388,7 +394,7 @@ async def run_call(session, local: Address = ("0.0.0.0", 0), remote: Address | N
     try:
         if on_ready is not None:
             on_ready(transport.get_extra_info("sockname")[:2])
-        await driver.run(max_duration, hangup)
+        await driver.run(max_duration, hangup, resume)
         # linger a little so the final DCN (and its redundant copies) leave the socket
         await asyncio.sleep(0.05)
     finally:
