@@ -1,6 +1,7 @@
 /* V.27 ter modem (4800/2400 bit/s), transmitter and receiver; see v27ter.h. */
 #include "v27ter.h"
 #include "dsp.h"
+#include "hold.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 #define ONES_SYMBOLS 8              /* segment 5, scrambled binary ones */
 #define FLUSH_SYMBOLS 32            /* scrambled ones after the data, before stopping */
 #define TRAIN_SEED 0x3C             /* segment 4 scrambler state (newest bit = bit 0) */
-#define LOST_DROP 0.0630957f          /* -12 dB: the signal has ended */
+#define HOLD_SKIP 12                /* symbols after a gap before the check: the equaliser's
+                                     * 17 T/2 taps and the matched filter refill */
+#define HOLD_MEASURE 24             /* symbols then checked (15 / 20 ms) */
 
 /* ---- scrambler: 1 + x^-6 + x^-7 with the guard against repetitive
  * patterns.  # V.27 ter: scrambler (its figure): the output is compared with the
@@ -251,7 +254,7 @@ struct xm_v27ter_rx {
     xm_events_t ev;
     int state;
     int failed;                     /* a failure reported, no success since */
-    float lost_level;               /* mean square under which the signal has ended */
+    xm_hold_t hold;                 /* riding through a dropout in the data */
     int prev_k;                     /* last decided phase, units of 45° */
     uint32_t hist;                  /* recent phase changes, 1 = 180° */
     uint32_t prefix;                /* segment 4's first SYNC_BITS, newest in bit 0 */
@@ -310,7 +313,7 @@ static void rx_data_symbol(xm_v27ter_rx_t *rx, int dphase, int deliver)
     for (int i = nb - 1; i >= 0; i--) {
         int b = descramble(&rx->scr, (v >> i) & 1);
         if (deliver)
-            xm_bits_put(&rx->out, b);
+            xm_hold_bit(&rx->hold, &rx->out, b);
     }
 }
 
@@ -323,6 +326,15 @@ static int nearest_phase(const xm_v27ter_rx_t *rx, float complex y)
 }
 
 static void rx_learn_again(xm_v27ter_rx_t *rx);
+
+/* The data's carrier has gone (see hold.h): down at the gap's start, where the bits
+ * delivered stop. */
+static void carrier_lost(xm_v27ter_rx_t *rx)
+{
+    rx->state = RX_IDLE;
+    rx->cd.present = 0;
+    xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
+}
 
 /* Training failed: say so (once per carrier) and look for a new training
  * while the carrier lasts (one may follow noise or a lost one). */
@@ -343,7 +355,7 @@ static void rx_training_done(xm_v27ter_rx_t *rx)
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
-        rx->lost_level = rx->cd.level * LOST_DROP;
+        xm_hold_arm(&rx->hold, rx->cd.level, HOLD_SKIP, HOLD_MEASURE, limit);
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
     } else {
         rx_fail(rx);
@@ -422,6 +434,13 @@ static void rx_symbol(xm_v27ter_rx_t *rx, float complex y)
             rx_training_done(rx);
         break;
     case RX_DATA:
+        if (xm_hold_active(&rx->hold)) {
+            rx_data_symbol(rx, d, 1);               /* kept back */
+            if (xm_hold_symbol(&rx->hold, &rx->q, y, point(k), d, rx->cd.level, &rx->out)
+                == XM_HOLD_LOST)
+                carrier_lost(rx);
+            break;
+        }
         xm_qam_rx_adapt(&rx->q, y, point(k), 1);
         rx_data_symbol(rx, d, 1);
         break;
@@ -453,8 +472,13 @@ int xm_v27ter_rx_process(xm_v27ter_rx_t *rx, const int16_t *amp, int n, uint8_t 
 {
     xm_bits_begin(&rx->out, bits, max);
     for (int i = 0; i < n; i++) {
-        int c = xm_cd_sample_data(&rx->cd, (float) amp[i], rx->state == RX_DATA, rx->lost_level);
-        if (c > 0) {
+        int c = xm_cd_sample(&rx->cd, (float) amp[i]);
+        if (rx->state == RX_DATA) {
+            /* in the data the hold, not the cut-off, says when the carrier has gone */
+            rx->cd.present = 1;
+            if (xm_hold_sample(&rx->hold, &rx->q, rx->cd.level) == XM_HOLD_LOST)
+                carrier_lost(rx);
+        } else if (c > 0) {
             rx_carrier_up(rx);
         } else if (c < 0) {
             rx->state = RX_IDLE;

@@ -1,6 +1,7 @@
 /* V.29 modem (9600/7200 bit/s), transmitter and receiver; see v29.h. */
 #include "v29.h"
 #include "dsp.h"
+#include "hold.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +21,9 @@
 #define SEG3 384                    /* segment 3, equaliser conditioning C/D */
 #define SEG4 48                     /* segment 4, scrambled binary ones */
 #define FLUSH_SYMBOLS 32
-#define LOST_DROP 0.0630957f          /* -12 dB: the signal has ended */
+#define HOLD_SKIP 16                /* symbols after a gap before the check: the equaliser's
+                                     * 25 T/2 taps and the matched filter refill */
+#define HOLD_MEASURE 32             /* symbols then checked (13 ms) */
 
 /* ---- scrambler 1 + x^-18 + x^-23.  # V.29: scrambler ---- */
 static int scramble(uint32_t *reg, int in)
@@ -232,7 +235,7 @@ struct xm_v29_rx {
     uint8_t cond[SEG3];
     int state;
     int failed;                     /* a failure reported, no success since */
-    float lost_level;               /* mean square under which the signal has ended */
+    xm_hold_t hold;                 /* riding through a dropout in the data */
     xm_abab_t ab;                   /* segment 2 */
     int index;
     int prev_phase;
@@ -303,11 +306,20 @@ static void data_bits(xm_v29_rx_t *rx, int phase, int q1, int deliver)
     for (int i = 0; i < n; i++) {
         int b = descramble(&rx->scr, line[i]);
         if (deliver)
-            xm_bits_put(&rx->out, b);
+            xm_hold_bit(&rx->hold, &rx->out, b);
     }
 }
 
 static void rx_learn_again(xm_v29_rx_t *rx);
+
+/* The data's carrier has gone (see hold.h): down at the gap's start, where the bits
+ * delivered stop. */
+static void carrier_lost(xm_v29_rx_t *rx)
+{
+    rx->state = RX_IDLE;
+    rx->cd.present = 0;
+    xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
+}
 
 /* Training failed: say so (once per carrier) and look for a new training
  * while the carrier lasts (one may follow noise or a lost one). */
@@ -327,7 +339,7 @@ static void rx_training_done(xm_v29_rx_t *rx)
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
-        rx->lost_level = rx->cd.level * LOST_DROP;
+        xm_hold_arm(&rx->hold, rx->cd.level, HOLD_SKIP, HOLD_MEASURE, 1.5f * limit);
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
     } else {
         fail(rx);
@@ -368,6 +380,14 @@ static void rx_symbol(xm_v29_rx_t *rx, float complex y)
     case RX_DATA: {
         int phase = 0, q1 = 0;
         float complex d = slice(rx, y, &phase, &q1);
+        if (rx->state == RX_DATA && xm_hold_active(&rx->hold)) {
+            int dphase = (phase - rx->prev_phase) & 7;
+            data_bits(rx, phase, q1, 1);            /* kept back */
+            if (xm_hold_symbol(&rx->hold, &rx->q, y, d, dphase, rx->cd.level, &rx->out)
+                == XM_HOLD_LOST)
+                carrier_lost(rx);
+            break;
+        }
         xm_qam_rx_adapt(&rx->q, y, d, 1);
         data_bits(rx, phase, q1, rx->state == RX_DATA);
         if (rx->state == RX_ONES && ++rx->index == SEG4)
@@ -399,8 +419,13 @@ int xm_v29_rx_process(xm_v29_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
 {
     xm_bits_begin(&rx->out, bits, max);
     for (int i = 0; i < n; i++) {
-        int c = xm_cd_sample_data(&rx->cd, (float) amp[i], rx->state == RX_DATA, rx->lost_level);
-        if (c > 0) {
+        int c = xm_cd_sample(&rx->cd, (float) amp[i]);
+        if (rx->state == RX_DATA) {
+            /* in the data the hold, not the cut-off, says when the carrier has gone */
+            rx->cd.present = 1;
+            if (xm_hold_sample(&rx->hold, &rx->q, rx->cd.level) == XM_HOLD_LOST)
+                carrier_lost(rx);
+        } else if (c > 0) {
             rx_carrier_up(rx);
         } else if (c < 0) {
             rx->state = RX_IDLE;

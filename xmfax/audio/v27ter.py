@@ -173,7 +173,9 @@ class _PskRx:
         getattr(lib, f"{self._prefix}_restart")(self._s, self.rate)
         self._events.clear()
 
-    SLACK = 64                           # bits out beyond 2 a sample (V.17: its decoder's flush)
+    # bits out beyond 2 a sample: V.17 its decoder's flush; V.29 and V.27 ter the bits a
+    # dropout hold kept back and delivers at once when the signal resumes (hold.h XM_HOLD_BITS)
+    SLACK = 64 + 2048
 
     def receive(self, samples) -> np.ndarray:
         """Process samples (any block size); returns the data bits received (uint8 0/1)."""
