@@ -29,9 +29,11 @@ BLOCK = 160
 class Link:
     """One direction of the network (see the module doc)."""
 
-    def __init__(self, loss: float, jitter: float, seed: int, direction: int, base: float = 0.010) -> None:
+    def __init__(self, loss: float, jitter: float, seed: int, direction: int, base: float = 0.010,
+                 drop=frozenset()) -> None:
         self.rng = random.Random(f"{seed}/{direction}")
         self.loss, self.jitter, self.base = loss, jitter, base
+        self.drop = frozenset(drop)         # packets (numbered from 1) lost whatever the draw
         self.queue: list[tuple[float, int, bytes]] = []
         self.sent = self.lost = 0
 
@@ -39,6 +41,7 @@ class Link:
         lost = self.rng.random() < self.loss
         delay = self.base + self.rng.random() * self.jitter
         self.sent += 1
+        lost = lost or self.sent in self.drop
         if lost:
             self.lost += 1
             return
@@ -115,9 +118,10 @@ def outcome(sent_pages, got_images, sender_ok: bool, receiver_ok: bool, bad_rows
 
 
 def xmfax_call(pages, *, family: str, ecm: bool, loss: float, jitter: float, seed: int,
-               depth: float | None = None, limit: float = 300.0) -> Outcome:
+               depth: float | None = None, limit: float = 300.0, drop=frozenset()) -> Outcome:
     """Two xmfax AudioTerminals over xmfax.rtp through two seeded Links. ``family`` "V.17"
-    (14400 best) or "V.29" (9600 best, V.17 not offered); ``depth`` None: RTPConfig's default."""
+    (14400 best) or "V.29" (9600 best, V.17 not offered); ``depth`` None: RTPConfig's default;
+    ``drop``: packets (numbered from 1) the sender's link loses besides the random ones."""
     from xmfax.audio.terminal import AudioConfig, AudioTerminal
     from xmfax.rtp import RTPConfig, RTPReceiver, RTPSender
     from xmfax.t30.config import T30Config
@@ -148,7 +152,7 @@ def xmfax_call(pages, *, family: str, ecm: bool, loss: float, jitter: float, see
                         take=receiver.receive,
                         play=lambda now, t=term, r=receiver: t.receive_samples(r.play_samples(now), now),
                         tick=tick, done=lambda t=term: t.done))
-    links = (Link(loss, jitter, seed, 0), Link(loss, jitter, seed, 1))
+    links = (Link(loss, jitter, seed, 0, drop=drop), Link(loss, jitter, seed, 1))
     line = pump(ends[0], ends[1], links, limit)
     stats = rx.result.pages_received
     return outcome(pages, [p.image for p in rx.result.received_pages],

@@ -114,3 +114,21 @@ def test_the_bridge_rtp_framing_and_xmfax_rtp_read_each_other():
     a, b = parse_rtp(s.packet(b"\xd5" * 160)), parse_rtp(s.packet(b"\xd5" * 160))
     assert a.marker and not b.marker and b.sequence == (a.sequence + 1) % 65536
     assert b.timestamp == (a.timestamp + 160) % 2**32 and a.payload_type == 8 and a.ssrc == b.ssrc
+
+
+V29_PAGES = small_pages(1, rows=1200, seed=3)
+
+
+@pytest.mark.parametrize("start", [500, 550])
+def test_v29_page_rides_through_lost_packets(start):
+    """Three 20 ms packets lost in the page at V.29 9600 (packets ``start``, +9, +19 of the
+    sender's link, 10-11 s into the call): the receiver holds the carrier through each gap
+    (native/audio/hold.c). With ECM the page arrives whole at 9600, PPR resending the frames
+    the gaps broke; it failed before (NO_RESPONSE_TO_PAGE: the carrier dropped at the first
+    gap and the rest of the block was lost). Without ECM the page arrives with its bad rows
+    reported, never confirmed as if whole."""
+    drop = frozenset([start, start + 9, start + 19])
+    ecm = rn.xmfax_call(V29_PAGES, family="V.29", ecm=True, loss=0.0, jitter=0.0, seed=1, drop=drop)
+    assert (ecm.kind, ecm.rate, ecm.lost) == ("ok", 9600, 3), ecm
+    plain = rn.xmfax_call(V29_PAGES, family="V.29", ecm=False, loss=0.0, jitter=0.0, seed=1, drop=drop)
+    assert plain.lost == 3 and plain.kind in ("flagged", "failed"), plain
