@@ -272,6 +272,20 @@ def test_high_speed_data_is_delivered_exactly(mod):
     assert got == tcf
 
 
+def test_raw_data_goes_to_t30_in_pieces_of_batch_ms():
+    """T.30's page decoding costs per DataReceived: a piece of at least BATCH_MS, not each
+    20 ms block; only the last pieces (the held-back rest, at carrier down) are shorter."""
+    from xmfax.audio.hsbits import BATCH_MS
+    mod = Mod.V29_9600
+    data = bytes(np.random.default_rng(4).integers(0, 256, 9600 * 2 // 8, dtype=np.uint8)) + bytes(40)
+    s, t = terminal(M.Receive(M.Expect.DATA, mod))
+    hear(t, np.concatenate([silence(75), _psk(mod, data), silence(300)]))
+    pieces = [e.data for e, _ in s.got if isinstance(e, M.DataReceived)]
+    assert b"".join(pieces) == data
+    least = mod.bit_rate * BATCH_MS // 1000 // 8
+    assert len(pieces) >= 10 and all(len(p) >= least for p in pieces[:-2])
+
+
 @pytest.mark.parametrize("mod", [Mod.V29_9600, Mod.V27TER_4800])
 def test_ecm_frames_at_high_speed(mod):
     frames = [bytes([0xFF, 0x03, 0x06, k]) + bytes(np.random.default_rng(k).integers(

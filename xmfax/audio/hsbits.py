@@ -16,6 +16,10 @@ from ._c import ffi, lib, u8_in, u8_out
 # T.4 page ends that way (it ends with RTC), and TCF is zeros. xmfax's judge of TCF
 # (xmfax.t30.tcf) counts junk that a zero octet follows, and the fading carrier makes both.
 HOLD_MS = 150
+# Raw data goes to T.30 in pieces of at least BATCH_MS (then the held back rest at carrier
+# down), not a 20 ms block at a time: T.30 decodes a page per DataReceived, and its cost is
+# mostly per call. The data, and where it ends, are the same.
+BATCH_MS = 100
 MAX_FRAME = 2048       # octets of an HDLC frame without its FCS (an ECM frame is 4 + 256)
 _RX_FRAME = 1          # xm_rx_event.type of a frame (native/audio/hdlc.h XM_RX_FRAME)
 TURNOFF_ONES = 32
@@ -87,13 +91,14 @@ class _Deframer:
 
 class _RawData:
     """The raw data bits (TCF, a non-ECM page) received and not delivered yet. The last
-    ``keep`` bits (HOLD_MS) are held back; the whole octets before them go out as they
-    come. At carrier down, the held bits are cut where the turn-off begins (the last run
+    ``keep`` bits (HOLD_MS) are held back; the whole octets before them go out once there
+    are at least ``batch`` bits of them (BATCH_MS). At carrier down, the held bits are cut where the turn-off begins (the last run
     of TURNOFF_ONES ones) and the rest goes out, a last partial octet padded with ones."""
 
-    def __init__(self, keep: int):
+    def __init__(self, keep: int, batch: int = 8):
         self.keep = keep
-        self._buf = np.empty(keep + 4096, np.uint8)
+        self.batch = max(8, batch)           # the fewest bits add() lets go at once
+        self._buf = np.empty(keep + batch + 4096, np.uint8)
         self._n = 0                          # bits in _buf: a partial octet, then the held
 
     def clear(self) -> None:
@@ -110,7 +115,7 @@ class _RawData:
         buf[n:n + k] = bits
         n += k
         ready = (n - self.keep) // 8 * 8
-        if ready <= 0:
+        if ready < self.batch:
             self._n = n
             return b""
         data = np.packbits(buf[:ready], bitorder="little").tobytes()

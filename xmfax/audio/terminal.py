@@ -53,7 +53,7 @@ from ..t30 import modem as M
 from ..t30.fcf import FCF, split
 from . import tones as T
 from ._c import ffi, lib
-from .hsbits import (HOLD_MS, MAX_FRAME, TURNOFF_ONES, _Deframer, _hdlc_bits,  # noqa: F401
+from .hsbits import (BATCH_MS, HOLD_MS, MAX_FRAME, TURNOFF_ONES, _Deframer, _hdlc_bits,  # noqa: F401
                      _lsb_bits, _RawData, _turnoff_start)
 from .v21 import V21Config, V21Receiver, V21Transmitter
 from .v21 import CarrierDown as V21Down
@@ -616,7 +616,7 @@ class AudioTerminal:
         self._hs, self._hs_mod, self._hs_long = rx, mod, long
         self._hs_up = self._hs_failed = False
         self._hs_bits = 0
-        self._raw = _RawData(int(mod.bit_rate * HOLD_MS / 1000))
+        self._raw = _RawData(int(mod.bit_rate * HOLD_MS / 1000), int(mod.bit_rate * BATCH_MS / 1000))
         self._deframer = _Deframer() if self._hs_kind is M.Expect.HDLC else None
 
     def _stop_hs(self, now: float | None) -> None:
