@@ -1,0 +1,121 @@
+"""A real peer's signalling switches a call to T.38 in the middle of its audio fax.
+
+sipp (sip-tester) answers xmfax's INVITE with G.711 and, 6 s after the ACK, re-INVITEs to
+T.38 (tests/sip/scenarios/uas_g711_sipp_reinvites.xml, its m=audio pointed at our media),
+as a gateway does once it has heard the fax. The far end's media is an xmfax receiver run
+here by the drivers themselves: an audio fax on an RTP socket (drivers/audio_rtp.py) until
+sipp's trace shows xmfax's 200 OK with m=image, then the same T.30 session over T.38
+(drivers/t38_udp.py, ``resume=``). xmfax's side is the whole product path (api.send over
+SIP): it must carry the fax on over T.38 and say so (``sip["media"] == "audio>t38"``).
+Real time, ~25 s."""
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.interop
+
+if shutil.which("sipp") is None:
+    pytest.skip("sipp is not installed (Debian package sip-tester; scripts/install.sh --test)",
+                allow_module_level=True)
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "sip"))
+sys.path.insert(0, str(HERE.parent / "audio"))
+import peers  # noqa: E402
+from peers import Sipp  # noqa: E402
+from test_audio_calls import small_pages  # noqa: E402
+
+from xmfax import api  # noqa: E402
+from xmfax.audio.terminal import AudioConfig  # noqa: E402
+from xmfax.drivers import audio_rtp, t38_udp  # noqa: E402
+from xmfax.t30.config import T30Config  # noqa: E402
+from xmfax.t30.session import Session  # noqa: E402
+
+DNIS = "15550100"
+PAUSE_MS = 6000            # sipp's re-INVITE after the ACK: the audio fax is in phase B by then
+
+
+def scenario(tmp: Path) -> Path:
+    """sipp's re-INVITING UAS, its audio answer pointed at our RTP port (``[audio_port]``)."""
+    text = (peers.SCENARIOS / "uas_g711_sipp_reinvites.xml").read_text()
+    assert "m=audio [media_port] RTP/AVP" in text
+    path = tmp / "uas_g711_reinvites_to_us.xml"
+    path.write_text(text.replace("m=audio [media_port] RTP/AVP", "m=audio [audio_port] RTP/AVP"))
+    return path
+
+
+def switched_to(trace: Path) -> tuple[str, int] | None:
+    """Where xmfax's T.38 is, once sipp has received its 200 OK with m=image (else None)."""
+    if not trace.exists():
+        return None
+    for m in peers.parse_trace(trace.read_text(errors="replace")):
+        if m.direction == "in" and m.status == 200 and "m=image" in m.body:
+            port = re.search(r"m=image (\d+)", m.body)
+            host = re.search(r"c=IN IP4 (\S+)", m.body)
+            if port and host:
+                return host.group(1), int(port.group(1))
+    return None
+
+
+async def far_end(rtp_sock, t38_sock, trace: Path):
+    """The receiving fax terminal behind sipp: audio, then T.38 once the call has switched."""
+    loop = asyncio.get_running_loop()
+    session = Session(AudioConfig.limit_t30(T30Config(ecm=True)), calling=False, receive=True)
+    switch = loop.create_future()
+
+    async def watch():
+        while (where := switched_to(trace)) is None:
+            await asyncio.sleep(0.02)
+        switch.set_result(where)
+
+    watcher = loop.create_task(watch())
+    try:
+        handed = await audio_rtp.run_audio_call(session, sock=rtp_sock, remote=None, switch=switch,
+                                                max_duration=60)
+    finally:
+        watcher.cancel()
+    if not isinstance(handed, audio_rtp.Handover):
+        t38_sock.close()
+        return session, handed, None
+    result = await t38_udp.run_call(session, sock=t38_sock, remote=switch.result(), paced=True,
+                                    max_duration=60, resume=handed.pending)
+    return session, result, handed
+
+
+def test_sipp_reinvites_to_t38_during_the_audio_fax(tmp_path):
+    pages = small_pages(1, rows=80, seed=11)
+    rtp_sock = peers._bound(socket.SOCK_DGRAM)
+    t38_sock = peers._bound(socket.SOCK_DGRAM)
+    rtp_port, t38_port = rtp_sock.getsockname()[1], t38_sock.getsockname()[1]
+
+    async def main(uas: Sipp):
+        media = asyncio.create_task(far_end(rtp_sock, t38_sock, uas.message_file))
+        sent = await api.send(pages, via=f"sip:+{DNIS}@127.0.0.1:{uas.port}", realtime=True, max_duration=60,
+                              sip={"t38_switch_after": None, "audio_wait": 1.0})
+        return sent, await asyncio.wait_for(media, 15)
+
+    with Sipp(scenario(tmp_path), tmp_path / "uas", params={"bye_wait": 20000}, pause=PAUSE_MS, timeout=60,
+              variables={"t38_port": t38_port, "audio_port": rtp_port}) as uas:
+        sent, (session, result, handed) = asyncio.run(asyncio.wait_for(main(uas), 90))
+        got = uas.wait(15)
+    assert got.ok, got.log()
+    assert handed is not None, "the audio fax ended before the switch"
+    assert sent.ok, sent.summary()
+    assert result.status == "success", result.reason
+    assert sent.sip["media"] == "audio>t38" and sent.sip["t38_switch"]["by"] == "remote"
+    assert PAUSE_MS / 1000 - 0.5 <= sent.sip["t38_switch"]["t"] <= PAUSE_MS / 1000 + 3
+    # T.30 had run over audio before the switch (DIS heard as audio), then went on over T.38
+    before = [e["frame"] for e in sent.events if e["type"] == "FrameReceived" and e["t"] < sent.sip["t38_switch"]["t"]]
+    assert "DIS" in before, sent.events
+    (got_page,) = result.received_pages
+    assert np.array_equal(got_page.image, pages[0].image)
+    invites = got.sent("INVITE")
+    assert len(invites) == 1 and "m=image" in invites[0].body                 # sipp's re-INVITE
