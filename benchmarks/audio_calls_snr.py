@@ -8,8 +8,10 @@ tests/interop/spandsp_fax_audio.py), one-page calls with both ends in one proces
 simulated time (20 ms blocks each way, each end taking the other's block of the same tick):
 
 - **Noise**: white Gaussian noise is added at the receiver input of BOTH directions, ``snr``
-  dB below the level of the modem signal travelling that way; over the signal (every 20 ms
-  block the signal touches, as benchmarks/audio_psk.py lays noise over a transmission only),
+  dB below the level of the modem signal travelling that way; over the signal only, from
+  each transmission's first sample to its last (as benchmarks/audio_psk.py lays noise over a
+  transmission; noise before a carrier starts, or after it stops, is heard as the carrier
+  itself by spandsp's carrier detectors, and the call fails for that, not for the SNR),
   or with ``--noise continuous`` all the time, silences too (then the noise itself is near
   or above T.30's -43 dBm0 carrier cut-off from about 30 dB SNR down).
   That level is measured, not assumed: at the start of the run each engine's clean call is
@@ -185,13 +187,11 @@ class Line:
     monitor), mutes the TCF after a DCS above ``pin`` (None: never), then applies ``gain_db``
     of line loss and adds the noise."""
 
-    HANG = 0            # gated noise: over the 20 ms blocks the signal touches, no tail (a noise
-                        # tail reads as the carrier going on: both engines lose frames to it)
 
     def __init__(self, noise_dbm0: float | None, seed: int, pin: int | None = None, gain_db: float = 0.0,
                  gated: bool = True):
         self.noise_dbm0, self.gain_db, self.gated = noise_dbm0, gain_db, gated
-        self.hang = 0
+        self.active = False
         self.rng = np.random.default_rng(seed)
         self.pin = pin
         self.monitor = V21Receiver()
@@ -224,12 +224,27 @@ class Line:
             else:
                 x, self.bad_tcf = self.bad_tcf[:len(x)], self.bad_tcf[len(x):]
                 x = np.concatenate([x, np.zeros(BLOCK - len(x), np.int16)]) if len(x) < BLOCK else x
+        clean = x                                         # the signal sent, before the line's loss
         if self.gain_db:
             x = impair.gain(x, self.gain_db)
-        self.hang = self.HANG + 1 if loud else max(self.hang - 1, 0)
-        if self.noise_dbm0 is None or (self.gated and not self.hang):
+        if self.noise_dbm0 is None:
             return x
-        return impair.saturate(x.astype(np.float64) + impair.noise(len(x), self.noise_dbm0, self.rng))
+        n = impair.noise(len(x), self.noise_dbm0, self.rng).astype(np.float64)
+        if self.gated:
+            n *= self.gate(clean)
+        return impair.saturate(x.astype(np.float64) + n)
+
+    def gate(self, x: np.ndarray) -> np.ndarray:
+        """1 over the samples of a signal (from its first loud sample to its last), else 0."""
+        mask = np.zeros(len(x))
+        idx = np.flatnonzero(np.abs(x.astype(np.int32)) > QUIET)
+        if len(idx):
+            end = idx[-1] + 1
+            mask[0 if self.active else idx[0]:end] = 1.0
+            self.active = len(x) - end < 40          # the signal goes on into the next block
+        else:
+            self.active = False
+        return mask
 
 
 def bad_tcf(mod, like: np.ndarray) -> np.ndarray:
@@ -411,7 +426,7 @@ def main(argv=None) -> int:
               f"{a.seeds} seeds per level; simulated time, 20 ms blocks")
         print(f"transmit levels measured: xmfax {levels['xmfax']} dBm0, spandsp {levels['spandsp']} dBm0; "
               "noise at each receiver input, SNR dB below the level of the signal sent that way, "
-              + ("over the 20 ms blocks the signal touches (gated)" if a.noise == "gated"
+              + ("over the signal only, from its first sample to its last (gated)" if a.noise == "gated"
                  else "all the time (continuous)"))
         print("cell: lowest SNR (dB) where every seed delivered TCF and the page at the rate "
               "(ok at it / the two levels below)\n")
