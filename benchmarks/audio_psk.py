@@ -3,11 +3,13 @@
 For each modem and rate, and each direction (xmfax->xmfax, xmfax->spandsp,
 spandsp->xmfax, spandsp->spandsp, measured in the same run): the lowest SNR (white
 noise over the 4 kHz band, 1 dB steps) at which the receiver trains and delivers N
-random bits with no error in each of 3 noise runs; then the bit errors at -10 and
+random bits with no error in at least 18 of 20 noise runs; then the bit errors at -10 and
 -43 dBm0, with ±100 ppm clock drift, µ->A->µ tandem coding and a -20 dB echo after
 30 ms.  Before that, the receivers' and transmitters' speed beside spandsp's.
 
-Run: ``python3 benchmarks/audio_psk.py [--bits N] [--modem v27ter|v29] [--speed]``.
+Run: ``python3 benchmarks/audio_psk.py [--bits N] [--modem v27ter|v29] [--speed]``;
+``--counts RUNS``: only the runs of RUNS with 0 errors at each SNR near the thresholds,
+the four pairs side by side (what the lowest-SNR cells are drawn from).
 The helpers (:func:`link`) are shared with tests/interop/test_audio_spandsp_psk.py.
 """
 from __future__ import annotations
@@ -180,18 +182,48 @@ def noisy(snr_db: float, seed: int = 7):
     return apply
 
 
+def delivered(results, need: float) -> bool:
+    """Whether the share of realisations with 0 errors in ``results`` (bit errors per
+    noise realisation) reaches ``need``."""
+    return sum(1 for e in results if e == 0) >= need * len(results)
+
+
 def lowest_snr(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray,
-               start: float = 30.0, stop: float = 0.0, seeds: int = 3) -> float | None:
-    """The lowest SNR (1 dB steps, going down from ``start``) at which ``seeds`` noise
-    realisations all give 0 errors; None if even ``start`` does not."""
-    best = None
+               start: float = 30.0, stop: float = 0.0, seeds: int = 20,
+               need: float = 0.9) -> float | None:
+    """The lowest SNR (1 dB steps, going down from ``start``) at which at least ``need`` of
+    ``seeds`` noise realisations (each its own noise and start offset, see :func:`noisy`)
+    give 0 errors; None if even ``start`` does not.  The scan goes on past a failing level
+    and stops after two failing levels in a row.  One realisation in ten may fail: near
+    its threshold a receiver trains or not depending on the noise and on where the symbols
+    fall between samples (spandsp's own V.29 pair fails 1-3 runs in 40 even at 20-22 dB),
+    so "every one of 3 runs, stopping at the first failure" made a cell 1-4 dB pessimistic
+    by luck."""
+    best, misses = None, 0
     snr = start
-    while snr >= stop:
-        if any(link(tx, rx, modem, rate, bits, noisy(snr, seed)) for seed in range(seeds)):
-            break
-        best = snr
+    while snr >= stop and misses < 2:
+        if delivered([link(tx, rx, modem, rate, bits, noisy(snr, seed)) for seed in range(seeds)], need):
+            best, misses = snr, 0
+        else:
+            misses += 1
         snr -= 1.0
     return best
+
+
+PAIRS = (("xmfax", "spandsp"), ("spandsp", "spandsp"), ("xmfax", "xmfax"), ("spandsp", "xmfax"))
+# SNRs (dB) around the thresholds, for --counts
+COUNT_SNRS = {("v29", 9600): range(22, 15, -1), ("v29", 7200): range(19, 12, -1),
+              ("v27ter", 4800): range(16, 10, -1), ("v27ter", 2400): range(10, 4, -1)}
+
+
+def print_counts(label: str, one_run, snrs, runs: int) -> None:
+    """For each SNR of ``snrs``, the runs (of ``runs`` noise realisations) in which each
+    pair delivers with 0 errors; ``one_run(tx, rx, snr, seed)`` gives the bit errors of one."""
+    print(f"\n{label}: runs of {runs} with 0 errors (each its own noise and start offset)")
+    print(f"{'SNR dB':>6}" + "".join(f"{t + '>' + r:>17}" for t, r in PAIRS))
+    for snr in snrs:
+        row = [sum(1 for seed in range(runs) if one_run(t, r, float(snr), seed) == 0) for t, r in PAIRS]
+        print(f"{snr:>6}" + "".join(f"{c:>17}" for c in row), flush=True)
 
 
 def speed(modem: str, rate: int, seconds: int = 30) -> str:
@@ -216,10 +248,20 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=20000)
     ap.add_argument("--modem", choices=sorted(MODEMS), action="append")
     ap.add_argument("--speed", action="store_true", help="only the speed table")
+    ap.add_argument("--counts", type=int, metavar="RUNS",
+                    help="only: clean runs of RUNS at each SNR near the thresholds, four pairs")
     args = ap.parse_args()
     import spandsp_psk
     if spandsp_psk.load() is None:
         sys.exit("spandsp not available")
+    if args.counts:
+        bits = np.random.default_rng(1).integers(0, 2, args.bits).astype(np.uint8)
+        for modem in args.modem or sorted(MODEMS):
+            for rate in MODEMS[modem]:
+                print_counts(f"{modem} {rate}, {args.bits} random bits",
+                             lambda t, r, snr, seed: link(t, r, modem, rate, bits, noisy(snr, seed)),
+                             COUNT_SNRS[modem, rate], args.counts)
+        return
     print("CPU cost (process time, one core):")
     for modem in args.modem or sorted(MODEMS):
         for rate in MODEMS[modem]:
@@ -229,7 +271,8 @@ def main() -> None:
     bits = np.random.default_rng(1).integers(0, 2, args.bits).astype(np.uint8)
     for modem in args.modem or sorted(MODEMS):
         for rate in MODEMS[modem]:
-            print(f"\n{modem} {rate} bit/s, {args.bits} random bits: lowest SNR with 0 errors (3 runs); "
+            print(f"\n{modem} {rate} bit/s, {args.bits} random bits: lowest SNR with 0 errors "
+                  "(18 of 20 runs); "
                   "bit errors at each impairment")
             print(IMPAIRMENT_HEADER)
             for tx in SIDES:

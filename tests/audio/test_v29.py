@@ -62,6 +62,55 @@ def test_training_sequence_shape():
     assert sum(near) > 0.95 and min(near) > 0.02, near
 
 
+def _rrc(t, beta=0.25):
+    """Root raised cosine, symbol period 1 (the 25 % roll-off of our V.29 shaper)."""
+    t = np.asarray(t, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = ((np.sin(np.pi * t * (1 - beta)) + 4 * beta * t * np.cos(np.pi * t * (1 + beta)))
+             / (np.pi * t * (1 - 16 * beta * beta * t * t)))
+    edge = beta / np.sqrt(2) * ((1 + 2 / np.pi) * np.sin(np.pi / (4 * beta))
+                                + (1 - 2 / np.pi) * np.cos(np.pi / (4 * beta)))
+    v = np.where(np.abs(np.abs(t) - 1 / (4 * beta)) < 1e-9, edge, v)
+    return np.where(np.abs(t) < 1e-9, 1 - beta + 4 * beta / np.pi, v)
+
+
+def _symbols(x, count):
+    """The first ``count`` symbols of a V.29 signal by an ideal receiver: down from the
+    1700 Hz carrier, a matched root raised cosine, sampled where our shaper puts symbol k's
+    peak (6 symbols after it enters, from sample 0), scaled and turned so that segment 2's
+    A points are at -3 (so only the ratios of Table 3 are checked, not the level)."""
+    sps = 8000 / BAUD
+    n = np.arange(len(x))
+    bb = x.astype(float) * np.exp(-2j * np.pi * 1700 * n / 8000)
+    ts = (np.arange(count) + 6) * sps
+    m = np.floor(ts)[:, None].astype(np.int64) + np.arange(-30, 31)[None, :]
+    inside = (m >= 0) & (m < len(bb))
+    y = np.sum(np.where(inside, bb[np.clip(m, 0, len(bb) - 1)] * _rrc((ts[:, None] - m) / sps), 0), axis=1)
+    return y * (-3.0 / np.mean(y[48:176:2]))
+
+
+# Table 3/V.29: the training points A, B (segment 2) and C, D (segment 3) at each rate
+TABLE_3 = {9600: (-3, 3 - 3j, 3, -3 + 3j), 7200: (-3, 1 - 1j, 3, -1 + 1j)}
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_training_points_are_table_3s(rate):
+    # segment 2: 128 symbols A B A B from symbol 48; segment 3: 384 symbols, C for a 0 and
+    # D for a 1 of the sequence 1 + x^-6 + x^-7 started at 0101010.  # Table 3/V.29
+    tx = V29Tx(rate)
+    tx.finish()
+    y = _symbols(tx.generate_all(), 48 + 128 + 384)
+    a, b, c, d = TABLE_3[rate]
+    assert np.max(np.abs(y[:44])) < 0.05                  # segment 1: no energy
+    seg2 = np.array([a, b] * 64)
+    assert np.max(np.abs(y[48:176] - seg2)) < 0.1
+    pattern = [0, 1, 0, 1, 0, 1, 0]
+    while len(pattern) < 384:
+        pattern.append(pattern[-6] ^ pattern[-7])
+    seg3 = np.where(np.array(pattern) == 1, d, c)
+    assert np.max(np.abs(y[176:560] - seg3)) < 0.1
+
+
 @pytest.mark.parametrize("rate", RATES)
 def test_any_block_size(rate):
     bits = data(2000, seed=3)
