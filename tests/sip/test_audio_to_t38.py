@@ -87,3 +87,34 @@ def test_caller_switches_to_t38_during_the_audio_fax(tmp_path):
     (got,) = results
     _check(sent, got, pages, switch_after, by_caller="local")
     assert {"DIS", "DCS"} <= set(_frames_before(sent, sent.sip["t38_switch"]["t"]))
+
+
+def test_a_switch_to_a_slower_t38_ends_the_fax_honestly(tmp_path):
+    """The re-INVITE's T38MaxBitRate (9600) is below the rate the audio session was built for
+    (V.17 14400): the session cannot go on over it (T.30 has offered 14400 already), so both
+    ends fail as a lost line saying why, in a few seconds, and no page is claimed."""
+    from xmfax.t38.config import T38Config
+
+    async def main():
+        receiver = api.receive(via="sip://127.0.0.1:0", once=True, output_dir=tmp_path, local_id=RX_ID,
+                               sip={"t38_switch_after": SWITCH_AFTER, "audio_wait": 1.0},
+                               t38=T38Config(max_bit_rate=9600))
+        task = asyncio.create_task(receiver.run())
+        host, port = await asyncio.wait_for(receiver.ready(), 10)
+        try:
+            sent = await api.send(small_pages(1, rows=40), via=f"sip:+1555@{host}:{port}", local_id=TX_ID,
+                                  max_duration=60, sip={"t38_switch_after": None, "audio_wait": 1.0})
+            results = await asyncio.wait_for(task, 20)
+        finally:
+            receiver.stop()
+            task.cancel()
+        return sent, results
+
+    sent, (got,) = asyncio.run(asyncio.wait_for(main(), 90))
+    for r in (sent, got):
+        assert not r.ok and r.reason == "line_lost", r.summary()
+        assert "T38MaxBitRate is 9600" in r.summary()
+        assert r.sip["media"] == "audio>t38" and r.sip["t38"]["max_bit_rate"] == 9600
+        assert r.pages == []
+        assert r.duration < SWITCH_AFTER + 10
+    assert not got.files
