@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -267,7 +270,8 @@ void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int e
     for (int p = 0; p <= XM_MF_PHASES; p++)
         for (int i = 0; i < r->ntaps; i++) {
             double tau = (double) p / XM_MF_PHASES - r->half_span + i;
-            r->h[p][i] = (fabs(tau) <= r->half_span) ? (float) (xm_rrc(tau / r->sps, beta) / e) : 0.0f;
+            r->h[p][2 * i] = r->h[p][2 * i + 1] =
+                (fabs(tau) <= r->half_span) ? (float) (xm_rrc(tau / r->sps, beta) / e) : 0.0f;
         }
     r->step = (float complex) cexp(-I * 2.0 * M_PI * carrier / XM_SAMPLE_RATE);
     r->eq_len = eq_len > XM_EQ_MAX ? XM_EQ_MAX : eq_len;
@@ -324,11 +328,36 @@ void xm_qam_rx_relearn(xm_qam_rx_t *r)
     r->mse_alpha = 0.1f;
 }
 
+/* remainderf(x, 2 pi) without the call: when pi < |x| < 2 pi the remainder is x -+ 2 pi,
+ * and that subtraction is exact (Sterbenz: x within a factor 2 of 2 pi), so the same
+ * float; |x| = pi stays (the quotient 0.5 rounds to the even 0), as remainderf leaves it. */
+static float wrap_2pi(float x)
+{
+    const float y = (float) (2.0 * M_PI);
+    float ax = fabsf(x);
+    if (ax <= 0.5f * y)
+        return x;
+    if (ax < y)
+        return x > 0.0f ? x - y : x + y;
+    return remainderf(x, y);
+}
+
+/* e^{-j theta} as cexpf(-I * theta) gives it for |theta| <= pi: (cosf, -sinf) (glibc's
+ * cexpf multiplies them by expf(0) = 1; checked equal on every float in [-4, 4]). */
+static float complex expj_neg(float theta)
+{
+    float complex z;
+    float *p = (float *) &z;
+    p[0] = cosf(theta);
+    p[1] = -sinf(theta);
+    return z;
+}
+
 void xm_qam_rx_rotate(xm_qam_rx_t *r, float phi)
 {
     r->theta += phi;
-    r->theta = remainderf(r->theta, (float) (2.0 * M_PI));
-    r->derot = cexpf(-I * r->theta);
+    r->theta = wrap_2pi(r->theta);
+    r->derot = expj_neg(r->theta);
 }
 
 /* Where the matched filter's window for time t starts in the ring, and its phase. */
@@ -343,14 +372,29 @@ static const float *mf_where(const xm_qam_rx_t *r, double t, int *base)
     return r->h[p];
 }
 
+/* The sums below keep the scalar code's order, tap after tap; SIMD only puts the real
+ * and imaginary parts (and the two instants of mf_output2) side by side in one register,
+ * lane by lane the same IEEE operations: the same result to the bit. */
 static float complex mf_output(const xm_qam_rx_t *r, double t)
 {
     int base;
     const float *h = mf_where(r, t, &base);
+#ifdef __SSE2__
+    const double *x = (const double *) &r->ring[base], *g = (const double *) h;
+    const double *end = g + r->ntaps;
+    __m128 acc = _mm_setzero_ps();
+    for (; g < end; g++, x--)
+        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_castpd_ps(_mm_load_sd(x)),
+                                         _mm_castpd_ps(_mm_load_sd(g))));
+    float complex o;
+    _mm_storel_pi((__m64 *) &o, acc);
+    return o;
+#else
     float complex acc = 0.0f;
     for (int i = 0; i < r->ntaps; i++)
-        acc += r->ring[base - i] * h[i];
+        acc += r->ring[base - i] * h[2 * i];
     return acc;
+#endif
 }
 
 /* mf_output at two times at once: each sum in the same order as mf_output's (the same
@@ -360,13 +404,27 @@ static void mf_output2(const xm_qam_rx_t *r, double t1, double t2, float complex
 {
     int b1, b2;
     const float *h1 = mf_where(r, t1, &b1), *h2 = mf_where(r, t2, &b2);
+#ifdef __SSE2__
+    const double *x1 = (const double *) &r->ring[b1], *x2 = (const double *) &r->ring[b2];
+    const double *g1 = (const double *) h1, *g2 = (const double *) h2;
+    const double *end = g1 + r->ntaps;
+    __m128 acc = _mm_setzero_ps();
+    for (; g1 < end; g1++, g2++, x1--, x2--) {
+        __m128 v = _mm_castpd_ps(_mm_loadh_pd(_mm_load_sd(x1), x2));
+        __m128 g = _mm_castpd_ps(_mm_loadh_pd(_mm_load_sd(g1), g2));
+        acc = _mm_add_ps(acc, _mm_mul_ps(v, g));
+    }
+    _mm_storel_pi((__m64 *) o1, acc);
+    _mm_storeh_pi((__m64 *) o2, acc);
+#else
     float complex a1 = 0.0f, a2 = 0.0f;
     for (int i = 0; i < r->ntaps; i++) {
-        a1 += r->ring[b1 - i] * h1[i];
-        a2 += r->ring[b2 - i] * h2[i];
+        a1 += r->ring[b1 - i] * h1[2 * i];
+        a2 += r->ring[b2 - i] * h2[2 * i];
     }
     *o1 = a1;
     *o2 = a2;
+#endif
 }
 
 /* A T/2 sample into the equaliser's delay line. */
@@ -388,6 +446,72 @@ static void mid_flush(xm_qam_rx_t *r)
     float complex v = mf_output(r, r->mid_t) * r->mid_gain;
     eq_push(r, v);
     r->mid = v;
+}
+
+/* The equaliser's output, newest sample at eq_pos-1: sum of eq[i] * eq_buf[newest-i],
+ * i = 0, 1, ... in that order.  With SSE2 the products of two taps are made at once
+ * (each lane the scalar product's own IEEE operations: a*c + -(b*d) is a*c - b*d, and
+ * a*d + b*c in either order), then added to the sum one tap after the other. */
+static float complex eq_output(const xm_qam_rx_t *r)
+{
+    int n = r->eq_len;
+    const float complex *e = r->eq, *b = &r->eq_buf[r->eq_pos - 1 + n];
+#ifdef __SSE2__
+    const __m128 flip = _mm_castsi128_ps(_mm_set_epi32(0, (int) 0x80000000u, 0, (int) 0x80000000u));
+    __m128 acc = _mm_setzero_ps();
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m128 a = _mm_loadu_ps((const float *) (e + i));                 /* ar0 ai0 ar1 ai1 */
+        __m128 x = _mm_loadu_ps((const float *) (b - i - 1));             /* br1 bi1 br0 bi0 */
+        x = _mm_shuffle_ps(x, x, _MM_SHUFFLE(1, 0, 3, 2));              /* br0 bi0 br1 bi1 */
+        __m128 ar = _mm_shuffle_ps(a, a, _MM_SHUFFLE(2, 2, 0, 0));
+        __m128 ai = _mm_shuffle_ps(a, a, _MM_SHUFFLE(3, 3, 1, 1));
+        __m128 xs = _mm_shuffle_ps(x, x, _MM_SHUFFLE(2, 3, 0, 1));      /* bi0 br0 bi1 br1 */
+        __m128 p = _mm_add_ps(_mm_mul_ps(ar, x), _mm_xor_ps(_mm_mul_ps(ai, xs), flip));
+        acc = _mm_add_ps(acc, p);
+        acc = _mm_add_ps(acc, _mm_movehl_ps(p, p));
+    }
+    float complex out;
+    _mm_storel_pi((__m64 *) &out, acc);
+    if (i < n)
+        out += e[i] * b[-i];
+    return out;
+#else
+    float complex acc = 0.0f;
+    for (int i = 0; i < n; i++)
+        acc += e[i] * b[-i];
+    return acc;
+#endif
+}
+
+/* eq[i] += g * conj(eq_buf[newest-i]) for every tap (each tap on its own: SSE2 does two
+ * at once, lane by lane the scalar IEEE operations, as in eq_output). */
+static void eq_update(xm_qam_rx_t *r, float complex g)
+{
+    int n = r->eq_len;
+    float complex *e = r->eq;
+    const float complex *b = &r->eq_buf[r->eq_pos - 1 + n];
+#ifdef __SSE2__
+    const __m128 flip = _mm_castsi128_ps(_mm_set_epi32((int) 0x80000000u, 0, (int) 0x80000000u, 0));
+    float gg[4] = {crealf(g), cimagf(g), crealf(g), cimagf(g)};
+    __m128 gv = _mm_loadu_ps(gg);                                        /* gr gi gr gi */
+    __m128 gs = _mm_shuffle_ps(gv, gv, _MM_SHUFFLE(2, 3, 0, 1));        /* gi gr gi gr */
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m128 x = _mm_loadu_ps((const float *) (b - i - 1));             /* br1 bi1 br0 bi0 */
+        __m128 br = _mm_shuffle_ps(x, x, _MM_SHUFFLE(0, 0, 2, 2));      /* br0 br0 br1 br1 */
+        __m128 bi = _mm_shuffle_ps(x, x, _MM_SHUFFLE(1, 1, 3, 3));      /* bi0 bi0 bi1 bi1 */
+        /* (gr*br + gi*bi, gi*br + -(gr*bi)) = g * conj(b) */
+        __m128 p = _mm_add_ps(_mm_mul_ps(gv, br), _mm_xor_ps(_mm_mul_ps(gs, bi), flip));
+        float *ei = (float *) (e + i);
+        _mm_storeu_ps(ei, _mm_add_ps(_mm_loadu_ps(ei), p));
+    }
+    if (i < n)
+        e[i] += g * conjf(b[-i]);
+#else
+    for (int i = 0; i < n; i++)
+        e[i] += g * conjf(b[-i]);
+#endif
 }
 
 int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
@@ -438,14 +562,8 @@ int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
             r->timing_int += r->timing_int_gain * e;
             step += (r->timing_gain * e + r->timing_int) * r->sps;
             r->prev_sym = v;
-            if (r->want_y) {
-                /* equaliser output: newest sample at eq_pos-1 */
-                float complex acc = 0.0f;
-                int newest = r->eq_pos - 1 + r->eq_len;
-                for (int i = 0; i < r->eq_len; i++)
-                    acc += r->eq[i] * r->eq_buf[newest - i];
-                *y = acc * r->derot;
-            }
+            if (r->want_y)
+                *y = eq_output(r) * r->derot;
             ready = 1;
         } else {
             mid_flush(r);               /* (never two mids in a row; kept exact if so) */
@@ -470,9 +588,7 @@ void xm_qam_rx_adapt(xm_qam_rx_t *r, float complex y, float complex d, int adapt
     r->mse += r->mse_alpha * (e2 - r->mse);
     if (adapt_eq) {
         float complex g = err * conjf(r->derot) * (r->eq_mu / (r->eq_len * (r->eq_power + 1e-6f)));
-        int newest = r->eq_pos - 1 + r->eq_len;
-        for (int i = 0; i < r->eq_len; i++)
-            r->eq[i] += g * conjf(r->eq_buf[newest - i]);
+        eq_update(r, g);
     }
     float dd = crealf(d) * crealf(d) + cimagf(d) * cimagf(d);
     if (dd > 1e-9f) {
@@ -484,8 +600,8 @@ void xm_qam_rx_adapt(xm_qam_rx_t *r, float complex y, float complex d, int adapt
     } else {
         r->theta += r->freq;
     }
-    r->theta = remainderf(r->theta, (float) (2.0 * M_PI));
-    r->derot = cexpf(-I * r->theta);
+    r->theta = wrap_2pi(r->theta);
+    r->derot = expj_neg(r->theta);
 }
 
 /* ---------------- the A B alternation ---------------- */

@@ -107,7 +107,9 @@ typedef struct {
     int ntaps;
     float half_span;              /* D, samples */
     double mf_energy;
-    float h[XM_MF_PHASES + 1][XM_MF_MAX_TAPS];
+    /* tap i of phase p twice, h[p][2i] = h[p][2i+1]: one multiply scales a complex
+     * sample (re and im side by side in a SIMD register) */
+    float h[XM_MF_PHASES + 1][2 * XM_MF_MAX_TAPS];
     double sps;                   /* samples per symbol */
     double t_next;                /* time of the next T/2 sample, in samples since the start */
     int parity;                   /* 1 when the next T/2 sample is a symbol instant */
