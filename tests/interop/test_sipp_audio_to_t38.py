@@ -119,3 +119,32 @@ def test_sipp_reinvites_to_t38_during_the_audio_fax(tmp_path):
     assert np.array_equal(got_page.image, pages[0].image)
     invites = got.sent("INVITE")
     assert len(invites) == 1 and "m=image" in invites[0].body                 # sipp's re-INVITE
+
+
+def test_sipp_hangs_up_during_the_t38_part(tmp_path):
+    """After its re-INVITE sipp waits 2 s for a BYE, then sends its own: the fax, moved to
+    T.38, ends at once as a lost line (as any T.38 fax does on a BYE), no page claimed."""
+    pages = small_pages(1, rows=400, seed=12)      # long enough still to be running at the BYE
+    rtp_sock = peers._bound(socket.SOCK_DGRAM)
+    t38_sock = peers._bound(socket.SOCK_DGRAM)
+    rtp_port, t38_port = rtp_sock.getsockname()[1], t38_sock.getsockname()[1]
+
+    async def main(uas: Sipp):
+        media = asyncio.create_task(far_end(rtp_sock, t38_sock, uas.message_file))
+        try:
+            sent = await api.send(pages, via=f"sip:+{DNIS}@127.0.0.1:{uas.port}", realtime=True,
+                                  max_duration=60, sip={"t38_switch_after": None, "audio_wait": 1.0})
+        finally:
+            media.cancel()
+        return sent
+
+    with Sipp(scenario(tmp_path), tmp_path / "uas", params={"bye_wait": 2000}, pause=PAUSE_MS, timeout=60,
+              variables={"t38_port": t38_port, "audio_port": rtp_port}) as uas:
+        sent = asyncio.run(asyncio.wait_for(main(uas), 90))
+        got = uas.wait(15)
+    assert got.ok, got.log()
+    assert got.sent("BYE") and not got.received("BYE")                      # sipp hung up
+    assert not sent.ok and sent.reason == "line_lost", sent.summary()
+    assert "far end hung up (BYE)" in sent.summary()
+    assert sent.sip["media"] == "audio>t38"
+    assert sent.pages == [] or all(p.response != "MCF" for p in sent.pages)
