@@ -196,7 +196,7 @@ def lowest_snr(tx: str, rx: str, modem: str, rate: int, bits: np.ndarray,
     give 0 errors; None if even ``start`` does not.  The scan goes on past a failing level
     and stops after two failing levels in a row.  One realisation in ten may fail: near
     its threshold a receiver trains or not depending on the noise and on where the symbols
-    fall between samples (spandsp's own V.29 pair fails 1-3 runs in 40 even at 20-22 dB),
+    fall between samples (spandsp's own V.29 pair fails 1-5 runs in 40 even at 20-22 dB),
     so "every one of 3 runs, stopping at the first failure" made a cell 1-4 dB pessimistic
     by luck."""
     best, misses = None, 0
