@@ -15,13 +15,15 @@
 #define SAME_FRACTION 0.8f        /* two phase changes making up this much: no data */
 #define STEADY 0.7f               /* above this the signal is surely on: its error is the line's */
 
-void xm_hold_arm(xm_hold_t *h, float trained, int skip, int measure, float limit)
+void xm_hold_arm(xm_hold_t *h, float trained, int skip, int measure, float limit, float floor)
 {
     h->phase = XM_HOLD_OFF;
     h->trained = trained;
     h->skip = skip;
     h->measure = measure;
     h->limit = limit;
+    h->floor = floor;
+    h->lag = h->pass = 0;
     h->nbits = 0;
     h->mse = limit;
 }
@@ -50,7 +52,8 @@ static void start_check(xm_hold_t *h)
 {
     h->phase = XM_HOLD_CHECK;
     h->symbols = 0;
-    h->err = h->level = 0.0f;
+    h->yy = h->dd = h->level = 0.0f;
+    h->yd = 0.0f;
     memset(h->bins, 0, sizeof(h->bins));
 }
 
@@ -76,6 +79,7 @@ int xm_hold_sample(xm_hold_t *h, xm_qam_rx_t *q, float level)
         h->phase = XM_HOLD_GAP;
         h->samples = 0;
         h->nbits = 0;
+        h->pass = h->lag;
         h->gaps++;
         return XM_HOLD_HELD;
     case XM_HOLD_GAP:
@@ -101,14 +105,20 @@ int xm_hold_symbol(xm_hold_t *h, xm_qam_rx_t *q, float complex y, float complex 
     q->derot = cexpf(-I * q->theta);
     if (h->phase != XM_HOLD_CHECK || ++h->symbols <= h->skip)
         return XM_HOLD_HELD;
-    float complex e = y - d;
-    float p2 = q->target_rms * q->target_rms;
-    h->err += (crealf(e) * crealf(e) + cimagf(e) * cimagf(e)) / p2;
+    h->yy += crealf(y) * crealf(y) + cimagf(y) * cimagf(y);
+    h->dd += crealf(d) * crealf(d) + cimagf(d) * cimagf(d);
+    h->yd += y * conjf(d);
     h->level += level;
     h->bins[dphase & 7]++;
     if (h->symbols < h->skip + h->measure)
         return XM_HOLD_HELD;
     float n = (float) h->measure;
+    /* the error left once the best gain and phase are applied (the carrier phase may have
+     * moved a little while the signal decayed, before the hold began):
+     * min over g of sum |g y - d|^2 = sum |d|^2 - |sum y d*|^2 / sum |y|^2 */
+    float p2 = q->target_rms * q->target_rms;
+    float ayd = cabsf(h->yd);
+    float err = h->yy > 1e-9f ? (h->dd - ayd * ayd / h->yy) / (n * p2) : 1e9f;
     int first = 0, second = 0;
     for (int i = 0; i < 8; i++) {
         if (h->bins[i] > first) {
@@ -121,13 +131,14 @@ int xm_hold_symbol(xm_hold_t *h, xm_qam_rx_t *q, float complex y, float complex 
     float mean_level = h->level / n;
     /* the equaliser is as it was: the signal resuming comes as close as before the gap
      * (noise at the same level comes within the training's limit at V.29 9600) */
-    float limit = fminf(h->limit, 4.0f * h->mse + 0.01f);
-    int genuine = h->err / n < limit
+    float limit = fminf(h->limit, 4.0f * h->mse + h->floor);
+    int genuine = err < limit
         && mean_level > LEVEL_LOW * h->trained && mean_level < LEVEL_HIGH * h->trained
         && (float) (first + second) < SAME_FRACTION * n;
     if (!genuine)
         return lost(h, q);
     thaw(h, q);
+    xm_qam_rx_rotate(q, cargf(h->yd));     /* y = d e^{j phi}: that phase taken out at once */
     h->phase = XM_HOLD_OFF;
     h->resumed++;
     for (int i = 0; i < h->nbits; i++)

@@ -15,6 +15,7 @@
  */
 #include "v17.h"
 #include "dsp.h"
+#include "hold.h"
 #include "v17_tables.h"
 
 #include <math.h>
@@ -38,8 +39,10 @@
 #define FLUSH_SYMBOLS 48
 #define SEG2_HISTORY 0x51322Au      /* the 23 bits before segment 2, newest lowest */
 #define LOST_DROP 0.0630957f        /* -12 dB: the signal has ended (as V.29's receiver) */
-#define LOST_HOLD 320               /* samples (40 ms) under it first: a lost RTP packet
-                                     * (20 ms of silence) is ridden through */
+#define LOST_HOLD 320               /* samples (40 ms) under it first, in segment 4 (in the
+                                     * data a dropout is held: hold.h) */
+#define HOLD_SKIP 16                /* symbols after a gap before the check (equaliser refill) */
+#define HOLD_MEASURE 32             /* symbols then checked (13 ms) */
 
 /* the four training points, in the units of the tables */
 static const float complex PT_A = -6.0f - 2.0f * I, PT_B = 2.0f - 6.0f * I;
@@ -313,6 +316,8 @@ struct xm_v17_rx {
     int pending;                    /* training succeeded, not said yet */
     float lost_level;               /* mean square under which the signal has ended */
     int low;                        /* samples in a row under it */
+    xm_hold_t hold;                 /* riding through a dropout in the data */
+    int sector;                     /* the last decided point's phase, 45 degree units */
     int latched;                    /* ended by level: no new carrier until silence or a
                                      * signal 6 dB under the last one's training level */
     /* Viterbi */
@@ -504,7 +509,7 @@ static void symbol_out(xm_v17_rx_t *rx, int label)
     for (int i = 0; i < rx->r.bits; i++) {
         int b = descramble(&rx->scr, (q >> i) & 1);
         if (deliver)
-            xm_bits_put(&rx->out, b);
+            xm_hold_bit(&rx->hold, &rx->out, b);
     }
 }
 
@@ -582,6 +587,9 @@ static void rx_training_done(xm_v17_rx_t *rx)
         rx->index = 0;
         rx->still_seg2 = 0;
         rx->lost_level = rx->cd.level * LOST_DROP;
+        xm_hold_arm(&rx->hold, rx->cd.level, HOLD_SKIP, HOLD_MEASURE, limit,
+                    0.3f * limit);   /* noise comes within 2/3 of it */
+        rx->hold.lag = DEPTH * rx->r.bits;      /* the decoder's lag: bits from before a gap */
         viterbi_reset(rx);
         if (rx->long_train) {
             memcpy(rx->saved_eq, rx->q.eq, sizeof(rx->saved_eq));
@@ -597,6 +605,8 @@ static void rx_training_done(xm_v17_rx_t *rx)
         fail(rx);
     }
 }
+
+static void carrier_lost(xm_v17_rx_t *rx);
 
 static void rx_symbol(xm_v17_rx_t *rx, float complex y)
 {
@@ -662,6 +672,17 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
         float dist[8];
         int label[8];
         int near = nearest_points(rx, y, dist, label);
+        if (rx->state == RX_DATA && xm_hold_active(&rx->hold)) {
+            float complex d = point(&rx->r, near);
+            int sector = (int) lrintf(atan2f(cimagf(d), crealf(d)) / 0.78539816f) & 7;
+            int dphase = (sector - rx->sector) & 7;
+            rx->sector = sector;
+            viterbi_symbol(rx, dist, label);        /* its bits kept back */
+            if (xm_hold_symbol(&rx->hold, &rx->q, y, d, dphase, rx->cd.level, &rx->out)
+                == XM_HOLD_LOST)
+                carrier_lost(rx);
+            break;
+        }
         xm_qam_rx_adapt(&rx->q, y, point(&rx->r, near), 1);
         viterbi_symbol(rx, dist, label);
     }
@@ -677,6 +698,17 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
     default:
         break;
     }
+}
+
+/* The data's carrier has gone (see hold.h): down at the gap's start, where the bits
+ * delivered stop (the decoder's symbols from the gap are dropped with it). */
+static void carrier_lost(xm_v17_rx_t *rx)
+{
+    rx->state = RX_IDLE;
+    rx->cd.present = 0;
+    rx->latched = 1;
+    rx->vcount = 0;
+    xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
 }
 
 static void rx_learn_again(xm_v17_rx_t *rx)
@@ -709,7 +741,15 @@ int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
                 c = 0;
             }
         }
-        int in_data = rx->state == RX_DATA || rx->state == RX_SEG4;
+        if (rx->state == RX_DATA) {
+            /* in the data the hold, not the cut-off, says when the carrier has gone */
+            rx->cd.present = 1;
+            rx->low = 0;
+            if (xm_hold_sample(&rx->hold, &rx->q, rx->cd.level) == XM_HOLD_LOST)
+                carrier_lost(rx);
+            goto demodulate;
+        }
+        int in_data = rx->state == RX_SEG4;
         rx->low = (in_data && rx->cd.level < rx->lost_level) ? rx->low + 1 : 0;
         if (c > 0) {
             rx_carrier_up(rx);
@@ -729,6 +769,7 @@ int xm_v17_rx_process(xm_v17_rx_t *rx, const int16_t *amp, int n, uint8_t *bits,
             rx->state = RX_IDLE;
             xm_events_push(&rx->ev, XM_EV_CARRIER_DOWN, rx->out.total);
         }
+    demodulate:;
         float complex y;
         rx->q.want_y = rx->state != RX_IDLE;     /* idle: the symbols go nowhere */
         if (xm_qam_rx_sample(&rx->q, amp[i], &y) && rx->state != RX_IDLE)

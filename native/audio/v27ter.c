@@ -355,7 +355,7 @@ static void rx_training_done(xm_v27ter_rx_t *rx)
         xm_qam_rx_set_gains(&rx->q, 0.01f, 0.05f, 0.0005f, 0.005f, 0.00002f);
         rx->q.mse_alpha = 0.02f;
         rx->failed = 0;
-        xm_hold_arm(&rx->hold, rx->cd.level, HOLD_SKIP, HOLD_MEASURE, limit);
+        xm_hold_arm(&rx->hold, rx->cd.level, HOLD_SKIP, HOLD_MEASURE, limit, 0.01f);
         xm_events_push(&rx->ev, XM_EV_TRAINING_SUCCEEDED, rx->out.total);
     } else {
         rx_fail(rx);

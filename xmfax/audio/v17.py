@@ -33,8 +33,9 @@ class V17Rx(_PskRx):
     RATES = (14400, 12000, 9600, 7200)
 
     # At the end of a carrier the Viterbi decoder gives the symbols it still holds (up to
-    # 31, so up to 186 bits at once): the bits buffer has room for them.
-    SLACK = 256
+    # 31, so up to 186 bits at once), and a dropout hold the bits it kept back when the
+    # signal resumes (hold.h XM_HOLD_BITS): the bits buffer has room for them.
+    SLACK = 256 + 2048
 
     def restart(self, rate: int | None = None, long_train: bool = True) -> None:
         """Expect a new carrier (at ``rate``, by default the same), with a long training,
