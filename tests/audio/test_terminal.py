@@ -19,6 +19,7 @@ from xmfax.t30.config import T30Config
 Mod = M.Modulation
 DCS = bytes([0xFF, 0x13, 0x83, 0x00, 0xC6, 0x70])
 CFR = bytes([0xFF, 0x13, 0x84])
+MPS = bytes([0xFF, 0x13, 0xF2])
 
 
 class Script:
@@ -310,6 +311,35 @@ def test_v21_where_high_speed_was_expected_is_a_wrong_carrier():
     wc = s.got[0][0]
     assert wc.expected is Mod.V29_9600 and wc.heard is Mod.V21
     assert [e.frame for e, _ in s.got if isinstance(e, M.HDLCFrame)] == [DCS]
+
+
+@pytest.mark.parametrize("mod", [Mod.V29_9600, Mod.V27TER_4800])
+def test_v21_is_heard_right_after_a_trained_carrier(mod):
+    """V.21 does not run while a high-speed carrier is trained (T.30 listens for nothing else
+    then), and starts afresh when it drops: the post-page command 75 ms after a page is heard
+    (T.30 §5 Note 3), and at once: 1 s of flags before it, recognised within 300 ms."""
+    data = bytes(np.random.default_rng(5).integers(0, 256, mod.bit_rate // 8, dtype=np.uint8))
+    page, gap = _psk(mod, data), silence(600)
+
+    class AfterPage(Script):             # as T.30 does: the post-page command at V.21 next
+        def receive(self, event, now):
+            super().receive(event, now)
+            if isinstance(event, M.CarrierDown) and event.modulation is mod:
+                self.push(M.Receive(M.Expect.HDLC))
+
+    s = AfterPage(M.Receive(M.Expect.DATA, mod))
+    t = AudioTerminal(s)
+    t.start(0.0)
+    x = np.concatenate([silence(75), page, gap, v21.modulate([MPS]), silence(300)])
+    hear(t, x)
+    kinds = s.kinds()
+    assert kinds[0] == "CarrierUp" and "WrongCarrier" not in kinds
+    i = kinds.index("CarrierDown")
+    assert kinds[i + 1:] == ["CarrierUp", "HDLCFrame", "CarrierDown"]
+    assert s.got[i + 1][0].modulation is Mod.V21 and s.got[i + 2][0].frame == MPS
+    v21_at = s.got[i + 1][1] - (75 + len(page) + len(gap)) / 8000    # after the flags began
+    assert 0 < v21_at < 0.3
+    assert t._v21.samples_received < len(x) - len(page) // 2     # not run over the carrier
 
 
 def test_a_high_speed_signal_is_not_taken_for_v21():

@@ -289,6 +289,7 @@ class AudioTerminal:
         self._fbuf = ffi.new("uint8_t[]", lib.XM_LISTEN_FRAMES * (MAX_FRAME + 2))
         lo.fbuf, lo.fstride = self._fbuf, MAX_FRAME + 2
         self._v21_up = False                 # CarrierUp(V21) reported for the signal now on
+        self._v21_fresh = False              # V.21 was not run (a trained carrier): reset it
         self._tones = T.ToneDetector() if cfg.detect_tones else None
         self._tone_on: set = set()
         self._hs_mod: Mod | None = None      # the high-speed modulation listened for
@@ -410,11 +411,28 @@ class AudioTerminal:
         ptr = ffi.from_buffer("int16_t[]", x)
         # one C call runs them all over the block (each as its own call would); events
         # are taken, and a receiver whose event queue filled is run on, only when needed
-        tones = self._tones if not self._hs_up else None
         hs, v21, lo = self._hs, self._v21, self._lo
-        if hs is not None:
+        if self._hs_up:
+            # A trained high-speed carrier: only its receiver runs. T.30 looks for no V.21
+            # signal and no tone until it drops (what V.21 made of its energy was ignored);
+            # V.21 starts afresh after it, as spandsp's fax modems do.
             dfr = self._deframer
-            lo.hdlc = dfr._h if dfr is not None and self._hs_up else ffi.NULL
+            lo.hdlc = dfr._h if dfr is not None else ffi.NULL
+            bptr, cap = hs._bits_buffer(n)
+            if lib.xm_listen_run(ptr, n, ffi.NULL, hs.LISTEN_KIND, hs._s, bptr, cap, ffi.NULL, lo):
+                if lo.hdlc_fed:              # ECM data deframed in C: only frames to report
+                    self._on_hs_frames(hs, lo, now)
+                else:
+                    self._on_hs(hs._listened(lo), hs.events(), now)
+                self._pump(now)
+            self._v21_fresh = True
+            return
+        if self._v21_fresh:
+            self._v21_fresh = False
+            v21.reset()
+        tones = self._tones
+        if hs is not None:
+            lo.hdlc = ffi.NULL
             bptr, cap = hs._bits_buffer(n)
             look = lib.xm_listen_run(ptr, n, tones._s if tones is not None else ffi.NULL,
                                      hs.LISTEN_KIND, hs._s, bptr, cap, v21._s, lo)
@@ -433,11 +451,7 @@ class AudioTerminal:
             else:
                 tones.samples_received += n
         if look & _LOOK_HS:                  # (no bits and no events: nothing to do)
-            if lo.hdlc_fed:                  # ECM data deframed in C: only frames to report
-                self._on_hs_frames(hs, lo, now)
-            else:
-                bits = hs._listened(lo)
-                self._on_hs(bits, hs.events(), now)
+            self._on_hs(hs._listened(lo), hs.events(), now)
         if look & _LOOK_V21:
             for ev in v21._receive_ptr(ptr, n, lo.v21_done):
                 self._on_v21(ev, now)
