@@ -184,6 +184,11 @@ def main() -> None:
         return
     bits = np.random.default_rng(1).integers(0, 2, args.bits).astype(np.uint8)
     kind = "short" if args.short else "long"
+    if args.short:
+        # measured with --counts 20 --short --rate 14400: 13-17 runs of 20 at 22-30 dB
+        print("spandsp's receiver after a short training delivers in 65-85 % of runs at any SNR "
+              "here (its own transmitter's as well as ours), under the 18 of 20 asked: its cells "
+              "read '-'; --counts RUNS --short shows the runs")
     for rate in rates:
         print(f"\nV.17 {rate} bit/s, {kind} training, {args.bits} random bits: lowest SNR with "
               "0 errors (18 of 20 runs); bit errors at each impairment")
