@@ -577,6 +577,7 @@ class _FaxCall:
         session = self.outcome.session = make_session(audio)     # audio.limit_t30: the modems we have
         host = self.ep.config.host
         switch: asyncio.Future = self.ep.loop.create_future()
+        started = self.ep.now()
         await self._run_media("audio", lambda hangup: audio_rtp.run_audio_call(
             session, (host, self.media.audio_port), tuple(media.remote), rtp_config, audio,
             max_duration=self.max_duration, sock=self.media.take_audio(), hangup=hangup, switch=switch),
@@ -584,13 +585,14 @@ class _FaxCall:
         handover = self.outcome.t30
         if isinstance(handover, audio_rtp.Handover):
             self.outcome.t30 = None
-            await self.continue_t38(switch.result(), handover)
+            await self.continue_t38(switch.result(), handover,
+                                    max(1.0, self.max_duration - (self.ep.now() - started)))
 
-    async def continue_t38(self, ev: MediaChanged, handover: Any) -> None:
+    async def continue_t38(self, ev: MediaChanged, handover: Any, max_duration: float) -> None:
         """The call switched to T.38 (``ev``) during the audio fax: the fax goes on over the
         T.38 media with the same T.30 session, first sending what the audio terminal had not
-        sent whole (drivers/audio_rtp.Handover). A BYE, or a switch back to audio, ends it as
-        a lost line, as during any T.38 fax."""
+        sent whole (drivers/audio_rtp.Handover), for what is left of the call's max_duration.
+        A BYE, or a switch back to audio, ends it as a lost line, as during any T.38 fax."""
         media = ev.media
         config = media.t38 if media.t38 is not None else T38Config()
         sip = self.outcome.sip
@@ -602,7 +604,7 @@ class _FaxCall:
         host = self.ep.config.host
         await self._run_media("T.38", lambda hangup: t38_udp.run_call(
             session, local=(host, self.media.t38_port), remote=tuple(media.remote), config=config,
-            paced=self.realtime, max_duration=self.max_duration, sock=self.media.take_t38(), hangup=hangup,
+            paced=self.realtime, max_duration=max_duration, sock=self.media.take_t38(), hangup=hangup,
             resume=handover.pending))
         if self.outcome.t30 is None and not session.done:
             # the T.38 leg could not run (its socket, a T38MaxBitRate below the audio rate):
