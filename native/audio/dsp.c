@@ -27,7 +27,8 @@ float xm_mean_square_to_dbm0(float ms)
 void xm_cd_init(xm_carrier_detect_t *cd, float on_dbm0, float off_dbm0)
 {
     cd->level = 0.0f;
-    /* ~5 ms time constant: a 20 ms gap of silence drops the carrier */
+    /* ~5 ms time constant: a 20 ms gap of silence drops the carrier (in the data phase the
+     * PSK/QAM receivers hold through it: hold.h) */
     cd->alpha = 1.0f / 40.0f;
     cd->on_ms = xm_dbm0_to_mean_square(on_dbm0);
     cd->off_ms = xm_dbm0_to_mean_square(off_dbm0);
@@ -42,18 +43,6 @@ int xm_cd_sample(xm_carrier_detect_t *cd, float x)
         return 1;
     }
     if (cd->present && cd->level < cd->off_ms) {
-        cd->present = 0;
-        return -1;
-    }
-    return 0;
-}
-
-int xm_cd_sample_data(xm_carrier_detect_t *cd, float x, int in_data, float lost_level)
-{
-    int c = xm_cd_sample(cd, x);
-    if (c > 0)
-        return 1;
-    if (c < 0 || (in_data && cd->level < lost_level)) {
         cd->present = 0;
         return -1;
     }

@@ -36,10 +36,7 @@ typedef struct {
 void xm_cd_init(xm_carrier_detect_t *cd, float on_dbm0, float off_dbm0);
 /* Feed one sample; returns 1 on carrier up, -1 on carrier down, else 0. */
 int xm_cd_sample(xm_carrier_detect_t *cd, float x);
-/* As xm_cd_sample, for a receiver that, while ``in_data``, also takes the carrier as gone
- * once the level falls under ``lost_level`` (12 dB under the level the training came at:
- * the transmitter has stopped, and what follows is the tail of its filters, not data). */
-int xm_cd_sample_data(xm_carrier_detect_t *cd, float x, int in_data, float lost_level);
+/* (In the data phase a receiver's hold, hold.h, says when the carrier has gone.) */
 
 /* Root raised cosine impulse response, t in symbol periods, unit peak
  * energy normalisation left to the caller. */
