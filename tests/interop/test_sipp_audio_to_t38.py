@@ -52,6 +52,68 @@ def scenario(tmp: Path) -> Path:
     return path
 
 
+BACK_TO_AUDIO = """
+  <pause milliseconds="2500"/>
+  <send retrans="500">
+    <![CDATA[
+      INVITE [$contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
+      To: [$from_hdr]
+      Call-ID: [call_id]
+      CSeq: 101 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 7 3 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [audio_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+      a=ptime:20
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200" timeout="10000">
+    <action>
+      <ereg regexp="m=audio [1-9][0-9]* RTP/AVP" search_in="body" check_it="true" assign_to="b_m"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [$contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
+      To: [$from_hdr]
+      Call-ID: [call_id]
+      CSeq: 101 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+def scenario_back_to_audio(tmp: Path) -> Path:
+    """As :func:`scenario`, then 2.5 s after the T.38 switch sipp re-INVITEs back to audio."""
+    text = scenario(tmp).read_text()
+    ack_end = text.index("</send>", text.index("CSeq: 100 ACK")) + len("</send>")
+    text = text[:ack_end] + BACK_TO_AUDIO + text[ack_end:]
+    text = text.replace("CSeq: 101 BYE", "CSeq: 102 BYE").replace('variables="c_all,a_m,i_m"',
+                                                                  'variables="c_all,a_m,i_m,b_m"')
+    path = tmp / "uas_g711_reinvites_and_back.xml"
+    path.write_text(text)
+    return path
+
+
 def switched_to(trace: Path) -> tuple[str, int] | None:
     """Where xmfax's T.38 is, once sipp has received its 200 OK with m=image (else None)."""
     if not trace.exists():
@@ -148,3 +210,33 @@ def test_sipp_hangs_up_during_the_t38_part(tmp_path):
     assert "far end hung up (BYE)" in sent.summary()
     assert sent.sip["media"] == "audio>t38"
     assert sent.pages == [] or all(p.response != "MCF" for p in sent.pages)
+
+
+def test_sipp_switches_back_to_audio_during_the_t38_part(tmp_path):
+    """A switch back to audio during the T.38 part ends the fax as a lost line, as it ends any
+    T.38 fax (only audio to T.38 goes on); xmfax answers the re-INVITE and then hangs up."""
+    pages = small_pages(1, rows=400, seed=13)
+    rtp_sock = peers._bound(socket.SOCK_DGRAM)
+    t38_sock = peers._bound(socket.SOCK_DGRAM)
+    rtp_port, t38_port = rtp_sock.getsockname()[1], t38_sock.getsockname()[1]
+
+    async def main(uas: Sipp):
+        media = asyncio.create_task(far_end(rtp_sock, t38_sock, uas.message_file))
+        try:
+            sent = await api.send(pages, via=f"sip:+{DNIS}@127.0.0.1:{uas.port}", realtime=True,
+                                  max_duration=60, sip={"t38_switch_after": None, "audio_wait": 1.0})
+        finally:
+            media.cancel()
+        return sent
+
+    with Sipp(scenario_back_to_audio(tmp_path), tmp_path / "uas", params={"bye_wait": 20000}, pause=PAUSE_MS,
+              timeout=60, variables={"t38_port": t38_port, "audio_port": rtp_port}) as uas:
+        sent = asyncio.run(asyncio.wait_for(main(uas), 90))
+        got = uas.wait(15)
+    assert got.ok, got.log()
+    assert [m.body.count("m=image") for m in got.sent("INVITE")] == [1, 0]   # to T.38, back to audio
+    assert got.received("BYE")                                               # xmfax hung up after
+    assert not sent.ok and sent.reason == "line_lost", sent.summary()
+    assert "switched the call to audio during the T.38 fax" in sent.summary()
+    assert sent.sip["media"] == "audio>t38"
+    assert all(p.response != "MCF" for p in sent.pages)
