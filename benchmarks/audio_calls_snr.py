@@ -39,7 +39,8 @@ Beside it the success counts at that level and the two below it. The scan of a c
 down until a level where no seed succeeds (at most ``--span`` dB).
 
     python3 benchmarks/audio_calls_snr.py [--rates 14400,9600,...] [--pairs xx,ss,xs,sx]
-        [--seeds 3] [--snr START] [--span 12] [--ecm] [--rows 400] [--level-sweep SNR]
+        [--seeds 3] [--snr START] [--span 12] [--ecm] [--rows 400] [--from-top]
+        [--noise gated|continuous] [--level-sweep SNR [--no-scan]]
 
 Page: the first ``--rows`` (400) rows of ITU T.24 itu1 (1728 wide, fine) from
 ../shared/corpus/itu when present, else a synthetic text-like page.
@@ -403,6 +404,7 @@ def main(argv=None) -> int:
                          "continuous: all the time, silences too")
     ap.add_argument("--level-sweep", type=float, default=None, metavar="SNR",
                     help="also: levels -10..-43 dBm0 at the receivers, noise SNR dB below")
+    ap.add_argument("--no-scan", action="store_true", help="skip the SNR scan (with --level-sweep)")
     a = ap.parse_args(argv)
     import spandsp_fax_audio as sf
     from audio_rtp import load_page
@@ -432,7 +434,7 @@ def main(argv=None) -> int:
               "(ok at it / the two levels below)\n")
         head = f"{'rate':14}" + "".join(f"{s + '>' + r:>22}" for s, r in pairs)
         print(head)
-        for name in names:
+        for name in names if not a.no_scan else ():
             start = a.snr if a.snr is not None else RATES[name][2]
             row = f"{name:14}"
             for pair in pairs:
@@ -443,16 +445,17 @@ def main(argv=None) -> int:
         if a.level_sweep is not None:
             print(f"\nlevel at the receivers (line loss from each sender's level), noise {a.level_sweep:g} dB "
                   f"below: ok/{a.seeds}")
+            print(head)
             for name in names:
                 print(f"{name}")
                 for lv in (-10, -20, -30, -36, -40, -43):
-                    row = f"  {lv:>4} dBm0  "
+                    row = f"{'  ' + str(lv) + ' dBm0':14}"
                     for pair in pairs:
                         gain = lv - levels[pair[0]]
                         outs = [call(pair, name, a.level_sweep, s, pages, tmp, levels, ecm=a.ecm, gain_db=gain,
                                      gated=a.noise == "gated", from_top=a.from_top)
                                 for s in range(1, a.seeds + 1)]
-                        row += f"{pair[0] + '>' + pair[1]} {sum(o.kind == 'ok' for o in outs)}/{a.seeds}  "
+                        row += f"{str(sum(o.kind == 'ok' for o in outs)) + '/' + str(a.seeds):>22}"
                     print(row, flush=True)
     print()
     for pair in pairs:
