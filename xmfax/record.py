@@ -84,8 +84,10 @@ class FaxResult:
     ended_at: str = ""
     duration: float = 0.0                # seconds
     files: list[str] = field(default_factory=list)   # documents written (receive)
-    # SIP calls: {"call_id", "ani", "dnis", "final_status", "t38": the agreed T.38 parameters,
-    # "t38_switch": {"by": "local"|"remote"|"offer", "t": s}, "transport", "remote_media"}
+    # SIP calls: {"call_id", "ani", "dnis", "final_status", "transport", "remote_media",
+    # "media": "t38" | "audio" | "audio>t38" (begun over G.711, switched to T.38 mid-fax),
+    # "t38": the agreed T.38 parameters, "t38_switch": {"by": "local"|"remote"|"offer", "t": s},
+    # "audio": {"codec", "payload_type"}, "audio_fallback": why the fax went over audio}
     sip: dict | None = None
     events: list[dict] = field(default_factory=list)  # the per-fax event log
 
