@@ -1,6 +1,7 @@
 /* Shared PSK/QAM modem blocks; see dsp.h. */
 #include "dsp.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,20 +34,6 @@ void xm_cd_init(xm_carrier_detect_t *cd, float on_dbm0, float off_dbm0)
     cd->on_ms = xm_dbm0_to_mean_square(on_dbm0);
     cd->off_ms = xm_dbm0_to_mean_square(off_dbm0);
     cd->present = 0;
-}
-
-int xm_cd_sample(xm_carrier_detect_t *cd, float x)
-{
-    cd->level += cd->alpha * (x * x - cd->level);
-    if (!cd->present && cd->level > cd->on_ms) {
-        cd->present = 1;
-        return 1;
-    }
-    if (cd->present && cd->level < cd->off_ms) {
-        cd->present = 0;
-        return -1;
-    }
-    return 0;
 }
 
 double xm_rrc(double t, double beta)
@@ -236,6 +223,15 @@ int xm_txq_next(xm_txq_t *q, int data)
 
 static void mid_flush(xm_qam_rx_t *r);
 
+/* The T/2 instant at t_next has its whole filter window when t_next + D + 1 <= n - 1
+ * (that sum in double, as the test was written); n - 1 is an integer, so that is
+ * n - 1 >= ceil(sum): one integer compare a sample.  NaN or huge: never. */
+static void set_due(xm_qam_rx_t *r)
+{
+    double t = r->t_next + r->half_span + 1.0;
+    r->due = (t < 9.0e18) ? (long) ceil(t) : LONG_MAX;
+}
+
 void xm_qam_rx_init(xm_qam_rx_t *r, int baud, double beta, double carrier, int eq_len,
                     float target_rms)
 {
@@ -288,6 +284,7 @@ void xm_qam_rx_reset(xm_qam_rx_t *r)
     memset(r->ring, 0, sizeof(r->ring));
     r->n = 0;
     r->t_next = r->half_span + r->sps / 2.0;
+    set_due(r);
     r->parity = 1;
     r->gain = 0.0f;
     memset(r->eq_buf, 0, sizeof(r->eq_buf));
@@ -372,6 +369,7 @@ static float complex mf_output(const xm_qam_rx_t *r, double t)
     const double *x = (const double *) &r->ring[base], *g = (const double *) h;
     const double *end = g + r->ntaps;
     __m128 acc = _mm_setzero_ps();
+#pragma GCC unroll 4
     for (; g < end; g++, x--)
         acc = _mm_add_ps(acc, _mm_mul_ps(_mm_castpd_ps(_mm_load_sd(x)),
                                          _mm_castpd_ps(_mm_load_sd(g))));
@@ -398,6 +396,7 @@ static void mf_output2(const xm_qam_rx_t *r, double t1, double t2, float complex
     const double *g1 = (const double *) h1, *g2 = (const double *) h2;
     const double *end = g1 + r->ntaps;
     __m128 acc = _mm_setzero_ps();
+#pragma GCC unroll 4
     for (; g1 < end; g1++, g2++, x1--, x2--) {
         __m128 v = _mm_castpd_ps(_mm_loadh_pd(_mm_load_sd(x1), x2));
         __m128 g = _mm_castpd_ps(_mm_loadh_pd(_mm_load_sd(g1), g2));
@@ -519,7 +518,7 @@ int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
     r->n++;
     int ready = 0;
     /* every T/2 instant whose filter window is complete */
-    while (r->t_next + r->half_span + 1.0 <= (double) (r->n - 1)) {
+    while (r->n - 1 >= r->due) {
         if (!r->agc_frozen) {
             double ms = r->power;
             /* see xm_qam_rx_init: a matched symbol a comes out as a/2 and
@@ -562,6 +561,7 @@ int xm_qam_rx_sample(xm_qam_rx_t *r, int16_t x, float complex *y)
         }
         r->parity ^= 1;
         r->t_next += step;
+        set_due(r);
     }
     /* the caller adapts on the symbol now: a mid after it in this same sample goes in first */
     if (ready)

@@ -35,7 +35,20 @@ typedef struct {
 
 void xm_cd_init(xm_carrier_detect_t *cd, float on_dbm0, float off_dbm0);
 /* Feed one sample; returns 1 on carrier up, -1 on carrier down, else 0. */
-int xm_cd_sample(xm_carrier_detect_t *cd, float x);
+/* (inline: it runs on every sample of every receiver) */
+static inline int xm_cd_sample(xm_carrier_detect_t *cd, float x)
+{
+    cd->level += cd->alpha * (x * x - cd->level);
+    if (!cd->present && cd->level > cd->on_ms) {
+        cd->present = 1;
+        return 1;
+    }
+    if (cd->present && cd->level < cd->off_ms) {
+        cd->present = 0;
+        return -1;
+    }
+    return 0;
+}
 /* (In the data phase a receiver's hold, hold.h, says when the carrier has gone.) */
 
 /* Root raised cosine impulse response, t in symbol periods, unit peak
@@ -109,6 +122,7 @@ typedef struct {
     float h[XM_MF_PHASES + 1][2 * XM_MF_MAX_TAPS];
     double sps;                   /* samples per symbol */
     double t_next;                /* time of the next T/2 sample, in samples since the start */
+    long due;                     /* its window is complete once n - 1 >= due (set_due) */
     int parity;                   /* 1 when the next T/2 sample is a symbol instant */
     /* Gardner timing */
     float complex prev_sym, mid;
