@@ -242,6 +242,10 @@ enum {
     XM_EV_CARRIER_DOWN = 2,
     XM_EV_TRAINING_SUCCEEDED = 3,
     XM_EV_TRAINING_FAILED = 4,
+    /* a dropout ridden through (hold.h): the bits from DROPOUT's to RESUMED's are the gap's
+     * and the check's, decoded from silence and the signal's return (damaged data) */
+    XM_EV_DROPOUT = 5,
+    XM_EV_RESUMED = 6,
 };
 #define XM_EV_MAX 32
 

@@ -97,7 +97,7 @@ int xm_hold_sample(xm_hold_t *h, xm_qam_rx_t *q, float level)
 }
 
 int xm_hold_symbol(xm_hold_t *h, xm_qam_rx_t *q, float complex y, float complex d, int dphase,
-                   float level, xm_bits_out_t *out)
+                   float level)
 {
     /* the carrier coasts at its learned frequency (xm_qam_rx_adapt with the loop's gains
      * at zero, without its error meter: the gap's symbols are no measure of the line) */
@@ -141,8 +141,14 @@ int xm_hold_symbol(xm_hold_t *h, xm_qam_rx_t *q, float complex y, float complex 
     xm_qam_rx_rotate(q, cargf(h->yd));     /* y = d e^{j phi}: that phase taken out at once */
     h->phase = XM_HOLD_OFF;
     h->resumed++;
+    return XM_HOLD_RESUMED;
+}
+
+void xm_hold_resume(xm_hold_t *h, xm_events_t *ev, xm_bits_out_t *out)
+{
+    xm_events_push(ev, XM_EV_DROPOUT, out->total);
     for (int i = 0; i < h->nbits; i++)
         xm_bits_put(out, h->bits[i]);
     h->nbits = 0;
-    return XM_HOLD_RESUMED;
+    xm_events_push(ev, XM_EV_RESUMED, out->total);
 }

@@ -63,10 +63,13 @@ int xm_hold_sample(xm_hold_t *h, xm_qam_rx_t *q, float level);
 static inline int xm_hold_active(const xm_hold_t *h) { return h->phase != XM_HOLD_OFF; }
 /* One symbol while held: y the equalised symbol, d the decided point, dphase its phase
  * change (45 degree units), level as above.  Coasts the carrier phase.  Returns
- * XM_HOLD_HELD (still checking), XM_HOLD_RESUMED (genuine: the kept bits are in ``out``
- * and the loops run again) or XM_HOLD_LOST (not genuine: the kept bits are dropped). */
+ * XM_HOLD_HELD (still checking), XM_HOLD_RESUMED (genuine
+ * and the loops run again: the caller then calls xm_hold_resume) or XM_HOLD_LOST (not
+ * genuine: the kept bits are dropped). */
 int xm_hold_symbol(xm_hold_t *h, xm_qam_rx_t *q, float complex y, float complex d, int dphase,
-                   float level, xm_bits_out_t *out);
+                   float level);
+/* After XM_HOLD_RESUMED: XM_EV_DROPOUT, the kept bits, XM_EV_RESUMED. */
+void xm_hold_resume(xm_hold_t *h, xm_events_t *ev, xm_bits_out_t *out);
 /* A decoded bit: kept back while held (after the ``lag`` a decoder owes), else delivered. */
 static inline void xm_hold_bit(xm_hold_t *h, xm_bits_out_t *out, int bit)
 {

@@ -678,9 +678,11 @@ static void rx_symbol(xm_v17_rx_t *rx, float complex y)
             int dphase = (sector - rx->sector) & 7;
             rx->sector = sector;
             viterbi_symbol(rx, dist, label);        /* its bits kept back */
-            if (xm_hold_symbol(&rx->hold, &rx->q, y, d, dphase, rx->cd.level, &rx->out)
-                == XM_HOLD_LOST)
+            int held = xm_hold_symbol(&rx->hold, &rx->q, y, d, dphase, rx->cd.level);
+            if (held == XM_HOLD_LOST)
                 carrier_lost(rx);
+            else if (held == XM_HOLD_RESUMED)
+                xm_hold_resume(&rx->hold, &rx->ev, &rx->out);
             break;
         }
         xm_qam_rx_adapt(&rx->q, y, point(&rx->r, near), 1);

@@ -436,9 +436,11 @@ static void rx_symbol(xm_v27ter_rx_t *rx, float complex y)
     case RX_DATA:
         if (xm_hold_active(&rx->hold)) {
             rx_data_symbol(rx, d, 1);               /* kept back */
-            if (xm_hold_symbol(&rx->hold, &rx->q, y, point(k), d, rx->cd.level, &rx->out)
-                == XM_HOLD_LOST)
+            int held = xm_hold_symbol(&rx->hold, &rx->q, y, point(k), d, rx->cd.level);
+            if (held == XM_HOLD_LOST)
                 carrier_lost(rx);
+            else if (held == XM_HOLD_RESUMED)
+                xm_hold_resume(&rx->hold, &rx->ev, &rx->out);
             break;
         }
         xm_qam_rx_adapt(&rx->q, y, point(k), 1);

@@ -383,9 +383,11 @@ static void rx_symbol(xm_v29_rx_t *rx, float complex y)
         if (rx->state == RX_DATA && xm_hold_active(&rx->hold)) {
             int dphase = (phase - rx->prev_phase) & 7;
             data_bits(rx, phase, q1, 1);            /* kept back */
-            if (xm_hold_symbol(&rx->hold, &rx->q, y, d, dphase, rx->cd.level, &rx->out)
-                == XM_HOLD_LOST)
+            int held = xm_hold_symbol(&rx->hold, &rx->q, y, d, dphase, rx->cd.level);
+            if (held == XM_HOLD_LOST)
                 carrier_lost(rx);
+            else if (held == XM_HOLD_RESUMED)
+                xm_hold_resume(&rx->hold, &rx->ev, &rx->out);
             break;
         }
         xm_qam_rx_adapt(&rx->q, y, d, 1);

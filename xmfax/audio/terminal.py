@@ -59,7 +59,7 @@ from .v21 import V21Config, V21Receiver, V21Transmitter
 from .v21 import CarrierDown as V21Down
 from .v21 import FramingOK as V21Framing
 from .v21 import HdlcFrame as V21Frame
-from .v27ter import CARRIER_DOWN, TRAINING_FAILED, TRAINING_SUCCEEDED, V27terRx, V27terTx
+from .v27ter import CARRIER_DOWN, RESUMED, TRAINING_FAILED, TRAINING_SUCCEEDED, V27terRx, V27terTx
 from .v29 import V29Rx, V29Tx
 
 __all__ = ["AudioConfig", "AudioTerminal", "AudioStats", "available_modulations", "RATE"]
@@ -304,6 +304,7 @@ class AudioTerminal:
         self._hs_failed = False              # a training failed in the signal now on
         self._hs_bits = 0                    # bits delivered since the receiver's restart
         self._raw = _RawData(0)              # raw data bits not delivered yet
+        self._raw_lost = 0
         self._deframer: _Deframer | None = None
         self._heard = False                  # anything recognised from the far end yet
 
@@ -631,6 +632,7 @@ class AudioTerminal:
         self._hs_up = self._hs_failed = False
         self._hs_bits = 0
         self._raw = _RawData(int(mod.bit_rate * HOLD_MS / 1000), int(mod.bit_rate * BATCH_MS / 1000))
+        self._raw_lost = 0                   # octets of raw data lost in dropouts, to report
         self._deframer = _Deframer() if self._hs_kind is M.Expect.HDLC else None
 
     def _stop_hs(self, now: float | None) -> None:
@@ -709,7 +711,13 @@ class AudioTerminal:
         pos = 0
         for ev in events:
             upto = min(len(bits), max(pos, ev.bit - base))
-            self._hs_data(bits[pos:upto], now)
+            if ev.kind == RESUMED and self._deframer is None:
+                # a dropout ridden through (native/audio/hold.h): the bits since DROPOUT were
+                # decoded from the gap's silence. A non-ECM page is told they went missing (T.30
+                # counts the rows lost, never confirms them whole); ECM frames there fail their FCS
+                self._raw_lost += (upto - pos + 7) // 8 if self._hs_up else 0
+            else:
+                self._hs_data(bits[pos:upto], now)
             pos = upto
             if ev.kind == TRAINING_SUCCEEDED:
                 self.stats.trainings += 1
@@ -782,9 +790,12 @@ class AudioTerminal:
     def _flush_hs(self, now: float) -> None:
         for data in self._raw.flush():
             self._deliver(data, now)
+        if self._raw_lost:
+            self._deliver(b"", now)
 
     def _deliver(self, data: bytes, now: float) -> None:
-        self._feed(M.DataReceived(data, self._hs_mod), now)
+        lost, self._raw_lost = self._raw_lost, 0
+        self._feed(M.DataReceived(data, self._hs_mod, lost), now)
 
     # ------------------------------------------------------------------ handover (issue #12)
     def detach(self, now: float) -> list:

@@ -24,11 +24,15 @@ import numpy as np
 from ._c import as_i16, ffi, i16_in, i16_out, lib, u8_in, u8_out
 
 __all__ = ["ModemStatus", "V27terTx", "V27terRx", "CARRIER_UP", "CARRIER_DOWN",
-           "TRAINING_SUCCEEDED", "TRAINING_FAILED"]
+           "TRAINING_SUCCEEDED", "TRAINING_FAILED", "DROPOUT", "RESUMED"]
 
 CARRIER_UP, CARRIER_DOWN = "carrier-up", "carrier-down"
 TRAINING_SUCCEEDED, TRAINING_FAILED = "training-succeeded", "training-failed"
-_EVENT_NAMES = {1: CARRIER_UP, 2: CARRIER_DOWN, 3: TRAINING_SUCCEEDED, 4: TRAINING_FAILED}
+# a dropout ridden through (native/audio/hold.h): the bits from DROPOUT's to RESUMED's are the
+# gap's (decoded from silence) and the resumption check's
+DROPOUT, RESUMED = "dropout", "resumed"
+_EVENT_NAMES = {1: CARRIER_UP, 2: CARRIER_DOWN, 3: TRAINING_SUCCEEDED, 4: TRAINING_FAILED,
+                5: DROPOUT, 6: RESUMED}
 _STATES = {0: "idle", 1: "training", 2: "data", 3: "failed"}
 _NO_BITS = np.zeros(0, dtype=np.uint8)
 _NO_BITS.flags.writeable = False

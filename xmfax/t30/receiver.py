@@ -273,9 +273,11 @@ class ReceiverMixin:
         # 0 bits): the rows after it were swallowed; count it bad (short bursts the octet
         # stretch estimate above cannot see)
         garbled = res.garbled_fill_rows
-        response, why = self._judge(res.rows + lost, res.bad_rows + lost + garbled,
-                                    max(res.max_consecutive_bad_rows, int(round(self._rx.lost_max))),
-                                    self._rx.after_end)
+        # the rows judged bad are the rows reported bad (those lost in a gap of the transport
+        # included: a page missing them must never read as whole)
+        bad = res.bad_rows + lost + garbled
+        consecutive = max(res.max_consecutive_bad_rows, int(round(self._rx.lost_max)))
+        response, why = self._judge(res.rows + lost, bad, consecutive, self._rx.after_end)
         if res.end not in ("rtc", "eofb") and response is not FCF.RTN:
             # T.4 §4.1.4: a page ends with RTC. Data that stops without it was cut short (the
             # carrier lost mid-page, a gap on the line) and may lack any number of rows: never
@@ -285,8 +287,7 @@ class ReceiverMixin:
         if response is FCF.RTN:
             self._events.append(PageRejected(self._now, number, res.rows, res.bad_rows, why))
         else:
-            self._deliver(Page(res.image, d.resolution), res.rows, res.bad_rows,
-                          res.max_consecutive_bad_rows, response.name, 0)
+            self._deliver(Page(res.image, d.resolution), res.rows, bad, consecutive, response.name, 0)
         self._rx.decoder = None
         then = _pmc_outcome(f, response)
         if then is Input.PMC_EOM:
