@@ -40,7 +40,7 @@ down until a level where no seed succeeds (at most ``--span`` dB).
 
     python3 benchmarks/audio_calls_snr.py [--rates 14400,9600,...] [--pairs xx,ss,xs,sx]
         [--seeds 3] [--snr START] [--span 12] [--ecm] [--rows 400] [--from-top]
-        [--noise gated|continuous] [--level-sweep SNR [--no-scan]]
+        [--noise gated|continuous] [--level-sweep SNR] [--counts SNRS] [--no-scan]
 
 Page: the first ``--rows`` (400) rows of ITU T.24 itu1 (1728 wide, fine) from
 ../shared/corpus/itu when present, else a synthetic text-like page.
@@ -404,7 +404,9 @@ def main(argv=None) -> int:
                          "continuous: all the time, silences too")
     ap.add_argument("--level-sweep", type=float, default=None, metavar="SNR",
                     help="also: levels -10..-43 dBm0 at the receivers, noise SNR dB below")
-    ap.add_argument("--no-scan", action="store_true", help="skip the SNR scan (with --level-sweep)")
+    ap.add_argument("--no-scan", action="store_true", help="skip the SNR scan (with --level-sweep or --counts)")
+    ap.add_argument("--counts", default=None, metavar="SNRS",
+                    help="also: ok/seeds at each of these SNRs (e.g. 26,24,22,20), every seed run")
     a = ap.parse_args(argv)
     import spandsp_fax_audio as sf
     from audio_rtp import load_page
@@ -442,6 +444,19 @@ def main(argv=None) -> int:
                               gated=a.noise == "gated", from_top=a.from_top)
                 row += f"{cell_text(counts, start):>22}"
             print(row, flush=True)
+        if a.counts:
+            snrs = [float(x) for x in a.counts.split(",")]
+            print(f"\ncalls delivering TCF and the page at the rate, of {a.seeds}, at each SNR")
+            print(head)
+            for name in names:
+                print(name)
+                for snr in snrs:
+                    row = f"{'  ' + format(snr, 'g') + ' dB':14}"
+                    for pair in pairs:
+                        outs = [call(pair, name, snr, s, pages, tmp, levels, ecm=a.ecm,
+                                     gated=a.noise == "gated", from_top=a.from_top) for s in range(1, a.seeds + 1)]
+                        row += f"{str(sum(o.kind == 'ok' for o in outs)) + '/' + str(a.seeds):>22}"
+                    print(row, flush=True)
         if a.level_sweep is not None:
             print(f"\nlevel at the receivers (line loss from each sender's level), noise {a.level_sweep:g} dB "
                   f"below: ok/{a.seeds}")
