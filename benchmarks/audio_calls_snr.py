@@ -473,7 +473,7 @@ def main(argv=None) -> int:
                         row += f"{str(sum(o.kind == 'ok' for o in outs)) + '/' + str(a.seeds):>22}"
                     print(row, flush=True)
     print()
-    for pair in pairs:
+    for pair in pairs if tally else ():
         t = tally[pair]
         kinds = ", ".join(f"{k} {t[k]}" for k in ("ok", "fallback", "flagged", "WRONG", "failed"))
         whys = ", ".join(f"{k[5:]} {v}" for k, v in sorted(t.items(), key=lambda kv: -kv[1]) if k.startswith("why: "))
