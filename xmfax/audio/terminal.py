@@ -397,8 +397,7 @@ class AudioTerminal:
     def receive_samples(self, samples, now: float) -> None:
         """Samples from the far end (any block size; ``now``: when the last arrived)."""
         x = samples
-        if (type(x) is not np.ndarray or x.dtype is not _INT16 or x.ndim != 1
-                or not x.flags.c_contiguous):
+        if type(x) is not np.ndarray or x.dtype is not _INT16 or x.ndim != 1:
             x = self._as_block(samples)      # (the common block, int16 in one piece, is as is)
         n = len(x)
         if not n:
@@ -409,7 +408,11 @@ class AudioTerminal:
         if self._mutes:
             x = self._mute(x, now)
         # one pointer to the block for every receiver listening (each runs over all of it)
-        ptr = ffi.from_buffer("int16_t[]", x)
+        try:
+            ptr = ffi.from_buffer("int16_t[]", x)
+        except (BufferError, ValueError):    # (a strided view: "not C-contiguous")
+            x = np.ascontiguousarray(x)
+            ptr = ffi.from_buffer("int16_t[]", x)
         # one C call runs them all over the block (each as its own call would); events
         # are taken, and a receiver whose event queue filled is run on, only when needed
         hs, v21, lo = self._hs, self._v21, self._lo
@@ -482,7 +485,7 @@ class AudioTerminal:
             return x
         n = len(x)
         t0 = now - n / RATE                   # the time of x[0]
-        if len(mutes) == 1 and mutes[0][1] is None and math.ceil((mutes[0][0] - t0) * RATE - 1e-6) <= 0:
+        if len(mutes) == 1 and mutes[0][1] is None and (mutes[0][0] - t0) * RATE - 1e-6 <= 0:
             return self._silence(n)          # (the common case below, sooner: we are sending)
         guard = ECHO_GUARD_MS / 1000
         out = None
