@@ -24,9 +24,10 @@ Transmission (each command in line order; the next starts when one has gone):
   SendData     -> training, then the bytes LSB first (TCF: zeros; a non-ECM page), turn-off
   SendComplete is reported when the last sample of a SendHDLC / SendData has been taken.
 
-Reception: a V.21 ch 2 receiver always listens (T.30's fallback: a V.21 signal may come
-where high-speed data was expected); the high-speed receiver of the modulation named by
-the session's last ``Receive`` listens beside it. A V.21 signal is announced when its
+Reception: a V.21 ch 2 receiver listens (T.30's fallback: a V.21 signal may come where
+high-speed data was expected), except while a high-speed carrier is trained (it starts
+afresh when that carrier drops); the high-speed receiver of the modulation named by the
+session's last ``Receive`` listens beside it. A V.21 signal is announced when its
 flags are recognised (its energy detector alone would also fire on a V.29 or V.27 ter
 carrier, which overlaps 1650-1850 Hz); a high-speed signal when its training succeeds.
   V.21 flags           -> CarrierUp(V21) (first WrongCarrier(expected, V21) if a
