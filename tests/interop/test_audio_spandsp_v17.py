@@ -94,6 +94,13 @@ def ideal_symbols(x: np.ndarray) -> np.ndarray:
             best = (size, off)
     count = int((len(x) - start - best[1]) / SPS) - 10
     y = at(start + best[1] + np.arange(count) * SPS)
+    # the carrier's phase (V.17 fixes none at turn-on): the turn that lays segment 1 on A B A
+    # B; of the two ways to pair the points with A and B, one fits (a quarter turn maps A B
+    # to B C or D A, never to B A)
+    seg1 = y[20:200]
+    fits = [np.vdot(seg1, np.array([(A, B)[(k + p) % 2] for k in range(len(seg1))])) for p in (0, 1)]
+    turn = max(fits, key=abs)
+    y = y * (turn / abs(turn))
     return y * (abs(A) / np.mean(np.abs(y[20:200])))
 
 
