@@ -238,6 +238,11 @@ void xm_fsk_rx_free(xm_fsk_rx *s)
     free(s);
 }
 
+void xm_fsk_rx_set_framing_flags(xm_fsk_rx *s, int flags)
+{
+    xm_hdlc_rx_set_framing_flags(s->hdlc, flags);
+}
+
 void xm_fsk_rx_reset(xm_fsk_rx *s)
 {
     memset(s->ring, 0, sizeof(s->ring));

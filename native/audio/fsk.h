@@ -31,6 +31,8 @@ typedef struct xm_fsk_rx xm_fsk_rx;
 xm_fsk_rx *xm_fsk_rx_new(int channel, int mode, double on_dbm0, double off_dbm0, int max_len);
 void xm_fsk_rx_free(xm_fsk_rx *s);
 void xm_fsk_rx_reset(xm_fsk_rx *s);
+/* How many back-to-back flags its HDLC receiver takes for a preamble (2 when made). */
+void xm_fsk_rx_set_framing_flags(xm_fsk_rx *s, int flags);
 /* Demodulate; returns the samples consumed (fewer than len only when the event queue
  * or the raw bit queue is full: pop them and call again with the rest). */
 int xm_fsk_rx_run(xm_fsk_rx *s, const int16_t *amp, int len);

@@ -295,6 +295,11 @@ void xm_hdlc_rx_reset(xm_hdlc_rx *s)
     s->framing_reported = 0;
 }
 
+void xm_hdlc_rx_set_framing_flags(xm_hdlc_rx *s, int framing_ok_flags)
+{
+    s->framing_ok_flags = framing_ok_flags > 0 ? framing_ok_flags : 1;
+}
+
 static uint8_t *push_event(xm_hdlc_rx *s, int type, int ok, int len)
 {
     if (s->ev_count == RX_SLOTS)      /* full: the oldest event is overwritten */

@@ -52,6 +52,8 @@ xm_hdlc_rx *xm_hdlc_rx_new(int max_len, int framing_ok_flags);
 void xm_hdlc_rx_free(xm_hdlc_rx *s);
 /* Forget any partial frame and hunt for a flag (e.g. on loss of carrier). */
 void xm_hdlc_rx_reset(xm_hdlc_rx *s);
+/* How many back-to-back flags make a preamble (XM_RX_FRAMING_OK) from now on (>= 1). */
+void xm_hdlc_rx_set_framing_flags(xm_hdlc_rx *s, int framing_ok_flags);
 void xm_hdlc_rx_put_bit(xm_hdlc_rx *s, int bit);
 void xm_hdlc_rx_put_bits(xm_hdlc_rx *s, const uint8_t *bits, int n);
 /* Queue an event from outside (a demodulator's carrier up/down). */

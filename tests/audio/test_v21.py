@@ -454,3 +454,17 @@ def test_arguments():
     with pytest.raises(ValueError):
         tx.queue(b"\xff\x13\x84")
     assert V21Receiver().receive(np.zeros(0, np.int16)) == []
+
+
+def test_framing_flags_can_be_raised_and_lowered():
+    """The terminal asks for more back-to-back flags while a high-speed carrier is expected
+    (terminal.V21_FLAGS_BESIDE_HS): three flags are no preamble then, four are."""
+    h = CHdlc()
+    lib.xm_hdlc_rx_set_framing_flags(h.rx, 4)
+    assert [t for t, _, _ in h.decode(np.tile(FLAG, 3))] == []
+    assert [t for t, _, _ in h.decode(FLAG)] == [3]
+    h = CHdlc()                                   # made with 2
+    assert [t for t, _, _ in h.decode(np.tile(FLAG, 2))] == [3]
+    rx = v21.V21Receiver()
+    with pytest.raises(ValueError):
+        rx.set_framing_flags(0)

@@ -74,6 +74,15 @@ _INT16 = np.dtype(np.int16)
 # After our own signal ends its echo goes on for the echo path's delay (up to tens of ms on
 # a telephone line); the far end answers no sooner than 75 ms after it (T.30 §5 Note 3).
 ECHO_GUARD_MS = 60
+# Back-to-back V.21 flags that announce a V.21 signal (T.30 §5.3.1: a preamble of 1 s of flags,
+# about 37). Two when only V.21 is expected; more while a high-speed signal is expected, whose
+# carrier the FSK receiver hears too (V.27 ter at 1800 Hz and V.29 at 1700 Hz lie in V.21
+# channel 2's band): under noise it now and then makes two flags out of a V.27 ter training,
+# and a V.21 signal announced there stops the high-speed receiver (WrongCarrier) and loses
+# the page. A real V.21 signal where high speed was expected is still recognised, 53 ms
+# (two flags) later.
+V21_FLAGS = 2
+V21_FLAGS_BESIDE_HS = 4
 
 
 def _modem_classes() -> dict[Family, tuple[type, type]]:
@@ -633,6 +642,7 @@ class AudioTerminal:
         else:
             rx.restart(mod.bit_rate)
         self._hs, self._hs_mod, self._hs_long = rx, mod, long
+        self._v21.set_framing_flags(V21_FLAGS_BESIDE_HS)
         self._hs_up = self._hs_failed = False
         self._hs_bits = 0
         self._raw = _RawData(int(mod.bit_rate * HOLD_MS / 1000), int(mod.bit_rate * BATCH_MS / 1000))
@@ -645,6 +655,7 @@ class AudioTerminal:
         self._hs = None
         self._hs_mod = None
         self._hs_up = False
+        self._v21.set_framing_flags(V21_FLAGS)
 
     def _on_tone(self, ev, now: float) -> None:
         if isinstance(ev, T.ToneOn):

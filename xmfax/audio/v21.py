@@ -237,6 +237,12 @@ class V21Receiver:
     def reset(self) -> None:
         lib.xm_fsk_rx_reset(self._s)
 
+    def set_framing_flags(self, flags: int) -> None:
+        """How many back-to-back flags make a preamble (FramingOK) from now on (2 when made)."""
+        if flags < 1:
+            raise ValueError("framing flags must be >= 1")
+        lib.xm_fsk_rx_set_framing_flags(self._s, int(flags))
+
     @property
     def carrier(self) -> bool:
         return bool(lib.xm_fsk_rx_carrier(self._s))
