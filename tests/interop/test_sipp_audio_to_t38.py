@@ -152,22 +152,33 @@ async def far_end(rtp_sock, t38_sock, trace: Path):
     return session, result, handed
 
 
-def test_sipp_reinvites_to_t38_during_the_audio_fax(tmp_path):
-    pages = small_pages(1, rows=80, seed=11)
+def _send_through_sipp(scen, tmp_path, pages, bye_wait: int, *, far_end_result: bool = False):
+    """xmfax sends ``pages`` to sipp playing ``scen`` (its media: ``far_end`` on two sockets
+    of ours); (what send returned, the far end's (session, result, handover) or None, sipp's run)."""
     rtp_sock = peers._bound(socket.SOCK_DGRAM)
     t38_sock = peers._bound(socket.SOCK_DGRAM)
     rtp_port, t38_port = rtp_sock.getsockname()[1], t38_sock.getsockname()[1]
 
     async def main(uas: Sipp):
         media = asyncio.create_task(far_end(rtp_sock, t38_sock, uas.message_file))
-        sent = await api.send(pages, via=f"sip:+{DNIS}@127.0.0.1:{uas.port}", realtime=True, max_duration=60,
-                              sip={"t38_switch_after": None, "audio_wait": 1.0})
-        return sent, await asyncio.wait_for(media, 15)
+        try:
+            sent = await api.send(pages, via=f"sip:+{DNIS}@127.0.0.1:{uas.port}", realtime=True,
+                                  max_duration=60, sip={"t38_switch_after": None, "audio_wait": 1.0})
+            return sent, (await asyncio.wait_for(media, 15) if far_end_result else None)
+        finally:
+            media.cancel()
 
-    with Sipp(scenario(tmp_path), tmp_path / "uas", params={"bye_wait": 20000}, pause=PAUSE_MS, timeout=60,
+    with Sipp(scen, tmp_path / "uas", params={"bye_wait": bye_wait}, pause=PAUSE_MS, timeout=60,
               variables={"t38_port": t38_port, "audio_port": rtp_port}) as uas:
-        sent, (session, result, handed) = asyncio.run(asyncio.wait_for(main(uas), 90))
+        sent, far = asyncio.run(asyncio.wait_for(main(uas), 90))
         got = uas.wait(15)
+    return sent, far, got
+
+
+def test_sipp_reinvites_to_t38_during_the_audio_fax(tmp_path):
+    pages = small_pages(1, rows=80, seed=11)
+    sent, (session, result, handed), got = _send_through_sipp(scenario(tmp_path), tmp_path, pages, 20000,
+                                                              far_end_result=True)
     assert got.ok, got.log()
     assert handed is not None, "the audio fax ended before the switch"
     assert sent.ok, sent.summary()
@@ -187,23 +198,7 @@ def test_sipp_hangs_up_during_the_t38_part(tmp_path):
     """After its re-INVITE sipp waits 2 s for a BYE, then sends its own: the fax, moved to
     T.38, ends at once as a lost line (as any T.38 fax does on a BYE), no page claimed."""
     pages = small_pages(1, rows=400, seed=12)      # long enough still to be running at the BYE
-    rtp_sock = peers._bound(socket.SOCK_DGRAM)
-    t38_sock = peers._bound(socket.SOCK_DGRAM)
-    rtp_port, t38_port = rtp_sock.getsockname()[1], t38_sock.getsockname()[1]
-
-    async def main(uas: Sipp):
-        media = asyncio.create_task(far_end(rtp_sock, t38_sock, uas.message_file))
-        try:
-            sent = await api.send(pages, via=f"sip:+{DNIS}@127.0.0.1:{uas.port}", realtime=True,
-                                  max_duration=60, sip={"t38_switch_after": None, "audio_wait": 1.0})
-        finally:
-            media.cancel()
-        return sent
-
-    with Sipp(scenario(tmp_path), tmp_path / "uas", params={"bye_wait": 2000}, pause=PAUSE_MS, timeout=60,
-              variables={"t38_port": t38_port, "audio_port": rtp_port}) as uas:
-        sent = asyncio.run(asyncio.wait_for(main(uas), 90))
-        got = uas.wait(15)
+    sent, _, got = _send_through_sipp(scenario(tmp_path), tmp_path, pages, 2000)
     assert got.ok, got.log()
     assert got.sent("BYE") and not got.received("BYE")                      # sipp hung up
     assert not sent.ok and sent.reason == "line_lost", sent.summary()
@@ -216,23 +211,7 @@ def test_sipp_switches_back_to_audio_during_the_t38_part(tmp_path):
     """A switch back to audio during the T.38 part ends the fax as a lost line, as it ends any
     T.38 fax (only audio to T.38 goes on); xmfax answers the re-INVITE and then hangs up."""
     pages = small_pages(1, rows=400, seed=13)
-    rtp_sock = peers._bound(socket.SOCK_DGRAM)
-    t38_sock = peers._bound(socket.SOCK_DGRAM)
-    rtp_port, t38_port = rtp_sock.getsockname()[1], t38_sock.getsockname()[1]
-
-    async def main(uas: Sipp):
-        media = asyncio.create_task(far_end(rtp_sock, t38_sock, uas.message_file))
-        try:
-            sent = await api.send(pages, via=f"sip:+{DNIS}@127.0.0.1:{uas.port}", realtime=True,
-                                  max_duration=60, sip={"t38_switch_after": None, "audio_wait": 1.0})
-        finally:
-            media.cancel()
-        return sent
-
-    with Sipp(scenario_back_to_audio(tmp_path), tmp_path / "uas", params={"bye_wait": 20000}, pause=PAUSE_MS,
-              timeout=60, variables={"t38_port": t38_port, "audio_port": rtp_port}) as uas:
-        sent = asyncio.run(asyncio.wait_for(main(uas), 90))
-        got = uas.wait(15)
+    sent, _, got = _send_through_sipp(scenario_back_to_audio(tmp_path), tmp_path, pages, 20000)
     assert got.ok, got.log()
     assert [m.body.count("m=image") for m in got.sent("INVITE")] == [1, 0]   # to T.38, back to audio
     assert got.received("BYE")                                               # xmfax hung up after
