@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib
+import os
+import sys
 
 import numpy as np
 
@@ -369,3 +372,19 @@ def v21_rx_bits(samples: np.ndarray, channel: int = FSK_V21CH2, block: int = 160
     finally:
         lib.fsk_rx_free(s)
     return np.array(bits, dtype=np.uint8)
+
+
+def require(harness: str):
+    """The modem harness module ``harness`` (``spandsp_psk``, ``spandsp_v17`` ...) for a test
+    module, with tests/audio and benchmarks/ put on sys.path (the modem benchmarks and the
+    impairments the tests share); the calling module is skipped, with the reason, when
+    libspandsp cannot be loaded."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, "..", "audio"), os.path.join(here, "..", "..", "benchmarks")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    module = importlib.import_module(harness)
+    if module.load() is None:
+        import pytest
+        pytest.skip(unavailable_reason(), allow_module_level=True)
+    return module

@@ -16,14 +16,10 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "audio"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "benchmarks"))
-import spandsp_psk  # noqa: E402
+import spandsp_audio  # noqa: E402
 
 pytestmark = pytest.mark.interop
-if spandsp_psk.load() is None:
-    import spandsp_audio
-    pytest.skip(spandsp_audio.unavailable_reason(), allow_module_level=True)
+spandsp_psk = spandsp_audio.require("spandsp_psk")
 
 import audio_psk as ap  # noqa: E402  (benchmarks/audio_psk.py)
 import impair  # noqa: E402  (tests/audio/impair.py)

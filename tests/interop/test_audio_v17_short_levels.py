@@ -21,14 +21,10 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "audio"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "benchmarks"))
-import spandsp_v17  # noqa: E402
+import spandsp_audio  # noqa: E402
 
 pytestmark = pytest.mark.interop
-if spandsp_v17.load() is None:
-    import spandsp_audio
-    pytest.skip(spandsp_audio.unavailable_reason(), allow_module_level=True)
+spandsp_v17 = spandsp_audio.require("spandsp_v17")
 
 import audio_v17 as av  # noqa: E402  (benchmarks/audio_v17.py)
 
